@@ -1,0 +1,190 @@
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func example(t testing.TB) string {
+	t.Helper()
+	b, err := os.ReadFile("testdata/example.yaml")
+	require.NoError(t, err)
+	return string(b)
+}
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestExampleLoads(t *testing.T) {
+	cfg, warnings, err := Load("testdata/example.yaml", Options{Getenv: env(nil)})
+	require.NoError(t, err)
+	assert.Empty(t, warnings)
+	assert.Equal(t, "C0123MESHDB", cfg.Slack.Channel)
+	assert.Equal(t, []string{"U01ALICE", "U02BOB", "U03CAROL"}, cfg.Slack.Maintainers.Users)
+	assert.Equal(t, 2*time.Hour, cfg.Slack.ApprovalTimeout.Duration)
+	assert.Equal(t, 15*time.Minute, cfg.Slack.ReminderEvery.Duration)
+	assert.Equal(t, "https://slack.com/api/", cfg.Slack.APIURL, "empty api_url means Slack's")
+	assert.Equal(t, "https://api.github.com/", cfg.GitHub.APIURL)
+	assert.True(t, strings.HasPrefix(cfg.Announcements.Start, "Hey all, we're going to do some work on MeshDB"))
+	assert.True(t, strings.HasSuffix(cfg.Announcements.Start, "Thank you for your patience"))
+	require.Contains(t, cfg.Clusters, "prod1")
+	p1 := cfg.Clusters["prod1"]
+	assert.Equal(t, "app=meshdb-postgres-app", p1.Postgres.Selector)
+	assert.Equal(t, []string{"python", "manage.py"}, p1.Meshweb.Manage)
+	assert.Equal(t, "199.170.132.45:443", p1.LBAddress)
+	assert.Equal(t, "kubernetes-lb-prod-sn10.nycmesh.net", cfg.Clusters["prod2"].LBHostname)
+	assert.Equal(t, []string{"1.1.1.1:53", "8.8.8.8:53", "9.9.9.9:53"}, cfg.DNS.Resolvers)
+	assert.Equal(t, 45*time.Minute, cfg.DNS.Timeout.Duration)
+	assert.Equal(t, 1, cfg.Database.RestoreJobs)
+	assert.Equal(t, "auto", cfg.GitHub.DNS.Merge)
+	assert.Equal(t, "America/New_York", cfg.Schedule.Timezone)
+}
+
+func TestEachProblemHasItsPath(t *testing.T) {
+	cases := []struct {
+		name, old, new, path, msg string
+	}{
+		{"missing selector", "    postgres:\n      selector: app=meshdb-postgres-app\n", "    postgres:\n", "clusters.prod1.postgres.selector", "required"},
+		{"shared workload selector", "selector: app=meshdb-meshweb-app", "selector: app.kubernetes.io/name=meshdb", "clusters.prod1.meshweb.selector", "all MeshDB workloads share"},
+		{"bad duration", "approval_timeout: 2h", "approval_timeout: two hours", "slack.approval_timeout", "not a duration"},
+		{"wrong type", "approvals_required: 1", "approvals_required: lots", "slack.approvals_required", "wrong type"},
+		{"impossible approvals", "approvals_required: 1", "approvals_required: 3", "slack.approvals_required", "can never be met"},
+		{"bad channel", "channel: C0123MESHDB", "channel: meshdb", "slack.channel", "not a Slack channel ID"},
+		{"bad user", "users: [U01ALICE,", "users: [alice,", "slack.maintainers.users[0]", "not a Slack user ID"},
+		{"bad lb address", "lb_address: 199.170.132.45:443", "lb_address: 199.170.132.45", "clusters.prod1.lb_address", "not host:port"},
+		{"same lb hostname", "lb_hostname: kubernetes-lb-prod-sn10.nycmesh.net", "lb_hostname: kubernetes-lb-prod-sn3.nycmesh.net", "clusters.prod2.lb_hostname", "same as clusters.prod1"},
+		{"sql injection in db name", "  name: meshdb\n", "  name: \"meshdb; drop table x\"\n", "database.name", "not a plain database name"},
+		{"kiosks diffed", "    - /api/v1/mapdata/sectors/", "    - /api/v1/mapdata/kiosks/", "service.snapshot_paths[2]", "must not be diffed"},
+		{"bad merge mode", "merge: auto                             # auto", "merge: always                           # auto", "github.dns.merge", "not one of auto, manual"},
+		{"bad backend", "backend: file", "backend: etcd", "state.backend", "not one of file, kubernetes"},
+		{"bad repo", "repo: nycmeshnet/meshdb", "repo: meshdb", "github.app.repo", "not owner/name"},
+		{"bad resolver", "resolvers: [1.1.1.1:53,", "resolvers: [1.1.1.1,", "dns.resolvers[0]", "not host:port"},
+		{"unknown key", "  approval_timeout: 2h", "  aproval_timeout: 2h", "slack.aproval_timeout", `unknown key (did you mean "approval_timeout"?)`},
+		{"unknown nested key", "      container: meshdb-postgres\n", "      container: meshdb-postgres\n      contianer: x\n", "clusters.prod1.postgres.contianer", "unknown key"},
+		{"unknown top-level key", "http:\n", "htpp:\n  x: 1\nhttp:\n", "htpp", "unknown key"},
+		{"bad timezone", "timezone: America/New_York", "timezone: Mars/Olympus", "schedule.timezone", "not a time zone"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			src := example(t)
+			require.Contains(t, src, tc.old, "the test's snippet must be in the example")
+			_, problems := Parse([]byte(strings.Replace(src, tc.old, tc.new, 1)), Options{Getenv: env(nil)})
+			var found []string
+			for _, p := range problems.Criticals() {
+				found = append(found, p.Path+": "+p.Message)
+				if p.Path == tc.path && strings.Contains(p.Message, tc.msg) {
+					return
+				}
+			}
+			t.Fatalf("no critical problem %s: %s; got %v", tc.path, tc.msg, found)
+		})
+	}
+}
+
+func TestEveryProblemIsReportedAtOnce(t *testing.T) {
+	src := example(t)
+	for _, r := range [][2]string{
+		{"channel: C0123MESHDB", "channel: x"},
+		{"approval_timeout: 2h", "approval_timeout: soon"},
+		{"  dir: /var/lib/cutoverbot", "  dri: /var/lib/cutoverbot"},
+		{"lb_address: 23.158.16.22:443", "lb_address: nowhere"},
+	} {
+		src = strings.Replace(src, r[0], r[1], 1)
+	}
+	dir := t.TempDir()
+	path := dir + "/broken.yaml"
+	require.NoError(t, os.WriteFile(path, []byte(src), 0o600))
+	cfg, problems, err := Load(path, Options{Getenv: env(nil)})
+	require.Error(t, err)
+	assert.Nil(t, cfg, "a configuration with errors is not returned")
+	paths := map[string]bool{}
+	for _, p := range problems.Criticals() {
+		paths[p.Path] = true
+	}
+	for _, want := range []string{"slack.channel", "slack.approval_timeout", "state.dri", "state.dir", "clusters.prod2.lb_address"} {
+		assert.True(t, paths[want], "missing problem for %s in %v", want, err)
+	}
+	assert.Contains(t, err.Error(), "configuration has")
+}
+
+func TestWarningsDoNotRefuse(t *testing.T) {
+	src := strings.Replace(example(t), "    context: prod1\n", "    context: \"\"\n", 1)
+	cfg, problems := Parse([]byte(src), Options{Getenv: env(nil)})
+	require.NotNil(t, cfg)
+	assert.Empty(t, problems.Criticals())
+	require.Len(t, problems.Warnings(), 1)
+	assert.Equal(t, "clusters.prod1.context", problems.Warnings()[0].Path)
+}
+
+func TestBadYAMLAndEmptyFile(t *testing.T) {
+	for _, src := range []string{"", "slack: [", "- a\n- b\n", "slack: {channel: 5"} {
+		cfg, problems := Parse([]byte(src), Options{})
+		assert.Nil(t, cfg, "input %q", src)
+		assert.NotEmpty(t, problems.Criticals(), "input %q", src)
+	}
+}
+
+const (
+	botToken = "xoxb-1111-2222-SECRETBOT"
+	appToken = "xapp-1-A111-SECRETAPP"
+	ghToken  = "ghp_SECRETGITHUBTOKEN"
+)
+
+func TestTokensComeFromEnvironmentAndNeverPrint(t *testing.T) {
+	cfg, problems := Parse([]byte(example(t)), Options{RequireTokens: true, Getenv: env(map[string]string{
+		"SLACK_BOT_TOKEN": botToken, "SLACK_APP_TOKEN": appToken, "GITHUB_TOKEN": ghToken,
+	})})
+	require.Empty(t, problems.Criticals())
+	assert.Equal(t, botToken, cfg.Tokens.SlackBot.Reveal())
+
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewJSONHandler(&logs, nil))
+	logger.Info("config", "cfg", cfg, "tokens", cfg.Tokens, "bot", cfg.Tokens.SlackBot)
+	slog.New(slog.NewTextHandler(&logs, nil)).Info("config", "tokens", cfg.Tokens, "bot", cfg.Tokens.SlackBot)
+	j, err := json.Marshal(cfg)
+	require.NoError(t, err)
+	outputs := []string{
+		fmt.Sprintf("%v", cfg), fmt.Sprintf("%+v", cfg), fmt.Sprintf("%#v", cfg), fmt.Sprintf("%v", *cfg),
+		fmt.Sprintf("%s", cfg.Tokens.SlackBot), fmt.Sprintf("%x", cfg.Tokens.GitHub), fmt.Sprintf("%q", cfg.Tokens.SlackApp),
+		fmt.Sprint(cfg.Tokens), string(j), logs.String(),
+	}
+	for _, out := range outputs {
+		for _, secret := range []string{botToken, appToken, ghToken, "SECRET"} {
+			assert.NotContains(t, out, secret)
+		}
+	}
+	assert.Contains(t, logs.String(), "[redacted]")
+}
+
+func TestTokenProblemsNameTheVariableNotTheValue(t *testing.T) {
+	_, problems := Parse([]byte(example(t)), Options{RequireTokens: true, Getenv: env(map[string]string{
+		"SLACK_BOT_TOKEN": "xapp-WRONGKIND-SECRET", "GITHUB_TOKEN": ghToken,
+	})})
+	msg := Problems(problems).Error()
+	assert.Contains(t, msg, "env SLACK_BOT_TOKEN: does not start with xoxb-")
+	assert.Contains(t, msg, "env SLACK_APP_TOKEN: not set")
+	assert.NotContains(t, msg, "SECRET")
+}
+
+func FuzzLoad(f *testing.F) {
+	b, err := os.ReadFile("testdata/example.yaml")
+	require.NoError(f, err)
+	f.Add(b)
+	f.Add([]byte("slack: {channel: C1}\nclusters: {a: {}, b: {}}\n"))
+	f.Add([]byte("plan: [{kind: scale, replicas: -1}]"))
+	f.Add([]byte("&a [*a]"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, problems := Parse(data, Options{})
+		if cfg == nil && len(problems.Criticals()) == 0 {
+			t.Fatalf("no configuration and no problem for %q", data)
+		}
+	})
+}

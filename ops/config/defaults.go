@@ -1,0 +1,59 @@
+package config
+
+import "time"
+
+// Defaults are what an omitted key means; the example config documents each.
+const (
+	DefaultSlackAPIURL  = "https://slack.com/api/"
+	DefaultGitHubAPIURL = "https://api.github.com/"
+)
+
+func applyDefaults(c *Config) {
+	if c.Slack.ApprovalsRequired == 0 {
+		c.Slack.ApprovalsRequired = 1
+	}
+	defaultDuration(&c.Slack.ApprovalTimeout, 2*time.Hour)
+	defaultDuration(&c.Slack.ReminderEvery, 15*time.Minute)
+	if c.Slack.APIURL == "" {
+		c.Slack.APIURL = DefaultSlackAPIURL
+	}
+	defaultDuration(&c.Service.Timeout, 60*time.Second)
+	if len(c.Service.SnapshotPaths) == 0 {
+		c.Service.SnapshotPaths = []string{"/api/v1/mapdata/nodes/", "/api/v1/mapdata/links/", "/api/v1/mapdata/sectors/"}
+	}
+	if c.Database.RestoreJobs == 0 {
+		c.Database.RestoreJobs = 1
+	}
+	if c.GitHub.APIURL == "" {
+		c.GitHub.APIURL = DefaultGitHubAPIURL
+	}
+	for _, b := range []*string{&c.GitHub.App.Branch, &c.GitHub.DNS.Branch, &c.GitHub.Certs.Branch} {
+		if *b == "" {
+			*b = "main"
+		}
+	}
+	for _, m := range []*string{&c.GitHub.DNS.Merge, &c.GitHub.Certs.Merge} {
+		if *m == "" {
+			*m = "auto"
+		}
+	}
+	defaultDuration(&c.DNS.PollEvery, 15*time.Second)
+	defaultDuration(&c.DNS.Timeout, 45*time.Minute)
+	defaultDuration(&c.TLS.PollEvery, 30*time.Second)
+	defaultDuration(&c.TLS.Timeout, 30*time.Minute)
+	if c.State.Backend == "" {
+		c.State.Backend = "file"
+	}
+	if c.HTTP.Listen == "" {
+		c.HTTP.Listen = ":8080"
+	}
+	if c.Schedule.Timezone == "" {
+		c.Schedule.Timezone = "America/New_York"
+	}
+}
+
+func defaultDuration(d *Duration, v time.Duration) {
+	if d.raw == "" && d.Duration == 0 {
+		d.Duration = v
+	}
+}

@@ -1,0 +1,190 @@
+package config
+
+import "time"
+
+// The types below mirror the YAML contract (cutover.example.yaml). Load fills them
+// from a file, applies defaults and validates them; callers treat a loaded Config as
+// read-only and share it freely.
+
+// Config is the whole validated configuration.
+type Config struct {
+	Slack         Slack              `yaml:"slack"`
+	Announcements Announcements      `yaml:"announcements"`
+	Service       Service            `yaml:"service"`
+	Database      Database           `yaml:"database"`
+	Clusters      map[string]Cluster `yaml:"clusters"`
+	GitHub        GitHub             `yaml:"github"`
+	DNS           DNS                `yaml:"dns"`
+	TLS           TLS                `yaml:"tls"`
+	State         State              `yaml:"state"`
+	HTTP          HTTP               `yaml:"http"`
+	Schedule      Schedule           `yaml:"schedule"`
+	// Plan, when present, replaces the default plan of DESIGN.md section 2.
+	Plan []StepSpec `yaml:"plan"`
+
+	// Tokens come from the environment only, never from the file.
+	Tokens Tokens `yaml:"-"`
+	// Path is the file the configuration was read from.
+	Path string `yaml:"-"`
+}
+
+type Slack struct {
+	Channel           string      `yaml:"channel"`
+	Maintainers       Maintainers `yaml:"maintainers"`
+	ApprovalsRequired int         `yaml:"approvals_required"`
+	ApprovalTimeout   Duration    `yaml:"approval_timeout"`
+	ReminderEvery     Duration    `yaml:"reminder_every"`
+	APIURL            string      `yaml:"api_url"`
+}
+
+type Maintainers struct {
+	Users     []string `yaml:"users"`
+	Usergroup string   `yaml:"usergroup"`
+}
+
+type Announcements struct {
+	Start string `yaml:"start"`
+	Done  string `yaml:"done"`
+}
+
+type Service struct {
+	URL           string   `yaml:"url"`
+	SnapshotPaths []string `yaml:"snapshot_paths"`
+	CAFile        string   `yaml:"ca_file"`
+	Timeout       Duration `yaml:"timeout"`
+}
+
+type Database struct {
+	Name          string   `yaml:"name"`
+	User          string   `yaml:"user"`
+	ExcludeTables []string `yaml:"exclude_tables"`
+	RestoreJobs   int      `yaml:"restore_jobs"`
+}
+
+type Cluster struct {
+	Kubeconfig        string   `yaml:"kubeconfig"`
+	Context           string   `yaml:"context"`
+	Namespace         string   `yaml:"namespace"`
+	CeleryStatefulSet string   `yaml:"celery_statefulset"`
+	Meshweb           Meshweb  `yaml:"meshweb"`
+	Postgres          Postgres `yaml:"postgres"`
+	LBAddress         string   `yaml:"lb_address"`
+	LBHostname        string   `yaml:"lb_hostname"`
+	GitHubEnvironment string   `yaml:"github_environment"`
+	TFVars            string   `yaml:"tfvars"`
+}
+
+type Meshweb struct {
+	Selector  string   `yaml:"selector"`
+	Container string   `yaml:"container"`
+	Manage    []string `yaml:"manage"`
+	// Deployment is the meshweb Deployment's name (for a plan that scales it).
+	Deployment string `yaml:"deployment"`
+}
+
+type Postgres struct {
+	Selector  string `yaml:"selector"`
+	Container string `yaml:"container"`
+}
+
+type GitHub struct {
+	APIURL string   `yaml:"api_url"`
+	App    AppRepo  `yaml:"app"`
+	DNS    DNSRepo  `yaml:"dns"`
+	Certs  CertRepo `yaml:"certs"`
+}
+
+type AppRepo struct {
+	Repo           string `yaml:"repo"`
+	Branch         string `yaml:"branch"`
+	DeployWorkflow string `yaml:"deploy_workflow"`
+}
+
+type DNSRepo struct {
+	Repo     string `yaml:"repo"`
+	Branch   string `yaml:"branch"`
+	File     string `yaml:"file"`
+	Resource string `yaml:"resource"`
+	Merge    string `yaml:"merge"`
+}
+
+type CertRepo struct {
+	Repo         string `yaml:"repo"`
+	Branch       string `yaml:"branch"`
+	ListVariable string `yaml:"list_variable"`
+	Placeholder  string `yaml:"placeholder"`
+	Merge        string `yaml:"merge"`
+}
+
+type DNS struct {
+	Name      string   `yaml:"name"`
+	Resolvers []string `yaml:"resolvers"`
+	PollEvery Duration `yaml:"poll_every"`
+	Timeout   Duration `yaml:"timeout"`
+}
+
+type TLS struct {
+	PollEvery Duration `yaml:"poll_every"`
+	Timeout   Duration `yaml:"timeout"`
+}
+
+type State struct {
+	Backend string `yaml:"backend"`
+	Dir     string `yaml:"dir"`
+}
+
+type HTTP struct {
+	Listen string `yaml:"listen"`
+}
+
+// Schedule configures `/cutover schedule`: the zone that times without an offset are read in.
+type Schedule struct {
+	Timezone string `yaml:"timezone"`
+}
+
+// StepSpec is one entry of a configured plan. Which fields apply depends on Kind;
+// the plan package turns specs into typed steps.
+type StepSpec struct {
+	Kind  string `yaml:"kind"`
+	ID    string `yaml:"id"`
+	Title string `yaml:"title"`
+	// Cluster is "origin" or "destination".
+	Cluster string `yaml:"cluster"`
+	// scale
+	Workload    string `yaml:"workload"`
+	Name        string `yaml:"name"`
+	Replicas    *int32 `yaml:"replicas"`
+	RestoreFrom string `yaml:"restore_from"`
+	// maintenance
+	On *bool `yaml:"on"`
+	// exec
+	Target string   `yaml:"target"`
+	Argv   []string `yaml:"argv"`
+	// announce
+	Template string `yaml:"template"`
+	// snapshot
+	Via         string `yaml:"via"`
+	DiffAgainst string `yaml:"diff_against"`
+	// pull-request
+	Change string `yaml:"change"`
+}
+
+// Tokens are read from SLACK_BOT_TOKEN, SLACK_APP_TOKEN and GITHUB_TOKEN.
+type Tokens struct {
+	SlackBot Secret
+	SlackApp Secret
+	GitHub   Secret
+}
+
+// Duration is a time.Duration written in Go syntax ("90s", "2h") in the file.
+type Duration struct {
+	time.Duration
+	raw string
+}
+
+func (d *Duration) UnmarshalText(b []byte) error {
+	d.raw = string(b)
+	return nil // parsed during validation, so every bad value is reported with its path
+}
+
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.Duration.String()), nil }

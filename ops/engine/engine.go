@@ -1,0 +1,343 @@
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nycmeshnet/cutoverbot/ops/plan"
+)
+
+// Executor runs one step. It is told the run as it stood when the step started, and
+// reports progress as it goes. Output is kept even with an error (a diff that blocks).
+type Executor interface {
+	Execute(ctx context.Context, x StepContext) (Output, error)
+}
+
+// StepContext is what an executor knows about the step it runs.
+type StepContext struct {
+	Run      *Run
+	Index    int
+	Step     plan.Step
+	Attempt  int
+	Progress func(msg string)
+}
+
+// Policy says who is a maintainer.
+type Policy interface {
+	IsMaintainer(ctx context.Context, user string) (bool, error)
+}
+
+// Options wire an engine.
+type Options struct {
+	Store    Store
+	Executor Executor
+	Policy   Policy
+	// Build resolves the plan for a pair of clusters (plan.Build bound to the config).
+	Build             func(origin, dest string) (plan.Plan, error)
+	ApprovalsRequired int
+	ApprovalTimeout   time.Duration
+	ReminderEvery     time.Duration
+	Clock             func() time.Time
+	Logger            *slog.Logger
+	// Observer hears every change after it is stored, in order, off the caller's goroutine.
+	Observer func(Event)
+}
+
+// Engine drives the one active run.
+type Engine struct {
+	opts    Options
+	mu      sync.Mutex
+	run     *Run // the active run, as stored; nil when none
+	running map[string]context.CancelFunc
+	closing bool
+	wg      sync.WaitGroup
+	remind  map[string]time.Time
+	events  *queue
+	baseCtx context.Context
+}
+
+// New makes an engine; call Recover before serving.
+func New(opts Options) *Engine {
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.ApprovalsRequired < 1 {
+		opts.ApprovalsRequired = 1
+	}
+	e := &Engine{opts: opts, running: map[string]context.CancelFunc{}, remind: map[string]time.Time{}, baseCtx: context.Background()}
+	e.events = newQueue(opts.Observer)
+	return e
+}
+
+// Refusal is a user-facing "no": it says what to do instead, and nothing changed.
+type Refusal struct{ Msg string }
+
+func (r *Refusal) Error() string { return r.Msg }
+
+func refuse(format string, args ...any) error { return &Refusal{Msg: fmt.Sprintf(format, args...)} }
+
+// Recover loads the active run after a start. A step found running (or approved but
+// not yet started) may have partly run, so it becomes interrupted and needs a new
+// approval through Retry: nothing is executed again on its own.
+func (e *Engine) Recover(ctx context.Context) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r, err := e.opts.Store.Active()
+	if err != nil {
+		return fmt.Errorf("load the active run: %w", err)
+	}
+	if r == nil {
+		e.run = nil
+		return nil
+	}
+	e.run = r
+	if s := r.CurrentStep(); s != nil && (s.State == Running || s.State == Approved) {
+		c := r.Clone()
+		var audit []AuditEntry
+		was := s.State
+		e.setState(c, c.Current, Interrupted, &audit, "", "the bot stopped while this step was "+string(was)+"; it may have partly run")
+		c.Steps[c.Current].Ended = e.now()
+		if err := e.commit(c, audit); err != nil {
+			return err
+		}
+		e.emit(EventInterrupted, c, c.Current, nil, "")
+		return nil
+	}
+	e.emit(EventRecovered, r, r.Current, nil, "")
+	return nil
+}
+
+// Start begins a run of the plan for origin -> dest on behalf of initiator.
+func (e *Engine) Start(ctx context.Context, origin, dest, initiator string) (*Run, error) {
+	if err := e.mustBeMaintainer(ctx, initiator, "start a cutover"); err != nil {
+		return nil, err
+	}
+	p, err := e.opts.Build(origin, dest)
+	if err != nil {
+		return nil, &Refusal{Msg: err.Error()}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closing {
+		return nil, refuse("the bot is shutting down; start again in a minute")
+	}
+	if e.run != nil {
+		return nil, refuse("run %s started by <@%s> at %s is still active: see `/cutover status`", e.run.ID, e.run.Initiator, e.run.Created.UTC().Format("15:04 MST"))
+	}
+	now := e.now()
+	r := &Run{ID: newRunID(now), Origin: origin, Destination: dest, Initiator: initiator, Created: now, State: Active, Plan: p, Notes: map[string]string{}}
+	for _, s := range p.Steps {
+		r.Steps = append(r.Steps, StepRun{Step: s, State: Pending})
+	}
+	audit := []AuditEntry{{At: now, RunID: r.ID, User: initiator, Event: "run.started", Reason: origin + " -> " + dest}}
+	e.advance(r, 0, &audit)
+	r.Version = 1
+	if err := e.opts.Store.Create(r, e.stamp(r, audit)); err != nil {
+		var busy *BusyError
+		if errors.As(err, &busy) {
+			return nil, refuse("run %s started by <@%s> at %s is still active: see `/cutover status`", busy.RunID, busy.Holder, busy.Since.UTC().Format("15:04 MST"))
+		}
+		return nil, fmt.Errorf("store the new run: %w", err)
+	}
+	e.run = r
+	e.emit(EventStarted, r, -1, nil, "")
+	e.afterCommit(r)
+	return r.Clone(), nil
+}
+
+// Request is a decision to apply: a button click or a command.
+type Request struct {
+	RunID   string
+	Step    int // 0-based; ignored for Abort
+	Attempt int // ignored for Abort
+	User    string
+	Action  Action
+	Reason  string
+}
+
+// Decide applies a maintainer's decision. A *Refusal error says, for the person, why
+// nothing happened (stale button, own run, not a maintainer, ...).
+func (e *Engine) Decide(ctx context.Context, q Request) (string, error) {
+	if err := e.mustBeMaintainer(ctx, q.User, string(q.Action)); err != nil {
+		return "", err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r := e.run
+	if r == nil || r.ID != q.RunID {
+		return "", e.staleRun(q.RunID)
+	}
+	if q.Action == Abort {
+		return e.abort(r, q)
+	}
+	if q.Step != r.Current {
+		cur := r.Steps[r.Current]
+		return "", refuse("this button is for step %d, which is no longer waiting; the run is at step %d (%s, %s)", q.Step+1, r.Current+1, cur.Step.Title, human(cur.State))
+	}
+	s := r.Steps[q.Step]
+	if q.Attempt != s.Attempt {
+		return "", refuse("this button is from attempt %d of step %d; the current attempt is %d", q.Attempt, q.Step+1, s.Attempt)
+	}
+	switch q.Action {
+	case Approve:
+		return e.approve(r, q)
+	case Reject:
+		return e.reject(r, q)
+	case Retry:
+		return e.retry(r, q)
+	case Skip:
+		return e.skip(r, q)
+	}
+	return "", refuse("unknown action %q", q.Action)
+}
+
+// Active returns a copy of the active run, or nil.
+func (e *Engine) Active() *Run {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.run == nil {
+		return nil
+	}
+	return e.run.Clone()
+}
+
+// SetNote stores a transport note (a message timestamp) on the active run.
+func (e *Engine) SetNote(runID, key, value string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.run == nil || e.run.ID != runID {
+		return fmt.Errorf("run %s is not active", runID)
+	}
+	if e.run.Notes[key] == value {
+		return nil
+	}
+	c := e.run.Clone()
+	if c.Notes == nil {
+		c.Notes = map[string]string{}
+	}
+	c.Notes[key] = value
+	return e.commit(c, nil)
+}
+
+// Tick expires approvals older than the timeout and emits reminders that are due.
+// The transport calls it on a schedule; time comes from the injected clock.
+func (e *Engine) Tick(ctx context.Context) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r := e.run
+	if r == nil {
+		return nil
+	}
+	s := r.CurrentStep()
+	if s == nil || s.State != Awaiting {
+		return nil
+	}
+	now := e.now()
+	if e.opts.ApprovalTimeout > 0 && now.Sub(s.AwaitingSince) >= e.opts.ApprovalTimeout {
+		c := r.Clone()
+		var audit []AuditEntry
+		e.setState(c, c.Current, Expired, &audit, "", fmt.Sprintf("no decision within %s; the step was not run", e.opts.ApprovalTimeout))
+		if err := e.commit(c, audit); err != nil {
+			return err
+		}
+		e.emit(EventExpired, c, c.Current, nil, "")
+		return nil
+	}
+	key := fmt.Sprintf("%s/%d/%d", r.ID, r.Current, s.Attempt)
+	last := e.remind[key]
+	if last.IsZero() {
+		last = s.AwaitingSince
+	}
+	if e.opts.ReminderEvery > 0 && now.Sub(last) >= e.opts.ReminderEvery {
+		e.remind[key] = now
+		e.emit(EventReminder, r, r.Current, nil, fmt.Sprintf("waiting for approval for %s", now.Sub(s.AwaitingSince).Round(time.Minute)))
+	}
+	return nil
+}
+
+// Close stops taking decisions and waits for the step in flight; if ctx ends first,
+// the step is cancelled and recorded as interrupted.
+func (e *Engine) Close(ctx context.Context) error {
+	e.mu.Lock()
+	e.closing = true
+	e.mu.Unlock()
+	done := make(chan struct{})
+	go func() { e.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		e.mu.Lock()
+		for _, cancel := range e.running {
+			cancel()
+		}
+		e.mu.Unlock()
+		<-done
+	}
+	e.events.close()
+	return nil
+}
+
+// Wait blocks until no step is running; tests and the demo use it.
+func (e *Engine) Wait() { e.wg.Wait() }
+
+// WaitEvents blocks until every event so far was delivered to the observer.
+func (e *Engine) WaitEvents() { e.events.drain() }
+
+func (e *Engine) now() time.Time { return e.opts.Clock().UTC() }
+
+func (e *Engine) mustBeMaintainer(ctx context.Context, user, what string) error {
+	if e.opts.Policy == nil {
+		return nil
+	}
+	ok, err := e.opts.Policy.IsMaintainer(ctx, user)
+	if err != nil {
+		return fmt.Errorf("check whether %s is a maintainer: %w", user, err)
+	}
+	if !ok {
+		return refuse("only MeshDB maintainers can %s; ask one of them", what)
+	}
+	return nil
+}
+
+func (e *Engine) staleRun(id string) error {
+	if r, err := e.opts.Store.Get(id); err == nil {
+		if r.State != Active {
+			return refuse("run %s has ended (%s); this button no longer does anything", id, human(r.State))
+		}
+	}
+	if e.run != nil {
+		return refuse("this button belongs to run %s, not to the active run %s", id, e.run.ID)
+	}
+	return refuse("run %s is not active; nothing happened", id)
+}
+
+func newRunID(now time.Time) string {
+	var b [2]byte
+	_, _ = rand.Read(b[:])
+	return now.Format("20060102-1504") + "-" + hex.EncodeToString(b[:])
+}
+
+// human renders a state for people.
+func human[T ~string](s T) string {
+	switch string(s) {
+	case string(Awaiting):
+		return "awaiting approval"
+	case string(Stopped):
+		return "rejected"
+	case string(RolledBack):
+		return "rolled back"
+	}
+	return string(s)
+}
+
+// Human renders a step or run state for people.
+func Human[T ~string](s T) string { return human(s) }

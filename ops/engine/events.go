@@ -1,0 +1,99 @@
+package engine
+
+import "sync"
+
+// EventKind says what changed.
+type EventKind string
+
+const (
+	EventStarted     EventKind = "started"
+	EventRecovered   EventKind = "recovered"
+	EventAwaiting    EventKind = "awaiting"
+	EventDecided     EventKind = "decided"
+	EventRunning     EventKind = "running"
+	EventProgress    EventKind = "progress"
+	EventSucceeded   EventKind = "succeeded"
+	EventFailed      EventKind = "failed"
+	EventInterrupted EventKind = "interrupted"
+	EventExpired     EventKind = "expired"
+	EventReminder    EventKind = "reminder"
+	EventEnded       EventKind = "ended"
+)
+
+// Event is a change the transport shows. Run is a copy as stored after the change.
+type Event struct {
+	Kind     EventKind
+	Run      *Run
+	Step     int // 0-based; -1 when the event concerns the run
+	Decision *Decision
+	Message  string
+}
+
+func (e *Engine) emit(kind EventKind, r *Run, step int, d *Decision, msg string) {
+	e.events.push(Event{Kind: kind, Run: r.Clone(), Step: step, Decision: d, Message: msg})
+}
+
+// queue delivers events in order on one goroutine, so a slow observer never holds
+// the engine's lock.
+type queue struct {
+	mu      sync.Mutex
+	cond    *sync.Cond
+	items   []Event
+	busy    bool
+	closed  bool
+	deliver func(Event)
+}
+
+func newQueue(deliver func(Event)) *queue {
+	q := &queue{deliver: deliver}
+	q.cond = sync.NewCond(&q.mu)
+	go q.loop()
+	return q
+}
+
+func (q *queue) push(ev Event) {
+	if q.deliver == nil {
+		return
+	}
+	q.mu.Lock()
+	q.items = append(q.items, ev)
+	q.mu.Unlock()
+	q.cond.Broadcast()
+}
+
+func (q *queue) loop() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for {
+		for len(q.items) == 0 && !q.closed {
+			q.cond.Wait()
+		}
+		if len(q.items) == 0 && q.closed {
+			return
+		}
+		ev := q.items[0]
+		q.items = q.items[1:]
+		q.busy = true
+		q.mu.Unlock()
+		q.deliver(ev)
+		q.mu.Lock()
+		q.busy = false
+		q.cond.Broadcast()
+	}
+}
+
+func (q *queue) drain() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for len(q.items) > 0 || q.busy {
+		q.cond.Wait()
+	}
+}
+
+func (q *queue) close() {
+	q.drain()
+	q.mu.Lock()
+	q.closed = true
+	q.mu.Unlock()
+	q.cond.Broadcast()
+}

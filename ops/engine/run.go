@@ -1,0 +1,169 @@
+// Package engine runs a cutover: it holds each run's state, asks for approvals, runs a
+// step only once enough distinct maintainers other than the initiator approved that
+// attempt, and writes every transition to the store before acting on it. It knows
+// nothing of Slack or Kubernetes: transports and executors plug in through interfaces.
+package engine
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/nycmeshnet/cutoverbot/ops/plan"
+)
+
+// StepState is where a step stands.
+type StepState string
+
+const (
+	Pending     StepState = "pending"
+	Awaiting    StepState = "awaiting_approval"
+	Approved    StepState = "approved"
+	Running     StepState = "running"
+	Succeeded   StepState = "succeeded"
+	Failed      StepState = "failed"
+	Skipped     StepState = "skipped"
+	Interrupted StepState = "interrupted"
+	Rejected    StepState = "rejected"
+	Expired     StepState = "expired"
+)
+
+// Stuck reports whether the step waits for Retry, Skip or Abort.
+func (s StepState) Stuck() bool { return s == Failed || s == Interrupted || s == Expired }
+
+// Final reports whether the step will not change again.
+func (s StepState) Final() bool { return s == Succeeded || s == Skipped || s == Rejected }
+
+// RunState is where a run stands.
+type RunState string
+
+const (
+	Active     RunState = "active"
+	Completed  RunState = "completed"
+	RolledBack RunState = "rolled_back"
+	Aborted    RunState = "aborted"
+	Stopped    RunState = "rejected"
+)
+
+// Action is what a maintainer decides.
+type Action string
+
+const (
+	Approve Action = "approve"
+	Reject  Action = "reject"
+	Retry   Action = "retry"
+	Skip    Action = "skip"
+	Abort   Action = "abort"
+)
+
+// Decision is one recorded click or command: who, when, on which step and attempt.
+type Decision struct {
+	Step    int       `json:"step"`
+	StepID  string    `json:"step_id"`
+	Attempt int       `json:"attempt"`
+	User    string    `json:"user"`
+	Action  Action    `json:"action"`
+	Reason  string    `json:"reason,omitempty"`
+	At      time.Time `json:"at"`
+}
+
+// Output is what a step reports: a one-line summary, values later steps read (a
+// recorded replica count, a dump's sha256), and longer details for a file.
+type Output struct {
+	Summary string            `json:"summary,omitempty"`
+	Values  map[string]string `json:"values,omitempty"`
+	Details string            `json:"details,omitempty"`
+}
+
+// StepRun is one step of one run.
+type StepRun struct {
+	Step          plan.Step `json:"step"`
+	Rollback      bool      `json:"rollback,omitempty"`
+	State         StepState `json:"state"`
+	Attempt       int       `json:"attempt"`
+	Approvals     []string  `json:"approvals,omitempty"` // of the current attempt
+	AwaitingSince time.Time `json:"awaiting_since,omitzero"`
+	Started       time.Time `json:"started,omitzero"`
+	Ended         time.Time `json:"ended,omitzero"`
+	Output        Output    `json:"output,omitzero"`
+	Error         string    `json:"error,omitempty"`
+	Reason        string    `json:"reason,omitempty"` // why it was skipped, rejected or expired
+	Executions    int       `json:"executions"`       // how many times the executor was started
+}
+
+// Duration is how long the step ran.
+func (s StepRun) Duration() time.Duration {
+	if s.Started.IsZero() || s.Ended.IsZero() {
+		return 0
+	}
+	return s.Ended.Sub(s.Started)
+}
+
+// Run is one cutover: origin, destination, initiator, plan, and per step its state.
+type Run struct {
+	ID          string    `json:"id"`
+	Origin      string    `json:"origin"`
+	Destination string    `json:"destination"`
+	Initiator   string    `json:"initiator"`
+	Created     time.Time `json:"created"`
+	Ended       time.Time `json:"ended,omitzero"`
+	State       RunState  `json:"state"`
+	Plan        plan.Plan `json:"plan"`
+	// Steps holds the forward steps, then any rollback steps appended by an abort.
+	Steps     []StepRun  `json:"steps"`
+	Current   int        `json:"current"`
+	Decisions []Decision `json:"decisions"`
+	// Notes belong to the transport (message timestamps); the engine keeps them.
+	Notes map[string]string `json:"notes,omitempty"`
+	// Version counts the writes of this run; a store refuses to go backwards.
+	Version int64 `json:"version"`
+}
+
+// Clone returns a deep copy, so a change can be prepared and thrown away if the
+// store refuses it.
+func (r *Run) Clone() *Run {
+	b, err := json.Marshal(r)
+	if err != nil {
+		panic("engine: run does not marshal: " + err.Error()) // a bug: every field is plain data
+	}
+	var c Run
+	if err := json.Unmarshal(b, &c); err != nil {
+		panic("engine: run does not unmarshal: " + err.Error())
+	}
+	return &c
+}
+
+// CurrentStep returns the step the run stands at, or nil when it has ended.
+func (r *Run) CurrentStep() *StepRun {
+	if r.State != Active || r.Current < 0 || r.Current >= len(r.Steps) {
+		return nil
+	}
+	return &r.Steps[r.Current]
+}
+
+// Output returns the output of the step with that ID, when it succeeded.
+func (r *Run) Output(stepID string) (Output, bool) {
+	for i := len(r.Steps) - 1; i >= 0; i-- {
+		s := r.Steps[i]
+		if s.Step.ID == stepID && (s.State == Succeeded || s.Output.Values != nil) {
+			return s.Output, s.State == Succeeded
+		}
+	}
+	return Output{}, false
+}
+
+// InRollback reports whether the run is undoing what it did.
+func (r *Run) InRollback() bool {
+	s := r.CurrentStep()
+	return s != nil && s.Rollback
+}
+
+// Elapsed is the run's age at now, or its length once ended.
+func (r *Run) Elapsed(now time.Time) time.Duration {
+	if !r.Ended.IsZero() {
+		return r.Ended.Sub(r.Created)
+	}
+	return now.Sub(r.Created)
+}
+
+// Note returns a transport note.
+func (r *Run) Note(key string) string { return r.Notes[key] }

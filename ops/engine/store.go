@@ -1,0 +1,74 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Store keeps runs, the one-active-run lock and the audit log. Every method is one
+// atomic write or read: a run record, its audit entries and the lock change together.
+type Store interface {
+	// Create writes a new run and takes the lock; *BusyError when a run holds it.
+	Create(run *Run, audit []AuditEntry) error
+	// Save writes a run (its Version must be one more than the stored one), appends
+	// its audit entries, and releases the lock when the run is no longer active.
+	Save(run *Run, audit []AuditEntry) error
+	// Active returns the run holding the lock, or nil.
+	Active() (*Run, error)
+	Get(id string) (*Run, error)
+	// List returns the newest runs first.
+	List(limit int) ([]*Run, error)
+	// Audit returns the audit log, oldest first; runID "" means every run.
+	Audit(runID string) ([]AuditEntry, error)
+	Close() error
+}
+
+// AuditEntry is one line of the append-only log: a transition or a decision.
+type AuditEntry struct {
+	Seq     uint64    `json:"seq"`
+	At      time.Time `json:"at"`
+	RunID   string    `json:"run"`
+	Step    int       `json:"step"` // 1-based; 0 for the run itself
+	StepID  string    `json:"step_id,omitempty"`
+	Attempt int       `json:"attempt,omitempty"`
+	User    string    `json:"user,omitempty"`
+	Event   string    `json:"event"` // run.started, step.awaiting_approval, decision.approve, ...
+	From    string    `json:"from,omitempty"`
+	To      string    `json:"to,omitempty"`
+	Reason  string    `json:"reason,omitempty"`
+}
+
+func (a AuditEntry) String() string {
+	s := fmt.Sprintf("%s %s %s", a.At.UTC().Format(time.RFC3339), a.RunID, a.Event)
+	if a.Step > 0 {
+		s += fmt.Sprintf(" step %d (%s) attempt %d", a.Step, a.StepID, a.Attempt)
+	}
+	if a.From != "" || a.To != "" {
+		s += fmt.Sprintf(" %s -> %s", a.From, a.To)
+	}
+	if a.User != "" {
+		s += " by " + a.User
+	}
+	if a.Reason != "" {
+		s += ": " + a.Reason
+	}
+	return s
+}
+
+// BusyError says which run holds the lock, who started it and since when.
+type BusyError struct {
+	RunID  string
+	Holder string
+	Since  time.Time
+}
+
+func (e *BusyError) Error() string {
+	return fmt.Sprintf("run %s started by %s at %s is still active", e.RunID, e.Holder, e.Since.UTC().Format("2006-01-02 15:04 MST"))
+}
+
+// ErrNotFound is returned for an unknown run ID.
+var ErrNotFound = errors.New("no such run")
+
+// ErrStaleWrite is returned when a save would overwrite a newer version of a run.
+var ErrStaleWrite = errors.New("run was changed by someone else")

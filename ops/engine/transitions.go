@@ -1,0 +1,363 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/nycmeshnet/cutoverbot/ops/plan"
+)
+
+// The methods below run with e.mu held. Each prepares a change on a clone, stores
+// it, and only then makes it the engine's state and acts on it.
+
+// setState moves step i of r to a state and records the transition.
+func (e *Engine) setState(r *Run, i int, to StepState, audit *[]AuditEntry, user, reason string) {
+	s := &r.Steps[i]
+	*audit = append(*audit, AuditEntry{At: e.now(), RunID: r.ID, Step: i + 1, StepID: s.Step.ID, Attempt: s.Attempt,
+		User: user, Event: "step." + string(to), From: string(s.State), To: string(to), Reason: reason})
+	s.State = to
+	if reason != "" && (to == Skipped || to == Rejected || to == Expired || to == Interrupted) {
+		s.Reason = reason
+	}
+}
+
+// advance makes step i current: awaiting approval, or running at once when it is a
+// read-only AutoRun step. Past the last step the run ends.
+func (e *Engine) advance(r *Run, i int, audit *[]AuditEntry) {
+	if i >= len(r.Steps) {
+		end := Completed
+		if r.Steps[len(r.Steps)-1].Rollback {
+			end = RolledBack
+		}
+		e.endRun(r, end, audit, "", "")
+		return
+	}
+	r.Current = i
+	s := &r.Steps[i]
+	s.Attempt++
+	s.Approvals = nil
+	s.AwaitingSince = e.now()
+	if s.Step.AutoRun {
+		e.setState(r, i, Running, audit, "", "read-only step runs without approval")
+		s.Started = e.now()
+		s.Executions++
+		return
+	}
+	e.setState(r, i, Awaiting, audit, "", "")
+}
+
+func (e *Engine) endRun(r *Run, state RunState, audit *[]AuditEntry, user, reason string) {
+	*audit = append(*audit, AuditEntry{At: e.now(), RunID: r.ID, User: user, Event: "run." + string(state), From: string(r.State), To: string(state), Reason: reason})
+	r.State = state
+	r.Ended = e.now()
+}
+
+func (e *Engine) stamp(r *Run, audit []AuditEntry) []AuditEntry {
+	for i := range audit {
+		audit[i].RunID = r.ID
+	}
+	return audit
+}
+
+// commit stores r as the next version and makes it the engine's state.
+func (e *Engine) commit(r *Run, audit []AuditEntry) error {
+	r.Version++
+	if err := e.opts.Store.Save(r, e.stamp(r, audit)); err != nil {
+		return fmt.Errorf("store run %s: %w", r.ID, err)
+	}
+	if r.State == Active {
+		e.run = r
+	} else {
+		e.run = nil
+	}
+	return nil
+}
+
+// afterCommit starts the current step when the stored state says it is running or
+// approved. Only stored states are acted on.
+func (e *Engine) afterCommit(r *Run) {
+	s := r.CurrentStep()
+	if s == nil {
+		e.emit(EventEnded, r, -1, nil, "")
+		return
+	}
+	switch s.State {
+	case Awaiting:
+		e.emit(EventAwaiting, r, r.Current, nil, "")
+	case Approved:
+		c := r.Clone()
+		var audit []AuditEntry
+		e.setState(c, c.Current, Running, &audit, "", "")
+		c.Steps[c.Current].Started = e.now()
+		c.Steps[c.Current].Executions++
+		if err := e.commit(c, audit); err != nil {
+			e.opts.Logger.Error("could not record the step as running; it was not started", "run", r.ID, "step", s.Step.ID, "err", err)
+			return
+		}
+		e.launch(c)
+	case Running:
+		e.launch(r)
+	}
+}
+
+// launch runs the current step of r (stored as running) off the caller's goroutine.
+func (e *Engine) launch(r *Run) {
+	i, s := r.Current, r.Steps[r.Current]
+	ctx, cancel := context.WithCancel(e.baseCtx)
+	key := fmt.Sprintf("%s/%d/%d", r.ID, i, s.Attempt)
+	e.running[key] = cancel
+	e.emit(EventRunning, r, i, nil, "")
+	snapshot := r.Clone()
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		defer cancel()
+		x := StepContext{Run: snapshot, Index: i, Step: s.Step, Attempt: s.Attempt,
+			Progress: func(msg string) { e.emit(EventProgress, snapshot, i, nil, msg) }}
+		out, err := e.execute(ctx, x)
+		e.finish(r.ID, i, s.Attempt, out, err, ctx.Err() != nil)
+		e.mu.Lock()
+		delete(e.running, key)
+		e.mu.Unlock()
+	}()
+}
+
+func (e *Engine) execute(ctx context.Context, x StepContext) (out Output, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("step %s crashed: %v", x.Step.ID, p)
+		}
+	}()
+	return e.opts.Executor.Execute(ctx, x)
+}
+
+// finish records a step's result and moves the run on.
+func (e *Engine) finish(runID string, i, attempt int, out Output, err error, cancelled bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r := e.run
+	if r == nil || r.ID != runID || r.Current != i || r.Steps[i].Attempt != attempt || r.Steps[i].State != Running {
+		e.opts.Logger.Error("a step finished that the engine no longer runs; result dropped", "run", runID, "step", i+1, "attempt", attempt)
+		return
+	}
+	c := r.Clone()
+	var audit []AuditEntry
+	s := &c.Steps[i]
+	s.Ended = e.now()
+	s.Output = out
+	switch {
+	case err != nil && cancelled && e.closing:
+		e.setState(c, i, Interrupted, &audit, "", "the bot shut down while this step ran: "+err.Error())
+		s.Error = err.Error()
+	case err != nil:
+		e.setState(c, i, Failed, &audit, "", err.Error())
+		s.Error = err.Error()
+	default:
+		s.Error = ""
+		e.setState(c, i, Succeeded, &audit, "", out.Summary)
+		e.advance(c, i+1, &audit)
+	}
+	if cerr := e.commit(c, audit); cerr != nil {
+		e.opts.Logger.Error("could not record a step's result; it will show as interrupted after a restart", "run", runID, "step", i+1, "err", cerr)
+		return
+	}
+	switch c.Steps[i].State {
+	case Succeeded:
+		e.emit(EventSucceeded, c, i, nil, "")
+	case Failed:
+		e.emit(EventFailed, c, i, nil, "")
+	case Interrupted:
+		e.emit(EventInterrupted, c, i, nil, "")
+	}
+	if !e.closing {
+		e.afterCommit(c)
+	}
+}
+
+func (e *Engine) decision(r *Run, q Request) Decision {
+	d := Decision{Step: q.Step, StepID: r.Steps[q.Step].Step.ID, Attempt: r.Steps[q.Step].Attempt, User: q.User, Action: q.Action, Reason: q.Reason, At: e.now()}
+	r.Decisions = append(r.Decisions, d)
+	return d
+}
+
+func decisionAudit(r *Run, d Decision) AuditEntry {
+	return AuditEntry{At: d.At, RunID: r.ID, Step: d.Step + 1, StepID: d.StepID, Attempt: d.Attempt, User: d.User, Event: "decision." + string(d.Action), Reason: d.Reason}
+}
+
+func (e *Engine) approve(r *Run, q Request) (string, error) {
+	s := r.Steps[q.Step]
+	switch {
+	case s.State == Approved || s.State == Running || s.State.Final():
+		return "", refuse("step %d attempt %d was already decided (%s); nothing more to do", q.Step+1, s.Attempt, human(s.State))
+	case s.State.Stuck():
+		return "", refuse("step %d %s; use Retry, Skip or Abort", q.Step+1, human(s.State))
+	case s.State != Awaiting:
+		return "", refuse("step %d is %s, not waiting for approval", q.Step+1, human(s.State))
+	case q.User == r.Initiator:
+		return "", refuse("you started this run, so you cannot approve its steps; another maintainer must")
+	case slices.Contains(s.Approvals, q.User):
+		return "", refuse("you already approved step %d; it needs %d more approval(s) from other maintainers", q.Step+1, e.opts.ApprovalsRequired-len(s.Approvals))
+	}
+	c := r.Clone()
+	d := e.decision(c, q)
+	audit := []AuditEntry{decisionAudit(c, d)}
+	cs := &c.Steps[q.Step]
+	cs.Approvals = append(cs.Approvals, q.User)
+	msg := fmt.Sprintf("approval %d of %d recorded", len(cs.Approvals), e.opts.ApprovalsRequired)
+	if len(cs.Approvals) >= e.opts.ApprovalsRequired {
+		e.setState(c, q.Step, Approved, &audit, q.User, "")
+		msg = "approved; running"
+	}
+	if err := e.commit(c, audit); err != nil {
+		return "", err
+	}
+	e.emit(EventDecided, c, q.Step, &d, "")
+	e.afterCommit(c)
+	return msg, nil
+}
+
+func (e *Engine) retry(r *Run, q Request) (string, error) {
+	s := r.Steps[q.Step]
+	if !s.State.Stuck() {
+		return "", refuse("step %d is %s; Retry is for a failed, interrupted or expired step", q.Step+1, human(s.State))
+	}
+	c := r.Clone()
+	d := e.decision(c, q)
+	audit := []AuditEntry{decisionAudit(c, d)}
+	cs := &c.Steps[q.Step]
+	cs.Attempt++
+	cs.Approvals, cs.Error, cs.Reason = nil, "", ""
+	cs.AwaitingSince = e.now()
+	e.setState(c, q.Step, Awaiting, &audit, q.User, "")
+	msg := "retry requested; waiting for another maintainer's approval"
+	// A Retry click by someone other than the initiator is their approval of the new attempt.
+	if q.User != c.Initiator {
+		cs.Approvals = []string{q.User}
+		audit = append(audit, AuditEntry{At: d.At, RunID: c.ID, Step: q.Step + 1, StepID: cs.Step.ID, Attempt: cs.Attempt, User: q.User, Event: "decision.approve", Reason: "by retry"})
+		if len(cs.Approvals) >= e.opts.ApprovalsRequired {
+			e.setState(c, q.Step, Approved, &audit, q.User, "")
+			msg = "retrying"
+		}
+	}
+	if err := e.commit(c, audit); err != nil {
+		return "", err
+	}
+	e.emit(EventDecided, c, q.Step, &d, "")
+	e.afterCommit(c)
+	return msg, nil
+}
+
+func (e *Engine) skip(r *Run, q Request) (string, error) {
+	s := r.Steps[q.Step]
+	switch {
+	case s.State != Awaiting && !s.State.Stuck():
+		return "", refuse("step %d is %s and cannot be skipped now", q.Step+1, human(s.State))
+	case q.User == r.Initiator:
+		return "", refuse("you started this run, so another maintainer must decide to skip a step")
+	case q.Reason == "":
+		return "", refuse("skipping step %d needs a reason", q.Step+1)
+	}
+	c := r.Clone()
+	d := e.decision(c, q)
+	audit := []AuditEntry{decisionAudit(c, d)}
+	e.setState(c, q.Step, Skipped, &audit, q.User, q.Reason)
+	c.Steps[q.Step].Ended = e.now()
+	e.advance(c, q.Step+1, &audit)
+	if err := e.commit(c, audit); err != nil {
+		return "", err
+	}
+	e.emit(EventDecided, c, q.Step, &d, "")
+	e.afterCommit(c)
+	return "skipped", nil
+}
+
+func (e *Engine) reject(r *Run, q Request) (string, error) {
+	s := r.Steps[q.Step]
+	if s.State != Awaiting && !s.State.Stuck() {
+		return "", refuse("step %d is %s and cannot be rejected now", q.Step+1, human(s.State))
+	}
+	c := r.Clone()
+	d := e.decision(c, q)
+	audit := []AuditEntry{decisionAudit(c, d)}
+	reason := q.Reason
+	if reason == "" {
+		reason = "rejected by " + q.User
+	}
+	e.setState(c, q.Step, Rejected, &audit, q.User, reason)
+	c.Steps[q.Step].Ended = e.now()
+	msg := e.stop(c, q.User, reason, Stopped, &audit)
+	if err := e.commit(c, audit); err != nil {
+		return "", err
+	}
+	e.emit(EventDecided, c, q.Step, &d, "")
+	e.afterCommit(c)
+	return msg, nil
+}
+
+func (e *Engine) abort(r *Run, q Request) (string, error) {
+	cur := r.CurrentStep()
+	if cur != nil && (cur.State == Running || cur.State == Approved) {
+		return "", refuse("step %d (%s) is running; abort when it has finished (a half-run step cannot be undone safely)", r.Current+1, cur.Step.Title)
+	}
+	c := r.Clone()
+	q.Step = c.Current
+	d := e.decision(c, q)
+	audit := []AuditEntry{decisionAudit(c, d)}
+	reason := q.Reason
+	if reason == "" {
+		reason = "aborted by " + q.User
+	}
+	if cs := &c.Steps[c.Current]; !cs.State.Final() {
+		e.setState(c, c.Current, Skipped, &audit, q.User, reason)
+		cs.Ended = e.now()
+	}
+	msg := e.stop(c, q.User, reason, Aborted, &audit)
+	if err := e.commit(c, audit); err != nil {
+		return "", err
+	}
+	e.emit(EventDecided, c, q.Step, &d, "")
+	e.afterCommit(c)
+	return msg, nil
+}
+
+// stop ends the forward phase. When something has changed, the rollback plan built
+// from what ran is appended and its first step waits for approval; otherwise the
+// run ends with state end. Stopping during a rollback abandons it.
+func (e *Engine) stop(c *Run, user, reason string, end RunState, audit *[]AuditEntry) string {
+	if c.Steps[c.Current].Rollback {
+		e.endRun(c, Aborted, audit, user, "rollback stopped: "+reason)
+		return "rollback stopped; the run has ended. Check both clusters by hand"
+	}
+	ran := map[string]plan.Ran{}
+	for _, s := range c.Steps {
+		switch s.State {
+		case Succeeded:
+			ran[s.Step.ID] = plan.Done
+		case Failed, Interrupted:
+			if s.Step.Mutates() {
+				ran[s.Step.ID] = plan.Maybe
+			}
+		}
+	}
+	steps := plan.Rollback(c.Plan, ran)
+	if len(steps) == 0 {
+		e.endRun(c, end, audit, user, reason)
+		return "the run has ended; nothing had changed, so there is nothing to roll back"
+	}
+	first := len(c.Steps)
+	for _, s := range steps {
+		c.Steps = append(c.Steps, StepRun{Step: s, State: Pending, Rollback: true})
+	}
+	*audit = append(*audit, AuditEntry{At: e.now(), RunID: c.ID, User: user, Event: "run.rollback_planned", Reason: fmt.Sprintf("%d step(s)", len(steps))})
+	e.advance(c, first, audit)
+	return fmt.Sprintf("stopped; a rollback plan of %d step(s) follows, each waiting for approval", len(steps))
+}
+
+// IsRefusal reports whether err is a user-facing refusal.
+func IsRefusal(err error) (*Refusal, bool) {
+	var r *Refusal
+	ok := errors.As(err, &r)
+	return r, ok
+}

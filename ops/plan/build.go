@@ -1,0 +1,261 @@
+package plan
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/nycmeshnet/cutoverbot/ops/config"
+	"github.com/nycmeshnet/cutoverbot/ops/pg"
+)
+
+// Build resolves the plan for moving from origin to dest: the configured `plan:` list
+// when present, otherwise the default plan of DESIGN.md section 2.
+func Build(cfg *config.Config, origin, dest string) (Plan, error) {
+	if err := CheckPair(cfg, origin, dest); err != nil {
+		return Plan{}, err
+	}
+	specs := cfg.Plan
+	if len(specs) == 0 {
+		specs = DefaultSpecs()
+	}
+	b := builder{cfg: cfg, origin: origin, dest: dest}
+	p := Plan{Origin: origin, Destination: dest}
+	ids := map[string]bool{}
+	for i, spec := range specs {
+		s, err := b.step(spec)
+		if err != nil {
+			return Plan{}, fmt.Errorf("plan step %d (%s): %w", i+1, spec.Kind, err)
+		}
+		if s.ID == "" {
+			s.ID = fmt.Sprintf("%s-%d", s.Kind, i+1)
+		}
+		if ids[s.ID] {
+			return Plan{}, fmt.Errorf("plan step %d: id %q is used twice", i+1, s.ID)
+		}
+		ids[s.ID] = true
+		p.Steps = append(p.Steps, s)
+	}
+	if err := checkReferences(p); err != nil {
+		return Plan{}, err
+	}
+	return p, nil
+}
+
+// CheckPair refuses an unknown cluster or a move from a cluster to itself.
+func CheckPair(cfg *config.Config, origin, dest string) error {
+	var known []string
+	for name := range cfg.Clusters {
+		known = append(known, name)
+	}
+	sort.Strings(known)
+	for _, c := range []string{origin, dest} {
+		if _, ok := cfg.Clusters[c]; !ok {
+			return fmt.Errorf("unknown cluster %q: the configured clusters are %s", c, strings.Join(known, ", "))
+		}
+	}
+	if origin == dest {
+		return fmt.Errorf("origin and destination are both %q: name two different clusters", origin)
+	}
+	return nil
+}
+
+func int32p(v int32) *int32 { return &v }
+func boolp(v bool) *bool    { return &v }
+
+// DefaultSpecs is the runbook of DESIGN.md section 2, written as configuration would be.
+func DefaultSpecs() []config.StepSpec {
+	return []config.StepSpec{
+		{Kind: "preflight", ID: "preflight", Title: "Preflight checks"},
+		{Kind: "scale", ID: "scale-destination-celery", Title: "Scale destination celery to 0", Cluster: "destination", Workload: StatefulSet, Replicas: int32p(0)},
+		{Kind: "maintenance", ID: "maintenance-on-destination", Title: "Maintenance on, destination", Cluster: "destination", On: boolp(true)},
+		{Kind: "announce", ID: "announce-start", Title: "Announce the start", Template: "start"},
+		{Kind: "scale", ID: "scale-origin-celery", Title: "Scale origin celery to 0", Cluster: "origin", Workload: StatefulSet, Replicas: int32p(0)},
+		{Kind: "snapshot", ID: "snapshot-prior", Title: "Prior snapshot", Via: "public"},
+		{Kind: "maintenance", ID: "maintenance-on-origin", Title: "Maintenance on, origin", Cluster: "origin", On: boolp(true)},
+		{Kind: "dump", ID: "dump-origin", Title: "Dump origin", Cluster: "origin"},
+		{Kind: "restore", ID: "restore-destination", Title: "Restore destination", Cluster: "destination"},
+		{Kind: "verify", ID: "verify-database", Title: "Verify database"},
+		{Kind: "maintenance", ID: "maintenance-off-destination", Title: "Maintenance off, destination", Cluster: "destination", On: boolp(false)},
+		{Kind: "snapshot", ID: "snapshot-post", Title: "Post snapshot and diff", Via: "lb", Cluster: "destination", DiffAgainst: "snapshot-prior"},
+		{Kind: "pull-request", ID: "pr-dns", Title: "DNS pull request", Change: "dns"},
+		{Kind: "wait-dns", ID: "wait-dns", Title: "Wait for DNS"},
+		{Kind: "pull-request", ID: "pr-certs", Title: "Certificate pull request", Change: "certs"},
+		{Kind: "wait-tls", ID: "wait-tls", Title: "Wait for TLS"},
+		{Kind: "scale", ID: "restore-destination-celery", Title: "Restore destination celery", Cluster: "destination", Workload: StatefulSet, RestoreFrom: "scale-destination-celery"},
+		{Kind: "announce", ID: "announce-done", Title: "Announce done", Template: "done"},
+	}
+}
+
+type builder struct {
+	cfg          *config.Config
+	origin, dest string
+}
+
+func (b builder) cluster(role string) (string, config.Cluster) {
+	name := b.origin
+	if role == string(Destination) {
+		name = b.dest
+	}
+	return name, b.cfg.Clusters[name]
+}
+
+func (b builder) db() pg.DB {
+	return pg.DB{Name: b.cfg.Database.Name, User: b.cfg.Database.User, ExcludeTables: b.cfg.Database.ExcludeTables}
+}
+
+func (b builder) step(spec config.StepSpec) (Step, error) {
+	s := Step{ID: spec.ID, Kind: Kind(spec.Kind), Title: spec.Title}
+	if spec.Cluster != "" {
+		s.Role = Role(spec.Cluster)
+		s.Cluster, _ = b.cluster(spec.Cluster)
+	}
+	need := func(role Role) {
+		if s.Role == "" {
+			s.Role = role
+			s.Cluster, _ = b.cluster(string(role))
+		}
+	}
+	_, destCfg := b.cluster(string(Destination))
+	_, originCfg := b.cluster(string(Origin))
+	switch s.Kind {
+	case KindPreflight:
+		s.AutoRun = true
+		s.Preflight = &Preflight{}
+	case KindScale:
+		name := spec.Name
+		if name == "" {
+			_, c := b.cluster(string(s.Role))
+			name = c.CeleryStatefulSet
+			if spec.Workload == Deployment {
+				name = c.Meshweb.Deployment
+			}
+		}
+		s.Scale = &Scale{Workload: spec.Workload, Name: name, Replicas: spec.Replicas, RestoreFrom: spec.RestoreFrom}
+	case KindMaintenance:
+		if spec.On == nil {
+			return s, fmt.Errorf("maintenance needs on: true or false")
+		}
+		s.Maintenance = &Maintenance{On: *spec.On}
+	case KindExec:
+		s.Exec = &Exec{Target: spec.Target, Argv: append([]string(nil), spec.Argv...)}
+	case KindAnnounce:
+		text := b.cfg.Announcements.Start
+		if spec.Template == "done" {
+			text = b.cfg.Announcements.Done
+		}
+		s.Announce = &Announce{Template: spec.Template, Text: text}
+	case KindSnapshot:
+		s.Snapshot = &Snapshot{Via: spec.Via, Paths: b.cfg.Service.SnapshotPaths, URL: b.cfg.Service.URL, DiffAgainst: spec.DiffAgainst}
+		if spec.Via == "lb" {
+			need(Destination)
+			_, c := b.cluster(string(s.Role))
+			s.Snapshot.LBAddress = c.LBAddress
+		}
+	case KindDump:
+		need(Origin)
+		s.Dump = &Dump{Argv: pg.DumpArgv(b.db())}
+	case KindRestore:
+		need(Destination)
+		from := spec.RestoreFrom
+		if from == "" {
+			from = "dump-origin"
+		}
+		s.Restore = &Restore{From: from, BackupArgv: pg.DumpArgv(b.db()), Argv: pg.RestoreArgv(b.db(), RemoteDumpPath("<run>"), b.cfg.Database.RestoreJobs), Jobs: b.cfg.Database.RestoreJobs}
+	case KindVerify:
+		s.Verify = &Verify{Exclude: b.cfg.Database.ExcludeTables}
+	case KindPullRequest:
+		pr := &PullRequest{Change: spec.Change}
+		switch spec.Change {
+		case "dns":
+			g := b.cfg.GitHub.DNS
+			pr.Repo, pr.Base, pr.Files, pr.Merge = g.Repo, g.Branch, []string{g.File}, g.Merge
+			pr.From, pr.To = originCfg.LBHostname, destCfg.LBHostname
+		case "certs":
+			g := b.cfg.GitHub.Certs
+			pr.Repo, pr.Base, pr.Files, pr.Merge = g.Repo, g.Branch, []string{destCfg.TFVars, originCfg.TFVars}, g.Merge
+			pr.From, pr.To = b.origin, b.dest
+		default:
+			return s, fmt.Errorf("pull-request change %q is not one of dns, certs", spec.Change)
+		}
+		s.PullRequest = pr
+	case KindWaitDNS:
+		s.WaitDNS = &WaitDNS{Name: b.cfg.DNS.Name, Want: destCfg.LBHostname, Resolvers: b.cfg.DNS.Resolvers}
+	case KindWaitTLS:
+		s.WaitTLS = &WaitTLS{Address: destCfg.LBAddress, ServerName: serviceHost(b.cfg.Service.URL)}
+	default:
+		return s, fmt.Errorf("unknown step kind %q", spec.Kind)
+	}
+	if s.Title == "" {
+		s.Title = defaultTitle(s)
+	}
+	return s, nil
+}
+
+// RemoteDumpPath is where a dump is copied inside the destination postgres pod.
+func RemoteDumpPath(runID string) string { return "/tmp/cutoverbot-" + runID + ".dump" }
+
+func serviceHost(u string) string {
+	h := strings.TrimPrefix(strings.TrimPrefix(u, "https://"), "http://")
+	h, _, _ = strings.Cut(h, "/")
+	if i := strings.LastIndex(h, ":"); i >= 0 {
+		h = h[:i]
+	}
+	return h
+}
+
+func defaultTitle(s Step) string {
+	where := ""
+	if s.Role != "" {
+		where = ", " + string(s.Role)
+	}
+	switch s.Kind {
+	case KindScale:
+		if s.Scale.Replicas != nil {
+			return fmt.Sprintf("Scale %s to %d%s", s.Scale.Name, *s.Scale.Replicas, where)
+		}
+		return fmt.Sprintf("Restore %s replicas%s", s.Scale.Name, where)
+	case KindMaintenance:
+		if s.Maintenance.On {
+			return "Maintenance on" + where
+		}
+		return "Maintenance off" + where
+	case KindExec:
+		return fmt.Sprintf("Run %s in %s%s", strings.Join(s.Exec.Argv, " "), s.Exec.Target, where)
+	case KindAnnounce:
+		return "Announce " + s.Announce.Template
+	}
+	return strings.ToUpper(string(s.Kind[:1])) + string(s.Kind[1:]) + where
+}
+
+// checkReferences makes sure every step that reads another step's output names one
+// that runs before it, so a plan cannot fail late for a typo.
+func checkReferences(p Plan) error {
+	before := map[string]Kind{}
+	for i, s := range p.Steps {
+		ref := func(id string, want Kind, what string) error {
+			k, ok := before[id]
+			if !ok {
+				return fmt.Errorf("plan step %d (%s): %s %q is not an earlier step", i+1, s.ID, what, id)
+			}
+			if k != want {
+				return fmt.Errorf("plan step %d (%s): %s %q is a %s step, not %s", i+1, s.ID, what, id, k, want)
+			}
+			return nil
+		}
+		var err error
+		switch {
+		case s.Scale != nil && s.Scale.RestoreFrom != "":
+			err = ref(s.Scale.RestoreFrom, KindScale, "restore_from")
+		case s.Restore != nil && s.Restore.From != "":
+			err = ref(s.Restore.From, KindDump, "restore_from")
+		case s.Snapshot != nil && s.Snapshot.DiffAgainst != "":
+			err = ref(s.Snapshot.DiffAgainst, KindSnapshot, "diff_against")
+		}
+		if err != nil {
+			return err
+		}
+		before[s.ID] = s.Kind
+	}
+	return nil
+}
