@@ -338,7 +338,10 @@ func (v *validator) plan(c *Config) {
 			if s.Workload != "statefulset" && s.Workload != "deployment" {
 				v.crit(p+".workload", "%q is not one of statefulset, deployment", s.Workload)
 			}
-			v.match(p+".name", s.Name, dnsLabel, "a workload name")
+			if s.Name != "" && !dnsLabel.MatchString(s.Name) {
+				// Empty means the cluster's celery StatefulSet or meshweb Deployment.
+				v.crit(p+".name", "%q is not a workload name", s.Name)
+			}
 			if (s.Replicas == nil) == (s.RestoreFrom == "") {
 				v.crit(p, "give exactly one of replicas or restore_from")
 			}

@@ -1,0 +1,195 @@
+// Command cutoverbot runs the MeshDB stateful cutover from Slack. See README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/nycmeshnet/cutoverbot/console"
+	"github.com/nycmeshnet/cutoverbot/ops/config"
+	"github.com/nycmeshnet/cutoverbot/ops/engine"
+	"github.com/nycmeshnet/cutoverbot/ops/plan"
+	"github.com/nycmeshnet/cutoverbot/ops/store"
+)
+
+const usage = `cutoverbot: runs the MeshDB stateful cutover from Slack, every step behind an approval.
+
+Usage:
+  cutoverbot serve   --config FILE              run the bot (Slack Socket Mode; /healthz, /readyz, /metrics)
+  cutoverbot plan    --config FILE ORIGIN DEST  print the resolved plan with its exact commands; changes nothing
+  cutoverbot check   --config FILE              validate the configuration, listing every problem
+  cutoverbot history --config FILE [--run ID]   list runs and their audit log
+  cutoverbot demo                               a whole cutover in a local sandbox, nothing to configure
+
+Tokens come from the environment only: SLACK_BOT_TOKEN, SLACK_APP_TOKEN, GITHUB_TOKEN.
+Exit status: 0 ok, 1 failure, 2 usage or configuration error.
+`
+
+// exitError carries an exit status out of a subcommand.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e exitError) Error() string { return e.err.Error() }
+
+func usageErr(format string, args ...any) error {
+	return exitError{2, fmt.Errorf(format, args...)}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err == nil {
+		return
+	}
+	code := 1
+	var ee exitError
+	if errors.As(err, &ee) {
+		code = ee.code
+	}
+	fmt.Fprintln(os.Stderr, "cutoverbot:", err)
+	os.Exit(code)
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stdout, usage)
+		if len(args) == 0 {
+			return exitError{2, errors.New("name a command")}
+		}
+		return nil
+	}
+	err := dispatch(ctx, args[0], args[1:], stdout, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	return err
+}
+
+func dispatch(ctx context.Context, cmd string, rest []string, stdout, stderr io.Writer) error {
+	switch cmd {
+	case "plan":
+		return cmdPlan(rest, stdout, stderr)
+	case "check":
+		return cmdCheck(rest, stdout, stderr)
+	case "history":
+		return cmdHistory(rest, stdout, stderr)
+	case "serve":
+		return cmdServe(ctx, rest, stdout, stderr)
+	case "demo":
+		return cmdDemo(ctx, rest, stdout, stderr)
+	}
+	fmt.Fprint(stderr, usage)
+	return usageErr("unknown command %q", cmd)
+}
+
+func flags(name, synopsis string, stderr io.Writer) (*flag.FlagSet, *string) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg := fs.String("config", "", "configuration file (see cutover.example.yaml)")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: cutoverbot %s\n", synopsis)
+		fs.PrintDefaults()
+	}
+	return fs, cfg
+}
+
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return exitError{2, err}
+	}
+	return nil
+}
+
+func load(path string, opts config.Options, stderr io.Writer) (*config.Config, error) {
+	if path == "" {
+		return nil, usageErr("--config FILE is required")
+	}
+	cfg, problems, err := config.Load(path, opts)
+	console.Problems(stderr, problems)
+	if err != nil {
+		var ps config.Problems
+		if errors.As(err, &ps) {
+			return nil, exitError{2, fmt.Errorf("%s: %d error(s); nothing was done", path, len(ps.Criticals()))}
+		}
+		return nil, exitError{2, err}
+	}
+	return cfg, nil
+}
+
+func cmdPlan(args []string, stdout, stderr io.Writer) error {
+	fs, path := flags("plan", "plan --config FILE ORIGIN DEST", stderr)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 2 {
+		fs.Usage()
+		return usageErr("plan needs ORIGIN and DEST, e.g. plan --config cutover.yaml prod2 prod1")
+	}
+	cfg, err := load(*path, config.Options{}, stderr)
+	if err != nil {
+		return err
+	}
+	p, err := plan.Build(cfg, fs.Arg(0), fs.Arg(1))
+	if err != nil {
+		return exitError{2, err}
+	}
+	console.Plan(stdout, cfg, p)
+	return nil
+}
+
+func cmdCheck(args []string, stdout, stderr io.Writer) error {
+	fs, path := flags("check", "check --config FILE", stderr)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := load(*path, config.Options{}, stdout)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "ok: %s is valid (%d clusters, %d maintainers, %d approval(s) per step)\n",
+		*path, len(cfg.Clusters), len(cfg.Slack.Maintainers.Users), cfg.Slack.ApprovalsRequired)
+	return nil
+}
+
+func cmdHistory(args []string, stdout, stderr io.Writer) error {
+	fs, path := flags("history", "history --config FILE [--run ID] [--limit N]", stderr)
+	runID := fs.String("run", "", "show only this run, with its whole audit log")
+	limit := fs.Int("limit", 20, "how many runs")
+	verbose := fs.Bool("v", false, "print each run's audit log")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := load(*path, config.Options{}, stderr)
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(cfg.State.Dir)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if *runID != "" {
+		r, err := st.Get(*runID)
+		if err != nil {
+			return exitError{2, err}
+		}
+		return console.History(stdout, []*engine.Run{r}, st.Audit, true)
+	}
+	runs, err := st.List(*limit)
+	if err != nil {
+		return err
+	}
+	return console.History(stdout, runs, st.Audit, *verbose)
+}

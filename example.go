@@ -1,0 +1,10 @@
+// Package cutoverbot holds the documented example configuration, so the binary can
+// show a plan (and the sandbox can start) with nothing to configure.
+package cutoverbot
+
+import _ "embed"
+
+// ExampleConfig is cutover.example.yaml as shipped.
+//
+//go:embed cutover.example.yaml
+var ExampleConfig []byte

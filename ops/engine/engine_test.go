@@ -1,0 +1,345 @@
+package engine_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/nycmeshnet/cutoverbot/ops/engine"
+)
+
+func refusal(t *testing.T, err error, contains string) {
+	t.Helper()
+	require.Error(t, err)
+	r, ok := engine.IsRefusal(err)
+	require.True(t, ok, "want a refusal, got %v", err)
+	assert.Contains(t, r.Msg, contains)
+}
+
+func TestPreflightRunsAtStartThenEveryStepWaits(t *testing.T) {
+	h := newHarness(t, 1)
+	r := h.start()
+	assert.Equal(t, 1, h.exec.count("preflight"), "preflight is read-only and runs at start")
+	r = h.active()
+	assert.Equal(t, engine.Succeeded, r.Steps[0].State)
+	assert.Equal(t, 1, r.Current)
+	assert.Equal(t, engine.Awaiting, r.Steps[1].State)
+	assert.Len(t, h.exec.Calls(), 1, "nothing but preflight ran without approval")
+}
+
+func TestApprovalPolicy(t *testing.T) {
+	cases := []struct {
+		name     string
+		required int
+		clicks   []string // approvers in order
+		refused  map[int]string
+		runsAt   int // index of the click after which the step runs; -1 never
+	}{
+		{"initiator cannot approve", 1, []string{alice}, map[int]string{0: "you started this run"}, -1},
+		{"non-maintainer cannot approve", 1, []string{eve}, map[int]string{0: "only MeshDB maintainers"}, -1},
+		{"one approval is enough", 1, []string{bob}, nil, 0},
+		{"two distinct approvals needed", 2, []string{bob, carol}, nil, 1},
+		{"same person twice does not count twice", 2, []string{bob, bob, carol}, map[int]string{1: "you already approved"}, 2},
+		{"initiator does not count toward two", 2, []string{bob, alice, carol}, map[int]string{1: "you started this run"}, 2},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, tc.required)
+			h.start()
+			step := h.active().Steps[1].Step.ID
+			for i, u := range tc.clicks {
+				_, err := h.decide(u, engine.Approve, "")
+				if want, ok := tc.refused[i]; ok {
+					refusal(t, err, want)
+				} else {
+					require.NoError(t, err)
+				}
+				ran := h.exec.count(step)
+				if tc.runsAt >= 0 && i >= tc.runsAt {
+					assert.Equal(t, 1, ran, "after click %d", i)
+				} else {
+					assert.Equal(t, 0, ran, "step must not run after click %d", i)
+				}
+			}
+			r := h.active()
+			if tc.runsAt < 0 {
+				assert.Equal(t, engine.Awaiting, r.Steps[1].State)
+				return
+			}
+			assert.Equal(t, engine.Succeeded, r.Steps[1].State)
+			var approvals []string
+			for _, d := range r.Decisions {
+				if d.Action == engine.Approve && d.Step == 1 {
+					approvals = append(approvals, d.User)
+				}
+			}
+			assert.Len(t, approvals, tc.required, "decisions record each distinct approver")
+		})
+	}
+}
+
+func TestDecidedAttemptAndStaleButtonsAreRefused(t *testing.T) {
+	h := newHarness(t, 1)
+	h.start()
+	r := h.active()
+	old := engine.Request{RunID: r.ID, Step: 1, Attempt: 1, User: bob, Action: engine.Approve}
+	h.mustDecide(bob, engine.Approve, "")
+	// The same button again: step 1 is done, the run is at step 2.
+	_, err := h.eng.Decide(context.Background(), old)
+	refusal(t, err, "no longer waiting")
+	assert.Equal(t, 1, h.exec.count(h.active().Steps[1].Step.ID))
+
+	// A button from an older attempt of the current step.
+	h.exec.fail[h.active().Steps[2].Step.ID] = 1
+	h.mustDecide(bob, engine.Approve, "")
+	h.mustDecide(alice, engine.Retry, "") // the initiator's retry waits for approval
+	cur := h.active()
+	require.Equal(t, 2, cur.Current)
+	_, err = h.eng.Decide(context.Background(), engine.Request{RunID: r.ID, Step: 2, Attempt: 1, User: carol, Action: engine.Approve})
+	refusal(t, err, "attempt 1")
+
+	// Another run's button.
+	_, err = h.eng.Decide(context.Background(), engine.Request{RunID: "20260101-0000-beef", Step: 2, Attempt: 1, User: bob, Action: engine.Approve})
+	refusal(t, err, "not to the active run")
+
+	// A finished run's button.
+	h.mustDecide(alice, engine.Abort, "testing")
+	for h.eng.Active() != nil {
+		h.mustDecide(bob, engine.Approve, "")
+	}
+	_, err = h.eng.Decide(context.Background(), engine.Request{RunID: r.ID, Step: 3, Attempt: 1, User: bob, Action: engine.Approve})
+	refusal(t, err, "has ended")
+}
+
+func TestTwoRunsAtOnceAreRefusedWithTheHolderNamed(t *testing.T) {
+	h := newHarness(t, 1)
+	first := h.start()
+	_, err := h.eng.Start(context.Background(), "prod1", "prod2", bob)
+	refusal(t, err, "run "+first.ID+" started by <@"+alice+">")
+	// The lock is in the store: a second engine on the same file refuses too.
+	h.reopen()
+	_, err = h.eng.Start(context.Background(), "prod1", "prod2", carol)
+	refusal(t, err, first.ID)
+}
+
+func TestStartRefusesBadInputAndChangesNothing(t *testing.T) {
+	h := newHarness(t, 1)
+	for _, tc := range []struct{ origin, dest, user, msg string }{
+		{"prod2", "prod3", alice, `unknown cluster "prod3"`},
+		{"prod1", "prod1", alice, "both \"prod1\""},
+		{"prod2", "prod1", eve, "only MeshDB maintainers"},
+	} {
+		_, err := h.eng.Start(context.Background(), tc.origin, tc.dest, tc.user)
+		refusal(t, err, tc.msg)
+	}
+	runs, err := h.store.List(0)
+	require.NoError(t, err)
+	assert.Empty(t, runs)
+	assert.Empty(t, h.exec.Calls())
+}
+
+func TestRejectStopsTheRun(t *testing.T) {
+	t.Run("before anything changed", func(t *testing.T) {
+		h := newHarness(t, 1)
+		r := h.start()
+		h.mustDecide(carol, engine.Reject, "not tonight")
+		assert.Nil(t, h.eng.Active())
+		s := h.stored(r.ID)
+		assert.Equal(t, engine.Stopped, s.State)
+		assert.Equal(t, engine.Rejected, s.Steps[1].State)
+		assert.Equal(t, "not tonight", s.Steps[1].Reason)
+		assert.Len(t, h.exec.Calls(), 1, "only preflight ran")
+	})
+	t.Run("after changes offers the rollback", func(t *testing.T) {
+		h := newHarness(t, 1)
+		h.start()
+		h.mustDecide(bob, engine.Approve, "") // scale destination celery to 0
+		h.mustDecide(bob, engine.Approve, "") // maintenance on, destination
+		h.mustDecide(bob, engine.Reject, "")  // announce
+		r := h.active()
+		cur := r.Steps[r.Current]
+		assert.True(t, cur.Rollback)
+		assert.Equal(t, engine.Awaiting, cur.State, "the rollback waits for approval like any step")
+		assert.Equal(t, "undo-maintenance-on-destination", cur.Step.ID)
+	})
+}
+
+func TestFailureOffersRetrySkipAbort(t *testing.T) {
+	h := newHarness(t, 1)
+	h.start()
+	step := h.active().Steps[1].Step.ID
+	h.exec.fail[step] = 2
+	h.mustDecide(bob, engine.Approve, "")
+	r := h.active()
+	assert.Equal(t, engine.Failed, r.Steps[1].State)
+	assert.Contains(t, r.Steps[1].Error, "failed on purpose")
+	_, err := h.decide(bob, engine.Approve, "")
+	refusal(t, err, "use Retry, Skip or Abort")
+
+	// The initiator's Retry asks again; it does not approve.
+	h.mustDecide(alice, engine.Retry, "")
+	r = h.active()
+	assert.Equal(t, engine.Awaiting, r.Steps[1].State)
+	assert.Equal(t, 2, r.Steps[1].Attempt)
+	assert.Equal(t, 1, h.exec.count(step))
+	h.mustDecide(bob, engine.Approve, "")
+	assert.Equal(t, 2, h.exec.count(step))
+	assert.Equal(t, engine.Failed, h.active().Steps[1].State)
+
+	// Skip needs a reason and someone other than the initiator.
+	_, err = h.decide(bob, engine.Skip, "")
+	refusal(t, err, "needs a reason")
+	_, err = h.decide(alice, engine.Skip, "ok")
+	refusal(t, err, "another maintainer")
+	h.mustDecide(bob, engine.Skip, "celery already at 0 by hand")
+	r = h.active()
+	assert.Equal(t, engine.Skipped, r.Steps[1].State)
+	assert.Equal(t, "celery already at 0 by hand", r.Steps[1].Reason)
+	assert.Equal(t, 2, r.Current)
+
+	// A maintainer's Retry is an approval of the new attempt.
+	h.exec.fail[r.Steps[2].Step.ID] = 1
+	h.mustDecide(bob, engine.Approve, "")
+	h.mustDecide(carol, engine.Retry, "")
+	assert.Equal(t, engine.Succeeded, h.active().Steps[2].State)
+	assert.Equal(t, 2, h.exec.count(r.Steps[2].Step.ID))
+}
+
+func TestAbortBuildsAGatedRollback(t *testing.T) {
+	h := newHarness(t, 1)
+	r := h.start()
+	for i := 0; i < 6; i++ { // through maintenance on, origin
+		h.mustDecide(bob, engine.Approve, "")
+	}
+	require.Equal(t, "dump-origin", h.active().Steps[h.active().Current].Step.ID)
+	before := len(h.exec.Calls())
+	_, err := h.decide(eve, engine.Abort, "")
+	refusal(t, err, "only MeshDB maintainers")
+	h.mustDecide(alice, engine.Abort, "found a problem") // the initiator may abort
+	assert.Len(t, h.exec.Calls(), before, "abort runs nothing by itself")
+	cur := h.active()
+	var ids []string
+	for _, s := range cur.Steps {
+		if s.Rollback {
+			ids = append(ids, s.Step.ID)
+		}
+	}
+	assert.Equal(t, []string{"undo-maintenance-on-origin", "undo-scale-origin-celery", "undo-maintenance-on-destination", "undo-scale-destination-celery", "undo-announce-done"}, ids)
+	_, err = h.decide(alice, engine.Approve, "")
+	refusal(t, err, "you started this run")
+	for h.eng.Active() != nil {
+		h.mustDecide(carol, engine.Approve, "")
+	}
+	final := h.stored(r.ID)
+	assert.Equal(t, engine.RolledBack, final.State)
+	assert.Equal(t, engine.Skipped, final.Steps[7].State, "the step waiting at abort is marked skipped")
+	assert.Equal(t, engine.Pending, final.Steps[8].State)
+	for _, id := range ids {
+		assert.Equal(t, 1, h.exec.count(id), id)
+	}
+}
+
+func TestAbortWhileAStepRunsIsRefused(t *testing.T) {
+	h := newHarness(t, 1)
+	h.start()
+	release := make(chan struct{})
+	h.exec.hold[h.active().Steps[1].Step.ID] = release
+	r := h.active()
+	_, err := h.eng.Decide(context.Background(), engine.Request{RunID: r.ID, Step: 1, Attempt: 1, User: bob, Action: engine.Approve})
+	require.NoError(t, err)
+	_, err = h.eng.Decide(context.Background(), engine.Request{RunID: r.ID, User: bob, Action: engine.Abort})
+	refusal(t, err, "is running")
+	close(release)
+	h.eng.Wait()
+	h.mustDecide(bob, engine.Abort, "")
+}
+
+func TestApprovalsExpireAndRemindersAreSent(t *testing.T) {
+	h := newHarness(t, 1)
+	h.start()
+	ctx := context.Background()
+	h.clock.Add(14 * time.Minute)
+	require.NoError(t, h.eng.Tick(ctx))
+	h.clock.Add(2 * time.Minute)
+	require.NoError(t, h.eng.Tick(ctx))
+	require.NoError(t, h.eng.Tick(ctx))
+	reminders := 0
+	for _, k := range h.eventKinds() {
+		if k == engine.EventReminder {
+			reminders++
+		}
+	}
+	assert.Equal(t, 1, reminders, "one reminder after 15 minutes, not one per tick")
+
+	h.clock.Add(2 * time.Hour)
+	require.NoError(t, h.eng.Tick(ctx))
+	r := h.active()
+	assert.Equal(t, engine.Expired, r.Steps[1].State)
+	assert.Contains(t, r.Steps[1].Reason, "not run")
+	_, err := h.decide(bob, engine.Approve, "")
+	refusal(t, err, "expired")
+	assert.Equal(t, 0, h.exec.count(r.Steps[1].Step.ID), "an expired step is not run")
+	h.mustDecide(bob, engine.Retry, "")
+	assert.Equal(t, 1, h.exec.count(r.Steps[1].Step.ID))
+}
+
+func TestWholeDefaultPlanCompletes(t *testing.T) {
+	h := newHarness(t, 1)
+	r := h.start()
+	for h.eng.Active() != nil {
+		h.mustDecide(bob, engine.Approve, "")
+	}
+	final := h.stored(r.ID)
+	assert.Equal(t, engine.Completed, final.State)
+	require.Len(t, final.Steps, 18)
+	for _, s := range final.Steps {
+		assert.Equal(t, engine.Succeeded, s.State, s.Step.ID)
+		assert.Equal(t, 1, s.Executions, s.Step.ID)
+	}
+	audit, err := h.store.Audit(r.ID)
+	require.NoError(t, err)
+	approvals := 0
+	for _, a := range audit {
+		if a.Event == "decision.approve" {
+			approvals++
+			assert.Equal(t, bob, a.User)
+		}
+	}
+	assert.Equal(t, 17, approvals, "every step but preflight was approved, and the log says so")
+	assert.Equal(t, "run.completed", audit[len(audit)-1].Event)
+	// The lock is released: a new run can start.
+	_, err = h.eng.Start(context.Background(), "prod1", "prod2", bob)
+	require.NoError(t, err)
+}
+
+func TestRestartTurnsARunningStepIntoInterrupted(t *testing.T) {
+	h := newHarness(t, 1)
+	h.start()
+	release := make(chan struct{})
+	step := h.active().Steps[1].Step.ID
+	h.exec.hold[step] = release
+	r := h.active()
+	_, err := h.eng.Decide(context.Background(), engine.Request{RunID: r.ID, Step: 1, Attempt: 1, User: bob, Action: engine.Approve})
+	require.NoError(t, err)
+	// Simulate a crash: open a second engine on a copy of the file as it is now.
+	stored := h.stored(r.ID)
+	require.Equal(t, engine.Running, stored.Steps[1].State)
+	close(release)
+	h.eng.Wait()
+
+	h2 := newHarness(t, 1)
+	require.NoError(t, h2.store.Create(stored, nil))
+	require.NoError(t, h2.eng.Recover(context.Background()))
+	r2 := h2.active()
+	assert.Equal(t, engine.Interrupted, r2.Steps[1].State)
+	assert.Contains(t, r2.Steps[1].Reason, "may have partly run")
+	_, err = h2.decide(bob, engine.Approve, "")
+	refusal(t, err, "use Retry, Skip or Abort")
+	assert.Equal(t, 0, h2.exec.count(step), "nothing re-ran by itself")
+	h2.mustDecide(carol, engine.Retry, "")
+	assert.Equal(t, 1, h2.exec.count(step))
+	assert.Equal(t, engine.Succeeded, h2.active().Steps[1].State)
+}

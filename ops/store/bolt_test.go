@@ -1,0 +1,91 @@
+package store_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/nycmeshnet/cutoverbot/ops/engine"
+	"github.com/nycmeshnet/cutoverbot/ops/store"
+)
+
+func newRun(id, who string, at time.Time) *engine.Run {
+	return &engine.Run{ID: id, Initiator: who, Created: at, State: engine.Active, Version: 1,
+		Steps: []engine.StepRun{{State: engine.Awaiting, Attempt: 1}}}
+}
+
+func TestLockVersionsAuditAndReopen(t *testing.T) {
+	dir := t.TempDir()
+	s, err := store.Open(dir)
+	require.NoError(t, err)
+	t0 := time.Date(2026, 11, 24, 20, 0, 0, 0, time.UTC)
+
+	r := newRun("r1", "U01ALICE", t0)
+	require.NoError(t, s.Create(r, []engine.AuditEntry{{Event: "run.started", RunID: "r1"}}))
+	err = s.Create(newRun("r2", "U02BOB", t0.Add(time.Minute)), nil)
+	var busy *engine.BusyError
+	require.ErrorAs(t, err, &busy)
+	assert.Equal(t, "r1", busy.RunID)
+	assert.Equal(t, "U01ALICE", busy.Holder)
+	assert.True(t, busy.Since.Equal(t0))
+
+	// A write must be exactly the next version.
+	r.Version = 3
+	assert.ErrorIs(t, s.Save(r, nil), engine.ErrStaleWrite)
+	r.Version = 2
+	r.Steps[0].State = engine.Running
+	require.NoError(t, s.Save(r, []engine.AuditEntry{{Event: "step.running", RunID: "r1", Step: 1}}))
+
+	// Reopen: everything is there.
+	require.NoError(t, s.Close())
+	s, err = store.Open(dir)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	active, err := s.Active()
+	require.NoError(t, err)
+	require.NotNil(t, active)
+	assert.Equal(t, engine.Running, active.Steps[0].State)
+	assert.Equal(t, int64(2), active.Version)
+
+	// Ending the run releases the lock.
+	active.Version, active.State = 3, engine.Completed
+	require.NoError(t, s.Save(active, []engine.AuditEntry{{Event: "run.completed", RunID: "r1"}}))
+	active2, err := s.Active()
+	require.NoError(t, err)
+	assert.Nil(t, active2)
+	require.NoError(t, s.Create(newRun("r2", "U02BOB", t0.Add(time.Hour)), []engine.AuditEntry{{Event: "run.started", RunID: "r2"}}))
+
+	runs, err := s.List(0)
+	require.NoError(t, err)
+	require.Len(t, runs, 2)
+	assert.Equal(t, "r2", runs[0].ID, "newest first")
+
+	all, err := s.Audit("")
+	require.NoError(t, err)
+	var events []string
+	for i, a := range all {
+		events = append(events, a.Event)
+		assert.Equal(t, uint64(i+1), a.Seq, "append-only, in order")
+	}
+	assert.Equal(t, []string{"run.started", "step.running", "run.completed", "run.started"}, events)
+	one, err := s.Audit("r1")
+	require.NoError(t, err)
+	assert.Len(t, one, 3)
+
+	_, err = s.Get("nope")
+	assert.ErrorIs(t, err, engine.ErrNotFound)
+}
+
+func TestASecondProcessCannotOpenTheSameStore(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for the open timeout")
+	}
+	dir := t.TempDir()
+	s, err := store.Open(dir)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	_, err = store.Open(dir)
+	assert.ErrorContains(t, err, "another cutoverbot process holds it")
+}
