@@ -1,0 +1,236 @@
+// Package handlers turns Slack commands and clicks into engine decisions, and engine
+// events into Slack messages. It owns the approval policy's Slack side (who is a
+// maintainer) and every user-facing refusal.
+package handlers
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nycmeshnet/cutoverbot/bot/message"
+	"github.com/nycmeshnet/cutoverbot/ops/config"
+	"github.com/nycmeshnet/cutoverbot/ops/engine"
+	"github.com/nycmeshnet/cutoverbot/ops/plan"
+)
+
+// Poster sends messages to Slack (bot.Poster renders them as Block Kit).
+type Poster interface {
+	Post(ctx context.Context, channel, threadTS string, m message.Message) (string, error)
+	Update(ctx context.Context, channel, ts string, m message.Message) error
+	Ephemeral(ctx context.Context, channel, user string, m message.Message) error
+	Respond(ctx context.Context, responseURL string, m message.Message) error
+	Upload(ctx context.Context, channel, threadTS, filename, title string, content []byte) error
+}
+
+// Command is a slash command as the transport delivers it.
+type Command struct {
+	UserID, ChannelID, Text, ResponseURL string
+}
+
+// Click is a button click as the transport delivers it.
+type Click struct {
+	UserID, ChannelID, MessageTS, ActionID, Value, ResponseURL string
+}
+
+// Options wire a Handler.
+type Options struct {
+	Config *config.Config
+	Engine *engine.Engine
+	Store  engine.Store
+	Poster Poster
+	Policy *Maintainers
+	Clock  func() time.Time
+	Logger *slog.Logger
+	// PostTimeout bounds each Slack call made for an engine event.
+	PostTimeout time.Duration
+}
+
+// Handler serves /cutover and the buttons.
+type Handler struct {
+	opts     Options
+	mu       sync.Mutex
+	progress map[string]string
+}
+
+// New makes a Handler.
+func New(opts Options) *Handler {
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.PostTimeout == 0 {
+		opts.PostTimeout = 30 * time.Second
+	}
+	return &Handler{opts: opts, progress: map[string]string{}}
+}
+
+// SetEngine completes the wiring when the engine is made after the handler (the
+// engine's observer is the handler).
+func (h *Handler) SetEngine(e *engine.Engine) { h.opts.Engine = e }
+
+func (h *Handler) cfg() *config.Config { return h.opts.Config }
+
+func (h *Handler) channel() string { return h.opts.Config.Slack.Channel }
+
+func (h *Handler) required() int { return h.opts.Config.Slack.ApprovalsRequired }
+
+func (h *Handler) describe(r *engine.Run, i int) []string {
+	return plan.Describe(h.cfg(), r.Plan, r.Steps[i].Step)
+}
+
+// refuse answers privately and logs the refusal reason.
+func (h *Handler) refuse(ctx context.Context, channel, user, responseURL, msg string) {
+	h.opts.Logger.Info("refused", "user", user, "reason", msg)
+	m := Refusal(msg)
+	var err error
+	if responseURL != "" {
+		err = h.opts.Poster.Respond(ctx, responseURL, m)
+	} else {
+		err = h.opts.Poster.Ephemeral(ctx, channel, user, m)
+	}
+	if err != nil {
+		h.opts.Logger.Error("could not send a refusal", "user", user, "err", err)
+	}
+}
+
+func (h *Handler) reply(ctx context.Context, c Command, m message.Message) {
+	if err := h.opts.Poster.Respond(ctx, c.ResponseURL, m); err != nil {
+		h.opts.Logger.Error("could not answer a command", "user", c.UserID, "err", err)
+	}
+}
+
+// HandleCommand runs one /cutover command.
+func (h *Handler) HandleCommand(ctx context.Context, c Command) {
+	words := strings.Fields(c.Text)
+	sub := ""
+	if len(words) > 0 {
+		sub = strings.ToLower(words[0])
+	}
+	args := words[min(1, len(words)):]
+	log := h.opts.Logger.With("user", c.UserID, "command", sub)
+	if sub == "" || sub == "help" {
+		h.reply(ctx, c, Help())
+		return
+	}
+	if c.ChannelID != h.channel() {
+		h.refuse(ctx, c.ChannelID, c.UserID, c.ResponseURL, fmt.Sprintf("cutovers are run from <#%s> only; use `/cutover %s` there", h.channel(), sub))
+		return
+	}
+	switch sub {
+	case "start":
+		if len(args) != 2 {
+			h.refuse(ctx, c.ChannelID, c.UserID, c.ResponseURL, "usage: `/cutover start ORIGIN DEST`, e.g. `/cutover start prod2 prod1`")
+			return
+		}
+		r, err := h.opts.Engine.Start(ctx, args[0], args[1], c.UserID)
+		if err != nil {
+			h.refuseErr(ctx, c, err)
+			return
+		}
+		log.Info("run started", "run", r.ID)
+		h.reply(ctx, c, Info(fmt.Sprintf("Started run %s (%s → %s). Follow it in the thread of the new message in <#%s>.", r.ID, r.Origin, r.Destination, h.channel())))
+	case "status":
+		h.reply(ctx, c, Status(h.opts.Engine.Active(), h.required(), h.opts.Clock()))
+	case "plan":
+		if len(args) != 2 {
+			h.refuse(ctx, c.ChannelID, c.UserID, c.ResponseURL, "usage: `/cutover plan ORIGIN DEST`")
+			return
+		}
+		p, err := plan.Build(h.cfg(), args[0], args[1])
+		if err != nil {
+			h.refuse(ctx, c.ChannelID, c.UserID, c.ResponseURL, err.Error())
+			return
+		}
+		h.reply(ctx, c, PlanMessage(h.cfg(), p))
+	case "abort":
+		h.decideCommand(ctx, c, engine.Abort, strings.Join(args, " "))
+	case "skip":
+		if len(args) == 0 {
+			h.refuse(ctx, c.ChannelID, c.UserID, c.ResponseURL, "skipping needs a reason: `/cutover skip <reason>`")
+			return
+		}
+		h.decideCommand(ctx, c, engine.Skip, strings.Join(args, " "))
+	case "history":
+		runs, err := h.opts.Store.List(10)
+		if err != nil {
+			h.opts.Logger.Error("history", "err", err)
+			h.refuse(ctx, c.ChannelID, c.UserID, c.ResponseURL, "the run history could not be read; try again")
+			return
+		}
+		h.reply(ctx, c, History(runs, h.opts.Clock()))
+	default:
+		m := Help()
+		m.Sections = append([]string{fmt.Sprintf("I don't know `%s`.", clip(sub, 40))}, m.Sections...)
+		h.reply(ctx, c, m)
+	}
+}
+
+func (h *Handler) decideCommand(ctx context.Context, c Command, a engine.Action, reason string) {
+	r := h.opts.Engine.Active()
+	if r == nil {
+		h.refuse(ctx, c.ChannelID, c.UserID, c.ResponseURL, "no cutover is running")
+		return
+	}
+	msg, err := h.opts.Engine.Decide(ctx, engine.Request{RunID: r.ID, Step: r.Current, Attempt: r.Steps[r.Current].Attempt, User: c.UserID, Action: a, Reason: reason})
+	if err != nil {
+		h.refuseErr(ctx, c, err)
+		return
+	}
+	h.reply(ctx, c, Info(msg))
+}
+
+func (h *Handler) refuseErr(ctx context.Context, c Command, err error) {
+	if r, ok := engine.IsRefusal(err); ok {
+		h.refuse(ctx, c.ChannelID, c.UserID, c.ResponseURL, r.Msg)
+		return
+	}
+	h.opts.Logger.Error("command failed", "user", c.UserID, "err", err)
+	h.refuse(ctx, c.ChannelID, c.UserID, c.ResponseURL, "something went wrong on the bot's side and nothing was changed; the logs say more")
+}
+
+// HandleClick applies one button click.
+func (h *Handler) HandleClick(ctx context.Context, k Click) {
+	runID, step, attempt, err := ParseButtonValue(k.Value)
+	if err != nil {
+		h.refuse(ctx, k.ChannelID, k.UserID, "", "this button is not one of the cutover's")
+		return
+	}
+	actions := map[string]engine.Action{ActApprove: engine.Approve, ActReject: engine.Reject, ActRetry: engine.Retry, ActSkip: engine.Skip, ActAbort: engine.Abort}
+	a, ok := actions[k.ActionID]
+	if !ok {
+		h.refuse(ctx, k.ChannelID, k.UserID, "", "unknown button "+clip(k.ActionID, 30))
+		return
+	}
+	if k.ChannelID != h.channel() {
+		h.refuse(ctx, k.ChannelID, k.UserID, "", "cutover buttons work only in <#"+h.channel()+">")
+		return
+	}
+	if a == engine.Skip {
+		// A click cannot carry a reason; the command can.
+		h.reply(ctx, Command{ChannelID: k.ChannelID, UserID: k.UserID, ResponseURL: k.ResponseURL},
+			Info(fmt.Sprintf("To skip step %d, say why: `/cutover skip <reason>`. The reason is recorded with the run.", step+1)))
+		return
+	}
+	_, err = h.opts.Engine.Decide(ctx, engine.Request{RunID: runID, Step: step, Attempt: attempt, User: k.UserID, Action: a})
+	if err != nil {
+		if r, ok := engine.IsRefusal(err); ok {
+			h.refuse(ctx, k.ChannelID, k.UserID, "", r.Msg)
+			return
+		}
+		h.opts.Logger.Error("click failed", "user", k.UserID, "run", runID, "err", err)
+		h.refuse(ctx, k.ChannelID, k.UserID, "", "something went wrong on the bot's side and nothing was changed; the logs say more")
+	}
+}
+
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

@@ -1,0 +1,218 @@
+package handlers
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/nycmeshnet/cutoverbot/bot/message"
+	"github.com/nycmeshnet/cutoverbot/ops/engine"
+)
+
+// Note keys under which message timestamps are kept with the run, so that after a
+// restart the bot edits the same messages instead of posting new ones.
+const noteHeader = "header"
+
+func noteKey(kind string, step, attempt int) string {
+	return fmt.Sprintf("%s/%d/%d", kind, step, attempt)
+}
+
+// detailsInline is how much of a step's details goes into the thread as text; more
+// becomes a file.
+const detailsInline = 1500
+
+// Observe shows an engine event in Slack. The engine calls it in order, off its lock.
+func (h *Handler) Observe(ev engine.Event) {
+	ctx, cancel := context.WithTimeout(context.Background(), h.opts.PostTimeout)
+	defer cancel()
+	r := ev.Run
+	log := h.opts.Logger.With("run", r.ID, "event", string(ev.Kind))
+	fail := func(what string, err error) {
+		if err != nil {
+			log.Error("could not "+what+" in Slack", "err", err)
+		}
+	}
+	header := r.Note(noteHeader)
+	thread := header
+	switch ev.Kind {
+	case engine.EventStarted:
+		ts, err := h.opts.Poster.Post(ctx, h.channel(), "", Header(r, h.opts.Clock()))
+		if err != nil {
+			fail("post the run header", err)
+			return
+		}
+		h.note(r, noteHeader, ts)
+		return
+	case engine.EventRecovered, engine.EventInterrupted:
+		h.updateHeader(ctx, r)
+		h.showCurrent(ctx, r, ev.Kind == engine.EventRecovered)
+		return
+	case engine.EventAwaiting:
+		h.updateHeader(ctx, r)
+		h.showCurrent(ctx, r, false)
+	case engine.EventDecided:
+		d := ev.Decision
+		if d == nil {
+			return
+		}
+		if ts := r.Note(noteKey("prompt", d.Step, d.Attempt)); ts != "" {
+			fail("update the prompt", h.opts.Poster.Update(ctx, h.channel(), ts, h.decidedPrompt(r, d)))
+		}
+		if ts := r.Note(noteKey("failure", d.Step, d.Attempt)); ts != "" {
+			fail("update the failure message", h.opts.Poster.Update(ctx, h.channel(), ts, FailureDecided(r, d.Step, d.Attempt, *d)))
+		}
+		h.updateHeader(ctx, r)
+	case engine.EventRunning:
+		h.updateHeader(ctx, r)
+	case engine.EventProgress:
+		key := noteKey("progress", ev.Step, r.Steps[ev.Step].Attempt)
+		m := Progress(r, ev.Step, ev.Message)
+		if ts := h.progressTS(r.ID, key); ts != "" {
+			fail("update progress", h.opts.Poster.Update(ctx, h.channel(), ts, m))
+			return
+		}
+		ts, err := h.opts.Poster.Post(ctx, h.channel(), thread, m)
+		if err != nil {
+			fail("post progress", err)
+			return
+		}
+		h.setProgressTS(r.ID, key, ts)
+	case engine.EventSucceeded:
+		h.updateHeader(ctx, r)
+		h.finishProgress(ctx, r, ev.Step)
+		m := Result(r, ev.Step)
+		h.withDetails(ctx, r, ev.Step, &m, thread)
+		_, err := h.opts.Poster.Post(ctx, h.channel(), thread, m)
+		fail("post a result", err)
+	case engine.EventFailed, engine.EventExpired:
+		h.updateHeader(ctx, r)
+		h.finishProgress(ctx, r, ev.Step)
+		s := r.Steps[ev.Step]
+		if ts := r.Note(noteKey("prompt", ev.Step, s.Attempt)); ts != "" && ev.Kind == engine.EventExpired {
+			fail("update the prompt", h.opts.Poster.Update(ctx, h.channel(), ts, Decided(r, ev.Step, s.Attempt, h.required())))
+		}
+		h.showCurrent(ctx, r, false)
+	case engine.EventReminder:
+		_, err := h.opts.Poster.Post(ctx, h.channel(), thread, Reminder(r, ev.Step, ev.Message))
+		fail("post a reminder", err)
+	case engine.EventEnded:
+		h.updateHeader(ctx, r)
+		_, err := h.opts.Poster.Post(ctx, h.channel(), thread, Ended(r, h.opts.Clock()))
+		fail("post the end of the run", err)
+	}
+}
+
+func (h *Handler) decidedPrompt(r *engine.Run, d *engine.Decision) message.Message {
+	s := r.Steps[d.Step]
+	if d.Action == engine.Approve && s.Attempt == d.Attempt && s.State == engine.Awaiting {
+		// Not enough approvals yet: keep the buttons and say who approved.
+		m := Prompt(r, d.Step, h.required(), h.describe(r, d.Step))
+		return m
+	}
+	return Decided(r, d.Step, d.Attempt, h.required())
+}
+
+// showCurrent posts what the current step needs: an approval prompt or a failure with
+// Retry, Skip and Abort. With again, an existing message is re-rendered in place
+// (after a restart its buttons keep working, being tied to run, step and attempt).
+func (h *Handler) showCurrent(ctx context.Context, r *engine.Run, again bool) {
+	s := r.CurrentStep()
+	if s == nil {
+		return
+	}
+	i := r.Current
+	var kind string
+	var m message.Message
+	switch {
+	case s.State == engine.Awaiting:
+		kind, m = "prompt", Prompt(r, i, h.required(), h.describe(r, i))
+	case s.State.Stuck():
+		kind, m = "failure", Failure(r, i)
+		if len(s.Error) > detailsInline {
+			h.upload(ctx, r, fmt.Sprintf("step-%d-attempt-%d-error.txt", i+1, s.Attempt), "Step "+fmt.Sprint(i+1)+" error", s.Error)
+		}
+	default:
+		return
+	}
+	key := noteKey(kind, i, s.Attempt)
+	if ts := r.Note(key); ts != "" {
+		if again {
+			if err := h.opts.Poster.Update(ctx, h.channel(), ts, m); err != nil {
+				h.opts.Logger.Error("could not re-render the pending message", "run", r.ID, "err", err)
+			}
+		}
+		return
+	}
+	ts, err := h.opts.Poster.Post(ctx, h.channel(), r.Note(noteHeader), m)
+	if err != nil {
+		h.opts.Logger.Error("could not post the "+kind, "run", r.ID, "step", i+1, "err", err)
+		return
+	}
+	h.note(r, key, ts)
+}
+
+func (h *Handler) updateHeader(ctx context.Context, r *engine.Run) {
+	ts := r.Note(noteHeader)
+	if ts == "" {
+		return
+	}
+	if err := h.opts.Poster.Update(ctx, h.channel(), ts, Header(r, h.opts.Clock())); err != nil {
+		h.opts.Logger.Error("could not update the run header", "run", r.ID, "err", err)
+	}
+}
+
+func (h *Handler) withDetails(ctx context.Context, r *engine.Run, i int, m *message.Message, thread string) {
+	d := strings.TrimSpace(r.Steps[i].Output.Details)
+	if d == "" {
+		return
+	}
+	if len(d) <= detailsInline {
+		m.Code = d
+		return
+	}
+	h.upload(ctx, r, fmt.Sprintf("step-%d-%s.txt", i+1, r.Steps[i].Step.ID), "Step "+fmt.Sprint(i+1)+": "+r.Steps[i].Step.Title, d)
+	m.Context = append(m.Context, "Full details in the file above.")
+}
+
+func (h *Handler) upload(ctx context.Context, r *engine.Run, name, title, content string) {
+	if err := h.opts.Poster.Upload(ctx, h.channel(), r.Note(noteHeader), name, title, []byte(content)); err != nil {
+		h.opts.Logger.Error("could not upload "+name, "run", r.ID, "err", err)
+	}
+}
+
+func (h *Handler) note(r *engine.Run, key, ts string) {
+	if r.Notes == nil {
+		r.Notes = map[string]string{}
+	}
+	r.Notes[key] = ts
+	if err := h.opts.Engine.SetNote(r.ID, key, ts); err != nil {
+		h.opts.Logger.Warn("could not store a message timestamp", "run", r.ID, "key", key, "err", err)
+	}
+}
+
+// Progress events carry the run as it was when the step started, so the progress
+// message's timestamp is kept here rather than read from the run.
+func (h *Handler) progressTS(runID, key string) string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.progress[runID+"/"+key]
+}
+
+func (h *Handler) setProgressTS(runID, key, ts string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.progress[runID+"/"+key] = ts
+}
+
+// finishProgress marks the step's progress message as finished.
+func (h *Handler) finishProgress(ctx context.Context, r *engine.Run, i int) {
+	s := r.Steps[i]
+	ts := h.progressTS(r.ID, noteKey("progress", i, s.Attempt))
+	if ts == "" {
+		return
+	}
+	m := Progress(r, i, engine.Human(s.State)+" after "+dur(s.Duration()))
+	if err := h.opts.Poster.Update(ctx, h.channel(), ts, m); err != nil {
+		h.opts.Logger.Error("could not update progress", "run", r.ID, "err", err)
+	}
+}

@@ -1,0 +1,332 @@
+package handlers
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nycmeshnet/cutoverbot/bot/message"
+	"github.com/nycmeshnet/cutoverbot/ops/engine"
+	"github.com/nycmeshnet/cutoverbot/ops/plan"
+)
+
+// Action IDs of the buttons; the value of each is ButtonValue(run, step, attempt).
+const (
+	ActApprove = "approve"
+	ActReject  = "reject"
+	ActRetry   = "retry"
+	ActSkip    = "skip"
+	ActAbort   = "abort"
+)
+
+// ButtonValue ties a button to one attempt of one step of one run.
+func ButtonValue(runID string, step, attempt int) string {
+	return fmt.Sprintf("%s|%d|%d", runID, step, attempt)
+}
+
+// ParseButtonValue reads a ButtonValue back.
+func ParseButtonValue(v string) (runID string, step, attempt int, err error) {
+	parts := strings.Split(v, "|")
+	if len(parts) != 3 {
+		return "", 0, 0, fmt.Errorf("malformed button value %q", v)
+	}
+	step, err1 := strconv.Atoi(parts[1])
+	attempt, err2 := strconv.Atoi(parts[2])
+	if err1 != nil || err2 != nil || parts[0] == "" || step < 0 || attempt < 1 {
+		return "", 0, 0, fmt.Errorf("malformed button value %q", v)
+	}
+	return parts[0], step, attempt, nil
+}
+
+func icon(s engine.StepState) string {
+	switch s {
+	case engine.Succeeded:
+		return "✅"
+	case engine.Awaiting:
+		return "⏳"
+	case engine.Approved, engine.Running:
+		return "🔄"
+	case engine.Failed:
+		return "❌"
+	case engine.Interrupted:
+		return "⚠️"
+	case engine.Expired:
+		return "⌛"
+	case engine.Skipped:
+		return "⏭️"
+	case engine.Rejected:
+		return "🚫"
+	}
+	return "▫️"
+}
+
+func dur(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return ""
+	case d < time.Second:
+		return d.Round(time.Millisecond).String()
+	case d < time.Minute:
+		return d.Round(100 * time.Millisecond).String()
+	}
+	return d.Round(time.Second).String()
+}
+
+func runTitle(r *engine.Run) string {
+	return fmt.Sprintf("MeshDB cutover %s → %s", r.Origin, r.Destination)
+}
+
+// Header is the run's top-level message: title, initiator and the checklist.
+func Header(r *engine.Run, now time.Time) message.Message {
+	var lines []string
+	rollbackShown := false
+	for i, s := range r.Steps {
+		if s.Rollback && !rollbackShown {
+			lines = append(lines, "*Rollback*")
+			rollbackShown = true
+		}
+		line := fmt.Sprintf("%s %d. %s", icon(s.State), i+1, s.Step.Title)
+		switch {
+		case s.State == engine.Succeeded || s.State == engine.Failed:
+			line += " — " + dur(s.Duration())
+		case s.State == engine.Awaiting:
+			line += " — _waiting for approval_"
+		case s.State == engine.Running:
+			line += " — _running_"
+		case s.State == engine.Skipped || s.State == engine.Rejected || s.State == engine.Expired || s.State == engine.Interrupted:
+			line += " — _" + engine.Human(s.State) + "_"
+		}
+		lines = append(lines, line)
+	}
+	state := "in progress"
+	if r.State != engine.Active {
+		state = engine.Human(r.State)
+	}
+	return message.Message{
+		Text:     fmt.Sprintf("%s (%s), started by <@%s>", runTitle(r), state, r.Initiator),
+		Header:   runTitle(r),
+		Sections: []string{fmt.Sprintf("Started by <@%s> · %s · *%s* · %s", r.Initiator, r.Created.UTC().Format("2006-01-02 15:04 MST"), state, dur(r.Elapsed(now))), strings.Join(lines, "\n")},
+		Context:  []string{"run " + r.ID + " · every step waits for a maintainer other than the initiator · `/cutover status`"},
+	}
+}
+
+// Prompt asks for approval of one attempt of a step.
+func Prompt(r *engine.Run, i int, required int, describe []string) message.Message {
+	s := r.Steps[i]
+	title := fmt.Sprintf("Step %d: %s", i+1, s.Step.Title)
+	if s.Attempt > 1 {
+		title += fmt.Sprintf(" (attempt %d)", s.Attempt)
+	}
+	var body []string
+	for _, d := range describe {
+		body = append(body, "• "+message.Escape(d))
+	}
+	m := message.Message{
+		Text:     "Approval needed: " + title,
+		Sections: []string{"*" + title + "*" + optional(s.Step) + "\n" + strings.Join(body, "\n")},
+		Buttons: []message.Button{
+			{Label: "Approve", ActionID: ActApprove, Value: ButtonValue(r.ID, i, s.Attempt), Style: message.Primary},
+			{Label: "Reject", ActionID: ActReject, Value: ButtonValue(r.ID, i, s.Attempt), Style: message.Danger,
+				Confirm: &message.Confirm{Title: "Reject this step?", Text: "Rejecting stops the run; if anything has changed, a rollback plan follows.", OK: "Reject", Deny: "Cancel"}},
+		},
+		Context: []string{approvalNeeds(r, s, required)},
+	}
+	return m
+}
+
+func optional(s plan.Step) string {
+	if s.Optional {
+		return " _(optional: Skip it with `/cutover skip <reason>` if it is not wanted)_"
+	}
+	return ""
+}
+
+func approvalNeeds(r *engine.Run, s engine.StepRun, required int) string {
+	got := ""
+	if len(s.Approvals) > 0 {
+		got = " · approved so far by " + mentions(s.Approvals)
+	}
+	return fmt.Sprintf("Needs %d approval(s) from maintainers other than <@%s>%s", required, r.Initiator, got)
+}
+
+func mentions(users []string) string {
+	out := make([]string, len(users))
+	for i, u := range users {
+		out[i] = "<@" + u + ">"
+	}
+	return strings.Join(out, ", ")
+}
+
+// Decided is a prompt after its decision: the buttons are gone and who decided is shown.
+func Decided(r *engine.Run, i, attempt int, required int) message.Message {
+	s := r.Steps[i]
+	title := fmt.Sprintf("Step %d: %s", i+1, s.Step.Title)
+	if attempt > 1 {
+		title += fmt.Sprintf(" (attempt %d)", attempt)
+	}
+	var who []string
+	verdict := ""
+	for _, d := range r.Decisions {
+		if d.Step != i || d.Attempt != attempt {
+			continue
+		}
+		switch d.Action {
+		case engine.Approve:
+			who = append(who, "Approved by <@"+d.User+">")
+		case engine.Reject:
+			verdict = "Rejected by <@" + d.User + ">" + reason(d.Reason)
+		case engine.Skip:
+			verdict = "Skipped by <@" + d.User + ">" + reason(d.Reason)
+		case engine.Abort:
+			verdict = "Run aborted by <@" + d.User + ">" + reason(d.Reason)
+		}
+	}
+	if verdict != "" {
+		who = append(who, verdict)
+	}
+	if s.Attempt == attempt && s.State == engine.Expired {
+		who = append(who, "Expired: "+s.Reason)
+	}
+	if len(who) == 0 {
+		who = []string{engine.Human(s.State)}
+	}
+	return message.Message{Text: title + ": " + strings.Join(who, "; "), Sections: []string{"*" + title + "*\n" + strings.Join(who, " · ")}}
+}
+
+func reason(r string) string {
+	if r == "" {
+		return ""
+	}
+	return ": " + r
+}
+
+// Result reports a step that succeeded.
+func Result(r *engine.Run, i int) message.Message {
+	s := r.Steps[i]
+	text := fmt.Sprintf("✅ Step %d: %s succeeded in %s", i+1, s.Step.Title, dur(s.Duration()))
+	m := message.Message{Text: text, Sections: []string{"*" + text + "*"}}
+	if s.Output.Summary != "" {
+		m.Sections = append(m.Sections, message.Escape(s.Output.Summary))
+	}
+	return m
+}
+
+// Failure reports a failed, interrupted or expired step and offers Retry, Skip and Abort.
+func Failure(r *engine.Run, i int) message.Message {
+	s := r.Steps[i]
+	what := map[engine.StepState]string{engine.Failed: "failed", engine.Interrupted: "was interrupted", engine.Expired: "expired"}[s.State]
+	text := fmt.Sprintf("%s Step %d: %s %s", icon(s.State), i+1, s.Step.Title, what)
+	detail := s.Error
+	if detail == "" {
+		detail = s.Reason
+	}
+	v := ButtonValue(r.ID, i, s.Attempt)
+	return message.Message{
+		Text:     text,
+		Sections: []string{"*" + text + "*"},
+		Code:     clipLines(detail, 40),
+		Buttons: []message.Button{
+			{Label: "Retry", ActionID: ActRetry, Value: v, Style: message.Primary},
+			{Label: "Skip", ActionID: ActSkip, Value: v,
+				Confirm: &message.Confirm{Title: "Skip this step?", Text: "Skipping needs a reason: you will be asked for it.", OK: "Skip", Deny: "Cancel"}},
+			{Label: "Abort", ActionID: ActAbort, Value: v, Style: message.Danger,
+				Confirm: &message.Confirm{Title: "Abort the run?", Text: "A rollback plan of what has run follows, each step waiting for approval.", OK: "Abort", Deny: "Cancel"}},
+		},
+		Context: []string{"A Retry by a maintainer other than the initiator approves the new attempt. Skip: `/cutover skip <reason>`."},
+	}
+}
+
+// FailureDecided is a failure message after Retry, Skip or Abort was chosen.
+func FailureDecided(r *engine.Run, i, attempt int, d engine.Decision) message.Message {
+	s := r.Steps[i]
+	verb := map[engine.Action]string{engine.Retry: "Retried", engine.Skip: "Skipped", engine.Abort: "Aborted", engine.Reject: "Rejected"}[d.Action]
+	text := fmt.Sprintf("Step %d: %s (attempt %d) — %s by <@%s>%s", i+1, s.Step.Title, attempt, verb, d.User, reason(d.Reason))
+	return message.Message{Text: text, Sections: []string{text}}
+}
+
+// Progress is the one progress message of a running step, edited in place.
+func Progress(r *engine.Run, i int, msg string) message.Message {
+	text := fmt.Sprintf("🔄 Step %d: %s — %s", i+1, r.Steps[i].Step.Title, message.Escape(msg))
+	return message.Message{Text: text, Sections: []string{text}}
+}
+
+// Reminder nudges the maintainers while an approval waits.
+func Reminder(r *engine.Run, i int, msg string) message.Message {
+	text := fmt.Sprintf("⏰ Step %d: %s is %s. Maintainers other than <@%s> can approve it above.", i+1, r.Steps[i].Step.Title, msg, r.Initiator)
+	return message.Message{Text: text, Sections: []string{text}}
+}
+
+// Ended closes the thread.
+func Ended(r *engine.Run, now time.Time) message.Message {
+	ok, skipped := 0, 0
+	for _, s := range r.Steps {
+		switch s.State {
+		case engine.Succeeded:
+			ok++
+		case engine.Skipped:
+			skipped++
+		}
+	}
+	text := fmt.Sprintf("Run %s %s after %s: %d step(s) succeeded, %d skipped.", r.ID, engine.Human(r.State), dur(r.Elapsed(now)), ok, skipped)
+	return message.Message{Text: text, Sections: []string{"*" + text + "*"}}
+}
+
+// Status answers /cutover status.
+func Status(r *engine.Run, required int, now time.Time) message.Message {
+	if r == nil {
+		return message.Message{Text: "No cutover is running. Start one with `/cutover start ORIGIN DEST`.", Sections: []string{"No cutover is running. Start one with `/cutover start ORIGIN DEST`."}}
+	}
+	s := r.Steps[r.Current]
+	waits := "—"
+	switch {
+	case s.State == engine.Awaiting:
+		waits = approvalNeeds(r, s, required)
+	case s.State.Stuck():
+		waits = "a maintainer to choose Retry, Skip or Abort"
+	case s.State == engine.Running || s.State == engine.Approved:
+		waits = "the step to finish"
+	}
+	text := fmt.Sprintf("%s: step %d of %d, %s (%s)", runTitle(r), r.Current+1, len(r.Steps), s.Step.Title, engine.Human(s.State))
+	return message.Message{
+		Text:     text,
+		Sections: []string{"*" + text + "*"},
+		Fields: []message.Field{
+			{Label: "Run", Value: r.ID},
+			{Label: "Started by", Value: "<@" + r.Initiator + ">"},
+			{Label: "Elapsed", Value: dur(r.Elapsed(now))},
+			{Label: "Waiting for", Value: waits},
+		},
+	}
+}
+
+// Help lists the commands.
+func Help() message.Message {
+	text := strings.Join([]string{
+		"*`/cutover` moves MeshDB and its database between clusters, every step approved by a second maintainer.*",
+		"• `/cutover start ORIGIN DEST`: start a run (e.g. `/cutover start prod2 prod1`)",
+		"• `/cutover status`: the run, its current step, who it waits for",
+		"• `/cutover plan ORIGIN DEST`: the exact plan, changing nothing",
+		"• `/cutover abort [reason]`: stop; a rollback plan of what has run follows",
+		"• `/cutover skip REASON`: skip the current (failed or waiting) step",
+		"• `/cutover history`: recent runs",
+		"• `/cutover help`: this text",
+	}, "\n")
+	return message.Message{Text: "How to use /cutover", Sections: []string{text}}
+}
+
+// Refusal is the one private "no", saying what to do instead.
+func Refusal(msg string) message.Message {
+	return message.Message{Text: "Nothing was changed: " + msg, Sections: []string{"🙅 " + msg}}
+}
+
+// Info is a private one-liner.
+func Info(msg string) message.Message { return message.Message{Text: msg, Sections: []string{msg}} }
+
+func clipLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) <= n {
+		return strings.Join(lines, "\n")
+	}
+	return strings.Join(lines[:n], "\n") + fmt.Sprintf("\n… (%d more lines in the file above)", len(lines)-n)
+}

@@ -1,0 +1,375 @@
+package steps
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nycmeshnet/cutoverbot/ops/config"
+	"github.com/nycmeshnet/cutoverbot/ops/engine"
+	"github.com/nycmeshnet/cutoverbot/ops/kube"
+	"github.com/nycmeshnet/cutoverbot/ops/pg"
+	"github.com/nycmeshnet/cutoverbot/ops/plan"
+)
+
+// Cluster is what the steps need of one Kubernetes cluster (*kube.Cluster).
+type Cluster interface {
+	Name() string
+	Ping(ctx context.Context) error
+	FindPod(ctx context.Context, selector, container string) (kube.Pod, error)
+	Exec(ctx context.Context, pod, container string, argv []string, stdin io.Reader, stdout, stderr io.Writer) error
+	Scale(ctx context.Context, kind kube.Workload, name string, replicas int32, wait time.Duration, progress func(string)) (int32, error)
+	WorkloadExists(ctx context.Context, kind kube.Workload, name string) error
+	ImageDigest(ctx context.Context, selector, container string) (string, error)
+}
+
+// ScaleWait bounds how long a scale step waits for status.replicas.
+const ScaleWait = 5 * time.Minute
+
+// Values the cluster steps record for later steps and rollback.
+const (
+	ValPreviousReplicas = "previous_replicas"
+	ValPath             = "path"
+	ValSize             = "size"
+	ValSHA256           = "sha256"
+	ValBackupPath       = "backup_path"
+	ValBackupSize       = "backup_size"
+	ValBackupSHA256     = "backup_sha256"
+	ValMaintenance      = "maintenance"
+)
+
+// ClusterSteps runs the steps that act inside the clusters.
+type ClusterSteps struct {
+	cfg      *config.Config
+	clusters map[string]Cluster
+	db       pg.DB
+}
+
+// RegisterClusterSteps wires the cluster-side kinds and preflight checks into e.
+func RegisterClusterSteps(e *Executor, cfg *config.Config, clusters map[string]Cluster) *ClusterSteps {
+	c := &ClusterSteps{cfg: cfg, clusters: clusters, db: pg.DB{Name: cfg.Database.Name, User: cfg.Database.User, ExcludeTables: cfg.Database.ExcludeTables}}
+	e.Register(plan.KindScale, c.scale)
+	e.Register(plan.KindMaintenance, c.maintenance)
+	e.Register(plan.KindExec, c.exec)
+	e.Register(plan.KindDump, c.dump)
+	e.Register(plan.KindRestore, c.restore)
+	e.Register(plan.KindVerify, c.verify)
+	e.AddCheck("clusters reachable", c.checkReachable)
+	e.AddCheck("pods ready", c.checkPods)
+	e.AddCheck("celery StatefulSet present", c.checkCelery)
+	e.AddCheck("meshweb image digests equal", c.checkDigests)
+	return c
+}
+
+func (c *ClusterSteps) cluster(name string) (Cluster, error) {
+	cl, ok := c.clusters[name]
+	if !ok {
+		return nil, fmt.Errorf("no connection to cluster %q is configured", name)
+	}
+	return cl, nil
+}
+
+// podExec binds a cluster, pod and container into a pg.Execer.
+type podExec struct {
+	cl        Cluster
+	pod       string
+	container string
+}
+
+func (p podExec) Exec(ctx context.Context, argv []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	return p.cl.Exec(ctx, p.pod, p.container, argv, stdin, stdout, stderr)
+}
+
+func (c *ClusterSteps) postgres(ctx context.Context, name string) (podExec, error) {
+	cl, err := c.cluster(name)
+	if err != nil {
+		return podExec{}, err
+	}
+	pc := c.cfg.Clusters[name].Postgres
+	pod, err := cl.FindPod(ctx, pc.Selector, pc.Container)
+	if err != nil {
+		return podExec{}, err
+	}
+	return podExec{cl, pod.Name, pc.Container}, nil
+}
+
+func (c *ClusterSteps) scale(ctx context.Context, x engine.StepContext) (engine.Output, error) {
+	s := x.Step.Scale
+	cl, err := c.cluster(x.Step.Cluster)
+	if err != nil {
+		return engine.Output{}, err
+	}
+	var target int32
+	if s.Replicas != nil {
+		target = *s.Replicas
+	} else {
+		out, _ := x.Run.Output(s.RestoreFrom)
+		prev, ok := out.Values[ValPreviousReplicas]
+		if !ok {
+			return engine.Output{}, fmt.Errorf("step %s recorded no previous replica count for %s; scale it by hand and Skip with a reason", s.RestoreFrom, s.Name)
+		}
+		n, err := strconv.ParseInt(prev, 10, 32)
+		if err != nil {
+			return engine.Output{}, fmt.Errorf("recorded replica count %q of step %s is not a number", prev, s.RestoreFrom)
+		}
+		target = int32(n)
+	}
+	prev, err := cl.Scale(ctx, kube.Workload(s.Workload), s.Name, target, ScaleWait, x.Progress)
+	out := engine.Output{Values: map[string]string{ValPreviousReplicas: strconv.Itoa(int(prev))}}
+	if err != nil {
+		return out, err
+	}
+	out.Summary = fmt.Sprintf("%s %s in %s: %d -> %d replicas (previous count %d recorded)", s.Workload, s.Name, x.Step.Cluster, prev, target, prev)
+	return out, nil
+}
+
+var errManageOutput = errors.New("unexpected output")
+
+// maintenance flips the flag through manage.py in a meshweb pod; meshweb pods restart
+// while the flag is on, so when none is ready or the command fails it falls back to
+// the same change in SQL. Either way the state is read back from the database.
+func (c *ClusterSteps) maintenance(ctx context.Context, x engine.StepContext) (engine.Output, error) {
+	on := x.Step.Maintenance.On
+	name := x.Step.Cluster
+	cl, err := c.cluster(name)
+	if err != nil {
+		return engine.Output{}, err
+	}
+	cc := c.cfg.Clusters[name]
+	verb, word := "disable_flag", "disabled"
+	if on {
+		verb, word = "enable_flag", "enabled"
+	}
+	var notes []string
+	via := ""
+	pod, err := cl.FindPod(ctx, cc.Meshweb.Selector, cc.Meshweb.Container)
+	if err == nil {
+		argv := append(append([]string(nil), cc.Meshweb.Manage...), verb, "MAINTENANCE_MODE")
+		var stdout, stderr bytes.Buffer
+		err = cl.Exec(ctx, pod.Name, cc.Meshweb.Container, argv, nil, &stdout, &stderr)
+		want := "Successfully " + word + " MAINTENANCE_MODE"
+		if err == nil && !strings.Contains(stdout.String(), want) {
+			err = fmt.Errorf("%w: %q, not %q", errManageOutput, strings.TrimSpace(tail(stdout.String(), 300)), want)
+		}
+		if err == nil {
+			via = "manage.py " + verb + " in pod " + pod.Name
+		}
+	}
+	pgx, perr := c.postgres(ctx, name)
+	if perr != nil {
+		return engine.Output{}, fmt.Errorf("maintenance %s: %w", onOff(on), perr)
+	}
+	if via == "" {
+		notes = append(notes, "meshweb path failed ("+err.Error()+"); used the SQL fallback")
+		x.Progress("meshweb path failed; setting the flag in SQL")
+		if err := pg.SetMaintenanceSQL(ctx, pgx, c.db, on); err != nil {
+			return engine.Output{}, fmt.Errorf("maintenance %s in %s: the meshweb path failed and so did SQL: %w", onOff(on), name, err)
+		}
+		via = "SQL in pod " + pgx.pod
+	}
+	state, err := pg.MaintenanceState(ctx, pgx, c.db)
+	if err != nil {
+		return engine.Output{}, fmt.Errorf("read MAINTENANCE_MODE back in %s: %w", name, err)
+	}
+	out := engine.Output{Values: map[string]string{ValMaintenance: onOff(state)}, Details: strings.Join(notes, "\n")}
+	if state != on {
+		return out, fmt.Errorf("MAINTENANCE_MODE reads %s in %s after setting it %s", onOff(state), name, onOff(on))
+	}
+	out.Summary = fmt.Sprintf("MAINTENANCE_MODE is %s in %s (via %s; read back from flags_flagstate)", onOff(state), name, via)
+	return out, nil
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
+
+func (c *ClusterSteps) exec(ctx context.Context, x engine.StepContext) (engine.Output, error) {
+	cl, err := c.cluster(x.Step.Cluster)
+	if err != nil {
+		return engine.Output{}, err
+	}
+	cc := c.cfg.Clusters[x.Step.Cluster]
+	sel, container := cc.Postgres.Selector, cc.Postgres.Container
+	if x.Step.Exec.Target == "meshweb" {
+		sel, container = cc.Meshweb.Selector, cc.Meshweb.Container
+	}
+	pod, err := cl.FindPod(ctx, sel, container)
+	if err != nil {
+		return engine.Output{}, err
+	}
+	var buf bytes.Buffer
+	err = cl.Exec(ctx, pod.Name, container, x.Step.Exec.Argv, nil, &buf, &buf)
+	out := engine.Output{Details: tail(buf.String(), 20000)}
+	if err != nil {
+		return out, err
+	}
+	out.Summary = fmt.Sprintf("%s exited 0 in %s pod %s", plan.ShellQuote(x.Step.Exec.Argv), x.Step.Cluster, pod.Name)
+	return out, nil
+}
+
+func (c *ClusterSteps) dump(ctx context.Context, x engine.StepContext) (engine.Output, error) {
+	pgx, err := c.postgres(ctx, x.Step.Cluster)
+	if err != nil {
+		return engine.Output{}, err
+	}
+	path := SpoolPath(c.cfg, x.Run.ID, x.Step.ID+".dump")
+	if err := os.MkdirAll(dirOf(path), 0o700); err != nil {
+		return engine.Output{}, fmt.Errorf("create spool directory: %w", err)
+	}
+	x.Progress(fmt.Sprintf("dumping %s from %s pod %s", c.db.Name, x.Step.Cluster, pgx.pod))
+	res, err := pg.Dump(ctx, pgx, c.db, path)
+	if err != nil {
+		return engine.Output{}, fmt.Errorf("dump %s: %w", x.Step.Cluster, err)
+	}
+	fps, err := pg.Fingerprints(ctx, pgx, c.db)
+	if err != nil {
+		return engine.Output{}, fmt.Errorf("fingerprint %s after the dump: %w", x.Step.Cluster, err)
+	}
+	var rows int64
+	for _, f := range fps {
+		rows += f.Rows
+	}
+	out := engine.Output{Values: map[string]string{ValPath: res.Path, ValSize: strconv.FormatInt(res.Size, 10), ValSHA256: res.SHA256}}
+	out.Summary = fmt.Sprintf("dumped %s from %s: %s, sha256 %s, %d tables, %d rows", c.db.Name, x.Step.Cluster, humanBytes(res.Size), res.SHA256, len(fps), rows)
+	out.Details = fingerprintTable(fps)
+	return out, nil
+}
+
+func (c *ClusterSteps) restore(ctx context.Context, x engine.StepContext) (engine.Output, error) {
+	r := x.Step.Restore
+	pgx, err := c.postgres(ctx, x.Step.Cluster)
+	if err != nil {
+		return engine.Output{}, err
+	}
+	var src pg.DumpResult
+	if r.FromBackup != "" {
+		o, _ := x.Run.Output(r.FromBackup)
+		src = pg.DumpResult{Path: o.Values[ValBackupPath], SHA256: o.Values[ValBackupSHA256]}
+		src.Size, _ = strconv.ParseInt(o.Values[ValBackupSize], 10, 64)
+	} else {
+		o, ok := x.Run.Output(r.From)
+		if !ok {
+			return engine.Output{}, fmt.Errorf("step %s has not produced a dump; run it first", r.From)
+		}
+		src = pg.DumpResult{Path: o.Values[ValPath], SHA256: o.Values[ValSHA256]}
+		src.Size, _ = strconv.ParseInt(o.Values[ValSize], 10, 64)
+	}
+	if src.Path == "" || src.SHA256 == "" {
+		return engine.Output{}, errors.New("no dump file is recorded to restore from")
+	}
+	if _, err := os.Stat(src.Path); err != nil {
+		return engine.Output{}, fmt.Errorf("the dump to restore is gone from the spool (%v); retry the dump step", err)
+	}
+
+	// A backup of the destination first, kept for undo.
+	backupPath := SpoolPath(c.cfg, x.Run.ID, x.Step.ID+"-backup.dump")
+	if err := os.MkdirAll(dirOf(backupPath), 0o700); err != nil {
+		return engine.Output{}, fmt.Errorf("create spool directory: %w", err)
+	}
+	x.Progress("backing up " + x.Step.Cluster + " before the restore")
+	backup, err := pg.Dump(ctx, pgx, c.db, backupPath)
+	if err != nil {
+		return engine.Output{}, fmt.Errorf("backup of %s before the restore failed, nothing was restored: %w", x.Step.Cluster, err)
+	}
+	out := engine.Output{Values: map[string]string{ValBackupPath: backup.Path, ValBackupSize: strconv.FormatInt(backup.Size, 10), ValBackupSHA256: backup.SHA256}}
+
+	remote := plan.RemoteDumpPath(x.Run.ID)
+	x.Progress(fmt.Sprintf("copying %s into %s pod %s, then pg_restore", humanBytes(src.Size), x.Step.Cluster, pgx.pod))
+	res, err := pg.Restore(ctx, pgx, c.db, src, remote, r.Jobs)
+	if err != nil {
+		return out, fmt.Errorf("restore into %s: %w", x.Step.Cluster, err)
+	}
+	out.Summary = fmt.Sprintf("restored %s (sha256 %s, checked in the pod) into %s; backup of the old data: %s, sha256 %s",
+		humanBytes(src.Size), short(src.SHA256), x.Step.Cluster, humanBytes(backup.Size), short(backup.SHA256))
+	if res.IgnoredErrors > 0 {
+		out.Summary += fmt.Sprintf("; pg_restore ignored %d error(s): see details, then check the verify step", res.IgnoredErrors)
+		out.Details = strings.Join(res.Messages, "\n")
+	}
+	return out, nil
+}
+
+func (c *ClusterSteps) verify(ctx context.Context, x engine.StepContext) (engine.Output, error) {
+	origin, err := c.postgres(ctx, x.Run.Origin)
+	if err != nil {
+		return engine.Output{}, err
+	}
+	dest, err := c.postgres(ctx, x.Run.Destination)
+	if err != nil {
+		return engine.Output{}, err
+	}
+	a, err := pg.Fingerprints(ctx, origin, c.db)
+	if err != nil {
+		return engine.Output{}, fmt.Errorf("fingerprint %s: %w", x.Run.Origin, err)
+	}
+	b, err := pg.Fingerprints(ctx, dest, c.db)
+	if err != nil {
+		return engine.Output{}, fmt.Errorf("fingerprint %s: %w", x.Run.Destination, err)
+	}
+	diffs := pg.CompareFingerprints(a, b)
+	var rows int64
+	for _, f := range a {
+		rows += f.Rows
+	}
+	out := engine.Output{Details: fingerprintTable(b)}
+	if len(diffs) > 0 {
+		var lines []string
+		for _, d := range diffs {
+			lines = append(lines, fmt.Sprint(d))
+		}
+		out.Details = strings.Join(lines, "\n") + "\n\n" + out.Details
+		return out, fmt.Errorf("%d table(s) differ between %s and %s: %s", len(diffs), x.Run.Origin, x.Run.Destination, strings.Join(lines, "; "))
+	}
+	out.Summary = fmt.Sprintf("%d tables, %d rows: count(*) and md5 equal on %s and %s", len(a), rows, x.Run.Origin, x.Run.Destination)
+	return out, nil
+}
+
+func fingerprintTable(fps []pg.Fingerprint) string {
+	var b strings.Builder
+	for _, f := range fps {
+		fmt.Fprintf(&b, "%-40s %10d  %s\n", f.Table, f.Rows, f.MD5)
+	}
+	return b.String()
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "…" + s[len(s)-n:]
+}
+
+func short(sum string) string {
+	if len(sum) > 12 {
+		return sum[:12]
+	}
+	return sum
+}
+
+func dirOf(path string) string {
+	i := strings.LastIndex(path, string(os.PathSeparator))
+	if i <= 0 {
+		return "."
+	}
+	return path[:i]
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}

@@ -1,0 +1,98 @@
+// Package steps runs plan steps: it is the engine's Executor. Each step kind has one
+// function; the cluster-side kinds (scale, maintenance, exec, dump, restore, verify and
+// preflight's cluster half) are here, and other kinds (announce, snapshot, pull
+// requests, DNS and TLS waits) are registered by the packages that talk to those systems.
+package steps
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/nycmeshnet/cutoverbot/ops/config"
+	"github.com/nycmeshnet/cutoverbot/ops/engine"
+	"github.com/nycmeshnet/cutoverbot/ops/plan"
+)
+
+// Func runs one step of one kind.
+type Func func(ctx context.Context, x engine.StepContext) (engine.Output, error)
+
+// Check is one read-only preflight check; it returns a line for people, or an error.
+type Check func(ctx context.Context, run *engine.Run) (string, error)
+
+// Executor routes each step to the function registered for its kind.
+type Executor struct {
+	cfg    *config.Config
+	kinds  map[plan.Kind]Func
+	checks []namedCheck
+}
+
+type namedCheck struct {
+	name string
+	fn   Check
+}
+
+var _ engine.Executor = (*Executor)(nil)
+
+// New makes an executor with the preflight kind wired to the registered checks.
+func New(cfg *config.Config) *Executor {
+	e := &Executor{cfg: cfg, kinds: map[plan.Kind]Func{}}
+	e.kinds[plan.KindPreflight] = e.preflight
+	return e
+}
+
+// Register sets the function for a kind.
+func (e *Executor) Register(kind plan.Kind, fn Func) { e.kinds[kind] = fn }
+
+// AddCheck adds a preflight check.
+func (e *Executor) AddCheck(name string, fn Check) { e.checks = append(e.checks, namedCheck{name, fn}) }
+
+// Execute implements engine.Executor.
+func (e *Executor) Execute(ctx context.Context, x engine.StepContext) (engine.Output, error) {
+	fn, ok := e.kinds[x.Step.Kind]
+	if !ok {
+		return engine.Output{}, fmt.Errorf("this bot has no executor for %s steps; Skip it with a reason if it was done by hand", x.Step.Kind)
+	}
+	return fn(ctx, x)
+}
+
+// preflight runs every check, even after one fails, so people see all problems at once.
+func (e *Executor) preflight(ctx context.Context, x engine.StepContext) (engine.Output, error) {
+	var lines, failed []string
+	for _, c := range e.checks {
+		x.Progress("checking " + c.name)
+		msg, err := c.fn(ctx, x.Run)
+		if err != nil {
+			lines = append(lines, "✗ "+c.name+": "+err.Error())
+			failed = append(failed, c.name)
+			continue
+		}
+		lines = append(lines, "✓ "+c.name+": "+msg)
+	}
+	out := engine.Output{Details: strings.Join(lines, "\n"), Summary: fmt.Sprintf("%d of %d checks passed", len(e.checks)-len(failed), len(e.checks))}
+	if len(failed) > 0 {
+		return out, fmt.Errorf("preflight failed: %s. Fix and Retry, or Skip with a reason to override:\n%s", strings.Join(failed, ", "), out.Details)
+	}
+	return out, nil
+}
+
+// SpoolPath is where a step keeps a file of a run (dumps, snapshots).
+func SpoolPath(cfg *config.Config, runID, name string) string {
+	return filepath.Join(cfg.State.Dir, "spool", runID, name)
+}
+
+// values renders output values in a stable order, for details.
+func values(v map[string]string) string {
+	keys := make([]string, 0, len(v))
+	for k := range v {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&b, "%s: %s\n", k, v[k])
+	}
+	return b.String()
+}

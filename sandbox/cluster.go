@@ -1,0 +1,174 @@
+// Package sandbox assembles simulated MeshDB clusters on one machine: each is a local
+// Kubernetes API (kubefake) whose pods run their commands against a real throwaway
+// PostgreSQL server of its own. Tests and `cutoverbot demo` use it; nothing here is
+// reached by `serve`.
+package sandbox
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/nycmeshnet/cutoverbot/ops/kube/kubefake"
+	"github.com/nycmeshnet/cutoverbot/ops/pg"
+	"github.com/nycmeshnet/cutoverbot/ops/pg/pgserver"
+)
+
+// The MeshDB shape the sandbox simulates (DESIGN.md section 1).
+const (
+	Namespace         = "meshdb"
+	CeleryStatefulSet = "meshdb-celery-worker"
+	MeshwebDeployment = "meshdb-meshweb"
+	PostgresDeploy    = "meshdb-postgres"
+	MeshwebContainer  = "meshdb-meshweb"
+	PostgresContainer = "meshdb-postgres"
+	DBName            = "meshdb"
+	DBUser            = "meshdb"
+	MeshwebImage      = "docker.io/willnilges/meshdb@sha256:7c1f0d5e9a3b2c4d6e8f0a1b3c5d7e9f1a2b4c6d8e0f1a3b5c7d9e1f3a5b7c9d"
+)
+
+var (
+	sharedLabels   = map[string]string{"app.kubernetes.io/name": "meshdb", "app.kubernetes.io/instance": "meshdb"}
+	meshwebLabels  = with(sharedLabels, "app", "meshdb-meshweb-app")
+	postgresLabels = with(sharedLabels, "app", "meshdb-postgres-app")
+	celeryLabels   = with(sharedLabels, "app", "meshdb-celery-worker-app")
+)
+
+func with(m map[string]string, k, v string) map[string]string {
+	out := map[string]string{k: v}
+	for a, b := range m {
+		out[a] = b
+	}
+	return out
+}
+
+// Cluster is one simulated cluster.
+type Cluster struct {
+	Name string
+	PG   *pgserver.Server
+	Kube *kubefake.Server
+	// MeshwebDown makes every meshweb pod unready (they restart while maintenance is on).
+	dir string
+}
+
+// Options shape a cluster.
+type Options struct {
+	// Installs seeds that many installs (and the rest of the MeshDB shape); 0 leaves
+	// the database with the schema only.
+	Installs int
+	// ScaleDelay is how long status.replicas lags behind spec.replicas.
+	ScaleDelay time.Duration
+}
+
+// NewCluster starts a cluster's PostgreSQL and Kubernetes API under dir.
+func NewCluster(ctx context.Context, name, dir string, opts Options) (*Cluster, error) {
+	c := &Cluster{Name: name, dir: dir}
+	var err error
+	if c.PG, err = pgserver.Start(ctx, filepath.Join(dir, "pg")); err != nil {
+		return nil, fmt.Errorf("cluster %s: %w", name, err)
+	}
+	if err := c.PG.CreateMeshDB(ctx, DBName, DBUser); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("cluster %s: %w", name, err)
+	}
+	if opts.Installs > 0 {
+		if err := c.PG.Seed(ctx, DBName, DBUser, opts.Installs); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("cluster %s: seed: %w", name, err)
+		}
+	}
+	if c.Kube, err = kubefake.Start(kubefake.Options{ScaleDelay: opts.ScaleDelay}); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("cluster %s: %w", name, err)
+	}
+	now := time.Now()
+	c.Kube.AddStatefulSet(Namespace, CeleryStatefulSet, 1, celeryLabels)
+	c.Kube.AddDeployment(Namespace, MeshwebDeployment, 2, meshwebLabels)
+	c.Kube.AddDeployment(Namespace, PostgresDeploy, 1, postgresLabels)
+	c.Kube.AddPod(Namespace, "meshdb-meshweb-7d9f8-abcde", meshwebLabels, map[string]string{MeshwebContainer: MeshwebImage}, true, now.Add(-2*time.Hour))
+	c.Kube.AddPod(Namespace, "meshdb-meshweb-7d9f8-fghij", meshwebLabels, map[string]string{MeshwebContainer: MeshwebImage}, true, now.Add(-time.Hour))
+	c.Kube.AddPod(Namespace, "meshdb-postgres-5c6b7-klmno", postgresLabels, map[string]string{PostgresContainer: "docker.io/library/postgres@sha256:15"}, true, now.Add(-24*time.Hour))
+	c.Kube.AddPod(Namespace, "meshdb-celery-worker-0", celeryLabels, map[string]string{"celery-worker": MeshwebImage, "celery-beat": MeshwebImage}, true, now.Add(-time.Hour))
+	c.Kube.SetExecHandler(c.exec)
+	return c, nil
+}
+
+// Close stops the cluster's servers.
+func (c *Cluster) Close() {
+	if c.Kube != nil {
+		c.Kube.Close()
+	}
+	if c.PG != nil {
+		c.PG.Stop()
+	}
+}
+
+// exec runs a pod command: postgres pods run it against this cluster's database;
+// meshweb pods understand manage.py's enable_flag and disable_flag.
+func (c *Cluster) exec(ctx context.Context, req kubefake.ExecRequest) (int, error) {
+	switch req.Container {
+	case PostgresContainer:
+		return c.PG.Run(ctx, req.Command, req.Stdin, req.Stdout, req.Stderr)
+	case MeshwebContainer:
+		return c.manage(ctx, req.Command, req.Stdout, req.Stderr)
+	}
+	fmt.Fprintf(req.Stderr, "container %q has no shell in the sandbox\n", req.Container)
+	return 126, nil
+}
+
+func (c *Cluster) manage(ctx context.Context, argv []string, stdout, stderr io.Writer) (int, error) {
+	if len(argv) != 4 || argv[0] != "python" || argv[1] != "manage.py" {
+		fmt.Fprintf(stderr, "sandbox meshweb runs only `python manage.py enable_flag|disable_flag NAME`, not %q\n", strings.Join(argv, " "))
+		return 127, nil
+	}
+	verb, flag := argv[2], argv[3]
+	var on bool
+	switch verb {
+	case "enable_flag":
+		on = true
+	case "disable_flag":
+	default:
+		fmt.Fprintf(stderr, "Unknown command: %q\n", verb)
+		return 1, nil
+	}
+	if flag != "MAINTENANCE_MODE" {
+		fmt.Fprintf(stderr, "CommandError: flag %s does not exist\n", flag)
+		return 1, nil
+	}
+	var errb bytes.Buffer
+	code, err := c.PG.Run(ctx, pg.PsqlArgv(pg.DB{Name: DBName, User: DBUser}, pg.MaintenanceSetSQL(on)), nil, io.Discard, &errb)
+	if err != nil || code != 0 {
+		fmt.Fprintf(stderr, "django.db.utils.OperationalError: %s\n", errb.String())
+		return 1, err
+	}
+	word := "disabled"
+	if on {
+		word = "enabled"
+	}
+	fmt.Fprintf(stdout, "Successfully %s %s\n", word, flag)
+	return 0, nil
+}
+
+// SetMeshwebReady marks every meshweb pod ready or not.
+func (c *Cluster) SetMeshwebReady(ready bool) {
+	for _, p := range []string{"meshdb-meshweb-7d9f8-abcde", "meshdb-meshweb-7d9f8-fghij"} {
+		c.Kube.SetPodReady(Namespace, p, ready)
+	}
+}
+
+// WriteKubeconfig writes one kubeconfig with a context per cluster, named after it.
+func WriteKubeconfig(path string, clusters ...*Cluster) error {
+	m := map[string]*kubefake.Server{}
+	for _, c := range clusters {
+		m[c.Name] = c.Kube
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	return kubefake.WriteKubeconfig(path, m)
+}
