@@ -1,0 +1,209 @@
+// Package server assembles the running bot: configuration, store, engine, step
+// executors, Slack transport and the health endpoints. `cutoverbot serve` and the
+// sandbox demo both start one.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/robfig/cron/v3"
+
+	"github.com/nycmeshnet/cutoverbot/bot"
+	"github.com/nycmeshnet/cutoverbot/bot/transport"
+	"github.com/nycmeshnet/cutoverbot/handlers"
+	"github.com/nycmeshnet/cutoverbot/ops/config"
+	"github.com/nycmeshnet/cutoverbot/ops/engine"
+	"github.com/nycmeshnet/cutoverbot/ops/kube"
+	"github.com/nycmeshnet/cutoverbot/ops/plan"
+	"github.com/nycmeshnet/cutoverbot/ops/steps"
+	"github.com/nycmeshnet/cutoverbot/ops/store"
+)
+
+// Options adjust the assembly for tests and the demo.
+type Options struct {
+	Logger *slog.Logger
+	Clock  func() time.Time
+	// TickEvery is how often approvals are checked for expiry and reminders.
+	TickEvery time.Duration
+	// DrainTimeout bounds how long shutdown waits for the step in flight.
+	DrainTimeout time.Duration
+	// Register adds executors for more step kinds (snapshot, GitHub, DNS, TLS).
+	Register func(e *steps.Executor, cfg *config.Config) error
+}
+
+// Server is the assembled bot.
+type Server struct {
+	cfg       *config.Config
+	opts      Options
+	store     *store.Bolt
+	Engine    *engine.Engine
+	Handler   *handlers.Handler
+	transport *transport.Transport
+	http      *http.Server
+	listener  net.Listener
+	ready     atomic.Bool
+}
+
+// New opens the store, connects to the clusters and wires everything; it does not
+// connect to Slack until Run.
+func New(cfg *config.Config, opts Options) (*Server, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	if opts.TickEvery == 0 {
+		opts.TickEvery = 30 * time.Second
+	}
+	if opts.DrainTimeout == 0 {
+		opts.DrainTimeout = 2 * time.Minute
+	}
+	s := &Server{cfg: cfg, opts: opts}
+	st, err := store.Open(cfg.State.Dir)
+	if err != nil {
+		return nil, err
+	}
+	s.store = st
+
+	clusters := map[string]steps.Cluster{}
+	for name, cc := range cfg.Clusters {
+		c, err := kube.Connect(kube.Options{Name: name, Kubeconfig: cc.Kubeconfig, Context: cc.Context, Namespace: cc.Namespace})
+		if err != nil {
+			st.Close()
+			return nil, fmt.Errorf("cluster %s: %w", name, err)
+		}
+		clusters[name] = c
+	}
+	exec := steps.New(cfg)
+	steps.RegisterClusterSteps(exec, cfg, clusters)
+	if opts.Register != nil {
+		if err := opts.Register(exec, cfg); err != nil {
+			st.Close()
+			return nil, err
+		}
+	}
+
+	// The transport delivers to the handler, which needs the transport's client: the
+	// adapter is filled in once both exist.
+	ad := &adapter{}
+	tr, err := transport.New(transport.Options{
+		BotToken: cfg.Tokens.SlackBot.Reveal(), AppToken: cfg.Tokens.SlackApp.Reveal(), APIURL: cfg.Slack.APIURL, Logger: opts.Logger,
+	}, ad)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	s.transport = tr
+	sender := transport.NewSender(tr.Client(), opts.Logger)
+	poster := bot.Poster{Sender: sender}
+	policy := handlers.NewMaintainers(cfg.Slack.Maintainers, func(ctx context.Context, group string) ([]string, error) {
+		return tr.Client().GetUserGroupMembersContext(ctx, group)
+	}, 5*time.Minute, opts.Clock)
+	h := handlers.New(handlers.Options{Config: cfg, Store: st, Poster: poster, Policy: policy, Clock: opts.Clock, Logger: opts.Logger})
+	s.Handler = h
+	ad.h = h
+
+	s.Engine = engine.New(engine.Options{
+		Store: st, Executor: exec, Policy: policy,
+		Build:             func(o, d string) (plan.Plan, error) { return plan.Build(cfg, o, d) },
+		ApprovalsRequired: cfg.Slack.ApprovalsRequired, ApprovalTimeout: cfg.Slack.ApprovalTimeout.Duration,
+		ReminderEvery: cfg.Slack.ReminderEvery.Duration, Clock: opts.Clock, Logger: opts.Logger, Observer: h.Observe,
+	})
+	h.SetEngine(s.Engine)
+	exec.Register(plan.KindAnnounce, h.Announce)
+	return s, nil
+}
+
+// Addr is where the health endpoints listen, once Run has started.
+func (s *Server) Addr() string {
+	if s.listener == nil {
+		return ""
+	}
+	return s.listener.Addr().String()
+}
+
+// Store returns the store (for history and tests).
+func (s *Server) Store() engine.Store { return s.store }
+
+// Run serves until ctx ends, then drains the step in flight and closes the store.
+func (s *Server) Run(ctx context.Context) error {
+	log := s.opts.Logger
+	if err := s.Engine.Recover(ctx); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", s.cfg.HTTP.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on http.listen %s: %w", s.cfg.HTTP.Listen, err)
+	}
+	s.listener = ln
+	s.http = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("health endpoints stopped", "err", err)
+		}
+	}()
+	ticker := cron.New(cron.WithLocation(time.UTC))
+	if _, err := ticker.AddFunc(fmt.Sprintf("@every %s", s.opts.TickEvery), func() {
+		if err := s.Engine.Tick(ctx); err != nil {
+			log.Error("approval timers", "err", err)
+		}
+	}); err != nil {
+		return err
+	}
+	ticker.Start()
+	s.ready.Store(true)
+	err = s.transport.Run(ctx)
+	s.ready.Store(false)
+	<-ticker.Stop().Done()
+	drain, cancel := context.WithTimeout(context.Background(), s.opts.DrainTimeout)
+	defer cancel()
+	_ = s.Engine.Close(drain)
+	_ = s.http.Shutdown(drain)
+	if cerr := s.store.Close(); cerr != nil && err == nil {
+		err = cerr
+	}
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		if _, err := s.store.List(1); err != nil {
+			http.Error(w, "store: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		if !s.ready.Load() || !s.transport.Connected() {
+			http.Error(w, "not connected to Slack", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	mux.Handle("/metrics", promhttp.Handler())
+	return mux
+}
+
+// adapter turns transport deliveries into handler calls.
+type adapter struct{ h *handlers.Handler }
+
+func (a *adapter) HandleCommand(ctx context.Context, c transport.Command) {
+	a.h.HandleCommand(ctx, handlers.Command{UserID: c.UserID, ChannelID: c.ChannelID, Text: c.Text, ResponseURL: c.ResponseURL})
+}
+
+func (a *adapter) HandleAction(ctx context.Context, x transport.Action) {
+	a.h.HandleClick(ctx, handlers.Click{UserID: x.UserID, ChannelID: x.ChannelID, MessageTS: x.MessageTS, ActionID: x.ActionID, Value: x.Value, ResponseURL: x.ResponseURL})
+}
