@@ -14,10 +14,10 @@ import (
 	"sync"
 	"time"
 
-	"k8s.io/cri-streaming/pkg/streaming/remotecommand"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/cri-streaming/pkg/streaming/remotecommand"
 	"k8s.io/streaming/pkg/httpstream"
 	"k8s.io/streaming/pkg/httpstream/wsstream"
 	utilexec "k8s.io/utils/exec"
@@ -44,10 +44,10 @@ const (
 
 // ExecInfo describes an exec that reached the handler.
 type ExecInfo struct {
-	Transport string // TransportWebSocket or TransportSPDY
-	Protocol  string // negotiated subprotocol, e.g. v5.channel.k8s.io
+	Transport                 string // TransportWebSocket or TransportSPDY
+	Protocol                  string // negotiated subprotocol, e.g. v5.channel.k8s.io
 	Namespace, Pod, Container string
-	Command   []string
+	Command                   []string
 }
 
 // errStreamCut is what a handler's stdout write returns once FailExecAfterBytes has fired.
@@ -302,6 +302,7 @@ type cutWriter struct {
 
 func (c *cutWriter) Write(p []byte) (int, error) {
 	if c.left <= 0 {
+		c.cut()
 		return 0, errStreamCut
 	}
 	if int64(len(p)) <= c.left {

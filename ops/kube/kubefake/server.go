@@ -131,8 +131,9 @@ func (s *Server) Close() {
 		for _, t := range s.timers {
 			t.Stop()
 		}
-		s.dropStreamsLocked()
+		conns := s.dropStreamsLocked()
 		s.mu.Unlock()
+		closeAll(conns)
 		s.serveComplete.Wait()
 	})
 }
@@ -150,17 +151,22 @@ func (s *Server) CAPEM() []byte { return append([]byte(nil), s.caPEM...) }
 // exec and watch stream, as when a cluster's API endpoint goes away. true restores it.
 func (s *Server) SetReachable(ok bool) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.unreachable = !ok
+	var conns []net.Conn
 	if !ok {
-		s.dropStreamsLocked()
+		conns = s.dropStreamsLocked()
 	}
+	s.mu.Unlock()
+	closeAll(conns)
 }
 
-// dropStreamsLocked closes hijacked connections, cancels exec handlers and ends watches.
-func (s *Server) dropStreamsLocked() {
+// dropStreamsLocked cancels exec handlers, ends watches, and returns the hijacked
+// connections for the caller to close once it has released the lock (a TLS close may wait
+// on the peer).
+func (s *Server) dropStreamsLocked() []net.Conn {
+	conns := make([]net.Conn, 0, len(s.hijacked))
 	for c := range s.hijacked {
-		_ = c.Close()
+		conns = append(conns, c)
 	}
 	clear(s.hijacked)
 	for _, cancel := range s.execCancels {
@@ -170,6 +176,13 @@ func (s *Server) dropStreamsLocked() {
 		close(w.ch)
 	}
 	clear(s.watchers)
+	return conns
+}
+
+func closeAll(conns []net.Conn) {
+	for _, c := range conns {
+		_ = c.Close()
+	}
 }
 
 // routes builds the request router behind the reachability and authentication checks.

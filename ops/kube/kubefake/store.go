@@ -3,6 +3,7 @@ package kubefake
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"sort"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/uuid"
+	"k8s.io/client-go/kubernetes/scheme"
 )
 
 // resource describes one namespaced resource the server stores and serves with the plain
@@ -138,7 +140,7 @@ func (s *Server) createLocked(res resource, obj runtime.Object) error {
 		return apierrors.NewAlreadyExists(res.groupResource(), o.GetName())
 	}
 	o.SetUID(uuid.NewUUID())
-	if o.GetCreationTimestamp().IsZero() {
+	if ts := o.GetCreationTimestamp(); ts.IsZero() {
 		o.SetCreationTimestamp(metav1.Now())
 	}
 	o.SetGeneration(1)
@@ -212,7 +214,8 @@ func (s *Server) matchingLocked(res resource, ns string, sel labels.Selector) []
 
 func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, res resource) {
 	obj := res.newObj()
-	if err := json.NewDecoder(r.Body).Decode(obj); err != nil {
+	obj.GetObjectKind().SetGroupVersionKind(res.gvk)
+	if err := decodeBody(r, obj); err != nil {
 		writeStatusError(w, apierrors.NewBadRequest(fmt.Sprintf("decode %s: %v", res.gvk.Kind, err)))
 		return
 	}
@@ -239,7 +242,8 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, res resour
 func (s *Server) handleUpdate(w http.ResponseWriter, r *http.Request, res resource) {
 	ns, name := r.PathValue("ns"), r.PathValue("name")
 	obj := res.newObj()
-	if err := json.NewDecoder(r.Body).Decode(obj); err != nil {
+	obj.GetObjectKind().SetGroupVersionKind(res.gvk)
+	if err := decodeBody(r, obj); err != nil {
 		writeStatusError(w, apierrors.NewBadRequest(fmt.Sprintf("decode %s: %v", res.gvk.Kind, err)))
 		return
 	}
@@ -310,6 +314,22 @@ func specOf(obj runtime.Object) any {
 		return o.Spec
 	}
 	return nil
+}
+
+// decodeBody reads a request body in any encoding client-go sends: typed clientsets send
+// protobuf, others JSON or YAML.
+func decodeBody(r *http.Request, into runtime.Object) error {
+	body, err := io.ReadAll(io.LimitReader(r.Body, 4<<20))
+	if err != nil {
+		return err
+	}
+	return decodeObject(body, into)
+}
+
+func decodeObject(body []byte, into runtime.Object) error {
+	gvk := into.GetObjectKind().GroupVersionKind()
+	_, _, err := scheme.Codecs.UniversalDeserializer().Decode(body, &gvk, into)
+	return err
 }
 
 func isTrue(v string) bool { return v == "1" || v == "true" }

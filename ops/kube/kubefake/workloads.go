@@ -274,14 +274,16 @@ func requestedScale(r *http.Request, cur *autoscalingv1.Scale, body []byte) (*au
 		case "application/strategic-merge-patch+json":
 			doc, err = strategicpatch.StrategicMergePatch(orig, body, autoscalingv1.Scale{})
 		default:
-			return nil, apierrors.NewUnsupportedMediaType(ct)
+			return nil, &apierrors.StatusError{ErrStatus: metav1.Status{Status: metav1.StatusFailure, Code: http.StatusUnsupportedMediaType,
+				Reason: metav1.StatusReasonUnsupportedMediaType, Message: fmt.Sprintf("the body of the request was in an unknown format: %s", ct)}}
 		}
 		if err != nil {
 			return nil, apierrors.NewBadRequest(fmt.Sprintf("apply patch: %v", err))
 		}
 	}
 	var want autoscalingv1.Scale
-	if err := json.Unmarshal(doc, &want); err != nil {
+	want.SetGroupVersionKind(autoscalingv1.SchemeGroupVersion.WithKind("Scale"))
+	if err := decodeObject(doc, &want); err != nil {
 		return nil, apierrors.NewBadRequest(fmt.Sprintf("decode Scale: %v", err))
 	}
 	return &want, nil

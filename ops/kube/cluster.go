@@ -1,0 +1,137 @@
+// Package kube is the cutover's view of one Kubernetes cluster through client-go: find the
+// pod that runs a component, run commands in it with streamed stdin and stdout, read and
+// change workload replica counts. Every error names the cluster and namespace it came from.
+package kube
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/version"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// Options says how to reach one cluster.
+type Options struct {
+	Name       string        // cluster name from the config (e.g. prod1), used in messages
+	Kubeconfig string        // path to a kubeconfig; empty means the in-cluster service account
+	Context    string        // kubeconfig context; empty means the file's current context
+	Namespace  string        // empty means the context's namespace (in-cluster: the pod's own)
+	Timeout    time.Duration // per API call (not per exec stream); default 30s
+	// PollInterval is how often Scale re-reads the workload while waiting; default 1s.
+	PollInterval time.Duration
+}
+
+// Cluster is a connection to one cluster's API server, bound to one namespace.
+type Cluster struct {
+	name      string
+	namespace string
+	timeout   time.Duration
+	poll      time.Duration
+	rest      *rest.Config
+	client    kubernetes.Interface
+}
+
+const inClusterNamespaceFile = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+// Connect builds a client from a kubeconfig context or the in-cluster service account. It
+// does not contact the server; use Ping for that.
+func Connect(opts Options) (*Cluster, error) {
+	c := &Cluster{name: opts.Name, namespace: opts.Namespace, timeout: opts.Timeout, poll: opts.PollInterval}
+	if c.timeout <= 0 {
+		c.timeout = 30 * time.Second
+	}
+	if c.poll <= 0 {
+		c.poll = time.Second
+	}
+	var err error
+	if opts.Kubeconfig == "" {
+		c.rest, err = rest.InClusterConfig()
+		if err != nil {
+			return nil, fmt.Errorf("cluster %s: no kubeconfig given and not running in a pod: %w", opts.Name, err)
+		}
+		if c.namespace == "" {
+			b, rerr := os.ReadFile(inClusterNamespaceFile)
+			if rerr != nil {
+				return nil, fmt.Errorf("cluster %s: namespace not configured and %s unreadable: %w", opts.Name, inClusterNamespaceFile, rerr)
+			}
+			c.namespace = strings.TrimSpace(string(b))
+		}
+	} else {
+		loader := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
+			&clientcmd.ClientConfigLoadingRules{ExplicitPath: opts.Kubeconfig},
+			&clientcmd.ConfigOverrides{CurrentContext: opts.Context},
+		)
+		c.rest, err = loader.ClientConfig()
+		if err != nil {
+			return nil, fmt.Errorf("cluster %s: load kubeconfig %s context %q: %w", opts.Name, opts.Kubeconfig, opts.Context, err)
+		}
+		if c.namespace == "" {
+			if c.namespace, _, err = loader.Namespace(); err != nil {
+				return nil, fmt.Errorf("cluster %s: namespace of context %q: %w", opts.Name, opts.Context, err)
+			}
+		}
+	}
+	// The defaults (5 QPS) would throttle a scale wait that polls while other steps run.
+	c.rest.QPS, c.rest.Burst = 20, 40
+	c.rest.UserAgent = "cutoverbot"
+	c.client, err = kubernetes.NewForConfig(c.rest)
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: build client: %w", opts.Name, err)
+	}
+	return c, nil
+}
+
+// Name is the cluster's name from the config.
+func (c *Cluster) Name() string { return c.name }
+
+// Namespace is the namespace the cluster's calls use.
+func (c *Cluster) Namespace() string { return c.namespace }
+
+// where is the "prod1/meshdb" prefix of messages.
+func (c *Cluster) where() string { return c.name + "/" + c.namespace }
+
+// call bounds one API call by the configured timeout.
+func (c *Cluster) call(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, c.timeout)
+}
+
+// Ping asks the API server for its version, proving the address, certificate and token.
+func (c *Cluster) Ping(ctx context.Context) error {
+	ctx, cancel := c.call(ctx)
+	defer cancel()
+	body, err := c.client.Discovery().RESTClient().Get().AbsPath("/version").Do(ctx).Raw()
+	if err != nil {
+		return fmt.Errorf("cluster %s (%s): %w", c.name, c.rest.Host, explain(err))
+	}
+	var info version.Info
+	if err := json.Unmarshal(body, &info); err != nil {
+		return fmt.Errorf("cluster %s (%s): /version answered with something that is not a Kubernetes version: %w", c.name, c.rest.Host, err)
+	}
+	if info.GitVersion == "" && info.Major == "" {
+		return fmt.Errorf("cluster %s (%s): /version answered without a version", c.name, c.rest.Host)
+	}
+	return nil
+}
+
+// explain adds what to check to the errors whose client-go text does not say it.
+func explain(err error) error {
+	switch {
+	case apierrors.IsUnauthorized(err):
+		return fmt.Errorf("401 Unauthorized, the API server refused the token: check the kubeconfig user or service account: %w", err)
+	case apierrors.IsForbidden(err):
+		return fmt.Errorf("403 Forbidden, the service account lacks a permission (see its Role): %w", err)
+	}
+	return err
+}
+
+// ErrNotFound is wrapped by errors about a workload that does not exist.
+var ErrNotFound = errors.New("not found")

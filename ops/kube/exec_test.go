@@ -1,0 +1,274 @@
+package kube_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/nycmeshnet/cutoverbot/ops/kube"
+	"github.com/nycmeshnet/cutoverbot/ops/kube/kubefake"
+)
+
+// transports are the two ways exec reaches the server: WebSocket (v5), and SPDY when the
+// server refuses the WebSocket upgrade and the client falls back.
+var transports = []struct {
+	name         string
+	disableWS    bool
+	wantProtocol string
+}{
+	{kubefake.TransportWebSocket, false, "v5.channel.k8s.io"},
+	{kubefake.TransportSPDY, true, "v4.channel.k8s.io"},
+}
+
+// execCluster is a cluster with one ready pod "pg-0" with container "postgres".
+func execCluster(t testing.TB, disableWS bool, h kubefake.ExecHandler) (*kubefake.Server, *kube.Cluster) {
+	t.Helper()
+	srv, c := startCluster(t, kubefake.Options{})
+	srv.AddPod(ns, "pg-0", map[string]string{"app": "pg"}, map[string]string{"postgres": "postgres@sha256:15", "exporter": "exp@sha256:1"}, true, time.Time{})
+	srv.DisableWebSocketExec(disableWS)
+	srv.SetExecHandler(h)
+	return srv, c
+}
+
+// catHandler copies stdin to stdout, like `sh -c cat`.
+func catHandler(_ context.Context, req kubefake.ExecRequest) (int, error) {
+	if _, err := io.Copy(req.Stdout, req.Stdin); err != nil {
+		return 0, err
+	}
+	return 0, nil
+}
+
+func TestExecStreamsStdinThroughBothTransports(t *testing.T) {
+	input := make([]byte, 5<<20+123)
+	_, err := rand.Read(input)
+	require.NoError(t, err)
+	want := sha256.Sum256(input)
+
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			srv, c := execCluster(t, tr.disableWS, catHandler)
+			h := sha256.New()
+			n := &countingWriter{w: h}
+
+			err := c.Exec(context.Background(), "pg-0", "postgres", []string{"sh", "-c", "cat"}, bytes.NewReader(input), n, nil)
+			require.NoError(t, err)
+			assert.Equal(t, int64(len(input)), n.n.Load())
+			assert.Equal(t, want[:], h.Sum(nil))
+
+			last := srv.LastExec()
+			assert.Equal(t, tr.name, last.Transport, "transport the server saw")
+			assert.Equal(t, tr.wantProtocol, last.Protocol)
+			assert.Equal(t, []string{"sh", "-c", "cat"}, last.Command)
+			assert.Equal(t, "postgres", last.Container)
+			assert.Equal(t, 1, srv.ExecCount())
+		})
+	}
+}
+
+func TestExecWithoutStdinSeesEOF(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			_, c := execCluster(t, tr.disableWS, func(_ context.Context, req kubefake.ExecRequest) (int, error) {
+				b, err := io.ReadAll(req.Stdin)
+				fmt.Fprintf(req.Stdout, "stdin=%d err=%v", len(b), err)
+				return 0, nil
+			})
+			var out bytes.Buffer
+			require.NoError(t, c.Exec(context.Background(), "pg-0", "postgres", []string{"psql"}, nil, &out, nil))
+			assert.Equal(t, "stdin=0 err=<nil>", out.String())
+		})
+	}
+}
+
+func TestExecNonZeroExitKeepsStderrTail(t *testing.T) {
+	// 3 KB of stderr: the ExitError keeps the last 2 KB, the caller's writer gets all of it.
+	stderrText := strings.Repeat("noise\n", 500) + "pg_dump: error: connection refused\n"
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			_, c := execCluster(t, tr.disableWS, func(_ context.Context, req kubefake.ExecRequest) (int, error) {
+				io.WriteString(req.Stderr, stderrText)
+				io.WriteString(req.Stdout, "partial")
+				return 3, nil
+			})
+			var stdout, stderr bytes.Buffer
+			err := c.Exec(context.Background(), "pg-0", "postgres", []string{"pg_dump", "-Fc", "mesh db"}, nil, &stdout, &stderr)
+
+			var exit *kube.ExitError
+			require.ErrorAs(t, err, &exit)
+			assert.Equal(t, 3, exit.Code)
+			assert.Equal(t, []string{"pg_dump", "-Fc", "mesh db"}, exit.Argv)
+			assert.Equal(t, kube.ExitError{Cluster: "prod1", Namespace: ns, Pod: "pg-0", Container: "postgres"},
+				kube.ExitError{Cluster: exit.Cluster, Namespace: exit.Namespace, Pod: exit.Pod, Container: exit.Container})
+			assert.LessOrEqual(t, len(exit.StderrTail), 2048+3)
+			assert.True(t, strings.HasSuffix(exit.StderrTail, "pg_dump: error: connection refused\n"))
+			assert.True(t, strings.HasPrefix(exit.Error(),
+				`prod1/meshdb pod pg-0 container postgres: command pg_dump -Fc "mesh db" exited with code 3: ...`), exit.Error())
+			assert.Equal(t, stderrText, stderr.String())
+			assert.Equal(t, "partial", stdout.String())
+		})
+	}
+}
+
+func TestExecHandlerErrorIsNotAnExitError(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			_, c := execCluster(t, tr.disableWS, func(context.Context, kubefake.ExecRequest) (int, error) {
+				return 0, errors.New("container runtime exploded")
+			})
+			err := c.Exec(context.Background(), "pg-0", "postgres", []string{"true"}, nil, nil, nil)
+			require.Error(t, err)
+			var exit *kube.ExitError
+			assert.False(t, errors.As(err, &exit))
+			assert.Contains(t, err.Error(), "container runtime exploded")
+			assert.Contains(t, err.Error(), "prod1/meshdb pod pg-0 container postgres: exec true")
+		})
+	}
+}
+
+func TestExecRefusals(t *testing.T) {
+	cases := []struct {
+		name, pod, container, want string
+	}{
+		{"unknown pod", "pg-9", "postgres", "not found"},
+		{"unknown container", "pg-0", "nope", `container "nope" is not valid for pod pg-0`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, c := execCluster(t, false, catHandler)
+			err := c.Exec(context.Background(), tc.pod, tc.container, []string{"true"}, nil, nil, nil)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+			assert.Zero(t, srv.ExecCount())
+		})
+	}
+}
+
+func TestExecContextCancelEndsStream(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			var handlerDone atomic.Bool
+			_, c := execCluster(t, tr.disableWS, func(ctx context.Context, req kubefake.ExecRequest) (int, error) {
+				defer handlerDone.Store(true)
+				chunk := bytes.Repeat([]byte("x"), 32<<10)
+				for ctx.Err() == nil {
+					if _, err := req.Stdout.Write(chunk); err != nil {
+						return 0, err
+					}
+				}
+				return 0, ctx.Err()
+			})
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			out := &countingWriter{w: io.Discard, after: 1 << 20, hook: cancel}
+
+			err := c.Exec(ctx, "pg-0", "postgres", []string{"yes"}, nil, out, nil)
+			require.ErrorIs(t, err, context.Canceled)
+			assert.GreaterOrEqual(t, out.n.Load(), int64(1<<20))
+			require.Eventually(t, handlerDone.Load, 10*time.Second, 10*time.Millisecond, "server-side command still running")
+		})
+	}
+}
+
+func TestExecStreamCutSurfacesAnError(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			srv, c := execCluster(t, tr.disableWS, func(_ context.Context, req kubefake.ExecRequest) (int, error) {
+				chunk := bytes.Repeat([]byte("y"), 32<<10)
+				for range 256 { // 8 MB
+					if _, err := req.Stdout.Write(chunk); err != nil {
+						return 0, err
+					}
+				}
+				return 0, nil
+			})
+			srv.FailExecAfterBytes(1 << 20)
+			out := &countingWriter{w: io.Discard}
+			err := c.Exec(context.Background(), "pg-0", "postgres", []string{"pg_dump"}, nil, out, nil)
+			require.Error(t, err, "a stream cut after %d bytes must not look like success", out.n.Load())
+			assert.Contains(t, err.Error(), "prod1/meshdb pod pg-0 container postgres: exec pg_dump")
+			if tr.disableWS {
+				// client-go alone would report this SPDY stream as a success.
+				assert.ErrorIs(t, err, kube.ErrNoExitStatus)
+			}
+			assert.Less(t, out.n.Load(), int64(8<<20))
+		})
+	}
+}
+
+func TestExecEndsWhenServerBecomesUnreachable(t *testing.T) {
+	started := make(chan struct{})
+	srv, c := execCluster(t, false, func(ctx context.Context, req kubefake.ExecRequest) (int, error) {
+		close(started)
+		<-ctx.Done()
+		return 0, ctx.Err()
+	})
+	errc := make(chan error, 1)
+	go func() {
+		errc <- c.Exec(context.Background(), "pg-0", "postgres", []string{"sleep", "inf"}, nil, nil, nil)
+	}()
+	<-started
+	srv.SetReachable(false)
+	select {
+	case err := <-errc:
+		assert.Error(t, err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("exec did not end after the server became unreachable")
+	}
+}
+
+// countingWriter counts bytes and calls hook once after `after` bytes.
+type countingWriter struct {
+	w     io.Writer
+	n     atomic.Int64
+	after int64
+	hook  func()
+	fired atomic.Bool
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	if total := c.n.Add(int64(n)); c.hook != nil && total >= c.after && c.fired.CompareAndSwap(false, true) {
+		c.hook()
+	}
+	return n, err
+}
+
+// BenchmarkExecStream pushes 64 MB through exec stdin and back out of stdout, per transport.
+// Run briefly: go test -run '^$' -bench ExecStream -benchtime 1x ./ops/kube/
+func BenchmarkExecStream(b *testing.B) {
+	const size = 64 << 20
+	for _, tr := range transports {
+		b.Run(tr.name, func(b *testing.B) {
+			_, c := execCluster(b, tr.disableWS, catHandler)
+			b.SetBytes(size)
+			for b.Loop() {
+				out := &countingWriter{w: io.Discard}
+				err := c.Exec(context.Background(), "pg-0", "postgres", []string{"cat"}, io.LimitReader(zeroReader{}, size), out, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if out.n.Load() != size {
+					b.Fatalf("got %d bytes back, want %d", out.n.Load(), size)
+				}
+			}
+		})
+	}
+}
+
+type zeroReader struct{}
+
+func (zeroReader) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}

@@ -1,0 +1,269 @@
+package kube_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/nycmeshnet/cutoverbot/ops/kube"
+	"github.com/nycmeshnet/cutoverbot/ops/kube/kubefake"
+)
+
+const ns = "meshdb"
+
+// startServer starts a fake API server that is closed with the test.
+func startServer(t testing.TB, opts kubefake.Options) *kubefake.Server {
+	t.Helper()
+	srv, err := kubefake.Start(opts)
+	require.NoError(t, err)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// connect writes a kubeconfig for the servers and connects to the named context.
+func connect(t testing.TB, name string, servers map[string]*kubefake.Server) (*kube.Cluster, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	require.NoError(t, kubefake.WriteKubeconfig(path, servers))
+	c, err := kube.Connect(kube.Options{Name: name, Kubeconfig: path, Context: name, Namespace: ns,
+		Timeout: 10 * time.Second, PollInterval: 10 * time.Millisecond})
+	require.NoError(t, err)
+	return c, path
+}
+
+// startCluster is one fake server reached as cluster prod1.
+func startCluster(t testing.TB, opts kubefake.Options) (*kubefake.Server, *kube.Cluster) {
+	t.Helper()
+	srv := startServer(t, opts)
+	c, _ := connect(t, "prod1", map[string]*kubefake.Server{"prod1": srv})
+	return srv, c
+}
+
+func TestContextsInOneKubeconfigReachTheirOwnServer(t *testing.T) {
+	prod1 := startServer(t, kubefake.Options{})
+	prod2 := startServer(t, kubefake.Options{})
+	prod2.AddStatefulSet(ns, "meshdb-celery-worker", 1, map[string]string{"app": "celery"})
+	servers := map[string]*kubefake.Server{"prod1": prod1, "prod2": prod2}
+	c1, _ := connect(t, "prod1", servers)
+	c2, _ := connect(t, "prod2", servers)
+	ctx := context.Background()
+
+	require.NoError(t, c1.Ping(ctx))
+	require.NoError(t, c2.Ping(ctx))
+	assert.Equal(t, "prod2", c2.Name())
+	assert.NoError(t, c2.WorkloadExists(ctx, kube.StatefulSet, "meshdb-celery-worker"))
+	err := c1.WorkloadExists(ctx, kube.StatefulSet, "meshdb-celery-worker")
+	assert.ErrorIs(t, err, kube.ErrNotFound)
+	assert.EqualError(t, err, "statefulset meshdb-celery-worker not found in prod1/meshdb")
+}
+
+func TestConnectToMissingContextFails(t *testing.T) {
+	srv := startServer(t, kubefake.Options{})
+	_, path := connect(t, "prod1", map[string]*kubefake.Server{"prod1": srv})
+	_, err := kube.Connect(kube.Options{Name: "prod9", Kubeconfig: path, Context: "prod9"})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "cluster prod9")
+	assert.Contains(t, err.Error(), "prod9")
+}
+
+func TestBadTokenIsRefusedWithClearError(t *testing.T) {
+	srv := startServer(t, kubefake.Options{})
+	srv.AddPod(ns, "web-1", map[string]string{"app": "web"}, map[string]string{"web": "x@sha256:aa"}, true, time.Time{})
+	_, path := connect(t, "prod1", map[string]*kubefake.Server{"prod1": srv})
+	cfg, err := clientcmd.LoadFromFile(path)
+	require.NoError(t, err)
+	cfg.AuthInfos["prod1"].Token = "wrong-token"
+	require.NoError(t, clientcmd.WriteToFile(*cfg, path))
+	c, err := kube.Connect(kube.Options{Name: "prod1", Kubeconfig: path, Context: "prod1", Namespace: ns})
+	require.NoError(t, err)
+
+	err = c.Ping(context.Background())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "cluster prod1")
+	assert.Contains(t, err.Error(), "Unauthorized")
+
+	err = c.Exec(context.Background(), "web-1", "web", []string{"true"}, nil, nil, nil)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "Unauthorized")
+	assert.Zero(t, srv.ExecCount())
+}
+
+func TestUnreachableServer(t *testing.T) {
+	srv, c := startCluster(t, kubefake.Options{})
+	srv.SetReachable(false)
+	err := c.Ping(context.Background())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "cluster prod1")
+	srv.SetReachable(true)
+	assert.NoError(t, c.Ping(context.Background()))
+}
+
+func TestFindPod(t *testing.T) {
+	web := map[string]string{"app": "meshdb-meshweb-app"}
+	base := time.Date(2025, 5, 1, 12, 0, 0, 0, time.UTC)
+	type pod struct {
+		name       string
+		labels     map[string]string
+		containers map[string]string
+		ready      bool
+		phase      corev1.PodPhase
+		created    time.Time
+	}
+	cases := []struct {
+		name string
+		pods []pod
+		want string // pod name, or "" for ErrNoPod
+	}{
+		{"newest ready wins", []pod{
+			{"web-old", web, map[string]string{"meshdb-meshweb": "x@sha256:01"}, true, "", base},
+			{"web-new", web, map[string]string{"meshdb-meshweb": "x@sha256:02"}, true, "", base.Add(time.Hour)},
+			{"web-mid", web, map[string]string{"meshdb-meshweb": "x@sha256:03"}, true, "", base.Add(time.Minute)},
+		}, "web-new"},
+		{"not ready is skipped", []pod{
+			{"web-old", web, map[string]string{"meshdb-meshweb": "x@sha256:01"}, true, "", base},
+			{"web-new", web, map[string]string{"meshdb-meshweb": "x@sha256:02"}, false, "", base.Add(time.Hour)},
+		}, "web-old"},
+		{"not running is skipped", []pod{
+			{"web-old", web, map[string]string{"meshdb-meshweb": "x@sha256:01"}, true, "", base},
+			{"web-new", web, map[string]string{"meshdb-meshweb": "x@sha256:02"}, true, corev1.PodPending, base.Add(time.Hour)},
+		}, "web-old"},
+		{"wrong container is skipped", []pod{
+			{"web-old", web, map[string]string{"meshdb-meshweb": "x@sha256:01"}, true, "", base},
+			{"web-new", web, map[string]string{"sidecar": "x@sha256:02"}, true, "", base.Add(time.Hour)},
+		}, "web-old"},
+		{"other labels are ignored", []pod{
+			{"pg-1", map[string]string{"app": "meshdb-postgres-app"}, map[string]string{"meshdb-meshweb": "x@sha256:01"}, true, "", base},
+		}, ""},
+		{"none ready", []pod{
+			{"web-1", web, map[string]string{"meshdb-meshweb": "x@sha256:01"}, false, "", base},
+			{"web-2", web, map[string]string{"meshdb-meshweb": "x@sha256:01"}, true, corev1.PodFailed, base},
+		}, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, c := startCluster(t, kubefake.Options{})
+			for _, p := range tc.pods {
+				srv.AddPod(ns, p.name, p.labels, p.containers, p.ready, p.created)
+				if p.phase != "" {
+					srv.SetPodPhase(ns, p.name, p.phase)
+				}
+			}
+			got, err := c.FindPod(context.Background(), "app=meshdb-meshweb-app", "meshdb-meshweb")
+			if tc.want == "" {
+				require.ErrorIs(t, err, kube.ErrNoPod)
+				var npe *kube.NoPodError
+				require.ErrorAs(t, err, &npe)
+				assert.Equal(t, "prod1", npe.Cluster)
+				assert.True(t, strings.HasPrefix(err.Error(),
+					"no ready pod app=meshdb-meshweb-app with container meshdb-meshweb in prod1/meshdb"), err.Error())
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, got.Name)
+			assert.Equal(t, ns, got.Namespace)
+			assert.Contains(t, got.Containers, "meshdb-meshweb")
+			assert.False(t, got.Created.IsZero())
+		})
+	}
+}
+
+func TestFindPodSetBasedSelectorAndReadiness(t *testing.T) {
+	srv, c := startCluster(t, kubefake.Options{})
+	srv.AddPod(ns, "pg-0", map[string]string{"app": "meshdb-postgres-app", "tier": "db"},
+		map[string]string{"meshdb-postgres": "docker.io/library/postgres@sha256:15"}, false, time.Time{})
+	ctx := context.Background()
+
+	_, err := c.FindPod(ctx, "app in (meshdb-postgres-app),tier!=web", "meshdb-postgres")
+	require.ErrorIs(t, err, kube.ErrNoPod)
+	assert.Contains(t, err.Error(), "1 pods match the selector")
+
+	srv.SetPodReady(ns, "pg-0", true)
+	p, err := c.FindPod(ctx, "app in (meshdb-postgres-app),tier!=web", "meshdb-postgres")
+	require.NoError(t, err)
+	assert.Equal(t, "pg-0", p.Name)
+}
+
+func TestImageDigest(t *testing.T) {
+	srv, c := startCluster(t, kubefake.Options{})
+	const digest = "docker.io/nycmeshnet/meshdb@sha256:4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+	base := time.Date(2025, 5, 1, 12, 0, 0, 0, time.UTC)
+	srv.AddPod(ns, "web-old", map[string]string{"app": "web"}, map[string]string{"meshdb-meshweb": "docker.io/nycmeshnet/meshdb@sha256:old"}, true, base)
+	srv.AddPod(ns, "web-new", map[string]string{"app": "web"}, map[string]string{"meshdb-meshweb": "docker-pullable://" + digest, "nginx": "nginx@sha256:ff"}, true, base.Add(time.Minute))
+
+	got, err := c.ImageDigest(context.Background(), "app=web", "meshdb-meshweb")
+	require.NoError(t, err)
+	assert.Equal(t, digest, got)
+
+	_, err = c.ImageDigest(context.Background(), "app=web", "absent")
+	assert.ErrorIs(t, err, kube.ErrNoPod)
+}
+
+func TestScale(t *testing.T) {
+	for _, kind := range []kube.Workload{kube.StatefulSet, kube.Deployment} {
+		t.Run(string(kind), func(t *testing.T) {
+			// The delay is long next to the 10ms poll, so the wait sees the old status first.
+			srv, c := startCluster(t, kubefake.Options{ScaleDelay: 500 * time.Millisecond})
+			labels := map[string]string{"app": "meshdb-celery-worker"}
+			if kind == kube.StatefulSet {
+				srv.AddStatefulSet(ns, "meshdb-celery-worker", 3, labels)
+			} else {
+				srv.AddDeployment(ns, "meshdb-celery-worker", 3, labels)
+			}
+			var mu sync.Mutex
+			var msgs []string
+			progress := func(m string) {
+				mu.Lock()
+				defer mu.Unlock()
+				msgs = append(msgs, m)
+			}
+
+			prev, err := c.Scale(context.Background(), kind, "meshdb-celery-worker", 0, 30*time.Second, progress)
+			require.NoError(t, err)
+			assert.Equal(t, int32(3), prev)
+			assert.Equal(t, int32(0), srv.SpecReplicas(string(kind), ns, "meshdb-celery-worker"))
+			spec, status, err := c.Replicas(context.Background(), kind, "meshdb-celery-worker")
+			require.NoError(t, err)
+			assert.Equal(t, [2]int32{0, 0}, [2]int32{spec, status})
+			prefix := "prod1/meshdb " + string(kind) + " meshdb-celery-worker: 3 -> 0"
+			assert.Equal(t, []string{prefix + " (status 3)", prefix + " (status 0)"}, msgs)
+
+			// Scaling back records 0 as the previous count.
+			prev, err = c.Scale(context.Background(), kind, "meshdb-celery-worker", 2, 30*time.Second, nil)
+			require.NoError(t, err)
+			assert.Equal(t, int32(0), prev)
+			assert.Equal(t, int32(2), srv.StatusReplicas(string(kind), ns, "meshdb-celery-worker"))
+		})
+	}
+}
+
+func TestScaleTimeoutNamesTheState(t *testing.T) {
+	// Status never catches up within the test.
+	srv, c := startCluster(t, kubefake.Options{ScaleDelay: time.Hour})
+	srv.AddStatefulSet(ns, "meshdb-celery-worker", 1, map[string]string{"app": "celery"})
+
+	prev, err := c.Scale(context.Background(), kube.StatefulSet, "meshdb-celery-worker", 0, 200*time.Millisecond, nil)
+	require.Error(t, err)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Equal(t, int32(1), prev)
+	assert.Contains(t, err.Error(), "prod1/meshdb: scaled statefulset meshdb-celery-worker 1 -> 0, but status.replicas is still 1")
+	assert.Equal(t, int32(0), srv.SpecReplicas(kubefake.KindStatefulSet, ns, "meshdb-celery-worker"))
+}
+
+func TestScaleMissingWorkload(t *testing.T) {
+	_, c := startCluster(t, kubefake.Options{})
+	_, err := c.Scale(context.Background(), kube.Deployment, "meshweb", 0, time.Second, nil)
+	require.ErrorIs(t, err, kube.ErrNotFound)
+	assert.EqualError(t, err, "deployment meshweb not found in prod1/meshdb")
+	_, err = c.Scale(context.Background(), kube.Workload("daemonset"), "x", 0, time.Second, nil)
+	assert.Error(t, err)
+	assert.False(t, errors.Is(err, kube.ErrNotFound))
+}

@@ -1,0 +1,155 @@
+package kube
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Workload is a kind of replicated workload that can be scaled.
+type Workload string
+
+const (
+	StatefulSet Workload = "statefulset"
+	Deployment  Workload = "deployment"
+)
+
+// WorkloadExists returns nil if the workload exists, an error wrapping ErrNotFound if not.
+func (c *Cluster) WorkloadExists(ctx context.Context, kind Workload, name string) error {
+	_, _, err := c.Replicas(ctx, kind, name)
+	return err
+}
+
+// Replicas returns the workload's spec.replicas and status.replicas.
+func (c *Cluster) Replicas(ctx context.Context, kind Workload, name string) (spec, status int32, err error) {
+	ctx, cancel := c.call(ctx)
+	defer cancel()
+	switch kind {
+	case StatefulSet:
+		s, gerr := c.client.AppsV1().StatefulSets(c.namespace).Get(ctx, name, metav1.GetOptions{})
+		if gerr == nil {
+			return deref(s.Spec.Replicas), s.Status.Replicas, nil
+		}
+		err = gerr
+	case Deployment:
+		d, gerr := c.client.AppsV1().Deployments(c.namespace).Get(ctx, name, metav1.GetOptions{})
+		if gerr == nil {
+			return deref(d.Spec.Replicas), d.Status.Replicas, nil
+		}
+		err = gerr
+	default:
+		return 0, 0, fmt.Errorf("%s: unknown workload kind %q for %s (want statefulset or deployment)", c.where(), kind, name)
+	}
+	if apierrors.IsNotFound(err) {
+		return 0, 0, fmt.Errorf("%s %s %w in %s", kind, name, ErrNotFound, c.where())
+	}
+	return 0, 0, fmt.Errorf("%s: get %s %s: %w", c.where(), kind, name, explain(err))
+}
+
+// deref reads spec.replicas, which the API defaults to 1 when unset.
+func deref(p *int32) int32 {
+	if p == nil {
+		return 1
+	}
+	return *p
+}
+
+// Scale sets the workload's replica count through the scale subresource and waits up to wait
+// until status.replicas reaches it, calling progress (if not nil) with the state at the start
+// and at every change. It returns the previous spec.replicas, also when waiting fails, so the
+// caller can record it for rollback.
+func (c *Cluster) Scale(ctx context.Context, kind Workload, name string, replicas int32, wait time.Duration, progress func(msg string)) (previous int32, err error) {
+	if progress == nil {
+		progress = func(string) {}
+	}
+	if replicas < 0 {
+		return 0, fmt.Errorf("%s: scale %s %s to %d: replicas must not be negative", c.where(), kind, name, replicas)
+	}
+	previous, err = c.setScale(ctx, kind, name, replicas)
+	if err != nil {
+		return previous, err
+	}
+	state := func(status int32) string {
+		return fmt.Sprintf("%s %s %s: %d -> %d (status %d)", c.where(), kind, name, previous, replicas, status)
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	tick := time.NewTicker(c.poll)
+	defer tick.Stop()
+	last := int32(-1)
+	for {
+		_, status, rerr := c.Replicas(ctx, kind, name)
+		switch {
+		case rerr == nil && status == replicas:
+			if last != status {
+				progress(state(status))
+			}
+			return previous, nil
+		case rerr == nil && status != last:
+			progress(state(status))
+			last = status
+		}
+		select {
+		case <-ctx.Done():
+			if last < 0 {
+				return previous, fmt.Errorf("%s: scaled %s %s %d -> %d, then could not read its status before the wait ended: %w (last error: %v)",
+					c.where(), kind, name, previous, replicas, ctx.Err(), rerr)
+			}
+			return previous, fmt.Errorf("%s: scaled %s %s %d -> %d, but status.replicas is still %d after %s: %w",
+				c.where(), kind, name, previous, replicas, last, wait, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+// setScale writes spec.replicas through the scale subresource with the resourceVersion it
+// read, retrying on a conflict, and returns the spec.replicas it replaced.
+func (c *Cluster) setScale(ctx context.Context, kind Workload, name string, replicas int32) (int32, error) {
+	const attempts = 5
+	var err error
+	for range attempts {
+		var previous int32
+		previous, err = c.trySetScale(ctx, kind, name, replicas)
+		if err == nil || !apierrors.IsConflict(err) {
+			if apierrors.IsNotFound(err) {
+				return previous, fmt.Errorf("%s %s %w in %s", kind, name, ErrNotFound, c.where())
+			}
+			if err != nil {
+				return previous, fmt.Errorf("%s: scale %s %s to %d: %w", c.where(), kind, name, replicas, explain(err))
+			}
+			return previous, nil
+		}
+	}
+	return 0, fmt.Errorf("%s: scale %s %s to %d: still conflicting after %d attempts: %w", c.where(), kind, name, replicas, attempts, err)
+}
+
+func (c *Cluster) trySetScale(ctx context.Context, kind Workload, name string, replicas int32) (int32, error) {
+	ctx, cancel := c.call(ctx)
+	defer cancel()
+	apps := c.client.AppsV1()
+	switch kind {
+	case StatefulSet:
+		sc, err := apps.StatefulSets(c.namespace).GetScale(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return 0, err
+		}
+		previous := sc.Spec.Replicas
+		sc.Spec.Replicas = replicas
+		_, err = apps.StatefulSets(c.namespace).UpdateScale(ctx, name, sc, metav1.UpdateOptions{})
+		return previous, err
+	case Deployment:
+		sc, err := apps.Deployments(c.namespace).GetScale(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return 0, err
+		}
+		previous := sc.Spec.Replicas
+		sc.Spec.Replicas = replicas
+		_, err = apps.Deployments(c.namespace).UpdateScale(ctx, name, sc, metav1.UpdateOptions{})
+		return previous, err
+	}
+	return 0, fmt.Errorf("unknown workload kind %q (want statefulset or deployment)", kind)
+}
