@@ -47,6 +47,8 @@ type Options struct {
 	Logger *slog.Logger
 	// PostTimeout bounds each Slack call made for an engine event.
 	PostTimeout time.Duration
+	// OnRefusal hears each refusal's code (for metrics).
+	OnRefusal func(code string)
 }
 
 // Handler serves /cutover and the buttons.
@@ -85,8 +87,11 @@ func (h *Handler) describe(r *engine.Run, i int) []string {
 }
 
 // refuse answers privately and logs the refusal reason.
-func (h *Handler) refuse(ctx context.Context, channel, user, responseURL, msg string) {
-	h.opts.Logger.Info("refused", "user", user, "reason", msg)
+func (h *Handler) refuse(ctx context.Context, channel, user, responseURL, code, msg string) {
+	h.opts.Logger.Info("refused", "user", user, "code", code, "reason", msg)
+	if h.opts.OnRefusal != nil {
+		h.opts.OnRefusal(code)
+	}
 	m := Refusal(msg)
 	var err error
 	if responseURL != "" {
@@ -119,13 +124,13 @@ func (h *Handler) HandleCommand(ctx context.Context, c Command) {
 		return
 	}
 	if c.ChannelID != h.channel() {
-		h.refuse(ctx, c.ChannelID, c.UserID, c.ResponseURL, fmt.Sprintf("cutovers are run from <#%s> only; use `/cutover %s` there", h.channel(), sub))
+		h.refuse(ctx, c.ChannelID, c.UserID, c.ResponseURL, "wrong_channel", fmt.Sprintf("cutovers are run from <#%s> only; use `/cutover %s` there", h.channel(), sub))
 		return
 	}
 	switch sub {
 	case "start":
 		if len(args) != 2 {
-			h.refuse(ctx, c.ChannelID, c.UserID, c.ResponseURL, "usage: `/cutover start ORIGIN DEST`, e.g. `/cutover start prod2 prod1`")
+			h.refuse(ctx, c.ChannelID, c.UserID, c.ResponseURL, "usage", "usage: `/cutover start ORIGIN DEST`, e.g. `/cutover start prod2 prod1`")
 			return
 		}
 		r, err := h.opts.Engine.Start(ctx, args[0], args[1], c.UserID)
@@ -139,12 +144,12 @@ func (h *Handler) HandleCommand(ctx context.Context, c Command) {
 		h.reply(ctx, c, Status(h.opts.Engine.Active(), h.required(), h.opts.Clock()))
 	case "plan":
 		if len(args) != 2 {
-			h.refuse(ctx, c.ChannelID, c.UserID, c.ResponseURL, "usage: `/cutover plan ORIGIN DEST`")
+			h.refuse(ctx, c.ChannelID, c.UserID, c.ResponseURL, "usage", "usage: `/cutover plan ORIGIN DEST`")
 			return
 		}
 		p, err := plan.Build(h.cfg(), args[0], args[1])
 		if err != nil {
-			h.refuse(ctx, c.ChannelID, c.UserID, c.ResponseURL, err.Error())
+			h.refuse(ctx, c.ChannelID, c.UserID, c.ResponseURL, "bad_input", err.Error())
 			return
 		}
 		h.reply(ctx, c, PlanMessage(h.cfg(), p))
@@ -152,7 +157,7 @@ func (h *Handler) HandleCommand(ctx context.Context, c Command) {
 		h.decideCommand(ctx, c, engine.Abort, strings.Join(args, " "))
 	case "skip":
 		if len(args) == 0 {
-			h.refuse(ctx, c.ChannelID, c.UserID, c.ResponseURL, "skipping needs a reason: `/cutover skip <reason>`")
+			h.refuse(ctx, c.ChannelID, c.UserID, c.ResponseURL, "reason_required", "skipping needs a reason: `/cutover skip <reason>`")
 			return
 		}
 		h.decideCommand(ctx, c, engine.Skip, strings.Join(args, " "))
@@ -160,7 +165,7 @@ func (h *Handler) HandleCommand(ctx context.Context, c Command) {
 		runs, err := h.opts.Store.List(10)
 		if err != nil {
 			h.opts.Logger.Error("history", "err", err)
-			h.refuse(ctx, c.ChannelID, c.UserID, c.ResponseURL, "the run history could not be read; try again")
+			h.refuse(ctx, c.ChannelID, c.UserID, c.ResponseURL, "internal", "the run history could not be read; try again")
 			return
 		}
 		h.reply(ctx, c, History(runs, h.opts.Clock()))
@@ -174,7 +179,7 @@ func (h *Handler) HandleCommand(ctx context.Context, c Command) {
 func (h *Handler) decideCommand(ctx context.Context, c Command, a engine.Action, reason string) {
 	r := h.opts.Engine.Active()
 	if r == nil {
-		h.refuse(ctx, c.ChannelID, c.UserID, c.ResponseURL, "no cutover is running")
+		h.refuse(ctx, c.ChannelID, c.UserID, c.ResponseURL, "no_run", "no cutover is running")
 		return
 	}
 	msg, err := h.opts.Engine.Decide(ctx, engine.Request{RunID: r.ID, Step: r.Current, Attempt: r.Steps[r.Current].Attempt, User: c.UserID, Action: a, Reason: reason})
@@ -187,28 +192,28 @@ func (h *Handler) decideCommand(ctx context.Context, c Command, a engine.Action,
 
 func (h *Handler) refuseErr(ctx context.Context, c Command, err error) {
 	if r, ok := engine.IsRefusal(err); ok {
-		h.refuse(ctx, c.ChannelID, c.UserID, c.ResponseURL, r.Msg)
+		h.refuse(ctx, c.ChannelID, c.UserID, c.ResponseURL, r.Code, r.Msg)
 		return
 	}
 	h.opts.Logger.Error("command failed", "user", c.UserID, "err", err)
-	h.refuse(ctx, c.ChannelID, c.UserID, c.ResponseURL, "something went wrong on the bot's side and nothing was changed; the logs say more")
+	h.refuse(ctx, c.ChannelID, c.UserID, c.ResponseURL, "internal", "something went wrong on the bot's side and nothing was changed; the logs say more")
 }
 
 // HandleClick applies one button click.
 func (h *Handler) HandleClick(ctx context.Context, k Click) {
 	runID, step, attempt, err := ParseButtonValue(k.Value)
 	if err != nil {
-		h.refuse(ctx, k.ChannelID, k.UserID, "", "this button is not one of the cutover's")
+		h.refuse(ctx, k.ChannelID, k.UserID, "", "bad_button", "this button is not one of the cutover's")
 		return
 	}
 	actions := map[string]engine.Action{ActApprove: engine.Approve, ActReject: engine.Reject, ActRetry: engine.Retry, ActSkip: engine.Skip, ActAbort: engine.Abort}
 	a, ok := actions[k.ActionID]
 	if !ok {
-		h.refuse(ctx, k.ChannelID, k.UserID, "", "unknown button "+clip(k.ActionID, 30))
+		h.refuse(ctx, k.ChannelID, k.UserID, "", "bad_button", "unknown button "+clip(k.ActionID, 30))
 		return
 	}
 	if k.ChannelID != h.channel() {
-		h.refuse(ctx, k.ChannelID, k.UserID, "", "cutover buttons work only in <#"+h.channel()+">")
+		h.refuse(ctx, k.ChannelID, k.UserID, "", "wrong_channel", "cutover buttons work only in <#"+h.channel()+">")
 		return
 	}
 	if a == engine.Skip {
@@ -220,11 +225,11 @@ func (h *Handler) HandleClick(ctx context.Context, k Click) {
 	_, err = h.opts.Engine.Decide(ctx, engine.Request{RunID: runID, Step: step, Attempt: attempt, User: k.UserID, Action: a})
 	if err != nil {
 		if r, ok := engine.IsRefusal(err); ok {
-			h.refuse(ctx, k.ChannelID, k.UserID, "", r.Msg)
+			h.refuse(ctx, k.ChannelID, k.UserID, "", r.Code, r.Msg)
 			return
 		}
 		h.opts.Logger.Error("click failed", "user", k.UserID, "run", runID, "err", err)
-		h.refuse(ctx, k.ChannelID, k.UserID, "", "something went wrong on the bot's side and nothing was changed; the logs say more")
+		h.refuse(ctx, k.ChannelID, k.UserID, "", "internal", "something went wrong on the bot's side and nothing was changed; the logs say more")
 	}
 }
 

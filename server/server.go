@@ -19,6 +19,7 @@ import (
 	"github.com/nycmeshnet/cutoverbot/bot"
 	"github.com/nycmeshnet/cutoverbot/bot/transport"
 	"github.com/nycmeshnet/cutoverbot/handlers"
+	"github.com/nycmeshnet/cutoverbot/metrics"
 	"github.com/nycmeshnet/cutoverbot/ops/config"
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
 	"github.com/nycmeshnet/cutoverbot/ops/kube"
@@ -46,6 +47,7 @@ type Server struct {
 	store     *store.Bolt
 	Engine    *engine.Engine
 	Handler   *handlers.Handler
+	Metrics   *metrics.Metrics
 	transport *transport.Transport
 	http      *http.Server
 	listener  net.Listener
@@ -108,7 +110,9 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	policy := handlers.NewMaintainers(cfg.Slack.Maintainers, func(ctx context.Context, group string) ([]string, error) {
 		return tr.Client().GetUserGroupMembersContext(ctx, group)
 	}, 5*time.Minute, opts.Clock)
-	h := handlers.New(handlers.Options{Config: cfg, Store: st, Poster: poster, Policy: policy, Clock: opts.Clock, Logger: opts.Logger})
+	s.Metrics = metrics.New()
+	h := handlers.New(handlers.Options{Config: cfg, Store: st, Poster: poster, Policy: policy, Clock: opts.Clock, Logger: opts.Logger,
+		OnRefusal: func(code string) { s.Metrics.Refusals.WithLabelValues(code).Inc() }})
 	s.Handler = h
 	ad.h = h
 
@@ -116,7 +120,8 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		Store: st, Executor: exec, Policy: policy,
 		Build:             func(o, d string) (plan.Plan, error) { return plan.Build(cfg, o, d) },
 		ApprovalsRequired: cfg.Slack.ApprovalsRequired, ApprovalTimeout: cfg.Slack.ApprovalTimeout.Duration,
-		ReminderEvery: cfg.Slack.ReminderEvery.Duration, Clock: opts.Clock, Logger: opts.Logger, Observer: h.Observe,
+		ReminderEvery: cfg.Slack.ReminderEvery.Duration, Clock: opts.Clock, Logger: opts.Logger,
+		Observer: func(ev engine.Event) { s.Metrics.Observe(ev); h.Observe(ev) },
 	})
 	h.SetEngine(s.Engine)
 	exec.Register(plan.KindAnnounce, h.Announce)
@@ -193,7 +198,7 @@ func (s *Server) routes() http.Handler {
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	mux.Handle("/metrics", promhttp.Handler())
+	mux.Handle("/metrics", promhttp.HandlerFor(s.Metrics.Registry, promhttp.HandlerOpts{}))
 	return mux
 }
 

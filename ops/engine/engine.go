@@ -79,11 +79,17 @@ func New(opts Options) *Engine {
 }
 
 // Refusal is a user-facing "no": it says what to do instead, and nothing changed.
-type Refusal struct{ Msg string }
+// Code classifies it for metrics (not_maintainer, busy, stale, own_run, ...).
+type Refusal struct {
+	Code string
+	Msg  string
+}
 
 func (r *Refusal) Error() string { return r.Msg }
 
-func refuse(format string, args ...any) error { return &Refusal{Msg: fmt.Sprintf(format, args...)} }
+func refuse(code, format string, args ...any) error {
+	return &Refusal{Code: code, Msg: fmt.Sprintf(format, args...)}
+}
 
 // Recover loads the active run after a start. A step found running (or approved but
 // not yet started) may have partly run, so it becomes interrupted and needs a new
@@ -123,15 +129,15 @@ func (e *Engine) Start(ctx context.Context, origin, dest, initiator string) (*Ru
 	}
 	p, err := e.opts.Build(origin, dest)
 	if err != nil {
-		return nil, &Refusal{Msg: err.Error()}
+		return nil, &Refusal{Code: "bad_input", Msg: err.Error()}
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closing {
-		return nil, refuse("the bot is shutting down; start again in a minute")
+		return nil, refuse("shutting_down", "the bot is shutting down; start again in a minute")
 	}
 	if e.run != nil {
-		return nil, refuse("run %s started by <@%s> at %s is still active: see `/cutover status`", e.run.ID, e.run.Initiator, e.run.Created.UTC().Format("15:04 MST"))
+		return nil, refuse("busy", "run %s started by <@%s> at %s is still active: see `/cutover status`", e.run.ID, e.run.Initiator, e.run.Created.UTC().Format("15:04 MST"))
 	}
 	now := e.now()
 	r := &Run{ID: newRunID(now), Origin: origin, Destination: dest, Initiator: initiator, Created: now, State: Active, Plan: p, Notes: map[string]string{}}
@@ -144,7 +150,7 @@ func (e *Engine) Start(ctx context.Context, origin, dest, initiator string) (*Ru
 	if err := e.opts.Store.Create(r, e.stamp(r, audit)); err != nil {
 		var busy *BusyError
 		if errors.As(err, &busy) {
-			return nil, refuse("run %s started by <@%s> at %s is still active: see `/cutover status`", busy.RunID, busy.Holder, busy.Since.UTC().Format("15:04 MST"))
+			return nil, refuse("busy", "run %s started by <@%s> at %s is still active: see `/cutover status`", busy.RunID, busy.Holder, busy.Since.UTC().Format("15:04 MST"))
 		}
 		return nil, fmt.Errorf("store the new run: %w", err)
 	}
@@ -181,11 +187,11 @@ func (e *Engine) Decide(ctx context.Context, q Request) (string, error) {
 	}
 	if q.Step != r.Current {
 		cur := r.Steps[r.Current]
-		return "", refuse("this button is for step %d, which is no longer waiting; the run is at step %d (%s, %s)", q.Step+1, r.Current+1, cur.Step.Title, human(cur.State))
+		return "", refuse("stale", "this button is for step %d, which is no longer waiting; the run is at step %d (%s, %s)", q.Step+1, r.Current+1, cur.Step.Title, human(cur.State))
 	}
 	s := r.Steps[q.Step]
 	if q.Attempt != s.Attempt {
-		return "", refuse("this button is from attempt %d of step %d; the current attempt is %d", q.Attempt, q.Step+1, s.Attempt)
+		return "", refuse("stale", "this button is from attempt %d of step %d; the current attempt is %d", q.Attempt, q.Step+1, s.Attempt)
 	}
 	switch q.Action {
 	case Approve:
@@ -197,7 +203,7 @@ func (e *Engine) Decide(ctx context.Context, q Request) (string, error) {
 	case Skip:
 		return e.skip(r, q)
 	}
-	return "", refuse("unknown action %q", q.Action)
+	return "", refuse("bad_input", "unknown action %q", q.Action)
 }
 
 // Active returns a copy of the active run, or nil.
@@ -303,7 +309,7 @@ func (e *Engine) mustBeMaintainer(ctx context.Context, user, what string) error 
 		return fmt.Errorf("check whether %s is a maintainer: %w", user, err)
 	}
 	if !ok {
-		return refuse("only MeshDB maintainers can %s; ask one of them", what)
+		return refuse("not_maintainer", "only MeshDB maintainers can %s; ask one of them", what)
 	}
 	return nil
 }
@@ -311,13 +317,13 @@ func (e *Engine) mustBeMaintainer(ctx context.Context, user, what string) error 
 func (e *Engine) staleRun(id string) error {
 	if r, err := e.opts.Store.Get(id); err == nil {
 		if r.State != Active {
-			return refuse("run %s has ended (%s); this button no longer does anything", id, human(r.State))
+			return refuse("stale", "run %s has ended (%s); this button no longer does anything", id, human(r.State))
 		}
 	}
 	if e.run != nil {
-		return refuse("this button belongs to run %s, not to the active run %s", id, e.run.ID)
+		return refuse("stale", "this button belongs to run %s, not to the active run %s", id, e.run.ID)
 	}
-	return refuse("run %s is not active; nothing happened", id)
+	return refuse("stale", "run %s is not active; nothing happened", id)
 }
 
 func newRunID(now time.Time) string {

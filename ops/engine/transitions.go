@@ -190,15 +190,15 @@ func (e *Engine) approve(r *Run, q Request) (string, error) {
 	s := r.Steps[q.Step]
 	switch {
 	case s.State == Approved || s.State == Running || s.State.Final():
-		return "", refuse("step %d attempt %d was already decided (%s); nothing more to do", q.Step+1, s.Attempt, human(s.State))
+		return "", refuse("decided", "step %d attempt %d was already decided (%s); nothing more to do", q.Step+1, s.Attempt, human(s.State))
 	case s.State.Stuck():
-		return "", refuse("step %d %s; use Retry, Skip or Abort", q.Step+1, human(s.State))
+		return "", refuse("state", "step %d %s; use Retry, Skip or Abort", q.Step+1, human(s.State))
 	case s.State != Awaiting:
-		return "", refuse("step %d is %s, not waiting for approval", q.Step+1, human(s.State))
+		return "", refuse("state", "step %d is %s, not waiting for approval", q.Step+1, human(s.State))
 	case q.User == r.Initiator:
-		return "", refuse("you started this run, so you cannot approve its steps; another maintainer must")
+		return "", refuse("own_run", "you started this run, so you cannot approve its steps; another maintainer must")
 	case slices.Contains(s.Approvals, q.User):
-		return "", refuse("you already approved step %d; it needs %d more approval(s) from other maintainers", q.Step+1, e.opts.ApprovalsRequired-len(s.Approvals))
+		return "", refuse("duplicate", "you already approved step %d; it needs %d more approval(s) from other maintainers", q.Step+1, e.opts.ApprovalsRequired-len(s.Approvals))
 	}
 	c := r.Clone()
 	d := e.decision(c, q)
@@ -221,7 +221,7 @@ func (e *Engine) approve(r *Run, q Request) (string, error) {
 func (e *Engine) retry(r *Run, q Request) (string, error) {
 	s := r.Steps[q.Step]
 	if !s.State.Stuck() {
-		return "", refuse("step %d is %s; Retry is for a failed, interrupted or expired step", q.Step+1, human(s.State))
+		return "", refuse("state", "step %d is %s; Retry is for a failed, interrupted or expired step", q.Step+1, human(s.State))
 	}
 	c := r.Clone()
 	d := e.decision(c, q)
@@ -253,11 +253,11 @@ func (e *Engine) skip(r *Run, q Request) (string, error) {
 	s := r.Steps[q.Step]
 	switch {
 	case s.State != Awaiting && !s.State.Stuck():
-		return "", refuse("step %d is %s and cannot be skipped now", q.Step+1, human(s.State))
+		return "", refuse("state", "step %d is %s and cannot be skipped now", q.Step+1, human(s.State))
 	case q.User == r.Initiator:
-		return "", refuse("you started this run, so another maintainer must decide to skip a step")
+		return "", refuse("own_run", "you started this run, so another maintainer must decide to skip a step")
 	case q.Reason == "":
-		return "", refuse("skipping step %d needs a reason", q.Step+1)
+		return "", refuse("reason_required", "skipping step %d needs a reason", q.Step+1)
 	}
 	c := r.Clone()
 	d := e.decision(c, q)
@@ -276,7 +276,7 @@ func (e *Engine) skip(r *Run, q Request) (string, error) {
 func (e *Engine) reject(r *Run, q Request) (string, error) {
 	s := r.Steps[q.Step]
 	if s.State != Awaiting && !s.State.Stuck() {
-		return "", refuse("step %d is %s and cannot be rejected now", q.Step+1, human(s.State))
+		return "", refuse("state", "step %d is %s and cannot be rejected now", q.Step+1, human(s.State))
 	}
 	c := r.Clone()
 	d := e.decision(c, q)
@@ -299,7 +299,7 @@ func (e *Engine) reject(r *Run, q Request) (string, error) {
 func (e *Engine) abort(r *Run, q Request) (string, error) {
 	cur := r.CurrentStep()
 	if cur != nil && (cur.State == Running || cur.State == Approved) {
-		return "", refuse("step %d (%s) is running; abort when it has finished (a half-run step cannot be undone safely)", r.Current+1, cur.Step.Title)
+		return "", refuse("running", "step %d (%s) is running; abort when it has finished (a half-run step cannot be undone safely)", r.Current+1, cur.Step.Title)
 	}
 	c := r.Clone()
 	q.Step = c.Current

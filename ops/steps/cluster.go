@@ -42,6 +42,7 @@ const (
 	ValBackupSize       = "backup_size"
 	ValBackupSHA256     = "backup_sha256"
 	ValMaintenance      = "maintenance"
+	ValRestoredSize     = "restored_size"
 )
 
 // ClusterSteps runs the steps that act inside the clusters.
@@ -288,6 +289,7 @@ func (c *ClusterSteps) restore(ctx context.Context, x engine.StepContext) (engin
 	if err != nil {
 		return out, fmt.Errorf("restore into %s: %w", x.Step.Cluster, err)
 	}
+	out.Values[ValRestoredSize] = strconv.FormatInt(src.Size, 10)
 	out.Summary = fmt.Sprintf("restored %s (sha256 %s, checked in the pod) into %s; backup of the old data: %s, sha256 %s",
 		humanBytes(src.Size), short(src.SHA256), x.Step.Cluster, humanBytes(backup.Size), short(backup.SHA256))
 	if res.IgnoredErrors > 0 {

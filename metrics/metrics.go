@@ -1,0 +1,78 @@
+// Package metrics holds the bot's Prometheus metrics and the engine observer that
+// feeds most of them.
+package metrics
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/nycmeshnet/cutoverbot/ops/engine"
+)
+
+// Metrics is one set of collectors, registered on one registry.
+type Metrics struct {
+	Registry      *prometheus.Registry
+	Runs          *prometheus.CounterVec   // outcome
+	StepDuration  *prometheus.HistogramVec // kind, result
+	Decisions     *prometheus.CounterVec   // action
+	Refusals      *prometheus.CounterVec   // reason
+	AckLatency    prometheus.Histogram
+	APIErrors     *prometheus.CounterVec // api (slack, github), method
+	RateLimitWait *prometheus.CounterVec // api
+	Bytes         *prometheus.CounterVec // direction (dumped, restored)
+}
+
+// New makes and registers the collectors (plus the Go and process collectors).
+func New() *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		Runs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cutoverbot_runs_total",
+			Help: "Runs that ended, by outcome (completed, rolled_back, aborted, rejected)."}, []string{"outcome"}),
+		StepDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "cutoverbot_step_duration_seconds",
+			Help: "How long steps ran, by kind and result.", Buckets: []float64{0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600}}, []string{"kind", "result"}),
+		Decisions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cutoverbot_decisions_total",
+			Help: "Maintainers' decisions, by action."}, []string{"action"}),
+		Refusals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cutoverbot_refusals_total",
+			Help: "Commands and clicks refused, by reason."}, []string{"reason"}),
+		AckLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "cutoverbot_slack_ack_latency_seconds",
+			Help: "Time from receiving a Socket Mode envelope to acknowledging it.", Buckets: []float64{0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 3}}),
+		APIErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cutoverbot_api_errors_total",
+			Help: "Errors from Slack and GitHub API calls."}, []string{"api", "method"}),
+		RateLimitWait: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cutoverbot_rate_limit_wait_seconds_total",
+			Help: "Time spent waiting on rate limits (429 Retry-After)."}, []string{"api"}),
+		Bytes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cutoverbot_database_bytes_total",
+			Help: "Bytes of database dumps streamed, by direction."}, []string{"direction"}),
+	}
+	m.Registry.MustRegister(m.Runs, m.StepDuration, m.Decisions, m.Refusals, m.AckLatency, m.APIErrors, m.RateLimitWait, m.Bytes,
+		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	return m
+}
+
+// Observe records an engine event; chain it before the Slack observer.
+func (m *Metrics) Observe(ev engine.Event) {
+	switch ev.Kind {
+	case engine.EventEnded:
+		m.Runs.WithLabelValues(string(ev.Run.State)).Inc()
+	case engine.EventSucceeded, engine.EventFailed, engine.EventInterrupted:
+		s := ev.Run.Steps[ev.Step]
+		m.StepDuration.WithLabelValues(string(s.Step.Kind), string(s.State)).Observe(s.Duration().Seconds())
+		if ev.Kind == engine.EventSucceeded {
+			if n, err := strconv.ParseFloat(s.Output.Values["size"], 64); err == nil {
+				switch s.Step.Kind {
+				case "dump":
+					m.Bytes.WithLabelValues("dumped").Add(n)
+				}
+			}
+			if s.Step.Kind == "restore" {
+				if n, err := strconv.ParseFloat(s.Output.Values["restored_size"], 64); err == nil {
+					m.Bytes.WithLabelValues("restored").Add(n)
+				}
+			}
+		}
+	case engine.EventDecided:
+		if ev.Decision != nil {
+			m.Decisions.WithLabelValues(string(ev.Decision.Action)).Inc()
+		}
+	}
+}
