@@ -15,7 +15,11 @@ import (
 	"github.com/nycmeshnet/cutoverbot/ops/config"
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
 	"github.com/nycmeshnet/cutoverbot/ops/plan"
+	"github.com/nycmeshnet/cutoverbot/ops/schedule"
 )
+
+// Message is the neutral message type handlers build.
+type Message = message.Message
 
 // Poster sends messages to Slack (bot.Poster renders them as Block Kit).
 type Poster interface {
@@ -47,6 +51,8 @@ type Options struct {
 	Logger *slog.Logger
 	// PostTimeout bounds each Slack call made for an engine event.
 	PostTimeout time.Duration
+	// Scheduler keeps /cutover schedule's plans (optional).
+	Scheduler *schedule.Scheduler
 	// OnRefusal hears each refusal's code (for metrics).
 	OnRefusal func(code string)
 }
@@ -71,6 +77,9 @@ func New(opts Options) *Handler {
 	}
 	return &Handler{opts: opts, progress: map[string]string{}}
 }
+
+// SetScheduler completes the wiring of /cutover schedule (its hooks need the handler).
+func (h *Handler) SetScheduler(s *schedule.Scheduler) { h.opts.Scheduler = s }
 
 // SetEngine completes the wiring when the engine is made after the handler (the
 // engine's observer is the handler).
@@ -161,6 +170,10 @@ func (h *Handler) HandleCommand(ctx context.Context, c Command) {
 			return
 		}
 		h.decideCommand(ctx, c, engine.Skip, strings.Join(args, " "))
+	case "schedule":
+		h.scheduleCommand(ctx, c, args)
+	case "unschedule":
+		h.unscheduleCommand(ctx, c, args)
 	case "history":
 		runs, err := h.opts.Store.List(10)
 		if err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/nycmeshnet/cutoverbot/handlers"
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
 	"github.com/nycmeshnet/cutoverbot/ops/plan"
+	"github.com/nycmeshnet/cutoverbot/ops/schedule"
 	"github.com/nycmeshnet/cutoverbot/ops/store"
 )
 
@@ -305,4 +306,29 @@ func TestUsergroupMembersAreMaintainers(t *testing.T) {
 	now = now.Add(2 * time.Minute)
 	_, _ = m.IsMaintainer(context.Background(), "U07DAVE")
 	assert.Equal(t, 2, calls, "looked up again after the TTL")
+}
+
+func TestScheduleCommands(t *testing.T) {
+	f := newFixture(t)
+	st, err := store.Open(t.TempDir())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close() })
+	hooks := f.h.ScheduleHooks()
+	f.h.SetScheduler(schedule.New(st, hooks, func() time.Time { return time.Date(2026, 11, 24, 20, 0, 0, 0, time.UTC) }, nil))
+
+	f.cmd("U09EVE", "schedule prod2 prod1 2026-12-01 02:00")
+	assert.Contains(t, f.poster.lastPrivate(t, "U09EVE"), "only MeshDB maintainers")
+	f.cmd("U01ALICE", "schedule prod2 prod1 next tuesday")
+	assert.Contains(t, f.poster.lastPrivate(t, "U01ALICE"), "is not a time")
+	f.cmd("U01ALICE", "schedule prod2 prod1 2026-12-01 02:00")
+	got := f.poster.lastPrivate(t, "U01ALICE")
+	assert.Contains(t, got, "prod2 → prod1 at Tue 2026-12-01 02:00 EST")
+	f.cmd("U02BOB", "schedule")
+	list := f.poster.lastPrivate(t, "U02BOB")
+	assert.Contains(t, list, "prod2 → prod1 at Tue 2026-12-01 02:00 EST by <@U01ALICE> (planned)")
+	id := strings.Fields(strings.SplitN(list, "`", 3)[1])[0]
+	f.cmd("U02BOB", "unschedule "+id)
+	assert.Contains(t, f.poster.lastPrivate(t, "U02BOB"), "Removed schedule "+id)
+	f.cmd("U02BOB", "schedule")
+	assert.Contains(t, f.poster.lastPrivate(t, "U02BOB"), "No cutover is scheduled")
 }

@@ -309,6 +309,7 @@ func Help() message.Message {
 		"• `/cutover plan ORIGIN DEST`: the exact plan, changing nothing",
 		"• `/cutover abort [reason]`: stop; a rollback plan of what has run follows",
 		"• `/cutover skip REASON`: skip the current (failed or waiting) step",
+		"• `/cutover schedule ORIGIN DEST TIME`: plan a run (reminders 24 h and 1 h before); `/cutover schedule` lists, `/cutover unschedule ID` removes",
 		"• `/cutover history`: recent runs",
 		"• `/cutover help`: this text",
 	}, "\n")

@@ -172,3 +172,18 @@ func WriteKubeconfig(path string, clusters ...*Cluster) error {
 	}
 	return kubefake.WriteKubeconfig(path, m)
 }
+
+// Execer runs commands against this cluster's database directly, as if in its postgres
+// pod but without Kubernetes: for checks made outside the bot.
+func (c *Cluster) Execer() pg.Execer {
+	return pg.ExecFunc(func(ctx context.Context, argv []string, stdin io.Reader, stdout, stderr io.Writer) error {
+		code, err := c.PG.Run(ctx, argv, stdin, stdout, stderr)
+		if err != nil {
+			return err
+		}
+		if code != 0 {
+			return fmt.Errorf("%s exited %d", strings.Join(argv, " "), code)
+		}
+		return nil
+	})
+}

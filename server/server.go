@@ -24,6 +24,7 @@ import (
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
 	"github.com/nycmeshnet/cutoverbot/ops/kube"
 	"github.com/nycmeshnet/cutoverbot/ops/plan"
+	"github.com/nycmeshnet/cutoverbot/ops/schedule"
 	"github.com/nycmeshnet/cutoverbot/ops/steps"
 	"github.com/nycmeshnet/cutoverbot/ops/store"
 )
@@ -48,6 +49,7 @@ type Server struct {
 	Engine    *engine.Engine
 	Handler   *handlers.Handler
 	Metrics   *metrics.Metrics
+	Scheduler *schedule.Scheduler
 	transport *transport.Transport
 	http      *http.Server
 	listener  net.Listener
@@ -115,6 +117,10 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		OnRefusal: func(code string) { s.Metrics.Refusals.WithLabelValues(code).Inc() }})
 	s.Handler = h
 	ad.h = h
+	hooks := h.ScheduleHooks()
+	hooks.Check = func(o, d string) error { return plan.CheckPair(cfg, o, d) }
+	s.Scheduler = schedule.New(st, hooks, opts.Clock, opts.Logger)
+	h.SetScheduler(s.Scheduler)
 
 	s.Engine = engine.New(engine.Options{
 		Store: st, Executor: exec, Policy: policy,
@@ -161,6 +167,7 @@ func (s *Server) Run(ctx context.Context) error {
 		if err := s.Engine.Tick(ctx); err != nil {
 			log.Error("approval timers", "err", err)
 		}
+		s.Scheduler.Tick(ctx)
 	}); err != nil {
 		return err
 	}
