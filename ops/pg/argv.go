@@ -2,10 +2,6 @@ package pg
 
 import "strconv"
 
-// NOTE for whoever works on ops/pg: the lead wrote this file first so the plan could
-// compile; it holds the argv builders and DB type named in the assignment. Keep them
-// here (extend freely), do not declare them again elsewhere.
-
 // DB names the database and role the cutover acts on.
 type DB struct {
 	Name          string

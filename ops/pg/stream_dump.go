@@ -1,0 +1,100 @@
+package pg
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// DumpResult describes a finished dump file.
+type DumpResult struct {
+	Path   string
+	Size   int64
+	SHA256 string
+}
+
+// Magic starts every custom-format dump.
+const Magic = "PGDMP"
+
+// ErrBadMagic says the stream is not a custom-format dump.
+var ErrBadMagic = errors.New("not a pg_dump custom-format archive (no PGDMP magic)")
+
+// magicCheck remembers the first bytes of the stream.
+type magicCheck struct{ head []byte }
+
+func (m *magicCheck) Write(p []byte) (int, error) {
+	if need := len(Magic) - len(m.head); need > 0 {
+		m.head = append(m.head, p[:min(need, len(p))]...)
+	}
+	return len(p), nil
+}
+
+// Dump streams `pg_dump -Fc` out of the pod into path, hashing as it goes, so memory
+// stays flat whatever the size. The file appears at path only when the dump is whole:
+// exit status 0, the PGDMP magic, fsynced. On any failure nothing is left behind.
+func Dump(ctx context.Context, ex Execer, db DB, path string) (DumpResult, error) {
+	partial := path + ".partial"
+	f, err := os.OpenFile(partial, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return DumpResult{}, fmt.Errorf("create %s: %w", partial, err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+			os.Remove(partial)
+		}
+	}()
+	h := sha256.New()
+	magic := &magicCheck{}
+	buf := bufio.NewWriterSize(f, 1<<20)
+	counter := &countWriter{}
+	stderr := newTail(4096)
+	if err := ex.Exec(ctx, DumpArgv(db), nil, io.MultiWriter(buf, h, magic, counter), stderr); err != nil {
+		return DumpResult{}, fmt.Errorf("%s failed after %d bytes: %w%s", strings.Join(DumpArgv(db), " "), counter.n, err, stderrNote(stderr))
+	}
+	if string(magic.head) != Magic {
+		return DumpResult{}, fmt.Errorf("%w: got %q in %d bytes", ErrBadMagic, magic.head, counter.n)
+	}
+	if err := buf.Flush(); err != nil {
+		return DumpResult{}, fmt.Errorf("write %s: %w", partial, err)
+	}
+	if err := f.Sync(); err != nil {
+		return DumpResult{}, fmt.Errorf("fsync %s: %w", partial, err)
+	}
+	if err := f.Close(); err != nil {
+		return DumpResult{}, fmt.Errorf("close %s: %w", partial, err)
+	}
+	if err := os.Rename(partial, path); err != nil {
+		return DumpResult{}, fmt.Errorf("rename %s: %w", partial, err)
+	}
+	ok = true
+	syncDir(filepath.Dir(path))
+	return DumpResult{Path: path, Size: counter.n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
+}
+
+type countWriter struct{ n int64 }
+
+func (c *countWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
+
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+}
+
+func stderrNote(t *tailWriter) string {
+	s := strings.TrimSpace(t.String())
+	if s == "" {
+		return ""
+	}
+	return "; stderr: " + s
+}

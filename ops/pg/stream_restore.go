@@ -1,0 +1,95 @@
+package pg
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// RestoreResult is what pg_restore said.
+type RestoreResult struct {
+	IgnoredErrors int
+	Messages      []string
+	LogTail       string
+	RemoteFile    string
+}
+
+// ErrChecksum says the copy in the pod is not the dump that was taken.
+var ErrChecksum = errors.New("sha256 mismatch")
+
+var safePath = regexp.MustCompile(`^/[A-Za-z0-9/._-]+$`)
+
+// Restore copies the dump into the pod, proves the copy is the same bytes (sha256sum
+// there against the local sum), and runs pg_restore -c --if-exists on it (-j needs a
+// file, not stdin). The copy in the pod is removed whatever happens.
+func Restore(ctx context.Context, ex Execer, db DB, local DumpResult, remoteFile string, jobs int) (RestoreResult, error) {
+	res := RestoreResult{RemoteFile: remoteFile}
+	if !safePath.MatchString(remoteFile) || strings.Contains(remoteFile, "..") {
+		return res, fmt.Errorf("refusing remote path %q: only /plain/path/characters", remoteFile)
+	}
+	f, err := os.Open(local.Path)
+	if err != nil {
+		return res, fmt.Errorf("open the dump: %w", err)
+	}
+	defer f.Close()
+	defer func() {
+		// Remove the copy even when ctx is done.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		_ = ex.Exec(rctx, []string{"rm", "-f", remoteFile}, nil, io.Discard, io.Discard)
+	}()
+
+	// 1. Copy, hashing what is sent: the spool file itself must still be the dump.
+	h := sha256.New()
+	stderr := newTail(4096)
+	if err := ex.Exec(ctx, []string{"sh", "-c", "cat > '" + remoteFile + "'"}, io.TeeReader(f, h), io.Discard, stderr); err != nil {
+		return res, fmt.Errorf("copy the dump into the pod: %w%s", err, stderrNote(stderr))
+	}
+	if sent := hex.EncodeToString(h.Sum(nil)); sent != local.SHA256 {
+		return res, fmt.Errorf("%w: the spool file hashes to %s, the dump was %s; nothing was restored: retry the dump", ErrChecksum, sent, local.SHA256)
+	}
+
+	// 2. The copy in the pod.
+	var out bytes.Buffer
+	if err := ex.Exec(ctx, []string{"sha256sum", remoteFile}, nil, &out, stderr); err != nil {
+		return res, fmt.Errorf("sha256sum in the pod: %w%s", err, stderrNote(stderr))
+	}
+	fields := strings.Fields(out.String())
+	if len(fields) == 0 || fields[0] != local.SHA256 {
+		got := "(nothing)"
+		if len(fields) > 0 {
+			got = fields[0]
+		}
+		return res, fmt.Errorf("%w: the copy in the pod hashes to %s, the dump is %s; nothing was restored", ErrChecksum, got, local.SHA256)
+	}
+
+	// 3. Restore, reading what pg_restore says rather than trusting its exit code.
+	log := newTail(256 << 10)
+	err = ex.Exec(ctx, RestoreArgv(db, remoteFile, jobs), nil, io.Discard, log)
+	res.LogTail = log.String()
+	ignored, msgs, fatal := ParseRestoreLog(res.LogTail)
+	res.IgnoredErrors, res.Messages = ignored, msgs
+	if err != nil && ignored == 0 {
+		return res, fmt.Errorf("pg_restore failed: %w%s", err, stderrNote(log))
+	}
+	if fatal {
+		return res, fmt.Errorf("pg_restore failed: %s", lastLines(res.LogTail, 10))
+	}
+	return res, nil
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

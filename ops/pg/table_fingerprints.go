@@ -1,0 +1,108 @@
+package pg
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Fingerprint is one table's row count and the md5 of its rows in key order.
+type Fingerprint struct {
+	Table string
+	Rows  int64
+	MD5   string
+}
+
+// FingerprintDiff is one table that differs.
+type FingerprintDiff struct {
+	Table        string
+	Origin, Dest *Fingerprint
+}
+
+func (d FingerprintDiff) String() string {
+	switch {
+	case d.Origin == nil:
+		return fmt.Sprintf("%s: only on the destination (%d rows)", d.Table, d.Dest.Rows)
+	case d.Dest == nil:
+		return fmt.Sprintf("%s: missing on the destination (%d rows on the origin)", d.Table, d.Origin.Rows)
+	case d.Origin.Rows != d.Dest.Rows:
+		return fmt.Sprintf("%s: %d rows on the origin, %d on the destination", d.Table, d.Origin.Rows, d.Dest.Rows)
+	}
+	return fmt.Sprintf("%s: same %d rows, different content (md5 %s vs %s)", d.Table, d.Origin.Rows, d.Origin.MD5[:8], d.Dest.MD5[:8])
+}
+
+// FingerprintSQL computes every table's fingerprint in one statement: for each table in
+// schema public (but the excluded), query_to_xml runs count(*) and the md5 of the rows'
+// text joined in primary-key order (whole-row order for a table without a key).
+func FingerprintSQL(exclude []string) string {
+	ex := make([]string, len(exclude))
+	for i, t := range exclude {
+		ex[i] = "'" + strings.ReplaceAll(t, "'", "''") + "'"
+	}
+	excluded := "ARRAY[]::text[]"
+	if len(ex) > 0 {
+		excluded = "ARRAY[" + strings.Join(ex, ",") + "]::text[]"
+	}
+	return `SELECT c.relname, (xpath('/row/n/text()', x))[1]::text, coalesce((xpath('/row/m/text()', x))[1]::text, md5(''))
+FROM pg_class c
+JOIN pg_namespace s ON s.oid = c.relnamespace AND s.nspname = 'public'
+CROSS JOIN LATERAL (SELECT coalesce((
+    SELECT string_agg('t.' || quote_ident(a.attname), ', ' ORDER BY array_position(i.indkey::int2[], a.attnum))
+    FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+    WHERE i.indrelid = c.oid AND i.indisprimary), 't::text') AS keys) k
+CROSS JOIN LATERAL (SELECT query_to_xml(format(
+    'SELECT count(*) AS n, md5(string_agg(t::text, E''\n'' ORDER BY %s)) AS m FROM public.%I t', k.keys, c.relname), false, true, '') AS x) q
+WHERE c.relkind IN ('r', 'p') AND NOT c.relname = ANY (` + excluded + `)
+ORDER BY c.relname`
+}
+
+// Fingerprints runs FingerprintSQL in the pod and reads the result.
+func Fingerprints(ctx context.Context, ex Execer, db DB) ([]Fingerprint, error) {
+	var out bytes.Buffer
+	stderr := newTail(4096)
+	if err := ex.Exec(ctx, PsqlArgv(db, FingerprintSQL(db.ExcludeTables)), nil, &out, stderr); err != nil {
+		return nil, fmt.Errorf("fingerprint query: %w%s", err, stderrNote(stderr))
+	}
+	var fps []Fingerprint
+	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		if line == "" {
+			continue
+		}
+		parts := strings.Split(line, "|")
+		if len(parts) != 3 {
+			return nil, fmt.Errorf("unexpected fingerprint line %q", line)
+		}
+		n, err := strconv.ParseInt(parts[1], 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("unexpected row count in %q", line)
+		}
+		fps = append(fps, Fingerprint{Table: parts[0], Rows: n, MD5: parts[2]})
+	}
+	return fps, nil
+}
+
+// CompareFingerprints lists the tables that differ; empty means identical.
+func CompareFingerprints(origin, dest []Fingerprint) []FingerprintDiff {
+	a, b := map[string]*Fingerprint{}, map[string]*Fingerprint{}
+	names := map[string]bool{}
+	for i := range origin {
+		a[origin[i].Table] = &origin[i]
+		names[origin[i].Table] = true
+	}
+	for i := range dest {
+		b[dest[i].Table] = &dest[i]
+		names[dest[i].Table] = true
+	}
+	var out []FingerprintDiff
+	for n := range names {
+		x, y := a[n], b[n]
+		if x == nil || y == nil || x.Rows != y.Rows || x.MD5 != y.MD5 {
+			out = append(out, FingerprintDiff{Table: n, Origin: x, Dest: y})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Table < out[j].Table })
+	return out
+}
