@@ -59,9 +59,9 @@ type Options struct {
 
 // Handler serves /cutover and the buttons.
 type Handler struct {
-	opts     Options
-	mu       sync.Mutex
-	progress map[string]string
+	opts Options
+	mu   sync.Mutex
+	memo map[string]string
 }
 
 // New makes a Handler.
@@ -75,7 +75,7 @@ func New(opts Options) *Handler {
 	if opts.PostTimeout == 0 {
 		opts.PostTimeout = 30 * time.Second
 	}
-	return &Handler{opts: opts, progress: map[string]string{}}
+	return &Handler{opts: opts, memo: map[string]string{}}
 }
 
 // SetScheduler completes the wiring of /cutover schedule (its hooks need the handler).

@@ -32,8 +32,15 @@ func (h *Handler) Observe(ev engine.Event) {
 			log.Error("could not "+what+" in Slack", "err", err)
 		}
 	}
-	header := r.Note(noteHeader)
-	thread := header
+	// Events carry the run as stored when they happened, which may be before the
+	// header's timestamp was noted: the handler remembers it too.
+	thread := h.headerTS(r)
+	if r.Notes == nil {
+		r.Notes = map[string]string{}
+	}
+	if thread != "" {
+		r.Notes[noteHeader] = thread
+	}
 	switch ev.Kind {
 	case engine.EventStarted:
 		ts, err := h.opts.Poster.Post(ctx, h.channel(), "", Header(r, h.opts.Clock()))
@@ -55,10 +62,10 @@ func (h *Handler) Observe(ev engine.Event) {
 		if d == nil {
 			return
 		}
-		if ts := r.Note(noteKey("prompt", d.Step, d.Attempt)); ts != "" {
+		if ts := h.lookup(r, noteKey("prompt", d.Step, d.Attempt)); ts != "" {
 			fail("update the prompt", h.opts.Poster.Update(ctx, h.channel(), ts, h.decidedPrompt(r, d)))
 		}
-		if ts := r.Note(noteKey("failure", d.Step, d.Attempt)); ts != "" {
+		if ts := h.lookup(r, noteKey("failure", d.Step, d.Attempt)); ts != "" {
 			fail("update the failure message", h.opts.Poster.Update(ctx, h.channel(), ts, FailureDecided(r, d.Step, d.Attempt, *d)))
 		}
 		h.updateHeader(ctx, r)
@@ -67,7 +74,7 @@ func (h *Handler) Observe(ev engine.Event) {
 	case engine.EventProgress:
 		key := noteKey("progress", ev.Step, r.Steps[ev.Step].Attempt)
 		m := Progress(r, ev.Step, ev.Message)
-		if ts := h.progressTS(r.ID, key); ts != "" {
+		if ts := h.remembered(r.ID, key); ts != "" {
 			fail("update progress", h.opts.Poster.Update(ctx, h.channel(), ts, m))
 			return
 		}
@@ -76,7 +83,7 @@ func (h *Handler) Observe(ev engine.Event) {
 			fail("post progress", err)
 			return
 		}
-		h.setProgressTS(r.ID, key, ts)
+		h.remember(r.ID, key, ts)
 	case engine.EventSucceeded:
 		h.updateHeader(ctx, r)
 		h.finishProgress(ctx, r, ev.Step)
@@ -88,7 +95,7 @@ func (h *Handler) Observe(ev engine.Event) {
 		h.updateHeader(ctx, r)
 		h.finishProgress(ctx, r, ev.Step)
 		s := r.Steps[ev.Step]
-		if ts := r.Note(noteKey("prompt", ev.Step, s.Attempt)); ts != "" && ev.Kind == engine.EventExpired {
+		if ts := h.lookup(r, noteKey("prompt", ev.Step, s.Attempt)); ts != "" && ev.Kind == engine.EventExpired {
 			fail("update the prompt", h.opts.Poster.Update(ctx, h.channel(), ts, Decided(r, ev.Step, s.Attempt, h.required())))
 		}
 		h.showCurrent(ctx, r, false)
@@ -135,7 +142,7 @@ func (h *Handler) showCurrent(ctx context.Context, r *engine.Run, again bool) {
 		return
 	}
 	key := noteKey(kind, i, s.Attempt)
-	if ts := r.Note(key); ts != "" {
+	if ts := h.lookup(r, key); ts != "" {
 		if again {
 			if err := h.opts.Poster.Update(ctx, h.channel(), ts, m); err != nil {
 				h.opts.Logger.Error("could not re-render the pending message", "run", r.ID, "err", err)
@@ -180,7 +187,16 @@ func (h *Handler) upload(ctx context.Context, r *engine.Run, name, title, conten
 	}
 }
 
+// lookup finds a message timestamp in the run's notes or in memory.
+func (h *Handler) lookup(r *engine.Run, key string) string {
+	if ts := r.Note(key); ts != "" {
+		return ts
+	}
+	return h.remembered(r.ID, key)
+}
+
 func (h *Handler) note(r *engine.Run, key, ts string) {
+	h.remember(r.ID, key, ts)
 	if r.Notes == nil {
 		r.Notes = map[string]string{}
 	}
@@ -190,24 +206,32 @@ func (h *Handler) note(r *engine.Run, key, ts string) {
 	}
 }
 
-// Progress events carry the run as it was when the step started, so the progress
-// message's timestamp is kept here rather than read from the run.
-func (h *Handler) progressTS(runID, key string) string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.progress[runID+"/"+key]
+// headerTS is the run's header message, from the run or from memory.
+func (h *Handler) headerTS(r *engine.Run) string {
+	if ts := r.Note(noteHeader); ts != "" {
+		return ts
+	}
+	return h.remembered(r.ID, noteHeader)
 }
 
-func (h *Handler) setProgressTS(runID, key, ts string) {
+// Events carry the run as it was when they happened, which can be before a message's
+// timestamp was noted; every timestamp is also remembered here.
+func (h *Handler) remembered(runID, key string) string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.progress[runID+"/"+key] = ts
+	return h.memo[runID+"/"+key]
+}
+
+func (h *Handler) remember(runID, key, ts string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.memo[runID+"/"+key] = ts
 }
 
 // finishProgress marks the step's progress message as finished.
 func (h *Handler) finishProgress(ctx context.Context, r *engine.Run, i int) {
 	s := r.Steps[i]
-	ts := h.progressTS(r.ID, noteKey("progress", i, s.Attempt))
+	ts := h.remembered(r.ID, noteKey("progress", i, s.Attempt))
 	if ts == "" {
 		return
 	}

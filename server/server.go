@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/robfig/cron/v3"
+	"k8s.io/klog/v2"
 
 	"github.com/nycmeshnet/cutoverbot/bot"
 	"github.com/nycmeshnet/cutoverbot/bot/transport"
@@ -71,6 +72,8 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if opts.DrainTimeout == 0 {
 		opts.DrainTimeout = 2 * time.Minute
 	}
+	// client-go logs through klog; send it to the bot's logger instead of stderr.
+	klog.SetSlogLogger(opts.Logger)
 	s := &Server{cfg: cfg, opts: opts}
 	st, err := store.Open(cfg.State.Dir)
 	if err != nil {

@@ -113,6 +113,12 @@ func Run(ctx context.Context, out io.Writer, opts Options) error {
 	if _, err := slack.SlashCommand(Alice, Channel, "start prod2 prod1"); err != nil {
 		return err
 	}
+	if err := slack.WaitFor(ctx, func() bool { return srv.Engine.Active() != nil || len(slack.Ephemerals(Alice)) > 0 }); err != nil {
+		return fmt.Errorf("the run did not start: %w", err)
+	}
+	if srv.Engine.Active() == nil {
+		return fmt.Errorf("the run did not start: %s", slack.Ephemerals(Alice)[0].Text)
+	}
 	var run *engine.Run
 	for {
 		if err := slack.WaitFor(ctx, func() bool {
@@ -124,7 +130,7 @@ func Run(ctx context.Context, out io.Writer, opts Options) error {
 			_, _, ok := slack.FindButton(Channel, run.Note("header"), "Approve")
 			return (s.State == engine.Awaiting && ok && run.Note(fmt.Sprintf("prompt/%d/%d", run.Current, s.Attempt)) != "") || s.State.Stuck()
 		}); err != nil {
-			return fmt.Errorf("waiting for the next prompt: %w", err)
+			return fmt.Errorf("waiting for the next prompt (run at step %d, notes %v): %w", run.Current+1, run.Notes, err)
 		}
 		if run == nil {
 			break

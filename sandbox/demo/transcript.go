@@ -35,6 +35,9 @@ func oneLine(s string, n int) string {
 func (t *transcript) event(ev slackfake.Event) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if ev.Body != "" && ev.Kind != slackfake.EventEphemeral {
+		ev.Text = strings.ReplaceAll(strings.TrimSpace(ev.Body), "*", "")
+	}
 	switch ev.Kind {
 	case slackfake.EventPosted:
 		if ev.ThreadTS == "" {

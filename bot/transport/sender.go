@@ -1,0 +1,257 @@
+package transport
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/slack-go/slack"
+)
+
+// Sender is the one way the bot posts: it honours 429 Retry-After, retries transient
+// 5xx a few times, coalesces edits of one message (only the newest is sent), and turns
+// text too long for Slack into a file upload.
+type Sender struct {
+	api        *slack.Client
+	log        *slog.Logger
+	http       *http.Client
+	maxRetries int
+	maxWait    time.Duration
+
+	mu      sync.Mutex
+	pending map[string]*update // channel/ts -> newest edit not yet sent
+	running map[string]bool
+
+	rateLimitWaits atomic.Int64
+	rateLimitTime  atomic.Int64
+	errors         atomic.Int64
+	// OnRateLimit and OnError feed the metrics.
+	OnRateLimit func(wait time.Duration)
+	OnError     func(method string)
+}
+
+type update struct {
+	text   string
+	blocks []slack.Block
+	done   []chan error
+}
+
+// NewSender makes a Sender on a Web API client.
+func NewSender(api *slack.Client, log *slog.Logger) *Sender {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Sender{api: api, log: log, http: &http.Client{Timeout: 30 * time.Second}, maxRetries: 5, maxWait: 2 * time.Minute,
+		pending: map[string]*update{}, running: map[string]bool{}}
+}
+
+// Stats are the sender's counters.
+type Stats struct {
+	RateLimitWaits int64
+	RateLimitTime  time.Duration
+	Errors         int64
+}
+
+// Stats returns the counters.
+func (s *Sender) Stats() Stats {
+	return Stats{RateLimitWaits: s.rateLimitWaits.Load(), RateLimitTime: time.Duration(s.rateLimitTime.Load()), Errors: s.errors.Load()}
+}
+
+// retry runs call, waiting out rate limits and retrying transient failures.
+func (s *Sender) retry(ctx context.Context, method string, call func() error) error {
+	backoff := 500 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		err := call()
+		if err == nil {
+			return nil
+		}
+		var rl *slack.RateLimitedError
+		var sc slack.StatusCodeError
+		var wait time.Duration
+		switch {
+		case errors.As(err, &rl):
+			wait = rl.RetryAfter
+			s.rateLimitWaits.Add(1)
+			s.rateLimitTime.Add(int64(wait))
+			if s.OnRateLimit != nil {
+				s.OnRateLimit(wait)
+			}
+		case errors.As(err, &sc) && sc.Code >= 500:
+			wait = backoff
+			backoff *= 2
+		default:
+			s.errors.Add(1)
+			if s.OnError != nil {
+				s.OnError(method)
+			}
+			return fmt.Errorf("%s: %w", method, err)
+		}
+		if attempt >= s.maxRetries || wait > s.maxWait {
+			s.errors.Add(1)
+			if s.OnError != nil {
+				s.OnError(method)
+			}
+			return fmt.Errorf("%s: gave up after %d attempts: %w", method, attempt+1, err)
+		}
+		s.log.Info("Slack asked to wait", "method", method, "wait", wait.String())
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
+// Post sends a message (threadTS "" = top level) and returns its ts.
+func (s *Sender) Post(ctx context.Context, channel, threadTS, text string, blocks []slack.Block) (string, error) {
+	opts := []slack.MsgOption{slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...)}
+	if threadTS != "" {
+		opts = append(opts, slack.MsgOptionTS(threadTS))
+	}
+	var ts string
+	err := s.retry(ctx, "chat.postMessage", func() error {
+		var err error
+		_, ts, err = s.api.PostMessageContext(ctx, channel, opts...)
+		return err
+	})
+	return ts, err
+}
+
+// Update edits a message. Edits of one message are coalesced: while one is in flight,
+// later ones replace each other and only the newest is sent.
+func (s *Sender) Update(ctx context.Context, channel, ts, text string, blocks []slack.Block) error {
+	key := channel + "/" + ts
+	done := make(chan error, 1)
+	s.mu.Lock()
+	if p := s.pending[key]; p != nil {
+		p.text, p.blocks = text, blocks
+		p.done = append(p.done, done)
+	} else {
+		s.pending[key] = &update{text: text, blocks: blocks, done: []chan error{done}}
+	}
+	if !s.running[key] {
+		s.running[key] = true
+		go s.flush(context.WithoutCancel(ctx), channel, ts, key)
+	}
+	s.mu.Unlock()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *Sender) flush(ctx context.Context, channel, ts, key string) {
+	for {
+		s.mu.Lock()
+		u := s.pending[key]
+		delete(s.pending, key)
+		if u == nil {
+			delete(s.running, key)
+			s.mu.Unlock()
+			return
+		}
+		s.mu.Unlock()
+		cctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+		err := s.retry(cctx, "chat.update", func() error {
+			_, _, _, err := s.api.UpdateMessageContext(cctx, channel, ts, slack.MsgOptionText(u.text, false), slack.MsgOptionBlocks(u.blocks...))
+			return err
+		})
+		cancel()
+		for _, d := range u.done {
+			d <- err
+		}
+	}
+}
+
+// Ephemeral sends a message only user sees.
+func (s *Sender) Ephemeral(ctx context.Context, channel, user, text string, blocks []slack.Block) error {
+	return s.retry(ctx, "chat.postEphemeral", func() error {
+		_, err := s.api.PostEphemeralContext(ctx, channel, user, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...))
+		return err
+	})
+}
+
+// Upload shares content as a file in a thread (files.getUploadURLExternal, the
+// upload, files.completeUploadExternal).
+func (s *Sender) Upload(ctx context.Context, channel, threadTS, filename, title string, content []byte) error {
+	if len(content) == 0 {
+		content = []byte("(empty)")
+	}
+	return s.retry(ctx, "files.upload", func() error {
+		_, err := s.api.UploadFileContext(ctx, slack.UploadFileParameters{
+			Filename: filename, Title: title, Reader: bytes.NewReader(content), FileSize: len(content),
+			Channel: channel, ThreadTimestamp: threadTS,
+		})
+		return err
+	})
+}
+
+// Respond answers a command or click through its response_url, privately.
+func (s *Sender) Respond(ctx context.Context, responseURL, text string, blocks []slack.Block, ephemeral bool) error {
+	body := map[string]any{"text": text, "blocks": blocks, "replace_original": false}
+	if ephemeral {
+		body["response_type"] = "ephemeral"
+	} else {
+		body["response_type"] = "in_channel"
+	}
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	return s.retry(ctx, "response_url", func() error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, responseURL, bytes.NewReader(raw))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := s.http.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode == http.StatusTooManyRequests {
+			return &slack.RateLimitedError{RetryAfter: time.Second}
+		}
+		if resp.StatusCode >= 500 {
+			return slack.StatusCodeError{Code: resp.StatusCode, Status: resp.Status}
+		}
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("response_url answered %s", resp.Status)
+		}
+		return nil
+	})
+}
+
+// LongText is how much text goes in a message before the rest becomes a file.
+const LongText = 3000
+
+// PostLong posts text, and when it is longer than Slack shows well, posts the start
+// and uploads the whole as a file in the same thread.
+func (s *Sender) PostLong(ctx context.Context, channel, threadTS, title, text string) (string, error) {
+	if len(text) <= LongText {
+		return s.Post(ctx, channel, threadTS, text, nil)
+	}
+	head := text[:LongText-200]
+	if i := strings.LastIndex(head, "\n"); i > 0 {
+		head = head[:i]
+	}
+	ts, err := s.Post(ctx, channel, threadTS, head+"\n… (the whole text is in the file below)", nil)
+	if err != nil {
+		return "", err
+	}
+	thread := threadTS
+	if thread == "" {
+		thread = ts
+	}
+	return ts, s.Upload(ctx, channel, thread, strings.ReplaceAll(strings.ToLower(title), " ", "-")+".txt", title, []byte(text))
+}

@@ -1,0 +1,304 @@
+// Package transport is the bot's Socket Mode connection: it acknowledges every
+// envelope before doing anything else (Slack's limit is 3 s), drops redeliveries and
+// double clicks, and hands the work to a bounded pool of workers so the event loop
+// never waits on the Web API.
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/socketmode"
+)
+
+// Command is a slash command.
+type Command struct {
+	EnvelopeID, UserID, ChannelID, Text, ResponseURL, TriggerID string
+}
+
+// Action is a button click.
+type Action struct {
+	EnvelopeID, UserID, ChannelID, MessageTS, ThreadTS, ActionID, BlockID, Value, ActionTS, ResponseURL string
+}
+
+// Handler does the work of a command or a click, on a worker goroutine.
+type Handler interface {
+	HandleCommand(ctx context.Context, c Command)
+	HandleAction(ctx context.Context, a Action)
+}
+
+// Options configure the transport. Tokens are passed in, never logged.
+type Options struct {
+	BotToken, AppToken string
+	APIURL             string
+	Workers            int
+	QueueSize          int
+	Logger             *slog.Logger
+	DedupeTTL          time.Duration
+	// DoubleClickWindow is how close two clicks of one button by one person must be
+	// to count as one.
+	DoubleClickWindow time.Duration
+	// OnAck hears how long each acknowledgement took (for the metrics).
+	OnAck func(time.Duration)
+	// HTTPClient is used for the Web API (timeouts).
+	HTTPClient *http.Client
+}
+
+// Transport owns the Socket Mode client.
+type Transport struct {
+	opts      Options
+	api       *slack.Client
+	sm        *socketmode.Client
+	handler   Handler
+	queue     chan func(context.Context)
+	connected atomic.Bool
+	dropped   atomic.Int64
+	dedupe    *dedupe
+}
+
+// ErrFatalAuth says Slack refused the tokens; reconnecting will not help.
+var ErrFatalAuth = errors.New("slack refused the token")
+
+// New makes a transport; Run connects.
+func New(opts Options, h Handler) (*Transport, error) {
+	if opts.BotToken == "" || opts.AppToken == "" {
+		return nil, errors.New("SLACK_BOT_TOKEN and SLACK_APP_TOKEN are both needed")
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = 4
+	}
+	if opts.QueueSize <= 0 {
+		opts.QueueSize = 256
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.DedupeTTL <= 0 {
+		opts.DedupeTTL = 10 * time.Minute
+	}
+	if opts.DoubleClickWindow <= 0 {
+		opts.DoubleClickWindow = 3 * time.Second
+	}
+	if opts.HTTPClient == nil {
+		opts.HTTPClient = &http.Client{Timeout: 30 * time.Second}
+	}
+	slackOpts := []slack.Option{slack.OptionAppLevelToken(opts.AppToken), slack.OptionHTTPClient(opts.HTTPClient)}
+	if opts.APIURL != "" {
+		slackOpts = append(slackOpts, slack.OptionAPIURL(opts.APIURL))
+	}
+	api := slack.New(opts.BotToken, slackOpts...)
+	t := &Transport{opts: opts, api: api, handler: h, queue: make(chan func(context.Context), opts.QueueSize),
+		dedupe: newDedupe(opts.DedupeTTL)}
+	return t, nil
+}
+
+// Client is the Web API client (for the Sender and lookups).
+func (t *Transport) Client() *slack.Client { return t.api }
+
+// Connected reports whether the Socket Mode connection is up.
+func (t *Transport) Connected() bool { return t.connected.Load() }
+
+// Dropped counts envelopes dropped because the work queue was full.
+func (t *Transport) Dropped() int64 { return t.dropped.Load() }
+
+// Run checks the bot token, connects, and serves until ctx ends or the tokens are
+// refused. Other disconnects reconnect.
+func (t *Transport) Run(ctx context.Context) error {
+	if _, err := t.api.AuthTestContext(ctx); err != nil {
+		return fatalOr(fmt.Errorf("auth.test with SLACK_BOT_TOKEN: %w", err))
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	for i := 0; i < t.opts.Workers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case job := <-t.queue:
+					t.safely(ctx, job)
+				}
+			}
+		}()
+	}
+	defer wg.Wait()
+	for {
+		t.sm = socketmode.New(t.api)
+		errc := make(chan error, 1)
+		go func() { errc <- t.sm.RunContext(ctx) }()
+		err := t.loop(ctx, t.sm, errc)
+		t.connected.Store(false)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if errors.Is(err, ErrFatalAuth) {
+			return err
+		}
+		t.opts.Logger.Warn("Socket Mode connection ended; reconnecting", "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func fatalOr(err error) error {
+	for _, code := range []string{"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired", "not_allowed_token_type"} {
+		if strings.Contains(err.Error(), code) {
+			return fmt.Errorf("%w: %v (check the token and the app's installation)", ErrFatalAuth, err)
+		}
+	}
+	return err
+}
+
+// loop reads client events: every envelope is acknowledged first, then queued.
+func (t *Transport) loop(ctx context.Context, sm *socketmode.Client, errc chan error) error {
+	for {
+		select {
+		case err := <-errc:
+			if err != nil {
+				return fatalOr(err)
+			}
+			return errors.New("socket mode client stopped")
+		case ev, ok := <-sm.Events:
+			if !ok {
+				return errors.New("socket mode events closed")
+			}
+			t.event(ctx, sm, ev)
+		}
+	}
+}
+
+func (t *Transport) event(ctx context.Context, sm *socketmode.Client, ev socketmode.Event) {
+	log := t.opts.Logger
+	switch ev.Type {
+	case socketmode.EventTypeConnected:
+		t.connected.Store(true)
+		log.Info("connected to Slack (Socket Mode)")
+		return
+	case socketmode.EventTypeConnecting:
+		return
+	case socketmode.EventTypeConnectionError, socketmode.EventTypeIncomingError:
+		t.connected.Store(false)
+		log.Warn("Slack connection problem", "event", string(ev.Type))
+		return
+	case socketmode.EventTypeInvalidAuth:
+		log.Error("Slack refused SLACK_APP_TOKEN")
+		return
+	}
+	if ev.Request == nil || ev.Request.EnvelopeID == "" {
+		return
+	}
+	start := time.Now()
+	// Acknowledge before anything else; the deadline keeps a dead connection from
+	// blocking the loop (only 20 acks queue without one).
+	actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	err := sm.AckCtx(actx, ev.Request.EnvelopeID, nil)
+	cancel()
+	if err != nil {
+		log.Warn("could not acknowledge an envelope", "envelope", ev.Request.EnvelopeID, "err", err)
+	} else if t.opts.OnAck != nil {
+		t.opts.OnAck(time.Since(start))
+	}
+	if t.dedupe.seen("env:"+ev.Request.EnvelopeID, time.Now()) {
+		log.Info("dropped a redelivered envelope", "envelope", ev.Request.EnvelopeID, "retry", ev.Request.RetryAttempt)
+		return
+	}
+	var job func(context.Context)
+	switch ev.Type {
+	case socketmode.EventTypeSlashCommand:
+		cmd, ok := ev.Data.(slack.SlashCommand)
+		if !ok {
+			return
+		}
+		c := Command{EnvelopeID: ev.Request.EnvelopeID, UserID: cmd.UserID, ChannelID: cmd.ChannelID, Text: cmd.Text, ResponseURL: cmd.ResponseURL, TriggerID: cmd.TriggerID}
+		// A redelivered command carries the same trigger.
+		if c.TriggerID != "" && t.dedupe.seen("cmd:"+c.TriggerID, time.Now()) {
+			log.Info("dropped a redelivered command", "user", c.UserID)
+			return
+		}
+		job = func(ctx context.Context) { t.handler.HandleCommand(ctx, c) }
+	case socketmode.EventTypeInteractive:
+		cb, ok := ev.Data.(slack.InteractionCallback)
+		if !ok || cb.Type != slack.InteractionTypeBlockActions || len(cb.ActionCallback.BlockActions) == 0 {
+			return
+		}
+		b := cb.ActionCallback.BlockActions[0]
+		a := Action{EnvelopeID: ev.Request.EnvelopeID, UserID: cb.User.ID, ChannelID: cb.Channel.ID, MessageTS: cb.Container.MessageTs,
+			ThreadTS: cb.Container.ThreadTs, ActionID: b.ActionID, BlockID: b.BlockID, Value: b.Value, ActionTS: b.ActionTs, ResponseURL: cb.ResponseURL}
+		if a.ChannelID == "" {
+			a.ChannelID = cb.Container.ChannelID
+		}
+		// Interactions carry no event ID: one person's clicks of one button within a
+		// short window are one click.
+		if t.dedupe.seenWithin("click:"+a.UserID+"|"+a.ActionID+"|"+a.Value, time.Now(), t.opts.DoubleClickWindow) ||
+			t.dedupe.seen("action:"+a.UserID+"|"+a.ActionTS+"|"+a.Value, time.Now()) {
+			log.Info("dropped a double click", "user", a.UserID, "action", a.ActionID)
+			return
+		}
+		job = func(ctx context.Context) { t.handler.HandleAction(ctx, a) }
+	default:
+		return
+	}
+	select {
+	case t.queue <- job:
+	default:
+		t.dropped.Add(1)
+		log.Error("work queue full; an envelope was acknowledged but dropped", "envelope", ev.Request.EnvelopeID)
+	}
+}
+
+func (t *Transport) safely(ctx context.Context, job func(context.Context)) {
+	defer func() {
+		if p := recover(); p != nil {
+			t.opts.Logger.Error("a handler panicked", "panic", fmt.Sprint(p))
+		}
+	}()
+	jctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	job(jctx)
+}
+
+// dedupe remembers keys for a while.
+type dedupe struct {
+	mu   sync.Mutex
+	ttl  time.Duration
+	keys map[string]time.Time
+	last time.Time
+}
+
+func newDedupe(ttl time.Duration) *dedupe { return &dedupe{ttl: ttl, keys: map[string]time.Time{}} }
+
+// seen records key and reports whether it was already there within the TTL.
+func (d *dedupe) seen(key string, now time.Time) bool { return d.seenWithin(key, now, d.ttl) }
+
+func (d *dedupe) seenWithin(key string, now time.Time, window time.Duration) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if now.Sub(d.last) > time.Minute {
+		for k, at := range d.keys {
+			if now.Sub(at) > d.ttl {
+				delete(d.keys, k)
+			}
+		}
+		d.last = now
+	}
+	at, ok := d.keys[key]
+	if ok && now.Sub(at) <= window {
+		return true
+	}
+	d.keys[key] = now
+	return false
+}
