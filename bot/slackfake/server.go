@@ -222,11 +222,16 @@ func (s *Server) WaitFor(ctx context.Context, cond func() bool) error {
 	}
 }
 
-// Connected reports whether a Socket Mode connection is open.
+// Connected reports whether a Socket Mode connection is open (and not asked to go).
 func (s *Server) Connected() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.conns) > 0
+	for c := range s.conns {
+		if !c.retired {
+			return true
+		}
+	}
+	return false
 }
 
 // Connections counts open Socket Mode connections.

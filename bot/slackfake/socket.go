@@ -13,7 +13,9 @@ import (
 )
 
 type wsConn struct {
-	c    *websocket.Conn
+	c       *websocket.Conn
+	opened  time.Time
+	retired bool // asked to disconnect: Slack sends nothing more on it
 	mu   sync.Mutex // gorilla allows one writer at a time
 	done chan struct{}
 	once sync.Once
@@ -38,7 +40,7 @@ func (s *Server) socket(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
-	conn := &wsConn{c: c, done: make(chan struct{})}
+	conn := &wsConn{c: c, done: make(chan struct{}), opened: time.Now()}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -112,8 +114,9 @@ func (s *Server) send(id string, env envelope) error {
 	s.mu.Lock()
 	var conn *wsConn
 	for c := range s.conns {
-		conn = c
-		break
+		if !c.retired && (conn == nil || c.opened.After(conn.opened)) {
+			conn = c
+		}
 	}
 	env.Sent = time.Now()
 	s.envelopes[id] = env
@@ -265,7 +268,13 @@ func (s *Server) Redeliver(envelopeID string) error {
 
 // Disconnect sends Slack's `disconnect` message on every connection (the client reconnects).
 func (s *Server) Disconnect() {
-	for _, c := range s.open() {
+	conns := s.open()
+	s.mu.Lock()
+	for _, c := range conns {
+		c.retired = true
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
 		_ = c.write(map[string]any{"type": "disconnect", "reason": "refresh_requested", "debug_info": map[string]any{"host": "slackfake"}})
 	}
 }

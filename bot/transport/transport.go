@@ -115,9 +115,10 @@ func (t *Transport) Run(ctx context.Context) error {
 	if _, err := t.api.AuthTestContext(ctx); err != nil {
 		return fatalOr(fmt.Errorf("auth.test with SLACK_BOT_TOKEN: %w", err))
 	}
+	var wg sync.WaitGroup
+	defer wg.Wait() // after cancel below: the workers stop when ctx ends
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var wg sync.WaitGroup
 	for i := 0; i < t.opts.Workers; i++ {
 		wg.Add(1)
 		go func() {
@@ -132,7 +133,6 @@ func (t *Transport) Run(ctx context.Context) error {
 			}
 		}()
 	}
-	defer wg.Wait()
 	for {
 		t.sm = socketmode.New(t.api)
 		errc := make(chan error, 1)

@@ -1,0 +1,254 @@
+package transport_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/slack-go/slack"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/nycmeshnet/cutoverbot/bot/slackfake"
+	"github.com/nycmeshnet/cutoverbot/bot/transport"
+)
+
+var testLogOut io.Writer = io.Discard
+
+const (
+	botToken = "xoxb-test-bot-SECRET"
+	appToken = "xapp-test-app-SECRET"
+	channel  = "C0123MESHDB"
+)
+
+// recorder is a handler that records what it was given, optionally slowly.
+type recorder struct {
+	mu       sync.Mutex
+	commands []transport.Command
+	actions  []transport.Action
+	block    chan struct{}
+}
+
+func (r *recorder) HandleCommand(ctx context.Context, c transport.Command) {
+	if r.block != nil {
+		select {
+		case <-r.block:
+		case <-ctx.Done():
+		}
+	}
+	r.mu.Lock()
+	r.commands = append(r.commands, c)
+	r.mu.Unlock()
+}
+
+func (r *recorder) HandleAction(_ context.Context, a transport.Action) {
+	r.mu.Lock()
+	r.actions = append(r.actions, a)
+	r.mu.Unlock()
+}
+
+func (r *recorder) counts() (int, int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.commands), len(r.actions)
+}
+
+type env struct {
+	slack *slackfake.Server
+	tr    *transport.Transport
+	rec   *recorder
+	errc  chan error
+}
+
+func start(t *testing.T, rec *recorder, app string) *env {
+	t.Helper()
+	s, err := slackfake.Start(slackfake.Options{BotToken: botToken, AppToken: appToken,
+		Channels: map[string]string{channel: "meshdb"}, Users: map[string]string{"U01ALICE": "alice", "U02BOB": "bob"}})
+	require.NoError(t, err)
+	t.Cleanup(s.Close)
+	tr, err := transport.New(transport.Options{BotToken: botToken, AppToken: app, APIURL: s.APIURL(),
+		Logger: slog.New(slog.NewTextHandler(testLogOut, nil))}, rec)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	e := &env{slack: s, tr: tr, rec: rec, errc: make(chan error, 1)}
+	go func() { e.errc <- tr.Run(ctx) }()
+	t.Cleanup(func() {
+		if rec.block != nil {
+			select {
+			case <-rec.block:
+			default:
+				close(rec.block)
+			}
+		}
+		cancel()
+		<-e.errc
+	})
+	return e
+}
+
+func waitFor(t *testing.T, s *slackfake.Server, what string, cond func() bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	require.NoError(t, s.WaitFor(ctx, cond), "waiting for %s", what)
+}
+
+func TestEveryEnvelopeIsAckedBeforeTheWorkIsDone(t *testing.T) {
+	rec := &recorder{block: make(chan struct{})}
+	e := start(t, rec, appToken)
+	waitFor(t, e.slack, "connection", e.slack.Connected)
+	var ids []string
+	for i := 0; i < 25; i++ {
+		id, err := e.slack.SlashCommand("U01ALICE", channel, "status")
+		require.NoError(t, err)
+		ids = append(ids, id)
+	}
+	waitFor(t, e.slack, "25 acks", func() bool { return len(e.slack.Acks()) == 25 })
+	n, _ := rec.counts()
+	assert.Equal(t, 0, n, "every ack arrived while the handlers were still blocked")
+	for _, a := range e.slack.Acks() {
+		assert.Less(t, a.Latency(), time.Second, "ack of %s", a.EnvelopeID)
+	}
+	close(rec.block)
+	waitFor(t, e.slack, "25 commands handled", func() bool { n, _ := rec.counts(); return n == 25 })
+	assert.Equal(t, "status", rec.commands[0].Text)
+	assert.Equal(t, channel, rec.commands[0].ChannelID)
+	assert.True(t, strings.HasPrefix(rec.commands[0].ResponseURL, "http://127.0.0.1"))
+}
+
+func TestRedeliveryAndDoubleClicksRunOnce(t *testing.T) {
+	rec := &recorder{}
+	e := start(t, rec, appToken)
+	waitFor(t, e.slack, "connection", e.slack.Connected)
+	id, err := e.slack.SlashCommand("U01ALICE", channel, "start prod2 prod1")
+	require.NoError(t, err)
+	require.NoError(t, e.slack.Redeliver(id))
+	waitFor(t, e.slack, "2 acks", func() bool { return len(e.slack.Acks()) == 2 })
+
+	// A message with a button, clicked twice by bob.
+	sender := transport.NewSender(e.tr.Client(), nil)
+	blocks := []slack.Block{slack.NewActionBlock("", slack.NewButtonBlockElement("approve", "run|1|1", slack.NewTextBlockObject(slack.PlainTextType, "Approve", false, false)))}
+	ts, err := sender.Post(context.Background(), channel, "", "prompt", blocks)
+	require.NoError(t, err)
+	_, err = e.slack.Click("U02BOB", channel, ts, "approve")
+	require.NoError(t, err)
+	_, err = e.slack.Click("U02BOB", channel, ts, "approve")
+	require.NoError(t, err)
+	waitFor(t, e.slack, "4 acks", func() bool { return len(e.slack.Acks()) == 4 })
+	// And alice's click of the same button is hers, not a double click.
+	_, err = e.slack.Click("U01ALICE", channel, ts, "approve")
+	require.NoError(t, err)
+	waitFor(t, e.slack, "handled", func() bool { c, a := rec.counts(); return c == 1 && a == 2 })
+	time.Sleep(100 * time.Millisecond) // nothing else may arrive
+	c, a := rec.counts()
+	assert.Equal(t, 1, c, "the redelivered command ran once")
+	assert.Equal(t, 2, a, "bob's double click ran once")
+	assert.Equal(t, "run|1|1", rec.actions[0].Value)
+	assert.Equal(t, "approve", rec.actions[0].ActionID)
+	assert.Equal(t, ts, rec.actions[0].MessageTS)
+}
+
+func TestDisconnectAndDroppedConnectionReconnect(t *testing.T) {
+	rec := &recorder{}
+	e := start(t, rec, appToken)
+	waitFor(t, e.slack, "connection", e.slack.Connected)
+	e.slack.Disconnect()
+	waitFor(t, e.slack, "reconnection after disconnect", func() bool { return e.slack.Connected() && e.tr.Connected() })
+	_, err := e.slack.SlashCommand("U01ALICE", channel, "status")
+	require.NoError(t, err)
+	waitFor(t, e.slack, "command after reconnect", func() bool { c, _ := rec.counts(); return c == 1 })
+
+	e.slack.DropConnection()
+	waitFor(t, e.slack, "reconnection after a dropped connection", func() bool {
+		if !e.slack.Connected() {
+			return false
+		}
+		_, err := e.slack.SlashCommand("U01ALICE", channel, "status")
+		return err == nil
+	})
+	waitFor(t, e.slack, "command after the drop", func() bool { c, _ := rec.counts(); return c >= 2 })
+}
+
+func TestInvalidTokensStopWithAClearError(t *testing.T) {
+	e := start(t, &recorder{}, "xapp-wrong")
+	select {
+	case err := <-e.errc:
+		require.Error(t, err)
+		assert.True(t, errors.Is(err, transport.ErrFatalAuth), "%v", err)
+		assert.Contains(t, err.Error(), "invalid_auth")
+		assert.NotContains(t, err.Error(), "SECRET")
+		e.errc <- err // for the cleanup
+	case <-time.After(15 * time.Second):
+		t.Fatal("Run did not stop on a refused app token")
+	}
+}
+
+func TestSenderWaitsOutRateLimitsAndCoalescesEdits(t *testing.T) {
+	rec := &recorder{}
+	e := start(t, rec, appToken)
+	sender := transport.NewSender(e.tr.Client(), nil)
+	ctx := context.Background()
+
+	e.slack.RateLimitNext("chat.postMessage", 1, time.Second)
+	ts, err := sender.Post(ctx, channel, "", "after a 429", nil)
+	require.NoError(t, err)
+	var calls []slackfake.Call
+	for _, c := range e.slack.Calls() {
+		if c.Method == "chat.postMessage" {
+			calls = append(calls, c)
+		}
+	}
+	require.Len(t, calls, 2)
+	assert.Equal(t, 429, calls[0].Status)
+	assert.GreaterOrEqual(t, calls[1].At.Sub(calls[0].At), time.Second, "the retry honoured Retry-After")
+	assert.Equal(t, int64(1), sender.Stats().RateLimitWaits)
+
+	e.slack.FailNext("chat.update", 1, 503)
+	var wg sync.WaitGroup
+	for i := 0; i < 10; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			_ = sender.Update(ctx, channel, ts, "edit "+string(rune('0'+i)), nil)
+		}(i)
+		time.Sleep(5 * time.Millisecond)
+	}
+	wg.Wait()
+	updates := 0
+	for _, c := range e.slack.Calls() {
+		if c.Method == "chat.update" {
+			updates++
+		}
+	}
+	assert.Less(t, updates, 10, "rapid edits of one message are coalesced")
+	m, ok := e.slack.Message(channel, ts)
+	require.True(t, ok)
+	assert.Equal(t, "edit 9", m.Text, "the newest edit wins")
+
+	_, err = sender.Post(ctx, "C0NOWHERE", "", "x", nil)
+	assert.ErrorContains(t, err, "channel_not_found")
+
+	long := strings.Repeat("a line of a long pg_restore log\n", 400)
+	_, err = sender.PostLong(ctx, channel, ts, "Restore log", long)
+	require.NoError(t, err)
+	files := e.slack.Files()
+	require.Len(t, files, 1)
+	assert.Equal(t, long, string(files[0].Content))
+	assert.Equal(t, ts, files[0].ThreadTS)
+	thread := e.slack.Thread(channel, ts)
+	require.NotEmpty(t, thread)
+	assert.Less(t, len(thread[len(thread)-1].Text), 3000)
+
+	e.slack.FailNext("upload", 1, 500)
+	require.NoError(t, sender.Upload(ctx, channel, ts, "x.txt", "x", []byte("retried after a 5xx")))
+	assert.Len(t, e.slack.Files(), 2)
+
+	for _, seen := range e.slack.Seen() {
+		assert.NotContains(t, seen, "SECRET", "no token in any body or URL")
+	}
+}
