@@ -15,10 +15,10 @@ import (
 type wsConn struct {
 	c       *websocket.Conn
 	opened  time.Time
-	retired bool // asked to disconnect: Slack sends nothing more on it
-	mu   sync.Mutex // gorilla allows one writer at a time
-	done chan struct{}
-	once sync.Once
+	retired bool       // asked to disconnect: Slack sends nothing more on it
+	mu      sync.Mutex // gorilla allows one writer at a time
+	done    chan struct{}
+	once    sync.Once
 }
 
 func (w *wsConn) write(v any) error {
