@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nycmeshnet/cutoverbot/ops/kube/kubefake"
@@ -52,8 +53,19 @@ type Cluster struct {
 	Name string
 	PG   *pgserver.Server
 	Kube *kubefake.Server
-	// MeshwebDown makes every meshweb pod unready (they restart while maintenance is on).
-	dir string
+	dir  string
+
+	hookMu sync.Mutex
+	hook   func(ctx context.Context, container string, argv []string) error
+}
+
+// SetExecHook runs fn before every pod command; an error from it fails the command
+// (as if the pod died), and a slow fn makes the command slow: tests use it to hold a
+// step while it runs.
+func (c *Cluster) SetExecHook(fn func(ctx context.Context, container string, argv []string) error) {
+	c.hookMu.Lock()
+	defer c.hookMu.Unlock()
+	c.hook = fn
 }
 
 // Options shape a cluster.
@@ -111,6 +123,15 @@ func (c *Cluster) Close() {
 // exec runs a pod command: postgres pods run it against this cluster's database;
 // meshweb pods understand manage.py's enable_flag and disable_flag.
 func (c *Cluster) exec(ctx context.Context, req kubefake.ExecRequest) (int, error) {
+	c.hookMu.Lock()
+	hook := c.hook
+	c.hookMu.Unlock()
+	if hook != nil {
+		if err := hook(ctx, req.Container, req.Command); err != nil {
+			fmt.Fprintln(req.Stderr, err)
+			return 137, nil
+		}
+	}
 	switch req.Container {
 	case PostgresContainer:
 		return c.PG.Run(ctx, req.Command, req.Stdin, req.Stdout, req.Stderr)

@@ -210,6 +210,12 @@ func findButton(blocks json.RawMessage, match func(button) bool) (button, bool) 
 	return button{}, false
 }
 
+// ClickStale sends a click of a button as a client showing an old version of the
+// message would: the button need not be on the message any more.
+func (s *Server) ClickStale(user, channel, ts, actionID, value string) (string, error) {
+	return s.click(user, channel, ts, button{Type: "button", ActionID: actionID, Value: value})
+}
+
 // Click sends a block_actions interaction: user clicks the button actionID of the
 // message ts, as Slack would deliver it.
 func (s *Server) Click(user, channel, ts, actionID string) (string, error) {
@@ -225,11 +231,23 @@ func (s *Server) Click(user, channel, ts, actionID string) (string, error) {
 		return "", fmt.Errorf("slackfake: no message %s in %s", ts, channel)
 	}
 	b, found := findButton(msg.Blocks, func(b button) bool { return b.ActionID == actionID })
-	blocks, threadTS := msg.Blocks, msg.ThreadTS
 	s.mu.Unlock()
 	if !found {
 		return "", fmt.Errorf("slackfake: message %s has no button %q (it may have been edited away)", ts, actionID)
 	}
+	return s.click(user, channel, ts, b)
+}
+
+func (s *Server) click(user, channel, ts string, b button) (string, error) {
+	s.mu.Lock()
+	var blocks json.RawMessage
+	var threadTS string
+	for _, m := range s.messages[channel] {
+		if m.TS == ts {
+			blocks, threadTS = m.Blocks, m.ThreadTS
+		}
+	}
+	s.mu.Unlock()
 	id := s.newEnvelopeID()
 	rid := "r" + id
 	s.mu.Lock()
