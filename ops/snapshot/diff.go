@@ -1,0 +1,313 @@
+package snapshot
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+)
+
+// KeySpec names the fields that identify an entry.
+type KeySpec struct{ Fields []string }
+
+// DiffPath picks the key for an endpoint: id for nodes, from+to for links,
+// nodeId+azimuth for sectors.
+func DiffPath(path string) KeySpec {
+	switch {
+	case strings.Contains(path, "links"):
+		return KeySpec{Fields: []string{"from", "to"}}
+	case strings.Contains(path, "sectors"):
+		return KeySpec{Fields: []string{"nodeId", "azimuth"}}
+	}
+	return KeySpec{Fields: []string{"id"}}
+}
+
+// Change is one changed entry and its changed fields.
+type Change struct {
+	Key    string
+	Fields []FieldChange
+}
+
+// FieldChange is one field's old and new value ("null" when absent).
+type FieldChange struct {
+	Field    string
+	Old, New string
+}
+
+// Result is the difference of one endpoint.
+type Result struct {
+	Name           string
+	Before, After  int
+	Added, Removed []string
+	Changed        []Change
+	Duplicates     []string
+}
+
+// Empty reports no difference at all.
+func (r Result) Empty() bool {
+	return len(r.Added) == 0 && len(r.Removed) == 0 && len(r.Changed) == 0 && len(r.Duplicates) == 0
+}
+
+// eachEntry streams the elements of a JSON array.
+func eachEntry(r io.Reader, fn func(json.RawMessage) error) error {
+	dec := json.NewDecoder(bufio.NewReaderSize(r, 1<<20))
+	tok, err := dec.Token()
+	if err != nil {
+		return fmt.Errorf("not JSON: %w", err)
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '[' {
+		return fmt.Errorf("not a JSON array (starts with %v)", tok)
+	}
+	for dec.More() {
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return fmt.Errorf("malformed JSON at byte %d: %w", dec.InputOffset(), err)
+		}
+		if err := fn(raw); err != nil {
+			return err
+		}
+	}
+	if _, err := dec.Token(); err != nil {
+		return fmt.Errorf("malformed JSON at byte %d: %w", dec.InputOffset(), err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fmt.Errorf("unexpected data after the array at byte %d", dec.InputOffset())
+	}
+	return nil
+}
+
+type entry map[string]json.RawMessage
+
+func keyOf(e entry, k KeySpec) string {
+	parts := make([]string, len(k.Fields))
+	for i, f := range k.Fields {
+		v := e[f]
+		if v == nil {
+			v = json.RawMessage("null")
+		}
+		parts[i] = string(v)
+	}
+	return strings.Join(parts, "|")
+}
+
+func index(r io.Reader, k KeySpec) (map[string]entry, []string, int, error) {
+	out := map[string]entry{}
+	var dups []string
+	n := 0
+	err := eachEntry(r, func(raw json.RawMessage) error {
+		var e entry
+		if err := json.Unmarshal(raw, &e); err != nil {
+			return fmt.Errorf("entry %d is not an object: %w", n+1, err)
+		}
+		n++
+		key := keyOf(e, k)
+		if _, dup := out[key]; dup {
+			dups = append(dups, key)
+		}
+		out[key] = e
+		return nil
+	})
+	return out, dups, n, err
+}
+
+// Diff compares two arrays by key, ignoring order. Absent keys equal null.
+func Diff(name string, before, after io.Reader, k KeySpec) (Result, error) {
+	a, dupA, na, err := index(before, k)
+	if err != nil {
+		return Result{}, fmt.Errorf("%s (before): %w", name, err)
+	}
+	b, dupB, nb, err := index(after, k)
+	if err != nil {
+		return Result{}, fmt.Errorf("%s (after): %w", name, err)
+	}
+	r := Result{Name: name, Before: na, After: nb}
+	for _, d := range dupA {
+		r.Duplicates = append(r.Duplicates, "before: "+d)
+	}
+	for _, d := range dupB {
+		r.Duplicates = append(r.Duplicates, "after: "+d)
+	}
+	for key, ea := range a {
+		eb, ok := b[key]
+		if !ok {
+			r.Removed = append(r.Removed, key)
+			continue
+		}
+		if c := compare(ea, eb); len(c) > 0 {
+			r.Changed = append(r.Changed, Change{Key: key, Fields: c})
+		}
+	}
+	for key := range b {
+		if _, ok := a[key]; !ok {
+			r.Added = append(r.Added, key)
+		}
+	}
+	sort.Strings(r.Added)
+	sort.Strings(r.Removed)
+	sort.Slice(r.Changed, func(i, j int) bool { return r.Changed[i].Key < r.Changed[j].Key })
+	return r, nil
+}
+
+func compare(a, b entry) []FieldChange {
+	var out []FieldChange
+	seen := map[string]bool{}
+	check := func(f string) {
+		if seen[f] {
+			return
+		}
+		seen[f] = true
+		va, vb := canon(a[f]), canon(b[f])
+		if va != vb {
+			out = append(out, FieldChange{Field: f, Old: va, New: vb})
+		}
+	}
+	for f := range a {
+		check(f)
+	}
+	for f := range b {
+		check(f)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Field < out[j].Field })
+	return out
+}
+
+// canon renders a value so that formatting differences ({"a":1} vs { "a": 1 }) vanish.
+func canon(v json.RawMessage) string {
+	if v == nil {
+		return "null"
+	}
+	t := bytes.TrimSpace(v)
+	if len(t) > 0 && (t[0] == '{' || t[0] == '[') {
+		var x any
+		if json.Unmarshal(t, &x) == nil {
+			if c, err := json.Marshal(x); err == nil {
+				return string(c)
+			}
+		}
+	}
+	return string(t)
+}
+
+// DiffFiles diffs two files.
+func DiffFiles(name, before, after string, k KeySpec) (Result, error) {
+	a, err := os.Open(before)
+	if err != nil {
+		return Result{}, err
+	}
+	defer a.Close()
+	b, err := os.Open(after)
+	if err != nil {
+		return Result{}, err
+	}
+	defer b.Close()
+	return Diff(name, a, b, k)
+}
+
+// Report is the diff of two snapshots.
+type Report struct{ Results []Result }
+
+// DiffSnapshots diffs every endpoint of two snapshots; an endpoint missing on one side
+// is reported as a difference.
+func DiffSnapshots(before, after Snapshot) (Report, error) {
+	var rep Report
+	files := map[string]File{}
+	for _, f := range after.Files {
+		files[f.Path] = f
+	}
+	for _, fa := range before.Files {
+		fb, ok := files[fa.Path]
+		if !ok {
+			rep.Results = append(rep.Results, Result{Name: fa.Name, Before: fa.Entries, Duplicates: []string{"missing from the post snapshot"}})
+			continue
+		}
+		r, err := DiffFiles(strings.TrimSuffix(fa.Name, ".json"), before.Dir+"/"+fa.Name, after.Dir+"/"+fb.Name, DiffPath(fa.Path))
+		if err != nil {
+			return rep, err
+		}
+		rep.Results = append(rep.Results, r)
+	}
+	return rep, nil
+}
+
+// Empty reports no difference in any endpoint.
+func (rep Report) Empty() bool {
+	for _, r := range rep.Results {
+		if !r.Empty() {
+			return false
+		}
+	}
+	return true
+}
+
+// Summary is for the thread: counts per endpoint and the first few changes.
+func (rep Report) Summary(maxItems int) string {
+	var b strings.Builder
+	shown := 0
+	for _, r := range rep.Results {
+		fmt.Fprintf(&b, "%s: %d before, %d after, %d added, %d removed, %d changed\n", r.Name, r.Before, r.After, len(r.Added), len(r.Removed), len(r.Changed))
+		for _, c := range r.Changed {
+			if shown >= maxItems {
+				break
+			}
+			var fs []string
+			for _, f := range c.Fields {
+				fs = append(fs, fmt.Sprintf("%s %s → %s", f.Field, clipValue(f.Old), clipValue(f.New)))
+			}
+			fmt.Fprintf(&b, "• %s %s: %s\n", r.Name, c.Key, strings.Join(fs, ", "))
+			shown++
+		}
+		for _, k := range r.Added {
+			if shown >= maxItems {
+				break
+			}
+			fmt.Fprintf(&b, "• %s %s: added\n", r.Name, k)
+			shown++
+		}
+		for _, k := range r.Removed {
+			if shown >= maxItems {
+				break
+			}
+			fmt.Fprintf(&b, "• %s %s: removed\n", r.Name, k)
+			shown++
+		}
+		for _, d := range r.Duplicates {
+			fmt.Fprintf(&b, "• %s: duplicate key %s\n", r.Name, d)
+		}
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
+// Full is the whole diff, for a file.
+func (rep Report) Full() string {
+	var b strings.Builder
+	for _, r := range rep.Results {
+		fmt.Fprintf(&b, "== %s: %d before, %d after\n", r.Name, r.Before, r.After)
+		for _, k := range r.Added {
+			fmt.Fprintf(&b, "+ %s\n", k)
+		}
+		for _, k := range r.Removed {
+			fmt.Fprintf(&b, "- %s\n", k)
+		}
+		for _, c := range r.Changed {
+			fmt.Fprintf(&b, "~ %s\n", c.Key)
+			for _, f := range c.Fields {
+				fmt.Fprintf(&b, "    %s: %s -> %s\n", f.Field, f.Old, f.New)
+			}
+		}
+		for _, d := range r.Duplicates {
+			fmt.Fprintf(&b, "! duplicate key %s\n", d)
+		}
+	}
+	return b.String()
+}
+
+func clipValue(s string) string {
+	if len(s) > 60 {
+		return s[:57] + "…"
+	}
+	return s
+}

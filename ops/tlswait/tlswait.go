@@ -1,0 +1,64 @@
+// Package tlswait waits for the load balancer to present a certificate valid for the
+// service host: certbot's HTTP-01 only succeeds once DNS points at that LB.
+package tlswait
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+)
+
+// Cert describes the certificate that passed verification.
+type Cert struct {
+	SANs     []string
+	NotAfter time.Time
+	Issuer   string
+}
+
+func (c Cert) String() string {
+	return fmt.Sprintf("valid for %s, issued by %s, expires %s", strings.Join(c.SANs, ", "), c.Issuer, c.NotAfter.UTC().Format("2006-01-02"))
+}
+
+// Check makes one verified TLS handshake to addr with SNI serverName.
+func Check(ctx context.Context, addr, serverName string, roots *x509.CertPool) (Cert, error) {
+	d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: 10 * time.Second}, Config: &tls.Config{ServerName: serverName, RootCAs: roots, MinVersion: tls.VersionTLS12}}
+	hctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	conn, err := d.DialContext(hctx, "tcp", addr)
+	if err != nil {
+		return Cert{}, fmt.Errorf("TLS to %s as %s: %w", addr, serverName, err)
+	}
+	defer conn.Close()
+	certs := conn.(*tls.Conn).ConnectionState().PeerCertificates
+	if len(certs) == 0 {
+		return Cert{}, errors.New("no certificate")
+	}
+	leaf := certs[0]
+	return Cert{SANs: leaf.DNSNames, NotAfter: leaf.NotAfter, Issuer: leaf.Issuer.CommonName}, nil
+}
+
+// Wait checks every `every` until a handshake verifies or timeout passes; progress
+// hears each failed attempt.
+func Wait(ctx context.Context, addr, serverName string, roots *x509.CertPool, every, timeout time.Duration, progress func(attempt int, err error)) (Cert, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for attempt := 1; ; attempt++ {
+		c, err := Check(ctx, addr, serverName, roots)
+		if err == nil {
+			return c, nil
+		}
+		if progress != nil {
+			progress(attempt, err)
+		}
+		select {
+		case <-ctx.Done():
+			return Cert{}, fmt.Errorf("no valid certificate for %s at %s after %s (%d attempts); last error: %w", serverName, addr, timeout, attempt, err)
+		case <-time.After(every):
+		}
+	}
+}
