@@ -23,6 +23,7 @@ import (
 	"github.com/nycmeshnet/cutoverbot/metrics"
 	"github.com/nycmeshnet/cutoverbot/ops/config"
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
+	"github.com/nycmeshnet/cutoverbot/ops/github"
 	"github.com/nycmeshnet/cutoverbot/ops/kube"
 	"github.com/nycmeshnet/cutoverbot/ops/plan"
 	"github.com/nycmeshnet/cutoverbot/ops/schedule"
@@ -92,6 +93,15 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	}
 	exec := steps.New(cfg)
 	steps.RegisterClusterSteps(exec, cfg, clusters)
+	gh, err := github.New(cfg.GitHub.APIURL, cfg.Tokens.GitHub.Reveal(), nil)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	if _, err := steps.RegisterTrafficSteps(exec, cfg, gh); err != nil {
+		st.Close()
+		return nil, err
+	}
 	if opts.Register != nil {
 		if err := opts.Register(exec, cfg); err != nil {
 			st.Close()

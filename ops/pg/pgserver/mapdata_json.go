@@ -37,7 +37,7 @@ SELECT coalesce(json_agg(x), '[]') FROM (
     ORDER BY i.install_number) installs
   UNION ALL
   SELECT json_strip_nulls(json_build_object(
-      'id', 1000000 + row_number() OVER (), 'name', d.name, 'status', d.status,
+      'id', 1000000 + row_number() OVER (ORDER BY a.device_ptr_id), 'name', d.name, 'status', d.status,
       'coordinates', json_build_array(a.longitude, a.latitude, a.altitude),
       'requestDate', (extract(epoch FROM d.install_date::timestamptz) * 1000)::bigint,
       'installDate', (extract(epoch FROM d.install_date::timestamptz) * 1000)::bigint,

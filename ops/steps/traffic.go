@@ -1,0 +1,244 @@
+package steps
+
+import (
+	"context"
+	"crypto/x509"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nycmeshnet/cutoverbot/ops/config"
+	"github.com/nycmeshnet/cutoverbot/ops/dns"
+	"github.com/nycmeshnet/cutoverbot/ops/engine"
+	"github.com/nycmeshnet/cutoverbot/ops/github"
+	"github.com/nycmeshnet/cutoverbot/ops/plan"
+	"github.com/nycmeshnet/cutoverbot/ops/snapshot"
+	"github.com/nycmeshnet/cutoverbot/ops/tlswait"
+)
+
+// Values the traffic steps record.
+const (
+	ValSnapshotDir = "dir"
+	ValPRNumber    = "pr_number"
+	ValPRURL       = "pr_url"
+	ValPRRepo      = "pr_repo"
+	ValPRBaseSHA   = "pr_base_sha"
+	ValPRMerged    = "pr_merged"
+)
+
+// TrafficSteps runs the second half of the runbook: snapshots and their diff, the DNS
+// and certificate pull requests, and the waits for DNS and TLS.
+type TrafficSteps struct {
+	cfg    *config.Config
+	gh     *github.Client
+	roots  *x509.CertPool
+	mergeE time.Duration // how often a waiting PR is checked
+}
+
+// RegisterTrafficSteps wires snapshot, pull-request, wait-dns and wait-tls, and
+// preflight's GitHub and DNS checks.
+func RegisterTrafficSteps(e *Executor, cfg *config.Config, gh *github.Client) (*TrafficSteps, error) {
+	roots, err := snapshot.LoadRoots(cfg.Service.CAFile)
+	if err != nil {
+		return nil, err
+	}
+	t := &TrafficSteps{cfg: cfg, gh: gh, roots: roots, mergeE: cfg.DNS.PollEvery.Duration}
+	e.Register(plan.KindSnapshot, t.snapshot)
+	e.Register(plan.KindPullRequest, t.pullRequest)
+	e.Register(plan.KindWaitDNS, t.waitDNS)
+	e.Register(plan.KindWaitTLS, t.waitTLS)
+	e.AddCheck("destination runs the newest MeshDB", t.checkDeployed)
+	e.AddCheck("DNS points at the origin", t.checkDNS)
+	return t, nil
+}
+
+func (t *TrafficSteps) snapshot(ctx context.Context, x engine.StepContext) (engine.Output, error) {
+	s := x.Step.Snapshot
+	target := snapshot.Target{ServiceURL: s.URL, Roots: t.roots, Timeout: t.cfg.Service.Timeout.Duration, Where: "the public URL " + s.URL}
+	if s.Via == "lb" {
+		target.LBAddress = s.LBAddress
+		target.Where = fmt.Sprintf("%s LB %s", x.Step.Cluster, s.LBAddress)
+	}
+	dir := SpoolPath(t.cfg, x.Run.ID, x.Step.ID+fmt.Sprintf("-attempt-%d", x.Attempt))
+	x.Progress("fetching " + strings.Join(s.Paths, ", ") + " via " + target.Where)
+	snap, err := snapshot.Fetch(ctx, target, s.Paths, dir)
+	if err != nil {
+		return engine.Output{}, err
+	}
+	out := engine.Output{Values: map[string]string{ValSnapshotDir: dir}}
+	var counts []string
+	for _, f := range snap.Files {
+		counts = append(counts, fmt.Sprintf("%s %d entries (%d bytes)", f.Name, f.Entries, f.Size))
+	}
+	out.Summary = "snapshot via " + target.Where + ": " + strings.Join(counts, ", ")
+	if s.DiffAgainst == "" {
+		return out, nil
+	}
+	prior, ok := x.Run.Output(s.DiffAgainst)
+	if !ok || prior.Values[ValSnapshotDir] == "" {
+		return out, fmt.Errorf("step %s took no snapshot to compare with; Skip with a reason to go on without the diff", s.DiffAgainst)
+	}
+	before, err := snapshot.Load(prior.Values[ValSnapshotDir])
+	if err != nil {
+		return out, fmt.Errorf("the prior snapshot is gone from the spool: %w", err)
+	}
+	rep, err := snapshot.DiffSnapshots(before, snap)
+	if err != nil {
+		return out, err
+	}
+	out.Summary = rep.Summary(5)
+	out.Details = rep.Full()
+	if !rep.Empty() {
+		return out, fmt.Errorf("the post snapshot differs from the prior one:\n%s\nIf that is expected, Skip with the reason (`/cutover skip <reason>`)", rep.Summary(5))
+	}
+	out.Summary = "no difference: " + strings.ReplaceAll(out.Summary, "\n", "; ")
+	return out, nil
+}
+
+func (t *TrafficSteps) serviceHost() string {
+	u, err := url.Parse(t.cfg.Service.URL)
+	if err != nil {
+		return t.cfg.DNS.Name
+	}
+	return u.Hostname()
+}
+
+func (t *TrafficSteps) pullRequest(ctx context.Context, x engine.StepContext) (engine.Output, error) {
+	p := x.Step.PullRequest
+	g := t.cfg.GitHub
+	branch := fmt.Sprintf("cutoverbot/%s-%s", x.Run.ID, p.Change)
+	body := fmt.Sprintf("Opened by cutoverbot for cutover run %s (%s → %s), started by Slack user %s in #meshdb; each step approved there.",
+		x.Run.ID, x.Run.Origin, x.Run.Destination, x.Run.Initiator)
+	var pr github.PR
+	var err error
+	if p.RevertOf != "" {
+		prev, _ := x.Run.Output(p.RevertOf)
+		n, _ := strconv.Atoi(prev.Values[ValPRNumber])
+		if n == 0 {
+			return engine.Output{Summary: "no pull request was opened by " + p.RevertOf + "; nothing to revert"}, nil
+		}
+		orig, err := t.gh.Get(ctx, prev.Values[ValPRRepo], n)
+		if err != nil {
+			return engine.Output{}, err
+		}
+		if !orig.Merged {
+			return engine.Output{Summary: fmt.Sprintf("%s was not merged; nothing to revert (close it by hand if it is still open)", orig.URL)}, nil
+		}
+		pr, err = t.gh.Revert(ctx, orig, p.Base, branch+"-revert", p.Files, body+"\n\nRollback: reverts "+orig.URL)
+		if err != nil {
+			return engine.Output{}, err
+		}
+	} else {
+		req := github.ChangeRequest{Repo: p.Repo, Base: p.Base, Branch: branch, Body: body}
+		switch p.Change {
+		case "dns":
+			req.Title = fmt.Sprintf("Point %s at %s (MeshDB cutover %s → %s)", t.cfg.DNS.Name, p.To, x.Run.Origin, x.Run.Destination)
+			req.CommitMessage = req.Title
+			req.Files = map[string]func([]byte) ([]byte, error){p.Files[0]: func(b []byte) ([]byte, error) {
+				return github.EditDNSAnswer(b, g.DNS.Resource, p.From, p.To)
+			}}
+		case "certs":
+			host := t.serviceHost()
+			req.Title = fmt.Sprintf("Serve %s from %s (MeshDB cutover)", host, p.To)
+			req.CommitMessage = req.Title
+			req.Files = map[string]func([]byte) ([]byte, error){
+				p.Files[0]: func(b []byte) ([]byte, error) { return github.EditFQDNList(b, g.Certs.ListVariable, host, g.Certs.Placeholder, true) },
+				p.Files[1]: func(b []byte) ([]byte, error) { return github.EditFQDNList(b, g.Certs.ListVariable, host, g.Certs.Placeholder, false) },
+			}
+		}
+		pr, err = t.gh.OpenChange(ctx, req)
+		if err != nil {
+			return engine.Output{}, err
+		}
+	}
+	out := engine.Output{Values: map[string]string{ValPRNumber: strconv.Itoa(pr.Number), ValPRURL: pr.URL, ValPRRepo: pr.Repo, ValPRBaseSHA: pr.BaseSHA}}
+	x.Progress("pull request " + pr.URL + " is open")
+	if !pr.Merged && p.Merge == "auto" {
+		merged, reason, err := t.gh.Merge(ctx, pr, "Merged by cutoverbot after approval in Slack")
+		if err != nil {
+			return out, err
+		}
+		if !merged {
+			x.Progress(fmt.Sprintf("GitHub refused the merge (%s); waiting for a person to merge %s", reason, pr.URL))
+		}
+	} else if !pr.Merged {
+		x.Progress("waiting for a person to merge " + pr.URL)
+	}
+	done, err := t.gh.WaitMerged(ctx, pr, t.mergeE, nil)
+	if err != nil {
+		return out, err
+	}
+	out.Values[ValPRMerged] = "true"
+	out.Values[ValPRBaseSHA] = done.BaseSHA
+	out.Summary = fmt.Sprintf("%s merged", done.URL)
+	return out, nil
+}
+
+func (t *TrafficSteps) waitDNS(ctx context.Context, x engine.StepContext) (engine.Output, error) {
+	w := x.Step.WaitDNS
+	answers, err := dns.Wait(ctx, dns.WaitOptions{Name: w.Name, Want: w.Want, Resolvers: w.Resolvers, Every: t.cfg.DNS.PollEvery.Duration, Timeout: t.cfg.DNS.Timeout.Duration,
+		Progress: func(as []dns.Answer) {
+			var lines []string
+			for _, a := range as {
+				lines = append(lines, a.String())
+			}
+			x.Progress("waiting for " + w.Name + " → " + w.Want + ": " + strings.Join(lines, "; "))
+		}})
+	var lines []string
+	for _, a := range answers {
+		lines = append(lines, a.String())
+	}
+	out := engine.Output{Details: strings.Join(lines, "\n")}
+	if err != nil {
+		return out, err
+	}
+	out.Summary = fmt.Sprintf("%s → %s on all %d resolvers", w.Name, w.Want, len(answers))
+	return out, nil
+}
+
+func (t *TrafficSteps) waitTLS(ctx context.Context, x engine.StepContext) (engine.Output, error) {
+	w := x.Step.WaitTLS
+	cert, err := tlswait.Wait(ctx, w.Address, w.ServerName, t.roots, t.cfg.TLS.PollEvery.Duration, t.cfg.TLS.Timeout.Duration, func(n int, err error) {
+		x.Progress(fmt.Sprintf("attempt %d: %v", n, err))
+	})
+	if err != nil {
+		return engine.Output{}, err
+	}
+	return engine.Output{Summary: fmt.Sprintf("TLS to %s as %s verifies: %s", w.Address, w.ServerName, cert)}, nil
+}
+
+func (t *TrafficSteps) checkDeployed(ctx context.Context, run *engine.Run) (string, error) {
+	g := t.cfg.GitHub.App
+	env := t.cfg.Clusters[run.Destination].GitHubEnvironment
+	st, err := t.gh.DeployedLatest(ctx, g.Repo, g.Branch, env, g.DeployWorkflow)
+	if err != nil {
+		return "", err
+	}
+	if !st.OK {
+		return "", fmt.Errorf("%s", st.Problem)
+	}
+	return fmt.Sprintf("%s runs %s@%s (%s)", env, g.Repo, g.Branch, short(st.HeadSHA)), nil
+}
+
+func (t *TrafficSteps) checkDNS(ctx context.Context, run *engine.Run) (string, error) {
+	want := strings.ToLower(strings.TrimSuffix(t.cfg.Clusters[run.Origin].LBHostname, "."))
+	dest := strings.ToLower(strings.TrimSuffix(t.cfg.Clusters[run.Destination].LBHostname, "."))
+	var bad []string
+	for _, r := range t.cfg.DNS.Resolvers {
+		a := dns.Query(ctx, r, t.cfg.DNS.Name)
+		switch {
+		case a.Err != nil:
+			bad = append(bad, a.String())
+		case a.CNAME == dest:
+			bad = append(bad, fmt.Sprintf("%s already answers the destination %s: is the direction right?", r, dest))
+		case a.CNAME != want:
+			bad = append(bad, a.String()+", not the origin "+want)
+		}
+	}
+	if len(bad) > 0 {
+		return "", fmt.Errorf("%s", strings.Join(bad, "; "))
+	}
+	return fmt.Sprintf("%s → %s on all %d resolvers", t.cfg.DNS.Name, want, len(t.cfg.DNS.Resolvers)), nil
+}
