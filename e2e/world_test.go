@@ -68,6 +68,7 @@ type world struct {
 	slack   *slackfake.Server
 	cfg     *config.Config
 	cfgPath string
+	traffic *sandbox.Traffic
 
 	srv     *server.Server
 	stop    context.CancelFunc
@@ -79,6 +80,8 @@ type world struct {
 type worldOptions struct {
 	installs int
 	mutate   func(*config.Config)
+	// traffic adds GitHub, DNS and meshweb and runs the default 18-step plan.
+	traffic bool
 }
 
 func newWorld(t *testing.T, o worldOptions) *world {
@@ -110,9 +113,21 @@ func newWorld(t *testing.T, o worldOptions) *world {
 		Users:    map[string]string{alice: "alice", bob: "bob", carol: "carol", eve: "eve"}})
 	require.NoError(t, err)
 	t.Cleanup(w.slack.Close)
-	w.cfgPath, w.cfg, err = sandbox.WriteConfig(w.dir, []*sandbox.Cluster{w.origin, w.dest}, func(c *config.Config) {
+	clusters := []*sandbox.Cluster{w.origin, w.dest}
+	if o.traffic {
+		_, base, err := sandbox.WriteConfig(w.dir, clusters, nil)
+		require.NoError(t, err)
+		w.traffic, err = sandbox.StartTraffic(w.dir, base, w.origin, w.dest, ghToken)
+		require.NoError(t, err)
+		t.Cleanup(w.traffic.Close)
+	}
+	w.cfgPath, w.cfg, err = sandbox.WriteConfig(w.dir, clusters, func(c *config.Config) {
 		c.Slack.APIURL = w.slack.APIURL()
-		c.Plan = clusterPlan()
+		if w.traffic != nil {
+			w.traffic.Configure(c)
+		} else {
+			c.Plan = clusterPlan()
+		}
 		if o.mutate != nil {
 			o.mutate(c)
 		}

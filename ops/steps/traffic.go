@@ -144,8 +144,12 @@ func (t *TrafficSteps) pullRequest(ctx context.Context, x engine.StepContext) (e
 			req.Title = fmt.Sprintf("Serve %s from %s (MeshDB cutover)", host, p.To)
 			req.CommitMessage = req.Title
 			req.Files = map[string]func([]byte) ([]byte, error){
-				p.Files[0]: func(b []byte) ([]byte, error) { return github.EditFQDNList(b, g.Certs.ListVariable, host, g.Certs.Placeholder, true) },
-				p.Files[1]: func(b []byte) ([]byte, error) { return github.EditFQDNList(b, g.Certs.ListVariable, host, g.Certs.Placeholder, false) },
+				p.Files[0]: func(b []byte) ([]byte, error) {
+					return github.EditFQDNList(b, g.Certs.ListVariable, host, g.Certs.Placeholder, true)
+				},
+				p.Files[1]: func(b []byte) ([]byte, error) {
+					return github.EditFQDNList(b, g.Certs.ListVariable, host, g.Certs.Placeholder, false)
+				},
 			}
 		}
 		pr, err = t.gh.OpenChange(ctx, req)

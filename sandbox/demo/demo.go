@@ -17,10 +17,10 @@ import (
 	"github.com/nycmeshnet/cutoverbot/bot/slackfake"
 	"github.com/nycmeshnet/cutoverbot/ops/config"
 	"github.com/nycmeshnet/cutoverbot/ops/dns"
-	"github.com/nycmeshnet/cutoverbot/ops/snapshot"
-	"github.com/nycmeshnet/cutoverbot/ops/tlswait"
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
 	"github.com/nycmeshnet/cutoverbot/ops/pg"
+	"github.com/nycmeshnet/cutoverbot/ops/snapshot"
+	"github.com/nycmeshnet/cutoverbot/ops/tlswait"
 	"github.com/nycmeshnet/cutoverbot/sandbox"
 	"github.com/nycmeshnet/cutoverbot/server"
 )

@@ -1,0 +1,64 @@
+package e2e
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/nycmeshnet/cutoverbot/ops/dns"
+	"github.com/nycmeshnet/cutoverbot/ops/engine"
+	"github.com/nycmeshnet/cutoverbot/ops/snapshot"
+	"github.com/nycmeshnet/cutoverbot/ops/tlswait"
+	"github.com/nycmeshnet/cutoverbot/sandbox"
+)
+
+// TestE2EDefaultPlanEndsWithDNSAndTLSAtTheDestination runs all 18 steps with every
+// local server, a DNS merge refused by branch protection and merged by a person.
+func TestE2EDefaultPlanEndsWithDNSAndTLSAtTheDestination(t *testing.T) {
+	w := newWorld(t, worldOptions{installs: 1200, traffic: true})
+	w.traffic.GitHub.RefuseMerges(w.cfg.GitHub.DNS.Repo, "At least 1 approving review is required by reviewers with write access.")
+	w.startBot(nil)
+	w.command(alice, "start prod2 prod1")
+	w.waitFor("the run header", func() bool { return w.header().TS != "" })
+	// Approve through the DNS PR step, then merge by hand as GitHub refused the bot.
+	for step := 2; step <= 13; step++ {
+		w.click(bob, "Approve")
+		if step < 13 {
+			want := "✅ " + strconv.Itoa(step) + "."
+			w.waitFor(want, func() bool { return strings.Contains(w.headerText(), want) })
+		}
+	}
+	w.waitFor("the bot to wait for a person", func() bool {
+		for _, m := range w.slack.Thread(channel, w.header().TS) {
+			if strings.Contains(m.Text, "waiting for a person to merge") {
+				return true
+			}
+		}
+		return false
+	})
+	require.NoError(t, w.traffic.GitHub.MergePR(w.cfg.GitHub.DNS.Repo, 1))
+	w.approveAll(bob, "(completed)")
+	w.requireSameData()
+
+	ctx := context.Background()
+	for _, r := range w.traffic.Resolvers {
+		a := dns.Query(ctx, r.Addr(), w.cfg.DNS.Name)
+		assert.Equal(t, w.cfg.Clusters["prod1"].LBHostname, a.CNAME, "DNS points at the destination")
+	}
+	roots, err := snapshot.LoadRoots(w.traffic.CAFile)
+	require.NoError(t, err)
+	_, err = tlswait.Check(ctx, w.cfg.Clusters["prod1"].LBAddress, sandbox.ServiceHost, roots)
+	assert.NoError(t, err, "the destination's LB presents a valid certificate")
+	assert.Contains(t, w.traffic.GitHub.File(w.cfg.GitHub.Certs.Repo, "main", "terraform/prod2.tfvars"), w.cfg.GitHub.Certs.Placeholder, "the origin's list keeps the placeholder")
+
+	w.stopBot()
+	run, _ := w.finalRun()
+	assert.Equal(t, engine.Completed, run.State)
+	assert.Len(t, run.Steps, 18)
+	assert.Contains(t, run.Steps[12].Output.Summary, "/pull/1 merged")
+	assert.Contains(t, run.Steps[11].Output.Summary, "no difference")
+}
