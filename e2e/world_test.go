@@ -114,18 +114,15 @@ func newWorld(t *testing.T, o worldOptions) *world {
 	require.NoError(t, err)
 	t.Cleanup(w.slack.Close)
 	clusters := []*sandbox.Cluster{w.origin, w.dest}
-	if o.traffic {
-		_, base, err := sandbox.WriteConfig(w.dir, clusters, nil)
-		require.NoError(t, err)
-		w.traffic, err = sandbox.StartTraffic(w.dir, base, w.origin, w.dest, ghToken)
-		require.NoError(t, err)
-		t.Cleanup(w.traffic.Close)
-	}
+	_, base, err := sandbox.WriteConfig(w.dir, clusters, nil)
+	require.NoError(t, err)
+	w.traffic, err = sandbox.StartTraffic(w.dir, base, w.origin, w.dest, ghToken)
+	require.NoError(t, err)
+	t.Cleanup(w.traffic.Close)
 	w.cfgPath, w.cfg, err = sandbox.WriteConfig(w.dir, clusters, func(c *config.Config) {
 		c.Slack.APIURL = w.slack.APIURL()
-		if w.traffic != nil {
-			w.traffic.Configure(c)
-		} else {
+		w.traffic.Configure(c)
+		if !o.traffic {
 			c.Plan = clusterPlan()
 		}
 		if o.mutate != nil {

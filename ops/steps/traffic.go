@@ -213,6 +213,18 @@ func (t *TrafficSteps) waitTLS(ctx context.Context, x engine.StepContext) (engin
 	return engine.Output{Summary: fmt.Sprintf("TLS to %s as %s verifies: %s", w.Address, w.ServerName, cert)}, nil
 }
 
+// planHas reports whether the run's plan has a step of one of the kinds.
+func planHas(run *engine.Run, kinds ...plan.Kind) bool {
+	for _, s := range run.Plan.Steps {
+		for _, k := range kinds {
+			if s.Kind == k {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func (t *TrafficSteps) checkDeployed(ctx context.Context, run *engine.Run) (string, error) {
 	g := t.cfg.GitHub.App
 	env := t.cfg.Clusters[run.Destination].GitHubEnvironment
@@ -227,6 +239,9 @@ func (t *TrafficSteps) checkDeployed(ctx context.Context, run *engine.Run) (stri
 }
 
 func (t *TrafficSteps) checkDNS(ctx context.Context, run *engine.Run) (string, error) {
+	if !planHas(run, plan.KindPullRequest, plan.KindWaitDNS) {
+		return "not needed: this plan changes no DNS", nil
+	}
 	want := strings.ToLower(strings.TrimSuffix(t.cfg.Clusters[run.Origin].LBHostname, "."))
 	dest := strings.ToLower(strings.TrimSuffix(t.cfg.Clusters[run.Destination].LBHostname, "."))
 	var bad []string
