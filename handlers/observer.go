@@ -55,8 +55,9 @@ func (h *Handler) Observe(ev engine.Event) {
 		h.showCurrent(ctx, r, ev.Kind == engine.EventRecovered)
 		return
 	case engine.EventAwaiting:
-		h.updateHeader(ctx, r)
+		// The prompt first: once the header says "waiting", the prompt's timestamp is stored.
 		h.showCurrent(ctx, r, false)
+		h.updateHeader(ctx, r)
 	case engine.EventDecided:
 		d := ev.Decision
 		if d == nil {

@@ -31,36 +31,42 @@ var safePath = regexp.MustCompile(`^/[A-Za-z0-9/._-]+$`)
 // there against the local sum), and runs pg_restore -c --if-exists on it (-j needs a
 // file, not stdin). The copy in the pod is removed whatever happens.
 func Restore(ctx context.Context, ex Execer, db DB, local DumpResult, remoteFile string, jobs int) (RestoreResult, error) {
-	res := RestoreResult{RemoteFile: remoteFile}
+	defer Unstage(ctx, ex, remoteFile)
+	if err := Stage(ctx, ex, local, remoteFile); err != nil {
+		return RestoreResult{RemoteFile: remoteFile}, err
+	}
+	return RestoreStaged(ctx, ex, db, local, remoteFile, jobs)
+}
+
+// Unstage removes the copy in the pod, even when ctx is done.
+func Unstage(ctx context.Context, ex Execer, remoteFile string) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	_ = ex.Exec(rctx, []string{"rm", "-f", remoteFile}, nil, io.Discard, io.Discard)
+}
+
+// Stage copies the dump into the pod and checks that the copy there is the dump.
+func Stage(ctx context.Context, ex Execer, local DumpResult, remoteFile string) error {
 	if !safePath.MatchString(remoteFile) || strings.Contains(remoteFile, "..") {
-		return res, fmt.Errorf("refusing remote path %q: only /plain/path/characters", remoteFile)
+		return fmt.Errorf("refusing remote path %q: only /plain/path/characters", remoteFile)
 	}
 	f, err := os.Open(local.Path)
 	if err != nil {
-		return res, fmt.Errorf("open the dump: %w", err)
+		return fmt.Errorf("open the dump: %w", err)
 	}
 	defer f.Close()
-	defer func() {
-		// Remove the copy even when ctx is done.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		_ = ex.Exec(rctx, []string{"rm", "-f", remoteFile}, nil, io.Discard, io.Discard)
-	}()
-
-	// 1. Copy, hashing what is sent: the spool file itself must still be the dump.
+	// Copy, hashing what is sent: the spool file itself must still be the dump.
 	h := sha256.New()
 	stderr := newTail(4096)
 	if err := ex.Exec(ctx, []string{"sh", "-c", "cat > '" + remoteFile + "'"}, io.TeeReader(f, h), io.Discard, stderr); err != nil {
-		return res, fmt.Errorf("copy the dump into the pod: %w%s", err, stderrNote(stderr))
+		return fmt.Errorf("copy the dump into the pod: %w%s", err, stderrNote(stderr))
 	}
 	if sent := hex.EncodeToString(h.Sum(nil)); sent != local.SHA256 {
-		return res, fmt.Errorf("%w: the spool file hashes to %s, the dump was %s; nothing was restored: retry the dump", ErrChecksum, sent, local.SHA256)
+		return fmt.Errorf("%w: the spool file hashes to %s, the dump was %s; nothing was restored: retry the dump", ErrChecksum, sent, local.SHA256)
 	}
-
-	// 2. The copy in the pod.
 	var out bytes.Buffer
 	if err := ex.Exec(ctx, []string{"sha256sum", remoteFile}, nil, &out, stderr); err != nil {
-		return res, fmt.Errorf("sha256sum in the pod: %w%s", err, stderrNote(stderr))
+		return fmt.Errorf("sha256sum in the pod: %w%s", err, stderrNote(stderr))
 	}
 	fields := strings.Fields(out.String())
 	if len(fields) == 0 || fields[0] != local.SHA256 {
@@ -68,12 +74,17 @@ func Restore(ctx context.Context, ex Execer, db DB, local DumpResult, remoteFile
 		if len(fields) > 0 {
 			got = fields[0]
 		}
-		return res, fmt.Errorf("%w: the copy in the pod hashes to %s, the dump is %s; nothing was restored", ErrChecksum, got, local.SHA256)
+		return fmt.Errorf("%w: the copy in the pod hashes to %s, the dump is %s; nothing was restored", ErrChecksum, got, local.SHA256)
 	}
+	return nil
+}
 
-	// 3. Restore, reading what pg_restore says rather than trusting its exit code.
+// RestoreStaged runs pg_restore on a staged copy, reading what it says rather than
+// trusting its exit code.
+func RestoreStaged(ctx context.Context, ex Execer, db DB, local DumpResult, remoteFile string, jobs int) (RestoreResult, error) {
+	res := RestoreResult{RemoteFile: remoteFile}
 	log := newTail(256 << 10)
-	err = ex.Exec(ctx, RestoreArgv(db, remoteFile, jobs), nil, io.Discard, log)
+	err := ex.Exec(ctx, RestoreArgv(db, remoteFile, jobs), nil, io.Discard, log)
 	res.LogTail = log.String()
 	ignored, msgs, fatal := ParseRestoreLog(res.LogTail)
 	res.IgnoredErrors, res.Messages = ignored, msgs

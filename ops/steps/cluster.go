@@ -227,13 +227,21 @@ func (c *ClusterSteps) dump(ctx context.Context, x engine.StepContext) (engine.O
 		return engine.Output{}, fmt.Errorf("create spool directory: %w", err)
 	}
 	x.Progress(fmt.Sprintf("dumping %s from %s pod %s", c.db.Name, x.Step.Cluster, pgx.pod))
+	// The origin is in maintenance, so its fingerprints can be taken during the dump.
+	type fpResult struct {
+		fps []pg.Fingerprint
+		err error
+	}
+	fpc := make(chan fpResult, 1)
+	go func() { f, err := pg.Fingerprints(ctx, pgx, c.db); fpc <- fpResult{f, err} }()
 	res, err := pg.Dump(ctx, pgx, c.db, path)
+	fp := <-fpc
 	if err != nil {
 		return engine.Output{}, fmt.Errorf("dump %s: %w", x.Step.Cluster, err)
 	}
-	fps, err := pg.Fingerprints(ctx, pgx, c.db)
+	fps, err := fp.fps, fp.err
 	if err != nil {
-		return engine.Output{}, fmt.Errorf("fingerprint %s after the dump: %w", x.Step.Cluster, err)
+		return engine.Output{}, fmt.Errorf("fingerprint %s during the dump: %w", x.Step.Cluster, err)
 	}
 	var rows int64
 	for _, f := range fps {
@@ -271,25 +279,32 @@ func (c *ClusterSteps) restore(ctx context.Context, x engine.StepContext) (engin
 		return engine.Output{}, fmt.Errorf("the dump to restore is gone from the spool (%v); retry the dump step", err)
 	}
 
-	// A backup of the destination first, kept for undo.
+	// A backup of the destination, kept for undo, taken while the dump is copied into
+	// the pod (one reads the database, the other writes a file: they do not meet). The
+	// restore starts only when both are done.
 	backupPath := SpoolPath(c.cfg, x.Run.ID, x.Step.ID+"-backup.dump")
 	if err := os.MkdirAll(dirOf(backupPath), 0o700); err != nil {
 		return engine.Output{}, fmt.Errorf("create spool directory: %w", err)
 	}
-	x.Progress("backing up " + x.Step.Cluster + " before the restore")
-	backup, err := pg.Dump(ctx, pgx, c.db, backupPath)
-	if err != nil {
-		return engine.Output{}, fmt.Errorf("backup of %s before the restore failed, nothing was restored: %w", x.Step.Cluster, err)
+	remote := plan.RemoteDumpPath(x.Run.ID)
+	defer pg.Unstage(ctx, pgx, remote)
+	x.Progress(fmt.Sprintf("backing up %s and copying %s into pod %s", x.Step.Cluster, humanBytes(src.Size), pgx.pod))
+	stageErr := make(chan error, 1)
+	go func() { stageErr <- pg.Stage(ctx, pgx, src, remote) }()
+	backup, berr := pg.Dump(ctx, pgx, c.db, backupPath)
+	serr := <-stageErr
+	if berr != nil {
+		return engine.Output{}, fmt.Errorf("backup of %s before the restore failed, nothing was restored: %w", x.Step.Cluster, berr)
 	}
 	out := engine.Output{Values: map[string]string{ValBackupPath: backup.Path, ValBackupSize: strconv.FormatInt(backup.Size, 10), ValBackupSHA256: backup.SHA256}}
-
-	remote := plan.RemoteDumpPath(x.Run.ID)
-	x.Progress(fmt.Sprintf("copying %s into %s pod %s, then pg_restore", humanBytes(src.Size), x.Step.Cluster, pgx.pod))
-	res, err := pg.Restore(ctx, pgx, c.db, src, remote, r.Jobs)
+	if serr != nil {
+		return out, fmt.Errorf("nothing was restored into %s: %w", x.Step.Cluster, serr)
+	}
+	x.Progress("pg_restore in " + x.Step.Cluster)
+	res, err := pg.RestoreStaged(ctx, pgx, c.db, src, remote, r.Jobs)
 	if err != nil {
 		return out, fmt.Errorf("restore into %s: %w", x.Step.Cluster, err)
 	}
-	out.Values[ValRestoredSize] = strconv.FormatInt(src.Size, 10)
 	out.Summary = fmt.Sprintf("restored %s (sha256 %s, checked in the pod) into %s; backup of the old data: %s, sha256 %s",
 		humanBytes(src.Size), short(src.SHA256), x.Step.Cluster, humanBytes(backup.Size), short(backup.SHA256))
 	if res.IgnoredErrors > 0 {

@@ -40,6 +40,12 @@ func newWorld(t *testing.T) *world {
 	dest, err := sandbox.NewCluster(ctx, "prod1", filepath.Join(dir, "prod1"), sandbox.Options{Installs: 300, ScaleDelay: 100 * time.Millisecond})
 	require.NoError(t, err)
 	t.Cleanup(dest.Close)
+	return worldFrom(t, dir, origin, dest)
+}
+
+// worldFrom connects an executor to two running clusters through real client-go.
+func worldFrom(t *testing.T, dir string, origin, dest *sandbox.Cluster) *world {
+	t.Helper()
 	_, cfg, err := sandbox.WriteConfig(dir, []*sandbox.Cluster{origin, dest}, nil)
 	require.NoError(t, err)
 

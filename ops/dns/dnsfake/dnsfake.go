@@ -24,15 +24,23 @@ type Server struct {
 	queries  atomic.Int64
 }
 
-// Start listens on a free port.
+// Start listens on a free port (the same number for UDP and TCP).
 func Start() (*Server, error) {
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	l, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
+	var pc net.PacketConn
+	var l net.Listener
+	var err error
+	for attempt := 0; attempt < 20; attempt++ {
+		pc, err = net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		// The TCP side of a free UDP port may be taken by someone else: try another.
+		if l, err = net.Listen("tcp", pc.LocalAddr().String()); err == nil {
+			break
+		}
 		pc.Close()
+	}
+	if err != nil {
 		return nil, err
 	}
 	s := &Server{addr: pc.LocalAddr().String(), cnames: map[string]string{}, as: map[string][]string{}}
