@@ -1,0 +1,19 @@
+package e2e
+
+import (
+	"flag"
+	"io"
+	"os"
+	"testing"
+
+	"k8s.io/klog/v2"
+)
+
+// TestMain quiets client-go's klog: cut streams are the point of some tests.
+func TestMain(m *testing.M) {
+	fs := flag.NewFlagSet("klog", flag.ContinueOnError)
+	klog.InitFlags(fs)
+	_ = fs.Set("logtostderr", "false")
+	klog.SetOutput(io.Discard)
+	os.Exit(m.Run())
+}
