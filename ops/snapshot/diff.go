@@ -82,67 +82,127 @@ func eachEntry(r io.Reader, fn func(json.RawMessage) error) error {
 
 type entry map[string]json.RawMessage
 
-func keyOf(e entry, k KeySpec) string {
-	parts := make([]string, len(k.Fields))
-	for i, f := range k.Fields {
-		v := e[f]
-		if v == nil {
-			v = json.RawMessage("null")
-		}
-		parts[i] = string(v)
-	}
-	return strings.Join(parts, "|")
+// side is one parsed file: its bytes, each element's range, and key -> element index.
+type side struct {
+	data  []byte
+	elems [][2]int
+	byKey map[string]int
+	dups  []string
 }
 
-func index(r io.Reader, k KeySpec) (map[string]entry, []string, int, error) {
-	out := map[string]entry{}
-	var dups []string
-	n := 0
-	err := eachEntry(r, func(raw json.RawMessage) error {
-		var e entry
-		if err := json.Unmarshal(raw, &e); err != nil {
-			return fmt.Errorf("entry %d is not an object: %w", n+1, err)
+func keyOfRaw(obj []byte, k KeySpec) (string, error) {
+	vals := make([][]byte, len(k.Fields))
+	found := 0
+	err := members(obj, func(name string, val []byte) bool {
+		for i, f := range k.Fields {
+			if f == name && vals[i] == nil {
+				vals[i] = val
+				found++
+			}
 		}
-		n++
-		key := keyOf(e, k)
-		if _, dup := out[key]; dup {
-			dups = append(dups, key)
-		}
-		out[key] = e
-		return nil
+		return found < len(vals) // stop once every key field is seen
 	})
-	return out, dups, n, err
+	if err != nil {
+		return "", err
+	}
+	if len(vals) == 1 && vals[0] != nil {
+		return string(vals[0]), nil
+	}
+	var b bytes.Buffer
+	for i, v := range vals {
+		if i > 0 {
+			b.WriteByte('|')
+		}
+		if v == nil {
+			v = []byte("null")
+		}
+		b.Write(v)
+	}
+	return b.String(), nil
 }
 
-// Diff compares two arrays by key, ignoring order. Absent keys equal null.
+func parseSide(data []byte, k KeySpec) (*side, error) {
+	if !json.Valid(data) {
+		return nil, invalidAt(data)
+	}
+	elems, err := elements(data)
+	if err != nil {
+		return nil, err
+	}
+	s := &side{data: data, elems: elems, byKey: make(map[string]int, len(elems))}
+	for i, e := range elems {
+		key, err := keyOfRaw(data[e[0]:e[1]], k)
+		if err != nil {
+			return nil, fmt.Errorf("entry %d (byte %d): %w", i+1, e[0], err)
+		}
+		if _, dup := s.byKey[key]; dup {
+			s.dups = append(s.dups, key)
+		}
+		s.byKey[key] = i
+	}
+	return s, nil
+}
+
+func (s *side) raw(i int) []byte { return s.data[s.elems[i][0]:s.elems[i][1]] }
+
+// Diff compares two arrays by key, ignoring order. Absent keys equal null. Entries
+// whose bytes are equal are equal; only the others are decoded and compared field by field.
 func Diff(name string, before, after io.Reader, k KeySpec) (Result, error) {
-	a, dupA, na, err := index(before, k)
-	if err != nil {
-		return Result{}, fmt.Errorf("%s (before): %w", name, err)
+	var a, b *side
+	var errA, errB error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		data, err := io.ReadAll(before)
+		if err != nil {
+			errA = err
+			return
+		}
+		a, errA = parseSide(data, k)
+	}()
+	data, err := io.ReadAll(after)
+	if err == nil {
+		b, errB = parseSide(data, k)
+	} else {
+		errB = err
 	}
-	b, dupB, nb, err := index(after, k)
-	if err != nil {
-		return Result{}, fmt.Errorf("%s (after): %w", name, err)
+	<-done
+	if errA != nil {
+		return Result{}, fmt.Errorf("%s (before): %w", name, errA)
 	}
-	r := Result{Name: name, Before: na, After: nb}
-	for _, d := range dupA {
+	if errB != nil {
+		return Result{}, fmt.Errorf("%s (after): %w", name, errB)
+	}
+	r := Result{Name: name, Before: len(a.elems), After: len(b.elems)}
+	for _, d := range a.dups {
 		r.Duplicates = append(r.Duplicates, "before: "+d)
 	}
-	for _, d := range dupB {
+	for _, d := range b.dups {
 		r.Duplicates = append(r.Duplicates, "after: "+d)
 	}
-	for key, ea := range a {
-		eb, ok := b[key]
+	for key, ia := range a.byKey {
+		ib, ok := b.byKey[key]
 		if !ok {
 			r.Removed = append(r.Removed, key)
 			continue
+		}
+		ra, rb := a.raw(ia), b.raw(ib)
+		if bytes.Equal(ra, rb) {
+			continue
+		}
+		var ea, eb entry
+		if err := json.Unmarshal(ra, &ea); err != nil {
+			return r, fmt.Errorf("%s (before) %s: %w", name, key, err)
+		}
+		if err := json.Unmarshal(rb, &eb); err != nil {
+			return r, fmt.Errorf("%s (after) %s: %w", name, key, err)
 		}
 		if c := compare(ea, eb); len(c) > 0 {
 			r.Changed = append(r.Changed, Change{Key: key, Fields: c})
 		}
 	}
-	for key := range b {
-		if _, ok := a[key]; !ok {
+	for key := range b.byKey {
+		if _, ok := a.byKey[key]; !ok {
 			r.Added = append(r.Added, key)
 		}
 	}
