@@ -23,6 +23,20 @@ func TestE2EKilledWhileWaitingResumes(t *testing.T) {
 	w.waitFor("step 3's prompt", func() bool { return strings.Contains(w.headerText(), "⏳ 3.") })
 	prompt, _, ok := w.button("Approve")
 	require.True(t, ok)
+	// The bot stores the prompt's timestamp, then edits the header: once an edit follows
+	// the prompt's post, the prompt is on record.
+	w.waitFor("the header edit after the prompt", func() bool {
+		lastPost, lastUpdate := -1, -1
+		for i, c := range w.slack.Calls() {
+			switch c.Method {
+			case "chat.postMessage":
+				lastPost = i
+			case "chat.update":
+				lastUpdate = i
+			}
+		}
+		return lastUpdate > lastPost
+	})
 
 	w.kill9()
 	w.startProcess()
@@ -32,9 +46,7 @@ func TestE2EKilledWhileWaitingResumes(t *testing.T) {
 	assert.Equal(t, prompt, again, "the pending prompt is found again, not posted twice")
 	w.approveAll(bob, "(completed)")
 	w.requireSameData()
-	require.NoError(t, w.proc.Process.Kill())
-	_ = w.proc.Wait()
-	w.proc = nil
+	w.stopProcess()
 
 	run, _ := w.finalRun()
 	assert.Equal(t, engine.Completed, run.State)
@@ -85,9 +97,7 @@ func TestE2EKilledWhileRunningNeedsARetry(t *testing.T) {
 	w.click(carol, "Retry")
 	w.approveAll(bob, "(completed)")
 	w.requireSameData()
-	require.NoError(t, w.proc.Process.Kill())
-	_ = w.proc.Wait()
-	w.proc = nil
+	w.stopProcess()
 
 	run, audit := w.finalRun()
 	assert.Equal(t, engine.Completed, run.State)

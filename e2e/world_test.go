@@ -214,6 +214,14 @@ func (w *world) startProcess() {
 	w.waitFor("the bot process to connect", w.slack.Connected)
 }
 
+// stopProcess ends the bot process so its store can be read.
+func (w *world) stopProcess() {
+	w.t.Helper()
+	require.NoError(w.t, w.proc.Process.Kill())
+	_ = w.proc.Wait()
+	w.proc = nil
+}
+
 // kill9 kills the bot process without warning, as a node dying would.
 func (w *world) kill9() {
 	w.t.Helper()

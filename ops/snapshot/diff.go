@@ -121,10 +121,10 @@ func keyOfRaw(obj []byte, k KeySpec) (string, error) {
 	return b.String(), nil
 }
 
+// parseSide finds every element and its key. Structure, strings and literals at the top
+// two levels are checked while scanning; deeper content is checked by decoding when an
+// entry differs from its counterpart.
 func parseSide(data []byte, k KeySpec) (*side, error) {
-	if !json.Valid(data) {
-		return nil, invalidAt(data)
-	}
 	elems, err := elements(data)
 	if err != nil {
 		return nil, err
@@ -148,24 +148,26 @@ func (s *side) raw(i int) []byte { return s.data[s.elems[i][0]:s.elems[i][1]] }
 // Diff compares two arrays by key, ignoring order. Absent keys equal null. Entries
 // whose bytes are equal are equal; only the others are decoded and compared field by field.
 func Diff(name string, before, after io.Reader, k KeySpec) (Result, error) {
+	a, err := io.ReadAll(before)
+	if err != nil {
+		return Result{}, err
+	}
+	b, err := io.ReadAll(after)
+	if err != nil {
+		return Result{}, err
+	}
+	return diffBytes(name, a, b, k)
+}
+
+func diffBytes(name string, before, after []byte, k KeySpec) (Result, error) {
 	var a, b *side
 	var errA, errB error
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		data, err := io.ReadAll(before)
-		if err != nil {
-			errA = err
-			return
-		}
-		a, errA = parseSide(data, k)
+		a, errA = parseSide(before, k)
 	}()
-	data, err := io.ReadAll(after)
-	if err == nil {
-		b, errB = parseSide(data, k)
-	} else {
-		errB = err
-	}
+	b, errB = parseSide(after, k)
 	<-done
 	if errA != nil {
 		return Result{}, fmt.Errorf("%s (before): %w", name, errA)
@@ -252,19 +254,17 @@ func canon(v json.RawMessage) string {
 	return string(t)
 }
 
-// DiffFiles diffs two files.
+// DiffFiles diffs two files (read whole, at their exact size).
 func DiffFiles(name, before, after string, k KeySpec) (Result, error) {
-	a, err := os.Open(before)
+	a, err := os.ReadFile(before)
 	if err != nil {
 		return Result{}, err
 	}
-	defer a.Close()
-	b, err := os.Open(after)
+	b, err := os.ReadFile(after)
 	if err != nil {
 		return Result{}, err
 	}
-	defer b.Close()
-	return Diff(name, a, b, k)
+	return diffBytes(name, a, b, k)
 }
 
 // Report is the diff of two snapshots.

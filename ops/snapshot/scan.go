@@ -2,7 +2,6 @@ package snapshot
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"strconv"
 )
@@ -20,14 +19,60 @@ func skipWS(d []byte, i int) int {
 
 func skipString(d []byte, i int) (int, error) {
 	for j := i + 1; j < len(d); j++ {
-		switch d[j] {
-		case '\\':
+		switch c := d[j]; {
+		case c == '\\':
+			if j+1 >= len(d) || bytes.IndexByte([]byte(`"\\/bfnrtu`), d[j+1]) < 0 {
+				return 0, fmt.Errorf("bad escape in string at byte %d", j)
+			}
 			j++
-		case '"':
+		case c == '"':
 			return j + 1, nil
+		case c < 0x20:
+			return 0, fmt.Errorf("control character in string at byte %d", j)
 		}
 	}
 	return 0, fmt.Errorf("unterminated string at byte %d", i)
+}
+
+// validLiteral accepts true, false, null and JSON numbers.
+func validLiteral(b []byte) bool {
+	switch string(b) {
+	case "true", "false", "null":
+		return true
+	}
+	i := 0
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	digits := func() int {
+		n := 0
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+			n++
+		}
+		return n
+	}
+	if i < len(b) && b[i] == '0' {
+		i++
+	} else if digits() == 0 {
+		return false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		if digits() == 0 {
+			return false
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if digits() == 0 {
+			return false
+		}
+	}
+	return i == len(b)
 }
 
 // skipValue returns the offset just past the value starting at i.
@@ -63,8 +108,8 @@ func skipValue(d []byte, i int) (int, error) {
 	for j < len(d) && d[j] != ',' && d[j] != ']' && d[j] != '}' && d[j] != ' ' && d[j] != '\n' && d[j] != '\r' && d[j] != '\t' {
 		j++
 	}
-	if j == i {
-		return 0, fmt.Errorf("value expected at byte %d", i)
+	if j == i || !validLiteral(d[i:j]) {
+		return 0, fmt.Errorf("invalid value at byte %d", i)
 	}
 	return j, nil
 }
@@ -78,6 +123,9 @@ func elements(d []byte) ([][2]int, error) {
 	var out [][2]int
 	i = skipWS(d, i+1)
 	if i < len(d) && d[i] == ']' {
+		if t := skipWS(d, i+1); t != len(d) {
+			return nil, fmt.Errorf("unexpected data after the array at byte %d", t)
+		}
 		return out, nil
 	}
 	for {
@@ -94,6 +142,9 @@ func elements(d []byte) ([][2]int, error) {
 		case ',':
 			i = skipWS(d, i+1)
 		case ']':
+			if t := skipWS(d, i+1); t != len(d) {
+				return nil, fmt.Errorf("unexpected data after the array at byte %d", t)
+			}
 			return out, nil
 		default:
 			return nil, fmt.Errorf("unexpected %q at byte %d", d[i], i)
@@ -147,18 +198,5 @@ func members(obj []byte, fn func(name string, val []byte) bool) error {
 			return fmt.Errorf("',' expected at byte %d", i)
 		}
 		i = skipWS(obj, i+1)
-	}
-}
-
-// invalidAt finds where invalid JSON goes wrong, for the error message.
-func invalidAt(d []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(d))
-	for {
-		if _, err := dec.Token(); err != nil {
-			return fmt.Errorf("malformed JSON at byte %d: %w", dec.InputOffset(), err)
-		}
-		if !dec.More() && dec.InputOffset() >= int64(len(bytes.TrimSpace(d))) {
-			return fmt.Errorf("malformed JSON at byte %d", dec.InputOffset())
-		}
 	}
 }

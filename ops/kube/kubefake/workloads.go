@@ -57,34 +57,28 @@ func (s *Server) AddDeployment(ns, name string, replicas int32, podLabels map[st
 // SpecReplicas returns spec.replicas of a workload (kind "statefulset" or "deployment"), or
 // -1 if there is no such workload.
 func (s *Server) SpecReplicas(kind, ns, name string) int32 {
-	res, ok := workloadResource(kind)
-	if !ok {
-		return -1
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	obj, err := s.getLocked(res, ns, name)
-	if err != nil {
-		return -1
-	}
-	spec, _ := replicasOf(obj)
+	spec, _ := s.replicas(kind, ns, name)
 	return spec
 }
 
 // StatusReplicas returns status.replicas of a workload, or -1 if there is no such workload.
 func (s *Server) StatusReplicas(kind, ns, name string) int32 {
+	_, status := s.replicas(kind, ns, name)
+	return status
+}
+
+func (s *Server) replicas(kind, ns, name string) (spec, status int32) {
 	res, ok := workloadResource(kind)
 	if !ok {
-		return -1
+		return -1, -1
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	obj, err := s.getLocked(res, ns, name)
 	if err != nil {
-		return -1
+		return -1, -1
 	}
-	_, status := replicasOf(obj)
-	return status
+	return replicasOf(obj)
 }
 
 // mustCreate stores an object built by a test helper; replacing one of the same name is
