@@ -21,8 +21,12 @@ func TestE2EKilledWhileWaitingResumes(t *testing.T) {
 	w.waitFor("the run header", func() bool { return w.header().TS != "" })
 	w.click(bob, "Approve")
 	w.waitFor("step 3's prompt", func() bool { return strings.Contains(w.headerText(), "⏳ 3.") })
-	prompt, _, ok := w.button("Approve")
-	require.True(t, ok)
+	var prompt string
+	w.waitFor("step 3's prompt", func() bool {
+		var ok bool
+		prompt, _, ok = w.button("Approve")
+		return ok
+	})
 	// The bot stores the prompt's timestamp, then edits the header: once an edit follows
 	// the prompt's post, the prompt is on record.
 	w.waitFor("the header edit after the prompt", func() bool {
@@ -41,8 +45,12 @@ func TestE2EKilledWhileWaitingResumes(t *testing.T) {
 	w.kill9()
 	w.startProcess()
 	// The same message, re-rendered in place, still works.
-	again, _, ok := w.button("Approve")
-	require.True(t, ok)
+	var again string
+	w.waitFor("the prompt after the restart", func() bool {
+		var ok bool
+		again, _, ok = w.button("Approve")
+		return ok
+	})
 	assert.Equal(t, prompt, again, "the pending prompt is found again, not posted twice")
 	w.approveAll(bob, "(completed)")
 	w.requireSameData()

@@ -132,8 +132,12 @@ func TestE2EEveryRefusal(t *testing.T) {
 
 	// A stale button: approve step 2, then click that prompt's Approve again from an
 	// old copy of the message.
-	ts, _, ok := w.button("Approve")
-	require.True(t, ok)
+	var ts string
+	w.waitFor("step 2's prompt", func() bool {
+		var ok bool
+		ts, _, ok = w.button("Approve")
+		return ok
+	})
 	m, _ := w.slack.Message(channel, ts)
 	value := buttonValue(t, m)
 	w.click(bob, "Approve")
