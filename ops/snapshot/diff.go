@@ -9,6 +9,8 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync"
+	"unsafe"
 )
 
 // KeySpec names the fields that identify an entry.
@@ -86,6 +88,7 @@ type entry map[string]json.RawMessage
 type side struct {
 	data  []byte
 	elems [][2]int
+	keys  []string // per element
 	byKey map[string]int
 	dups  []string
 }
@@ -105,8 +108,9 @@ func keyOfRaw(obj []byte, k KeySpec) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if len(vals) == 1 && vals[0] != nil {
-		return string(vals[0]), nil
+	if len(vals) == 1 && len(vals[0]) > 0 {
+		// The file's bytes outlive the diff: the key can point into them, no copy.
+		return unsafe.String(&vals[0][0], len(vals[0])), nil
 	}
 	var b bytes.Buffer
 	for i, v := range vals {
@@ -129,7 +133,7 @@ func parseSide(data []byte, k KeySpec) (*side, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &side{data: data, elems: elems, byKey: make(map[string]int, len(elems))}
+	s := &side{data: data, elems: elems, keys: make([]string, len(elems)), byKey: make(map[string]int, len(elems))}
 	for i, e := range elems {
 		key, err := keyOfRaw(data[e[0]:e[1]], k)
 		if err != nil {
@@ -138,6 +142,7 @@ func parseSide(data []byte, k KeySpec) (*side, error) {
 		if _, dup := s.byKey[key]; dup {
 			s.dups = append(s.dups, key)
 		}
+		s.keys[i] = key
 		s.byKey[key] = i
 	}
 	return s, nil
@@ -182,31 +187,65 @@ func diffBytes(name string, before, after []byte, k KeySpec) (Result, error) {
 	for _, d := range b.dups {
 		r.Duplicates = append(r.Duplicates, "after: "+d)
 	}
-	for key, ia := range a.byKey {
-		ib, ok := b.byKey[key]
-		if !ok {
-			r.Removed = append(r.Removed, key)
-			continue
+	// Compare in two halves at once; each half only reads the maps.
+	type half struct {
+		removed []string
+		changed []Change
+		err     error
+	}
+	halves := make([]half, 2)
+	var wg sync.WaitGroup
+	for h := range halves {
+		wg.Add(1)
+		go func(h int) {
+			defer wg.Done()
+			lo, hi := h*len(a.keys)/2, (h+1)*len(a.keys)/2
+			for ia := lo; ia < hi; ia++ {
+				key := a.keys[ia]
+				if a.byKey[key] != ia {
+					continue // a duplicate: the last one counts
+				}
+				ib, ok := b.byKey[key]
+				if !ok {
+					halves[h].removed = append(halves[h].removed, key)
+					continue
+				}
+				ra, rb := a.raw(ia), b.raw(ib)
+				if bytes.Equal(ra, rb) {
+					continue
+				}
+				var ea, eb entry
+				if err := json.Unmarshal(ra, &ea); err != nil {
+					halves[h].err = fmt.Errorf("%s (before) %s: %w", name, key, err)
+					return
+				}
+				if err := json.Unmarshal(rb, &eb); err != nil {
+					halves[h].err = fmt.Errorf("%s (after) %s: %w", name, key, err)
+					return
+				}
+				if c := compare(ea, eb); len(c) > 0 {
+					halves[h].changed = append(halves[h].changed, Change{Key: strings.Clone(key), Fields: c})
+				}
+			}
+		}(h)
+	}
+	wg.Wait()
+	for _, h := range halves {
+		if h.err != nil {
+			return r, h.err
 		}
-		ra, rb := a.raw(ia), b.raw(ib)
-		if bytes.Equal(ra, rb) {
-			continue
+		for _, k := range h.removed {
+			r.Removed = append(r.Removed, strings.Clone(k))
 		}
-		var ea, eb entry
-		if err := json.Unmarshal(ra, &ea); err != nil {
-			return r, fmt.Errorf("%s (before) %s: %w", name, key, err)
-		}
-		if err := json.Unmarshal(rb, &eb); err != nil {
-			return r, fmt.Errorf("%s (after) %s: %w", name, key, err)
-		}
-		if c := compare(ea, eb); len(c) > 0 {
-			r.Changed = append(r.Changed, Change{Key: key, Fields: c})
-		}
+		r.Changed = append(r.Changed, h.changed...)
 	}
 	for key := range b.byKey {
 		if _, ok := a.byKey[key]; !ok {
-			r.Added = append(r.Added, key)
+			r.Added = append(r.Added, strings.Clone(key))
 		}
+	}
+	for i, d := range r.Duplicates {
+		r.Duplicates[i] = strings.Clone(d)
 	}
 	sort.Strings(r.Added)
 	sort.Strings(r.Removed)
