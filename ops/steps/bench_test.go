@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/nycmeshnet/cutoverbot/ops/config"
 	"github.com/nycmeshnet/cutoverbot/ops/pg"
 	"github.com/nycmeshnet/cutoverbot/ops/pg/pgserver"
 	"github.com/nycmeshnet/cutoverbot/sandbox"
@@ -70,7 +71,11 @@ func TestBenchmarkDumpRestore(t *testing.T) {
 	dest, err := sandbox.NewCluster(ctx, "prod1", filepath.Join(dir, "prod1"), sandbox.Options{Installs: 1000})
 	require.NoError(t, err)
 	t.Cleanup(dest.Close)
-	w := worldFrom(t, dir, origin, dest)
+	jobs := 2 // pg_restore -j works from a file: the copy into the pod makes it possible
+	if v, err := strconv.Atoi(os.Getenv("CUTOVERBOT_BENCH_JOBS")); err == nil {
+		jobs = v
+	}
+	w := worldFromConfig(t, dir, origin, dest, func(c *config.Config) { c.Database.RestoreJobs = jobs })
 	size, _ := origin.PG.SQL(ctx, "meshdb", "SELECT pg_size_pretty(pg_database_size('meshdb'))")
 
 	type row struct {
@@ -97,7 +102,7 @@ func TestBenchmarkDumpRestore(t *testing.T) {
 	dumpSize, _ := strconv.ParseInt(out.Values["size"], 10, 64)
 	_, err = w.step(t, "restore-destination")
 	require.NoError(t, err)
-	rows = append(rows, row{"bot: dump + restore through client-go exec", time.Since(start), peakRSS(), "includes the destination backup, the copy into the pod and its sha256"})
+	rows = append(rows, row{fmt.Sprintf("bot: dump + restore (-j %d) through client-go exec", jobs), time.Since(start), peakRSS(), "includes the destination backup, the copy into the pod and its sha256"})
 	check()
 
 	env := func(s *pgserver.Server) string { return fmt.Sprintf("PGHOST=127.0.0.1 PGPORT=%d", s.Port()) }

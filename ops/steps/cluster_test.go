@@ -45,8 +45,12 @@ func newWorld(t *testing.T) *world {
 
 // worldFrom connects an executor to two running clusters through real client-go.
 func worldFrom(t *testing.T, dir string, origin, dest *sandbox.Cluster) *world {
+	return worldFromConfig(t, dir, origin, dest, nil)
+}
+
+func worldFromConfig(t *testing.T, dir string, origin, dest *sandbox.Cluster, mutate func(*config.Config)) *world {
 	t.Helper()
-	_, cfg, err := sandbox.WriteConfig(dir, []*sandbox.Cluster{origin, dest}, nil)
+	_, cfg, err := sandbox.WriteConfig(dir, []*sandbox.Cluster{origin, dest}, mutate)
 	require.NoError(t, err)
 
 	clusters := map[string]steps.Cluster{}
