@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"encoding/json"
+	"io"
+	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -70,6 +72,17 @@ func TestE2EWholeCutoverThroughSlack(t *testing.T) {
 
 	w.command(carol, "status")
 	w.waitPrivate(carol, "No cutover is running")
+
+	// Health and metrics answer.
+	for path, want := range map[string]string{"/healthz": "ok", "/readyz": "ready",
+		"/metrics": `cutoverbot_runs_total{outcome="completed"} 1`} {
+		resp, err := http.Get("http://" + w.srv.Addr() + path)
+		require.NoError(t, err)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusOK, resp.StatusCode, path)
+		assert.Contains(t, string(body), want, path)
+	}
 
 	w.stopBot()
 	run, audit := w.finalRun()

@@ -112,8 +112,10 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	// The transport delivers to the handler, which needs the transport's client: the
 	// adapter is filled in once both exist.
 	ad := &adapter{}
+	s.Metrics = metrics.New()
 	tr, err := transport.New(transport.Options{
 		BotToken: cfg.Tokens.SlackBot.Reveal(), AppToken: cfg.Tokens.SlackApp.Reveal(), APIURL: cfg.Slack.APIURL, Logger: opts.Logger,
+		OnAck: func(d time.Duration) { s.Metrics.AckLatency.Observe(d.Seconds()) },
 	}, ad)
 	if err != nil {
 		st.Close()
@@ -121,11 +123,12 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	}
 	s.transport = tr
 	sender := transport.NewSender(tr.Client(), opts.Logger)
+	sender.OnRateLimit = func(d time.Duration) { s.Metrics.RateLimitWait.WithLabelValues("slack").Add(d.Seconds()) }
+	sender.OnError = func(method string) { s.Metrics.APIErrors.WithLabelValues("slack", method).Inc() }
 	poster := bot.Poster{Sender: sender}
 	policy := handlers.NewMaintainers(cfg.Slack.Maintainers, func(ctx context.Context, group string) ([]string, error) {
 		return tr.Client().GetUserGroupMembersContext(ctx, group)
 	}, 5*time.Minute, opts.Clock)
-	s.Metrics = metrics.New()
 	h := handlers.New(handlers.Options{Config: cfg, Store: st, Poster: poster, Policy: policy, Clock: opts.Clock, Logger: opts.Logger,
 		OnRefusal: func(code string) { s.Metrics.Refusals.WithLabelValues(code).Inc() }})
 	s.Handler = h
