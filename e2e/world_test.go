@@ -333,14 +333,6 @@ func (w *world) private(user string) []string {
 	return out
 }
 
-func (w *world) lastPrivate(user string) string {
-	p := w.private(user)
-	if len(p) == 0 {
-		return ""
-	}
-	return p[len(p)-1]
-}
-
 func (w *world) waitPrivate(user, contains string) {
 	w.t.Helper()
 	w.waitFor(fmt.Sprintf("@%s to be told %q", user, contains), func() bool {

@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
 )
@@ -45,7 +46,7 @@ func New() *Metrics {
 			Help: "Bytes of database dumps streamed, by direction."}, []string{"direction"}),
 	}
 	m.Registry.MustRegister(m.Runs, m.StepDuration, m.Decisions, m.Refusals, m.AckLatency, m.APIErrors, m.RateLimitWait, m.Bytes,
-		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 

@@ -9,7 +9,6 @@ package slackfake
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -387,7 +386,5 @@ func collectText(v any, b *strings.Builder) {
 }
 
 func isString(v any) bool { _, ok := v.(string); return ok }
-
-var errClosed = errors.New("slackfake: closed")
 
 var upgrader = websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}

@@ -21,9 +21,9 @@ func refusal(t *testing.T, err error, contains string) {
 
 func TestPreflightRunsAtStartThenEveryStepWaits(t *testing.T) {
 	h := newHarness(t, 1)
-	r := h.start()
+	h.start()
 	assert.Equal(t, 1, h.exec.count("preflight"), "preflight is read-only and runs at start")
-	r = h.active()
+	r := h.active()
 	assert.Equal(t, engine.Succeeded, r.Steps[0].State)
 	assert.Equal(t, 1, r.Current)
 	assert.Equal(t, engine.Awaiting, r.Steps[1].State)

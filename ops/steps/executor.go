@@ -8,7 +8,6 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"github.com/nycmeshnet/cutoverbot/ops/config"
@@ -81,18 +80,4 @@ func (e *Executor) preflight(ctx context.Context, x engine.StepContext) (engine.
 // SpoolPath is where a step keeps a file of a run (dumps, snapshots).
 func SpoolPath(cfg *config.Config, runID, name string) string {
 	return filepath.Join(cfg.State.Dir, "spool", runID, name)
-}
-
-// values renders output values in a stable order, for details.
-func values(v map[string]string) string {
-	keys := make([]string, 0, len(v))
-	for k := range v {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	for _, k := range keys {
-		fmt.Fprintf(&b, "%s: %s\n", k, v[k])
-	}
-	return b.String()
 }

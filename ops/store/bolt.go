@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
 )
@@ -52,7 +53,7 @@ func Open(dir string) (*Bolt, error) {
 	path := filepath.Join(dir, fileName)
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: openTimeout})
 	if err != nil {
-		if errors.Is(err, bbolt.ErrTimeout) {
+		if errors.Is(err, berrors.ErrTimeout) {
 			return nil, fmt.Errorf("open %s: another cutoverbot process holds it", path)
 		}
 		return nil, fmt.Errorf("open %s: %w", path, err)

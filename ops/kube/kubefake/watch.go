@@ -76,9 +76,7 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, res resource
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
-		if _, ok := s.watchers[wt]; ok {
-			delete(s.watchers, wt)
-		}
+		delete(s.watchers, wt)
 		s.mu.Unlock()
 	}()
 
