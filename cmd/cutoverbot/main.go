@@ -16,6 +16,7 @@ import (
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
 	"github.com/nycmeshnet/cutoverbot/ops/plan"
 	"github.com/nycmeshnet/cutoverbot/ops/store"
+	"github.com/nycmeshnet/cutoverbot/server"
 )
 
 const usage = `cutoverbot: runs the MeshDB stateful cutover from Slack, every step behind an approval.
@@ -23,7 +24,7 @@ const usage = `cutoverbot: runs the MeshDB stateful cutover from Slack, every st
 Usage:
   cutoverbot serve   --config FILE              run the bot (Slack Socket Mode; /healthz, /readyz, /metrics)
   cutoverbot plan    --config FILE ORIGIN DEST  print the resolved plan with its exact commands; changes nothing
-  cutoverbot check   --config FILE              validate the configuration, listing every problem
+  cutoverbot check   --config FILE [--offline]  validate the configuration (every problem at once), then try every connection
   cutoverbot history --config FILE [--run ID]   list runs and their audit log
   cutoverbot demo                               a whole cutover in a local sandbox, nothing to configure
 
@@ -79,7 +80,7 @@ func dispatch(ctx context.Context, cmd string, rest []string, stdout, stderr io.
 	case "plan":
 		return cmdPlan(rest, stdout, stderr)
 	case "check":
-		return cmdCheck(rest, stdout, stderr)
+		return cmdCheck(ctx, rest, stdout, stderr)
 	case "history":
 		return cmdHistory(rest, stdout, stderr)
 	case "serve":
@@ -149,8 +150,9 @@ func cmdPlan(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-func cmdCheck(args []string, stdout, stderr io.Writer) error {
-	fs, path := flags("check", "check --config FILE", stderr)
+func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, path := flags("check", "check --config FILE [--offline]", stderr)
+	offline := fs.Bool("offline", false, "only validate the file; try no connection")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -160,6 +162,21 @@ func cmdCheck(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "ok: %s is valid (%d clusters, %d maintainers, %d approval(s) per step)\n",
 		*path, len(cfg.Clusters), len(cfg.Slack.Maintainers.Users), cfg.Slack.ApprovalsRequired)
+	if *offline {
+		return nil
+	}
+	failed := 0
+	for _, r := range server.Check(ctx, cfg) {
+		mark := "ok  "
+		if !r.OK {
+			mark = "FAIL"
+			failed++
+		}
+		fmt.Fprintf(stdout, "%s %s: %s\n", mark, r.Name, r.Msg)
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d check(s) failed", failed)
+	}
 	return nil
 }
 

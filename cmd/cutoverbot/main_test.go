@@ -82,7 +82,7 @@ func TestCheckListsEveryProblemOfABrokenCopy(t *testing.T) {
 	}
 	path := filepath.Join(t.TempDir(), "broken.yaml")
 	require.NoError(t, os.WriteFile(path, []byte(broken), 0o600))
-	out, errOut, code := runCLI("check", "--config", path)
+	out, errOut, code := runCLI("check", "--offline", "--config", path)
 	assert.Equal(t, 2, code)
 	for _, want := range []string{
 		"error: slack.channel:", "error: slack.approval_timeout:", "error: clusters.prod1.postgres.selector: required",
@@ -92,7 +92,7 @@ func TestCheckListsEveryProblemOfABrokenCopy(t *testing.T) {
 	}
 	assert.Contains(t, errOut, "nothing was done")
 
-	out, _, code = runCLI("check", "--config", example)
+	out, _, code = runCLI("check", "--offline", "--config", example)
 	assert.Equal(t, 0, code)
 	assert.Contains(t, out, "ok: ")
 }

@@ -118,6 +118,19 @@ func short(sha string) string {
 	return sha
 }
 
+// Access says whether the token can read and push to a repository.
+func (c *Client) Access(ctx context.Context, repo string) (pull, push bool, err error) {
+	ctx, cancel := c.call(ctx)
+	defer cancel()
+	owner, name := split(repo)
+	r, _, err := c.gh.Repositories.Get(ctx, owner, name)
+	if err != nil {
+		return false, false, fmt.Errorf("read %s: %w", repo, err)
+	}
+	p := r.GetPermissions()
+	return p["pull"], p["push"], nil
+}
+
 // PR is a pull request as the thread shows it.
 type PR struct {
 	Repo    string

@@ -287,6 +287,17 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Unlock()
 	parts := strings.Split(strings.TrimPrefix(r.URL.EscapedPath(), "/"), "/")
+	if len(parts) == 3 && parts[0] == "repos" && r.Method == http.MethodGet {
+		s.mu.Lock()
+		_, ok := s.repos[parts[1]+"/"+parts[2]]
+		s.mu.Unlock()
+		if !ok {
+			notFound(w)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"full_name": parts[1] + "/" + parts[2], "permissions": map[string]bool{"pull": true, "push": true, "admin": false}})
+		return
+	}
 	if len(parts) < 4 || parts[0] != "repos" {
 		notFound(w)
 		return

@@ -1,0 +1,140 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/nycmeshnet/cutoverbot/ops/config"
+	"github.com/nycmeshnet/cutoverbot/ops/dns"
+	"github.com/nycmeshnet/cutoverbot/ops/github"
+	"github.com/nycmeshnet/cutoverbot/ops/kube"
+	"github.com/nycmeshnet/cutoverbot/ops/snapshot"
+)
+
+// CheckResult is one line of `cutoverbot check`.
+type CheckResult struct {
+	Name string
+	OK   bool
+	Msg  string // what was seen, or what to do
+}
+
+// Check tries every connection the bot needs, one result per check, all of them even
+// when some fail. Nothing is changed anywhere.
+func Check(ctx context.Context, cfg *config.Config) []CheckResult {
+	var out []CheckResult
+	add := func(name string, err error, ok string) {
+		if err != nil {
+			out = append(out, CheckResult{Name: name, Msg: err.Error()})
+			return
+		}
+		out = append(out, CheckResult{Name: name, OK: true, Msg: ok})
+	}
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+
+	api := slack.New(cfg.Tokens.SlackBot.Reveal(), slack.OptionAPIURL(cfg.Slack.APIURL), slack.OptionAppLevelToken(cfg.Tokens.SlackApp.Reveal()))
+	auth, err := api.AuthTestContext(cctx)
+	if err != nil {
+		err = fmt.Errorf("SLACK_BOT_TOKEN refused (%v): reinstall the app and copy its Bot User OAuth Token", err)
+	}
+	add("slack bot token", err, fmt.Sprintf("authenticated as %s in %s", auth.User, auth.Team))
+	_, _, err = api.StartSocketModeContext(cctx)
+	if err != nil {
+		err = fmt.Errorf("SLACK_APP_TOKEN cannot open a Socket Mode connection (%v): make an app-level token with connections:write", err)
+	}
+	add("slack app token", err, "can open a Socket Mode connection")
+	ch, err := api.GetConversationInfoContext(cctx, &slack.GetConversationInfoInput{ChannelID: cfg.Slack.Channel})
+	if err != nil {
+		err = fmt.Errorf("channel %s not reachable (%v): invite the bot to it", cfg.Slack.Channel, err)
+	}
+	name := ""
+	if ch != nil {
+		name = "#" + ch.Name
+	}
+	add("slack channel", err, name)
+	if g := cfg.Slack.Maintainers.Usergroup; g != "" {
+		members, err := api.GetUserGroupMembersContext(cctx, g)
+		if err != nil {
+			err = fmt.Errorf("user group %s not readable (%v): the app needs usergroups:read", g, err)
+		}
+		add("slack maintainers group", err, fmt.Sprintf("%d members", len(members)))
+	}
+
+	for name, cc := range cfg.Clusters {
+		c, err := kube.Connect(kube.Options{Name: name, Kubeconfig: cc.Kubeconfig, Context: cc.Context, Namespace: cc.Namespace})
+		if err == nil {
+			err = c.Ping(cctx)
+		}
+		if err == nil {
+			err = c.WorkloadExists(cctx, kube.StatefulSet, cc.CeleryStatefulSet)
+		}
+		var pods []string
+		for _, p := range [][2]string{{cc.Meshweb.Selector, cc.Meshweb.Container}, {cc.Postgres.Selector, cc.Postgres.Container}} {
+			if err != nil {
+				break
+			}
+			var pod kube.Pod
+			pod, err = c.FindPod(cctx, p[0], p[1])
+			pods = append(pods, pod.Name)
+		}
+		add("cluster "+name, err, fmt.Sprintf("reachable; %s present; pods %v", cc.CeleryStatefulSet, pods))
+
+		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", cc.LBAddress, &tls.Config{InsecureSkipVerify: true}) // reachability only
+		if err == nil {
+			conn.Close()
+		}
+		add("lb_address "+name, err, cc.LBAddress+" answers TLS")
+	}
+
+	gh, err := github.New(cfg.GitHub.APIURL, cfg.Tokens.GitHub.Reveal(), nil)
+	for _, r := range []struct {
+		repo string
+		push bool
+	}{{cfg.GitHub.App.Repo, false}, {cfg.GitHub.DNS.Repo, true}, {cfg.GitHub.Certs.Repo, true}} {
+		if err != nil {
+			add("github "+r.repo, err, "")
+			continue
+		}
+		pull, push, aerr := gh.Access(cctx, r.repo)
+		switch {
+		case aerr != nil:
+			aerr = fmt.Errorf("%v: GITHUB_TOKEN must be able to read %s", aerr, r.repo)
+		case !pull:
+			aerr = fmt.Errorf("GITHUB_TOKEN cannot read %s", r.repo)
+		case r.push && !push:
+			aerr = fmt.Errorf("GITHUB_TOKEN cannot push branches to %s (the PR steps need contents and pull requests write)", r.repo)
+		}
+		what := "readable"
+		if r.push {
+			what = "readable and writable"
+		}
+		add("github "+r.repo, aerr, what)
+	}
+
+	roots, err := snapshot.LoadRoots(cfg.Service.CAFile)
+	if err == nil {
+		hc := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}},
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		var resp *http.Response
+		resp, err = hc.Get(cfg.Service.URL + cfg.Service.SnapshotPaths[0])
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusFound {
+				err = fmt.Errorf("%s answered %s", cfg.Service.URL, resp.Status)
+			}
+		}
+	}
+	add("service url", err, cfg.Service.URL+" answers")
+
+	for _, r := range cfg.DNS.Resolvers {
+		a := dns.Query(cctx, r, cfg.DNS.Name)
+		add("resolver "+r, a.Err, a.String())
+	}
+	return out
+}
