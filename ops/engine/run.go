@@ -140,7 +140,9 @@ func (r *Run) CurrentStep() *StepRun {
 	return &r.Steps[r.Current]
 }
 
-// Output returns the output of the step with that ID, when it succeeded.
+// Output returns the newest output of the step with that ID and whether that step
+// succeeded. A failed step's output is returned too: a scale that failed while waiting
+// still recorded the count it changed from, which its undo needs.
 func (r *Run) Output(stepID string) (Output, bool) {
 	for i := len(r.Steps) - 1; i >= 0; i-- {
 		s := r.Steps[i]

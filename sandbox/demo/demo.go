@@ -168,7 +168,6 @@ func Run(ctx context.Context, out io.Writer, opts Options) error {
 			return r == nil || r.Current != run.Current || r.Steps[run.Current].State != engine.Awaiting
 		})
 	}
-	tr.flush()
 
 	runs, err := srv.Store().List(1)
 	if err != nil || len(runs) == 0 {

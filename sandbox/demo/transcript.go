@@ -69,8 +69,3 @@ func (t *transcript) click(user, label string, step int, title string) {
 	defer t.mu.Unlock()
 	fmt.Fprintf(t.out, "   ↳ @%s clicks %s on step %d (%s)\n", user, label, step, title)
 }
-
-func (t *transcript) flush() {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-}
