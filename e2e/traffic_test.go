@@ -55,6 +55,10 @@ func TestE2EDefaultPlanEndsWithDNSAndTLSAtTheDestination(t *testing.T) {
 	assert.NoError(t, err, "the destination's LB presents a valid certificate")
 	assert.Contains(t, w.traffic.GitHub.File(w.cfg.GitHub.Certs.Repo, "main", "terraform/prod2.tfvars"), w.cfg.GitHub.Certs.Placeholder, "the origin's list keeps the placeholder")
 
+	pulls := w.traffic.GitHub.Pulls(w.cfg.GitHub.DNS.Repo)
+	require.Len(t, pulls, 1)
+	assert.Contains(t, pulls[0].Body, "/archives/"+channel+"/p"+strings.Replace(w.header().TS, ".", "", 1), "the PR links the run's thread")
+
 	w.stopBot()
 	run, _ := w.finalRun()
 	assert.Equal(t, engine.Completed, run.State)

@@ -53,6 +53,8 @@ type Options struct {
 	PostTimeout time.Duration
 	// Scheduler keeps /cutover schedule's plans (optional).
 	Scheduler *schedule.Scheduler
+	// WorkspaceURL gives the workspace's address, to link a run's thread (optional).
+	WorkspaceURL func() string
 	// OnRefusal hears each refusal's code (for metrics).
 	OnRefusal func(code string)
 }

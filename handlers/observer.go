@@ -17,6 +17,21 @@ func noteKey(kind string, step, attempt int) string {
 	return fmt.Sprintf("%s/%d/%d", kind, step, attempt)
 }
 
+// NoteThreadURL is the note holding a link to the run's thread (pull requests cite it).
+const NoteThreadURL = "thread_url"
+
+// threadLink is the permalink of a message: workspace/archives/CHANNEL/pTSWITHOUTDOT.
+func (h *Handler) threadLink(ts string) string {
+	if h.opts.WorkspaceURL == nil {
+		return ""
+	}
+	base := h.opts.WorkspaceURL()
+	if base == "" {
+		return ""
+	}
+	return strings.TrimRight(base, "/") + "/archives/" + h.channel() + "/p" + strings.Replace(ts, ".", "", 1)
+}
+
 // detailsInline is how much of a step's details goes into the thread as text; more
 // becomes a file.
 const detailsInline = 1500
@@ -49,6 +64,9 @@ func (h *Handler) Observe(ev engine.Event) {
 			return
 		}
 		h.note(r, noteHeader, ts)
+		if link := h.threadLink(ts); link != "" {
+			h.note(r, NoteThreadURL, link)
+		}
 		return
 	case engine.EventRecovered, engine.EventInterrupted:
 		h.updateHeader(ctx, r)

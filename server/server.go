@@ -130,7 +130,8 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		return tr.Client().GetUserGroupMembersContext(ctx, group)
 	}, 5*time.Minute, opts.Clock)
 	h := handlers.New(handlers.Options{Config: cfg, Store: st, Poster: poster, Policy: policy, Clock: opts.Clock, Logger: opts.Logger,
-		OnRefusal: func(code string) { s.Metrics.Refusals.WithLabelValues(code).Inc() }})
+		WorkspaceURL: tr.WorkspaceURL,
+		OnRefusal:    func(code string) { s.Metrics.Refusals.WithLabelValues(code).Inc() }})
 	s.Handler = h
 	ad.h = h
 	hooks := h.ScheduleHooks()

@@ -54,14 +54,15 @@ type Options struct {
 
 // Transport owns the Socket Mode client.
 type Transport struct {
-	opts      Options
-	api       *slack.Client
-	sm        *socketmode.Client
-	handler   Handler
-	queue     chan func(context.Context)
-	connected atomic.Bool
-	dropped   atomic.Int64
-	dedupe    *dedupe
+	opts         Options
+	api          *slack.Client
+	sm           *socketmode.Client
+	handler      Handler
+	queue        chan func(context.Context)
+	connected    atomic.Bool
+	dropped      atomic.Int64
+	workspaceURL atomic.Value // string, from auth.test
+	dedupe       *dedupe
 }
 
 // ErrFatalAuth says Slack refused the tokens; reconnecting will not help.
@@ -103,6 +104,12 @@ func New(opts Options, h Handler) (*Transport, error) {
 // Client is the Web API client (for the Sender and lookups).
 func (t *Transport) Client() *slack.Client { return t.api }
 
+// WorkspaceURL is the workspace's address (https://nycmesh.slack.com/), once connected.
+func (t *Transport) WorkspaceURL() string {
+	u, _ := t.workspaceURL.Load().(string)
+	return u
+}
+
 // Connected reports whether the Socket Mode connection is up.
 func (t *Transport) Connected() bool { return t.connected.Load() }
 
@@ -112,9 +119,11 @@ func (t *Transport) Dropped() int64 { return t.dropped.Load() }
 // Run checks the bot token, connects, and serves until ctx ends or the tokens are
 // refused. Other disconnects reconnect.
 func (t *Transport) Run(ctx context.Context) error {
-	if _, err := t.api.AuthTestContext(ctx); err != nil {
+	auth, err := t.api.AuthTestContext(ctx)
+	if err != nil {
 		return fatalOr(fmt.Errorf("auth.test with SLACK_BOT_TOKEN: %w", err))
 	}
+	t.workspaceURL.Store(auth.URL)
 	var wg sync.WaitGroup
 	defer wg.Wait() // after cancel below: the workers stop when ctx ends
 	ctx, cancel := context.WithCancel(ctx)

@@ -111,6 +111,9 @@ func (t *TrafficSteps) pullRequest(ctx context.Context, x engine.StepContext) (e
 	branch := fmt.Sprintf("cutoverbot/%s-%s", x.Run.ID, p.Change)
 	body := fmt.Sprintf("Opened by cutoverbot for cutover run %s (%s → %s), started by Slack user %s in #meshdb; each step approved there.",
 		x.Run.ID, x.Run.Origin, x.Run.Destination, x.Run.Initiator)
+	if link := x.Run.Note("thread_url"); link != "" {
+		body += "\n\nThe run's thread: " + link
+	}
 	var pr github.PR
 	var err error
 	if p.RevertOf != "" {
