@@ -2,7 +2,6 @@ package dns_test
 
 import (
 	"context"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,7 +18,9 @@ const (
 	sn10 = "kubernetes-lb-prod-sn10.nycmesh.net"
 )
 
+// resolvers starts n fake resolvers that all answer db → sn10, as before a cutover.
 func resolvers(t *testing.T, n int) []*dnsfake.Server {
+	t.Helper()
 	var out []*dnsfake.Server
 	for i := 0; i < n; i++ {
 		s, err := dnsfake.Start()
@@ -43,20 +44,80 @@ func addrs(rs []*dnsfake.Server) []string {
 
 func TestQuery(t *testing.T) {
 	rs := resolvers(t, 1)
-	a := dns.Query(context.Background(), rs[0].Addr(), name)
+	ctx := context.Background()
+	a := dns.Query(ctx, rs[0].Addr(), name)
 	require.NoError(t, a.Err)
 	assert.Equal(t, sn10, a.CNAME)
 	assert.Equal(t, []string{"23.158.16.22"}, a.A)
-	a = dns.Query(context.Background(), rs[0].Addr(), "nothing.nycmesh.net")
+	assert.Equal(t, rs[0].Addr()+": CNAME "+sn10, a.String())
+
+	rs[0].SetCNAME(name, "Kubernetes-LB-Prod-SN3.nycmesh.net.")
+	a = dns.Query(ctx, rs[0].Addr(), "DB.nycmesh.net.")
+	require.NoError(t, a.Err)
+	assert.Equal(t, sn3, a.CNAME, "compared lower case without the trailing dot")
+
+	a = dns.Query(ctx, rs[0].Addr(), "nothing.nycmesh.net")
 	assert.ErrorContains(t, a.Err, "NXDOMAIN")
+
+	rs[0].SetCNAME("plain.nycmesh.net", "")
+	rs[0].SetA("plain.nycmesh.net", "10.70.0.1")
+	a = dns.Query(ctx, rs[0].Addr(), "plain.nycmesh.net")
+	require.NoError(t, a.Err)
+	assert.Empty(t, a.CNAME)
+	assert.Equal(t, rs[0].Addr()+": no CNAME (A 10.70.0.1)", a.String())
 }
 
-func TestPropagationWithALaggingResolver(t *testing.T) {
-	rs := resolvers(t, 3)
-	var polls atomic.Int32
-	answers, err := dns.Wait(context.Background(), dns.WaitOptions{Name: name, Want: sn3 + ".", Resolvers: addrs(rs), Every: 10 * time.Millisecond, Timeout: 20 * time.Second,
+func TestQueryFallsBackToTCPWhenTruncated(t *testing.T) {
+	rs := resolvers(t, 1)
+	rs[0].SetTruncate(true)
+	a := dns.Query(context.Background(), rs[0].Addr(), name)
+	require.NoError(t, a.Err)
+	assert.Equal(t, sn10, a.CNAME)
+	assert.Equal(t, 2, rs[0].Queries(), "once over UDP, once over TCP")
+}
+
+func TestQueryOfASilentResolverTimesOut(t *testing.T) {
+	rs := resolvers(t, 1)
+	rs[0].SetDrop(true)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	a := dns.Query(ctx, rs[0].Addr(), name)
+	assert.ErrorContains(t, a.Err, "no answer (timed out)")
+	assert.Equal(t, 1, rs[0].Queries())
+}
+
+func TestWaitSeesTheChangeAfterSomePolls(t *testing.T) {
+	rs := resolvers(t, 2)
+	var rounds [][]dns.Answer
+	answers, err := dns.Wait(context.Background(), dns.WaitOptions{Name: name, Want: sn3, Resolvers: addrs(rs), Every: time.Millisecond, Timeout: 20 * time.Second,
 		Progress: func(a []dns.Answer) {
-			switch polls.Add(1) {
+			rounds = append(rounds, a)
+			if len(rounds) == 3 { // the merge applies after the third poll
+				for _, r := range rs {
+					r.SetCNAME(name, sn3)
+				}
+			}
+		}})
+	require.NoError(t, err)
+	require.Len(t, rounds, 4, "done on the first poll after the flip")
+	for _, a := range rounds[0] {
+		assert.Equal(t, sn10, a.CNAME)
+	}
+	require.Len(t, answers, 2)
+	for i, a := range answers {
+		assert.Equal(t, rs[i].Addr(), a.Resolver, "answers in the order of the resolvers")
+		assert.Equal(t, sn3, a.CNAME)
+	}
+}
+
+func TestWaitHoldsForALaggingResolver(t *testing.T) {
+	rs := resolvers(t, 3)
+	rs[1].SetDelay(20 * time.Millisecond) // slow, but answering within the query timeout
+	var rounds [][]dns.Answer
+	_, err := dns.Wait(context.Background(), dns.WaitOptions{Name: name, Want: sn3 + ".", Resolvers: addrs(rs), Every: time.Millisecond, Timeout: 20 * time.Second,
+		Progress: func(a []dns.Answer) {
+			rounds = append(rounds, a)
+			switch len(rounds) {
 			case 2:
 				rs[0].SetCNAME(name, sn3) // the change reaches two resolvers first
 				rs[1].SetCNAME(name, sn3)
@@ -65,19 +126,63 @@ func TestPropagationWithALaggingResolver(t *testing.T) {
 			}
 		}})
 	require.NoError(t, err)
-	assert.Equal(t, int32(6), polls.Load(), "done on the first poll where all three agree")
-	for _, a := range answers {
-		assert.Equal(t, sn3, a.CNAME)
-	}
+	require.Len(t, rounds, 6, "done on the first poll where all three agree")
+	assert.Equal(t, sn3, rounds[3][0].CNAME)
+	assert.Equal(t, sn3, rounds[3][1].CNAME)
+	assert.Equal(t, sn10, rounds[3][2].CNAME, "the lagging resolver still answered the origin")
 }
 
-func TestTimeoutListsEveryAnswer(t *testing.T) {
-	rs := resolvers(t, 2)
+func TestWaitTimeoutListsEveryResolver(t *testing.T) {
+	rs := resolvers(t, 3)
 	rs[0].SetCNAME(name, sn3)
-	rs[1].SetDrop(true) // this resolver never answers
-	_, err := dns.Wait(context.Background(), dns.WaitOptions{Name: name, Want: sn3, Resolvers: addrs(rs), Every: 10 * time.Millisecond, Timeout: 300 * time.Millisecond})
+	rs[2].SetDrop(true) // this resolver never answers
+	answers, err := dns.Wait(context.Background(), dns.WaitOptions{Name: name, Want: sn3, Resolvers: addrs(rs),
+		Every: 10 * time.Millisecond, Timeout: 500 * time.Millisecond, QueryTimeout: 50 * time.Millisecond})
 	require.Error(t, err)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Contains(t, err.Error(), "did not point at "+sn3+" on every resolver within 500ms")
 	assert.Contains(t, err.Error(), rs[0].Addr()+": CNAME "+sn3)
-	assert.Contains(t, err.Error(), rs[1].Addr()+": ")
-	assert.Contains(t, err.Error(), "did not point at "+sn3)
+	assert.Contains(t, err.Error(), rs[1].Addr()+": CNAME "+sn10)
+	assert.Contains(t, err.Error(), rs[2].Addr()+": no answer (timed out)")
+	require.Len(t, answers, 3)
+	assert.Greater(t, rs[0].Queries(), 1, "it kept polling")
+}
+
+func TestWaitIsNotHeldUpByASilentResolver(t *testing.T) {
+	rs := resolvers(t, 2)
+	rs[1].SetDrop(true)
+	polls := 0
+	_, err := dns.Wait(context.Background(), dns.WaitOptions{Name: name, Want: sn3, Resolvers: addrs(rs), Every: time.Millisecond, Timeout: 20 * time.Second,
+		QueryTimeout: 30 * time.Millisecond,
+		Progress: func(a []dns.Answer) {
+			polls++
+			if polls <= 2 {
+				assert.ErrorContains(t, a[1].Err, "timed out")
+				assert.NoError(t, a[0].Err, "the other resolver answers all along")
+			}
+			if polls == 2 { // the silent resolver comes back with the new answer
+				rs[0].SetCNAME(name, sn3)
+				rs[1].SetCNAME(name, sn3)
+				rs[1].SetDrop(false)
+			}
+		}})
+	require.NoError(t, err)
+	assert.Equal(t, 3, polls, "two rounds with the silent resolver, then one where both answer")
+}
+
+func TestWaitStopsWithItsContext(t *testing.T) {
+	rs := resolvers(t, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	_, err := dns.Wait(ctx, dns.WaitOptions{Name: name, Want: sn3, Resolvers: addrs(rs), Every: time.Millisecond,
+		Progress: func([]dns.Answer) { cancel() }})
+	require.ErrorIs(t, err, context.Canceled)
+	assert.Contains(t, err.Error(), "stopped waiting for "+name+" to point at "+sn3)
+	assert.Contains(t, err.Error(), rs[0].Addr()+": CNAME "+sn10)
+}
+
+func TestWaitRefusesToWaitForNothing(t *testing.T) {
+	_, err := dns.Wait(context.Background(), dns.WaitOptions{Name: name, Want: sn3})
+	assert.ErrorContains(t, err, "no resolvers")
+	_, err = dns.Wait(context.Background(), dns.WaitOptions{Name: name, Resolvers: []string{"127.0.0.1:1"}})
+	assert.ErrorContains(t, err, "both names are needed")
 }

@@ -1,66 +1,118 @@
 package github
 
 import (
-	"bytes"
 	"fmt"
 	"regexp"
 	"strings"
 )
 
+// normHost compares DNS names as DNS does: case-insensitive, trailing dot optional.
+func normHost(s string) string { return strings.ToLower(strings.TrimSuffix(s, ".")) }
+
+// plainName refuses what cannot be written inside an HCL string as is.
+func plainName(what, s string) error {
+	if strings.TrimSpace(s) == "" {
+		return fmt.Errorf("%s is empty", what)
+	}
+	if strings.ContainsAny(s, "\"\\\n\r${}%") {
+		return fmt.Errorf("%s %q holds characters that cannot go into the file as is", what, s)
+	}
+	return nil
+}
+
+var identRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]*$`)
+
+// identifier refuses a resource or variable name Terraform would not accept.
+func identifier(what, s string) error {
+	if !identRe.MatchString(s) {
+		return fmt.Errorf("%s %q is not a Terraform identifier", what, s)
+	}
+	return nil
+}
+
 // EditDNSAnswer changes `answer = "<from>"` to `"<to>"` inside the block
-// resource "namedotcom_record" "<resource>" { ... }, byte for byte otherwise. The
-// block must be there exactly once, and its answer must be from.
+// resource "namedotcom_record" "<resource>" { ... } and leaves every other byte alone
+// (alignment, comments, other blocks). The block must be there exactly once, and its
+// answer must be from; when it is already to, the switch has probably been done.
 func EditDNSAnswer(src []byte, resource, from, to string) ([]byte, error) {
-	head := regexp.MustCompile(`(?m)^\s*resource\s+"namedotcom_record"\s+"` + regexp.QuoteMeta(resource) + `"\s*\{`)
-	locs := head.FindAllIndex(src, -1)
+	if err := identifier("the resource name", resource); err != nil {
+		return nil, err
+	}
+	for _, v := range []struct{ what, s string }{{"the origin's lb_hostname", from}, {"the destination's lb_hostname", to}} {
+		if err := plainName(v.what, v.s); err != nil {
+			return nil, err
+		}
+	}
+	if normHost(from) == normHost(to) {
+		return nil, fmt.Errorf("origin and destination have the same lb_hostname %q: nothing to switch", to)
+	}
+	kinds := classify(src)
+	head := regexp.MustCompile(`(?m)^[ \t]*resource[ \t]+(?:"namedotcom_record"|namedotcom_record)[ \t]+(?:"` +
+		regexp.QuoteMeta(resource) + `"|` + regexp.QuoteMeta(resource) + `)[ \t]*\{`)
+	locs := codeLineStarts(src, kinds, head.FindAllIndex(src, -1))
 	switch len(locs) {
 	case 0:
-		return nil, fmt.Errorf("resource namedotcom_record.%s is not in the file", resource)
+		return nil, fmt.Errorf("resource namedotcom_record.%s is not in the file (check github.dns.resource)", resource)
 	case 1:
 	default:
 		return nil, fmt.Errorf("resource namedotcom_record.%s is in the file %d times; fix the file by hand", resource, len(locs))
 	}
-	start := locs[0][1]
-	end := blockEnd(src, start)
+	open := locs[0][1] - 1
+	end := blockEnd(src, kinds, open, '{', '}')
 	if end < 0 {
 		return nil, fmt.Errorf("resource namedotcom_record.%s has no closing brace", resource)
 	}
-	block := src[start:end]
-	answer := regexp.MustCompile(`(?m)^(\s*answer\s*=\s*)"([^"]*)"`)
-	m := answer.FindAllSubmatchIndex(block, -1)
+	// The answer attribute of this block itself (depth 1), in code.
+	answer := regexp.MustCompile(`(?m)^[ \t]*answer[ \t]*=[ \t]*"`)
+	var quotes []int
+	for _, m := range answer.FindAllIndex(src[open+1:end], -1) {
+		name := open + 1 + m[0]
+		for src[name] == ' ' || src[name] == '\t' {
+			name++
+		}
+		q := open + m[1] // the opening quote (m[1] is just past it, counted from open+1)
+		if kinds[name] == kCode && depthAt(src, kinds, open, name) == 1 {
+			quotes = append(quotes, q)
+		}
+	}
 	switch {
-	case len(m) == 0:
+	case len(quotes) == 0:
 		return nil, fmt.Errorf("resource namedotcom_record.%s has no answer = \"...\" line", resource)
-	case len(m) > 1:
-		return nil, fmt.Errorf("resource namedotcom_record.%s has %d answer lines", resource, len(m))
+	case len(quotes) > 1:
+		return nil, fmt.Errorf("resource namedotcom_record.%s has %d answer lines; fix the file by hand", resource, len(quotes))
 	}
-	current := string(block[m[0][4]:m[0][5]])
+	q := quotes[0]
+	close := skipString(src, q) - 1
+	if close <= q || src[close] != '"' {
+		return nil, fmt.Errorf("the answer of namedotcom_record.%s is not a closed string", resource)
+	}
+	current := string(src[q+1 : close])
 	switch {
-	case strings.EqualFold(current, to):
-		return nil, fmt.Errorf("answer is already %q: DNS may have been switched already", to)
-	case !strings.EqualFold(current, from):
-		return nil, fmt.Errorf("answer is %q, neither the origin's %q nor the destination's %q", current, from, to)
+	case normHost(current) == normHost(to):
+		return nil, fmt.Errorf("the answer of namedotcom_record.%s is already %q: DNS may have been switched already", resource, current)
+	case normHost(current) != normHost(from):
+		return nil, fmt.Errorf("the answer of namedotcom_record.%s is %q, neither the origin's %q nor the destination's %q; check the clusters' lb_hostname", resource, current, from, to)
 	}
-	var out bytes.Buffer
-	out.Write(src[:start+m[0][4]])
-	out.WriteString(to)
-	out.Write(src[start+m[0][5]:])
-	return out.Bytes(), nil
+	if strings.HasSuffix(current, ".") && !strings.HasSuffix(to, ".") {
+		to += "." // keep the file's style of fully-qualified answers
+	}
+	out := make([]byte, 0, len(src)-len(current)+len(to))
+	out = append(out, src[:q+1]...)
+	out = append(out, to...)
+	return append(out, src[close:]...), nil
 }
 
-// blockEnd finds the brace closing the block whose body starts at i.
-func blockEnd(src []byte, i int) int {
-	depth, inString := 1, false
-	for ; i < len(src); i++ {
-		switch c := src[i]; {
-		case inString && c == '\\':
-			i++
-		case c == '"':
-			inString = !inString
-		case inString:
-		case c == '{':
+// blockEnd returns the index of the code bracket closing the one opening at open, or -1.
+func blockEnd(src, kinds []byte, open int, opening, closing byte) int {
+	depth := 0
+	for i := open; i < len(src); i++ {
+		if kinds[i] != kCode {
+			continue
+		}
+		switch src[i] {
+		case opening:
 			depth++
-		case c == '}':
+		case closing:
 			depth--
 			if depth == 0 {
 				return i
@@ -70,78 +122,19 @@ func blockEnd(src []byte, i int) int {
 	return -1
 }
 
-// EditFQDNList adds host to (add) or removes it from the list variable
-// `<variable> = [ ... ]` of a tfvars file, keeping its formatting. A list that would be
-// empty gets the placeholder; the placeholder goes when a real name arrives.
-func EditFQDNList(src []byte, variable, host, placeholder string, add bool) ([]byte, error) {
-	head := regexp.MustCompile(`(?m)^\s*` + regexp.QuoteMeta(variable) + `\s*=\s*\[`)
-	locs := head.FindAllIndex(src, -1)
-	switch len(locs) {
-	case 0:
-		return nil, fmt.Errorf("variable %s is not in the file", variable)
-	case 1:
-	default:
-		return nil, fmt.Errorf("variable %s is in the file %d times", variable, len(locs))
-	}
-	open := locs[0][1]
-	closing := bytes.IndexByte(src[open:], ']')
-	if closing < 0 {
-		return nil, fmt.Errorf("the list %s has no closing ]", variable)
-	}
-	closing += open
-	body := string(src[open:closing])
-	items := regexp.MustCompile(`"([^"]*)"`).FindAllStringSubmatch(body, -1)
-	var names []string
-	for _, it := range items {
-		names = append(names, it[1])
-	}
-	has := func(n string) bool {
-		for _, x := range names {
-			if strings.EqualFold(x, n) {
-				return true
-			}
-		}
-		return false
-	}
-	if add && has(host) {
-		return nil, fmt.Errorf("%q is already in %s", host, variable)
-	}
-	if !add && !has(host) {
-		return nil, fmt.Errorf("%q is not in %s", host, variable)
-	}
-	var next []string
-	for _, n := range names {
-		if strings.EqualFold(n, host) || (add && strings.EqualFold(n, placeholder)) {
+// depthAt is the brace depth at i, counting from the block opening at open.
+func depthAt(src, kinds []byte, open, i int) int {
+	depth := 0
+	for j := open; j < i; j++ {
+		if kinds[j] != kCode {
 			continue
 		}
-		next = append(next, n)
-	}
-	if add {
-		next = append(next, host)
-	}
-	if len(next) == 0 {
-		next = []string{placeholder}
-	}
-	var out bytes.Buffer
-	out.Write(src[:open])
-	if strings.Contains(body, "\n") {
-		indent := "  "
-		if m := regexp.MustCompile(`\n([ \t]+)"`).FindStringSubmatch(body); m != nil {
-			indent = m[1]
+		switch src[j] {
+		case '{':
+			depth++
+		case '}':
+			depth--
 		}
-		closeIndent := body[strings.LastIndex(body, "\n")+1:]
-		out.WriteString("\n")
-		for _, n := range next {
-			fmt.Fprintf(&out, "%s%q,\n", indent, n)
-		}
-		out.WriteString(closeIndent)
-	} else {
-		quoted := make([]string, len(next))
-		for i, n := range next {
-			quoted[i] = fmt.Sprintf("%q", n)
-		}
-		out.WriteString(strings.Join(quoted, ", "))
 	}
-	out.Write(src[closing:])
-	return out.Bytes(), nil
+	return depth
 }

@@ -1,29 +1,32 @@
-// Package githubfake is a local GitHub REST API with the parts the bot uses: branches,
-// refs, contents, pull requests (with merges a test can refuse, as branch protection
-// does), deployments and their statuses, workflow runs and compare. go-github talks to
-// it unchanged.
+// Package githubfake is a local GitHub REST API with the parts the bot uses:
+// repositories, branches, git refs, contents, pull requests (with merges a test can
+// refuse, as branch protection does), deployments and their statuses, workflow runs
+// and compare. It is a real HTTP server on 127.0.0.1, so go-github talks to it
+// unchanged; it refuses what GitHub refuses (a bad token, a stale blob sha, a second
+// PR for a branch) so that the client's handling of those is exercised too.
 package githubfake
 
 import (
 	"crypto/sha1"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 )
 
+// DefaultToken is the token Start accepts when given none.
+const DefaultToken = "githubfake-token"
+
+// commit is a full snapshot of the repository's files.
 type commit struct {
-	sha    string
-	parent string
-	files  map[string]string
-	msg    string
+	sha     string
+	parents []string
+	files   map[string]string
+	msg     string
 }
 
 // PR is a pull request.
@@ -31,26 +34,42 @@ type PR struct {
 	Number      int
 	Title, Body string
 	Head, Base  string
-	BaseSHA     string // base when it was opened
-	State       string
+	BaseSHA     string // the base branch's head when the PR was opened
+	HeadSHA     string // the head branch's head, kept once merged
+	State       string // open or closed
 	Merged      bool
 	MergeSHA    string
+	MergedAt    time.Time
 }
 
 type deployment struct {
 	id       int64
 	sha, env string
 	created  time.Time
-	statuses []string // newest last
+	statuses []string // oldest first
+}
+
+type workflowRun struct {
+	id                 int64
+	file               string
+	status, conclusion string
 }
 
 type repo struct {
-	branches    map[string]string
-	commits     map[string]*commit
-	pulls       []*PR
-	deployments []*deployment
-	runs        map[string][]string // workflow file -> statuses
-	refuse      string
+	defaultBranch  string
+	branches       map[string]string
+	commits        map[string]*commit
+	pulls          []*PR
+	deployments    []*deployment
+	runs           []*workflowRun
+	refuse         string
+	deleteOnMerge  bool
+}
+
+type failRule struct {
+	prefix string
+	n      int
+	status int
 }
 
 // Server is the fake GitHub.
@@ -58,20 +77,26 @@ type Server struct {
 	token    string
 	listener net.Listener
 	http     *http.Server
-	mu       sync.Mutex
-	repos    map[string]*repo
-	seq      int64
-	onMerge  []func(repo string, pr PR)
-	failNext map[string]int
+	started  time.Time
+
+	mu      sync.Mutex
+	repos   map[string]*repo
+	seq     int64
+	onMerge []func(repo string, pr PR)
+	fail    []*failRule
 }
 
-// Start listens on 127.0.0.1; requests need `Authorization: Bearer token`.
-func Start(token string) (*Server, error) {
+// Start listens on 127.0.0.1. Requests need `Authorization: Bearer <token>` (or
+// `token <token>`) with the given token, or DefaultToken when none is given.
+func Start(token ...string) (*Server, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("githubfake: listen on 127.0.0.1: %w", err)
 	}
-	s := &Server{token: token, listener: l, repos: map[string]*repo{}, failNext: map[string]int{}}
+	s := &Server{token: DefaultToken, listener: l, repos: map[string]*repo{}, started: time.Now().UTC().Truncate(time.Second)}
+	if len(token) > 0 && token[0] != "" {
+		s.token = token[0]
+	}
 	s.http = &http.Server{Handler: http.HandlerFunc(s.serve), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = s.http.Serve(l) }()
 	return s, nil
@@ -80,32 +105,40 @@ func Start(token string) (*Server, error) {
 // URL is the REST root, ending in "/" (github.api_url).
 func (s *Server) URL() string { return "http://" + s.listener.Addr().String() + "/" }
 
+// Token is the token the server accepts.
+func (s *Server) Token() string { return s.token }
+
 // Close stops it.
 func (s *Server) Close() { _ = s.http.Close() }
 
-func shaOf(parts ...string) string {
-	h := sha1.New()
-	for _, p := range parts {
-		h.Write([]byte(p))
-		h.Write([]byte{0})
+// mustRepo is for the helpers: naming a repository that was never created is a bug
+// in the test or demo calling them.
+func (s *Server) mustRepo(fullName string) *repo {
+	r := s.repos[fullName]
+	if r == nil {
+		panic("githubfake: no repository " + fullName + " (CreateRepo it first)")
 	}
-	return hex.EncodeToString(h.Sum(nil))
+	return r
 }
 
-// CreateRepo makes a repository with one commit on branch.
-func (s *Server) CreateRepo(fullName, branch string, files map[string]string) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r := &repo{branches: map[string]string{}, commits: map[string]*commit{}, runs: map[string][]string{}}
-	s.repos[fullName] = r
-	c := s.newCommit(r, "", files, "initial")
-	r.branches[branch] = c.sha
-	return c.sha
-}
-
-func (s *Server) newCommit(r *repo, parent string, files map[string]string, msg string) *commit {
+// newCommit stores a commit; its sha is a sha1 of its parents, files and message (and a
+// sequence number, so two identical commits still differ, as their times would).
+func (s *Server) newCommit(r *repo, parents []string, files map[string]string, msg string) *commit {
 	s.seq++
-	c := &commit{parent: parent, files: files, msg: msg, sha: shaOf(parent, msg, strconv.FormatInt(s.seq, 10))}
+	h := sha1.New()
+	for _, p := range parents {
+		fmt.Fprintf(h, "parent %s\n", p)
+	}
+	paths := make([]string, 0, len(files))
+	for p := range files {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	for _, p := range paths {
+		fmt.Fprintf(h, "file %q %d\n%s\n", p, len(files[p]), files[p])
+	}
+	fmt.Fprintf(h, "msg %s\nseq %d\n", msg, s.seq)
+	c := &commit{sha: hex.EncodeToString(h.Sum(nil)), parents: parents, files: files, msg: msg}
 	r.commits[c.sha] = c
 	return c
 }
@@ -118,220 +151,331 @@ func copyFiles(m map[string]string) map[string]string {
 	return out
 }
 
-// Commit adds a commit on branch with files changed.
-func (s *Server) Commit(fullName, branch string, files map[string]string, msg string) string {
+// CreateRepo makes a repository whose default branch holds one commit of files, and
+// returns that commit's sha.
+func (s *Server) CreateRepo(fullName, branch string, files map[string]string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r := s.repos[fullName]
-	head := r.commits[r.branches[branch]]
-	next := copyFiles(head.files)
-	for k, v := range files {
-		next[k] = v
-	}
-	c := s.newCommit(r, head.sha, next, msg)
+	r := &repo{defaultBranch: branch, branches: map[string]string{}, commits: map[string]*commit{}}
+	s.repos[fullName] = r
+	c := s.newCommit(r, nil, copyFiles(files), "Initial commit")
 	r.branches[branch] = c.sha
 	return c.sha
 }
 
-// File returns a file on a branch.
+// Commit adds a commit on branch (made from the default branch if missing) that sets
+// files (an empty content deletes the file), and returns its sha.
+func (s *Server) Commit(fullName, branch string, files map[string]string, msg string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.mustRepo(fullName)
+	headSHA, ok := r.branches[branch]
+	if !ok {
+		headSHA = r.branches[r.defaultBranch]
+	}
+	next := copyFiles(r.commits[headSHA].files)
+	for k, v := range files {
+		if v == "" {
+			delete(next, k)
+			continue
+		}
+		next[k] = v
+	}
+	c := s.newCommit(r, []string{headSHA}, next, msg)
+	r.branches[branch] = c.sha
+	return c.sha
+}
+
+// File returns a file's content on a branch ("" when absent).
 func (s *Server) File(fullName, branch, path string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r := s.repos[fullName]
-	return r.commits[r.branches[branch]].files[path]
+	r := s.mustRepo(fullName)
+	c := r.commits[r.branches[branch]]
+	if c == nil {
+		return ""
+	}
+	return c.files[path]
 }
 
-// Head returns a branch's head sha.
+// Head returns a branch's head sha ("" when there is no such branch).
 func (s *Server) Head(fullName, branch string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.repos[fullName].branches[branch]
+	return s.mustRepo(fullName).branches[branch]
 }
 
-// Branches lists a repo's branch names.
+// Branches lists a repository's branch names, sorted.
 func (s *Server) Branches(fullName string) []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []string
-	for b := range s.repos[fullName].branches {
+	for b := range s.mustRepo(fullName).branches {
 		out = append(out, b)
 	}
 	sort.Strings(out)
 	return out
 }
 
-// Pulls lists a repo's pull requests.
+// Pulls lists a repository's pull requests, oldest first.
 func (s *Server) Pulls(fullName string) []PR {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []PR
-	for _, p := range s.repos[fullName].pulls {
+	for _, p := range s.mustRepo(fullName).pulls {
 		out = append(out, *p)
 	}
 	return out
 }
 
-// AddDeployment records a deployment of sha to env with a final state.
-func (s *Server) AddDeployment(fullName, env, sha, state string) {
+// AddDeployment records a deployment of sha to env whose latest status is state
+// (success, failure, in_progress, ...), newer than every earlier one; it returns its id.
+func (s *Server) AddDeployment(fullName, env, sha, state string) int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r := s.repos[fullName]
+	r := s.mustRepo(fullName)
 	s.seq++
-	r.deployments = append(r.deployments, &deployment{id: s.seq, sha: sha, env: env, created: time.Now().Add(time.Duration(s.seq) * time.Second), statuses: []string{"queued", state}})
+	d := &deployment{id: s.seq, sha: sha, env: env, created: s.started.Add(time.Duration(s.seq) * time.Second), statuses: []string{"queued"}}
+	if state != "" && state != "queued" {
+		d.statuses = append(d.statuses, state)
+	}
+	r.deployments = append(r.deployments, d)
+	return d.id
 }
 
-// AddWorkflowRun records a run of a workflow file with a status (queued, in_progress, completed).
-func (s *Server) AddWorkflowRun(fullName, file, status string) {
+// SetDeploymentState adds a status to a deployment (a deploy finishing, say).
+func (s *Server) SetDeploymentState(fullName string, id int64, state string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r := s.repos[fullName]
-	r.runs[file] = append(r.runs[file], status)
+	for _, d := range s.mustRepo(fullName).deployments {
+		if d.id == id {
+			d.statuses = append(d.statuses, state)
+		}
+	}
 }
 
-// RefuseMerges makes merges of a repo's PRs fail like branch protection ("" allows).
+// AddWorkflowRun records a run of a workflow file with a status (queued, waiting,
+// in_progress, completed) and returns its id.
+func (s *Server) AddWorkflowRun(fullName, file, status string) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.mustRepo(fullName)
+	s.seq++
+	run := &workflowRun{id: s.seq, file: file, status: status}
+	if status == "completed" {
+		run.conclusion = "success"
+	}
+	r.runs = append(r.runs, run)
+	return run.id
+}
+
+// SetWorkflowRun changes a run's status (completed ones conclude with success).
+func (s *Server) SetWorkflowRun(fullName string, id int64, status string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, run := range s.mustRepo(fullName).runs {
+		if run.id == id {
+			run.status = status
+			if status == "completed" {
+				run.conclusion = "success"
+			}
+		}
+	}
+}
+
+// RefuseMerges makes API merges of the repository's PRs fail with 405 and msg, as
+// branch protection does ("Required status check \"plan\" is expected."); "" allows
+// them again. MergePR (a person with rights) is not refused.
 func (s *Server) RefuseMerges(fullName, msg string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.repos[fullName].refuse = msg
+	s.mustRepo(fullName).refuse = msg
 }
 
-// MergePR merges as a person would in the web UI.
+// DeleteBranchOnMerge makes merges delete the head branch, as the repository setting
+// "Automatically delete head branches" does.
+func (s *Server) DeleteBranchOnMerge(fullName string, on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.mustRepo(fullName).deleteOnMerge = on
+}
+
+// MergePR merges a PR as a person would in the web UI, then runs the OnMerge hooks.
 func (s *Server) MergePR(fullName string, number int) error {
 	s.mu.Lock()
-	pr, err := s.merge(fullName, number)
-	hooks := s.onMerge
+	pr, _, err := s.merge(s.mustRepo(fullName), number, "merge", "")
+	hooks := append([]func(string, PR){}, s.onMerge...)
 	s.mu.Unlock()
-	if err == nil {
-		for _, h := range hooks {
-			h(fullName, pr)
-		}
+	if err != nil {
+		return err
 	}
-	return err
+	for _, h := range hooks {
+		h(fullName, pr)
+	}
+	return nil
 }
 
-// OnMerge registers a hook run after every merge (the sandbox flips DNS and certs).
+// OnMerge registers a hook run after every merge, outside the server's lock (the
+// sandbox flips DNS answers and certificates there).
 func (s *Server) OnMerge(fn func(repo string, pr PR)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.onMerge = append(s.onMerge, fn)
 }
 
-// FailNext answers the next n requests whose path starts with prefix with status.
-func (s *Server) FailNext(prefix string, n, status int) {
+// FailNext answers the next n requests whose path starts with pathPrefix (for example
+// "/repos/o/r/pulls", or "POST /repos/o/r/pulls" for one method only) with status and
+// a GitHub-shaped error body. n <= 0 drops the rules of that prefix ("" drops all).
+func (s *Server) FailNext(pathPrefix string, n, status int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.failNext[prefix+"|"+strconv.Itoa(status)] = n
-}
-
-// merge applies the PR's changes (head against the base it was opened from) onto base.
-func (s *Server) merge(fullName string, number int) (PR, error) {
-	r := s.repos[fullName]
-	for _, p := range r.pulls {
-		if p.Number != number {
-			continue
-		}
-		if p.Merged || p.State != "open" {
-			return *p, fmt.Errorf("pull request %d is not open", number)
-		}
-		head := r.commits[r.branches[p.Head]]
-		fork := r.commits[p.BaseSHA]
-		base := r.commits[r.branches[p.Base]]
-		next := copyFiles(base.files)
-		for path, content := range head.files {
-			if fork.files[path] != content {
-				next[path] = content
+	if n <= 0 {
+		kept := s.fail[:0]
+		for _, f := range s.fail {
+			if pathPrefix != "" && f.prefix != pathPrefix {
+				kept = append(kept, f)
 			}
 		}
-		c := s.newCommit(r, base.sha, next, fmt.Sprintf("Merge pull request #%d", number))
-		r.branches[p.Base] = c.sha
-		p.Merged, p.State, p.MergeSHA = true, "closed", c.sha
-		return *p, nil
-	}
-	return PR{}, fmt.Errorf("no pull request %d", number)
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-func notFound(w http.ResponseWriter) {
-	writeJSON(w, http.StatusNotFound, map[string]any{"message": "Not Found", "documentation_url": "https://docs.github.com/rest"})
-}
-
-func (s *Server) prJSON(fullName string, p *PR) map[string]any {
-	r := s.repos[fullName]
-	owner := strings.Split(fullName, "/")[0]
-	return map[string]any{"number": p.Number, "title": p.Title, "body": p.Body, "state": p.State, "merged": p.Merged,
-		"merge_commit_sha": p.MergeSHA, "html_url": fmt.Sprintf("https://github.com/%s/pull/%d", fullName, p.Number),
-		"head": map[string]any{"ref": p.Head, "sha": r.branches[p.Head], "label": owner + ":" + p.Head},
-		"base": map[string]any{"ref": p.Base, "sha": p.BaseSHA}}
-}
-
-func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	if r.Header.Get("Authorization") != "Bearer "+s.token {
-		writeJSON(w, http.StatusUnauthorized, map[string]any{"message": "Bad credentials"})
+		s.fail = kept
 		return
 	}
+	s.fail = append(s.fail, &failRule{prefix: pathPrefix, n: n, status: status})
+}
+
+// ClosePR closes a PR without merging it, as a person may.
+func (s *Server) ClosePR(fullName string, number int) {
 	s.mu.Lock()
-	for key, n := range s.failNext {
-		prefix, status, _ := strings.Cut(key, "|")
-		if n > 0 && strings.HasPrefix(r.URL.Path, prefix) {
-			s.failNext[key] = n - 1
-			s.mu.Unlock()
-			code, _ := strconv.Atoi(status)
-			writeJSON(w, code, map[string]any{"message": "Server Error"})
-			return
+	defer s.mu.Unlock()
+	for _, p := range s.mustRepo(fullName).pulls {
+		if p.Number == number && p.State == "open" {
+			p.State = "closed"
 		}
 	}
-	s.mu.Unlock()
-	parts := strings.Split(strings.TrimPrefix(r.URL.EscapedPath(), "/"), "/")
-	if len(parts) == 3 && parts[0] == "repos" && r.Method == http.MethodGet {
-		s.mu.Lock()
-		_, ok := s.repos[parts[1]+"/"+parts[2]]
-		s.mu.Unlock()
-		if !ok {
-			notFound(w)
-			return
+}
+
+// mergeError is a refusal with GitHub's status code.
+type mergeError struct {
+	status int
+	msg    string
+}
+
+func (e *mergeError) Error() string { return e.msg }
+
+// merge brings the PR's changes (head against where it forked from base) onto base.
+// A file changed on both sides differently is a conflict, as on GitHub.
+func (s *Server) merge(r *repo, number int, method, wantSHA string) (PR, string, error) {
+	var p *PR
+	for _, x := range r.pulls {
+		if x.Number == number {
+			p = x
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"full_name": parts[1] + "/" + parts[2], "permissions": map[string]bool{"pull": true, "push": true, "admin": false}})
-		return
 	}
-	if len(parts) < 4 || parts[0] != "repos" {
-		notFound(w)
-		return
+	if p == nil {
+		return PR{}, "", &mergeError{http.StatusNotFound, "Not Found"}
 	}
-	fullName := parts[1] + "/" + parts[2]
-	s.mu.Lock()
-	rp := s.repos[fullName]
-	s.mu.Unlock()
-	if rp == nil {
-		notFound(w)
-		return
+	if p.State != "open" {
+		return *p, "", &mergeError{http.StatusMethodNotAllowed, "Pull Request is not mergeable"}
 	}
-	rest := parts[3:]
-	unesc := func(p string) string { u, _ := url.PathUnescape(p); return u }
-	switch {
-	case rest[0] == "branches" && len(rest) >= 2 && r.Method == http.MethodGet:
-		s.getBranch(w, fullName, unesc(strings.Join(rest[1:], "/")))
-	case rest[0] == "git" && len(rest) >= 3 && rest[1] == "ref" && r.Method == http.MethodGet:
-		s.getRef(w, fullName, unesc(strings.Join(rest[2:], "/")))
-	case rest[0] == "git" && len(rest) == 2 && rest[1] == "refs" && r.Method == http.MethodPost:
-		s.createRef(w, r, fullName)
-	case rest[0] == "contents" && r.Method == http.MethodGet:
-		s.getContents(w, fullName, unesc(strings.Join(rest[1:], "/")), r.URL.Query().Get("ref"))
-	case rest[0] == "contents" && r.Method == http.MethodPut:
-		s.putContents(w, r, fullName, unesc(strings.Join(rest[1:], "/")))
-	case rest[0] == "pulls":
-		s.pulls(w, r, fullName, rest[1:])
-	case rest[0] == "deployments":
-		s.deployments(w, fullName, rest[1:], r.URL.Query())
-	case rest[0] == "actions" && len(rest) == 4 && rest[1] == "workflows" && rest[3] == "runs":
-		s.runs(w, fullName, unesc(rest[2]), r.URL.Query().Get("status"))
-	case rest[0] == "compare" && len(rest) == 2:
-		s.compare(w, fullName, unesc(rest[1]))
-	default:
-		notFound(w)
+	headSHA := r.branches[p.Head]
+	if wantSHA != "" && wantSHA != headSHA {
+		return *p, "", &mergeError{http.StatusConflict, "Head branch was modified. Review and try the merge again."}
 	}
+	baseSHA := r.branches[p.Base]
+	head, base := r.commits[headSHA], r.commits[baseSHA]
+	fork := r.commits[mergeBase(r, baseSHA, headSHA)]
+	if head == nil || base == nil || fork == nil {
+		return *p, "", &mergeError{http.StatusMethodNotAllowed, "Pull Request is not mergeable"}
+	}
+	next := copyFiles(base.files)
+	for _, path := range changedPaths(fork.files, head.files) {
+		want, inHead := head.files[path]
+		if base.files[path] != fork.files[path] && base.files[path] != want {
+			return *p, "", &mergeError{http.StatusMethodNotAllowed, "Pull Request is not mergeable (merge conflict in " + path + ")"}
+		}
+		if inHead {
+			next[path] = want
+		} else {
+			delete(next, path)
+		}
+	}
+	parents := []string{baseSHA}
+	msg := fmt.Sprintf("Merge pull request #%d from %s", number, p.Head)
+	if method == "merge" || method == "" {
+		parents = append(parents, headSHA)
+	} else {
+		msg = p.Title + fmt.Sprintf(" (#%d)", number)
+	}
+	c := s.newCommit(r, parents, next, msg)
+	r.branches[p.Base] = c.sha
+	p.Merged, p.State, p.MergeSHA, p.HeadSHA, p.MergedAt = true, "closed", c.sha, headSHA, time.Now().UTC()
+	if r.deleteOnMerge {
+		delete(r.branches, p.Head)
+	}
+	return *p, c.sha, nil
+}
+
+// changedPaths lists the paths whose content differs between two snapshots.
+func changedPaths(a, b map[string]string) []string {
+	var out []string
+	for p, v := range a {
+		if w, ok := b[p]; !ok || w != v {
+			out = append(out, p)
+		}
+	}
+	for p := range b {
+		if _, ok := a[p]; !ok {
+			out = append(out, p)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// ancestors maps every commit reachable from sha (itself included) to its distance.
+func ancestors(r *repo, sha string) map[string]int {
+	out := map[string]int{}
+	queue := []string{sha}
+	out[sha] = 0
+	for len(queue) > 0 {
+		c := r.commits[queue[0]]
+		d := out[queue[0]]
+		queue = queue[1:]
+		if c == nil {
+			continue
+		}
+		for _, p := range c.parents {
+			if _, seen := out[p]; !seen {
+				out[p] = d + 1
+				queue = append(queue, p)
+			}
+		}
+	}
+	return out
+}
+
+// mergeBase is the nearest common ancestor of a and b ("" when none).
+func mergeBase(r *repo, a, b string) string {
+	inA := ancestors(r, a)
+	best, bestD := "", -1
+	for sha, d := range ancestors(r, b) {
+		if _, ok := inA[sha]; ok && (bestD < 0 || d < bestD || d == bestD && sha < best) {
+			best, bestD = sha, d
+		}
+	}
+	return best
+}
+
+// resolve turns a branch name or a commit sha into a commit sha ("" when neither).
+func (r *repo) resolve(ref string) string {
+	if ref == "" {
+		ref = r.defaultBranch
+	}
+	ref = strings.TrimPrefix(strings.TrimPrefix(ref, "refs/"), "heads/")
+	if sha, ok := r.branches[ref]; ok {
+		return sha
+	}
+	if _, ok := r.commits[ref]; ok {
+		return ref
+	}
+	return ""
 }
