@@ -56,14 +56,14 @@ type workflowRun struct {
 }
 
 type repo struct {
-	defaultBranch  string
-	branches       map[string]string
-	commits        map[string]*commit
-	pulls          []*PR
-	deployments    []*deployment
-	runs           []*workflowRun
-	refuse         string
-	deleteOnMerge  bool
+	defaultBranch string
+	branches      map[string]string
+	commits       map[string]*commit
+	pulls         []*PR
+	deployments   []*deployment
+	runs          []*workflowRun
+	refuse        string
+	deleteOnMerge bool
 }
 
 type failRule struct {
