@@ -30,12 +30,16 @@ func PsqlArgv(db DB, sql string) []string {
 	return []string{"psql", "-d", db.Name, "-U", db.User, "-X", "-v", "ON_ERROR_STOP=1", "-At", "-c", sql}
 }
 
-// MaintenanceQuerySQL reads the MAINTENANCE_MODE flag: "True", "False", or nothing.
+// MaintenanceQuerySQL reads the MAINTENANCE_MODE flag: one line per row ("True",
+// "False"), nothing when there is no row (off).
 func MaintenanceQuerySQL() string {
 	return "SELECT value FROM flags_flagstate WHERE name = 'MAINTENANCE_MODE' AND condition = 'boolean'"
 }
 
-// MaintenanceSetSQL sets the flag the way django-flags stores it.
+// MaintenanceSetSQL sets the flag the way django-flags stores it ('True'/'False' in
+// a boolean condition), in one transaction that leaves exactly one such row whatever
+// was there: the table has no unique key, and a stray second row would keep the flag
+// on.
 func MaintenanceSetSQL(on bool) string {
 	v := "False"
 	if on {

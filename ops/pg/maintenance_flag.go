@@ -8,20 +8,26 @@ import (
 )
 
 // MaintenanceState reads MAINTENANCE_MODE from flags_flagstate: no row means off.
+// django-flags reads a boolean condition with strtobool and turns the flag on when any
+// of its conditions holds, so several rows (the table has no unique key) count as on
+// when any says true.
 func MaintenanceState(ctx context.Context, ex Execer, db DB) (bool, error) {
 	var out bytes.Buffer
 	stderr := newTail(2048)
 	if err := ex.Exec(ctx, PsqlArgv(db, MaintenanceQuerySQL()), nil, &out, stderr); err != nil {
-		return false, fmt.Errorf("read MAINTENANCE_MODE: %w%s", err, stderrNote(stderr))
+		return false, fmt.Errorf("read MAINTENANCE_MODE in %s: %w%s", db.Name, err, stderrNote(stderr))
 	}
-	v := strings.TrimSpace(out.String())
-	switch v {
-	case "True":
-		return true, nil
-	case "False", "":
-		return false, nil
+	on := false
+	for _, v := range strings.Split(out.String(), "\n") {
+		switch strings.ToLower(strings.TrimSpace(v)) {
+		case "y", "yes", "t", "true", "on", "1":
+			on = true
+		case "n", "no", "f", "false", "off", "0", "":
+		default:
+			return false, fmt.Errorf("MAINTENANCE_MODE in %s has value %q, neither True nor False: fix the flags_flagstate row", db.Name, strings.TrimSpace(v))
+		}
 	}
-	return false, fmt.Errorf("MAINTENANCE_MODE has value %q, neither True nor False", v)
+	return on, nil
 }
 
 // SetMaintenanceSQL sets the flag with SQL: the fallback when no meshweb pod can run

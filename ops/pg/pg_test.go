@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -36,12 +37,24 @@ func local(s *pgserver.Server) pg.Execer {
 	})
 }
 
+// server starts an empty server; it skips the test only when PostgreSQL is not
+// installed (make setup installs it, so CI runs these tests).
+func server(t *testing.T) *pgserver.Server {
+	t.Helper()
+	if _, err := pgserver.BinDir(); err != nil {
+		t.Skipf("PostgreSQL is not installed, skipping a test that needs a real server: %v", err)
+	}
+	s, err := pgserver.Start(context.Background(), filepath.Join(t.TempDir(), "pg"))
+	require.NoError(t, err)
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// start starts a server with a MeshDB of that many installs (0: schema only).
 func start(t *testing.T, installs int) *pgserver.Server {
 	t.Helper()
 	ctx := context.Background()
-	s, err := pgserver.Start(ctx, filepath.Join(t.TempDir(), "pg"))
-	require.NoError(t, err)
-	t.Cleanup(s.Stop)
+	s := server(t)
 	require.NoError(t, s.CreateMeshDB(ctx, "meshdb", "meshdb"))
 	require.NoError(t, s.Seed(ctx, "meshdb", "meshdb", installs))
 	return s
@@ -95,7 +108,7 @@ func TestDumpRestoreRoundTripProvenByFingerprints(t *testing.T) {
 
 	a, b := fingerprints(t, origin), fingerprints(t, dest)
 	assert.Empty(t, pg.CompareFingerprints(a, b))
-	assert.Len(t, a, 12, "every MeshDB table is fingerprinted")
+	assert.Len(t, a, 14, "every MeshDB table is fingerprinted")
 
 	// A single changed row, and a deleted row, are detected and named.
 	sql(t, dest, "UPDATE meshapi_member SET notes = 'x' WHERE id = (SELECT id FROM meshapi_member ORDER BY id LIMIT 1)")
@@ -115,7 +128,14 @@ func TestDumpRestoreRoundTripProvenByFingerprints(t *testing.T) {
 	x2, err := pg.Fingerprints(ctx, local(dest), ex)
 	require.NoError(t, err)
 	assert.Empty(t, pg.CompareFingerprints(x1, x2))
-	assert.Len(t, x1, 10)
+	assert.Len(t, x1, 12)
+
+	// Sequences travel too: the destination's next install number follows the origin's.
+	next, err := dest.SQLAs(ctx, "meshdb", "meshdb", `INSERT INTO meshapi_install (status, request_date, member_id, building_id)
+		SELECT 'Request Received', now(), (SELECT id FROM meshapi_member LIMIT 1), (SELECT id FROM meshapi_building LIMIT 1)
+		RETURNING install_number`)
+	require.NoError(t, err)
+	assert.Equal(t, "2001", strings.TrimSpace(next))
 }
 
 func TestRestoreOntoEmptyDatabaseAndWithoutTheReadOnlyRole(t *testing.T) {
@@ -137,9 +157,7 @@ func TestRestoreOntoEmptyDatabaseAndWithoutTheReadOnlyRole(t *testing.T) {
 		}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s, err := pgserver.Start(ctx, filepath.Join(t.TempDir(), "pg"))
-			require.NoError(t, err)
-			t.Cleanup(s.Stop)
+			s := server(t)
 			tc.prepare(t, s)
 			rr, err := pg.Restore(ctx, local(s), db, res, filepath.Join(t.TempDir(), "x.dump"), 1)
 			require.NoError(t, err, "the data is restored even when pg_restore ignores errors")
@@ -268,12 +286,55 @@ func TestMaintenanceFlagBothWays(t *testing.T) {
 	on, err = pg.MaintenanceState(ctx, local(s), db)
 	require.NoError(t, err)
 	assert.False(t, on, "no row means off")
+
+	// The table has no unique key: django-flags turns the flag on when any row says so
+	// (strtobool, any case), and setting it leaves one row.
+	sql(t, s, "INSERT INTO flags_flagstate (name, condition, value, required) VALUES ('MAINTENANCE_MODE', 'boolean', 'False', false), ('MAINTENANCE_MODE', 'boolean', 'true', false)")
+	on, err = pg.MaintenanceState(ctx, local(s), db)
+	require.NoError(t, err)
+	assert.True(t, on)
+	require.NoError(t, pg.SetMaintenanceSQL(ctx, local(s), db, false))
+	assert.Equal(t, "False", sql(t, s, "SELECT string_agg(value, ',') FROM flags_flagstate WHERE name='MAINTENANCE_MODE'"))
+	sql(t, s, "UPDATE flags_flagstate SET value = 'maybe'")
+	_, err = pg.MaintenanceState(ctx, local(s), db)
+	assert.ErrorContains(t, err, `"maybe"`)
+
+	_, err = pg.MaintenanceState(ctx, local(s), pg.DB{Name: "nosuchdb", User: "meshdb"})
+	assert.ErrorContains(t, err, "nosuchdb", "psql's complaint is in the error")
 }
 
-func TestSeedingIsDeterministic(t *testing.T) {
+// Two servers seeded alike fingerprint alike; and fingerprints compare rows, not how a
+// server prints or sorts them: another TimeZone, DateStyle or collation, or rows
+// inserted in another order into a table without a key, change nothing.
+func TestSeedingIsDeterministicAndFingerprintsIgnoreServerSettings(t *testing.T) {
 	a, b := start(t, 400), start(t, 400)
 	assert.Empty(t, pg.CompareFingerprints(fingerprints(t, a), fingerprints(t, b)))
 	assert.Equal(t, "400", sql(t, a, "SELECT count(*) FROM meshapi_install"))
+
+	sql(t, b, "ALTER DATABASE meshdb SET TimeZone = 'America/New_York'")
+	sql(t, b, "ALTER DATABASE meshdb SET DateStyle = 'SQL, DMY'")
+	sql(t, b, "ALTER DATABASE meshdb SET extra_float_digits = 0")
+	for _, tc := range []struct {
+		s         *pgserver.Server
+		collation string
+		order     string
+	}{{a, `"C"`, "ASC"}, {b, `"und-x-icu"`, "DESC"}} {
+		_, err := tc.s.SQLAs(context.Background(), "meshdb", "meshdb", "CREATE TABLE extra_textkey (k text COLLATE "+tc.collation+" PRIMARY KEY, at timestamptz);\n"+
+			"INSERT INTO extra_textkey VALUES ('a', '2024-01-02 03:04:05+00'), ('B', '2024-06-01 00:00:00+00'), ('c', NULL);\n"+
+			"CREATE TABLE extra_nokey (n int, f float8);\n"+
+			"INSERT INTO extra_nokey SELECT i % 7, i / 3.0 FROM generate_series(1, 50) i ORDER BY i "+tc.order+";\n")
+		require.NoError(t, err)
+	}
+	require.Equal(t, "B", sql(t, a, "SELECT k FROM extra_textkey ORDER BY k LIMIT 1"), "the collations do sort differently")
+	require.Equal(t, "a", sql(t, b, "SELECT k FROM extra_textkey ORDER BY k LIMIT 1"))
+	fa, fb := fingerprints(t, a), fingerprints(t, b)
+	assert.Empty(t, pg.CompareFingerprints(fa, fb))
+	assert.Len(t, fa, 16)
+
+	sql(t, b, "UPDATE extra_nokey SET f = f + 1 WHERE n = 3 AND f < 2")
+	diffs := pg.CompareFingerprints(fa, fingerprints(t, b))
+	require.Len(t, diffs, 1)
+	assert.Equal(t, "extra_nokey", diffs[0].Table)
 }
 
 func TestParseRealRestoreLogs(t *testing.T) {
@@ -281,9 +342,7 @@ func TestParseRealRestoreLogs(t *testing.T) {
 	origin := start(t, 100)
 	res, err := pg.Dump(ctx, local(origin), db, filepath.Join(t.TempDir(), "o.dump"))
 	require.NoError(t, err)
-	s, err := pgserver.Start(ctx, filepath.Join(t.TempDir(), "pg"))
-	require.NoError(t, err)
-	t.Cleanup(s.Stop)
+	s := server(t)
 	emptyDB(t, s, false)
 	var stderr bytes.Buffer
 	code, err := s.Run(ctx, []string{"pg_restore", "-d", "meshdb", "-U", "meshdb", "-c", res.Path}, nil, io.Discard, &stderr)
@@ -301,21 +360,32 @@ func TestParseRealRestoreLogs(t *testing.T) {
 	assert.True(t, fatal, stderr.String())
 }
 
+// TestSeedTime measures, at MeshDB's size (CUTOVERBOT_BENCH_INSTALLS, default 20,000),
+// seeding, the dump and the fingerprints. It asserts no times.
 func TestSeedTime(t *testing.T) {
 	if os.Getenv("CUTOVERBOT_BENCH") == "" {
 		t.Skip("set CUTOVERBOT_BENCH=1 to measure seeding at MeshDB's size")
 	}
+	installs := 20000
+	if n, err := strconv.Atoi(os.Getenv("CUTOVERBOT_BENCH_INSTALLS")); err == nil && n > 0 {
+		installs = n
+	}
 	ctx := context.Background()
-	s, err := pgserver.Start(ctx, filepath.Join(t.TempDir(), "pg"))
-	require.NoError(t, err)
-	t.Cleanup(s.Stop)
-	require.NoError(t, s.CreateMeshDB(ctx, "meshdb", "meshdb"))
+	s := start(t, 0)
 	t0 := time.Now()
-	require.NoError(t, s.Seed(ctx, "meshdb", "meshdb", 20000))
+	require.NoError(t, s.Seed(ctx, "meshdb", "meshdb", installs))
 	seed := time.Since(t0)
+	t0 = time.Now()
 	res, err := pg.Dump(ctx, local(s), db, filepath.Join(t.TempDir(), "o.dump"))
 	require.NoError(t, err)
-	t.Logf("20,000 installs: seeded in %s, database %s, dump %.1f MB", seed.Round(time.Millisecond), sql(t, s, "SELECT pg_size_pretty(pg_database_size('meshdb'))"), float64(res.Size)/1e6)
+	dump := time.Since(t0)
+	t0 = time.Now()
+	fps := fingerprints(t, s)
+	fp := time.Since(t0)
+	require.Len(t, fps, 14)
+	t.Logf("%d installs: seeded in %s, database %s, dump %.1f MB in %s, fingerprints in %s",
+		installs, seed.Round(time.Millisecond), sql(t, s, "SELECT pg_size_pretty(pg_database_size('meshdb'))"),
+		float64(res.Size)/1e6, dump.Round(time.Millisecond), fp.Round(time.Millisecond))
 }
 
 // emptyDB makes the meshdb role and an empty database, with or without meshdb_ro.

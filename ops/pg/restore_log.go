@@ -9,9 +9,10 @@ import (
 var ignoredRe = regexp.MustCompile(`errors ignored on restore: (\d+)`)
 
 // ParseRestoreLog reads pg_restore's stderr. "errors ignored on restore: N" (exit 1)
-// means the data was restored but N statements failed, typically a missing role in a
-// GRANT; those are reported, not fatal. Errors without that summary, or a connection
-// failure, are fatal.
+// means pg_restore went to the end and N statements failed, typically a GRANT to a
+// missing role or a DROP of a missing object; those are reported, not fatal. Error
+// lines without that summary, a failed connection, or a fatal message (pg_restore
+// before 15 said "pg_restore: fatal:", the server says "FATAL:") are fatal.
 func ParseRestoreLog(log string) (ignored int, messages []string, fatal bool) {
 	for _, line := range strings.Split(log, "\n") {
 		line = strings.TrimSpace(line)
@@ -19,11 +20,14 @@ func ParseRestoreLog(log string) (ignored int, messages []string, fatal bool) {
 			ignored, _ = strconv.Atoi(m[1])
 			continue
 		}
-		if strings.HasPrefix(line, "pg_restore: error:") || strings.HasPrefix(line, "pg_restore: [archiver") || strings.Contains(line, "FATAL:") {
+		lower := strings.ToLower(line)
+		if strings.HasPrefix(line, "pg_restore: error:") || strings.HasPrefix(line, "pg_restore: fatal:") ||
+			strings.HasPrefix(line, "pg_restore: [archiver") || strings.Contains(lower, "fatal:") {
 			messages = append(messages, line)
 		}
-		if strings.Contains(line, "could not connect") || strings.Contains(line, "connection to server") ||
-			strings.Contains(line, "input file") || strings.Contains(line, "could not open input file") || strings.Contains(line, "FATAL:") {
+		if strings.Contains(lower, "fatal:") || strings.Contains(line, "could not connect") ||
+			strings.Contains(line, "connection to server") || strings.Contains(line, "could not open input file") ||
+			strings.Contains(line, "input file") {
 			fatal = true
 		}
 	}

@@ -26,20 +26,33 @@ const Magic = "PGDMP"
 // ErrBadMagic says the stream is not a custom-format dump.
 var ErrBadMagic = errors.New("not a pg_dump custom-format archive (no PGDMP magic)")
 
-// magicCheck remembers the first bytes of the stream.
+// magicCheck remembers the first bytes of the stream and stops it as soon as they are
+// not the magic: a wrong stream is not worth spooling to the end.
 type magicCheck struct{ head []byte }
 
 func (m *magicCheck) Write(p []byte) (int, error) {
 	if need := len(Magic) - len(m.head); need > 0 {
 		m.head = append(m.head, p[:min(need, len(p))]...)
 	}
+	if m.bad() {
+		return 0, ErrBadMagic
+	}
 	return len(p), nil
 }
+
+func (m *magicCheck) ok() bool { return string(m.head) == Magic }
+
+// bad: what came so far already differs from the magic (a short stream is not bad yet).
+func (m *magicCheck) bad() bool { return !strings.HasPrefix(Magic, string(m.head)) }
 
 // Dump streams `pg_dump -Fc` out of the pod into path, hashing as it goes, so memory
 // stays flat whatever the size. The file appears at path only when the dump is whole:
 // exit status 0, the PGDMP magic, fsynced. On any failure nothing is left behind.
 func Dump(ctx context.Context, ex Execer, db DB, path string) (DumpResult, error) {
+	// A file left at path by an earlier attempt must not pass for this dump.
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return DumpResult{}, fmt.Errorf("remove the old %s before dumping: %w", path, err)
+	}
 	partial := path + ".partial"
 	f, err := os.OpenFile(partial, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
@@ -57,10 +70,18 @@ func Dump(ctx context.Context, ex Execer, db DB, path string) (DumpResult, error
 	buf := bufio.NewWriterSize(f, 1<<20)
 	counter := &countWriter{}
 	stderr := newTail(4096)
-	if err := ex.Exec(ctx, DumpArgv(db), nil, io.MultiWriter(buf, h, magic, counter), stderr); err != nil {
-		return DumpResult{}, fmt.Errorf("%s failed after %d bytes: %w%s", strings.Join(DumpArgv(db), " "), counter.n, err, stderrNote(stderr))
+	// The magic check goes first so a wrong stream is cut before it reaches the file.
+	err = ex.Exec(ctx, DumpArgv(db), nil, io.MultiWriter(magic, buf, h, counter), stderr)
+	if magic.bad() {
+		return DumpResult{}, fmt.Errorf("%w: the stream starts with %q; is pg_dump run with -Fc?", ErrBadMagic, magic.head)
 	}
-	if string(magic.head) != Magic {
+	if err != nil {
+		return DumpResult{}, fmt.Errorf("%s failed after %d bytes, no dump kept: %w%s", strings.Join(DumpArgv(db), " "), counter.n, err, stderrNote(stderr))
+	}
+	if err := ctx.Err(); err != nil {
+		return DumpResult{}, fmt.Errorf("dump stopped after %d bytes, no dump kept: %w", counter.n, err)
+	}
+	if !magic.ok() {
 		return DumpResult{}, fmt.Errorf("%w: got %q in %d bytes", ErrBadMagic, magic.head, counter.n)
 	}
 	if err := buf.Flush(); err != nil {
@@ -76,6 +97,8 @@ func Dump(ctx context.Context, ex Execer, db DB, path string) (DumpResult, error
 		return DumpResult{}, fmt.Errorf("rename %s: %w", partial, err)
 	}
 	ok = true
+	// Best effort: the rename is durable once the directory is synced; a failure here
+	// leaves a whole file anyway.
 	syncDir(filepath.Dir(path))
 	return DumpResult{Path: path, Size: counter.n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
 }

@@ -27,28 +27,49 @@ var ErrChecksum = errors.New("sha256 mismatch")
 
 var safePath = regexp.MustCompile(`^/[A-Za-z0-9/._-]+$`)
 
+// checkRemotePath keeps the path safe inside the single quotes of `sh -c` and as an
+// argument of rm: absolute, plain characters, no "..".
+func checkRemotePath(p string) error {
+	if !safePath.MatchString(p) || strings.Contains(p, "..") {
+		return fmt.Errorf("refusing remote path %q: it must be absolute and use only A-Z a-z 0-9 / . _ -", p)
+	}
+	return nil
+}
+
 // Restore copies the dump into the pod, proves the copy is the same bytes (sha256sum
 // there against the local sum), and runs pg_restore -c --if-exists on it (-j needs a
 // file, not stdin). The copy in the pod is removed whatever happens.
 func Restore(ctx context.Context, ex Execer, db DB, local DumpResult, remoteFile string, jobs int) (RestoreResult, error) {
-	defer Unstage(ctx, ex, remoteFile)
+	if err := checkRemotePath(remoteFile); err != nil {
+		return RestoreResult{RemoteFile: remoteFile}, err
+	}
+	defer func() { _ = Unstage(ctx, ex, remoteFile) }()
 	if err := Stage(ctx, ex, local, remoteFile); err != nil {
 		return RestoreResult{RemoteFile: remoteFile}, err
 	}
 	return RestoreStaged(ctx, ex, db, local, remoteFile, jobs)
 }
 
-// Unstage removes the copy in the pod, even when ctx is done.
-func Unstage(ctx context.Context, ex Execer, remoteFile string) {
+// Unstage removes the copy in the pod, even when ctx is done (with a fresh, short
+// deadline): a dump of the whole database must not stay behind in /tmp of a pod.
+// Callers that defer it may ignore the error; it says which file is left.
+func Unstage(ctx context.Context, ex Execer, remoteFile string) error {
+	if err := checkRemotePath(remoteFile); err != nil {
+		return err
+	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	_ = ex.Exec(rctx, []string{"rm", "-f", remoteFile}, nil, io.Discard, io.Discard)
+	stderr := newTail(1024)
+	if err := ex.Exec(rctx, []string{"rm", "-f", remoteFile}, nil, io.Discard, stderr); err != nil {
+		return fmt.Errorf("remove %s from the pod (remove it by hand): %w%s", remoteFile, err, stderrNote(stderr))
+	}
+	return nil
 }
 
 // Stage copies the dump into the pod and checks that the copy there is the dump.
 func Stage(ctx context.Context, ex Execer, local DumpResult, remoteFile string) error {
-	if !safePath.MatchString(remoteFile) || strings.Contains(remoteFile, "..") {
-		return fmt.Errorf("refusing remote path %q: only /plain/path/characters", remoteFile)
+	if err := checkRemotePath(remoteFile); err != nil {
+		return err
 	}
 	f, err := os.Open(local.Path)
 	if err != nil {
@@ -89,10 +110,10 @@ func RestoreStaged(ctx context.Context, ex Execer, db DB, local DumpResult, remo
 	ignored, msgs, fatal := ParseRestoreLog(res.LogTail)
 	res.IgnoredErrors, res.Messages = ignored, msgs
 	if err != nil && ignored == 0 {
-		return res, fmt.Errorf("pg_restore failed: %w%s", err, stderrNote(log))
+		return res, fmt.Errorf("pg_restore into %s failed (%w) without saying it finished: %s", db.Name, err, lastLines(res.LogTail, 15))
 	}
 	if fatal {
-		return res, fmt.Errorf("pg_restore failed: %s", lastLines(res.LogTail, 10))
+		return res, fmt.Errorf("pg_restore into %s failed: %s", db.Name, lastLines(res.LogTail, 15))
 	}
 	return res, nil
 }

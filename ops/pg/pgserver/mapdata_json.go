@@ -3,6 +3,7 @@ package pgserver
 import (
 	"context"
 	"fmt"
+	"strings"
 )
 
 // MapdataJSON renders the public mapdata API from the database, as MeshDB's
@@ -13,11 +14,13 @@ func (s *Server) MapdataJSON(ctx context.Context, db, kind string) ([]byte, erro
 	if !ok {
 		return nil, fmt.Errorf("no mapdata kind %q (nodes, links, sectors)", kind)
 	}
-	out, err := s.SQL(ctx, db, q)
+	// Dates become epoch ms through timestamptz: pin the zone so every machine agrees.
+	out, err := s.sqlAs(ctx, db, "postgres", "SET TimeZone = 'UTC';\n"+q)
 	if err != nil {
 		return nil, err
 	}
-	if out == "" || out == "\n" {
+	out = strings.TrimSpace(out)
+	if out == "" {
 		return []byte("[]"), nil
 	}
 	return []byte(out), nil

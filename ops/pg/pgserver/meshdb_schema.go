@@ -3,39 +3,46 @@ package pgserver
 import (
 	"context"
 	"fmt"
+	"regexp"
 )
 
-// CreateMeshDB creates the roles (user as owner, meshdb_ro read-only), the database and
-// a schema shaped like MeshDB's Django models: uuid keys, an identity column, arrays,
-// timestamps, jsonb, device subtypes, a history table and django-flags' table.
+// identRe is what CreateMeshDB accepts as a role or database name: plain lower-case
+// identifiers need no quoting in the SQL it writes.
+var identRe = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+
+// CreateMeshDB creates the roles (user, who owns everything, and meshdb_ro, read-only),
+// the database db and, in its public schema, tables shaped like MeshDB's Django models:
+// uuid keys, an identity column, arrays, timestamps, numerics, jsonb, device subtypes
+// sharing their parent's key, a django-simple-history table and django-flags' table.
 func (s *Server) CreateMeshDB(ctx context.Context, db, user string) error {
+	for _, name := range []string{db, user} {
+		if !identRe.MatchString(name) {
+			return fmt.Errorf("create MeshDB: %q is not a plain lower-case identifier", name)
+		}
+	}
 	for _, stmt := range []string{
-		fmt.Sprintf("CREATE ROLE %s LOGIN", user),
+		"CREATE ROLE " + user + " LOGIN",
 		"CREATE ROLE meshdb_ro",
-		fmt.Sprintf("CREATE DATABASE %s OWNER %s", db, user),
+		"CREATE DATABASE " + db + " OWNER " + user,
 	} {
 		if _, err := s.SQL(ctx, "postgres", stmt); err != nil {
 			return fmt.Errorf("create MeshDB: %w", err)
 		}
 	}
-	return s.AsOwner(ctx, db, user, schemaSQL)
+	// As the owner, so the tables belong to it and its pg_restore -c may drop them.
+	if _, err := s.sqlAs(ctx, db, user, schemaSQL); err != nil {
+		return fmt.Errorf("create the MeshDB schema: %w", err)
+	}
+	return nil
 }
 
-// DropRole removes the read-only role (to test restores onto a server without it).
+// DropRole removes a role (to test restores onto a server without meshdb_ro).
 func (s *Server) DropRole(ctx context.Context, role string) error {
+	if !identRe.MatchString(role) {
+		return fmt.Errorf("drop role: %q is not a plain lower-case identifier", role)
+	}
 	_, err := s.SQL(ctx, "postgres", "DROP ROLE IF EXISTS "+role)
 	return err
-}
-
-// AsOwner runs SQL as the database owner, so the objects belong to it as in MeshDB.
-func (s *Server) AsOwner(ctx context.Context, db, user, sql string) error {
-	_, err := s.SQLAs(ctx, db, user, sql)
-	return err
-}
-
-// SQLAs runs SQL as a given role.
-func (s *Server) SQLAs(ctx context.Context, db, user, sql string) (string, error) {
-	return s.sqlAs(ctx, db, user, sql)
 }
 
 const schemaSQL = `
@@ -59,7 +66,7 @@ CREATE TABLE meshapi_node (
   type text NOT NULL,
   latitude double precision NOT NULL,
   longitude double precision NOT NULL,
-  altitude double precision,
+  altitude numeric(6, 1),
   install_date date,
   abandon_date date,
   notes text
@@ -146,12 +153,61 @@ CREATE TABLE meshapi_los (
   analysis_date date,
   notes text
 );
+-- django-simple-history: a full copy of the row per change, no foreign keys.
 CREATE TABLE meshapi_historicalinstall (
   history_id serial PRIMARY KEY,
   id uuid NOT NULL,
   install_number integer,
   status text NOT NULL,
+  ticket_number text,
+  request_date timestamptz NOT NULL,
+  install_date date,
+  abandon_date date,
+  roof_access boolean NOT NULL,
+  referral text,
   notes text,
+  diy boolean,
+  unit text,
+  member_id uuid,
+  building_id uuid,
+  node_id uuid,
+  history_date timestamptz NOT NULL,
+  history_change_reason text,
+  history_type varchar(1) NOT NULL,
+  history_user_id integer
+);
+CREATE INDEX meshapi_historicalinstall_id ON meshapi_historicalinstall (id);
+CREATE TABLE meshapi_historicalmember (
+  history_id serial PRIMARY KEY,
+  id uuid NOT NULL,
+  name text NOT NULL,
+  primary_email_address text,
+  stripe_email_address text,
+  additional_email_addresses text[] NOT NULL,
+  phone_number text,
+  additional_phone_numbers text[] NOT NULL,
+  slack_handle text,
+  notes text,
+  history_date timestamptz NOT NULL,
+  history_change_reason text,
+  history_type varchar(1) NOT NULL,
+  history_user_id integer
+);
+CREATE TABLE meshapi_historicalbuilding (
+  history_id serial PRIMARY KEY,
+  id uuid NOT NULL,
+  bin integer,
+  street_address text,
+  city text,
+  state text,
+  zip_code text,
+  address_truth_sources text[] NOT NULL,
+  latitude double precision NOT NULL,
+  longitude double precision NOT NULL,
+  altitude double precision,
+  notes text,
+  panoramas text[] NOT NULL,
+  primary_node_id uuid,
   history_date timestamptz NOT NULL,
   history_change_reason text,
   history_type varchar(1) NOT NULL,
