@@ -90,6 +90,10 @@ func Connect(opts Options) (*Cluster, error) {
 	return c, nil
 }
 
+// Clientset is the typed client, for callers that need more than this package offers
+// (the state store, leader election).
+func (c *Cluster) Clientset() kubernetes.Interface { return c.client }
+
 // Name is the cluster's name from the config.
 func (c *Cluster) Name() string { return c.name }
 

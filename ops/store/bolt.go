@@ -269,3 +269,17 @@ func orderKey(t time.Time, id string) []byte {
 	binary.BigEndian.PutUint64(k, uint64(t.UnixNano()))
 	return append(k, id...)
 }
+
+// Backend is what the server needs of a store: runs, the lock and audit (engine.Store)
+// and small records (schedules).
+type Backend interface {
+	engine.Store
+	PutValue(key string, v any) error
+	DeleteValue(key string) error
+	Values(prefix string, fn func(key string, raw []byte) error) error
+}
+
+var (
+	_ Backend = (*Bolt)(nil)
+	_ Backend = (*Kube)(nil)
+)

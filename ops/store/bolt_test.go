@@ -16,10 +16,10 @@ func newRun(id, who string, at time.Time) *engine.Run {
 		Steps: []engine.StepRun{{State: engine.Awaiting, Attempt: 1}}}
 }
 
-func TestLockVersionsAuditAndReopen(t *testing.T) {
-	dir := t.TempDir()
-	s, err := store.Open(dir)
-	require.NoError(t, err)
+// testContract holds every backend to the same rules. open returns the store and a
+// function that closes it and opens it again on the same state.
+func testContract(t *testing.T, s store.Backend, reopen func() store.Backend) {
+	var err error
 	t0 := time.Date(2026, 11, 24, 20, 0, 0, 0, time.UTC)
 
 	r := newRun("r1", "U01ALICE", t0)
@@ -39,10 +39,7 @@ func TestLockVersionsAuditAndReopen(t *testing.T) {
 	require.NoError(t, s.Save(r, []engine.AuditEntry{{Event: "step.running", RunID: "r1", Step: 1}}))
 
 	// Reopen: everything is there.
-	require.NoError(t, s.Close())
-	s, err = store.Open(dir)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = s.Close() })
+	s = reopen()
 	active, err := s.Active()
 	require.NoError(t, err)
 	require.NotNil(t, active)
@@ -65,9 +62,11 @@ func TestLockVersionsAuditAndReopen(t *testing.T) {
 	all, err := s.Audit("")
 	require.NoError(t, err)
 	var events []string
-	for i, a := range all {
+	last := map[string]uint64{}
+	for _, a := range all {
 		events = append(events, a.Event)
-		assert.Equal(t, uint64(i+1), a.Seq, "append-only, in order")
+		assert.Greater(t, a.Seq, last[a.RunID], "append-only, in order within a run")
+		last[a.RunID] = a.Seq
 	}
 	assert.Equal(t, []string{"run.started", "step.running", "run.completed", "run.started"}, events)
 	one, err := s.Audit("r1")
@@ -76,6 +75,35 @@ func TestLockVersionsAuditAndReopen(t *testing.T) {
 
 	_, err = s.Get("nope")
 	assert.ErrorIs(t, err, engine.ErrNotFound)
+
+	// Small records (schedules).
+	require.NoError(t, s.PutValue("schedule/a", map[string]string{"at": "1"}))
+	require.NoError(t, s.PutValue("schedule/b", map[string]string{"at": "2"}))
+	require.NoError(t, s.PutValue("other/c", 3))
+	require.NoError(t, s.PutValue("schedule/a", map[string]string{"at": "9"}))
+	var seen []string
+	require.NoError(t, s.Values("schedule/", func(k string, raw []byte) error { seen = append(seen, k+"="+string(raw)); return nil }))
+	assert.Equal(t, []string{`schedule/a={"at":"9"}`, `schedule/b={"at":"2"}`}, seen)
+	require.NoError(t, s.DeleteValue("schedule/a"))
+	require.NoError(t, s.DeleteValue("schedule/missing"))
+	seen = nil
+	require.NoError(t, s.Values("schedule/", func(k string, _ []byte) error { seen = append(seen, k); return nil }))
+	assert.Equal(t, []string{"schedule/b"}, seen)
+}
+
+func TestBoltContract(t *testing.T) {
+	dir := t.TempDir()
+	s, err := store.Open(dir)
+	require.NoError(t, err)
+	cur := s
+	t.Cleanup(func() { _ = cur.Close() })
+	testContract(t, s, func() store.Backend {
+		require.NoError(t, cur.Close())
+		n, err := store.Open(dir)
+		require.NoError(t, err)
+		cur = n
+		return n
+	})
 }
 
 func TestASecondProcessCannotOpenTheSameStore(t *testing.T) {

@@ -1,6 +1,7 @@
 package kubefake
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -284,6 +285,28 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request, res resour
 	if err != nil {
 		writeStatusError(w, err)
 		return
+	}
+	// Preconditions in the DeleteOptions body (optimistic concurrency on delete).
+	var opts metav1.DeleteOptions
+	if body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20)); len(bytes.TrimSpace(body)) > 0 {
+		opts.SetGroupVersionKind(metav1.SchemeGroupVersion.WithKind("DeleteOptions"))
+		if err := decodeObject(body, &opts); err != nil {
+			writeStatusError(w, apierrors.NewBadRequest(fmt.Sprintf("decode DeleteOptions: %v", err)))
+			return
+		}
+	}
+	if p := opts.Preconditions; p != nil {
+		o, _ := meta.Accessor(obj)
+		if p.ResourceVersion != nil && *p.ResourceVersion != o.GetResourceVersion() {
+			writeStatusError(w, apierrors.NewConflict(res.groupResource(), name,
+				fmt.Errorf("precondition failed: resourceVersion %s, stored %s", *p.ResourceVersion, o.GetResourceVersion())))
+			return
+		}
+		if p.UID != nil && *p.UID != o.GetUID() {
+			writeStatusError(w, apierrors.NewConflict(res.groupResource(), name,
+				fmt.Errorf("precondition failed: uid %s, stored %s", *p.UID, o.GetUID())))
+			return
+		}
 	}
 	delete(s.objects[res.plural], objectKey(ns, name))
 	_ = meta.NewAccessor().SetResourceVersion(obj, s.nextRVLocked())

@@ -1,0 +1,163 @@
+package store_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/nycmeshnet/cutoverbot/ops/engine"
+	"github.com/nycmeshnet/cutoverbot/ops/kube"
+	"github.com/nycmeshnet/cutoverbot/ops/kube/kubefake"
+	"github.com/nycmeshnet/cutoverbot/ops/store"
+)
+
+// kubeStoreClient starts a local Kubernetes API and returns a real client-go clientset
+// for it, built from a kubeconfig like the bot's.
+func kubeStoreClient(t *testing.T) kubernetes.Interface {
+	t.Helper()
+	srv, err := kubefake.Start(kubefake.Options{})
+	require.NoError(t, err)
+	t.Cleanup(srv.Close)
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	require.NoError(t, kubefake.WriteKubeconfig(path, map[string]*kubefake.Server{"home": srv}))
+	cl, err := kube.Connect(kube.Options{Name: "home", Kubeconfig: path, Context: "home", Namespace: "cutoverbot"})
+	require.NoError(t, err)
+	return cl.Clientset()
+}
+
+func openKube(t *testing.T, c kubernetes.Interface) *store.Kube {
+	t.Helper()
+	s, err := store.OpenKube(context.Background(), c, "cutoverbot")
+	require.NoError(t, err)
+	return s
+}
+
+func TestKubeContract(t *testing.T) {
+	c := kubeStoreClient(t)
+	testContract(t, openKube(t, c), func() store.Backend { return openKube(t, c) })
+}
+
+// Two replicas racing to start a run: exactly one takes the lock.
+func TestKubeCreateIsExclusiveAcrossReplicas(t *testing.T) {
+	c := kubeStoreClient(t)
+	a, b := openKube(t, c), openKube(t, c)
+	t0 := time.Date(2026, 12, 4, 20, 0, 0, 0, time.UTC)
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i, s := range []*store.Kube{a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = s.Create(newRun("r"+string(rune('a'+i)), "U0"+string(rune('A'+i)), t0), nil)
+		}()
+	}
+	wg.Wait()
+	var busy *engine.BusyError
+	ok := 0
+	for _, err := range errs {
+		if err == nil {
+			ok++
+		} else {
+			require.ErrorAs(t, err, &busy)
+		}
+	}
+	assert.Equal(t, 1, ok, "one create wins: %v", errs)
+}
+
+// A replica that read an old version (it lost the lease and writes late) is refused,
+// whichever store object it reads through.
+func TestKubeStaleWriterIsRefused(t *testing.T) {
+	c := kubeStoreClient(t)
+	leader, late := openKube(t, c), openKube(t, c)
+	t0 := time.Date(2026, 12, 4, 20, 0, 0, 0, time.UTC)
+	r := newRun("r1", "U01ALICE", t0)
+	require.NoError(t, leader.Create(r, nil))
+	old, err := late.Active()
+	require.NoError(t, err)
+
+	r.Version = 2
+	require.NoError(t, leader.Save(r, []engine.AuditEntry{{Event: "decision.approve", RunID: "r1"}}))
+	old.Version = 2
+	assert.ErrorIs(t, late.Save(old, []engine.AuditEntry{{Event: "decision.reject", RunID: "r1"}}), engine.ErrStaleWrite)
+
+	audit, err := leader.Audit("r1")
+	require.NoError(t, err)
+	require.Len(t, audit, 1)
+	assert.Equal(t, "decision.approve", audit[0].Event, "the refused write left no audit entry")
+}
+
+// An ended run left in the active object (the bot died between archiving it and
+// releasing the lock) is settled by the next reader: nothing lost, lock free.
+func TestKubeSettlesAnEndedRunLeftHoldingTheLock(t *testing.T) {
+	c := kubeStoreClient(t)
+	s := openKube(t, c)
+	t0 := time.Date(2026, 12, 4, 20, 0, 0, 0, time.UTC)
+	r := newRun("r1", "U01ALICE", t0)
+	require.NoError(t, s.Create(r, []engine.AuditEntry{{Event: "run.started", RunID: "r1"}}))
+
+	r.Version, r.State = 2, engine.Completed
+	require.NoError(t, s.WriteActiveOnly(r, []engine.AuditEntry{{Event: "run.started", RunID: "r1"}, {Event: "run.completed", RunID: "r1"}}))
+	_, err := c.CoreV1().ConfigMaps("cutoverbot").Get(context.Background(), "cutoverbot-run-r1", metav1.GetOptions{})
+	require.Error(t, err, "not archived yet")
+
+	other := openKube(t, c)
+	require.NoError(t, other.Create(newRun("r2", "U02BOB", t0.Add(time.Hour)), nil), "creating settles the ended run and takes the lock")
+	back, err := other.Get("r1")
+	require.NoError(t, err)
+	assert.Equal(t, engine.Completed, back.State)
+	audit, err := other.Audit("r1")
+	require.NoError(t, err)
+	assert.Len(t, audit, 2, "the audit moved with the run")
+	require.NoError(t, c.CoreV1().ConfigMaps("cutoverbot").Delete(context.Background(), "cutoverbot-active", metav1.DeleteOptions{}))
+
+	// And through Active: the same leftover is settled and reported as no active run.
+	require.NoError(t, s.Create(newRun("r3", "U02BOB", t0.Add(2*time.Hour)), nil))
+	r3, err := s.Active()
+	require.NoError(t, err)
+	r3.Version, r3.State = 2, engine.Aborted
+	require.NoError(t, s.WriteActiveOnly(r3, nil))
+	a, err := s.Active()
+	require.NoError(t, err)
+	assert.Nil(t, a)
+	back, err = s.Get("r3")
+	require.NoError(t, err)
+	assert.Equal(t, engine.Aborted, back.State)
+	require.NoError(t, s.Create(newRun("r4", "U02BOB", t0.Add(3*time.Hour)), nil), "the lock is free")
+}
+
+// Large step outputs (a long diff) fit because the payload is compressed; one that
+// cannot fit is refused with a clear error and the stored run is unchanged.
+func TestKubeLargeRunsFitOrAreRefusedClearly(t *testing.T) {
+	c := kubeStoreClient(t)
+	s := openKube(t, c)
+	r := newRun("r1", "U01ALICE", time.Date(2026, 12, 4, 20, 0, 0, 0, time.UTC))
+	require.NoError(t, s.Create(r, nil))
+
+	r.Version = 2
+	r.Steps[0].Output.Details = strings.Repeat("- node 1234 lat 40.7 lon -73.9 status Active\n", 60000) // 2.7 MB, compressible
+	require.NoError(t, s.Save(r, nil))
+	got, err := s.Get("r1")
+	require.NoError(t, err)
+	assert.Equal(t, r.Steps[0].Output.Details, got.Steps[0].Output.Details)
+
+	noise := make([]byte, 1<<20)
+	_, _ = rand.Read(noise)
+	r.Version = 3
+	r.Steps[0].Output.Details = hex.EncodeToString(noise)
+	err = s.Save(r, nil)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "over the")
+	got, err = s.Get("r1")
+	require.NoError(t, err)
+	assert.Equal(t, int64(2), got.Version, "nothing changed")
+}
