@@ -18,6 +18,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	kjson "k8s.io/apimachinery/pkg/runtime/serializer/json"
 	"k8s.io/client-go/kubernetes/scheme"
+
+	"github.com/nycmeshnet/cutoverbot/ops/config"
 )
 
 var strict = kjson.NewSerializerWithOptions(kjson.DefaultMetaFactory, scheme.Scheme, scheme.Scheme, kjson.SerializerOptions{Yaml: true, Strict: true})
@@ -52,7 +54,10 @@ type kustomization struct {
 	Kind       string   `yaml:"kind"`
 	Namespace  string   `yaml:"namespace"`
 	Resources  []string `yaml:"resources"`
-	Images     []struct {
+	Patches    []struct {
+		Path string `yaml:"path"`
+	} `yaml:"patches"`
+	Images []struct {
 		Name   string `yaml:"name"`
 		NewTag string `yaml:"newTag"`
 	} `yaml:"images"`
@@ -184,4 +189,86 @@ func TestSlackAppManifest(t *testing.T) {
 	require.Len(t, m.Features.SlashCommands, 1)
 	assert.Equal(t, "/cutover", m.Features.SlashCommands[0].Command)
 	assert.ElementsMatch(t, []string{"commands", "chat:write", "files:write", "usergroups:read"}, m.OAuthConfig.Scopes.Bot, "only the scopes the bot uses")
+}
+
+func decodeFile(t *testing.T, path string) []runtime.Object {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	require.NoError(t, err)
+	var out []runtime.Object
+	for i, doc := range bytes.Split(raw, []byte("\n---\n")) {
+		if len(bytes.TrimSpace(doc)) == 0 {
+			continue
+		}
+		obj, _, err := strict.Decode(doc, nil, nil)
+		require.NoError(t, err, "%s document %d", path, i+1)
+		out = append(out, obj)
+	}
+	return out
+}
+
+// TestHAOverlay pins the high-availability layout: two replicas on different nodes, the
+// pod name as the election identity, the in-cluster token, and a Role in the bot's own
+// namespace with exactly what the state store and the Lease need.
+func TestHAOverlay(t *testing.T) {
+	var k kustomization
+	decodeStrict(t, "overlays/ha/kustomization.yaml", &k)
+	assert.Contains(t, k.Resources, "../../base")
+	for _, r := range k.Resources[1:] {
+		_, err := os.Stat(filepath.Join("overlays/ha", r))
+		assert.NoError(t, err, "kustomization names %s", r)
+	}
+
+	for _, p := range k.Patches {
+		_, err := os.Stat(filepath.Join("overlays/ha", p.Path))
+		assert.NoError(t, err, "kustomization patches with %s", p.Path)
+	}
+
+	var role *rbacv1.Role
+	var binding *rbacv1.RoleBinding
+	for _, o := range decodeFile(t, "overlays/ha/state-rbac.yaml") {
+		switch v := o.(type) {
+		case *rbacv1.Role:
+			role = v
+		case *rbacv1.RoleBinding:
+			binding = v
+		}
+	}
+	require.NotNil(t, role)
+	require.NotNil(t, binding)
+	assert.Equal(t, "cutoverbot", role.Namespace)
+	got := map[string]string{}
+	for _, r := range role.Rules {
+		assert.Empty(t, r.ResourceNames)
+		for _, g := range r.APIGroups {
+			for _, res := range r.Resources {
+				verbs := append([]string(nil), r.Verbs...)
+				sort.Strings(verbs)
+				got[g+"/"+res] = strings.Join(verbs, ",")
+			}
+		}
+	}
+	assert.Equal(t, map[string]string{
+		"/configmaps":                "create,delete,get,list,update",
+		"coordination.k8s.io/leases": "create,get,update",
+	}, got)
+	assert.Equal(t, role.Name, binding.RoleRef.Name)
+	require.Len(t, binding.Subjects, 1)
+	assert.Equal(t, "cutoverbot", binding.Subjects[0].Name)
+
+	objs := decodeFile(t, "overlays/ha/deployment-ha.yaml")
+	require.Len(t, objs, 1)
+	dep := objs[0].(*appsv1.Deployment)
+	assert.Equal(t, int32(2), *dep.Spec.Replicas)
+	assert.True(t, *dep.Spec.Template.Spec.AutomountServiceAccountToken)
+	require.NotNil(t, dep.Spec.Template.Spec.Affinity.PodAntiAffinity)
+	env := dep.Spec.Template.Spec.Containers[0].Env
+	require.Len(t, env, 1)
+	assert.Equal(t, "POD_NAME", env[0].Name)
+	assert.Equal(t, "metadata.name", env[0].ValueFrom.FieldRef.FieldPath)
+
+	cfg, _, err := config.Load("overlays/ha/cutover.yaml", config.Options{Getenv: func(string) string { return "" }})
+	require.NoError(t, err)
+	assert.Equal(t, "kubernetes", cfg.State.Backend)
+	assert.Equal(t, "cutoverbot", cfg.State.Namespace)
 }

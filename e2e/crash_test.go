@@ -103,6 +103,7 @@ func TestE2EKilledWhileRunningNeedsARetry(t *testing.T) {
 	assert.False(t, hasApprove, "and nothing runs on its own")
 
 	w.click(carol, "Retry")
+	w.waitFor("the restore to run again and succeed", func() bool { return strings.Contains(w.headerText(), "✅ 8.") })
 	w.approveAll(bob, "(completed)")
 	w.requireSameData()
 	w.stopProcess()

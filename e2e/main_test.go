@@ -6,6 +6,8 @@ import (
 	"os"
 	"testing"
 
+	"github.com/go-logr/logr"
+
 	"k8s.io/klog/v2"
 )
 
@@ -16,5 +18,6 @@ func TestMain(m *testing.M) {
 	_ = fs.Set("logtostderr", "false")
 	klog.LogToStderr(false)
 	klog.SetOutput(io.Discard)
+	klog.SetLogger(logr.Discard()) // the contextual logger of the exec streams, too
 	os.Exit(m.Run())
 }

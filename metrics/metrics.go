@@ -22,6 +22,7 @@ type Metrics struct {
 	APIErrors     *prometheus.CounterVec // api (slack, github), method
 	RateLimitWait *prometheus.CounterVec // api
 	Bytes         *prometheus.CounterVec // direction (dumped, restored)
+	Leader        prometheus.Gauge       // 1 while this replica leads (always 1 with the file store)
 }
 
 // New makes and registers the collectors (plus the Go and process collectors).
@@ -44,8 +45,10 @@ func New() *Metrics {
 			Help: "Time spent waiting on rate limits (429 Retry-After)."}, []string{"api"}),
 		Bytes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cutoverbot_database_bytes_total",
 			Help: "Bytes of database dumps streamed, by direction."}, []string{"direction"}),
+		Leader: prometheus.NewGauge(prometheus.GaugeOpts{Name: "cutoverbot_leader",
+			Help: "1 while this replica is the leader that serves Slack, 0 while it stands by."}),
 	}
-	m.Registry.MustRegister(m.Runs, m.StepDuration, m.Decisions, m.Refusals, m.AckLatency, m.APIErrors, m.RateLimitWait, m.Bytes,
+	m.Registry.MustRegister(m.Runs, m.StepDuration, m.Decisions, m.Refusals, m.AckLatency, m.APIErrors, m.RateLimitWait, m.Bytes, m.Leader,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -47,7 +47,8 @@ type Options struct {
 type Server struct {
 	cfg       *config.Config
 	opts      Options
-	store     *store.Bolt
+	store     store.Backend
+	elector   *elector
 	Engine    *engine.Engine
 	Handler   *handlers.Handler
 	Metrics   *metrics.Metrics
@@ -76,11 +77,17 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	// client-go logs through klog; send it to the bot's logger instead of stderr.
 	klog.SetSlogLogger(opts.Logger)
 	s := &Server{cfg: cfg, opts: opts}
-	st, err := store.Open(cfg.State.Dir)
+	st, home, err := OpenStore(context.Background(), cfg)
 	if err != nil {
 		return nil, err
 	}
 	s.store = st
+	if home != nil {
+		if s.elector, err = newElector(cfg, home, opts.Logger); err != nil {
+			st.Close()
+			return nil, err
+		}
+	}
 
 	clusters := map[string]steps.Cluster{}
 	for name, cc := range cfg.Clusters {
@@ -163,11 +170,11 @@ func (s *Server) Addr() string {
 func (s *Server) Store() engine.Store { return s.store }
 
 // Run serves until ctx ends, then drains the step in flight and closes the store.
+// With state.backend kubernetes it first waits to be elected leader (serving health
+// endpoints meanwhile as a standby); a leader that loses its lease stops its step and
+// returns an error, so that the process restarts as a standby.
 func (s *Server) Run(ctx context.Context) error {
 	log := s.opts.Logger
-	if err := s.Engine.Recover(ctx); err != nil {
-		return err
-	}
 	ln, err := net.Listen("tcp", s.cfg.HTTP.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on http.listen %s: %w", s.cfg.HTTP.Listen, err)
@@ -179,6 +186,40 @@ func (s *Server) Run(ctx context.Context) error {
 			log.Error("health endpoints stopped", "err", err)
 		}
 	}()
+	if s.elector == nil {
+		s.Metrics.Leader.Set(1)
+		err = s.lead(ctx, func() bool { return false })
+	} else {
+		err = s.elector.run(ctx, s.Metrics, func(lctx context.Context) error {
+			lost := func() bool { return ctx.Err() == nil && lctx.Err() != nil }
+			err := s.lead(lctx, lost)
+			if lost() {
+				return errLostLease
+			}
+			return err
+		})
+	}
+	shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = s.http.Shutdown(shut)
+	if cerr := s.store.Close(); cerr != nil && err == nil {
+		err = cerr
+	}
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// lead is the active bot: it recovers the run, ticks timers and serves Slack until
+// ctx ends, then waits up to DrainTimeout for the step in flight. A lost lease leaves
+// no time to drain (the next leader may start within seconds): the step is cancelled
+// at once, and the next leader finds it interrupted.
+func (s *Server) lead(ctx context.Context, lost func() bool) error {
+	log := s.opts.Logger
+	if err := s.Engine.Recover(ctx); err != nil {
+		return err
+	}
 	ticker := cron.New(cron.WithLocation(time.UTC))
 	if _, err := ticker.AddFunc(fmt.Sprintf("@every %s", s.opts.TickEvery), func() {
 		if err := s.Engine.Tick(ctx); err != nil {
@@ -190,19 +231,16 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	ticker.Start()
 	s.ready.Store(true)
-	err = s.transport.Run(ctx)
+	err := s.transport.Run(ctx)
 	s.ready.Store(false)
 	<-ticker.Stop().Done()
-	drain, cancel := context.WithTimeout(context.Background(), s.opts.DrainTimeout)
+	drain := s.opts.DrainTimeout
+	if lost() {
+		drain = 0
+	}
+	dctx, cancel := context.WithTimeout(context.Background(), drain)
 	defer cancel()
-	_ = s.Engine.Close(drain)
-	_ = s.http.Shutdown(drain)
-	if cerr := s.store.Close(); cerr != nil && err == nil {
-		err = cerr
-	}
-	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
-		return nil
-	}
+	_ = s.Engine.Close(dctx)
 	return err
 }
 
@@ -216,6 +254,12 @@ func (s *Server) routes() http.Handler {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		if s.elector != nil && !s.elector.leading() {
+			// A standby holds no Slack connection by design (Slack would split events
+			// between connections); it is ready to take over.
+			fmt.Fprintf(w, "ready: standby, %s leads\n", s.elector.holder())
+			return
+		}
 		if !s.ready.Load() || !s.transport.Connected() {
 			http.Error(w, "not connected to Slack", http.StatusServiceUnavailable)
 			return

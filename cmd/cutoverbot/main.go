@@ -15,7 +15,6 @@ import (
 	"github.com/nycmeshnet/cutoverbot/ops/config"
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
 	"github.com/nycmeshnet/cutoverbot/ops/plan"
-	"github.com/nycmeshnet/cutoverbot/ops/store"
 	"github.com/nycmeshnet/cutoverbot/server"
 )
 
@@ -192,7 +191,7 @@ func cmdHistory(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	st, err := store.Open(cfg.State.Dir)
+	st, _, err := server.OpenStore(context.Background(), cfg)
 	if err != nil {
 		return err
 	}

@@ -44,6 +44,10 @@ func applyDefaults(c *Config) {
 	if c.State.Backend == "" {
 		c.State.Backend = "file"
 	}
+	if c.State.LeaseName == "" {
+		c.State.LeaseName = "cutoverbot-leader"
+	}
+	defaultDuration(&c.State.LeaseDuration, 15*time.Second)
 	if c.HTTP.Listen == "" {
 		c.HTTP.Listen = ":8080"
 	}

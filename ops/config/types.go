@@ -131,6 +131,14 @@ type TLS struct {
 type State struct {
 	Backend string `yaml:"backend"`
 	Dir     string `yaml:"dir"`
+	// For backend kubernetes (all optional): where the shared state and the leader
+	// Lease live. Empty kubeconfig means the pod's service account; empty namespace
+	// means the pod's own (or the context's).
+	Kubeconfig    string   `yaml:"kubeconfig"`
+	Context       string   `yaml:"context"`
+	Namespace     string   `yaml:"namespace"`
+	LeaseName     string   `yaml:"lease_name"`
+	LeaseDuration Duration `yaml:"lease_duration"`
 }
 
 type HTTP struct {

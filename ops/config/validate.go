@@ -116,6 +116,13 @@ func validate(c *Config, opts Options) Problems {
 	default:
 		v.crit("state.backend", "%q is not one of file, kubernetes", c.State.Backend)
 	}
+	v.duration("state.lease_duration", &c.State.LeaseDuration, time.Second)
+	if c.State.Backend != "kubernetes" && (c.State.Kubeconfig != "" || c.State.Namespace != "" || c.State.Context != "") {
+		v.warn("state.kubeconfig", "state.kubeconfig, state.context and state.namespace are used only with state.backend: kubernetes")
+	}
+	if c.State.Kubeconfig != "" && !filepath.IsAbs(c.State.Kubeconfig) {
+		v.warn("state.kubeconfig", "%q is relative: it is resolved against the working directory", c.State.Kubeconfig)
+	}
 	if v.required("state.dir", c.State.Dir) && !filepath.IsAbs(c.State.Dir) {
 		v.warn("state.dir", "%q is relative: it is resolved against the working directory", c.State.Dir)
 	}
