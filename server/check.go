@@ -84,12 +84,37 @@ func Check(ctx context.Context, cfg *config.Config) []CheckResult {
 			pods = append(pods, pod.Name)
 		}
 		add("cluster "+name, err, fmt.Sprintf("reachable; %s present; pods %v", cc.CeleryStatefulSet, pods))
+		if c != nil {
+			missing, perr := c.Missing(cctx, kube.PlanAccess)
+			if perr == nil && len(missing) > 0 {
+				perr = fmt.Errorf("the identity of context %q may not %s in namespace %s: apply deploy/target-cluster/rbac.yaml there and bind it to this identity",
+					cc.Context, kube.DescribeMissing(missing), c.Namespace())
+			}
+			add("permissions "+name, perr, fmt.Sprintf("all %d the plan needs (SelfSubjectAccessReview)", len(kube.PlanAccess)))
+		}
 
 		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", cc.LBAddress, &tls.Config{InsecureSkipVerify: true}) // reachability only
 		if err == nil {
 			conn.Close()
 		}
 		add("lb_address "+name, err, cc.LBAddress+" answers TLS")
+	}
+
+	if cfg.State.Backend == "kubernetes" {
+		st, home, err := OpenStore(cctx, cfg)
+		if err == nil {
+			st.Close()
+			var missing []kube.Access
+			missing, err = home.Missing(cctx, kube.StateAccess)
+			if err == nil && len(missing) > 0 {
+				err = fmt.Errorf("the bot may not %s in namespace %s: apply the Role of deploy/overlays/ha/state-rbac.yaml", kube.DescribeMissing(missing), home.Namespace())
+			}
+		}
+		where := cfg.State.Namespace
+		if home != nil {
+			where = home.Namespace()
+		}
+		add("state in kubernetes", err, fmt.Sprintf("ConfigMaps and Lease %s usable in namespace %s", cfg.State.LeaseName, where))
 	}
 
 	gh, err := github.New(cfg.GitHub.APIURL, cfg.Tokens.GitHub.Reveal(), nil)

@@ -25,6 +25,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/remotecommand"
 
+	"github.com/nycmeshnet/cutoverbot/ops/kube"
 	"github.com/nycmeshnet/cutoverbot/ops/kube/kubefake"
 )
 
@@ -279,4 +280,30 @@ func TestInformerSyncs(t *testing.T) {
 		_, err := lister.Pods(ns).Get("web-2")
 		return err == nil
 	}, 10*time.Second, 10*time.Millisecond)
+}
+
+// A denied permission is refused with 403 on the real request and answered "not
+// allowed" by a SelfSubjectAccessReview; others are untouched.
+func TestDenyForbidsRequestsAndAnswersReviews(t *testing.T) {
+	srv, err := kubefake.Start(kubefake.Options{})
+	require.NoError(t, err)
+	t.Cleanup(srv.Close)
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	require.NoError(t, kubefake.WriteKubeconfig(path, map[string]*kubefake.Server{"c": srv}))
+	cl, err := kube.Connect(kube.Options{Name: "c", Kubeconfig: path, Context: "c", Namespace: "meshdb"})
+	require.NoError(t, err)
+	ctx := context.Background()
+	missing, err := cl.Missing(ctx, kube.PlanAccess)
+	require.NoError(t, err)
+	assert.Empty(t, missing)
+
+	srv.Deny(kubefake.Permission{Verb: "list", Resource: "pods"})
+	_, err = cl.Clientset().CoreV1().Pods("meshdb").List(ctx, metav1.ListOptions{})
+	require.Error(t, err)
+	assert.True(t, apierrors.IsForbidden(err), "%v", err)
+	_, err = cl.Clientset().CoreV1().ConfigMaps("meshdb").List(ctx, metav1.ListOptions{})
+	assert.NoError(t, err)
+	missing, err = cl.Missing(ctx, kube.PlanAccess)
+	require.NoError(t, err)
+	assert.Equal(t, "list pods", kube.DescribeMissing(missing))
 }

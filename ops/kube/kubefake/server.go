@@ -62,6 +62,7 @@ type Server struct {
 	hijacked      map[net.Conn]struct{}
 	execCancels   map[uint64]context.CancelFunc
 	execSeq       uint64
+	denied        map[Permission]bool
 	serveComplete sync.WaitGroup
 }
 
@@ -194,6 +195,7 @@ func (s *Server) routes() http.Handler {
 	}
 	s.workloadRoutes(mux)
 	mux.HandleFunc("/api/v1/namespaces/{ns}/pods/{name}/exec", s.handleExec)
+	mux.HandleFunc("POST /apis/authorization.k8s.io/v1/selfsubjectaccessreviews", s.handleSSAR)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeStatusError(w, apierrors.NewNotFound(schemaResource("", r.URL.Path), ""))
 	})
@@ -207,6 +209,9 @@ func (s *Server) routes() http.Handler {
 		}
 		if !s.authorized(r) {
 			writeStatusError(w, apierrors.NewUnauthorized("Unauthorized"))
+			return
+		}
+		if s.forbidden(w, r) {
 			return
 		}
 		mux.ServeHTTP(w, r)

@@ -1,0 +1,85 @@
+package kube
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	authorizationv1 "k8s.io/api/authorization/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Access is one permission the bot needs in a namespace.
+type Access struct {
+	Verb, Group, Resource, Subresource string
+}
+
+func (a Access) String() string {
+	r := a.Resource
+	if a.Subresource != "" {
+		r += "/" + a.Subresource
+	}
+	if a.Group != "" {
+		r = a.Group + "/" + r
+	}
+	return a.Verb + " " + r
+}
+
+// PlanAccess is what the cutover's steps need in each MeshDB cluster's namespace: the
+// rules of deploy/target-cluster/rbac.yaml.
+var PlanAccess = []Access{
+	{Verb: "get", Resource: "pods"},
+	{Verb: "list", Resource: "pods"},
+	{Verb: "create", Resource: "pods", Subresource: "exec"},
+	{Verb: "get", Group: "apps", Resource: "statefulsets"},
+	{Verb: "get", Group: "apps", Resource: "deployments"},
+	{Verb: "get", Group: "apps", Resource: "statefulsets", Subresource: "scale"},
+	{Verb: "update", Group: "apps", Resource: "statefulsets", Subresource: "scale"},
+	{Verb: "patch", Group: "apps", Resource: "statefulsets", Subresource: "scale"},
+	{Verb: "get", Group: "apps", Resource: "deployments", Subresource: "scale"},
+	{Verb: "update", Group: "apps", Resource: "deployments", Subresource: "scale"},
+	{Verb: "patch", Group: "apps", Resource: "deployments", Subresource: "scale"},
+}
+
+// StateAccess is what state.backend kubernetes needs in the bot's own namespace.
+var StateAccess = []Access{
+	{Verb: "get", Resource: "configmaps"},
+	{Verb: "list", Resource: "configmaps"},
+	{Verb: "create", Resource: "configmaps"},
+	{Verb: "update", Resource: "configmaps"},
+	{Verb: "delete", Resource: "configmaps"},
+	{Verb: "get", Group: "coordination.k8s.io", Resource: "leases"},
+	{Verb: "create", Group: "coordination.k8s.io", Resource: "leases"},
+	{Verb: "update", Group: "coordination.k8s.io", Resource: "leases"},
+}
+
+// Missing asks the API server (SelfSubjectAccessReview) about each permission in the
+// cluster's namespace and returns the ones this identity lacks.
+func (c *Cluster) Missing(ctx context.Context, want []Access) ([]Access, error) {
+	var missing []Access
+	for _, a := range want {
+		cctx, cancel := c.call(ctx)
+		review, err := c.client.AuthorizationV1().SelfSubjectAccessReviews().Create(cctx, &authorizationv1.SelfSubjectAccessReview{
+			Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &authorizationv1.ResourceAttributes{
+				Namespace: c.namespace, Verb: a.Verb, Group: a.Group, Resource: a.Resource, Subresource: a.Subresource,
+			}},
+		}, metav1.CreateOptions{})
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("%s: ask whether it may %s: %w", c.where(), a, err)
+		}
+		if !review.Status.Allowed {
+			missing = append(missing, a)
+		}
+	}
+	return missing, nil
+}
+
+// DescribeMissing renders missing permissions for a message.
+func DescribeMissing(missing []Access) string {
+	parts := make([]string, len(missing))
+	for i, a := range missing {
+		parts[i] = a.String()
+	}
+	return strings.Join(parts, ", ")
+}
