@@ -1,5 +1,6 @@
 # cutoverbot: see README.md. `make demo` runs a whole cutover in a local sandbox;
 # `make test` runs the tests. Both install what they need first (scripts/setup.sh).
+SHELL    := /bin/bash
 GO       ?= go
 PKGS     := ./...
 BIN      := bin/cutoverbot
@@ -20,9 +21,10 @@ test: $(STAMP)
 	$(GO) vet $(PKGS)
 	$(GO) test -count=1 -timeout 20m $(PKGS)
 
-# The end-to-end suite alone (it also runs in `make test`), verbosely.
+# The end-to-end and reliability suites alone (they also run in `make test`), verbosely;
+# the reliability table is printed at the end.
 e2e: $(STAMP)
-	$(GO) test -count=1 -timeout 30m -v ./e2e/
+	$(GO) test -count=1 -timeout 30m -v ./e2e/ 2>&1 | grep -vE '^(=== (RUN|PAUSE|CONT)|E[0-9]{4} )'; exit $${PIPESTATUS[0]}
 
 # Benchmarks print tables of ratios measured side by side; they assert no times.
 # BENCH_INSTALLS sets the database size of the dump/restore benchmark.
@@ -38,6 +40,8 @@ fuzz: $(STAMP)
 	$(GO) test -run '^$$' -fuzz '^FuzzDiff$$' -fuzztime $(FUZZTIME) ./ops/snapshot/
 	$(GO) test -run '^$$' -fuzz '^FuzzEditDNSAnswer$$' -fuzztime $(FUZZTIME) ./ops/github/
 	$(GO) test -run '^$$' -fuzz '^FuzzEditFQDNList$$' -fuzztime $(FUZZTIME) ./ops/github/
+	$(GO) test -run '^$$' -fuzz '^FuzzCommandText$$' -fuzztime $(FUZZTIME) ./handlers/
+	$(GO) test -run '^$$' -fuzz '^FuzzCleanUserText$$' -fuzztime $(FUZZTIME) ./handlers/
 
 lint: $(STAMP)
 	$(GO) vet $(PKGS)

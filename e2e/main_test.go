@@ -19,5 +19,7 @@ func TestMain(m *testing.M) {
 	klog.LogToStderr(false)
 	klog.SetOutput(io.Discard)
 	klog.SetLogger(logr.Discard()) // the contextual logger of the exec streams, too
-	os.Exit(m.Run())
+	code := m.Run()
+	printSuite()
+	os.Exit(code)
 }

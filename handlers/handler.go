@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/nycmeshnet/cutoverbot/bot/message"
 	"github.com/nycmeshnet/cutoverbot/ops/config"
@@ -123,6 +125,17 @@ func (h *Handler) reply(ctx context.Context, c Command, m message.Message) {
 
 // HandleCommand runs one /cutover command.
 func (h *Handler) HandleCommand(ctx context.Context, c Command) {
+	if n := utf8.RuneCountInString(c.Text); n > maxCommandRunes {
+		h.refuse(ctx, c.ChannelID, c.UserID, c.ResponseURL, "bad_input",
+			fmt.Sprintf("that command is %d characters long; /cutover commands are short (`/cutover help` lists them). Nothing was done.", n))
+		return
+	}
+	if r, ok := invisible(c.Text); ok {
+		h.refuse(ctx, c.ChannelID, c.UserID, c.ResponseURL, "bad_input",
+			fmt.Sprintf("that command holds an invisible or control character (%U), which could make it read differently from what it does; type it again. Nothing was done.", r))
+		return
+	}
+	c.Text = CleanUserText(c.Text)
 	words := strings.Fields(c.Text)
 	sub := ""
 	if len(words) > 0 {
@@ -253,4 +266,51 @@ func clip(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
+}
+
+// invisible finds a control character (other than tab and newline), a bidirectional
+// override or isolate, or invalid UTF-8.
+func invisible(s string) (rune, bool) {
+	for i, r := range s {
+		if r == utf8.RuneError {
+			if _, size := utf8.DecodeRuneInString(s[i:]); size <= 1 {
+				return r, true
+			}
+		}
+		if (unicode.IsControl(r) && r != '\t' && r != '\n') || bidiControl(r) {
+			return r, true
+		}
+	}
+	return 0, false
+}
+
+func bidiControl(r rune) bool {
+	return (r >= 0x202A && r <= 0x202E) || (r >= 0x2066 && r <= 0x2069) || r == 0x200E || r == 0x200F || r == 0x061C
+}
+
+// maxCommandRunes bounds what a command may be: the longest legitimate one is a skip or
+// abort reason of a sentence or two.
+const maxCommandRunes = 1000
+
+// CleanUserText makes text a user typed safe to echo into Slack and to store: control
+// characters and bidirectional overrides are dropped, and &, < and > are escaped so
+// that nothing typed can become a mention (<!channel>), a link or a formatting trick.
+func CleanUserText(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r == '&':
+			b.WriteString("&amp;")
+		case r == '<':
+			b.WriteString("&lt;")
+		case r == '>':
+			b.WriteString("&gt;")
+		case r == '\t' || r == '\n':
+			b.WriteRune(' ')
+		case unicode.IsControl(r), bidiControl(r), r == utf8.RuneError:
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }

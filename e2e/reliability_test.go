@@ -1,0 +1,435 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/nycmeshnet/cutoverbot/bot/slackfake"
+	"github.com/nycmeshnet/cutoverbot/ops/engine"
+	"github.com/nycmeshnet/cutoverbot/ops/pg"
+	"github.com/nycmeshnet/cutoverbot/sandbox"
+)
+
+// The reliability suite: each scenario injects faults into a whole cutover and ends with
+// "nothing lost". Its rows are printed as one table when the package's tests end.
+type suiteRow struct {
+	Scenario  string
+	Faults    string
+	Runs      int   // runs that reached completed
+	RunTwice  int   // steps that ran again without a fresh decision (must be 0)
+	RowsLost  int64 // origin rows missing from the destination (must be 0)
+	Decisions int   // decisions in the audit log
+}
+
+var suite struct {
+	mu   sync.Mutex
+	rows []suiteRow
+}
+
+func record(t *testing.T, r suiteRow) {
+	t.Helper()
+	assert.Zero(t, r.RunTwice, "%s: a step ran twice without a fresh approval", r.Scenario)
+	assert.Zero(t, r.RowsLost, "%s: rows lost", r.Scenario)
+	suite.mu.Lock()
+	defer suite.mu.Unlock()
+	suite.rows = append(suite.rows, r)
+}
+
+// printSuite writes the table (TestMain calls it after the tests).
+func printSuite() {
+	suite.mu.Lock()
+	defer suite.mu.Unlock()
+	if len(suite.rows) == 0 {
+		return
+	}
+	fmt.Println("\nreliability suite")
+	fmt.Printf("| %-46s | %-78s | %4s | %11s | %9s | %9s |\n", "scenario", "faults injected", "runs", "steps twice", "rows lost", "decisions")
+	fmt.Printf("|%s|%s|%s|%s|%s|%s|\n", strings.Repeat("-", 48), strings.Repeat("-", 80), strings.Repeat("-", 6), strings.Repeat("-", 13), strings.Repeat("-", 11), strings.Repeat("-", 11))
+	for _, r := range suite.rows {
+		fmt.Printf("| %-46s | %-78s | %4d | %11d | %9d | %9d |\n", r.Scenario, r.Faults, r.Runs, r.RunTwice, r.RowsLost, r.Decisions)
+	}
+	fmt.Println()
+}
+
+// stepsRunTwice counts steps executed more often than their decisions allow: once,
+// plus once per Retry decided on that step.
+func stepsRunTwice(run *engine.Run, audit []engine.AuditEntry) int {
+	retries := map[string]int{}
+	for _, a := range audit {
+		if a.Event == "decision.retry" {
+			retries[a.StepID]++
+		}
+	}
+	n := 0
+	for _, s := range run.Steps {
+		if s.Executions > 1+retries[s.Step.ID] {
+			n++
+		}
+	}
+	return n
+}
+
+// rowsLost compares table row counts outside the bot (flags_flagstate apart: by design
+// the origin stays in maintenance), and requires equal fingerprints.
+func (w *world) rowsLost() int64 {
+	w.t.Helper()
+	db := pg.DB{Name: sandbox.DBName, User: sandbox.DBUser, ExcludeTables: []string{"flags_flagstate"}}
+	ctx := context.Background()
+	a, err := pg.Fingerprints(ctx, w.origin.Execer(), db)
+	require.NoError(w.t, err)
+	b, err := pg.Fingerprints(ctx, w.dest.Execer(), db)
+	require.NoError(w.t, err)
+	destRows := map[string]int64{}
+	for _, f := range b {
+		destRows[f.Table] = f.Rows
+	}
+	var lost int64
+	for _, f := range a {
+		if d := f.Rows - destRows[f.Table]; d > 0 {
+			lost += d
+		}
+	}
+	assert.Empty(w.t, pg.CompareFingerprints(a, b), "the destination's data equals the origin's")
+	return lost
+}
+
+func decisions(audit []engine.AuditEntry) int {
+	n := 0
+	for _, a := range audit {
+		if strings.HasPrefix(a.Event, "decision.") {
+			n++
+		}
+	}
+	return n
+}
+
+// scanSecrets checks every Slack payload, the bot's logs and the raw store for the
+// tokens.
+func (w *world) scanSecrets(logText string) {
+	w.t.Helper()
+	for _, s := range w.slack.Seen() {
+		assertNoSecret(w.t, s)
+	}
+	assertNoSecret(w.t, logText)
+	raw, err := os.ReadFile(filepath.Join(w.cfg.State.Dir, "cutoverbot.db"))
+	if err == nil {
+		assertNoSecret(w.t, string(raw))
+	}
+}
+
+// promptStored waits until the bot has recorded the newest prompt (an edit of the
+// header follows the prompt's post).
+func (w *world) promptStored() {
+	w.t.Helper()
+	w.waitFor("the header edit after the prompt", func() bool {
+		lastPost, lastUpdate := -1, -1
+		for i, c := range w.slack.Calls() {
+			switch c.Method {
+			case "chat.postMessage":
+				lastPost = i
+			case "chat.update":
+				lastUpdate = i
+			}
+		}
+		return lastUpdate > lastPost
+	})
+}
+
+// holdFirst makes the first command named argv0 in c hang until its stream is cut (the
+// bot dies) and returns a channel closed when it started.
+func holdFirst(c *sandbox.Cluster, argv0 string) <-chan struct{} {
+	entered := make(chan struct{})
+	var once sync.Once
+	c.SetExecHook(func(ctx context.Context, container string, argv []string) error {
+		if len(argv) == 0 || argv[0] != argv0 {
+			return nil
+		}
+		first := false
+		once.Do(func() { first = true; close(entered) })
+		if first {
+			<-ctx.Done()
+			return ctx.Err()
+		}
+		return nil
+	})
+	return entered
+}
+
+// TestReliabilityKilledAtEveryStepBoundary SIGKILLs the bot process while each step's
+// prompt waits, and in the middle of the dump and of the restore; every restart picks
+// up where the run was, and only a Retry runs a cut step again.
+func TestReliabilityKilledAtEveryStepBoundary(t *testing.T) {
+	w := newWorld(t, worldOptions{installs: 600})
+	w.startProcess()
+	w.command(alice, "start prod2 prod1")
+	w.waitFor("the run header", func() bool { return w.header().TS != "" })
+	kills := 0
+	steps := len(clusterPlan())
+	for step := 2; step <= steps; step++ {
+		waiting := "⏳ " + strconv.Itoa(step) + "."
+		w.waitFor("step "+strconv.Itoa(step)+"'s prompt", func() bool {
+			_, _, ok := w.button("Approve")
+			return ok && strings.Contains(w.headerText(), waiting)
+		})
+		w.promptStored()
+		w.kill9()
+		kills++
+		w.startProcess()
+
+		var entered <-chan struct{}
+		switch clusterPlan()[step-1].Kind {
+		case "dump":
+			entered = holdFirst(w.origin, "pg_dump")
+		case "restore":
+			entered = holdFirst(w.dest, "pg_restore")
+		}
+		w.click(bob, "Approve")
+		done := "✅ " + strconv.Itoa(step) + "."
+		if entered != nil {
+			<-entered
+			w.kill9()
+			kills++
+			w.startProcess()
+			w.waitFor("the cut step shown interrupted", func() bool { return strings.Contains(w.headerText(), "⚠️ "+strconv.Itoa(step)+".") })
+			w.origin.SetExecHook(nil)
+			w.dest.SetExecHook(nil)
+			w.click(carol, "Retry")
+		}
+		w.waitFor(done, func() bool {
+			return strings.Contains(w.headerText(), done) || strings.Contains(w.state(), "(completed)")
+		})
+	}
+	w.waitFor("the end", func() bool { return strings.Contains(w.state(), "(completed)") })
+	lost := w.rowsLost()
+	w.stopProcess()
+	run, audit := w.finalRun()
+	assert.Equal(t, engine.Completed, run.State)
+	logText, _ := os.ReadFile(filepath.Join(w.dir, "bot-process.log"))
+	w.scanSecrets(string(logText))
+	record(t, suiteRow{Scenario: "SIGKILL at every step boundary, mid-dump, mid-restore",
+		Faults: fmt.Sprintf("%d kills (%d at boundaries, 1 in pg_dump, 1 in pg_restore)", kills, kills-2),
+		Runs:   completed(run), RunTwice: stepsRunTwice(run, audit), RowsLost: lost, Decisions: decisions(audit)})
+}
+
+func completed(r *engine.Run) int {
+	if r.State == engine.Completed {
+		return 1
+	}
+	return 0
+}
+
+// TestReliabilitySlackFaults: the Socket Mode connection drops mid-run, envelopes are
+// delivered twice, posts and edits are rate limited with Retry-After, uploads fail with
+// 5xx at first.
+func TestReliabilitySlackFaults(t *testing.T) {
+	w := newWorld(t, worldOptions{installs: 600})
+	var log logs
+	w.startBot(&log)
+	w.slack.RateLimitNext("chat.postMessage", 2, time.Second)
+	w.command(alice, "start prod2 prod1")
+	w.waitFor("the run header", func() bool { return w.header().TS != "" })
+
+	faults := []string{"2x 429 on chat.postMessage"}
+	redelivered := 0
+	for step := 2; step <= len(clusterPlan()); step++ {
+		switch step {
+		case 3:
+			w.slack.RateLimitNext("chat.update", 3, time.Second)
+			faults = append(faults, "3x 429 on chat.update")
+		case 5:
+			w.slack.DropConnection()
+			w.waitFor("the reconnection", w.slack.Connected)
+			faults = append(faults, "connection dropped")
+		case 8:
+			w.slack.FailNext("chat.postMessage", 2, http.StatusServiceUnavailable)
+			faults = append(faults, "2x 503 on chat.postMessage")
+		}
+		var ts, action string
+		w.waitFor("the next prompt", func() bool {
+			var ok bool
+			ts, action, ok = w.button("Approve")
+			return ok && strings.Contains(w.headerText(), "⏳ "+strconv.Itoa(step)+".")
+		})
+		id, err := w.slack.Click(bob, channel, ts, action)
+		require.NoError(t, err)
+		if step%3 == 0 {
+			require.NoError(t, w.slack.Redeliver(id)) // the same envelope again
+			redelivered++
+		}
+		done := "✅ " + strconv.Itoa(step) + "."
+		w.waitFor(done, func() bool {
+			return strings.Contains(w.headerText(), done) || strings.Contains(w.state(), "(completed)")
+		})
+	}
+	faults = append(faults, fmt.Sprintf("%d envelopes redelivered", redelivered))
+	w.waitFor("the end", func() bool { return strings.Contains(w.state(), "(completed)") })
+	lost := w.rowsLost()
+	w.stopBot()
+	run, audit := w.finalRun()
+	assert.Equal(t, engine.Completed, run.State)
+	w.scanSecrets(log.String())
+	record(t, suiteRow{Scenario: "Slack faults", Faults: strings.Join(faults, ", "),
+		Runs: completed(run), RunTwice: stepsRunTwice(run, audit), RowsLost: lost, Decisions: decisions(audit)})
+}
+
+// TestReliabilityInfrastructureFaults: the exec stream is cut in the middle of the dump,
+// and the destination's PostgreSQL stops during the restore. Each fails its step with
+// what happened; after a Retry the run completes with nothing lost.
+func TestReliabilityInfrastructureFaults(t *testing.T) {
+	w := newWorld(t, worldOptions{installs: 1500})
+	var log logs
+	w.startBot(&log)
+	w.command(alice, "start prod2 prod1")
+	w.waitFor("the run header", func() bool { return w.header().TS != "" })
+	var dumpErr, restoreErr string
+	for step := 2; step <= len(clusterPlan()); step++ {
+		kind := clusterPlan()[step-1].Kind
+		switch kind {
+		case "dump":
+			w.origin.Kube.FailExecAfterBytes(64 << 10)
+		case "restore":
+			// The backup of the destination is taken; then, as pg_restore starts, its
+			// PostgreSQL goes down (immediate shutdown, like an evicted pod). A restore
+			// here takes ~0.2 s, too short to aim a stop inside it reliably.
+			var once sync.Once
+			w.dest.SetExecHook(func(ctx context.Context, container string, argv []string) error {
+				if len(argv) > 0 && argv[0] == "pg_restore" {
+					once.Do(func() { assert.NoError(t, w.dest.PG.Halt(context.Background())) })
+				}
+				return nil
+			})
+		}
+		w.click(bob, "Approve")
+		done := "✅ " + strconv.Itoa(step) + "."
+		if kind == "dump" || kind == "restore" {
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			err := w.slack.WaitFor(ctx, func() bool {
+				_, _, ok := w.button("Retry")
+				return ok
+			})
+			cancel()
+			require.NoError(t, err, "%s did not fail:\n%s\n%s", kind, w.headerText(), w.threadText())
+			text := w.threadText()
+			if kind == "dump" {
+				dumpErr = text
+				w.origin.Kube.FailExecAfterBytes(0)
+			} else {
+				restoreErr = text
+				w.dest.SetExecHook(nil)
+				require.NoError(t, w.dest.PG.Resume(context.Background()))
+			}
+			w.click(carol, "Retry")
+		}
+		w.waitFor(done, func() bool {
+			return strings.Contains(w.headerText(), done) || strings.Contains(w.state(), "(completed)")
+		})
+	}
+	w.waitFor("the end", func() bool { return strings.Contains(w.state(), "(completed)") })
+	t.Logf("dump failure as posted:\n%s\nrestore failure as posted:\n%s", lastLines(dumpErr, 8), lastLines(restoreErr, 8))
+	assert.Contains(t, dumpErr, "no dump kept")
+	assert.Contains(t, restoreErr, "Connection refused")
+	lost := w.rowsLost()
+	w.stopBot()
+	run, audit := w.finalRun()
+	assert.Equal(t, engine.Completed, run.State)
+	w.scanSecrets(log.String())
+	record(t, suiteRow{Scenario: "exec cut mid-dump; destination PG down at restore",
+		Faults: "exec stream cut after 64 KiB of pg_dump; destination PG stopped (immediate) as pg_restore starts",
+		Runs:   completed(run), RunTwice: stepsRunTwice(run, audit), RowsLost: lost, Decisions: decisions(audit)})
+}
+
+// threadText is every message of the run's thread, as text.
+func (w *world) threadText() string {
+	var b strings.Builder
+	for _, m := range w.slack.Thread(channel, w.header().TS) {
+		b.WriteString(slackfake.TextOf(m) + "\n")
+	}
+	return b.String()
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+// TestReliabilityTrafficFaults runs the default 18-step plan while GitHub answers 5xx
+// to the bot's first pull-request calls, refuses the DNS merge (branch protection), and
+// one DNS resolver stops answering while the bot waits for the new records.
+func TestReliabilityTrafficFaults(t *testing.T) {
+	w := newWorld(t, worldOptions{installs: 600, traffic: true})
+	dnsRepo := w.cfg.GitHub.DNS.Repo
+	w.traffic.GitHub.RefuseMerges(dnsRepo, "At least 1 approving review is required by reviewers with write access.")
+	var log logs
+	w.startBot(&log)
+	w.command(alice, "start prod2 prod1")
+	w.waitFor("the run header", func() bool { return w.header().TS != "" })
+	steps := 18
+	ghFailures, dnsStopped := 0, false
+	for step := 2; step <= steps; step++ {
+		id := w.currentStepID(step)
+		switch id {
+		case "pr-dns":
+			w.traffic.GitHub.FailNext("/repos/"+dnsRepo, 1, http.StatusBadGateway)
+		case "wait-dns":
+			w.traffic.Resolvers[0].SetDrop(true)
+			dnsStopped = true
+			go func() {
+				time.Sleep(3 * time.Second)
+				w.traffic.Resolvers[0].SetDrop(false)
+			}()
+		}
+		w.click(bob, "Approve")
+		done := "✅ " + strconv.Itoa(step) + "."
+		if id == "pr-dns" {
+			// The 502 fails the step; a Retry finds nothing half-made and opens the PR.
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			require.NoError(t, w.slack.WaitFor(ctx, func() bool { _, _, ok := w.button("Retry"); return ok }), "the 502 fails the PR step: %s", w.headerText())
+			cancel()
+			ghFailures++
+			assert.Contains(t, w.threadText(), "502")
+			w.click(carol, "Retry")
+			w.waitFor("the bot to wait for a person", func() bool { return strings.Contains(w.threadText(), "waiting for a person to merge") })
+			require.NoError(t, w.traffic.GitHub.MergePR(dnsRepo, 1))
+		}
+		w.waitFor(done, func() bool {
+			return strings.Contains(w.headerText(), done) || strings.Contains(w.state(), "(completed)")
+		})
+	}
+	w.waitFor("the end", func() bool { return strings.Contains(w.state(), "(completed)") })
+	require.True(t, dnsStopped, "the plan has a wait-dns step")
+	require.Equal(t, 1, ghFailures, "the plan has a DNS PR step")
+	lost := w.rowsLost()
+	w.stopBot()
+	run, audit := w.finalRun()
+	assert.Equal(t, engine.Completed, run.State)
+	w.scanSecrets(log.String())
+	record(t, suiteRow{Scenario: "GitHub and DNS faults (18-step plan)",
+		Faults: "502 on the DNS PR, merge refused by branch protection, resolver silent for 3 s in wait-dns",
+		Runs:   completed(run), RunTwice: stepsRunTwice(run, audit), RowsLost: lost, Decisions: decisions(audit)})
+}
+
+// currentStepID waits for step's prompt and returns the step's ID from the store-backed
+// engine of the in-process bot.
+func (w *world) currentStepID(step int) string {
+	w.t.Helper()
+	want := "⏳ " + strconv.Itoa(step) + "."
+	w.waitFor("step "+strconv.Itoa(step)+"'s prompt", func() bool {
+		_, _, ok := w.button("Approve")
+		return ok && strings.Contains(w.headerText(), want)
+	})
+	r, err := w.srv.Store().Active()
+	require.NoError(w.t, err)
+	require.NotNil(w.t, r)
+	return r.Steps[step-1].Step.ID
+}
