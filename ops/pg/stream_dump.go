@@ -49,6 +49,15 @@ func (m *magicCheck) bad() bool { return !strings.HasPrefix(Magic, string(m.head
 // stays flat whatever the size. The file appears at path only when the dump is whole:
 // exit status 0, the PGDMP magic, fsynced. On any failure nothing is left behind.
 func Dump(ctx context.Context, ex Execer, db DB, path string) (DumpResult, error) {
+	return DumpTee(ctx, ex, db, path, nil)
+}
+
+// DumpTee is Dump that also writes the stream to tee as it comes, after the magic
+// check (a wrong stream is cut before it reaches tee). tee must not buffer without
+// bound (a StageStream does not); an error from it is ignored and tee gets nothing
+// more: the dump does not depend on it. Whether tee got the whole dump is for the
+// caller to check against the result's size.
+func DumpTee(ctx context.Context, ex Execer, db DB, path string, tee io.Writer) (DumpResult, error) {
 	// A file left at path by an earlier attempt must not pass for this dump.
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return DumpResult{}, fmt.Errorf("remove the old %s before dumping: %w", path, err)
@@ -71,7 +80,11 @@ func Dump(ctx context.Context, ex Execer, db DB, path string) (DumpResult, error
 	counter := &countWriter{}
 	stderr := newTail(4096)
 	// The magic check goes first so a wrong stream is cut before it reaches the file.
-	err = ex.Exec(ctx, DumpArgv(db), nil, io.MultiWriter(magic, buf, h, counter), stderr)
+	out := io.MultiWriter(magic, buf, h, counter)
+	if tee != nil {
+		out = io.MultiWriter(out, &bestEffort{w: tee})
+	}
+	err = ex.Exec(ctx, DumpArgv(db), nil, out, stderr)
 	if magic.bad() {
 		return DumpResult{}, fmt.Errorf("%w: the stream starts with %q; is pg_dump run with -Fc?", ErrBadMagic, magic.head)
 	}
@@ -101,6 +114,21 @@ func Dump(ctx context.Context, ex Execer, db DB, path string) (DumpResult, error
 	// leaves a whole file anyway.
 	syncDir(filepath.Dir(path))
 	return DumpResult{Path: path, Size: counter.n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
+}
+
+// bestEffort passes writes on until the first error, then drops them.
+type bestEffort struct {
+	w   io.Writer
+	err error
+}
+
+func (b *bestEffort) Write(p []byte) (int, error) {
+	if b.err == nil {
+		if n, err := b.w.Write(p); err != nil || n != len(p) {
+			b.err = errors.Join(err, io.ErrShortWrite)
+		}
+	}
+	return len(p), nil
 }
 
 type countWriter struct{ n int64 }

@@ -85,7 +85,21 @@ func Stage(ctx context.Context, ex Execer, local DumpResult, remoteFile string) 
 	if sent := hex.EncodeToString(h.Sum(nil)); sent != local.SHA256 {
 		return fmt.Errorf("%w: the spool file hashes to %s, the dump was %s; nothing was restored: retry the dump", ErrChecksum, sent, local.SHA256)
 	}
+	return CheckStaged(ctx, ex, local, remoteFile)
+}
+
+// CheckStaged runs sha256sum on the copy in the pod and compares it with the dump's
+// sha256: ErrChecksum when they differ, another error when the file cannot be read
+// (it is gone: the pod restarted).
+func CheckStaged(ctx context.Context, ex Execer, local DumpResult, remoteFile string) error {
+	if err := checkRemotePath(remoteFile); err != nil {
+		return err
+	}
+	if len(local.SHA256) != 64 {
+		return fmt.Errorf("%w: no sha256 is recorded for the dump (%q)", ErrChecksum, local.SHA256)
+	}
 	var out bytes.Buffer
+	stderr := newTail(4096)
 	if err := ex.Exec(ctx, []string{"sha256sum", remoteFile}, nil, &out, stderr); err != nil {
 		return fmt.Errorf("sha256sum in the pod: %w%s", err, stderrNote(stderr))
 	}

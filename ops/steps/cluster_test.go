@@ -1,10 +1,17 @@
 package steps_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,6 +21,7 @@ import (
 	"github.com/nycmeshnet/cutoverbot/ops/config"
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
 	"github.com/nycmeshnet/cutoverbot/ops/kube"
+	"github.com/nycmeshnet/cutoverbot/ops/pg"
 	"github.com/nycmeshnet/cutoverbot/ops/plan"
 	"github.com/nycmeshnet/cutoverbot/ops/steps"
 	"github.com/nycmeshnet/cutoverbot/sandbox"
@@ -28,6 +36,8 @@ type world struct {
 	plan     plan.Plan
 	run      *engine.Run
 	progress []string
+	// progressAt is when each progress message came (the benchmark prints a timeline).
+	progressAt []time.Time
 }
 
 func newWorld(t *testing.T) *world {
@@ -42,6 +52,8 @@ func newWorld(t *testing.T) *world {
 	t.Cleanup(dest.Close)
 	return worldFrom(t, dir, origin, dest)
 }
+
+var worldSeq atomic.Int64
 
 // worldFrom connects an executor to two running clusters through real client-go.
 func worldFrom(t *testing.T, dir string, origin, dest *sandbox.Cluster) *world {
@@ -64,7 +76,11 @@ func worldFromConfig(t *testing.T, dir string, origin, dest *sandbox.Cluster, mu
 	steps.RegisterClusterSteps(w.exec, cfg, clusters)
 	w.plan, err = plan.Build(cfg, "prod2", "prod1")
 	require.NoError(t, err)
-	w.run = &engine.Run{ID: "20261124-2000-test", Origin: "prod2", Destination: "prod1", State: engine.Active, Plan: w.plan}
+	// The sandbox's pods share the host's /tmp, where the restore stages its copy
+	// (plan.RemoteDumpPath): a run ID of its own keeps worlds, and test processes
+	// running at the same time, apart.
+	id := fmt.Sprintf("20261124-2000-test-%d-%d", os.Getpid(), worldSeq.Add(1))
+	w.run = &engine.Run{ID: id, Origin: "prod2", Destination: "prod1", State: engine.Active, Plan: w.plan}
 	for _, s := range w.plan.Steps {
 		w.run.Steps = append(w.run.Steps, engine.StepRun{Step: s, State: engine.Pending})
 	}
@@ -83,7 +99,7 @@ func (w *world) runStep(t *testing.T, i int, s plan.Step) (engine.Output, error)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	out, err := w.exec.Execute(ctx, engine.StepContext{Run: w.run.Clone(), Index: i, Step: s, Attempt: 1,
-		Progress: func(m string) { w.progress = append(w.progress, m) }})
+		Progress: func(m string) { w.progress, w.progressAt = append(w.progress, m), append(w.progressAt, time.Now()) }})
 	state := engine.Succeeded
 	if err != nil {
 		state = engine.Failed
@@ -203,4 +219,267 @@ func TestExecFailureNamesTheCommandAndPod(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "no_such_table")
 	assert.Contains(t, err.Error(), "prod1")
+}
+
+// quiet leaves nothing for background work to write in c's database (autovacuum has
+// done its part, a checkpoint has nothing left): the state the restore step compares
+// moves with any WAL, background work included.
+func (w *world) quiet(t *testing.T, c *sandbox.Cluster) {
+	t.Helper()
+	w.sql(t, c, "ANALYZE")
+	w.sql(t, c, "VACUUM") // after ANALYZE: its dead rows in pg_statistic would be pruned by the next reader
+	w.sql(t, c, "CHECKPOINT")
+}
+
+// recordPod records the commands run in c's postgres pod; fail, when set, fails those
+// it returns an error for (as if the pod died under them).
+func recordPod(c *sandbox.Cluster, fail func(argv []string) error) func() []string {
+	var mu sync.Mutex
+	var cmds []string
+	c.SetExecHook(func(ctx context.Context, container string, argv []string) error {
+		if container != sandbox.PostgresContainer {
+			return nil
+		}
+		mu.Lock()
+		cmds = append(cmds, strings.Join(argv, " "))
+		mu.Unlock()
+		if fail != nil {
+			return fail(argv)
+		}
+		return nil
+	})
+	return func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), cmds...)
+	}
+}
+
+func countPrefix(cmds []string, prefix string) int {
+	n := 0
+	for _, c := range cmds {
+		if strings.HasPrefix(c, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+func sha256File(t *testing.T, path string) string {
+	t.Helper()
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	h := sha256.New()
+	_, err = io.Copy(h, f)
+	require.NoError(t, err)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func (w *world) fingerprints(t *testing.T, c *sandbox.Cluster) []pg.Fingerprint {
+	t.Helper()
+	fps, err := pg.Fingerprints(context.Background(), c.Execer(), pg.DB{Name: sandbox.DBName, User: sandbox.DBUser})
+	require.NoError(t, err)
+	return fps
+}
+
+// undoRestore runs the rollback's restore of the destination from its backup.
+func (w *world) undoRestore(t *testing.T) {
+	t.Helper()
+	undo := plan.Rollback(w.plan, map[string]plan.Ran{"dump-origin": plan.Done, "restore-destination": plan.Done})
+	require.Len(t, undo, 1)
+	out, err := w.runStep(t, len(w.run.Steps), undo[0])
+	require.NoError(t, err, out.Summary)
+}
+
+const destPod = "meshdb-postgres-5c6b7-klmno"
+
+// The dump step copies the dump into the destination pod and backs the destination
+// up while pg_dump streams; the restore step uses both while the destination has not
+// changed, and takes the backup again when it has.
+func TestDumpStagesAndBacksUpTheDestinationTheRestoreUsesWhileUnchanged(t *testing.T) {
+	w := newWorld(t)
+	destInstalls := w.sql(t, w.dest, "SELECT count(*) FROM meshapi_install")
+	remote := plan.RemoteDumpPath(w.run.ID)
+
+	t.Run("unchanged: the copy and the backup from the dump step are used", func(t *testing.T) {
+		w.quiet(t, w.dest)
+		out, err := w.step(t, "dump-origin")
+		require.NoError(t, err)
+		assert.Equal(t, remote, out.Values[steps.ValStagedPath])
+		assert.Equal(t, "prod1", out.Values[steps.ValStagedCluster])
+		assert.Equal(t, destPod, out.Values[steps.ValStagedPod])
+		assert.Equal(t, out.Values[steps.ValSHA256], sha256File(t, remote), "the copy in the destination pod is the dump")
+		assert.Equal(t, out.Values[steps.ValSHA256], sha256File(t, out.Values[steps.ValPath]))
+		assert.Contains(t, out.Summary, "copied into prod1 pod "+destPod+" as it came")
+		assert.Contains(t, out.Details, "rm -f "+remote, "how to remove the copy if the run stops")
+		require.NotEmpty(t, out.Values[steps.ValDestBackupPath])
+		assert.Equal(t, out.Values[steps.ValDestBackupBefore], out.Values[steps.ValDestBackupAfter])
+		assert.Contains(t, out.Summary, "backup of prod1 taken meanwhile")
+		assert.Equal(t, destInstalls, w.sql(t, w.dest, "SELECT count(*) FROM meshapi_install"), "the destination's data is untouched")
+
+		cmds := recordPod(w.dest, nil)
+		rout, err := w.step(t, "restore-destination")
+		w.dest.SetExecHook(nil)
+		require.NoError(t, err)
+		assert.Contains(t, rout.Summary, "used the copy made in pod "+destPod+" during the dump")
+		assert.Contains(t, rout.Summary, "taken during the dump step; prod1 has not changed since", "%s\n%s", out.Summary, rout.Summary)
+		assert.Contains(t, rout.Summary, "checked in the pod")
+		assert.Equal(t, out.Values[steps.ValDestBackupPath], rout.Values[steps.ValBackupPath], "the undo uses the backup from the dump step")
+		assert.Equal(t, out.Values[steps.ValDestBackupAfter], rout.Values[steps.ValBackupState])
+		ran := cmds()
+		assert.Equal(t, 0, countPrefix(ran, "sh -c cat"), "nothing copied again: %q", ran)
+		assert.Equal(t, 0, countPrefix(ran, "pg_dump"), "no second backup: %q", ran)
+		assert.Equal(t, 1, countPrefix(ran, "sha256sum "+remote), "the sha256 is checked in the pod: %q", ran)
+		assert.Equal(t, "sha256sum "+remote, ran[len(ran)-3], "right before pg_restore: %q", ran)
+		_, err = os.Stat(remote)
+		assert.True(t, os.IsNotExist(err), "the copy in the pod is removed")
+
+		out, err = w.step(t, "verify-database")
+		require.NoError(t, err, out.Summary)
+		w.undoRestore(t)
+		assert.Equal(t, destInstalls, w.sql(t, w.dest, "SELECT count(*) FROM meshapi_install"), "the backup from the dump step brings the destination back")
+	})
+
+	t.Run("written after the dump: the backup is taken again", func(t *testing.T) {
+		w.quiet(t, w.dest)
+		out, err := w.step(t, "dump-origin")
+		require.NoError(t, err)
+		early := out.Values[steps.ValDestBackupPath]
+		require.NotEmpty(t, early)
+
+		w.sql(t, w.dest, "UPDATE meshapi_member SET notes = 'written after the dump' WHERE id = (SELECT id FROM meshapi_member ORDER BY id LIMIT 1)")
+		rout, err := w.step(t, "restore-destination")
+		require.NoError(t, err)
+		assert.Contains(t, rout.Summary, "taken again: prod1 changed since the dump step backed it up")
+		backup := rout.Values[steps.ValBackupPath]
+		assert.NotEqual(t, early, backup)
+		memberData := func(path string) string {
+			var data, errb bytes.Buffer
+			code, err := w.dest.PG.Run(context.Background(), []string{"pg_restore", "-f", "-", "--data-only", "-t", "meshapi_member", path}, nil, &data, &errb)
+			require.NoError(t, err)
+			require.Equal(t, 0, code, errb.String())
+			return data.String()
+		}
+		assert.NotContains(t, memberData(early), "written after the dump")
+		assert.Contains(t, memberData(backup), "written after the dump", "the backup kept for undo has the row")
+
+		out, err = w.step(t, "verify-database")
+		require.NoError(t, err, out.Summary)
+		w.undoRestore(t)
+		assert.Equal(t, "written after the dump", w.sql(t, w.dest, "SELECT notes FROM meshapi_member WHERE id = (SELECT id FROM meshapi_member ORDER BY id LIMIT 1)"))
+	})
+}
+
+// The copy in the pod is used only when its sha256 is the dump's, right before
+// pg_restore: a copy that failed, is gone, damaged or in another pod is made again
+// from the spool, or from a new dump of the origin when the spool is on another
+// replica; a copy that never checks out is refused.
+func TestStagedCopyOrSpoolLostIsReplacedNeverRestoredWrong(t *testing.T) {
+	w := newWorld(t)
+	remote := plan.RemoteDumpPath(w.run.ID)
+	dumpIdx := w.plan.Index("dump-origin")
+	restore := func(t *testing.T, wantNote string) engine.Output {
+		t.Helper()
+		cmds := recordPod(w.dest, nil)
+		out, err := w.step(t, "restore-destination")
+		w.dest.SetExecHook(nil)
+		require.NoError(t, err)
+		assert.Contains(t, out.Summary, wantNote)
+		ran := cmds()
+		assert.Equal(t, 1, countPrefix(ran, "sh -c cat > '"+remote+"'"), "copied in again: %q", ran)
+		assert.Equal(t, "sha256sum "+remote, ran[len(ran)-3], "checked right before pg_restore: %q", ran)
+		_, err = os.Stat(remote)
+		assert.True(t, os.IsNotExist(err), "the copy in the pod is removed")
+		vout, err := w.step(t, "verify-database")
+		require.NoError(t, err, vout.Summary)
+		return out
+	}
+
+	t.Run("staging fails during the dump", func(t *testing.T) {
+		recordPod(w.dest, func(argv []string) error {
+			if argv[0] == "sh" {
+				return fmt.Errorf("pod evicted")
+			}
+			return nil
+		})
+		out, err := w.step(t, "dump-origin")
+		w.dest.SetExecHook(nil)
+		require.NoError(t, err, "the dump does not depend on the copy")
+		assert.Empty(t, out.Values[steps.ValStagedPath])
+		assert.Contains(t, out.Summary, "not copied into prod1 during the dump")
+		assert.Contains(t, out.Summary, "PGDMP magic checked, fsynced")
+		restore(t, "checked in the pod")
+	})
+
+	t.Run("copy damaged in the pod", func(t *testing.T) {
+		_, err := w.step(t, "dump-origin")
+		require.NoError(t, err)
+		f, err := os.OpenFile(remote, os.O_RDWR, 0)
+		require.NoError(t, err)
+		_, err = f.WriteAt([]byte("XXXX"), 4096)
+		require.NoError(t, err)
+		require.NoError(t, f.Close())
+		restore(t, "failed its check (sha256 mismatch")
+	})
+
+	t.Run("copy gone from the pod", func(t *testing.T) {
+		_, err := w.step(t, "dump-origin")
+		require.NoError(t, err)
+		require.NoError(t, os.Remove(remote))
+		restore(t, "copied it in again from the spool")
+	})
+
+	t.Run("postgres pod replaced", func(t *testing.T) {
+		_, err := w.step(t, "dump-origin")
+		require.NoError(t, err)
+		w.run.Steps[dumpIdx].Output.Values[steps.ValStagedPod] = "meshdb-postgres-5c6b7-old"
+		restore(t, "in pod meshdb-postgres-5c6b7-old, the postgres pod is now "+destPod)
+	})
+
+	t.Run("spool on another replica: the checked copy is used", func(t *testing.T) {
+		out, err := w.step(t, "dump-origin")
+		require.NoError(t, err)
+		require.NoError(t, os.Remove(out.Values[steps.ValPath]))
+		rout, err := w.step(t, "restore-destination")
+		require.NoError(t, err)
+		assert.Contains(t, rout.Summary, "the dump spool was not on this replica; used the copy made in pod "+destPod+" during the dump (its sha256 is the dump's)")
+		out, err = w.step(t, "verify-database")
+		require.NoError(t, err, out.Summary)
+	})
+
+	t.Run("spool on another replica and no copy: the origin is dumped again", func(t *testing.T) {
+		w.sql(t, w.dest, "UPDATE meshapi_member SET notes = 'to be replaced' WHERE id = (SELECT id FROM meshapi_member ORDER BY id LIMIT 1)")
+		out, err := w.step(t, "dump-origin")
+		require.NoError(t, err)
+		require.NoError(t, os.Remove(out.Values[steps.ValPath]))
+		require.NoError(t, os.Remove(remote))
+		rout := restore(t, "the dump spool was not on this replica; dumped prod2 again: ")
+		assert.Equal(t, out.Values[steps.ValPath], rout.Values[steps.ValPath], "the new dump is in the spool")
+		assert.Equal(t, rout.Values[steps.ValSHA256], sha256File(t, rout.Values[steps.ValPath]))
+	})
+
+	t.Run("copy damaged at every check is refused", func(t *testing.T) {
+		_, err := w.step(t, "dump-origin")
+		require.NoError(t, err)
+		w.sql(t, w.dest, "UPDATE meshapi_member SET notes = 'kept' WHERE id = (SELECT id FROM meshapi_member ORDER BY id LIMIT 1)")
+		before := w.fingerprints(t, w.dest)
+		recordPod(w.dest, func(argv []string) error {
+			if argv[0] == "sha256sum" {
+				f, err := os.OpenFile(argv[1], os.O_RDWR, 0)
+				if err == nil {
+					_, _ = f.WriteAt([]byte("XXXX"), 4096)
+					f.Close()
+				}
+			}
+			return nil
+		})
+		_, err = w.step(t, "restore-destination")
+		w.dest.SetExecHook(nil)
+		require.ErrorIs(t, err, pg.ErrChecksum)
+		assert.Contains(t, err.Error(), "nothing was restored")
+		assert.Empty(t, pg.CompareFingerprints(before, w.fingerprints(t, w.dest)), "the destination is untouched")
+		_, err = os.Stat(remote)
+		assert.True(t, os.IsNotExist(err), "the damaged copy is removed")
+	})
 }
