@@ -268,3 +268,17 @@ func TestE2ELeaderThatLosesItsLeaseStops(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, string(logText), "lost the leader lease")
 }
+
+// TestE2EHealthzProvesTheStoreTakesWrites: with the state in ConfigMaps and an identity
+// that may read but not write them, /healthz fails and says why.
+func TestE2EHealthzProvesTheStoreTakesWrites(t *testing.T) {
+	h := startHome(t, t.TempDir())
+	w := newWorld(t, worldOptions{installs: 100, mutate: h.haConfig})
+	h.srv.Deny(kubefake.Permission{Verb: "create", Resource: "configmaps"})
+	a := w.startReplica("a")
+	w.waitFor("the health endpoint", func() bool { code, _ := a.get("/healthz"); return code != 0 })
+	code, body := a.get("/healthz")
+	assert.Equal(t, http.StatusServiceUnavailable, code)
+	assert.Contains(t, body, "store")
+	assert.Contains(t, body, "forbidden")
+}

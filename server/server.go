@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -57,6 +58,9 @@ type Server struct {
 	http      *http.Server
 	listener  net.Listener
 	ready     atomic.Bool
+	healthMu  sync.Mutex
+	healthAt  time.Time
+	healthErr error
 }
 
 // New opens the store, connects to the clusters and wires everything; it does not
@@ -247,7 +251,7 @@ func (s *Server) lead(ctx context.Context, lost func() bool) error {
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
-		if _, err := s.store.List(1); err != nil {
+		if err := s.storeWritable(); err != nil {
 			http.Error(w, "store: "+err.Error(), http.StatusServiceUnavailable)
 			return
 		}
@@ -279,4 +283,25 @@ func (a *adapter) HandleCommand(ctx context.Context, c transport.Command) {
 
 func (a *adapter) HandleAction(ctx context.Context, x transport.Action) {
 	a.h.HandleClick(ctx, handlers.Click{UserID: x.UserID, ChannelID: x.ChannelID, MessageTS: x.MessageTS, ActionID: x.ActionID, Value: x.Value, ResponseURL: x.ResponseURL})
+}
+
+// healthEvery bounds how often /healthz writes to the store: probes come every few
+// seconds, and with the Kubernetes backend each write is an API call.
+const healthEvery = time.Minute
+
+// storeWritable proves the store can be read, and written (at most once per
+// healthEvery; between writes the last write's result stands).
+func (s *Server) storeWritable() error {
+	if _, err := s.store.List(1); err != nil {
+		return err
+	}
+	s.healthMu.Lock()
+	defer s.healthMu.Unlock()
+	now := time.Now()
+	if now.Sub(s.healthAt) < healthEvery {
+		return s.healthErr
+	}
+	s.healthAt = now
+	s.healthErr = s.store.PutValue("health/probe", now.UTC().Format(time.RFC3339))
+	return s.healthErr
 }

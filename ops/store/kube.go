@@ -460,18 +460,25 @@ func (k *Kube) PutValue(key string, v any) error {
 	}
 	ctx, cancel := k.ctx()
 	defer cancel()
-	cur, err := k.cms.Get(ctx, obj.Name, metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-		_, err = k.cms.Create(ctx, obj, metav1.CreateOptions{})
-	case err == nil:
-		obj.ResourceVersion = cur.ResourceVersion
-		_, err = k.cms.Update(ctx, obj, metav1.UpdateOptions{})
+	// Last writer wins (replicas may write the same record): a conflict means another
+	// write landed in between, so read again and write over it.
+	for attempt := 0; ; attempt++ {
+		cur, err := k.cms.Get(ctx, obj.Name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			_, err = k.cms.Create(ctx, obj, metav1.CreateOptions{})
+		case err == nil:
+			obj.ResourceVersion = cur.ResourceVersion
+			_, err = k.cms.Update(ctx, obj, metav1.UpdateOptions{})
+		}
+		if (apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err)) && attempt < 3 {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("store %s: %w", key, err)
+		}
+		return nil
 	}
-	if err != nil {
-		return fmt.Errorf("store %s: %w", key, err)
-	}
-	return nil
 }
 
 // DeleteValue removes a record; a missing one is not an error.
