@@ -18,6 +18,7 @@ import (
 	"github.com/nycmeshnet/cutoverbot/bot/slackfake"
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
 	"github.com/nycmeshnet/cutoverbot/ops/pg"
+	"github.com/nycmeshnet/cutoverbot/ops/plan"
 	"github.com/nycmeshnet/cutoverbot/sandbox"
 )
 
@@ -53,11 +54,15 @@ func printSuite() {
 	if len(suite.rows) == 0 {
 		return
 	}
-	fmt.Println("\nreliability suite")
-	fmt.Printf("| %-46s | %-78s | %4s | %11s | %9s | %9s |\n", "scenario", "faults injected", "runs", "steps twice", "rows lost", "decisions")
-	fmt.Printf("|%s|%s|%s|%s|%s|%s|\n", strings.Repeat("-", 48), strings.Repeat("-", 80), strings.Repeat("-", 6), strings.Repeat("-", 13), strings.Repeat("-", 11), strings.Repeat("-", 11))
+	ws, wf := len("scenario"), len("faults injected")
 	for _, r := range suite.rows {
-		fmt.Printf("| %-46s | %-78s | %4d | %11d | %9d | %9d |\n", r.Scenario, r.Faults, r.Runs, r.RunTwice, r.RowsLost, r.Decisions)
+		ws, wf = max(ws, len([]rune(r.Scenario))), max(wf, len([]rune(r.Faults)))
+	}
+	fmt.Println("\nreliability suite")
+	fmt.Printf("| %-*s | %-*s | %4s | %11s | %9s | %9s |\n", ws, "scenario", wf, "faults injected", "runs", "steps twice", "rows lost", "decisions")
+	fmt.Printf("|%s|%s|%s|%s|%s|%s|\n", strings.Repeat("-", ws+2), strings.Repeat("-", wf+2), strings.Repeat("-", 6), strings.Repeat("-", 13), strings.Repeat("-", 11), strings.Repeat("-", 11))
+	for _, r := range suite.rows {
+		fmt.Printf("| %-*s | %-*s | %4d | %11d | %9d | %9d |\n", ws, r.Scenario, wf, r.Faults, r.Runs, r.RunTwice, r.RowsLost, r.Decisions)
 	}
 	fmt.Println()
 }
@@ -170,12 +175,14 @@ func holdFirst(c *sandbox.Cluster, argv0 string) <-chan struct{} {
 // prompt waits, and in the middle of the dump and of the restore; every restart picks
 // up where the run was, and only a Retry runs a cut step again.
 func TestReliabilityKilledAtEveryStepBoundary(t *testing.T) {
-	w := newWorld(t, worldOptions{installs: 600})
+	w := newWorld(t, worldOptions{installs: 600, traffic: true})
+	p, err := plan.Build(w.cfg, "prod2", "prod1")
+	require.NoError(t, err)
 	w.startProcess()
 	w.command(alice, "start prod2 prod1")
 	w.waitFor("the run header", func() bool { return w.header().TS != "" })
 	kills := 0
-	steps := len(clusterPlan())
+	steps := len(p.Steps)
 	for step := 2; step <= steps; step++ {
 		waiting := "⏳ " + strconv.Itoa(step) + "."
 		w.waitFor("step "+strconv.Itoa(step)+"'s prompt", func() bool {
@@ -188,10 +195,10 @@ func TestReliabilityKilledAtEveryStepBoundary(t *testing.T) {
 		w.startProcess()
 
 		var entered <-chan struct{}
-		switch clusterPlan()[step-1].Kind {
-		case "dump":
+		switch p.Steps[step-1].Kind {
+		case plan.KindDump:
 			entered = holdFirst(w.origin, "pg_dump")
-		case "restore":
+		case plan.KindRestore:
 			entered = holdFirst(w.dest, "pg_restore")
 		}
 		w.click(bob, "Approve")
@@ -217,7 +224,7 @@ func TestReliabilityKilledAtEveryStepBoundary(t *testing.T) {
 	assert.Equal(t, engine.Completed, run.State)
 	logText, _ := os.ReadFile(filepath.Join(w.dir, "bot-process.log"))
 	w.scanSecrets(string(logText))
-	record(t, suiteRow{Scenario: "SIGKILL at every step boundary, mid-dump, mid-restore",
+	record(t, suiteRow{Scenario: "SIGKILL at every step boundary (18 steps), mid-dump, mid-restore",
 		Faults: fmt.Sprintf("%d kills (%d at boundaries, 1 in pg_dump, 1 in pg_restore)", kills, kills-2),
 		Runs:   completed(run), RunTwice: stepsRunTwice(run, audit), RowsLost: lost, Decisions: decisions(audit)})
 }
