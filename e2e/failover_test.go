@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -25,6 +26,7 @@ import (
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
 	"github.com/nycmeshnet/cutoverbot/ops/kube"
 	"github.com/nycmeshnet/cutoverbot/ops/kube/kubefake"
+	"github.com/nycmeshnet/cutoverbot/ops/plan"
 	"github.com/nycmeshnet/cutoverbot/ops/store"
 )
 
@@ -281,4 +283,58 @@ func TestE2EHealthzProvesTheStoreTakesWrites(t *testing.T) {
 	assert.Equal(t, http.StatusServiceUnavailable, code)
 	assert.Contains(t, body, "store")
 	assert.Contains(t, body, "forbidden")
+}
+
+// TestE2EFailoverAfterTheDumpRedumpsOnTheFollower kills the leader while the restore's
+// prompt waits: the dump's spool file is on the dead replica's own volume. The
+// follower's restore finds no spool, dumps the origin again (it is in maintenance),
+// and the data arrives whole.
+func TestE2EFailoverAfterTheDumpRedumpsOnTheFollower(t *testing.T) {
+	h := startHome(t, t.TempDir())
+	w := newWorld(t, worldOptions{installs: 600, mutate: h.haConfig})
+	a := w.startReplica("a")
+	w.waitFor("replica a to lead", w.slack.Connected)
+	b := w.startReplica("b")
+	w.waitFor("replica b to stand by", func() bool { _, body := b.get("/readyz"); return strings.Contains(body, "standby") })
+
+	w.command(alice, "start prod2 prod1")
+	w.waitFor("the run header", func() bool { return w.header().TS != "" })
+	for step := 2; step <= 7; step++ { // through the dump
+		w.click(bob, "Approve")
+		done := "✅ " + strconv.Itoa(step) + "."
+		w.waitFor(done, func() bool { return strings.Contains(w.headerText(), done) })
+	}
+	w.waitFor("the restore's prompt", func() bool {
+		_, _, ok := w.button("Approve")
+		return ok && strings.Contains(w.headerText(), "⏳ 8.")
+	})
+	w.promptStored()
+	a.kill9(t)
+	// Its volume went with it (the replicas share this machine's disk here).
+	require.NoError(t, os.RemoveAll(filepath.Join(w.dir, "replica-a")))
+	// The destination's postgres pod restarted too: the copy of the dump the dump step
+	// staged there is gone, so only the origin can provide the data again.
+	run0, err := h.store(t).Active()
+	require.NoError(t, err)
+	require.NoError(t, w.dest.Execer().Exec(context.Background(), []string{"sh", "-c", "rm -f " + plan.RemoteDumpPath(run0.ID)}, nil, io.Discard, io.Discard))
+	w.waitFor("replica b to take over", func() bool { return strings.HasPrefix(h.leaseHolder(t), "replica-b_") && w.slack.Connected() })
+
+	w.click(carol, "Approve") // the same prompt, now served by b
+	w.waitFor("the restore", func() bool { return strings.Contains(w.headerText(), "✅ 8.") })
+	w.approveAll(bob, "(completed)")
+	lost := w.rowsLost()
+
+	st := h.store(t)
+	runs, err := st.List(1)
+	require.NoError(t, err)
+	run := runs[0]
+	assert.Equal(t, engine.Completed, run.State)
+	restore := run.Steps[7]
+	require.Equal(t, "restore-destination", restore.Step.ID)
+	assert.Contains(t, restore.Output.Summary+restore.Output.Details, "not on this replica")
+	audit, err := st.Audit(run.ID)
+	require.NoError(t, err)
+	assert.Zero(t, stepsRunTwice(run, audit))
+	record(t, suiteRow{Scenario: "two replicas, leader SIGKILLed before restore", Faults: "leader killed with the dump on its own volume; follower re-dumped",
+		Runs: completed(run), RunTwice: stepsRunTwice(run, audit), RowsLost: lost, Decisions: decisions(audit)})
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nycmeshnet/cutoverbot/bot/slackfake"
+	"github.com/nycmeshnet/cutoverbot/ops/config"
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
 	"github.com/nycmeshnet/cutoverbot/ops/pg"
 	"github.com/nycmeshnet/cutoverbot/ops/plan"
@@ -240,7 +241,13 @@ func completed(r *engine.Run) int {
 // delivered twice, posts and edits are rate limited with Retry-After, uploads fail with
 // 5xx at first.
 func TestReliabilitySlackFaults(t *testing.T) {
-	w := newWorld(t, worldOptions{installs: 600})
+	// A runbook revision with a check after the verify step whose output is long
+	// enough to go up as a file (the newest installs on the destination).
+	w := newWorld(t, worldOptions{installs: 600, mutate: func(c *config.Config) {
+		check := config.StepSpec{Kind: "exec", ID: "list-installs", Cluster: "destination", Target: "postgres",
+			Argv: []string{"psql", "-d", "meshdb", "-U", "meshdb", "-X", "-At", "-c", "SELECT install_number, status FROM meshapi_install ORDER BY install_number DESC LIMIT 200"}}
+		c.Plan = append(c.Plan[:9:9], append([]config.StepSpec{check}, c.Plan[9:]...)...)
+	}})
 	var log logs
 	w.startBot(&log)
 	w.slack.RateLimitNext("chat.postMessage", 2, time.Second)
@@ -249,7 +256,7 @@ func TestReliabilitySlackFaults(t *testing.T) {
 
 	faults := []string{"2x 429 on chat.postMessage"}
 	redelivered := 0
-	for step := 2; step <= len(clusterPlan()); step++ {
+	for step := 2; step <= len(clusterPlan())+1; step++ {
 		switch step {
 		case 3:
 			w.slack.RateLimitNext("chat.update", 3, time.Second)
@@ -258,9 +265,10 @@ func TestReliabilitySlackFaults(t *testing.T) {
 			w.slack.DropConnection()
 			w.waitFor("the reconnection", w.slack.Connected)
 			faults = append(faults, "connection dropped")
-		case 8:
+		case 10:
 			w.slack.FailNext("chat.postMessage", 2, http.StatusServiceUnavailable)
-			faults = append(faults, "2x 503 on chat.postMessage")
+			w.slack.FailNext("files.getUploadURLExternal", 2, http.StatusBadGateway)
+			faults = append(faults, "2x 503 on chat.postMessage, 2x 502 on the upload")
 		}
 		var ts, action string
 		w.waitFor("the next prompt", func() bool {
@@ -285,6 +293,15 @@ func TestReliabilitySlackFaults(t *testing.T) {
 	w.stopBot()
 	run, audit := w.finalRun()
 	assert.Equal(t, engine.Completed, run.State)
+	require.NotEmpty(t, w.slack.Files(), "the check's output went up as a file despite the 502s: %d bytes of details; log: %s",
+		len(run.Steps[9].Output.Details), grepLines(log.String(), "upload"))
+	uploadCalls := 0
+	for _, c := range w.slack.Calls() {
+		if c.Method == "files.getUploadURLExternal" {
+			uploadCalls++
+		}
+	}
+	assert.GreaterOrEqual(t, uploadCalls, 3, "two 502s, then the upload went through")
 	w.scanSecrets(log.String())
 	record(t, suiteRow{Scenario: "Slack faults", Faults: strings.Join(faults, ", "),
 		Runs: completed(run), RunTwice: stepsRunTwice(run, audit), RowsLost: lost, Decisions: decisions(audit)})
@@ -439,4 +456,14 @@ func (w *world) currentStepID(step int) string {
 	require.NoError(w.t, err)
 	require.NotNil(w.t, r)
 	return r.Steps[step-1].Step.ID
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
