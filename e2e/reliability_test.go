@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -323,13 +324,14 @@ func TestReliabilityInfrastructureFaults(t *testing.T) {
 		case "dump":
 			w.origin.Kube.FailExecAfterBytes(64 << 10)
 		case "restore":
-			// The backup of the destination is taken; then, as pg_restore starts, its
-			// PostgreSQL goes down (immediate shutdown, like an evicted pod). A restore
-			// here takes ~0.2 s, too short to aim a stop inside it reliably.
+			// Mid-restore, for certain: as pg_restore starts, another session holds a
+			// lock on one table, so pg_restore -c stops part-way through its drops; once
+			// it waits on that lock, the destination's PostgreSQL goes down (immediate
+			// shutdown, like an evicted pod), leaving the database half-cleaned.
 			var once sync.Once
 			w.dest.SetExecHook(func(ctx context.Context, container string, argv []string) error {
 				if len(argv) > 0 && argv[0] == "pg_restore" {
-					once.Do(func() { assert.NoError(t, w.dest.PG.Halt(context.Background())) })
+					once.Do(func() { go haltMidRestore(t, w); waitLocked(t, w) })
 				}
 				return nil
 			})
@@ -343,6 +345,11 @@ func TestReliabilityInfrastructureFaults(t *testing.T) {
 				return ok
 			})
 			cancel()
+			if err != nil {
+				for _, f := range w.slack.Files() {
+					t.Logf("file %s:\n%s", f.Name, lastLines(string(f.Content), 30))
+				}
+			}
 			require.NoError(t, err, "%s did not fail:\n%s\n%s", kind, w.headerText(), w.threadText())
 			text := w.threadText()
 			if kind == "dump" {
@@ -362,14 +369,14 @@ func TestReliabilityInfrastructureFaults(t *testing.T) {
 	w.waitFor("the end", func() bool { return strings.Contains(w.state(), "(completed)") })
 	t.Logf("dump failure as posted:\n%s\nrestore failure as posted:\n%s", lastLines(dumpErr, 8), lastLines(restoreErr, 8))
 	assert.Contains(t, dumpErr, "no dump kept")
-	assert.Contains(t, restoreErr, "Connection refused")
+	assert.Contains(t, restoreErr, "lost the database server part-way")
 	lost := w.rowsLost()
 	w.stopBot()
 	run, audit := w.finalRun()
 	assert.Equal(t, engine.Completed, run.State)
 	w.scanSecrets(log.String())
-	record(t, suiteRow{Scenario: "exec cut mid-dump; destination PG down at restore",
-		Faults: "exec stream cut after 64 KiB of pg_dump; destination PG stopped (immediate) as pg_restore starts",
+	record(t, suiteRow{Scenario: "exec cut mid-dump; destination PG down mid-restore",
+		Faults: "exec stream cut after 64 KiB of pg_dump; destination PG stopped (immediate) mid pg_restore",
 		Runs:   completed(run), RunTwice: stepsRunTwice(run, audit), RowsLost: lost, Decisions: decisions(audit)})
 }
 
@@ -466,4 +473,48 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// haltMidRestore opens a session on the destination that locks meshapi_link, waits until
+// pg_restore is blocked behind it, then stops the server.
+func haltMidRestore(t *testing.T, w *world) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	stdin, feed := io.Pipe()
+	go func() {
+		// psql runs the statements as they arrive and keeps the transaction open
+		// until the server goes away.
+		_, _ = w.dest.PG.Run(ctx, []string{"psql", "-d", "meshdb", "-U", "meshdb", "-X", "-v", "ON_ERROR_STOP=1"}, stdin, io.Discard, io.Discard)
+	}()
+	_, _ = io.WriteString(feed, "BEGIN;\nLOCK TABLE meshapi_link IN ACCESS EXCLUSIVE MODE;\n")
+	waitSQL(t, w, "the test's lock", "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'meshapi_link' AND l.mode = 'AccessExclusiveLock' AND l.granted")
+	close(lockHeld)
+	waitSQL(t, w, "pg_restore to wait on the lock", "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pg_restore' AND wait_event_type = 'Lock'")
+	assert.NoError(t, w.dest.PG.Halt(context.Background()))
+	_ = feed.Close()
+}
+
+var lockHeld = make(chan struct{})
+
+// waitLocked holds pg_restore back until the test's session has its lock.
+func waitLocked(t *testing.T, w *world) {
+	select {
+	case <-lockHeld:
+	case <-time.After(30 * time.Second):
+		t.Error("the test's session never got its lock")
+	}
+}
+
+// waitSQL polls the destination until query counts more than zero.
+func waitSQL(t *testing.T, w *world, what, query string) {
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		n, err := w.dest.PG.SQL(context.Background(), "meshdb", query)
+		if err == nil && strings.TrimSpace(n) != "0" {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	act, _ := w.dest.PG.SQL(context.Background(), "postgres", "SELECT application_name, state, wait_event_type, wait_event, left(query, 60) FROM pg_stat_activity WHERE datname = 'meshdb'")
+	t.Errorf("timed out waiting for %s; sessions: %s", what, act)
 }

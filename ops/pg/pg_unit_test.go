@@ -191,6 +191,9 @@ func TestParseRestoreLog(t *testing.T) {
 		{"connection refused", "pg_restore: error: connection to server at \"127.0.0.1\", port 5432 failed: Connection refused\n", 0, 1, true},
 		{"before PostgreSQL 15", "pg_restore: fatal: could not open input file \"/tmp/x.dump\": No such file or directory\n", 0, 1, true},
 		{"server gone mid-restore, errors ignored", "pg_restore: error: could not execute query: FATAL:  terminating connection due to administrator command\npg_restore: warning: errors ignored on restore: 1\n", 1, 1, true},
+		// As seen in the reliability suite: the server stopped (immediate) while pg_restore
+		// waited on a lock; it failed every item left and called them ignored.
+		{"no connection to the server, errors ignored", "pg_restore: error: could not execute query: server closed the connection unexpectedly\n\tThis probably means the server terminated abnormally\npg_restore: error: could not execute query: no connection to the server\npg_restore: error: could not execute query: no connection to the server\npg_restore: warning: errors ignored on restore: 171\n", 171, 3, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ignored, msgs, fatal := pg.ParseRestoreLog(tc.log)

@@ -25,9 +25,8 @@ func ParseRestoreLog(log string) (ignored int, messages []string, fatal bool) {
 			strings.HasPrefix(line, "pg_restore: [archiver") || strings.Contains(lower, "fatal:") {
 			messages = append(messages, line)
 		}
-		if strings.Contains(lower, "fatal:") || strings.Contains(line, "could not connect") ||
-			strings.Contains(line, "connection to server") || strings.Contains(line, "could not open input file") ||
-			strings.Contains(line, "input file") {
+		if strings.Contains(lower, "fatal:") || strings.Contains(line, "could not open input file") ||
+			strings.Contains(line, "input file") || lostServer(lower) {
 			fatal = true
 		}
 	}
@@ -35,4 +34,21 @@ func ParseRestoreLog(log string) (ignored int, messages []string, fatal bool) {
 		fatal = true
 	}
 	return ignored, messages, fatal
+}
+
+// lostServer recognises the messages of a server that went away or refused us. Without
+// --exit-on-error, pg_restore goes on after losing its connection and fails every item
+// left ("could not execute query: no connection to the server"), then ends with
+// "errors ignored on restore: N" like a restore that merely skipped a GRANT: those
+// restores stopped part-way and must fail.
+func lostServer(lower string) bool {
+	for _, s := range []string{"could not connect", "connection to server", "no connection to the server",
+		"server closed the connection", "terminating connection", "the database system is shutting down",
+		"the database system is starting up", "could not receive data from server", "could not send data to server",
+		"ssl connection has been closed", "connection refused", "connection reset"} {
+		if strings.Contains(lower, s) {
+			return true
+		}
+	}
+	return false
 }
