@@ -127,6 +127,10 @@ func RestoreStaged(ctx context.Context, ex Execer, db DB, local DumpResult, remo
 		return res, fmt.Errorf("pg_restore into %s failed (%w) without saying it finished: %s", db.Name, err, lastLines(res.LogTail, 15))
 	}
 	if fatal {
+		if lostServer(strings.ToLower(res.LogTail)) {
+			return res, fmt.Errorf("pg_restore into %s lost the database server part-way: the destination may be half-restored; "+
+				"Retry restores everything again from the start (or abort and roll back from the backup). %s", db.Name, lastLines(res.LogTail, 15))
+		}
 		return res, fmt.Errorf("pg_restore into %s failed: %s", db.Name, lastLines(res.LogTail, 15))
 	}
 	return res, nil

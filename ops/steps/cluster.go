@@ -60,6 +60,10 @@ const (
 	ValDestBackupAfter   = "dest_backup_state_after"
 	// The restore step: the destination's state its backup is of, when it was read.
 	ValBackupState = "backup_state"
+	// The restore step, when the spool was not on its replica and it dumped the origin
+	// again: the sha256 of the dump step's dump it replaced (its own ValPath, ValSize
+	// and ValSHA256 are the new dump's, which a retry of the step restores).
+	ValRedumpOf = "redump_of"
 )
 
 // ClusterSteps runs the steps that act inside the clusters.
@@ -272,13 +276,21 @@ type earlyBackup struct {
 }
 
 // backupWithState backs dst up between two reads of its state. When the state moved
-// meanwhile it tries once more (the first read of a database can itself write WAL:
-// pruning catalog pages left by ANALYZE), still while the origin's dump runs.
-func (c *ClusterSteps) backupWithState(ctx context.Context, dst podExec, path string) (b earlyBackup) {
+// meanwhile it tries once more if the origin's dump (dumping) still runs: the first
+// read of a database can itself write WAL (pruning pages, such as those ANALYZE left
+// in pg_statistic).
+func (c *ClusterSteps) backupWithState(ctx context.Context, dst podExec, path string, dumping <-chan struct{}) (b earlyBackup) {
 	if b.after, b.err = pg.ReadState(ctx, dst, c.db); b.err != nil {
 		return b
 	}
 	for b.attempts < 2 {
+		if b.attempts > 0 {
+			select {
+			case <-dumping:
+				return b
+			default:
+			}
+		}
 		b.attempts++
 		b.before = b.after
 		if b.res, b.err = pg.Dump(ctx, dst, c.db, path); b.err != nil {
@@ -343,10 +355,11 @@ func (c *ClusterSteps) dump(ctx context.Context, x engine.StepContext) (engine.O
 	var early chan earlyBackup
 	bctx, cancelBackup := context.WithCancel(ctx)
 	defer cancelBackup()
+	dumping := make(chan struct{})
 	if dst != nil {
 		early = make(chan earlyBackup, 1)
 		go func() {
-			early <- c.backupWithState(bctx, *dst, SpoolPath(c.cfg, x.Run.ID, rs.ID+"-backup-early.dump"))
+			early <- c.backupWithState(bctx, *dst, SpoolPath(c.cfg, x.Run.ID, rs.ID+"-backup-early.dump"), dumping)
 		}()
 		x.Progress(fmt.Sprintf("dumping %s from %s pod %s, copying it into %s pod %s as it comes, and backing up %s meanwhile",
 			c.db.Name, x.Step.Cluster, pgx.pod, rs.Cluster, dst.pod, rs.Cluster))
@@ -354,6 +367,7 @@ func (c *ClusterSteps) dump(ctx context.Context, x engine.StepContext) (engine.O
 		x.Progress(fmt.Sprintf("dumping %s from %s pod %s", c.db.Name, x.Step.Cluster, pgx.pod))
 	}
 	res, stageErr, err := c.streamDump(ctx, pgx, path, dst, remote)
+	close(dumping)
 	var eb earlyBackup
 	if early != nil {
 		if err != nil {
@@ -372,8 +386,8 @@ func (c *ClusterSteps) dump(ctx context.Context, x engine.StepContext) (engine.O
 		if stageErr == nil {
 			out.Values[ValStagedPath], out.Values[ValStagedCluster], out.Values[ValStagedPod] = remote, rs.Cluster, dst.pod
 			notes = append(notes, fmt.Sprintf("copied into %s pod %s as it came (%s; the restore step checks its sha256 there, then removes it)", rs.Cluster, dst.pod, remote))
-			out.Details = fmt.Sprintf("The dump is also at %s in %s pod %s (container %s). The restore step removes it; if the run stops before, remove it by hand:\n  kubectl --context %s -n %s exec %s -c %s -- rm -f %s\n",
-				remote, rs.Cluster, dst.pod, dst.container, c.cfg.Clusters[rs.Cluster].Context, c.cfg.Clusters[rs.Cluster].Namespace, dst.pod, dst.container, remote)
+			out.Details = fmt.Sprintf("The dump is also at %s in %s pod %s. The restore step removes it; if the run stops before, remove it by hand (in %s):\n  kubectl -n %s exec %s -c %s -- rm -f %s\n",
+				remote, rs.Cluster, dst.pod, rs.Cluster, c.cfg.Clusters[rs.Cluster].Namespace, dst.pod, dst.container, remote)
 		} else {
 			notes = append(notes, fmt.Sprintf("not copied into %s during the dump (%v): the restore step copies it", rs.Cluster, stageErr))
 		}
@@ -545,6 +559,14 @@ func (c *ClusterSteps) restore(ctx context.Context, x engine.StepContext) (engin
 	if src.Path == "" || src.SHA256 == "" {
 		return engine.Output{}, errors.New("no dump file is recorded to restore from")
 	}
+	// An earlier attempt of this step dumped the origin again into the spool, in place
+	// of this very dump: the spool holds that one now.
+	redumpOf := ""
+	if prev, _ := x.Run.Output(x.Step.ID); prev.Values[ValRedumpOf] == src.SHA256 && prev.Values[ValPath] == src.Path && prev.Values[ValSHA256] != "" {
+		redumpOf = src.SHA256
+		src.SHA256 = prev.Values[ValSHA256]
+		src.Size, _ = strconv.ParseInt(prev.Values[ValSize], 10, 64)
+	}
 	backupPath := SpoolPath(c.cfg, x.Run.ID, x.Step.ID+"-backup.dump")
 	if err := os.MkdirAll(dirOf(backupPath), 0o700); err != nil {
 		return engine.Output{}, fmt.Errorf("create spool directory: %w", err)
@@ -578,8 +600,11 @@ func (c *ClusterSteps) restore(ctx context.Context, x engine.StepContext) (engin
 	if b.state != "" {
 		out.Values[ValBackupState] = b.state
 	}
-	if st.redumped {
-		out.Values[ValPath], out.Values[ValSize], out.Values[ValSHA256] = src.Path, strconv.FormatInt(src.Size, 10), src.SHA256
+	if st.redumped && redumpOf == "" {
+		redumpOf = o.Values[ValSHA256]
+	}
+	if redumpOf != "" {
+		out.Values[ValPath], out.Values[ValSize], out.Values[ValSHA256], out.Values[ValRedumpOf] = src.Path, strconv.FormatInt(src.Size, 10), src.SHA256, redumpOf
 	}
 	if st.err != nil {
 		return out, fmt.Errorf("nothing was restored into %s: %w", x.Step.Cluster, st.err)

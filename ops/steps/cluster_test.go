@@ -454,9 +454,23 @@ func TestStagedCopyOrSpoolLostIsReplacedNeverRestoredWrong(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, os.Remove(out.Values[steps.ValPath]))
 		require.NoError(t, os.Remove(remote))
-		rout := restore(t, "the dump spool was not on this replica; dumped prod2 again: ")
+		// The first attempt dumps the origin again, then fails at pg_restore.
+		recordPod(w.dest, func(argv []string) error {
+			if argv[0] == "pg_restore" {
+				return fmt.Errorf("pod evicted")
+			}
+			return nil
+		})
+		rout, err := w.step(t, "restore-destination")
+		w.dest.SetExecHook(nil)
+		require.Error(t, err)
 		assert.Equal(t, out.Values[steps.ValPath], rout.Values[steps.ValPath], "the new dump is in the spool")
 		assert.Equal(t, rout.Values[steps.ValSHA256], sha256File(t, rout.Values[steps.ValPath]))
+		assert.Equal(t, out.Values[steps.ValSHA256], rout.Values[steps.ValRedumpOf])
+		// The retry restores that new dump from the spool: no third dump, no refusal.
+		rout = restore(t, "restored")
+		assert.Equal(t, sha256File(t, out.Values[steps.ValPath]), rout.Values[steps.ValSHA256])
+		assert.NotContains(t, rout.Summary, "dumped prod2 again")
 	})
 
 	t.Run("copy damaged at every check is refused", func(t *testing.T) {
