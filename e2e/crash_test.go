@@ -29,18 +29,7 @@ func TestE2EKilledWhileWaitingResumes(t *testing.T) {
 	})
 	// The bot stores the prompt's timestamp, then edits the header: once an edit follows
 	// the prompt's post, the prompt is on record.
-	w.waitFor("the header edit after the prompt", func() bool {
-		lastPost, lastUpdate := -1, -1
-		for i, c := range w.slack.Calls() {
-			switch c.Method {
-			case "chat.postMessage":
-				lastPost = i
-			case "chat.update":
-				lastUpdate = i
-			}
-		}
-		return lastUpdate > lastPost
-	})
+	w.promptStored()
 
 	w.kill9()
 	w.startProcess()

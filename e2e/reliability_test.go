@@ -87,9 +87,17 @@ func stepsRunTwice(run *engine.Run, audit []engine.AuditEntry) int {
 	return n
 }
 
-// rowsLost compares table row counts outside the bot (flags_flagstate apart: by design
-// the origin stays in maintenance), and requires equal fingerprints.
+// rowsLost is how many of the origin's rows the destination lacks.
 func (w *world) rowsLost() int64 {
+	w.t.Helper()
+	_, lost := w.compareData()
+	return lost
+}
+
+// compareData compares both databases outside the bot: their table fingerprints must be
+// equal (flags_flagstate apart: by design the origin stays in maintenance); it returns
+// the origin's rows and how many of them the destination lacks.
+func (w *world) compareData() (rows, lost int64) {
 	w.t.Helper()
 	db := pg.DB{Name: sandbox.DBName, User: sandbox.DBUser, ExcludeTables: []string{"flags_flagstate"}}
 	ctx := context.Background()
@@ -101,14 +109,14 @@ func (w *world) rowsLost() int64 {
 	for _, f := range b {
 		destRows[f.Table] = f.Rows
 	}
-	var lost int64
 	for _, f := range a {
+		rows += f.Rows
 		if d := f.Rows - destRows[f.Table]; d > 0 {
 			lost += d
 		}
 	}
-	assert.Empty(w.t, pg.CompareFingerprints(a, b), "the destination's data equals the origin's")
-	return lost
+	require.Empty(w.t, pg.CompareFingerprints(a, b), "the destination's data equals the origin's")
+	return rows, lost
 }
 
 func decisions(audit []engine.AuditEntry) int {

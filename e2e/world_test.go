@@ -23,7 +23,6 @@ import (
 	"github.com/nycmeshnet/cutoverbot/bot/slackfake"
 	"github.com/nycmeshnet/cutoverbot/ops/config"
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
-	"github.com/nycmeshnet/cutoverbot/ops/pg"
 	"github.com/nycmeshnet/cutoverbot/ops/store"
 	"github.com/nycmeshnet/cutoverbot/sandbox"
 	"github.com/nycmeshnet/cutoverbot/server"
@@ -345,21 +344,12 @@ func (w *world) waitPrivate(user, contains string) {
 	})
 }
 
-// requireSameData proves the databases equal, outside the bot. flags_flagstate is left
-// out: by design the origin stays in maintenance and the destination leaves it.
+// requireSameData proves the databases equal, outside the bot, and returns how many rows
+// they hold (see rowsLost).
 func (w *world) requireSameData() int64 {
 	w.t.Helper()
-	db := pg.DB{Name: sandbox.DBName, User: sandbox.DBUser, ExcludeTables: []string{"flags_flagstate"}}
-	ctx := context.Background()
-	a, err := pg.Fingerprints(ctx, w.origin.Execer(), db)
-	require.NoError(w.t, err)
-	b, err := pg.Fingerprints(ctx, w.dest.Execer(), db)
-	require.NoError(w.t, err)
-	require.Empty(w.t, pg.CompareFingerprints(a, b), "the destination's data equals the origin's")
-	var rows int64
-	for _, f := range a {
-		rows += f.Rows
-	}
+	rows, lost := w.compareData()
+	require.Zero(w.t, lost, "no rows lost")
 	return rows
 }
 

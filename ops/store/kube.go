@@ -224,22 +224,8 @@ func (k *Kube) Save(run *engine.Run, audit []engine.AuditEntry) error {
 	if cm == nil || p.Run.ID != run.ID {
 		return k.saveArchived(run, audit)
 	}
-	if run.Version != p.Run.Version+1 {
-		return fmt.Errorf("run %s: stored version %d, writing %d: %w", run.ID, p.Run.Version, run.Version, engine.ErrStaleWrite)
-	}
-	next := payload{Run: run, Audit: numberAudit(p.Audit, audit)}
-	obj, err := runObject(activeName, "active", next)
-	if err != nil {
+	if err := k.writeNext(cm, "active", p, run, audit); err != nil {
 		return err
-	}
-	obj.ResourceVersion = cm.ResourceVersion
-	ctx, cancel := k.ctx()
-	defer cancel()
-	if _, err := k.cms.Update(ctx, obj, metav1.UpdateOptions{}); err != nil {
-		if apierrors.IsConflict(err) {
-			return fmt.Errorf("run %s: %w (%v)", run.ID, engine.ErrStaleWrite, err)
-		}
-		return fmt.Errorf("save run %s: %w", run.ID, err)
 	}
 	if run.State == engine.Active {
 		return nil
@@ -317,10 +303,16 @@ func (k *Kube) saveArchived(run *engine.Run, audit []engine.AuditEntry) error {
 	if err != nil {
 		return err
 	}
+	return k.writeNext(cm, "run", p, run, audit)
+}
+
+// writeNext replaces cm (holding p) with the next version of run and its new audit
+// entries, conditional on the resourceVersion read.
+func (k *Kube) writeNext(cm *corev1.ConfigMap, kind string, p payload, run *engine.Run, audit []engine.AuditEntry) error {
 	if run.Version != p.Run.Version+1 {
 		return fmt.Errorf("run %s: stored version %d, writing %d: %w", run.ID, p.Run.Version, run.Version, engine.ErrStaleWrite)
 	}
-	obj, err := runObject(cm.Name, "run", payload{Run: run, Audit: numberAudit(p.Audit, audit)})
+	obj, err := runObject(cm.Name, kind, payload{Run: run, Audit: numberAudit(p.Audit, audit)})
 	if err != nil {
 		return err
 	}

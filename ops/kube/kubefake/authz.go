@@ -7,23 +7,12 @@ import (
 	authorizationv1 "k8s.io/api/authorization/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/nycmeshnet/cutoverbot/ops/kube"
 )
 
 // Permission names one RBAC grant: a verb on a group's resource (and subresource).
-type Permission struct {
-	Verb, Group, Resource, Subresource string
-}
-
-func (p Permission) String() string {
-	r := p.Resource
-	if p.Subresource != "" {
-		r += "/" + p.Subresource
-	}
-	if p.Group != "" {
-		r = p.Group + "/" + r
-	}
-	return p.Verb + " " + r
-}
+type Permission = kube.Access
 
 // Deny takes a permission away from the token, as a Role without it would: requests
 // that need it get 403 Forbidden, and SelfSubjectAccessReviews answer not allowed.
