@@ -242,6 +242,7 @@ func TestE2ETwoReplicasLeaderDiesFollowerResumes(t *testing.T) {
 	for _, e := range audit {
 		assertNoSecret(t, e.String())
 	}
+	requireDecisions(t, audit, len(clusterPlan())-1, 1)
 	record(t, suiteRow{Scenario: "two replicas, leader SIGKILLed mid-dump", Faults: "leader killed; follower took the lease and resumed",
 		Runs: completed(run), RunTwice: stepsRunTwice(run, audit), RowsLost: lost, Decisions: len(decisions)})
 }
@@ -335,6 +336,7 @@ func TestE2EFailoverAfterTheDumpRedumpsOnTheFollower(t *testing.T) {
 	audit, err := st.Audit(run.ID)
 	require.NoError(t, err)
 	assert.Zero(t, stepsRunTwice(run, audit))
+	requireDecisions(t, audit, len(clusterPlan())-1, 0)
 	record(t, suiteRow{Scenario: "two replicas, leader SIGKILLed before restore", Faults: "leader killed with the dump on its own volume; follower re-dumped",
 		Runs: completed(run), RunTwice: stepsRunTwice(run, audit), RowsLost: lost, Decisions: decisions(audit)})
 }

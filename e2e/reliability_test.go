@@ -119,6 +119,29 @@ func (w *world) compareData() (rows, lost int64) {
 	return rows, lost
 }
 
+// requireDecisions checks the audit log holds exactly the decisions the test made:
+// approvals clicked, and Retries (a Retry by a maintainer other than the initiator is
+// also recorded as that attempt's approval). Redelivered or doubled clicks add none.
+func requireDecisions(t *testing.T, audit []engine.AuditEntry, approvals, retries int) {
+	t.Helper()
+	got := map[string]int{}
+	for _, a := range audit {
+		if strings.HasPrefix(a.Event, "decision.") {
+			got[a.Event]++
+		}
+	}
+	assert.Equal(t, dropZero(map[string]int{"decision.approve": approvals + retries, "decision.retry": retries}), got, "the audit log holds every decision, once")
+}
+
+func dropZero(m map[string]int) map[string]int {
+	for k, v := range m {
+		if v == 0 {
+			delete(m, k)
+		}
+	}
+	return m
+}
+
 func decisions(audit []engine.AuditEntry) int {
 	n := 0
 	for _, a := range audit {
@@ -234,6 +257,7 @@ func TestReliabilityKilledAtEveryStepBoundary(t *testing.T) {
 	assert.Equal(t, engine.Completed, run.State)
 	logText, _ := os.ReadFile(filepath.Join(w.dir, "bot-process.log"))
 	w.scanSecrets(string(logText))
+	requireDecisions(t, audit, steps-1, 2)
 	record(t, suiteRow{Scenario: "SIGKILL at every step boundary (18 steps), mid-dump, mid-restore",
 		Faults: fmt.Sprintf("%d kills (%d at boundaries, 1 in pg_dump, 1 in pg_restore)", kills, kills-2),
 		Runs:   completed(run), RunTwice: stepsRunTwice(run, audit), RowsLost: lost, Decisions: decisions(audit)})
@@ -312,6 +336,7 @@ func TestReliabilitySlackFaults(t *testing.T) {
 	}
 	assert.GreaterOrEqual(t, uploadCalls, 3, "two 502s, then the upload went through")
 	w.scanSecrets(log.String())
+	requireDecisions(t, audit, len(clusterPlan()), 0)
 	record(t, suiteRow{Scenario: "Slack faults", Faults: strings.Join(faults, ", "),
 		Runs: completed(run), RunTwice: stepsRunTwice(run, audit), RowsLost: lost, Decisions: decisions(audit)})
 }
@@ -383,6 +408,7 @@ func TestReliabilityInfrastructureFaults(t *testing.T) {
 	run, audit := w.finalRun()
 	assert.Equal(t, engine.Completed, run.State)
 	w.scanSecrets(log.String())
+	requireDecisions(t, audit, len(clusterPlan())-1, 2)
 	record(t, suiteRow{Scenario: "exec cut mid-dump; destination PG down mid-restore",
 		Faults: "exec stream cut after 64 KiB of pg_dump; destination PG stopped (immediate) mid pg_restore",
 		Runs:   completed(run), RunTwice: stepsRunTwice(run, audit), RowsLost: lost, Decisions: decisions(audit)})
@@ -453,6 +479,7 @@ func TestReliabilityTrafficFaults(t *testing.T) {
 	run, audit := w.finalRun()
 	assert.Equal(t, engine.Completed, run.State)
 	w.scanSecrets(log.String())
+	requireDecisions(t, audit, steps-1, 1)
 	record(t, suiteRow{Scenario: "GitHub and DNS faults (18-step plan)",
 		Faults: "502 on the DNS PR, merge refused by branch protection, resolver silent for 3 s in wait-dns",
 		Runs:   completed(run), RunTwice: stepsRunTwice(run, audit), RowsLost: lost, Decisions: decisions(audit)})
