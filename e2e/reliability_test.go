@@ -409,6 +409,9 @@ func TestReliabilityInfrastructureFaults(t *testing.T) {
 	assert.Equal(t, engine.Completed, run.State)
 	w.scanSecrets(log.String())
 	requireDecisions(t, audit, len(clusterPlan())-1, 2)
+	// The first attempt dropped tables before the server went down: the backup kept for
+	// undo is the one taken before it, not one of the half-restored database.
+	assert.Contains(t, run.Steps[7].Output.Summary, "kept from attempt 1")
 	record(t, suiteRow{Scenario: "exec cut mid-dump; destination PG down mid-restore",
 		Faults: "exec stream cut after 64 KiB of pg_dump; destination PG stopped (immediate) mid pg_restore",
 		Runs:   completed(run), RunTwice: stepsRunTwice(run, audit), RowsLost: lost, Decisions: decisions(audit)})

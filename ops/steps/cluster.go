@@ -3,6 +3,8 @@ package steps
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -416,6 +418,32 @@ func (c *ClusterSteps) dump(ctx context.Context, x engine.StepContext) (engine.O
 }
 
 // backupOutcome is the backup the restore step keeps for undo.
+// earlierAttemptBackup returns the backup an earlier attempt of this step took, when its
+// file is still in the spool with the recorded sha256.
+func earlierAttemptBackup(x engine.StepContext) (backupOutcome, bool) {
+	if x.Attempt <= 1 {
+		return backupOutcome{}, false
+	}
+	prev := x.Run.Steps[x.Index].Output // the failed attempt's, kept with its error
+	path, sum := prev.Values[ValBackupPath], prev.Values[ValBackupSHA256]
+	if path == "" || sum == "" {
+		return backupOutcome{}, false
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return backupOutcome{}, false
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil || hex.EncodeToString(h.Sum(nil)) != sum {
+		return backupOutcome{}, false
+	}
+	b := backupOutcome{res: pg.DumpResult{Path: path, Size: n, SHA256: sum}, state: prev.Values[ValBackupState], done: time.Now()}
+	b.note = fmt.Sprintf("kept from attempt %d, taken before any attempt could change %s (sha256 checked again)", x.Attempt-1, x.Step.Cluster)
+	return b, true
+}
+
 type backupOutcome struct {
 	res   pg.DumpResult
 	note  string
@@ -579,7 +607,11 @@ func (c *ClusterSteps) restore(ctx context.Context, x engine.StepContext) (engin
 	// do not meet). The restore starts only when both are. Whether the backup from the
 	// dump step can be used is settled first: it takes one query.
 	bch := make(chan backupOutcome, 1)
-	if b, why := c.earlyBackupUsable(ctx, x, o.Values, pgx); why == "" {
+	if b, ok := earlierAttemptBackup(x); ok {
+		// A failed attempt may have changed the destination (pg_restore dropped tables
+		// before it stopped): the backup to keep for undo is the one taken before it.
+		bch <- b
+	} else if b, why := c.earlyBackupUsable(ctx, x, o.Values, pgx); why == "" {
 		bch <- b
 	} else {
 		x.Progress(fmt.Sprintf("backing up %s (%s)", x.Step.Cluster, why))
