@@ -58,14 +58,14 @@ func TestCheckTriesEveryConnection(t *testing.T) {
 func TestCheckStateInKubernetes(t *testing.T) {
 	h := startHome(t, t.TempDir())
 	w := newWorld(t, worldOptions{installs: 100, mutate: h.haConfig})
-	find := func() CheckLine {
+	find := func() server.CheckResult {
 		for _, r := range server.Check(context.Background(), w.cfg) {
 			if r.Name == "state in kubernetes" {
-				return CheckLine(r)
+				return r
 			}
 		}
 		t.Fatal("no state check")
-		return CheckLine{}
+		return server.CheckResult{}
 	}
 	r := find()
 	assert.True(t, r.OK, r.Msg)
@@ -76,5 +76,3 @@ func TestCheckStateInKubernetes(t *testing.T) {
 	assert.False(t, r.OK)
 	assert.Contains(t, r.Msg, "may not update coordination.k8s.io/leases in namespace cutoverbot")
 }
-
-type CheckLine server.CheckResult

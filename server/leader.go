@@ -102,7 +102,7 @@ func (e *elector) run(ctx context.Context, m *metrics.Metrics, lead func(context
 		Name:            "cutoverbot",
 		Callbacks: leaderelection.LeaderCallbacks{
 			OnStartedLeading: func(lctx context.Context) { leadCtx <- lctx },
-			OnStoppedLeading: func() {},
+			OnStoppedLeading: func() {}, // required by client-go; run() does the stopping
 			OnNewLeader: func(id string) {
 				e.mu.Lock()
 				e.current = id

@@ -285,16 +285,14 @@ func (a *adapter) HandleAction(ctx context.Context, x transport.Action) {
 	a.h.HandleClick(ctx, handlers.Click{UserID: x.UserID, ChannelID: x.ChannelID, MessageTS: x.MessageTS, ActionID: x.ActionID, Value: x.Value, ResponseURL: x.ResponseURL})
 }
 
-// healthEvery bounds how often /healthz writes to the store: probes come every few
-// seconds, and with the Kubernetes backend each write is an API call.
+// healthEvery bounds how often /healthz reads and writes the store: probes come every
+// few seconds, and with the Kubernetes backend each is API calls.
 const healthEvery = time.Minute
 
-// storeWritable proves the store can be read, and written (at most once per
-// healthEvery; between writes the last write's result stands).
+// storeWritable proves the store can be read and written, at most once per
+// healthEvery (listing runs decodes every stored run with the Kubernetes backend);
+// between checks the last result stands.
 func (s *Server) storeWritable() error {
-	if _, err := s.store.List(1); err != nil {
-		return err
-	}
 	s.healthMu.Lock()
 	defer s.healthMu.Unlock()
 	now := time.Now()
@@ -302,6 +300,8 @@ func (s *Server) storeWritable() error {
 		return s.healthErr
 	}
 	s.healthAt = now
-	s.healthErr = s.store.PutValue("health/probe", now.UTC().Format(time.RFC3339))
+	if _, s.healthErr = s.store.List(1); s.healthErr == nil {
+		s.healthErr = s.store.PutValue("health/probe", now.UTC().Format(time.RFC3339))
+	}
 	return s.healthErr
 }

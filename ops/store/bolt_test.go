@@ -75,6 +75,9 @@ func testContract(t *testing.T, s store.Backend, reopen func() store.Backend) {
 
 	_, err = s.Get("nope")
 	assert.ErrorIs(t, err, engine.ErrNotFound)
+	none, err := s.Audit("nope")
+	require.NoError(t, err)
+	assert.Empty(t, none, "an unknown run has no audit entries")
 
 	// Small records (schedules).
 	require.NoError(t, s.PutValue("schedule/a", map[string]string{"at": "1"}))

@@ -343,27 +343,33 @@ func (k *Kube) Active() (*engine.Run, error) {
 
 // Get returns one run, the newest version of it wherever it is.
 func (k *Kube) Get(id string) (*engine.Run, error) {
-	_, p, err := k.readActive()
+	p, err := k.newest(id)
+	return p.Run, err
+}
+
+// newest reads one run where it may be (the active object, its archive object) and
+// returns the newer version.
+func (k *Kube) newest(id string) (payload, error) {
+	_, best, err := k.readActive()
 	if err != nil {
-		return nil, err
+		return payload{}, err
 	}
-	var best *engine.Run
-	if p.Run != nil && p.Run.ID == id {
-		best = p.Run
+	if best.Run != nil && best.Run.ID != id {
+		best = payload{}
 	}
 	cm, err := k.readArchived(id)
 	if err != nil {
-		if best != nil && errors.Is(err, engine.ErrNotFound) {
+		if best.Run != nil && errors.Is(err, engine.ErrNotFound) {
 			return best, nil
 		}
-		return nil, err
+		return payload{}, err
 	}
 	a, err := decodePayload(cm)
 	if err != nil {
-		return nil, err
+		return payload{}, err
 	}
-	if best == nil || a.Run.Version > best.Version {
-		best = a.Run
+	if best.Run == nil || a.Run.Version > best.Run.Version {
+		best = a
 	}
 	return best, nil
 }
@@ -413,15 +419,20 @@ func (k *Kube) List(limit int) ([]*engine.Run, error) {
 
 // Audit returns the audit log, oldest first, for one run or all ("").
 func (k *Kube) Audit(runID string) ([]engine.AuditEntry, error) {
+	if runID != "" {
+		p, err := k.newest(runID)
+		if errors.Is(err, engine.ErrNotFound) {
+			return nil, nil
+		}
+		return p.Audit, err
+	}
 	all, err := k.all()
 	if err != nil {
 		return nil, err
 	}
 	var out []engine.AuditEntry
-	for id, p := range all {
-		if runID == "" || id == runID {
-			out = append(out, p.Audit...)
-		}
+	for _, p := range all {
+		out = append(out, p.Audit...)
 	}
 	sort.SliceStable(out, func(i, j int) bool {
 		if !out[i].At.Equal(out[j].At) {
