@@ -9,32 +9,41 @@ import (
 )
 
 // State is what tells, cheaply, whether a database may have changed between two
-// reads: any write moves the WAL insert position (a commit writes a record, DDL and
-// vacuum write WAL), the row counters catch what the WAL would not show (unlogged
-// tables), the sequences catch a nextval that wrote no WAL (values are logged 32 at a
-// time), and OpenWrites counts transactions holding an xid, which may commit at any
-// moment or be committed in WAL but not yet visible to a snapshot. Equal States with
-// no open write mean nothing changed in between; any difference (background work
-// such as autovacuum or a checkpoint included) is to be read as "may have changed".
+// reads. Every change to a table's rows, its schema or a large object takes a
+// transaction id, and its end moves the snapshot's xmax (the xid after the latest
+// completed one); OpenWrites counts the transactions that hold an xid and have not
+// ended, which may commit at any moment: backends and prepared transactions, or the
+// snapshot's in-progress list when that is longer (pg_stat_activity hides other
+// roles' xids from a role without pg_read_all_stats; the list misses the newest
+// ones, above xmax). What changes data
+// without an xid is a sequence's nextval/setval, hence the md5 of every sequence's
+// last_value. The row counters are a second witness (stats, flushed late: they can
+// only make a change look likelier). Equal States with no open write mean nothing
+// changed in between. WAL that carries no transaction (checkpoints, the
+// running-transactions record, page pruning by a reader, vacuum) moves none of these,
+// so it no longer reads as "may have changed"; an ANALYZE (autovacuum's too) does.
 type State struct {
-	WALInsert  string // pg_current_wal_insert_lsn()
+	NextXid    string // pg_snapshot_xmax(pg_current_snapshot())
 	RowChanges int64  // sum of n_tup_ins + n_tup_upd + n_tup_del in pg_stat_user_tables
-	OpenWrites int64  // other backends holding a transaction id
+	OpenWrites int64  // transactions holding an xid, ours excepted
 	Sequences  string // md5 of every sequence's last_value
 }
 
-// StateSQL reads a State in one query.
-const StateSQL = `SELECT pg_current_wal_insert_lsn(),
+// StateSQL reads a State in one query (PostgreSQL 13 or later). Its own transaction
+// is read-only and takes no xid.
+const StateSQL = `SELECT pg_snapshot_xmax(snap.s),
  (SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) FROM pg_stat_user_tables),
- (SELECT count(*) FROM pg_stat_activity WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid()),
- (SELECT coalesce(md5(string_agg(schemaname || '.' || sequencename || '=' || coalesce(last_value::text, 'null'), ',' ORDER BY schemaname, sequencename)), 'none') FROM pg_sequences)`
+ greatest((SELECT count(*) FROM pg_stat_activity WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid()) + (SELECT count(*) FROM pg_prepared_xacts),
+   (SELECT count(*) FROM pg_snapshot_xip(snap.s))),
+ (SELECT coalesce(md5(string_agg(schemaname || '.' || sequencename || '=' || coalesce(last_value::text, 'null'), ',' ORDER BY schemaname, sequencename)), 'none') FROM pg_sequences)
+ FROM (SELECT pg_current_snapshot() AS s) snap`
 
 // ReadState reads the database's State through psql in the pod.
 func ReadState(ctx context.Context, ex Execer, db DB) (State, error) {
 	var out bytes.Buffer
 	stderr := newTail(4096)
 	if err := ex.Exec(ctx, PsqlArgv(db, StateSQL), nil, &out, stderr); err != nil {
-		return State{}, fmt.Errorf("read the WAL position and row counters of %s: %w%s", db.Name, err, stderrNote(stderr))
+		return State{}, fmt.Errorf("read the transaction horizon and row counters of %s: %w%s", db.Name, err, stderrNote(stderr))
 	}
 	return ParseState(strings.TrimSpace(out.String()))
 }
@@ -50,12 +59,15 @@ func ParseState(line string) (State, error) {
 	if err1 != nil || err2 != nil {
 		return State{}, fmt.Errorf("unexpected answer to the state query: %q", line)
 	}
-	return State{WALInsert: f[0], RowChanges: changes, OpenWrites: open, Sequences: f[3]}, nil
+	if _, err := strconv.ParseUint(f[0], 10, 64); err != nil {
+		return State{}, fmt.Errorf("unexpected answer to the state query: %q", line)
+	}
+	return State{NextXid: f[0], RowChanges: changes, OpenWrites: open, Sequences: f[3]}, nil
 }
 
 // String is the State in one line, also the form recorded and compared.
 func (s State) String() string {
-	return fmt.Sprintf("wal %s, %d row changes, %d open writes, sequences %s", s.WALInsert, s.RowChanges, s.OpenWrites, s.Sequences)
+	return fmt.Sprintf("next xid %s, %d row changes, %d open writes, sequences %s", s.NextXid, s.RowChanges, s.OpenWrites, s.Sequences)
 }
 
 // Quiet says no other transaction held an xid when it was read.

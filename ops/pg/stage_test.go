@@ -186,10 +186,20 @@ func TestStateMovesWithEveryKindOfWrite(t *testing.T) {
 	_, err = pg.Dump(ctx, local(s), db, filepath.Join(t.TempDir(), "b.dump"))
 	require.NoError(t, err)
 	assert.Equal(t, a.String(), read().String(), "reading, dumping included, changes nothing")
+	sql(t, s, "CHECKPOINT")
+	sql(t, s, "SELECT pg_switch_wal()")
+	assert.Equal(t, a.String(), read().String(), "WAL that carries no transaction changes nothing")
+
+	// A write rolled back is counted too: the rule may only err towards "changed".
+	_, err = s.SQLAs(ctx, "meshdb", "meshdb", "BEGIN; UPDATE item SET notes = 'z' WHERE id = 3; ROLLBACK;")
+	require.NoError(t, err)
+	rolled := read()
+	assert.NotEqual(t, a.NextXid, rolled.NextXid)
+	a = rolled
 
 	sql(t, s, "UPDATE item SET notes = 'x' WHERE id = 1")
 	b := read()
-	assert.NotEqual(t, a.WALInsert, b.WALInsert)
+	assert.NotEqual(t, a.NextXid, b.NextXid)
 	assert.Greater(t, b.RowChanges, a.RowChanges)
 
 	// nextval logs 32 values at a time: the next ones write no WAL, the sequences tell.
@@ -210,9 +220,11 @@ func TestStateMovesWithEveryKindOfWrite(t *testing.T) {
 	<-done
 	assert.True(t, read().Quiet())
 
-	_, err = pg.ParseState("0/1|x|0|abc")
+	_, err = pg.ParseState("740|x|0|abc")
 	assert.Error(t, err)
-	st, err := pg.ParseState("0/16B3D48|12|0|none")
+	_, err = pg.ParseState("0/16B3D48|12|0|none")
+	assert.Error(t, err, "a WAL position is not an xid")
+	st, err := pg.ParseState("740|12|0|none")
 	require.NoError(t, err)
-	assert.Equal(t, "wal 0/16B3D48, 12 row changes, 0 open writes, sequences none", st.String())
+	assert.Equal(t, "next xid 740, 12 row changes, 0 open writes, sequences none", st.String())
 }

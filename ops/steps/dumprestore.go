@@ -39,9 +39,8 @@ type earlyBackup struct {
 }
 
 // backupWithState backs dst up between two reads of its state. When the state moved
-// meanwhile it tries once more if the origin's dump (dumping) still runs: the first
-// read of a database can itself write WAL (pruning pages, such as those ANALYZE left
-// in pg_statistic).
+// meanwhile (a write, autovacuum's ANALYZE) it tries once more if the origin's dump
+// (dumping) still runs.
 func (c *ClusterSteps) backupWithState(ctx context.Context, dst podExec, path string, dumping <-chan struct{}) (b earlyBackup) {
 	if b.after, b.err = pg.ReadState(ctx, dst, c.db); b.err != nil {
 		return b
@@ -214,8 +213,8 @@ type backupOutcome struct {
 }
 
 // earlyBackupUsable says whether the backup taken during the dump step is still a
-// backup of the destination as it is: the same WAL insert position, row counters
-// and sequences before it, after it and now, and no write open. On any doubt it says
+// backup of the destination as it is: the same transaction horizon, row counters
+// and sequences before it, after it and now, and no write open (pg.State). On any doubt it says
 // why not (the restore step then takes the backup again, as before).
 func (c *ClusterSteps) earlyBackupUsable(ctx context.Context, x engine.StepContext, v map[string]string, pgx podExec) (b backupOutcome, why string) {
 	name := x.Step.Cluster
