@@ -38,7 +38,7 @@ func TestPlanPrintsAllStepsWithCommands(t *testing.T) {
 	require.Len(t, steps, 18)
 	assert.Equal(t, "18", steps[17][1])
 	for _, want := range []string{
-		"prod2/meshdb pod app=meshdb-postgres-app container meshdb-postgres: pg_dump -d meshdb -U meshdb -Fc",
+		"prod2/meshdb pod app=meshdb-postgres-app container meshdb-postgres: pg_dump -d meshdb -U meshdb -Fc -Z 1",
 		"prod1/meshdb pod app=meshdb-postgres-app container meshdb-postgres: pg_restore -d meshdb -U meshdb -c --if-exists /tmp/cutoverbot-<run>.dump",
 		"prod2/meshdb pod app=meshdb-meshweb-app container meshdb-meshweb: python manage.py enable_flag MAINTENANCE_MODE",
 		"prod1/meshdb pod app=meshdb-meshweb-app container meshdb-meshweb: python manage.py disable_flag MAINTENANCE_MODE",

@@ -44,6 +44,8 @@ func TestExampleLoads(t *testing.T) {
 	assert.Equal(t, []string{"1.1.1.1:53", "8.8.8.8:53", "9.9.9.9:53"}, cfg.DNS.Resolvers)
 	assert.Equal(t, 45*time.Minute, cfg.DNS.Timeout.Duration)
 	assert.Equal(t, 1, cfg.Database.RestoreJobs)
+	require.NotNil(t, cfg.Database.DumpCompression)
+	assert.Equal(t, "1", cfg.Database.PG().Compress)
 	assert.Equal(t, "auto", cfg.GitHub.DNS.Merge)
 	assert.Equal(t, "America/New_York", cfg.Schedule.Timezone)
 }
@@ -71,6 +73,9 @@ func TestEachProblemHasItsPath(t *testing.T) {
 		{"unknown nested key", "      container: meshdb-postgres\n", "      container: meshdb-postgres\n      contianer: x\n", "clusters.prod1.postgres.contianer", "unknown key"},
 		{"unknown top-level key", "http:\n", "htpp:\n  x: 1\nhttp:\n", "htpp", "unknown key"},
 		{"bad timezone", "timezone: America/New_York", "timezone: Mars/Olympus", "schedule.timezone", "not a time zone"},
+		{"compression too high", "dump_compression: 1 ", "dump_compression: 10 ", "database.dump_compression", "between 0 (none) and 9"},
+		{"negative compression", "dump_compression: 1 ", "dump_compression: -1 ", "database.dump_compression", "between 0 (none) and 9"},
+		{"compression by name", "dump_compression: 1 ", "dump_compression: lz4 ", "database.dump_compression", "wrong type"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -86,6 +91,23 @@ func TestEachProblemHasItsPath(t *testing.T) {
 			}
 			t.Fatalf("no critical problem %s: %s; got %v", tc.path, tc.msg, found)
 		})
+	}
+}
+
+// An omitted dump_compression means -Z 1; an explicit 0 (no compression) is kept,
+// not taken for "omitted".
+func TestDumpCompression(t *testing.T) {
+	src := example(t)
+	line := "  dump_compression: 1 "
+	require.Contains(t, src, line)
+	for _, tc := range []struct{ with, want string }{
+		{"", "1"},
+		{"  dump_compression: 0 ", "0"},
+		{"  dump_compression: 9 ", "9"},
+	} {
+		cfg, problems := Parse([]byte(strings.Replace(src, line, tc.with, 1)), Options{Getenv: env(nil)})
+		require.Empty(t, problems.Criticals())
+		assert.Equal(t, tc.want, cfg.Database.PG().Compress, "dump_compression line %q", tc.with)
 	}
 }
 

@@ -24,6 +24,10 @@ func applyDefaults(c *Config) {
 	if c.Database.RestoreJobs == 0 {
 		c.Database.RestoreJobs = 1
 	}
+	if c.Database.DumpCompression == nil {
+		level := DefaultDumpCompression
+		c.Database.DumpCompression = &level
+	}
 	if c.GitHub.APIURL == "" {
 		c.GitHub.APIURL = DefaultGitHubAPIURL
 	}

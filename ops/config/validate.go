@@ -207,6 +207,9 @@ func (v *validator) database(c *Config) {
 	if d.RestoreJobs < 1 || d.RestoreJobs > 16 {
 		v.crit("database.restore_jobs", "must be between 1 and 16")
 	}
+	if l := d.DumpCompression; l != nil && (*l < 0 || *l > 9) {
+		v.crit("database.dump_compression", "must be a pg_dump -Z level between 0 (none) and 9 (smallest, slowest)")
+	}
 }
 
 func (v *validator) clusters(c *Config) {

@@ -7,11 +7,18 @@ type DB struct {
 	Name          string
 	User          string
 	ExcludeTables []string
+	// Compress is pg_dump's -Z argument ("0" to "9"); empty leaves pg_dump's
+	// default (zlib level 6 for -Fc).
+	Compress string
 }
 
 // DumpArgv is the dump command: custom format, no TTY, streamed out of the pod.
 func DumpArgv(db DB) []string {
-	return []string{"pg_dump", "-d", db.Name, "-U", db.User, "-Fc"}
+	argv := []string{"pg_dump", "-d", db.Name, "-U", db.User, "-Fc"}
+	if db.Compress != "" {
+		argv = append(argv, "-Z", db.Compress)
+	}
+	return argv
 }
 
 // RestoreArgv restores a custom-format file. --if-exists keeps -c from failing on

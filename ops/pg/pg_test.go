@@ -76,6 +76,9 @@ func sql(t *testing.T, s *pgserver.Server, q string) string {
 
 func TestArgv(t *testing.T) {
 	assert.Equal(t, "pg_dump -d meshdb -U meshdb -Fc", strings.Join(pg.DumpArgv(db), " "))
+	z1 := db
+	z1.Compress = "1"
+	assert.Equal(t, "pg_dump -d meshdb -U meshdb -Fc -Z 1", strings.Join(pg.DumpArgv(z1), " "))
 	assert.Equal(t, "pg_restore -d meshdb -U meshdb -c --if-exists /tmp/x.dump", strings.Join(pg.RestoreArgv(db, "/tmp/x.dump", 1), " "))
 	assert.Equal(t, "pg_restore -d meshdb -U meshdb -c --if-exists -j 4 /tmp/x.dump", strings.Join(pg.RestoreArgv(db, "/tmp/x.dump", 4), " "))
 }

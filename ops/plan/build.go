@@ -101,7 +101,7 @@ func (b builder) cluster(role string) (string, config.Cluster) {
 }
 
 func (b builder) db() pg.DB {
-	return pg.DB{Name: b.cfg.Database.Name, User: b.cfg.Database.User, ExcludeTables: b.cfg.Database.ExcludeTables}
+	return b.cfg.Database.PG()
 }
 
 func (b builder) step(spec config.StepSpec) (Step, error) {

@@ -53,7 +53,7 @@ const fingerprintNote = "<per-table count(*) and md5 of rows in key order>"
 
 // Commands lists the pod commands a step runs, in order, for cluster config cfg.
 func Commands(cfg *config.Config, p Plan, s Step) []Command {
-	db := pg.DB{Name: cfg.Database.Name, User: cfg.Database.User, ExcludeTables: cfg.Database.ExcludeTables}
+	db := cfg.Database.PG()
 	in := func(cluster, target string, argv []string) Command {
 		c := cfg.Clusters[cluster]
 		cmd := Command{Cluster: cluster, Namespace: c.Namespace, Argv: argv}

@@ -67,7 +67,7 @@ func TestDefaultPlanMatchesTheRunbook(t *testing.T) {
 	assert.Equal(t, "scale-destination-celery", st("restore-destination-celery").Scale.RestoreFrom)
 	assert.Nil(t, st("restore-destination-celery").Scale.Replicas)
 
-	assert.Equal(t, []string{"pg_dump", "-d", "meshdb", "-U", "meshdb", "-Fc"}, st("dump-origin").Dump.Argv)
+	assert.Equal(t, []string{"pg_dump", "-d", "meshdb", "-U", "meshdb", "-Fc", "-Z", "1"}, st("dump-origin").Dump.Argv)
 	assert.Equal(t, []string{"pg_restore", "-d", "meshdb", "-U", "meshdb", "-c", "--if-exists", "/tmp/cutoverbot-<run>.dump"}, st("restore-destination").Restore.Argv)
 	assert.Equal(t, "dump-origin", st("restore-destination").Restore.From)
 
@@ -90,7 +90,7 @@ func TestDefaultPlanMatchesTheRunbook(t *testing.T) {
 		argvs = append(argvs, plan.ShellQuote(c.Argv))
 	}
 	assert.Equal(t, []string{
-		"pg_dump -d meshdb -U meshdb -Fc",
+		"pg_dump -d meshdb -U meshdb -Fc -Z 1",
 		"sh -c 'cat > '\\''/tmp/cutoverbot-<run>.dump'\\'''",
 		"sha256sum /tmp/cutoverbot-<run>.dump",
 		"pg_restore -d meshdb -U meshdb -c --if-exists /tmp/cutoverbot-<run>.dump",

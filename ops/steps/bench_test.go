@@ -85,6 +85,14 @@ func TestBenchmarkDumpRestore(t *testing.T) {
 		jobs = v
 	}
 	w := worldFromConfig(t, dir, origin, dest, func(c *config.Config) { c.Database.RestoreJobs = jobs })
+	// The same bot at pg_dump's own compression level (6, what the raw pipe and the
+	// manual runbook use), to show what database.dump_compression buys.
+	dir6 := filepath.Join(dir, "z6")
+	require.NoError(t, os.MkdirAll(dir6, 0o700))
+	level6 := 6
+	w6 := worldFromConfig(t, dir6, origin, dest, func(c *config.Config) {
+		c.Database.RestoreJobs, c.Database.DumpCompression = jobs, &level6
+	})
 	size, _ := origin.PG.SQL(ctx, "meshdb", "SELECT pg_size_pretty(pg_database_size('meshdb'))")
 
 	check := func() {
@@ -112,32 +120,37 @@ func TestBenchmarkDumpRestore(t *testing.T) {
 		times      []time.Duration
 		rss        int64
 	}
-	var dumpSize int64
 	var timeline strings.Builder
-	bot := &path{name: fmt.Sprintf("bot: dump + restore (-j %d) through client-go exec", jobs), note: "includes the destination backup, the copy into the pod and its sha256"}
-	bot.run = func() error {
-		w.progress, w.progressAt = nil, nil
-		resetPeak()
-		start := time.Now()
-		out, err := w.step(t, "dump-origin")
-		if err != nil {
-			return err
+	dumpSize := map[*world]int64{}
+	botPath := func(w *world, name string) *path {
+		p := &path{name: name, note: "includes the destination backup, the copy into the pod and its sha256"}
+		p.run = func() error {
+			w.progress, w.progressAt = nil, nil
+			resetPeak()
+			start := time.Now()
+			out, err := w.step(t, "dump-origin")
+			if err != nil {
+				return err
+			}
+			dumpDone := time.Now()
+			dumpSize[w], _ = strconv.ParseInt(out.Values["size"], 10, 64)
+			rout, err := w.step(t, "restore-destination")
+			if err != nil {
+				return err
+			}
+			end := time.Now()
+			p.rss = max(p.rss, peakRSS())
+			fmt.Fprintf(&timeline, "%s, round %d: dump step %s, restore step %s\n", name, len(p.times)+1, dumpDone.Sub(start).Round(10*time.Millisecond), end.Sub(dumpDone).Round(10*time.Millisecond))
+			for i, m := range w.progress {
+				fmt.Fprintf(&timeline, "  +%-8s %s\n", w.progressAt[i].Sub(start).Round(10*time.Millisecond), m)
+			}
+			fmt.Fprintf(&timeline, "  dump:    %s\n  restore: %s\n", out.Summary, rout.Summary)
+			return nil
 		}
-		dumpDone := time.Now()
-		dumpSize, _ = strconv.ParseInt(out.Values["size"], 10, 64)
-		rout, err := w.step(t, "restore-destination")
-		if err != nil {
-			return err
-		}
-		end := time.Now()
-		bot.rss = max(bot.rss, peakRSS())
-		fmt.Fprintf(&timeline, "bot, round %d: dump step %s, restore step %s\n", len(bot.times)+1, dumpDone.Sub(start).Round(10*time.Millisecond), end.Sub(dumpDone).Round(10*time.Millisecond))
-		for i, m := range w.progress {
-			fmt.Fprintf(&timeline, "  +%-8s %s\n", w.progressAt[i].Sub(start).Round(10*time.Millisecond), m)
-		}
-		fmt.Fprintf(&timeline, "  dump:    %s\n  restore: %s\n", out.Summary, rout.Summary)
-		return nil
+		return p
 	}
+	bot := botPath(w, fmt.Sprintf("bot: dump -Z %d + restore -j %d, client-go exec", *w.cfg.Database.DumpCompression, jobs))
+	bot6 := botPath(w6, fmt.Sprintf("bot at pg_dump's default -Z 6, restore -j %d", jobs))
 	raw := &path{name: "raw pipe: pg_dump -Fc | pg_restore -c --if-exists", note: "the floor: no file, no checks", run: func() error {
 		return sh(ctx, fmt.Sprintf("%s %s/pg_dump -d meshdb -U meshdb -Fc | %s %s/pg_restore -d meshdb -U meshdb -c --if-exists", env(origin.PG), bin, env(dest.PG), bin))
 	}}
@@ -145,7 +158,7 @@ func TestBenchmarkDumpRestore(t *testing.T) {
 		return sh(ctx, fmt.Sprintf("%[1]s %[2]s/pg_dump -d meshdb -U meshdb -Fc -f %[3]s/origin.dump && cp %[3]s/origin.dump %[4]s/ && cp %[4]s/origin.dump %[3]s/dest.dump && %[5]s %[2]s/pg_restore -d meshdb -U meshdb -c --if-exists %[3]s/dest.dump",
 			env(origin.PG), bin, dir, laptop, env(dest.PG)))
 	}}
-	paths := []*path{bot, raw, manual}
+	paths := []*path{bot, bot6, raw, manual}
 	for range rounds {
 		for _, p := range paths {
 			reset()
@@ -172,7 +185,8 @@ func TestBenchmarkDumpRestore(t *testing.T) {
 		}
 		return slices.Min(p.times)
 	}
-	fmt.Printf("\nDump and restore, %d installs (database %s, custom-format dump %.1f MB), 2 cores, %d round(s):\n", installs, strings.TrimSpace(size), float64(dumpSize)/1e6, rounds)
+	fmt.Printf("\nDump and restore, %d installs (database %s, custom-format dump %.1f MB at -Z %d, %.1f MB at -Z 6), 2 cores, %d round(s):\n",
+		installs, strings.TrimSpace(size), float64(dumpSize[w])/1e6, *w.cfg.Database.DumpCompression, float64(dumpSize[w6])/1e6, rounds)
 	fmt.Printf("%-62s %-24s %8s %8s %10s  %s\n", "path", "time per round", "best", "x raw", "peak RSS", "note")
 	for _, p := range append(paths, copydb) {
 		var each []string
@@ -188,11 +202,13 @@ func TestBenchmarkDumpRestore(t *testing.T) {
 		}
 		fmt.Printf("%-62s %-24s %8s %8s %10s  %s\n", p.name, strings.Join(each, " "), best(p).Round(10*time.Millisecond), ratio, rss, p.note)
 	}
-	var perRound []string
-	for i := range rounds {
-		perRound = append(perRound, fmt.Sprintf("%.2f/%.2f", float64(bot.times[i])/float64(manual.times[i]), float64(bot.times[i])/float64(raw.times[i])))
+	for _, b := range []*path{bot, bot6} {
+		var perRound []string
+		for i := range rounds {
+			perRound = append(perRound, fmt.Sprintf("%.2f/%.2f", float64(b.times[i])/float64(manual.times[i]), float64(b.times[i])/float64(raw.times[i])))
+		}
+		fmt.Printf("%s vs manual / vs raw, per round: %s; best vs best: %.2fx manual, %.2fx raw\n", strings.SplitN(b.name, ":", 2)[0], strings.Join(perRound, "  "),
+			float64(best(b))/float64(best(manual)), float64(best(b))/float64(best(raw)))
 	}
-	fmt.Printf("bot vs manual / vs raw, per round: %s; best vs best: %.2fx manual, %.2fx raw\n", strings.Join(perRound, "  "),
-		float64(best(bot))/float64(best(manual)), float64(best(bot))/float64(best(raw)))
 	fmt.Print(timeline.String())
 }

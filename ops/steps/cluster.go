@@ -75,7 +75,7 @@ type ClusterSteps struct {
 
 // RegisterClusterSteps wires the cluster-side kinds and preflight checks into e.
 func RegisterClusterSteps(e *Executor, cfg *config.Config, clusters map[string]Cluster) *ClusterSteps {
-	c := &ClusterSteps{cfg: cfg, clusters: clusters, db: pg.DB{Name: cfg.Database.Name, User: cfg.Database.User, ExcludeTables: cfg.Database.ExcludeTables}}
+	c := &ClusterSteps{cfg: cfg, clusters: clusters, db: cfg.Database.PG()}
 	e.Register(plan.KindScale, c.scale)
 	e.Register(plan.KindMaintenance, c.maintenance)
 	e.Register(plan.KindExec, c.exec)
