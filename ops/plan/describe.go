@@ -49,7 +49,10 @@ func ShellQuote(argv []string) string {
 	return strings.Join(out, " ")
 }
 
-const fingerprintNote = "<per-table count(*) and md5 of rows in key order>"
+const (
+	fingerprintNote = "<per-table count(*) and md5 of rows in key order>"
+	stateNote       = "<transaction horizon, open writes, row counters, sequences>"
+)
 
 // Commands lists the pod commands a step runs, in order, for cluster config cfg.
 func Commands(cfg *config.Config, p Plan, s Step) []Command {
@@ -81,17 +84,35 @@ func Commands(cfg *config.Config, p Plan, s Step) []Command {
 	case KindDump:
 		c := in(s.Cluster, "postgres", s.Dump.Argv)
 		c.Stdout = "spool/<run>/" + s.ID + ".dump (sha256, size, PGDMP magic, fsync)"
-		return []Command{c}
+		rs := p.RestoreOf(s.ID)
+		if rs == nil {
+			return []Command{c}
+		}
+		// Meanwhile, on the destination: a copy into a temporary file and a read-only
+		// backup between two reads of its state; the restore step uses them only if
+		// the state has not moved and the copy's sha256 checks out.
+		remote := RemoteDumpPath("<run>")
+		copyIn := in(rs.Cluster, "postgres", pg.StageArgv(remote))
+		copyIn.Stdin = "the dump's bytes as they come"
+		copyIn.Note = "a temporary file, never the database; the restore step checks and removes it"
+		state := in(rs.Cluster, "postgres", pg.PsqlArgv(db, stateNote))
+		state.Note = "before and after the backup"
+		backup := in(rs.Cluster, "postgres", rs.Restore.BackupArgv)
+		backup.Stdout = "spool/<run>/" + rs.ID + "-backup-early.dump"
+		backup.Note = "read-only backup of the destination, kept for undo while it has not changed"
+		return []Command{c, copyIn, state, backup, state}
 	case KindRestore:
 		remote := RemoteDumpPath("<run>")
 		backup := in(s.Cluster, "postgres", s.Restore.BackupArgv)
 		backup.Stdout = "spool/<run>/" + s.ID + "-backup.dump"
-		backup.Note = "backup of the destination, kept for undo"
+		backup.Note = "backup of the destination, kept for undo; not taken again while the dump step's one holds"
 		copyIn := in(s.Cluster, "postgres", []string{"sh", "-c", "cat > '" + remote + "'"})
 		copyIn.Stdin = "spool/<run>/" + s.Restore.From + ".dump"
+		copyIn.Note = "unless the dump step's copy is in this pod"
 		if s.Restore.FromBackup != "" {
 			copyIn.Stdin = "spool/<run>/" + s.Restore.FromBackup + "-backup.dump"
 			backup.Note = "a fresh backup of the current state, kept in case"
+			copyIn.Note = ""
 		}
 		sum := in(s.Cluster, "postgres", []string{"sha256sum", remote})
 		sum.Note = "must equal the local sha256"

@@ -82,6 +82,18 @@ func TestDefaultPlanMatchesTheRunbook(t *testing.T) {
 	assert.Equal(t, []string{"python", "manage.py", "disable_flag", "MAINTENANCE_MODE"}, off[0].Argv)
 	assert.Equal(t, "prod1", off[0].Cluster)
 
+	// The dump step also works on the destination meanwhile: the approver sees it.
+	var dumpCmds []string
+	for _, c := range plan.Commands(cfg, p, st("dump-origin")) {
+		dumpCmds = append(dumpCmds, c.Cluster+": "+plan.ShellQuote(c.Argv))
+	}
+	require.Len(t, dumpCmds, 5)
+	assert.Equal(t, "prod2: pg_dump -d meshdb -U meshdb -Fc -Z 1", dumpCmds[0])
+	assert.Equal(t, `prod1: sh -c 'cat > '\''/tmp/cutoverbot-<run>.dump'\'' && wc -c < '\''/tmp/cutoverbot-<run>.dump'\'''`, dumpCmds[1])
+	assert.Equal(t, "prod1: pg_dump -d meshdb -U meshdb -Fc -Z 1", dumpCmds[3], "the destination's backup")
+	assert.Contains(t, dumpCmds[2], "prod1: psql")
+	assert.Equal(t, dumpCmds[2], dumpCmds[4], "its state is read before and after the backup")
+
 	restore := plan.Commands(cfg, p, st("restore-destination"))
 	var argvs []string
 	for _, c := range restore {

@@ -157,6 +157,17 @@ type Plan struct {
 }
 
 // Index returns the position of the step with that ID, or -1.
+// RestoreOf finds the step that restores the dump of step dumpID (none: nil): the
+// dump step copies its dump into that step's cluster and backs it up meanwhile.
+func (p Plan) RestoreOf(dumpID string) *Step {
+	for i, s := range p.Steps {
+		if s.Kind == KindRestore && s.Restore != nil && s.Restore.FromBackup == "" && s.Restore.From == dumpID {
+			return &p.Steps[i]
+		}
+	}
+	return nil
+}
+
 func (p Plan) Index(id string) int {
 	for i, s := range p.Steps {
 		if s.ID == id {

@@ -19,16 +19,6 @@ import (
 
 // The dump and restore steps: the part of the cutover where data moves.
 
-// restoreOf finds the restore step that restores the dump of step dumpID (none: nil).
-func restoreOf(p plan.Plan, dumpID string) *plan.Step {
-	for i, s := range p.Steps {
-		if s.Kind == plan.KindRestore && s.Restore != nil && s.Restore.FromBackup == "" && s.Restore.From == dumpID {
-			return &p.Steps[i]
-		}
-	}
-	return nil
-}
-
 // earlyBackup is a backup of the destination taken during the dump step, with the
 // destination's state read before and after it.
 type earlyBackup struct {
@@ -102,7 +92,7 @@ func (c *ClusterSteps) dump(ctx context.Context, x engine.StepContext) (engine.O
 	if err := os.MkdirAll(dirOf(path), 0o700); err != nil {
 		return engine.Output{}, fmt.Errorf("create spool directory: %w", err)
 	}
-	rs := restoreOf(x.Run.Plan, x.Step.ID)
+	rs := x.Run.Plan.RestoreOf(x.Step.ID)
 	var dst *podExec
 	var notes []string
 	if rs != nil {
