@@ -82,6 +82,11 @@ func Commands(cfg *config.Config, p Plan, s Step) []Command {
 	case KindExec:
 		return []Command{in(s.Cluster, s.Exec.Target, s.Exec.Argv)}
 	case KindDump:
+		if s.Undoes != "" {
+			rm := in(s.Cluster, "postgres", []string{"rm", "-f", RemoteDumpPath("<run>")})
+			rm.Note = "in the pod the dump step copied into, and in today's postgres pod"
+			return []Command{rm}
+		}
 		c := in(s.Cluster, "postgres", s.Dump.Argv)
 		c.Stdout = "spool/<run>/" + s.ID + ".dump (sha256, size, PGDMP magic, fsync)"
 		rs := p.RestoreOf(s.ID)

@@ -213,4 +213,28 @@ func TestRollbackUndoesWhatRanNewestFirst(t *testing.T) {
 
 	// Nothing mutating ran: nothing to undo.
 	assert.Empty(t, plan.Rollback(p, map[string]plan.Ran{"preflight": plan.Done}))
+	// Stopped between the dump and the restore: the copy in the destination pod is
+	// removed (the restore step would have); after a failed restore too, after its undo.
+	ran = map[string]plan.Ran{}
+	for _, s := range p.Steps[:p.Index("dump-origin")+1] {
+		ran[s.ID] = plan.Done
+	}
+	steps = plan.Rollback(p, ran)
+	require.NotEmpty(t, steps)
+	rm := steps[0]
+	assert.Equal(t, "undo-dump-origin", rm.ID)
+	assert.Equal(t, "dump-origin", rm.Undoes)
+	assert.Equal(t, "prod1", rm.Cluster, "where the copy is: the restore step's cluster")
+	assert.Equal(t, plan.Destination, rm.Role)
+	cmds := plan.Commands(cfg, p, rm)
+	require.Len(t, cmds, 1)
+	assert.Equal(t, "rm -f /tmp/cutoverbot-<run>.dump", plan.ShellQuote(cmds[0].Argv))
+	assert.Equal(t, "prod1", cmds[0].Cluster)
+	ran["restore-destination"] = plan.Maybe
+	var ids2 []string
+	for _, s := range plan.Rollback(p, ran) {
+		ids2 = append(ids2, s.ID)
+	}
+	assert.Equal(t, []string{"undo-restore-destination", "undo-dump-origin"}, ids2[:2])
+
 }

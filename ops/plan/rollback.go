@@ -14,7 +14,8 @@ const (
 
 // Rollback builds the undo plan from what has run, newest first: a revert PR for a
 // merged change, maintenance off where it was turned on, replicas back where they
-// were scaled, optionally the destination restored from its backup, and the done
+// were scaled, optionally the destination restored from its backup, the dump's copy
+// removed from the destination pod when no restore removed it, and the done
 // announcement when the start was announced. Steps already undone by a later forward
 // step (the plan's own "restore celery") are left out.
 func Rollback(p Plan, ran map[string]Ran) []Step {
@@ -47,6 +48,17 @@ func Rollback(p Plan, ran map[string]Ran) []Step {
 			u := s
 			u.Maintenance = &Maintenance{On: false}
 			u.Title = "Undo: maintenance off, " + string(s.Role)
+			out = append(out, undo(u, s))
+		case KindDump:
+			// The dump step copies its dump into the destination pod's /tmp; the restore
+			// step removes it at its end. When that step never finished, remove it here.
+			rs := p.RestoreOf(s.ID)
+			if rs == nil || ran[rs.ID] == Done {
+				continue
+			}
+			u := s
+			u.Role, u.Cluster = rs.Role, rs.Cluster
+			u.Title = fmt.Sprintf("Undo: remove the dump's copy from the %s postgres pod", rs.Role)
 			out = append(out, undo(u, s))
 		case KindRestore:
 			if s.Restore.FromBackup != "" {

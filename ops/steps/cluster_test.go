@@ -495,3 +495,48 @@ func TestStagedCopyOrSpoolLostIsReplacedNeverRestoredWrong(t *testing.T) {
 		assert.True(t, os.IsNotExist(err), "the damaged copy is removed")
 	})
 }
+
+// A run rolled back between the dump and the restore leaves no copy of the dump in
+// the destination pod: the rollback removes it there, and in today's pod when the
+// recorded one is gone.
+func TestRollbackRemovesTheCopyNoRestoreUsed(t *testing.T) {
+	w := newWorld(t)
+	remote := plan.RemoteDumpPath(w.run.ID)
+	out, err := w.step(t, "dump-origin")
+	require.NoError(t, err)
+	require.Equal(t, remote, out.Values[steps.ValStagedPath])
+	_, err = os.Stat(remote)
+	require.NoError(t, err, "the dump step copied the dump into the destination pod")
+
+	ran := map[string]plan.Ran{}
+	for _, s := range w.plan.Steps[:w.plan.Index("dump-origin")+1] {
+		ran[s.ID] = plan.Done
+	}
+	undo := plan.Rollback(w.plan, ran)[0]
+	require.Equal(t, "undo-dump-origin", undo.ID)
+	cmds := recordPod(w.dest, nil)
+	uout, err := w.runStep(t, len(w.run.Steps), undo)
+	w.dest.SetExecHook(nil)
+	require.NoError(t, err)
+	_, err = os.Stat(remote)
+	assert.True(t, os.IsNotExist(err), "the copy is removed")
+	assert.Equal(t, "removed "+remote+" (if it was there) in prod1 pod "+destPod, uout.Summary)
+	assert.Equal(t, []string{"rm -f " + remote}, cmds(), "once: the recorded pod is today's pod")
+	assert.Equal(t, out.Values[steps.ValSHA256], sha256File(t, out.Values[steps.ValPath]), "the spool keeps the dump")
+
+	// The pod was replaced since the dump: the recorded one is gone (404), today's is
+	// cleaned, and the details say so.
+	w.run.Steps[w.plan.Index("dump-origin")].Output.Values[steps.ValStagedPod] = "meshdb-postgres-gone"
+	require.NoError(t, os.WriteFile(remote, []byte("left over"), 0o600))
+	uout, err = w.runStep(t, len(w.run.Steps), undo)
+	require.NoError(t, err)
+	_, err = os.Stat(remote)
+	assert.True(t, os.IsNotExist(err))
+	assert.Contains(t, uout.Summary, "in prod1 pod "+destPod)
+	assert.Contains(t, uout.Details, "pod meshdb-postgres-gone (where the dump step copied it)")
+	assert.Contains(t, uout.Details, "took its /tmp with it")
+
+	// Running it again finds nothing to remove and succeeds (rm -f).
+	_, err = w.runStep(t, len(w.run.Steps), undo)
+	require.NoError(t, err)
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -84,6 +85,9 @@ func (c *ClusterSteps) streamDump(ctx context.Context, src podExec, path string,
 // come, and the destination is backed up meanwhile (both read or write nothing of the
 // destination's data: the restore step, once approved, checks both are still good).
 func (c *ClusterSteps) dump(ctx context.Context, x engine.StepContext) (engine.Output, error) {
+	if x.Step.Undoes != "" {
+		return c.removeCopy(ctx, x)
+	}
 	pgx, err := c.postgres(ctx, x.Step.Cluster)
 	if err != nil {
 		return engine.Output{}, err
@@ -457,6 +461,51 @@ func (c *ClusterSteps) restoreBackup(ctx context.Context, x engine.StepContext, 
 	if res.IgnoredErrors > 0 {
 		out.Summary += fmt.Sprintf("; pg_restore ignored %d error(s): see details, then check the verify step", res.IgnoredErrors)
 		out.Details = strings.Join(res.Messages, "\n")
+	}
+	return out, nil
+}
+
+// removeCopy undoes what the dump step x.Step.Undoes left in the destination pod: the
+// copy of the dump in /tmp, when no restore step removed it. It removes the file in
+// the pod the dump step recorded and in today's postgres pod (the same one, unless it
+// was replaced); a recorded pod that is gone took its /tmp with it.
+func (c *ClusterSteps) removeCopy(ctx context.Context, x engine.StepContext) (engine.Output, error) {
+	remote := plan.RemoteDumpPath(x.Run.ID)
+	name := x.Step.Cluster
+	cl, err := c.cluster(name)
+	if err != nil {
+		return engine.Output{}, err
+	}
+	container := c.cfg.Clusters[name].Postgres.Container
+	var pods, notes []string
+	if prev, _ := x.Run.Output(x.Step.Undoes); prev.Values[ValStagedPod] != "" && prev.Values[ValStagedCluster] == name {
+		pods = append(pods, prev.Values[ValStagedPod])
+	}
+	cur, err := c.postgres(ctx, name)
+	if err != nil {
+		if len(pods) == 0 {
+			return engine.Output{}, fmt.Errorf("find the postgres pod in %s to remove %s: %w", name, remote, err)
+		}
+		notes = append(notes, fmt.Sprintf("no postgres pod found in %s now (%v)", name, err))
+	} else if !slices.Contains(pods, cur.pod) {
+		pods = append(pods, cur.pod)
+	}
+	var removed []string
+	for _, pod := range pods {
+		err := pg.Unstage(ctx, podExec{cl, pod, container}, remote)
+		switch {
+		case err == nil:
+			removed = append(removed, pod)
+		case cur.pod != "" && pod != cur.pod:
+			notes = append(notes, fmt.Sprintf("pod %s (where the dump step copied it): %v; a pod that is gone took its /tmp with it", pod, err))
+		default:
+			return engine.Output{}, err
+		}
+	}
+	out := engine.Output{Details: strings.Join(notes, "\n")}
+	out.Summary = fmt.Sprintf("removed %s (if it was there) in %s pod %s", remote, name, strings.Join(removed, " and "))
+	if len(removed) == 0 {
+		out.Summary = fmt.Sprintf("%s: no pod left that holds %s", name, remote)
 	}
 	return out, nil
 }
