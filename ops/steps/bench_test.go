@@ -108,11 +108,13 @@ func TestBenchmarkDumpRestore(t *testing.T) {
 	require.NoError(t, err)
 	destOrig := filepath.Join(dir, "dest-original.dump")
 	require.NoError(t, sh(ctx, fmt.Sprintf("%s %s/pg_dump -d meshdb -U meshdb -Fc -f %s", env(dest.PG), bin, destOrig)))
-	// The reset ends with VACUUM ANALYZE so that autovacuum does not pick the freshly
-	// restored tables up in the middle of the next path, whichever it is.
+	// The reset ends with VACUUM ANALYZE and a checkpoint so that neither autovacuum nor
+	// the checkpointer works on the freshly restored tables during the next path.
 	reset := func() {
 		require.NoError(t, sh(ctx, fmt.Sprintf("%s %s/pg_restore -d meshdb -U meshdb -c --if-exists %s", env(dest.PG), bin, destOrig)))
 		_, err := dest.PG.SQL(ctx, "meshdb", "VACUUM ANALYZE")
+		require.NoError(t, err)
+		_, err = dest.PG.SQL(ctx, "meshdb", "CHECKPOINT") // its dirty pages written now, not during the next path
 		require.NoError(t, err)
 	}
 	laptop := filepath.Join(dir, "laptop")
