@@ -28,7 +28,7 @@ e2e: $(STAMP)
 
 # Benchmarks print tables of ratios measured side by side; they assert no times.
 # BENCH_INSTALLS sets the database size of the dump/restore benchmark.
-BENCH_INSTALLS ?= 130000
+BENCH_INSTALLS ?= 80000
 bench: $(STAMP)
 	CUTOVERBOT_BENCH=1 CUTOVERBOT_BENCH_INSTALLS=$(BENCH_INSTALLS) $(GO) test -count=1 -timeout 60m -v -run 'TestBenchmark' \
 		./ops/steps/ ./ops/snapshot/ ./e2e/ 2>&1 | grep -vE '^(=== RUN|E[0-9]{4} )'
