@@ -44,9 +44,8 @@ func median(xs []float64) float64 {
 	slices.Sort(s)
 	if n := len(s); n%2 == 1 {
 		return s[n/2]
-	} else {
-		return (s[n/2-1] + s[n/2]) / 2
 	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 func resetPeak() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }

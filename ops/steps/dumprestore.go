@@ -403,15 +403,25 @@ func (c *ClusterSteps) restore(ctx context.Context, x engine.StepContext) (engin
 			return out, fmt.Errorf("nothing was restored into %s: %w", x.Step.Cluster, err)
 		}
 	}
+	return c.pgRestore(ctx, x, pgx, src, remote, out, b.res, b.note, st.notes)
+}
+
+// pgRestore runs pg_restore on the checked copy in the pod and says what was restored,
+// which backup of the old data is kept (backupNote: how it was taken) and notes.
+func (c *ClusterSteps) pgRestore(ctx context.Context, x engine.StepContext, pgx podExec, src pg.DumpResult, remote string,
+	out engine.Output, backup pg.DumpResult, backupNote string, notes []string) (engine.Output, error) {
 	x.Progress("pg_restore in " + x.Step.Cluster)
-	res, err := pg.RestoreStaged(ctx, pgx, c.db, src, remote, r.Jobs)
+	res, err := pg.RestoreStaged(ctx, pgx, c.db, src, remote, x.Step.Restore.Jobs)
 	if err != nil {
 		return out, fmt.Errorf("restore into %s: %w", x.Step.Cluster, err)
 	}
-	out.Summary = fmt.Sprintf("restored %s (sha256 %s, checked in the pod) into %s; backup of the old data: %s, sha256 %s, %s",
-		humanBytes(src.Size), short(src.SHA256), x.Step.Cluster, humanBytes(b.res.Size), short(b.res.SHA256), b.note)
-	if len(st.notes) > 0 {
-		out.Summary += "; " + strings.Join(st.notes, "; ")
+	out.Summary = fmt.Sprintf("restored %s (sha256 %s, checked in the pod) into %s; backup of the old data: %s, sha256 %s",
+		humanBytes(src.Size), short(src.SHA256), x.Step.Cluster, humanBytes(backup.Size), short(backup.SHA256))
+	if backupNote != "" {
+		out.Summary += ", " + backupNote
+	}
+	if len(notes) > 0 {
+		out.Summary += "; " + strings.Join(notes, "; ")
 	}
 	if res.IgnoredErrors > 0 {
 		out.Summary += fmt.Sprintf("; pg_restore ignored %d error(s): see details, then check the verify step", res.IgnoredErrors)
@@ -451,18 +461,7 @@ func (c *ClusterSteps) restoreBackup(ctx context.Context, x engine.StepContext, 
 	if serr != nil {
 		return out, fmt.Errorf("nothing was restored into %s: %w", x.Step.Cluster, serr)
 	}
-	x.Progress("pg_restore in " + x.Step.Cluster)
-	res, err := pg.RestoreStaged(ctx, pgx, c.db, src, remote, r.Jobs)
-	if err != nil {
-		return out, fmt.Errorf("restore into %s: %w", x.Step.Cluster, err)
-	}
-	out.Summary = fmt.Sprintf("restored %s (sha256 %s, checked in the pod) into %s; backup of the old data: %s, sha256 %s",
-		humanBytes(src.Size), short(src.SHA256), x.Step.Cluster, humanBytes(backup.Size), short(backup.SHA256))
-	if res.IgnoredErrors > 0 {
-		out.Summary += fmt.Sprintf("; pg_restore ignored %d error(s): see details, then check the verify step", res.IgnoredErrors)
-		out.Details = strings.Join(res.Messages, "\n")
-	}
-	return out, nil
+	return c.pgRestore(ctx, x, pgx, src, remote, out, backup, "", nil)
 }
 
 // removeCopy undoes what the dump step x.Step.Undoes left in the destination pod: the
