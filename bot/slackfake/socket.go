@@ -213,41 +213,58 @@ func findButton(blocks json.RawMessage, match func(button) bool) (button, bool) 
 // ClickStale sends a click of a button as a client showing an old version of the
 // message would: the button need not be on the message any more.
 func (s *Server) ClickStale(user, channel, ts, actionID, value string) (string, error) {
-	return s.click(user, channel, ts, button{Type: "button", ActionID: actionID, Value: value})
+	r, err := s.Render(channel, ts)
+	if err != nil {
+		return "", err
+	}
+	return s.click(user, r, button{Type: "button", ActionID: actionID, Value: value})
+}
+
+// A Rendering is a message as one Slack client shows it at one moment. A real client
+// keeps showing it, buttons and all, until the bot's edit reaches it, so a second click
+// on a rendering can arrive after the edit that removed its button.
+type Rendering struct {
+	Channel, TS, ThreadTS string
+	Blocks                json.RawMessage
+}
+
+// Render returns the message ts as a client shows it now.
+func (s *Server) Render(channel, ts string) (Rendering, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, m := range s.messages[channel] {
+		if m.TS == ts {
+			return Rendering{Channel: channel, TS: ts, ThreadTS: m.ThreadTS, Blocks: append(json.RawMessage(nil), m.Blocks...)}, nil
+		}
+	}
+	return Rendering{}, fmt.Errorf("slackfake: no message %s in %s", ts, channel)
+}
+
+// ClickRendering sends user's click on the button actionID of what r shows, whatever
+// the message holds by now.
+func (s *Server) ClickRendering(user string, r Rendering, actionID string) (string, error) {
+	b, found := findButton(r.Blocks, func(b button) bool { return b.ActionID == actionID })
+	if !found {
+		return "", fmt.Errorf("slackfake: message %s as rendered has no button %q", r.TS, actionID)
+	}
+	return s.click(user, r, b)
 }
 
 // Click sends a block_actions interaction: user clicks the button actionID of the
-// message ts, as Slack would deliver it.
+// message ts as it is now, as Slack would deliver it.
 func (s *Server) Click(user, channel, ts, actionID string) (string, error) {
-	s.mu.Lock()
-	var msg *Message
-	for _, m := range s.messages[channel] {
-		if m.TS == ts {
-			msg = m
-		}
+	r, err := s.Render(channel, ts)
+	if err != nil {
+		return "", err
 	}
-	if msg == nil {
-		s.mu.Unlock()
-		return "", fmt.Errorf("slackfake: no message %s in %s", ts, channel)
-	}
-	b, found := findButton(msg.Blocks, func(b button) bool { return b.ActionID == actionID })
-	s.mu.Unlock()
-	if !found {
+	if _, found := findButton(r.Blocks, func(b button) bool { return b.ActionID == actionID }); !found {
 		return "", fmt.Errorf("slackfake: message %s has no button %q (it may have been edited away)", ts, actionID)
 	}
-	return s.click(user, channel, ts, b)
+	return s.ClickRendering(user, r, actionID)
 }
 
-func (s *Server) click(user, channel, ts string, b button) (string, error) {
-	s.mu.Lock()
-	var blocks json.RawMessage
-	var threadTS string
-	for _, m := range s.messages[channel] {
-		if m.TS == ts {
-			blocks, threadTS = m.Blocks, m.ThreadTS
-		}
-	}
-	s.mu.Unlock()
+func (s *Server) click(user string, r Rendering, b button) (string, error) {
+	channel, ts, blocks, threadTS := r.Channel, r.TS, r.Blocks, r.ThreadTS
 	id := s.newEnvelopeID()
 	rid := "r" + id
 	s.mu.Lock()

@@ -111,7 +111,7 @@ func Start(ctx context.Context, dir string) (*Server, error) {
 			return s, nil
 		}
 		// A postmaster may be up (or coming up) although pg_ctl gave up or was killed.
-		s.kill()
+		s.kill(s.postmasterPID())
 		log, _ := os.ReadFile(s.logFile)
 		err = fmt.Errorf("pg_ctl start on port %d: %w: %s; log: %s", s.port, err, tail(out), tail(log))
 		if ctx.Err() != nil || !bytes.Contains(log, []byte("could not bind")) {
@@ -241,20 +241,25 @@ func (s *Server) Stop() {
 	s.stopOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
+		// The pid is read first: pg_ctl returns once postmaster.pid is gone, which the
+		// postmaster removes a moment before it exits.
+		pid := s.postmasterPID()
 		_ = s.command(ctx, "pg_ctl", "-D", s.data, "-m", "immediate", "-w", "-t", "20", "stop").Run()
-		s.kill()
+		s.kill(pid)
 		s.cleanup()
 	})
 }
 
-// kill ends the postmaster named in postmaster.pid, if it is still this server's:
-// SIGQUIT (immediate shutdown), then SIGKILL. It waits until the process is gone.
-func (s *Server) kill() {
-	pid := s.postmasterPID()
+// kill ends the postmaster pid, if it is still this server's: SIGQUIT (immediate
+// shutdown), then SIGKILL. It waits until the process is gone.
+func (s *Server) kill(pid int) {
 	if pid <= 0 {
 		return
 	}
-	for _, sig := range []syscall.Signal{syscall.SIGQUIT, syscall.SIGKILL} {
+	for _, sig := range []syscall.Signal{0, syscall.SIGQUIT, syscall.SIGKILL} {
+		if !s.isOurPostmaster(pid) {
+			return
+		}
 		if err := syscall.Kill(pid, sig); err != nil {
 			return
 		}
