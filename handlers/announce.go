@@ -15,6 +15,11 @@ func (h *Handler) Announce(ctx context.Context, x engine.StepContext) (engine.Ou
 	if err != nil {
 		return engine.Output{}, fmt.Errorf("post the %s announcement in <#%s>: %w", x.Step.Announce.Template, h.channel(), err)
 	}
-	return engine.Output{Summary: fmt.Sprintf("posted the %s announcement top-level in <#%s>", x.Step.Announce.Template, h.channel()),
-		Values: map[string]string{"ts": ts}}, nil
+	return engine.Output{Summary: fmt.Sprintf("posted the %s announcement top-level in <#%s>", x.Step.Announce.Template, h.channel())}.
+		WithResult(AnnounceResult{TS: ts}), nil
+}
+
+// AnnounceResult is the announcement's message timestamp.
+type AnnounceResult struct {
+	TS string `json:"ts"`
 }

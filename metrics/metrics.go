@@ -3,12 +3,12 @@
 package metrics
 
 import (
-	"strconv"
-
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
+	"github.com/nycmeshnet/cutoverbot/ops/plan"
+	"github.com/nycmeshnet/cutoverbot/ops/steps"
 )
 
 // Metrics is one set of collectors, registered on one registry.
@@ -62,21 +62,25 @@ func (m *Metrics) Observe(ev engine.Event) {
 		s := ev.Run.Steps[ev.Step]
 		m.StepDuration.WithLabelValues(string(s.Step.Kind), string(s.State)).Observe(s.Duration().Seconds())
 		if ev.Kind == engine.EventSucceeded {
-			if n, err := strconv.ParseFloat(s.Output.Values["size"], 64); err == nil {
-				switch s.Step.Kind {
-				case "dump":
-					m.Bytes.WithLabelValues("dumped").Add(n)
-				}
-			}
-			if s.Step.Kind == "restore" {
-				if n, err := strconv.ParseFloat(s.Output.Values["restored_size"], 64); err == nil {
-					m.Bytes.WithLabelValues("restored").Add(n)
-				}
-			}
+			m.countBytes(s)
 		}
 	case engine.EventDecided:
 		if ev.Decision != nil {
 			m.Decisions.WithLabelValues(string(ev.Decision.Action)).Inc()
+		}
+	}
+}
+
+// countBytes adds what a dump or restore step moved.
+func (m *Metrics) countBytes(s engine.StepRun) {
+	switch s.Step.Kind {
+	case plan.KindDump:
+		if r, err := engine.Decode[steps.DumpResult](s.Output); err == nil {
+			m.Bytes.WithLabelValues("dumped").Add(float64(r.Spool.Size))
+		}
+	case plan.KindRestore:
+		if r, err := engine.Decode[steps.RestoreResult](s.Output); err == nil {
+			m.Bytes.WithLabelValues("restored").Add(float64(r.Restored.Size))
 		}
 	}
 }

@@ -66,10 +66,14 @@ type Decision struct {
 	At      time.Time `json:"at"`
 }
 
-// Output is what a step reports: a one-line summary, values later steps read (a
-// recorded replica count, a dump's sha256), and longer details for a file.
+// Output is what a step reports: a one-line summary, its result (what later steps,
+// rollback and metrics read: a recorded replica count, a dump's sha256), and longer
+// details for a file.
 type Output struct {
-	Summary string            `json:"summary,omitempty"`
+	Summary string          `json:"summary,omitempty"`
+	Result  json.RawMessage `json:"result,omitempty"`
+	// Values is the untyped result of runs stored by earlier versions; read it
+	// through ResultOf.
 	Values  map[string]string `json:"values,omitempty"`
 	Details string            `json:"details,omitempty"`
 }
@@ -146,7 +150,7 @@ func (r *Run) CurrentStep() *StepRun {
 func (r *Run) Output(stepID string) (Output, bool) {
 	for i := len(r.Steps) - 1; i >= 0; i-- {
 		s := r.Steps[i]
-		if s.Step.ID == stepID && (s.State == Succeeded || s.Output.Values != nil) {
+		if s.Step.ID == stepID && (s.State == Succeeded || s.Output.HasResult()) {
 			return s.Output, s.State == Succeeded
 		}
 	}

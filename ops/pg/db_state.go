@@ -23,10 +23,10 @@ import (
 // running-transactions record, page pruning by a reader, vacuum) moves none of these,
 // so it no longer reads as "may have changed"; an ANALYZE (autovacuum's too) does.
 type State struct {
-	NextXid    string // pg_snapshot_xmax(pg_current_snapshot())
-	RowChanges int64  // sum of n_tup_ins + n_tup_upd + n_tup_del in pg_stat_user_tables
-	OpenWrites int64  // transactions holding an xid, ours excepted
-	Sequences  string // md5 of every sequence's last_value
+	NextXid    string `json:"next_xid"`    // pg_snapshot_xmax(pg_current_snapshot())
+	RowChanges int64  `json:"row_changes"` // sum of n_tup_ins + n_tup_upd + n_tup_del in pg_stat_user_tables
+	OpenWrites int64  `json:"open_writes"` // transactions holding an xid, ours excepted
+	Sequences  string `json:"sequences"`   // md5 of every sequence's last_value
 }
 
 // StateSQL reads a State in one query (PostgreSQL 13 or later). Its own transaction
@@ -68,6 +68,17 @@ func ParseState(line string) (State, error) {
 // String is the State in one line, also the form recorded and compared.
 func (s State) String() string {
 	return fmt.Sprintf("next xid %s, %d row changes, %d open writes, sequences %s", s.NextXid, s.RowChanges, s.OpenWrites, s.Sequences)
+}
+
+// ParseStateString reads back the one-line form of String (runs stored by earlier
+// versions recorded states that way).
+func ParseStateString(line string) (State, error) {
+	var s State
+	if _, err := fmt.Sscanf(line, "next xid %s %d row changes, %d open writes, sequences %s", &s.NextXid, &s.RowChanges, &s.OpenWrites, &s.Sequences); err != nil {
+		return State{}, fmt.Errorf("unexpected recorded state %q: %w", line, err)
+	}
+	s.NextXid = strings.TrimSuffix(s.NextXid, ",")
+	return s, nil
 }
 
 // Quiet says no other transaction held an xid when it was read.

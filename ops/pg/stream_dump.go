@@ -15,9 +15,9 @@ import (
 
 // DumpResult describes a finished dump file.
 type DumpResult struct {
-	Path   string
-	Size   int64
-	SHA256 string
+	Path   string `json:"path"`
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
 }
 
 // Magic starts every custom-format dump.

@@ -18,6 +18,7 @@ import (
 	"github.com/nycmeshnet/cutoverbot/ops/config"
 	"github.com/nycmeshnet/cutoverbot/ops/pg"
 	"github.com/nycmeshnet/cutoverbot/ops/pg/pgserver"
+	"github.com/nycmeshnet/cutoverbot/ops/steps"
 	"github.com/nycmeshnet/cutoverbot/sandbox"
 )
 
@@ -148,7 +149,7 @@ func TestBenchmarkDumpRestore(t *testing.T) {
 				return err
 			}
 			dumpDone := time.Now()
-			dumpSize[w], _ = strconv.ParseInt(out.Values["size"], 10, 64)
+			dumpSize[w] = result[steps.DumpResult](t, out).Spool.Size
 			rout, err := w.step(t, "restore-destination")
 			if err != nil {
 				return err

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -32,39 +31,6 @@ type Cluster interface {
 
 // ScaleWait bounds how long a scale step waits for status.replicas.
 const ScaleWait = 5 * time.Minute
-
-// Values the cluster steps record for later steps and rollback.
-const (
-	ValPreviousReplicas = "previous_replicas"
-	ValPath             = "path"
-	ValSize             = "size"
-	ValSHA256           = "sha256"
-	ValBackupPath       = "backup_path"
-	ValBackupSize       = "backup_size"
-	ValBackupSHA256     = "backup_sha256"
-	ValMaintenance      = "maintenance"
-	ValRestoredSize     = "restored_size"
-
-	// The dump step, when the plan restores its dump: where the copy made in the
-	// destination pod during the dump is (absent when it was not made whole).
-	ValStagedPath    = "staged_path"
-	ValStagedCluster = "staged_cluster"
-	ValStagedPod     = "staged_pod"
-	// The dump step: the backup of the destination taken during the dump, and the
-	// destination's state (pg.State) read before and after it.
-	ValDestBackupPath    = "dest_backup_path"
-	ValDestBackupSize    = "dest_backup_size"
-	ValDestBackupSHA256  = "dest_backup_sha256"
-	ValDestBackupCluster = "dest_backup_cluster"
-	ValDestBackupBefore  = "dest_backup_state_before"
-	ValDestBackupAfter   = "dest_backup_state_after"
-	// The restore step: the destination's state its backup is of, when it was read.
-	ValBackupState = "backup_state"
-	// The restore step, when the spool was not on its replica and it dumped the origin
-	// again: the sha256 of the dump step's dump it replaced (its own ValPath, ValSize
-	// and ValSHA256 are the new dump's, which a retry of the step restores).
-	ValRedumpOf = "redump_of"
-)
 
 // ClusterSteps runs the steps that act inside the clusters.
 type ClusterSteps struct {
@@ -131,19 +97,17 @@ func (c *ClusterSteps) scale(ctx context.Context, x engine.StepContext) (engine.
 	if s.Replicas != nil {
 		target = *s.Replicas
 	} else {
-		out, _ := x.Run.Output(s.RestoreFrom)
-		prev, ok := out.Values[ValPreviousReplicas]
-		if !ok {
+		rec, _, err := engine.ResultOf[ScaleResult](x.Run, s.RestoreFrom)
+		if errors.Is(err, engine.ErrNoResult) {
 			return engine.Output{}, fmt.Errorf("step %s recorded no previous replica count for %s; scale it by hand and Skip with a reason", s.RestoreFrom, s.Name)
 		}
-		n, err := strconv.ParseInt(prev, 10, 32)
 		if err != nil {
-			return engine.Output{}, fmt.Errorf("recorded replica count %q of step %s is not a number", prev, s.RestoreFrom)
+			return engine.Output{}, fmt.Errorf("step %s: %w", s.RestoreFrom, err)
 		}
-		target = int32(n)
+		target = rec.Previous
 	}
 	prev, err := cl.Scale(ctx, kube.Workload(s.Workload), s.Name, target, ScaleWait, x.Progress)
-	out := engine.Output{Values: map[string]string{ValPreviousReplicas: strconv.Itoa(int(prev))}}
+	out := engine.Output{}.WithResult(ScaleResult{Previous: prev})
 	if err != nil {
 		return out, err
 	}
@@ -199,7 +163,7 @@ func (c *ClusterSteps) maintenance(ctx context.Context, x engine.StepContext) (e
 	if err != nil {
 		return engine.Output{}, fmt.Errorf("read MAINTENANCE_MODE back in %s: %w", name, err)
 	}
-	out := engine.Output{Values: map[string]string{ValMaintenance: onOff(state)}, Details: strings.Join(notes, "\n")}
+	out := engine.Output{Details: strings.Join(notes, "\n")}.WithResult(MaintenanceResult{On: state})
 	if state != on {
 		return out, fmt.Errorf("MAINTENANCE_MODE reads %s in %s after setting it %s", onOff(state), name, onOff(on))
 	}

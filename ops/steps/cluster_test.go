@@ -126,7 +126,7 @@ func TestClusterStepsMoveTheDatabaseThroughKubernetes(t *testing.T) {
 
 	out, err = w.step(t, "scale-destination-celery")
 	require.NoError(t, err)
-	assert.Equal(t, "1", out.Values[steps.ValPreviousReplicas])
+	assert.Equal(t, int32(1), result[steps.ScaleResult](t, out).Previous)
 	assert.Equal(t, int32(0), w.dest.Kube.SpecReplicas("statefulset", sandbox.Namespace, sandbox.CeleryStatefulSet))
 	assert.NotEmpty(t, w.progress, "scaling reports progress while it waits")
 
@@ -145,17 +145,17 @@ func TestClusterStepsMoveTheDatabaseThroughKubernetes(t *testing.T) {
 
 	out, err = w.step(t, "dump-origin")
 	require.NoError(t, err)
-	dump := out.Values[steps.ValPath]
+	dump := result[steps.DumpResult](t, out).Spool.Path
 	raw, err := os.ReadFile(dump)
 	require.NoError(t, err)
 	assert.Equal(t, "PGDMP", string(raw[:5]))
-	assert.Len(t, out.Values[steps.ValSHA256], 64)
+	assert.Len(t, result[steps.DumpResult](t, out).Spool.SHA256, 64)
 
 	before := w.sql(t, w.dest, "SELECT count(*) FROM meshapi_install")
 	out, err = w.step(t, "restore-destination")
 	require.NoError(t, err)
 	assert.Contains(t, out.Summary, "checked in the pod")
-	backup, err := os.ReadFile(out.Values[steps.ValBackupPath])
+	backup, err := os.ReadFile(result[steps.RestoreResult](t, out).Backup.Path)
 	require.NoError(t, err)
 	assert.Equal(t, "PGDMP", string(backup[:5]), "the destination was backed up first")
 	assert.NotEqual(t, before, w.sql(t, w.dest, "SELECT count(*) FROM meshapi_install"))
@@ -292,6 +292,24 @@ func (w *world) undoRestore(t *testing.T) {
 
 const destPod = "meshdb-postgres-5c6b7-klmno"
 
+// result reads a step's typed result.
+func result[T any](t *testing.T, out engine.Output) T {
+	t.Helper()
+	v, err := engine.Decode[T](out)
+	require.NoError(t, err)
+	return v
+}
+
+// setCopyPod rewrites the dump step's record of the pod its copy went to.
+func (w *world) setCopyPod(t *testing.T, pod string) {
+	t.Helper()
+	i := w.plan.Index("dump-origin")
+	d := result[steps.DumpResult](t, w.run.Steps[i].Output)
+	require.NotNil(t, d.Copy)
+	d.Copy.Pod = pod
+	w.run.Steps[i].Output = w.run.Steps[i].Output.WithResult(d)
+}
+
 // The dump step copies the dump into the destination pod and backs the destination
 // up while pg_dump streams; the restore step uses both while the destination has not
 // changed, and takes the backup again when it has.
@@ -304,15 +322,15 @@ func TestDumpStagesAndBacksUpTheDestinationTheRestoreUsesWhileUnchanged(t *testi
 		w.quiet(t, w.dest)
 		out, err := w.step(t, "dump-origin")
 		require.NoError(t, err)
-		assert.Equal(t, remote, out.Values[steps.ValStagedPath])
-		assert.Equal(t, "prod1", out.Values[steps.ValStagedCluster])
-		assert.Equal(t, destPod, out.Values[steps.ValStagedPod])
-		assert.Equal(t, out.Values[steps.ValSHA256], sha256File(t, remote), "the copy in the destination pod is the dump")
-		assert.Equal(t, out.Values[steps.ValSHA256], sha256File(t, out.Values[steps.ValPath]))
+		assert.Equal(t, remote, result[steps.DumpResult](t, out).Copy.Path)
+		assert.Equal(t, "prod1", result[steps.DumpResult](t, out).Copy.Cluster)
+		assert.Equal(t, destPod, result[steps.DumpResult](t, out).Copy.Pod)
+		assert.Equal(t, result[steps.DumpResult](t, out).Spool.SHA256, sha256File(t, remote), "the copy in the destination pod is the dump")
+		assert.Equal(t, result[steps.DumpResult](t, out).Spool.SHA256, sha256File(t, result[steps.DumpResult](t, out).Spool.Path))
 		assert.Contains(t, out.Summary, "copied into prod1 pod "+destPod+" as it came")
 		assert.Contains(t, out.Details, "rm -f "+remote, "how to remove the copy if the run stops")
-		require.NotEmpty(t, out.Values[steps.ValDestBackupPath])
-		assert.Equal(t, out.Values[steps.ValDestBackupBefore], out.Values[steps.ValDestBackupAfter])
+		require.NotNil(t, result[steps.DumpResult](t, out).Backup)
+		assert.Equal(t, result[steps.DumpResult](t, out).Backup.Before, result[steps.DumpResult](t, out).Backup.After)
 		assert.Contains(t, out.Summary, "backup of prod1 taken meanwhile")
 		assert.Equal(t, destInstalls, w.sql(t, w.dest, "SELECT count(*) FROM meshapi_install"), "the destination's data is untouched")
 
@@ -323,8 +341,8 @@ func TestDumpStagesAndBacksUpTheDestinationTheRestoreUsesWhileUnchanged(t *testi
 		assert.Contains(t, rout.Summary, "used the copy made in pod "+destPod+" during the dump")
 		assert.Contains(t, rout.Summary, "taken during the dump step; prod1 has not changed since", "%s\n%s", out.Summary, rout.Summary)
 		assert.Contains(t, rout.Summary, "checked in the pod")
-		assert.Equal(t, out.Values[steps.ValDestBackupPath], rout.Values[steps.ValBackupPath], "the undo uses the backup from the dump step")
-		assert.Equal(t, out.Values[steps.ValDestBackupAfter], rout.Values[steps.ValBackupState])
+		assert.Equal(t, result[steps.DumpResult](t, out).Backup.File.Path, result[steps.RestoreResult](t, rout).Backup.Path, "the undo uses the backup from the dump step")
+		assert.Equal(t, result[steps.DumpResult](t, out).Backup.After, *result[steps.RestoreResult](t, rout).BackupState)
 		ran := cmds()
 		assert.Equal(t, 0, countPrefix(ran, "sh -c cat"), "nothing copied again: %q", ran)
 		assert.Equal(t, 0, countPrefix(ran, "pg_dump"), "no second backup: %q", ran)
@@ -343,14 +361,14 @@ func TestDumpStagesAndBacksUpTheDestinationTheRestoreUsesWhileUnchanged(t *testi
 		w.quiet(t, w.dest)
 		out, err := w.step(t, "dump-origin")
 		require.NoError(t, err)
-		early := out.Values[steps.ValDestBackupPath]
+		early := result[steps.DumpResult](t, out).Backup.File.Path
 		require.NotEmpty(t, early)
 
 		w.sql(t, w.dest, "UPDATE meshapi_member SET notes = 'written after the dump' WHERE id = (SELECT id FROM meshapi_member ORDER BY id LIMIT 1)")
 		rout, err := w.step(t, "restore-destination")
 		require.NoError(t, err)
 		assert.Contains(t, rout.Summary, "taken again: prod1 changed since the dump step backed it up")
-		backup := rout.Values[steps.ValBackupPath]
+		backup := result[steps.RestoreResult](t, rout).Backup.Path
 		assert.NotEqual(t, early, backup)
 		memberData := func(path string) string {
 			var data, errb bytes.Buffer
@@ -376,7 +394,6 @@ func TestDumpStagesAndBacksUpTheDestinationTheRestoreUsesWhileUnchanged(t *testi
 func TestStagedCopyOrSpoolLostIsReplacedNeverRestoredWrong(t *testing.T) {
 	w := newWorld(t)
 	remote := plan.RemoteDumpPath(w.run.ID)
-	dumpIdx := w.plan.Index("dump-origin")
 	restore := func(t *testing.T, wantNote string) engine.Output {
 		t.Helper()
 		cmds := recordPod(w.dest, nil)
@@ -404,7 +421,7 @@ func TestStagedCopyOrSpoolLostIsReplacedNeverRestoredWrong(t *testing.T) {
 		out, err := w.step(t, "dump-origin")
 		w.dest.SetExecHook(nil)
 		require.NoError(t, err, "the dump does not depend on the copy")
-		assert.Empty(t, out.Values[steps.ValStagedPath])
+		assert.Nil(t, result[steps.DumpResult](t, out).Copy)
 		assert.Contains(t, out.Summary, "not copied into prod1 during the dump")
 		assert.Contains(t, out.Summary, "PGDMP magic checked, fsynced")
 		restore(t, "checked in the pod")
@@ -431,14 +448,14 @@ func TestStagedCopyOrSpoolLostIsReplacedNeverRestoredWrong(t *testing.T) {
 	t.Run("postgres pod replaced", func(t *testing.T) {
 		_, err := w.step(t, "dump-origin")
 		require.NoError(t, err)
-		w.run.Steps[dumpIdx].Output.Values[steps.ValStagedPod] = "meshdb-postgres-5c6b7-old"
+		w.setCopyPod(t, "meshdb-postgres-5c6b7-old")
 		restore(t, "in pod meshdb-postgres-5c6b7-old, the postgres pod is now "+destPod)
 	})
 
 	t.Run("spool on another replica: the checked copy is used", func(t *testing.T) {
 		out, err := w.step(t, "dump-origin")
 		require.NoError(t, err)
-		require.NoError(t, os.Remove(out.Values[steps.ValPath]))
+		require.NoError(t, os.Remove(result[steps.DumpResult](t, out).Spool.Path))
 		rout, err := w.step(t, "restore-destination")
 		require.NoError(t, err)
 		assert.Contains(t, rout.Summary, "the dump spool was not on this replica; used the copy made in pod "+destPod+" during the dump (its sha256 is the dump's)")
@@ -450,7 +467,7 @@ func TestStagedCopyOrSpoolLostIsReplacedNeverRestoredWrong(t *testing.T) {
 		w.sql(t, w.dest, "UPDATE meshapi_member SET notes = 'to be replaced' WHERE id = (SELECT id FROM meshapi_member ORDER BY id LIMIT 1)")
 		out, err := w.step(t, "dump-origin")
 		require.NoError(t, err)
-		require.NoError(t, os.Remove(out.Values[steps.ValPath]))
+		require.NoError(t, os.Remove(result[steps.DumpResult](t, out).Spool.Path))
 		require.NoError(t, os.Remove(remote))
 		// The first attempt dumps the origin again, then fails at pg_restore.
 		recordPod(w.dest, func(argv []string) error {
@@ -462,12 +479,12 @@ func TestStagedCopyOrSpoolLostIsReplacedNeverRestoredWrong(t *testing.T) {
 		rout, err := w.step(t, "restore-destination")
 		w.dest.SetExecHook(nil)
 		require.Error(t, err)
-		assert.Equal(t, out.Values[steps.ValPath], rout.Values[steps.ValPath], "the new dump is in the spool")
-		assert.Equal(t, rout.Values[steps.ValSHA256], sha256File(t, rout.Values[steps.ValPath]))
-		assert.Equal(t, out.Values[steps.ValSHA256], rout.Values[steps.ValRedumpOf])
+		assert.Equal(t, result[steps.DumpResult](t, out).Spool.Path, result[steps.RestoreResult](t, rout).Restored.Path, "the new dump is in the spool")
+		assert.Equal(t, result[steps.RestoreResult](t, rout).Restored.SHA256, sha256File(t, result[steps.RestoreResult](t, rout).Restored.Path))
+		assert.Equal(t, result[steps.DumpResult](t, out).Spool.SHA256, result[steps.RestoreResult](t, rout).RedumpOf)
 		// The retry restores that new dump from the spool: no third dump, no refusal.
 		rout = restore(t, "restored")
-		assert.Equal(t, sha256File(t, out.Values[steps.ValPath]), rout.Values[steps.ValSHA256])
+		assert.Equal(t, sha256File(t, result[steps.DumpResult](t, out).Spool.Path), result[steps.RestoreResult](t, rout).Restored.SHA256)
 		assert.NotContains(t, rout.Summary, "dumped prod2 again")
 	})
 
@@ -504,7 +521,7 @@ func TestRollbackRemovesTheCopyNoRestoreUsed(t *testing.T) {
 	remote := plan.RemoteDumpPath(w.run.ID)
 	out, err := w.step(t, "dump-origin")
 	require.NoError(t, err)
-	require.Equal(t, remote, out.Values[steps.ValStagedPath])
+	require.Equal(t, remote, result[steps.DumpResult](t, out).Copy.Path)
 	_, err = os.Stat(remote)
 	require.NoError(t, err, "the dump step copied the dump into the destination pod")
 
@@ -522,11 +539,11 @@ func TestRollbackRemovesTheCopyNoRestoreUsed(t *testing.T) {
 	assert.True(t, os.IsNotExist(err), "the copy is removed")
 	assert.Equal(t, "removed "+remote+" (if it was there) in prod1 pod "+destPod, uout.Summary)
 	assert.Equal(t, []string{"rm -f " + remote}, cmds(), "once: the recorded pod is today's pod")
-	assert.Equal(t, out.Values[steps.ValSHA256], sha256File(t, out.Values[steps.ValPath]), "the spool keeps the dump")
+	assert.Equal(t, result[steps.DumpResult](t, out).Spool.SHA256, sha256File(t, result[steps.DumpResult](t, out).Spool.Path), "the spool keeps the dump")
 
 	// The pod was replaced since the dump: the recorded one is gone (404), today's is
 	// cleaned, and the details say so.
-	w.run.Steps[w.plan.Index("dump-origin")].Output.Values[steps.ValStagedPod] = "meshdb-postgres-gone"
+	w.setCopyPod(t, "meshdb-postgres-gone")
 	require.NoError(t, os.WriteFile(remote, []byte("left over"), 0o600))
 	uout, err = w.runStep(t, len(w.run.Steps), undo)
 	require.NoError(t, err)

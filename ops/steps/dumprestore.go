@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -52,7 +51,7 @@ func (c *ClusterSteps) backupWithState(ctx context.Context, dst podExec, path st
 		if b.after, b.err = pg.ReadState(ctx, dst, c.db); b.err != nil {
 			return b
 		}
-		if b.before.String() == b.after.String() && b.before.Quiet() {
+		if b.before == b.after && b.before.Quiet() {
 			break
 		}
 	}
@@ -136,11 +135,12 @@ func (c *ClusterSteps) dump(ctx context.Context, x engine.StepContext) (engine.O
 	}
 	// The origin's table fingerprints are taken by the verify step, on both sides at
 	// once: taking them here too would compete with pg_dump for the CPU.
-	out := engine.Output{Values: map[string]string{ValPath: res.Path, ValSize: strconv.FormatInt(res.Size, 10), ValSHA256: res.SHA256}}
+	result := DumpResult{Spool: res}
+	var out engine.Output
 	out.Summary = fmt.Sprintf("dumped %s from %s: %s, sha256 %s, PGDMP magic checked, fsynced", c.db.Name, x.Step.Cluster, humanBytes(res.Size), res.SHA256)
 	if dst != nil {
 		if stageErr == nil {
-			out.Values[ValStagedPath], out.Values[ValStagedCluster], out.Values[ValStagedPod] = remote, rs.Cluster, dst.pod
+			result.Copy = &PodFile{Cluster: rs.Cluster, Pod: dst.pod, Path: remote}
 			notes = append(notes, fmt.Sprintf("copied into %s pod %s as it came (%s; the restore step checks its sha256 there, then removes it)", rs.Cluster, dst.pod, remote))
 			out.Details = fmt.Sprintf("The dump is also at %s in %s pod %s. The restore step removes it; if the run stops before, remove it by hand (in %s):\n  kubectl -n %s exec %s -c %s -- rm -f %s\n",
 				remote, rs.Cluster, dst.pod, rs.Cluster, c.cfg.Clusters[rs.Cluster].Namespace, dst.pod, dst.container, remote)
@@ -151,12 +151,9 @@ func (c *ClusterSteps) dump(ctx context.Context, x engine.StepContext) (engine.O
 		case eb.err != nil:
 			notes = append(notes, fmt.Sprintf("no backup of %s during the dump (%v): the restore step takes it", rs.Cluster, eb.err))
 		default:
-			for k, v := range map[string]string{ValDestBackupPath: eb.res.Path, ValDestBackupSize: strconv.FormatInt(eb.res.Size, 10),
-				ValDestBackupSHA256: eb.res.SHA256, ValDestBackupCluster: rs.Cluster, ValDestBackupBefore: eb.before.String(), ValDestBackupAfter: eb.after.String()} {
-				out.Values[k] = v
-			}
+			result.Backup = &EarlyBackup{File: eb.res, Cluster: rs.Cluster, Before: eb.before, After: eb.after}
 			how := rs.Cluster + " did not change while it was taken; the restore step uses it if it still has not"
-			if eb.before.String() != eb.after.String() || !eb.before.Quiet() {
+			if eb.before != eb.after || !eb.before.Quiet() {
 				how = rs.Cluster + " may have changed while it was taken: the restore step takes it again"
 			}
 			if eb.attempts > 1 {
@@ -168,7 +165,7 @@ func (c *ClusterSteps) dump(ctx context.Context, x engine.StepContext) (engine.O
 	if len(notes) > 0 {
 		out.Summary += "; " + strings.Join(notes, "; ")
 	}
-	return out, nil
+	return out.WithResult(result), nil
 }
 
 // backupOutcome is the backup the restore step keeps for undo.
@@ -178,9 +175,9 @@ func earlierAttemptBackup(x engine.StepContext) (backupOutcome, bool) {
 	if x.Attempt <= 1 {
 		return backupOutcome{}, false
 	}
-	prev := x.Run.Steps[x.Index].Output // the failed attempt's, kept with its error
-	path, sum := prev.Values[ValBackupPath], prev.Values[ValBackupSHA256]
-	if path == "" || sum == "" {
+	prev, err := engine.Decode[RestoreResult](x.Run.Steps[x.Index].Output) // the failed attempt's, kept with its error
+	path, sum := prev.Backup.Path, prev.Backup.SHA256
+	if err != nil || path == "" || sum == "" {
 		return backupOutcome{}, false
 	}
 	f, err := os.Open(path)
@@ -193,7 +190,7 @@ func earlierAttemptBackup(x engine.StepContext) (backupOutcome, bool) {
 	if err != nil || hex.EncodeToString(h.Sum(nil)) != sum {
 		return backupOutcome{}, false
 	}
-	b := backupOutcome{res: pg.DumpResult{Path: path, Size: n, SHA256: sum}, state: prev.Values[ValBackupState], done: time.Now()}
+	b := backupOutcome{res: pg.DumpResult{Path: path, Size: n, SHA256: sum}, state: prev.BackupState, done: time.Now()}
 	b.note = fmt.Sprintf("kept from attempt %d, taken before any attempt could change %s (sha256 checked again)", x.Attempt-1, x.Step.Cluster)
 	return b, true
 }
@@ -201,7 +198,7 @@ func earlierAttemptBackup(x engine.StepContext) (backupOutcome, bool) {
 type backupOutcome struct {
 	res   pg.DumpResult
 	note  string
-	state string
+	state *pg.State
 	done  time.Time
 	err   error
 }
@@ -210,18 +207,18 @@ type backupOutcome struct {
 // backup of the destination as it is: the same transaction horizon, row counters
 // and sequences before it, after it and now, and no write open (pg.State). On any doubt it says
 // why not (the restore step then takes the backup again, as before).
-func (c *ClusterSteps) earlyBackupUsable(ctx context.Context, x engine.StepContext, v map[string]string, pgx podExec) (b backupOutcome, why string) {
+func (c *ClusterSteps) earlyBackupUsable(ctx context.Context, x engine.StepContext, d DumpResult, pgx podExec) (b backupOutcome, why string) {
 	name := x.Step.Cluster
+	eb := d.Backup
 	switch {
-	case v[ValDestBackupPath] == "":
+	case eb == nil:
 		return b, "taken now"
-	case v[ValDestBackupCluster] != name:
-		return b, "taken now: the dump step backed up " + v[ValDestBackupCluster]
-	case v[ValDestBackupBefore] == "" || v[ValDestBackupBefore] != v[ValDestBackupAfter]:
-		return b, fmt.Sprintf("taken again: %s may have changed while the dump step backed it up (%s, then %s)", name, v[ValDestBackupBefore], v[ValDestBackupAfter])
+	case eb.Cluster != name:
+		return b, "taken now: the dump step backed up " + eb.Cluster
+	case eb.Before != eb.After:
+		return b, fmt.Sprintf("taken again: %s may have changed while the dump step backed it up (%s, then %s)", name, eb.Before, eb.After)
 	}
-	early := pg.DumpResult{Path: v[ValDestBackupPath], SHA256: v[ValDestBackupSHA256]}
-	early.Size, _ = strconv.ParseInt(v[ValDestBackupSize], 10, 64)
+	early := eb.File
 	if fi, err := os.Stat(early.Path); err != nil || fi.Size() != early.Size || len(early.SHA256) != 64 {
 		return b, "taken again: the backup from the dump step is not on this replica"
 	}
@@ -229,12 +226,12 @@ func (c *ClusterSteps) earlyBackupUsable(ctx context.Context, x engine.StepConte
 	switch {
 	case err != nil:
 		return b, fmt.Sprintf("taken again: %v", err)
-	case now.String() != v[ValDestBackupAfter]:
-		return b, fmt.Sprintf("taken again: %s changed since the dump step backed it up (%s, now %s)", name, v[ValDestBackupAfter], now)
+	case now != eb.After:
+		return b, fmt.Sprintf("taken again: %s changed since the dump step backed it up (%s, now %s)", name, eb.After, now)
 	case !now.Quiet():
 		return b, fmt.Sprintf("taken again: %d write transaction(s) open in %s", now.OpenWrites, name)
 	}
-	b.res, b.state, b.done = early, now.String(), time.Now()
+	b.res, b.state, b.done = early, &now, time.Now()
 	b.note = fmt.Sprintf("taken during the dump step; %s has not changed since (%s)", name, now)
 	return b, ""
 }
@@ -251,18 +248,18 @@ type stageOutcome struct {
 // stageForRestore makes sure remote in pgx's pod holds the dump, sha256 checked there:
 // the copy made during the dump step when it checks out, else a new copy from the
 // spool, else (the spool is on another replica) a new dump of the origin.
-func (c *ClusterSteps) stageForRestore(ctx context.Context, x engine.StepContext, v map[string]string, src pg.DumpResult, pgx podExec, remote string) (st stageOutcome) {
+func (c *ClusterSteps) stageForRestore(ctx context.Context, x engine.StepContext, cp *PodFile, src pg.DumpResult, pgx podExec, remote string) (st stageOutcome) {
 	st.src = src
 	name := x.Step.Cluster
 	_, spoolErr := os.Stat(src.Path)
-	if v[ValStagedPath] != "" {
+	if cp != nil {
 		switch {
-		case v[ValStagedPath] != remote || v[ValStagedCluster] != name:
-			st.notes = append(st.notes, fmt.Sprintf("the copy made during the dump (%s in %s) is not where this step restores from", v[ValStagedPath], v[ValStagedCluster]))
-		case v[ValStagedPod] != pgx.pod:
-			st.notes = append(st.notes, fmt.Sprintf("the copy made during the dump is in pod %s, the postgres pod is now %s", v[ValStagedPod], pgx.pod))
+		case cp.Path != remote || cp.Cluster != name:
+			st.notes = append(st.notes, fmt.Sprintf("the copy made during the dump (%s in %s) is not where this step restores from", cp.Path, cp.Cluster))
+		case cp.Pod != pgx.pod:
+			st.notes = append(st.notes, fmt.Sprintf("the copy made during the dump is in pod %s, the postgres pod is now %s", cp.Pod, pgx.pod))
 			// Best effort: a dump must not stay behind in a pod's /tmp.
-			_ = pg.Unstage(ctx, podExec{pgx.cl, v[ValStagedPod], pgx.container}, v[ValStagedPath])
+			_ = pg.Unstage(ctx, podExec{pgx.cl, cp.Pod, pgx.container}, cp.Path)
 		default:
 			x.Progress(fmt.Sprintf("checking the sha256 of the copy in pod %s", pgx.pod))
 			err := pg.CheckStaged(ctx, pgx, src, remote)
@@ -332,22 +329,23 @@ func (c *ClusterSteps) restore(ctx context.Context, x engine.StepContext) (engin
 	if r.FromBackup != "" {
 		return c.restoreBackup(ctx, x, pgx)
 	}
-	o, ok := x.Run.Output(r.From)
+	dump, ok, err := engine.ResultOf[DumpResult](x.Run, r.From)
 	if !ok {
 		return engine.Output{}, fmt.Errorf("step %s has not produced a dump; run it first", r.From)
 	}
-	src := pg.DumpResult{Path: o.Values[ValPath], SHA256: o.Values[ValSHA256]}
-	src.Size, _ = strconv.ParseInt(o.Values[ValSize], 10, 64)
+	if err != nil {
+		return engine.Output{}, fmt.Errorf("step %s: %w", r.From, err)
+	}
+	src := dump.Spool
 	if src.Path == "" || src.SHA256 == "" {
 		return engine.Output{}, errors.New("no dump file is recorded to restore from")
 	}
 	// An earlier attempt of this step dumped the origin again into the spool, in place
 	// of this very dump: the spool holds that one now.
 	redumpOf := ""
-	if prev, _ := x.Run.Output(x.Step.ID); prev.Values[ValRedumpOf] == src.SHA256 && prev.Values[ValPath] == src.Path && prev.Values[ValSHA256] != "" {
+	if prev, err := engine.Decode[RestoreResult](x.Run.Steps[x.Index].Output); err == nil && prev.RedumpOf == src.SHA256 && prev.Restored.Path == src.Path && prev.Restored.SHA256 != "" {
 		redumpOf = src.SHA256
-		src.SHA256 = prev.Values[ValSHA256]
-		src.Size, _ = strconv.ParseInt(prev.Values[ValSize], 10, 64)
+		src = prev.Restored
 	}
 	backupPath := SpoolPath(c.cfg, x.Run.ID, x.Step.ID+"-backup.dump")
 	if err := os.MkdirAll(dirOf(backupPath), 0o700); err != nil {
@@ -365,7 +363,7 @@ func (c *ClusterSteps) restore(ctx context.Context, x engine.StepContext) (engin
 		// A failed attempt may have changed the destination (pg_restore dropped tables
 		// before it stopped): the backup to keep for undo is the one taken before it.
 		bch <- b
-	} else if b, why := c.earlyBackupUsable(ctx, x, o.Values, pgx); why == "" {
+	} else if b, why := c.earlyBackupUsable(ctx, x, dump, pgx); why == "" {
 		bch <- b
 	} else {
 		x.Progress(fmt.Sprintf("backing up %s (%s)", x.Step.Cluster, why))
@@ -376,22 +374,18 @@ func (c *ClusterSteps) restore(ctx context.Context, x engine.StepContext) (engin
 			bch <- b
 		}()
 	}
-	st := c.stageForRestore(ctx, x, o.Values, src, pgx, remote)
+	st := c.stageForRestore(ctx, x, dump.Copy, src, pgx, remote)
 	b := <-bch
 	src = st.src
 	if b.err != nil {
 		return engine.Output{}, fmt.Errorf("backup of %s before the restore failed, nothing was restored: %w", x.Step.Cluster, b.err)
 	}
-	out := engine.Output{Values: map[string]string{ValBackupPath: b.res.Path, ValBackupSize: strconv.FormatInt(b.res.Size, 10), ValBackupSHA256: b.res.SHA256}}
-	if b.state != "" {
-		out.Values[ValBackupState] = b.state
-	}
+	result := RestoreResult{Backup: b.res, BackupState: b.state, Restored: src}
 	if st.redumped && redumpOf == "" {
-		redumpOf = o.Values[ValSHA256]
+		redumpOf = dump.Spool.SHA256
 	}
-	if redumpOf != "" {
-		out.Values[ValPath], out.Values[ValSize], out.Values[ValSHA256], out.Values[ValRedumpOf] = src.Path, strconv.FormatInt(src.Size, 10), src.SHA256, redumpOf
-	}
+	result.RedumpOf = redumpOf
+	out := engine.Output{}.WithResult(result)
 	if st.err != nil {
 		return out, fmt.Errorf("nothing was restored into %s: %w", x.Step.Cluster, st.err)
 	}
@@ -403,18 +397,21 @@ func (c *ClusterSteps) restore(ctx context.Context, x engine.StepContext) (engin
 			return out, fmt.Errorf("nothing was restored into %s: %w", x.Step.Cluster, err)
 		}
 	}
-	return c.pgRestore(ctx, x, pgx, src, remote, out, b.res, b.note, st.notes)
+	return c.pgRestore(ctx, x, pgx, src, remote, result, b.note, st.notes)
 }
 
 // pgRestore runs pg_restore on the checked copy in the pod and says what was restored,
 // which backup of the old data is kept (backupNote: how it was taken) and notes.
 func (c *ClusterSteps) pgRestore(ctx context.Context, x engine.StepContext, pgx podExec, src pg.DumpResult, remote string,
-	out engine.Output, backup pg.DumpResult, backupNote string, notes []string) (engine.Output, error) {
+	result RestoreResult, backupNote string, notes []string) (engine.Output, error) {
 	x.Progress("pg_restore in " + x.Step.Cluster)
 	res, err := pg.RestoreStaged(ctx, pgx, c.db, src, remote, x.Step.Restore.Jobs)
+	result.IgnoredErrors = res.IgnoredErrors
+	out := engine.Output{}.WithResult(result)
 	if err != nil {
 		return out, fmt.Errorf("restore into %s: %w", x.Step.Cluster, err)
 	}
+	backup := result.Backup
 	out.Summary = fmt.Sprintf("restored %s (sha256 %s, checked in the pod) into %s; backup of the old data: %s, sha256 %s",
 		humanBytes(src.Size), short(src.SHA256), x.Step.Cluster, humanBytes(backup.Size), short(backup.SHA256))
 	if backupNote != "" {
@@ -434,9 +431,11 @@ func (c *ClusterSteps) pgRestore(ctx context.Context, x engine.StepContext, pgx 
 // the current state is taken meanwhile, kept in case.
 func (c *ClusterSteps) restoreBackup(ctx context.Context, x engine.StepContext, pgx podExec) (engine.Output, error) {
 	r := x.Step.Restore
-	o, _ := x.Run.Output(r.FromBackup)
-	src := pg.DumpResult{Path: o.Values[ValBackupPath], SHA256: o.Values[ValBackupSHA256]}
-	src.Size, _ = strconv.ParseInt(o.Values[ValBackupSize], 10, 64)
+	o, _, err := engine.ResultOf[RestoreResult](x.Run, r.FromBackup)
+	if err != nil && !errors.Is(err, engine.ErrNoResult) {
+		return engine.Output{}, fmt.Errorf("step %s: %w", r.FromBackup, err)
+	}
+	src := o.Backup
 	if src.Path == "" || src.SHA256 == "" {
 		return engine.Output{}, errors.New("no dump file is recorded to restore from")
 	}
@@ -457,11 +456,11 @@ func (c *ClusterSteps) restoreBackup(ctx context.Context, x engine.StepContext, 
 	if berr != nil {
 		return engine.Output{}, fmt.Errorf("backup of %s before the restore failed, nothing was restored: %w", x.Step.Cluster, berr)
 	}
-	out := engine.Output{Values: map[string]string{ValBackupPath: backup.Path, ValBackupSize: strconv.FormatInt(backup.Size, 10), ValBackupSHA256: backup.SHA256}}
+	result := RestoreResult{Backup: backup, Restored: src}
 	if serr != nil {
-		return out, fmt.Errorf("nothing was restored into %s: %w", x.Step.Cluster, serr)
+		return engine.Output{}.WithResult(result), fmt.Errorf("nothing was restored into %s: %w", x.Step.Cluster, serr)
 	}
-	return c.pgRestore(ctx, x, pgx, src, remote, out, backup, "", nil)
+	return c.pgRestore(ctx, x, pgx, src, remote, result, "", nil)
 }
 
 // removeCopy undoes what the dump step x.Step.Undoes left in the destination pod: the
@@ -477,8 +476,8 @@ func (c *ClusterSteps) removeCopy(ctx context.Context, x engine.StepContext) (en
 	}
 	container := c.cfg.Clusters[name].Postgres.Container
 	var pods, notes []string
-	if prev, _ := x.Run.Output(x.Step.Undoes); prev.Values[ValStagedPod] != "" && prev.Values[ValStagedCluster] == name {
-		pods = append(pods, prev.Values[ValStagedPod])
+	if prev, _, err := engine.ResultOf[DumpResult](x.Run, x.Step.Undoes); err == nil && prev.Copy != nil && prev.Copy.Cluster == name {
+		pods = append(pods, prev.Copy.Pod)
 	}
 	cur, err := c.postgres(ctx, name)
 	if err != nil {

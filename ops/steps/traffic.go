@@ -3,9 +3,9 @@ package steps
 import (
 	"context"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -16,16 +16,6 @@ import (
 	"github.com/nycmeshnet/cutoverbot/ops/plan"
 	"github.com/nycmeshnet/cutoverbot/ops/snapshot"
 	"github.com/nycmeshnet/cutoverbot/ops/tlswait"
-)
-
-// Values the traffic steps record.
-const (
-	ValSnapshotDir = "dir"
-	ValPRNumber    = "pr_number"
-	ValPRURL       = "pr_url"
-	ValPRRepo      = "pr_repo"
-	ValPRBaseSHA   = "pr_base_sha"
-	ValPRMerged    = "pr_merged"
 )
 
 // TrafficSteps runs the second half of the runbook: snapshots and their diff, the DNS
@@ -67,7 +57,7 @@ func (t *TrafficSteps) snapshot(ctx context.Context, x engine.StepContext) (engi
 	if err != nil {
 		return engine.Output{}, err
 	}
-	out := engine.Output{Values: map[string]string{ValSnapshotDir: dir}}
+	out := engine.Output{}.WithResult(SnapshotResult{Dir: dir})
 	var counts []string
 	for _, f := range snap.Files {
 		counts = append(counts, fmt.Sprintf("%s %d entries (%d bytes)", f.Name, f.Entries, f.Size))
@@ -76,11 +66,11 @@ func (t *TrafficSteps) snapshot(ctx context.Context, x engine.StepContext) (engi
 	if s.DiffAgainst == "" {
 		return out, nil
 	}
-	prior, ok := x.Run.Output(s.DiffAgainst)
-	if !ok || prior.Values[ValSnapshotDir] == "" {
+	prior, ok, err := engine.ResultOf[SnapshotResult](x.Run, s.DiffAgainst)
+	if !ok || err != nil || prior.Dir == "" {
 		return out, fmt.Errorf("step %s took no snapshot to compare with; Skip with a reason to go on without the diff", s.DiffAgainst)
 	}
-	before, err := snapshot.Load(prior.Values[ValSnapshotDir])
+	before, err := snapshot.Load(prior.Dir)
 	if err != nil {
 		return out, fmt.Errorf("the prior snapshot is gone from the spool: %w", err)
 	}
@@ -117,12 +107,14 @@ func (t *TrafficSteps) pullRequest(ctx context.Context, x engine.StepContext) (e
 	var pr github.PR
 	var err error
 	if p.RevertOf != "" {
-		prev, _ := x.Run.Output(p.RevertOf)
-		n, _ := strconv.Atoi(prev.Values[ValPRNumber])
-		if n == 0 {
+		prev, _, err := engine.ResultOf[PullRequestResult](x.Run, p.RevertOf)
+		if err != nil && !errors.Is(err, engine.ErrNoResult) {
+			return engine.Output{}, fmt.Errorf("step %s: %w", p.RevertOf, err)
+		}
+		if prev.Number == 0 {
 			return engine.Output{Summary: "no pull request was opened by " + p.RevertOf + "; nothing to revert"}, nil
 		}
-		orig, err := t.gh.Get(ctx, prev.Values[ValPRRepo], n)
+		orig, err := t.gh.Get(ctx, prev.Repo, prev.Number)
 		if err != nil {
 			return engine.Output{}, err
 		}
@@ -160,7 +152,8 @@ func (t *TrafficSteps) pullRequest(ctx context.Context, x engine.StepContext) (e
 			return engine.Output{}, err
 		}
 	}
-	out := engine.Output{Values: map[string]string{ValPRNumber: strconv.Itoa(pr.Number), ValPRURL: pr.URL, ValPRRepo: pr.Repo, ValPRBaseSHA: pr.BaseSHA}}
+	res := PullRequestResult{Number: pr.Number, URL: pr.URL, Repo: pr.Repo, BaseSHA: pr.BaseSHA}
+	out := engine.Output{}.WithResult(res)
 	x.Progress("pull request " + pr.URL + " is open")
 	if !pr.Merged && p.Merge == "auto" {
 		merged, reason, err := t.gh.Merge(ctx, pr, "Merged by cutoverbot after approval in Slack")
@@ -177,8 +170,8 @@ func (t *TrafficSteps) pullRequest(ctx context.Context, x engine.StepContext) (e
 	if err != nil {
 		return out, err
 	}
-	out.Values[ValPRMerged] = "true"
-	out.Values[ValPRBaseSHA] = done.BaseSHA
+	res.Merged, res.BaseSHA = true, done.BaseSHA
+	out = out.WithResult(res)
 	out.Summary = fmt.Sprintf("%s merged", done.URL)
 	return out, nil
 }
