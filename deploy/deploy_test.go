@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -20,6 +21,8 @@ import (
 	"k8s.io/client-go/kubernetes/scheme"
 
 	"github.com/nycmeshnet/cutoverbot/ops/config"
+	"github.com/nycmeshnet/cutoverbot/ops/steps"
+	"github.com/nycmeshnet/cutoverbot/server"
 )
 
 var strict = kjson.NewSerializerWithOptions(kjson.DefaultMetaFactory, scheme.Scheme, scheme.Scheme, kjson.SerializerOptions{Yaml: true, Strict: true})
@@ -271,4 +274,18 @@ func TestHAOverlay(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "kubernetes", cfg.State.Backend)
 	assert.Equal(t, "cutoverbot", cfg.State.Namespace)
+}
+
+// A rollout during a step must not SIGKILL the bot before it has drained the step and
+// stopped the commands the step started in the pods.
+func TestGracePeriodOutlastsTheDrain(t *testing.T) {
+	need := server.DefaultDrainTimeout + steps.StopOwnTimeout
+	for _, path := range []string{"base/deployment.yaml", "overlays/ha/deployment-ha.yaml"} {
+		objs := decodeFile(t, path)
+		require.Len(t, objs, 1, path)
+		dep := objs[0].(*appsv1.Deployment)
+		grace := dep.Spec.Template.Spec.TerminationGracePeriodSeconds
+		require.NotNil(t, grace, "%s sets terminationGracePeriodSeconds (the default 30 s is shorter than the drain)", path)
+		assert.Greater(t, time.Duration(*grace)*time.Second, need, "%s: grace period vs drain %s + stop %s", path, server.DefaultDrainTimeout, steps.StopOwnTimeout)
+	}
 }

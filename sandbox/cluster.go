@@ -61,7 +61,8 @@ type Cluster struct {
 
 // SetExecHook runs fn before every pod command; an error from it fails the command
 // (as if the pod died), and a slow fn makes the command slow: tests use it to hold a
-// step while it runs.
+// step while it runs. fn's ctx ends when the command's client goes away (the stream is
+// cut); the command itself goes on, as on a real node, unless fn fails it.
 func (c *Cluster) SetExecHook(fn func(ctx context.Context, container string, argv []string) error) {
 	c.hookMu.Lock()
 	defer c.hookMu.Unlock()
@@ -127,7 +128,21 @@ func (c *Cluster) exec(ctx context.Context, req kubefake.ExecRequest) (int, erro
 	hook := c.hook
 	c.hookMu.Unlock()
 	if hook != nil {
-		if err := hook(ctx, req.Container, req.Command); err != nil {
+		stream, cancel := context.WithCancel(ctx)
+		go func() {
+			select {
+			case <-req.Disconnected:
+				cancel()
+			case <-stream.Done():
+			}
+		}()
+		argv := req.Command
+		if inner, _, _, ok := pg.Untracked(argv); ok {
+			argv = inner // hooks see the command the bot tracks, not its wrapper
+		}
+		err := hook(stream, req.Container, argv)
+		cancel()
+		if err != nil {
 			fmt.Fprintln(req.Stderr, err)
 			return 137, nil
 		}

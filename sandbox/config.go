@@ -25,6 +25,9 @@ func WriteConfig(dir string, clusters []*Cluster, mutate func(*config.Config)) (
 		return "", nil, err
 	}
 	base.State.Dir = filepath.Join(dir, "state")
+	// The sandbox's pods share this machine's file system: the postgres pods' "data
+	// volume" is a directory of the sandbox's.
+	base.Database.PodBackupDir = filepath.Join(dir, "pod-volume", "cutoverbot-backups")
 	base.HTTP.Listen = "127.0.0.1:0"
 	named := map[string]config.Cluster{}
 	for _, c := range clusters {

@@ -32,13 +32,19 @@ import (
 	"github.com/nycmeshnet/cutoverbot/ops/store"
 )
 
+// DefaultDrainTimeout is how long shutdown waits for the step in flight before it
+// cancels it; the step then stops the commands it started in the pods (at most
+// steps.StopOwnTimeout). A pod's terminationGracePeriodSeconds must exceed both.
+const DefaultDrainTimeout = 2 * time.Minute
+
 // Options adjust the assembly for tests and the demo.
 type Options struct {
 	Logger *slog.Logger
 	Clock  func() time.Time
 	// TickEvery is how often approvals are checked for expiry and reminders.
 	TickEvery time.Duration
-	// DrainTimeout bounds how long shutdown waits for the step in flight.
+	// DrainTimeout bounds how long shutdown waits for the step in flight (default
+	// DefaultDrainTimeout).
 	DrainTimeout time.Duration
 	// Register adds executors for more step kinds (snapshot, GitHub, DNS, TLS).
 	Register func(e *steps.Executor, cfg *config.Config) error
@@ -76,7 +82,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		opts.TickEvery = 30 * time.Second
 	}
 	if opts.DrainTimeout == 0 {
-		opts.DrainTimeout = 2 * time.Minute
+		opts.DrainTimeout = DefaultDrainTimeout
 	}
 	// client-go logs through klog; send it to the bot's logger instead of stderr.
 	klog.SetSlogLogger(opts.Logger)

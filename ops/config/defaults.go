@@ -24,6 +24,9 @@ func applyDefaults(c *Config) {
 	if c.Database.RestoreJobs == 0 {
 		c.Database.RestoreJobs = 1
 	}
+	if c.Database.PodBackupDir == "" {
+		c.Database.PodBackupDir = DefaultPodBackupDir
+	}
 	if c.Database.DumpCompression == nil {
 		level := DefaultDumpCompression
 		c.Database.DumpCompression = &level
@@ -48,6 +51,7 @@ func applyDefaults(c *Config) {
 	if c.State.Backend == "" {
 		c.State.Backend = "file"
 	}
+	defaultDuration(&c.State.Retention, 7*24*time.Hour)
 	if c.State.LeaseName == "" {
 		c.State.LeaseName = "cutoverbot-leader"
 	}

@@ -67,7 +67,14 @@ type Database struct {
 	// DumpCompression is pg_dump's -Z level (0-9); omitted means 1. nil only
 	// before defaults are applied.
 	DumpCompression *int `yaml:"dump_compression"`
+	// PodBackupDir is where, in the destination's postgres pod, a copy of each backup
+	// of the destination is kept: on its data volume, so that it survives the loss of
+	// the bot replica that took it.
+	PodBackupDir string `yaml:"pod_backup_dir"`
 }
+
+// DefaultPodBackupDir is on the data volume of the postgres image (PGDATA).
+const DefaultPodBackupDir = "/var/lib/postgresql/data/cutoverbot-backups"
 
 // DefaultDumpCompression is pg_dump -Z 1: zlib's fastest level. pg_dump's own
 // default (6) spends twice the time for a file about a tenth smaller
@@ -153,6 +160,9 @@ type TLS struct {
 type State struct {
 	Backend string `yaml:"backend"`
 	Dir     string `yaml:"dir"`
+	// Retention is how long a run's spool files (dumps, backups, snapshots: members'
+	// personal data) are kept after the run ends.
+	Retention Duration `yaml:"retention"`
 	// For backend kubernetes (all optional): where the shared state and the leader
 	// Lease live. Empty kubeconfig means the pod's service account; empty namespace
 	// means the pod's own (or the context's).

@@ -26,6 +26,11 @@ type StepContext struct {
 	Step     plan.Step
 	Attempt  int
 	Progress func(msg string)
+	// Record stores v as this attempt's result so far, in the run, before the step goes
+	// on: what a retry or an undo must find even if the bot dies before the step returns
+	// (the backup taken before a restore). An error means nothing was stored, and the
+	// step must not go on.
+	Record func(v any) error
 }
 
 // Policy says who is a maintainer.

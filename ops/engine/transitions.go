@@ -115,13 +115,27 @@ func (e *Engine) launch(r *Run) {
 		defer e.wg.Done()
 		defer cancel()
 		x := StepContext{Run: snapshot, Index: i, Step: s.Step, Attempt: s.Attempt,
-			Progress: func(msg string) { e.emit(EventProgress, snapshot, i, nil, msg) }}
+			Progress: func(msg string) { e.emit(EventProgress, snapshot, i, nil, msg) },
+			Record:   func(v any) error { return e.record(r.ID, i, s.Attempt, v) }}
 		out, err := e.execute(ctx, x)
 		e.finish(r.ID, i, s.Attempt, out, err, ctx.Err() != nil)
 		e.mu.Lock()
 		delete(e.running, key)
 		e.mu.Unlock()
 	}()
+}
+
+// record stores v as the result so far of a running attempt.
+func (e *Engine) record(runID string, i, attempt int, v any) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r := e.run
+	if r == nil || r.ID != runID || r.Current != i || r.Steps[i].Attempt != attempt || r.Steps[i].State != Running {
+		return fmt.Errorf("step %d attempt %d is no longer running; nothing recorded", i+1, attempt)
+	}
+	c := r.Clone()
+	c.Steps[i].Output = Output{}.WithResult(v)
+	return e.commit(c, nil)
 }
 
 func (e *Engine) execute(ctx context.Context, x StepContext) (out Output, err error) {
@@ -146,6 +160,12 @@ func (e *Engine) finish(runID string, i, attempt int, out Output, err error, can
 	var audit []AuditEntry
 	s := &c.Steps[i]
 	s.Ended = e.now()
+	if !out.HasResult() {
+		// A result once recorded (by an earlier attempt, or by Record during this one) is
+		// only replaced by a new one: a retry that fails early must not lose the backup
+		// or the replica count an earlier attempt recorded.
+		out.Result, out.Values = s.Output.Result, s.Output.Values
+	}
 	s.Output = out
 	switch {
 	case err != nil && cancelled && e.closing:

@@ -272,3 +272,63 @@ func (zeroReader) Read(p []byte) (int, error) {
 	clear(p)
 	return len(p), nil
 }
+
+// As on a real node, a command outlives a client that goes away: its stream breaks
+// (writes fail, stdin ends) but it runs to its end unless it writes. The WebSocket
+// client closes its connection when its context ends; client-go's SPDY client keeps it
+// open until its streams end, so there the API endpoint going away cuts it.
+func TestExecOutlivesItsClient(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			release := make(chan struct{})
+			type outcome struct {
+				ctxErr   error
+				writeErr error
+			}
+			got := make(chan outcome, 1)
+			started := make(chan struct{})
+			srv, c := execCluster(t, tr.disableWS, func(ctx context.Context, req kubefake.ExecRequest) (int, error) {
+				close(started)
+				<-req.Disconnected
+				<-release
+				_, werr := req.Stdout.Write([]byte("late output"))
+				got <- outcome{ctxErr: ctx.Err(), writeErr: werr}
+				return 0, nil
+			})
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() {
+				done <- c.Exec(ctx, "pg-0", "postgres", []string{"pg_restore", "/tmp/x.dump"}, nil, io.Discard, nil)
+			}()
+			<-started
+			cancel()
+			if tr.disableWS {
+				srv.SetReachable(false)
+			}
+			require.Error(t, <-done, "the client gives up")
+			assert.Equal(t, 1, srv.RunningExecs(), "the command still runs in the pod")
+			close(release)
+			o := <-got
+			assert.NoError(t, o.ctxErr, "nothing ended the command's context")
+			assert.ErrorIs(t, o.writeErr, kubefake.ErrBrokenPipe, "a write after the client left fails")
+		})
+	}
+}
+
+// A command still running when the server closes (its node goes) is ended.
+func TestExecEndsWithTheServer(t *testing.T) {
+	ended := make(chan struct{})
+	started := make(chan struct{})
+	srv, c := execCluster(t, false, func(ctx context.Context, req kubefake.ExecRequest) (int, error) {
+		close(started)
+		<-ctx.Done()
+		close(ended)
+		return 137, nil
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { _ = c.Exec(ctx, "pg-0", "postgres", []string{"sleep", "1000"}, nil, io.Discard, nil) }()
+	<-started
+	cancel()
+	srv.KillExecs()
+	<-ended
+}

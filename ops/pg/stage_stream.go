@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path"
 	"strconv"
 	"strings"
 	"sync"
@@ -88,7 +89,7 @@ func StartStage(ctx context.Context, ex Execer, remoteFile string, opts StageOpt
 	s.progress.Store(time.Now().UnixNano())
 	go func() {
 		defer close(s.done)
-		s.execErr = ex.Exec(ctx, StageArgv(remoteFile), &stageReader{s: s}, s.stdout, s.stderr)
+		s.execErr = ex.Exec(ctx, track(ex, StageArgv(remoteFile), "stage-"+path.Base(remoteFile)), &stageReader{s: s}, s.stdout, s.stderr)
 	}()
 	return s, nil
 }

@@ -62,6 +62,31 @@ func DumpTee(ctx context.Context, ex Execer, db DB, path string, tee io.Writer) 
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return DumpResult{}, fmt.Errorf("remove the old %s before dumping: %w", path, err)
 	}
+	return dumpTo(ctx, ex, db, path, tee, os.Rename)
+}
+
+// ErrExists says a backup would have replaced a file.
+var ErrExists = errors.New("a file is already there")
+
+// Backup is DumpTee for a backup: it never replaces or removes a file already at path
+// (a backup of a run is never overwritten), and fails with ErrExists instead.
+func Backup(ctx context.Context, ex Execer, db DB, path string, tee io.Writer) (DumpResult, error) {
+	if _, err := os.Lstat(path); err == nil {
+		return DumpResult{}, fmt.Errorf("%w: %s; a backup is never overwritten", ErrExists, path)
+	}
+	// link(2) fails if path appeared meanwhile: nothing is replaced.
+	return dumpTo(ctx, ex, db, path, tee, func(partial, path string) error {
+		if err := os.Link(partial, path); err != nil {
+			if errors.Is(err, os.ErrExist) {
+				return fmt.Errorf("%w: %s; a backup is never overwritten", ErrExists, path)
+			}
+			return err
+		}
+		return os.Remove(partial)
+	})
+}
+
+func dumpTo(ctx context.Context, ex Execer, db DB, path string, tee io.Writer, place func(partial, path string) error) (DumpResult, error) {
 	partial := path + ".partial"
 	f, err := os.OpenFile(partial, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
@@ -84,7 +109,7 @@ func DumpTee(ctx context.Context, ex Execer, db DB, path string, tee io.Writer) 
 	if tee != nil {
 		out = io.MultiWriter(out, &bestEffort{w: tee})
 	}
-	err = ex.Exec(ctx, DumpArgv(db), nil, out, stderr)
+	err = ex.Exec(ctx, track(ex, DumpArgv(db), "dump-"+filepath.Base(path)), nil, out, stderr)
 	if magic.bad() {
 		return DumpResult{}, fmt.Errorf("%w: the stream starts with %q; is pg_dump run with -Fc?", ErrBadMagic, magic.head)
 	}
@@ -106,8 +131,8 @@ func DumpTee(ctx context.Context, ex Execer, db DB, path string, tee io.Writer) 
 	if err := f.Close(); err != nil {
 		return DumpResult{}, fmt.Errorf("close %s: %w", partial, err)
 	}
-	if err := os.Rename(partial, path); err != nil {
-		return DumpResult{}, fmt.Errorf("rename %s: %w", partial, err)
+	if err := place(partial, path); err != nil {
+		return DumpResult{}, fmt.Errorf("move %s to %s: %w", partial, path, err)
 	}
 	ok = true
 	// Best effort: the rename is durable once the directory is synced; a failure here

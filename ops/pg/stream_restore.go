@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"regexp"
 	"strings"
 	"time"
@@ -79,7 +80,7 @@ func Stage(ctx context.Context, ex Execer, local DumpResult, remoteFile string) 
 	// Copy, hashing what is sent: the spool file itself must still be the dump.
 	h := sha256.New()
 	stderr := newTail(4096)
-	if err := ex.Exec(ctx, []string{"sh", "-c", "cat > '" + remoteFile + "'"}, io.TeeReader(f, h), io.Discard, stderr); err != nil {
+	if err := ex.Exec(ctx, track(ex, StageArgv(remoteFile), "stage-"+path.Base(remoteFile)), io.TeeReader(f, h), io.Discard, stderr); err != nil {
 		return fmt.Errorf("copy the dump into the pod: %w%s", err, stderrNote(stderr))
 	}
 	if sent := hex.EncodeToString(h.Sum(nil)); sent != local.SHA256 {
@@ -100,7 +101,7 @@ func CheckStaged(ctx context.Context, ex Execer, local DumpResult, remoteFile st
 	}
 	var out bytes.Buffer
 	stderr := newTail(4096)
-	if err := ex.Exec(ctx, []string{"sha256sum", remoteFile}, nil, &out, stderr); err != nil {
+	if err := ex.Exec(ctx, track(ex, []string{"sha256sum", remoteFile}, "sha256sum-"+path.Base(remoteFile)), nil, &out, stderr); err != nil {
 		return fmt.Errorf("sha256sum in the pod: %w%s", err, stderrNote(stderr))
 	}
 	fields := strings.Fields(out.String())
@@ -119,7 +120,7 @@ func CheckStaged(ctx context.Context, ex Execer, local DumpResult, remoteFile st
 func RestoreStaged(ctx context.Context, ex Execer, db DB, local DumpResult, remoteFile string, jobs int) (RestoreResult, error) {
 	res := RestoreResult{RemoteFile: remoteFile}
 	log := newTail(256 << 10)
-	err := ex.Exec(ctx, RestoreArgv(db, remoteFile, jobs), nil, io.Discard, log)
+	err := ex.Exec(ctx, track(ex, RestoreArgv(db, remoteFile, jobs), "restore"), nil, io.Discard, log)
 	res.LogTail = log.String()
 	ignored, msgs, fatal := ParseRestoreLog(res.LogTail)
 	res.IgnoredErrors, res.Messages = ignored, msgs

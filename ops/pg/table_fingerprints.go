@@ -83,7 +83,7 @@ ORDER BY c.relname`
 func Fingerprints(ctx context.Context, ex Execer, db DB) ([]Fingerprint, error) {
 	var out bytes.Buffer
 	stderr := newTail(4096)
-	if err := ex.Exec(ctx, PsqlArgv(db, FingerprintSQL(db.ExcludeTables)), nil, &out, stderr); err != nil {
+	if err := ex.Exec(ctx, track(ex, PsqlArgv(db, FingerprintSQL(db.ExcludeTables)), "fingerprints"), nil, &out, stderr); err != nil {
 		return nil, fmt.Errorf("fingerprint the tables of %s: %w%s", db.Name, err, stderrNote(stderr))
 	}
 	var fps []Fingerprint

@@ -42,6 +42,7 @@ type ClusterSteps struct {
 // RegisterClusterSteps wires the cluster-side kinds and preflight checks into e.
 func RegisterClusterSteps(e *Executor, cfg *config.Config, clusters map[string]Cluster) *ClusterSteps {
 	c := &ClusterSteps{cfg: cfg, clusters: clusters, db: cfg.Database.PG()}
+	e.sweep, e.stopOwn = c.stopLeftovers, c.stopOwn
 	e.Register(plan.KindScale, c.scale)
 	e.Register(plan.KindMaintenance, c.maintenance)
 	e.Register(plan.KindExec, c.exec)
@@ -63,18 +64,30 @@ func (c *ClusterSteps) cluster(name string) (Cluster, error) {
 	return cl, nil
 }
 
-// podExec binds a cluster, pod and container into a pg.Execer.
+// podExec binds a cluster, pod and container into a pg.Execer. With a tag, the long
+// commands it runs can be found and stopped after the bot is gone (pg.Tracker).
 type podExec struct {
 	cl        Cluster
 	pod       string
 	container string
+	tag       pg.Tag
 }
 
 func (p podExec) Exec(ctx context.Context, argv []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	return p.cl.Exec(ctx, p.pod, p.container, argv, stdin, stdout, stderr)
 }
 
-func (c *ClusterSteps) postgres(ctx context.Context, name string) (podExec, error) {
+// Track implements pg.Tracker.
+func (p podExec) Track(argv []string, name string) []string {
+	if p.tag.IsZero() {
+		return argv
+	}
+	return pg.Tracked(argv, p.tag, pidFile(p.tag, p.cl.Name(), name))
+}
+
+// postgres finds the postgres pod of cluster name; the commands run through it carry
+// the tag of x's attempt.
+func (c *ClusterSteps) postgres(ctx context.Context, name string, x engine.StepContext) (podExec, error) {
 	cl, err := c.cluster(name)
 	if err != nil {
 		return podExec{}, err
@@ -84,7 +97,7 @@ func (c *ClusterSteps) postgres(ctx context.Context, name string) (podExec, erro
 	if err != nil {
 		return podExec{}, err
 	}
-	return podExec{cl, pod.Name, pc.Container}, nil
+	return podExec{cl, pod.Name, pc.Container, tagOf(x)}, nil
 }
 
 func (c *ClusterSteps) scale(ctx context.Context, x engine.StepContext) (engine.Output, error) {
@@ -147,7 +160,7 @@ func (c *ClusterSteps) maintenance(ctx context.Context, x engine.StepContext) (e
 			via = "manage.py " + verb + " in pod " + pod.Name
 		}
 	}
-	pgx, perr := c.postgres(ctx, name)
+	pgx, perr := c.postgres(ctx, name, x)
 	if perr != nil {
 		return engine.Output{}, fmt.Errorf("maintenance %s: %w", onOff(on), perr)
 	}
@@ -221,11 +234,11 @@ func (c *ClusterSteps) exec(ctx context.Context, x engine.StepContext) (engine.O
 }
 
 func (c *ClusterSteps) verify(ctx context.Context, x engine.StepContext) (engine.Output, error) {
-	origin, err := c.postgres(ctx, x.Run.Origin)
+	origin, err := c.postgres(ctx, x.Run.Origin, x)
 	if err != nil {
 		return engine.Output{}, err
 	}
-	dest, err := c.postgres(ctx, x.Run.Destination)
+	dest, err := c.postgres(ctx, x.Run.Destination, x)
 	if err != nil {
 		return engine.Output{}, err
 	}

@@ -87,26 +87,62 @@ func worldFromConfig(t *testing.T, dir string, origin, dest *sandbox.Cluster, mu
 	return w
 }
 
-// step runs the plan step with that ID the way the engine would, recording its output.
+// step runs the plan step with that ID the way the engine would, as an attempt that
+// finds nothing recorded by an earlier one (a fresh run of it; the attempt number still
+// grows, as the files a step keeps are named after it), recording its output.
 func (w *world) step(t *testing.T, id string) (engine.Output, error) {
+	t.Helper()
+	i := w.plan.Index(id)
+	require.GreaterOrEqual(t, i, 0, id)
+	w.run.Steps[i].Output = engine.Output{}
+	return w.runStep(t, i, w.plan.Steps[i])
+}
+
+// retry runs the step with that ID again as its next attempt, as Retry does: what the
+// earlier attempt recorded stays in the run.
+func (w *world) retry(t *testing.T, id string) (engine.Output, error) {
 	t.Helper()
 	i := w.plan.Index(id)
 	require.GreaterOrEqual(t, i, 0, id)
 	return w.runStep(t, i, w.plan.Steps[i])
 }
 
+// rollback runs a rollback step as the engine would after an abort: appended to the
+// run once, then run again as its next attempt with nothing recorded.
+func (w *world) rollback(t *testing.T, s plan.Step) (engine.Output, error) {
+	t.Helper()
+	for i := range w.run.Steps {
+		if w.run.Steps[i].Rollback && w.run.Steps[i].Step.ID == s.ID {
+			w.run.Steps[i].Output = engine.Output{}
+			return w.runStep(t, i, s)
+		}
+	}
+	return w.runStep(t, len(w.run.Steps), s)
+}
+
 func (w *world) runStep(t *testing.T, i int, s plan.Step) (engine.Output, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	return w.runStepCtx(t, context.Background(), i, s)
+}
+
+func (w *world) runStepCtx(t *testing.T, ctx context.Context, i int, s plan.Step) (engine.Output, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	out, err := w.exec.Execute(ctx, engine.StepContext{Run: w.run.Clone(), Index: i, Step: s, Attempt: 1,
-		Progress: func(m string) { w.progress, w.progressAt = append(w.progress, m), append(w.progressAt, time.Now()) }})
+	for len(w.run.Steps) <= i { // a rollback step appended to the run
+		w.run.Steps = append(w.run.Steps, engine.StepRun{Step: s, State: engine.Pending, Rollback: true})
+	}
+	w.run.Steps[i].Attempt++
+	w.run.Steps[i].State = engine.Running
+	out, err := w.exec.Execute(ctx, engine.StepContext{Run: w.run.Clone(), Index: i, Step: s, Attempt: w.run.Steps[i].Attempt,
+		Progress: func(m string) { w.progress, w.progressAt = append(w.progress, m), append(w.progressAt, time.Now()) },
+		Record: func(v any) error {
+			w.run.Steps[i].Output = engine.Output{}.WithResult(v)
+			return nil
+		}})
 	state := engine.Succeeded
 	if err != nil {
 		state = engine.Failed
 	}
-	if i < len(w.run.Steps) {
-		w.run.Steps[i].State, w.run.Steps[i].Output = state, out
-	}
+	w.run.Steps[i].State, w.run.Steps[i].Output = state, out
 	return out, err
 }
 
@@ -155,7 +191,7 @@ func TestClusterStepsMoveTheDatabaseThroughKubernetes(t *testing.T) {
 	out, err = w.step(t, "restore-destination")
 	require.NoError(t, err)
 	assert.Contains(t, out.Summary, "checked in the pod")
-	backup, err := os.ReadFile(result[steps.RestoreResult](t, out).Backup.Path)
+	backup, err := os.ReadFile(result[steps.RestoreResult](t, out).Backup.File.Path)
 	require.NoError(t, err)
 	assert.Equal(t, "PGDMP", string(backup[:5]), "the destination was backed up first")
 	assert.NotEqual(t, before, w.sql(t, w.dest, "SELECT count(*) FROM meshapi_install"))
@@ -193,7 +229,7 @@ func TestRollbackRestoresTheDestinationFromItsBackup(t *testing.T) {
 	require.NotEqual(t, destInstalls, w.sql(t, w.dest, "SELECT count(*) FROM meshapi_install"))
 	undo := plan.Rollback(w.plan, map[string]plan.Ran{"dump-origin": plan.Done, "restore-destination": plan.Done})
 	require.Len(t, undo, 1)
-	_, err := w.runStep(t, len(w.run.Steps), undo[0])
+	_, err := w.rollback(t, undo[0])
 	require.NoError(t, err)
 	assert.Equal(t, destInstalls, w.sql(t, w.dest, "SELECT count(*) FROM meshapi_install"), "the destination's own data is back")
 }
@@ -286,7 +322,7 @@ func (w *world) undoRestore(t *testing.T) {
 	t.Helper()
 	undo := plan.Rollback(w.plan, map[string]plan.Ran{"dump-origin": plan.Done, "restore-destination": plan.Done})
 	require.Len(t, undo, 1)
-	out, err := w.runStep(t, len(w.run.Steps), undo[0])
+	out, err := w.rollback(t, undo[0])
 	require.NoError(t, err, out.Summary)
 }
 
@@ -329,8 +365,8 @@ func TestDumpStagesAndBacksUpTheDestinationTheRestoreUsesWhileUnchanged(t *testi
 		assert.Equal(t, result[steps.DumpResult](t, out).Spool.SHA256, sha256File(t, result[steps.DumpResult](t, out).Spool.Path))
 		assert.Contains(t, out.Summary, "copied into prod1 pod "+destPod+" as it came")
 		assert.Contains(t, out.Details, "rm -f "+remote, "how to remove the copy if the run stops")
-		require.NotNil(t, result[steps.DumpResult](t, out).Backup)
-		assert.Equal(t, result[steps.DumpResult](t, out).Backup.Before, result[steps.DumpResult](t, out).Backup.After)
+		require.NotNil(t, result[steps.DumpResult](t, out).Early)
+		assert.Equal(t, result[steps.DumpResult](t, out).Early.Before, result[steps.DumpResult](t, out).Early.After)
 		assert.Contains(t, out.Summary, "backup of prod1 taken meanwhile")
 		assert.Equal(t, destInstalls, w.sql(t, w.dest, "SELECT count(*) FROM meshapi_install"), "the destination's data is untouched")
 
@@ -341,8 +377,8 @@ func TestDumpStagesAndBacksUpTheDestinationTheRestoreUsesWhileUnchanged(t *testi
 		assert.Contains(t, rout.Summary, "used the copy made in pod "+destPod+" during the dump")
 		assert.Contains(t, rout.Summary, "taken during the dump step; prod1 has not changed since", "%s\n%s", out.Summary, rout.Summary)
 		assert.Contains(t, rout.Summary, "checked in the pod")
-		assert.Equal(t, result[steps.DumpResult](t, out).Backup.File.Path, result[steps.RestoreResult](t, rout).Backup.Path, "the undo uses the backup from the dump step")
-		assert.Equal(t, result[steps.DumpResult](t, out).Backup.After, *result[steps.RestoreResult](t, rout).BackupState)
+		assert.Equal(t, result[steps.DumpResult](t, out).Early.File.Path, result[steps.RestoreResult](t, rout).Backup.File.Path, "the undo uses the backup from the dump step")
+		assert.Equal(t, result[steps.DumpResult](t, out).Early.After, *result[steps.RestoreResult](t, rout).BackupState)
 		ran := cmds()
 		assert.Equal(t, 0, countPrefix(ran, "sh -c cat"), "nothing copied again: %q", ran)
 		assert.Equal(t, 0, countPrefix(ran, "pg_dump"), "no second backup: %q", ran)
@@ -361,14 +397,14 @@ func TestDumpStagesAndBacksUpTheDestinationTheRestoreUsesWhileUnchanged(t *testi
 		w.quiet(t, w.dest)
 		out, err := w.step(t, "dump-origin")
 		require.NoError(t, err)
-		early := result[steps.DumpResult](t, out).Backup.File.Path
+		early := result[steps.DumpResult](t, out).Early.File.Path
 		require.NotEmpty(t, early)
 
 		w.sql(t, w.dest, "UPDATE meshapi_member SET notes = 'written after the dump' WHERE id = (SELECT id FROM meshapi_member ORDER BY id LIMIT 1)")
 		rout, err := w.step(t, "restore-destination")
 		require.NoError(t, err)
 		assert.Contains(t, rout.Summary, "taken again: prod1 changed since the dump step backed it up")
-		backup := result[steps.RestoreResult](t, rout).Backup.Path
+		backup := result[steps.RestoreResult](t, rout).Backup.File.Path
 		assert.NotEqual(t, early, backup)
 		memberData := func(path string) string {
 			var data, errb bytes.Buffer
@@ -394,10 +430,14 @@ func TestDumpStagesAndBacksUpTheDestinationTheRestoreUsesWhileUnchanged(t *testi
 func TestStagedCopyOrSpoolLostIsReplacedNeverRestoredWrong(t *testing.T) {
 	w := newWorld(t)
 	remote := plan.RemoteDumpPath(w.run.ID)
+	var restoreAttempt func(t *testing.T, wantNote string, run func(*testing.T, string) (engine.Output, error)) engine.Output
 	restore := func(t *testing.T, wantNote string) engine.Output {
+		return restoreAttempt(t, wantNote, w.step)
+	}
+	restoreAttempt = func(t *testing.T, wantNote string, run func(*testing.T, string) (engine.Output, error)) engine.Output {
 		t.Helper()
 		cmds := recordPod(w.dest, nil)
-		out, err := w.step(t, "restore-destination")
+		out, err := run(t, "restore-destination")
 		w.dest.SetExecHook(nil)
 		require.NoError(t, err)
 		assert.Contains(t, out.Summary, wantNote)
@@ -483,7 +523,7 @@ func TestStagedCopyOrSpoolLostIsReplacedNeverRestoredWrong(t *testing.T) {
 		assert.Equal(t, result[steps.RestoreResult](t, rout).Restored.SHA256, sha256File(t, result[steps.RestoreResult](t, rout).Restored.Path))
 		assert.Equal(t, result[steps.DumpResult](t, out).Spool.SHA256, result[steps.RestoreResult](t, rout).RedumpOf)
 		// The retry restores that new dump from the spool: no third dump, no refusal.
-		rout = restore(t, "restored")
+		rout = restoreAttempt(t, "restored", w.retry)
 		assert.Equal(t, sha256File(t, result[steps.DumpResult](t, out).Spool.Path), result[steps.RestoreResult](t, rout).Restored.SHA256)
 		assert.NotContains(t, rout.Summary, "dumped prod2 again")
 	})
@@ -532,20 +572,21 @@ func TestRollbackRemovesTheCopyNoRestoreUsed(t *testing.T) {
 	undo := plan.Rollback(w.plan, ran)[0]
 	require.Equal(t, "undo-dump-origin", undo.ID)
 	cmds := recordPod(w.dest, nil)
-	uout, err := w.runStep(t, len(w.run.Steps), undo)
+	uout, err := w.rollback(t, undo)
 	w.dest.SetExecHook(nil)
 	require.NoError(t, err)
 	_, err = os.Stat(remote)
 	assert.True(t, os.IsNotExist(err), "the copy is removed")
 	assert.Equal(t, "removed "+remote+" (if it was there) in prod1 pod "+destPod, uout.Summary)
-	assert.Equal(t, []string{"rm -f " + remote}, cmds(), "once: the recorded pod is today's pod")
+	assert.Equal(t, 1, countPrefix(cmds(), "rm -f "), "once: the recorded pod is today's pod: %q", cmds())
+	assert.Equal(t, "rm -f "+remote, cmds()[len(cmds())-1])
 	assert.Equal(t, result[steps.DumpResult](t, out).Spool.SHA256, sha256File(t, result[steps.DumpResult](t, out).Spool.Path), "the spool keeps the dump")
 
 	// The pod was replaced since the dump: the recorded one is gone (404), today's is
 	// cleaned, and the details say so.
 	w.setCopyPod(t, "meshdb-postgres-gone")
 	require.NoError(t, os.WriteFile(remote, []byte("left over"), 0o600))
-	uout, err = w.runStep(t, len(w.run.Steps), undo)
+	uout, err = w.rollback(t, undo)
 	require.NoError(t, err)
 	_, err = os.Stat(remote)
 	assert.True(t, os.IsNotExist(err))
@@ -554,6 +595,6 @@ func TestRollbackRemovesTheCopyNoRestoreUsed(t *testing.T) {
 	assert.Contains(t, uout.Details, "took its /tmp with it")
 
 	// Running it again finds nothing to remove and succeeds (rm -f).
-	_, err = w.runStep(t, len(w.run.Steps), undo)
+	_, err = w.rollback(t, undo)
 	require.NoError(t, err)
 }

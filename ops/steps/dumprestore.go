@@ -2,11 +2,8 @@ package steps
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"slices"
 	"strings"
@@ -22,7 +19,8 @@ import (
 // earlyBackup is a backup of the destination taken during the dump step, with the
 // destination's state read before and after it.
 type earlyBackup struct {
-	res           pg.DumpResult
+	b             Backup
+	note          string
 	before, after pg.State
 	attempts      int
 	err           error
@@ -30,8 +28,8 @@ type earlyBackup struct {
 
 // backupWithState backs dst up between two reads of its state. When the state moved
 // meanwhile (a write, autovacuum's ANALYZE) it tries once more if the origin's dump
-// (dumping) still runs.
-func (c *ClusterSteps) backupWithState(ctx context.Context, dst podExec, path string, dumping <-chan struct{}) (b earlyBackup) {
+// (dumping) still runs. Each try is a backup file of its own.
+func (c *ClusterSteps) backupWithState(ctx context.Context, x engine.StepContext, cluster string, dst podExec, name string, dumping <-chan struct{}) (b earlyBackup) {
 	if b.after, b.err = pg.ReadState(ctx, dst, c.db); b.err != nil {
 		return b
 	}
@@ -45,7 +43,7 @@ func (c *ClusterSteps) backupWithState(ctx context.Context, dst podExec, path st
 		}
 		b.attempts++
 		b.before = b.after
-		if b.res, b.err = pg.Dump(ctx, dst, c.db, path); b.err != nil {
+		if b.b, b.note, b.err = c.takeBackup(ctx, x, cluster, dst, fmt.Sprintf("%s-%d.%d.dump", name, x.Attempt, b.attempts)); b.err != nil {
 			return b
 		}
 		if b.after, b.err = pg.ReadState(ctx, dst, c.db); b.err != nil {
@@ -87,7 +85,7 @@ func (c *ClusterSteps) dump(ctx context.Context, x engine.StepContext) (engine.O
 	if x.Step.Undoes != "" {
 		return c.removeCopy(ctx, x)
 	}
-	pgx, err := c.postgres(ctx, x.Step.Cluster)
+	pgx, err := c.postgres(ctx, x.Step.Cluster, x)
 	if err != nil {
 		return engine.Output{}, err
 	}
@@ -99,7 +97,7 @@ func (c *ClusterSteps) dump(ctx context.Context, x engine.StepContext) (engine.O
 	var dst *podExec
 	var notes []string
 	if rs != nil {
-		d, err := c.postgres(ctx, rs.Cluster)
+		d, err := c.postgres(ctx, rs.Cluster, x)
 		if err != nil {
 			notes = append(notes, fmt.Sprintf("not copied into %s nor backed up during the dump (%v): the restore step does both", rs.Cluster, err))
 		} else {
@@ -114,7 +112,7 @@ func (c *ClusterSteps) dump(ctx context.Context, x engine.StepContext) (engine.O
 	if dst != nil {
 		early = make(chan earlyBackup, 1)
 		go func() {
-			early <- c.backupWithState(bctx, *dst, SpoolPath(c.cfg, x.Run.ID, rs.ID+"-backup-early.dump"), dumping)
+			early <- c.backupWithState(bctx, x, rs.Cluster, *dst, rs.ID+"-backup-early", dumping)
 		}()
 		x.Progress(fmt.Sprintf("dumping %s from %s pod %s, copying it into %s pod %s as it comes, and backing up %s meanwhile",
 			c.db.Name, x.Step.Cluster, pgx.pod, rs.Cluster, dst.pod, rs.Cluster))
@@ -151,7 +149,7 @@ func (c *ClusterSteps) dump(ctx context.Context, x engine.StepContext) (engine.O
 		case eb.err != nil:
 			notes = append(notes, fmt.Sprintf("no backup of %s during the dump (%v): the restore step takes it", rs.Cluster, eb.err))
 		default:
-			result.Backup = &EarlyBackup{File: eb.res, Cluster: rs.Cluster, Before: eb.before, After: eb.after}
+			result.Early = &EarlyBackup{Backup: eb.b, Before: eb.before, After: eb.after}
 			how := rs.Cluster + " did not change while it was taken; the restore step uses it if it still has not"
 			if eb.before != eb.after || !eb.before.Quiet() {
 				how = rs.Cluster + " may have changed while it was taken: the restore step takes it again"
@@ -159,7 +157,10 @@ func (c *ClusterSteps) dump(ctx context.Context, x engine.StepContext) (engine.O
 			if eb.attempts > 1 {
 				how = "second attempt: the state moved during the first; " + how
 			}
-			notes = append(notes, fmt.Sprintf("backup of %s taken meanwhile: %s, sha256 %s (%s)", rs.Cluster, humanBytes(eb.res.Size), short(eb.res.SHA256), how))
+			notes = append(notes, fmt.Sprintf("backup of %s taken meanwhile: %s, sha256 %s (%s)", rs.Cluster, humanBytes(eb.b.File.Size), short(eb.b.File.SHA256), how))
+			if eb.note != "" {
+				notes = append(notes, eb.note)
+			}
 		}
 	}
 	if len(notes) > 0 {
@@ -168,35 +169,9 @@ func (c *ClusterSteps) dump(ctx context.Context, x engine.StepContext) (engine.O
 	return out.WithResult(result), nil
 }
 
-// backupOutcome is the backup the restore step keeps for undo.
-// earlierAttemptBackup returns the backup an earlier attempt of this step took, when its
-// file is still in the spool with the recorded sha256.
-func earlierAttemptBackup(x engine.StepContext) (backupOutcome, bool) {
-	if x.Attempt <= 1 {
-		return backupOutcome{}, false
-	}
-	prev, err := engine.Decode[RestoreResult](x.Run.Steps[x.Index].Output) // the failed attempt's, kept with its error
-	path, sum := prev.Backup.Path, prev.Backup.SHA256
-	if err != nil || path == "" || sum == "" {
-		return backupOutcome{}, false
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return backupOutcome{}, false
-	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
-	if err != nil || hex.EncodeToString(h.Sum(nil)) != sum {
-		return backupOutcome{}, false
-	}
-	b := backupOutcome{res: pg.DumpResult{Path: path, Size: n, SHA256: sum}, state: prev.BackupState, done: time.Now()}
-	b.note = fmt.Sprintf("kept from attempt %d, taken before any attempt could change %s (sha256 checked again)", x.Attempt-1, x.Step.Cluster)
-	return b, true
-}
-
+// backupOutcome is the backup the restore step keeps for undo, and how it was had.
 type backupOutcome struct {
-	res   pg.DumpResult
+	b     Backup
 	note  string
 	state *pg.State
 	done  time.Time
@@ -205,11 +180,11 @@ type backupOutcome struct {
 
 // earlyBackupUsable says whether the backup taken during the dump step is still a
 // backup of the destination as it is: the same transaction horizon, row counters
-// and sequences before it, after it and now, and no write open (pg.State). On any doubt it says
-// why not (the restore step then takes the backup again, as before).
+// and sequences before it, after it and now, and no write open (pg.State). On any doubt
+// it says why not (the restore step then takes the backup again).
 func (c *ClusterSteps) earlyBackupUsable(ctx context.Context, x engine.StepContext, d DumpResult, pgx podExec) (b backupOutcome, why string) {
 	name := x.Step.Cluster
-	eb := d.Backup
+	eb := d.Early
 	switch {
 	case eb == nil:
 		return b, "taken now"
@@ -218,9 +193,13 @@ func (c *ClusterSteps) earlyBackupUsable(ctx context.Context, x engine.StepConte
 	case eb.Before != eb.After:
 		return b, fmt.Sprintf("taken again: %s may have changed while the dump step backed it up (%s, then %s)", name, eb.Before, eb.After)
 	}
-	early := eb.File
-	if fi, err := os.Stat(early.Path); err != nil || fi.Size() != early.Size || len(early.SHA256) != 64 {
-		return b, "taken again: the backup from the dump step is not on this replica"
+	if fi, err := os.Stat(eb.File.Path); err != nil || fi.Size() != eb.File.Size || len(eb.File.SHA256) != 64 {
+		if eb.InPod == nil {
+			return b, "taken again: the backup from the dump step is not on this replica"
+		}
+		if err := pg.CheckStaged(ctx, pgx, eb.File, eb.InPod.Path); err != nil {
+			return b, fmt.Sprintf("taken again: the backup from the dump step is not on this replica, and its copy on %s's volume failed its check (%v)", name, err)
+		}
 	}
 	now, err := pg.ReadState(ctx, pgx, c.db)
 	switch {
@@ -231,7 +210,7 @@ func (c *ClusterSteps) earlyBackupUsable(ctx context.Context, x engine.StepConte
 	case !now.Quiet():
 		return b, fmt.Sprintf("taken again: %d write transaction(s) open in %s", now.OpenWrites, name)
 	}
-	b.res, b.state, b.done = early, &now, time.Now()
+	b.b, b.state, b.done = eb.Backup, &now, time.Now()
 	b.note = fmt.Sprintf("taken during the dump step; %s has not changed since (%s)", name, now)
 	return b, ""
 }
@@ -259,7 +238,7 @@ func (c *ClusterSteps) stageForRestore(ctx context.Context, x engine.StepContext
 		case cp.Pod != pgx.pod:
 			st.notes = append(st.notes, fmt.Sprintf("the copy made during the dump is in pod %s, the postgres pod is now %s", cp.Pod, pgx.pod))
 			// Best effort: a dump must not stay behind in a pod's /tmp.
-			_ = pg.Unstage(ctx, podExec{pgx.cl, cp.Pod, pgx.container}, cp.Path)
+			_ = pg.Unstage(ctx, podExec{pgx.cl, cp.Pod, pgx.container, pgx.tag}, cp.Path)
 		default:
 			x.Progress(fmt.Sprintf("checking the sha256 of the copy in pod %s", pgx.pod))
 			err := pg.CheckStaged(ctx, pgx, src, remote)
@@ -291,7 +270,7 @@ func (c *ClusterSteps) stageForRestore(ctx context.Context, x engine.StepContext
 	if i := x.Run.Plan.Index(x.Step.Restore.From); i >= 0 && x.Run.Plan.Steps[i].Cluster != "" {
 		from = x.Run.Plan.Steps[i].Cluster
 	}
-	opx, err := c.postgres(ctx, from)
+	opx, err := c.postgres(ctx, from, x)
 	if err != nil {
 		st.err = fmt.Errorf("the dump spool is not on this replica (%v) and %s cannot be dumped again: %w", spoolErr, from, err)
 		return st
@@ -320,9 +299,33 @@ func (c *ClusterSteps) stageForRestore(ctx context.Context, x engine.StepContext
 	return st
 }
 
+// recordedBackup returns the backup an earlier attempt of step x recorded, if any:
+// recorded before its pg_restore could start, it is the database as it was before any
+// attempt changed it.
+func recordedBackup(x engine.StepContext) (RestoreResult, bool) {
+	prev, err := engine.Decode[RestoreResult](x.Run.Steps[x.Index].Output)
+	return prev, err == nil && prev.Backup.Taken()
+}
+
+// keepRecordedBackup checks the backup an earlier attempt recorded, and says what the
+// maintainers can do when it cannot be found: a database an earlier attempt may have
+// half-restored is never backed up as "the database before the run".
+func (c *ClusterSteps) keepRecordedBackup(ctx context.Context, x engine.StepContext, prev RestoreResult, pgx podExec) (backupOutcome, backupSource, error) {
+	src, err := c.findBackup(ctx, prev.Backup, pgx)
+	if err != nil {
+		return backupOutcome{}, src, fmt.Errorf("nothing was run: %w. An earlier attempt of this step may have half-restored %s, so the bot will not back it up again "+
+			"as the data before the run. Bring the backup back (to %s on the bot's replica, or to its path in %s's postgres pod) and Retry; "+
+			"or Abort and restore %s by hand; or Skip with a reason, accepting that the undo cannot restore %s's old data",
+			err, x.Step.Cluster, prev.Backup.File.Path, x.Step.Cluster, x.Step.Cluster, x.Step.Cluster)
+	}
+	b := backupOutcome{b: prev.Backup, state: prev.BackupState, done: time.Now()}
+	b.note = fmt.Sprintf("kept from an earlier attempt, taken before any attempt could change %s (%s)", x.Step.Cluster, src.note)
+	return b, src, nil
+}
+
 func (c *ClusterSteps) restore(ctx context.Context, x engine.StepContext) (engine.Output, error) {
 	r := x.Step.Restore
-	pgx, err := c.postgres(ctx, x.Step.Cluster)
+	pgx, err := c.postgres(ctx, x.Step.Cluster, x)
 	if err != nil {
 		return engine.Output{}, err
 	}
@@ -340,47 +343,57 @@ func (c *ClusterSteps) restore(ctx context.Context, x engine.StepContext) (engin
 	if src.Path == "" || src.SHA256 == "" {
 		return engine.Output{}, errors.New("no dump file is recorded to restore from")
 	}
+	prev, hasBackup := recordedBackup(x)
 	// An earlier attempt of this step dumped the origin again into the spool, in place
 	// of this very dump: the spool holds that one now.
 	redumpOf := ""
-	if prev, err := engine.Decode[RestoreResult](x.Run.Steps[x.Index].Output); err == nil && prev.RedumpOf == src.SHA256 && prev.Restored.Path == src.Path && prev.Restored.SHA256 != "" {
+	if prev.RedumpOf == src.SHA256 && prev.Restored.Path == src.Path && prev.Restored.SHA256 != "" {
 		redumpOf = src.SHA256
 		src = prev.Restored
 	}
-	backupPath := SpoolPath(c.cfg, x.Run.ID, x.Step.ID+"-backup.dump")
-	if err := os.MkdirAll(dirOf(backupPath), 0o700); err != nil {
-		return engine.Output{}, fmt.Errorf("create spool directory: %w", err)
+	// What is returned on every failure keeps the backup an earlier attempt recorded.
+	keep := engine.Output{}
+	if hasBackup {
+		keep = keep.WithResult(prev)
 	}
 	remote := plan.RemoteDumpPath(x.Run.ID)
 	defer pg.Unstage(ctx, pgx, remote)
 
 	// The backup of the destination, kept for undo, and the dump's copy in the pod are
 	// made ready at once (one reads the database, the other at most writes a file: they
-	// do not meet). The restore starts only when both are. Whether the backup from the
-	// dump step can be used is settled first: it takes one query.
+	// do not meet). The restore starts only when both are.
 	bch := make(chan backupOutcome, 1)
-	if b, ok := earlierAttemptBackup(x); ok {
-		// A failed attempt may have changed the destination (pg_restore dropped tables
-		// before it stopped): the backup to keep for undo is the one taken before it.
+	switch {
+	case hasBackup:
+		b, _, err := c.keepRecordedBackup(ctx, x, prev, pgx)
+		if err != nil {
+			return keep, err
+		}
 		bch <- b
-	} else if b, why := c.earlyBackupUsable(ctx, x, dump, pgx); why == "" {
-		bch <- b
-	} else {
-		x.Progress(fmt.Sprintf("backing up %s (%s)", x.Step.Cluster, why))
-		go func() {
-			b := backupOutcome{note: why}
-			b.res, b.err = pg.Dump(ctx, pgx, c.db, backupPath)
-			b.done = time.Now()
+	default:
+		if b, why := c.earlyBackupUsable(ctx, x, dump, pgx); why == "" {
 			bch <- b
-		}()
+		} else {
+			x.Progress(fmt.Sprintf("backing up %s (%s)", x.Step.Cluster, why))
+			go func() {
+				b := backupOutcome{note: why}
+				var note string
+				b.b, note, b.err = c.takeBackup(ctx, x, x.Step.Cluster, pgx, fmt.Sprintf("%s-backup-attempt-%d.dump", x.Step.ID, x.Attempt))
+				if note != "" {
+					b.note += "; " + note
+				}
+				b.done = time.Now()
+				bch <- b
+			}()
+		}
 	}
 	st := c.stageForRestore(ctx, x, dump.Copy, src, pgx, remote)
 	b := <-bch
 	src = st.src
 	if b.err != nil {
-		return engine.Output{}, fmt.Errorf("backup of %s before the restore failed, nothing was restored: %w", x.Step.Cluster, b.err)
+		return keep, fmt.Errorf("backup of %s before the restore failed, nothing was restored: %w", x.Step.Cluster, b.err)
 	}
-	result := RestoreResult{Backup: b.res, BackupState: b.state, Restored: src}
+	result := RestoreResult{Backup: b.b, BackupState: b.state, Restored: src}
 	if st.redumped && redumpOf == "" {
 		redumpOf = dump.Spool.SHA256
 	}
@@ -397,21 +410,26 @@ func (c *ClusterSteps) restore(ctx context.Context, x engine.StepContext) (engin
 			return out, fmt.Errorf("nothing was restored into %s: %w", x.Step.Cluster, err)
 		}
 	}
-	return c.pgRestore(ctx, x, pgx, src, remote, result, b.note, st.notes)
+	return c.pgRestore(ctx, x, pgx, remote, result, b.note, st.notes)
 }
 
-// pgRestore runs pg_restore on the checked copy in the pod and says what was restored,
-// which backup of the old data is kept (backupNote: how it was taken) and notes.
-func (c *ClusterSteps) pgRestore(ctx context.Context, x engine.StepContext, pgx podExec, src pg.DumpResult, remote string,
+// pgRestore records the backup in the run, then runs pg_restore on the checked file in
+// the pod and says what was restored, which backup of the old data is kept (backupNote:
+// how it was had) and notes.
+func (c *ClusterSteps) pgRestore(ctx context.Context, x engine.StepContext, pgx podExec, remote string,
 	result RestoreResult, backupNote string, notes []string) (engine.Output, error) {
-	x.Progress("pg_restore in " + x.Step.Cluster)
-	res, err := pg.RestoreStaged(ctx, pgx, c.db, src, remote, x.Step.Restore.Jobs)
-	result.IgnoredErrors = res.IgnoredErrors
 	out := engine.Output{}.WithResult(result)
+	if err := x.Record(result); err != nil {
+		return out, fmt.Errorf("could not record the backup of %s in the run before restoring (%w); nothing was restored: Retry", x.Step.Cluster, err)
+	}
+	x.Progress("pg_restore in " + x.Step.Cluster)
+	res, err := pg.RestoreStaged(ctx, pgx, c.db, result.Restored, remote, x.Step.Restore.Jobs)
+	result.IgnoredErrors = res.IgnoredErrors
+	out = out.WithResult(result)
 	if err != nil {
 		return out, fmt.Errorf("restore into %s: %w", x.Step.Cluster, err)
 	}
-	backup := result.Backup
+	src, backup := result.Restored, result.Backup.File
 	out.Summary = fmt.Sprintf("restored %s (sha256 %s, checked in the pod) into %s; backup of the old data: %s, sha256 %s",
 		humanBytes(src.Size), short(src.SHA256), x.Step.Cluster, humanBytes(backup.Size), short(backup.SHA256))
 	if backupNote != "" {
@@ -427,40 +445,57 @@ func (c *ClusterSteps) pgRestore(ctx context.Context, x engine.StepContext, pgx 
 	return out, nil
 }
 
-// restoreBackup restores the backup a restore step took (rollback): a fresh backup of
-// the current state is taken meanwhile, kept in case.
+// restoreBackup restores the backup a restore step recorded (rollback): from its copy
+// on the pod's volume when that checks out, else from the spool. A backup of the
+// current state is taken first and kept in case (a retry keeps the one recorded).
 func (c *ClusterSteps) restoreBackup(ctx context.Context, x engine.StepContext, pgx podExec) (engine.Output, error) {
 	r := x.Step.Restore
 	o, _, err := engine.ResultOf[RestoreResult](x.Run, r.FromBackup)
 	if err != nil && !errors.Is(err, engine.ErrNoResult) {
 		return engine.Output{}, fmt.Errorf("step %s: %w", r.FromBackup, err)
 	}
-	src := o.Backup
-	if src.Path == "" || src.SHA256 == "" {
-		return engine.Output{}, errors.New("no dump file is recorded to restore from")
+	if !o.Backup.Taken() {
+		return engine.Output{}, errors.New("no backup is recorded to restore from")
 	}
-	if _, err := os.Stat(src.Path); err != nil {
-		return engine.Output{}, fmt.Errorf("the backup to restore is gone from the spool (%v): it is on the replica that ran step %s", err, r.FromBackup)
+	if o.Backup.Cluster == "" {
+		o.Backup.Cluster = x.Step.Cluster // recorded by a version that did not name it
 	}
-	backupPath := SpoolPath(c.cfg, x.Run.ID, x.Step.ID+"-backup.dump")
-	if err := os.MkdirAll(dirOf(backupPath), 0o700); err != nil {
-		return engine.Output{}, fmt.Errorf("create spool directory: %w", err)
+	from, err := c.findBackup(ctx, o.Backup, pgx)
+	if err != nil {
+		return engine.Output{}, fmt.Errorf("nothing was restored: %w; bring it back to either place and Retry", err)
 	}
-	remote := plan.RemoteDumpPath(x.Run.ID)
-	defer pg.Unstage(ctx, pgx, remote)
-	x.Progress(fmt.Sprintf("backing up %s and copying %s into pod %s", x.Step.Cluster, humanBytes(src.Size), pgx.pod))
-	stageErr := make(chan error, 1)
-	go func() { stageErr <- pg.Stage(ctx, pgx, src, remote) }()
-	backup, berr := pg.Dump(ctx, pgx, c.db, backupPath)
-	serr := <-stageErr
-	if berr != nil {
-		return engine.Output{}, fmt.Errorf("backup of %s before the restore failed, nothing was restored: %w", x.Step.Cluster, berr)
+	prev, hasBackup := recordedBackup(x)
+	keep := engine.Output{}
+	if hasBackup {
+		keep = keep.WithResult(prev)
 	}
-	result := RestoreResult{Backup: backup, Restored: src}
-	if serr != nil {
-		return engine.Output{}.WithResult(result), fmt.Errorf("nothing was restored into %s: %w", x.Step.Cluster, serr)
+	remote := from.inPod
+	if remote == "" {
+		remote = plan.RemoteDumpPath(x.Run.ID)
+		defer pg.Unstage(ctx, pgx, remote)
 	}
-	return c.pgRestore(ctx, x, pgx, src, remote, result, "", nil)
+	var fresh backupOutcome
+	if hasBackup {
+		if fresh, _, err = c.keepRecordedBackup(ctx, x, prev, pgx); err != nil {
+			return keep, err
+		}
+	} else {
+		x.Progress(fmt.Sprintf("backing up %s as it is now, kept in case", x.Step.Cluster))
+		var note string
+		fresh.b, note, fresh.err = c.takeBackup(ctx, x, x.Step.Cluster, pgx, fmt.Sprintf("%s-backup-attempt-%d.dump", x.Step.ID, x.Attempt))
+		if fresh.err != nil {
+			return keep, fmt.Errorf("backup of %s before the restore failed, nothing was restored: %w", x.Step.Cluster, fresh.err)
+		}
+		fresh.note = note
+	}
+	if from.inPod == "" {
+		x.Progress(fmt.Sprintf("copying %s into pod %s", humanBytes(o.Backup.File.Size), pgx.pod))
+		if err := pg.Stage(ctx, pgx, o.Backup.File, remote); err != nil {
+			return engine.Output{}.WithResult(RestoreResult{Backup: fresh.b, Restored: o.Backup.File}), fmt.Errorf("nothing was restored into %s: %w", x.Step.Cluster, err)
+		}
+	}
+	notes := []string{"restored the backup " + from.note}
+	return c.pgRestore(ctx, x, pgx, remote, RestoreResult{Backup: fresh.b, Restored: o.Backup.File}, fresh.note, notes)
 }
 
 // removeCopy undoes what the dump step x.Step.Undoes left in the destination pod: the
@@ -479,7 +514,7 @@ func (c *ClusterSteps) removeCopy(ctx context.Context, x engine.StepContext) (en
 	if prev, _, err := engine.ResultOf[DumpResult](x.Run, x.Step.Undoes); err == nil && prev.Copy != nil && prev.Copy.Cluster == name {
 		pods = append(pods, prev.Copy.Pod)
 	}
-	cur, err := c.postgres(ctx, name)
+	cur, err := c.postgres(ctx, name, x)
 	if err != nil {
 		if len(pods) == 0 {
 			return engine.Output{}, fmt.Errorf("find the postgres pod in %s to remove %s: %w", name, remote, err)
@@ -490,7 +525,7 @@ func (c *ClusterSteps) removeCopy(ctx context.Context, x engine.StepContext) (en
 	}
 	var removed []string
 	for _, pod := range pods {
-		err := pg.Unstage(ctx, podExec{cl, pod, container}, remote)
+		err := pg.Unstage(ctx, podExec{cl, pod, container, tagOf(x)}, remote)
 		switch {
 		case err == nil:
 			removed = append(removed, pod)

@@ -26,6 +26,11 @@ type Executor struct {
 	cfg    *config.Config
 	kinds  map[plan.Kind]Func
 	checks []namedCheck
+	// With the cluster steps registered: sweep stops what earlier attempts left running
+	// before the steps that need it; stopOwn stops what an attempt started when its
+	// context ended before it returned.
+	sweep   func(ctx context.Context, x engine.StepContext) (string, error)
+	stopOwn func(ctx context.Context, x engine.StepContext) []string
 }
 
 type namedCheck struct {
@@ -54,7 +59,26 @@ func (e *Executor) Execute(ctx context.Context, x engine.StepContext) (engine.Ou
 	if !ok {
 		return engine.Output{}, fmt.Errorf("this bot has no executor for %s steps; Skip it with a reason if it was done by hand", x.Step.Kind)
 	}
-	return fn(ctx, x)
+	note := ""
+	if e.sweep != nil && sweeps(x) {
+		var err error
+		if note, err = e.sweep(ctx, x); err != nil {
+			return engine.Output{}, err
+		}
+		if note != "" {
+			x.Progress(note)
+		}
+	}
+	out, err := fn(ctx, x)
+	if ctx.Err() != nil && e.stopOwn != nil {
+		if notes := e.stopOwn(ctx, x); len(notes) > 0 {
+			out.Details = strings.TrimSpace(out.Details + "\n" + strings.Join(notes, "\n"))
+		}
+	}
+	if note != "" {
+		out.Summary = strings.TrimSuffix(note+"; "+out.Summary, "; ")
+	}
+	return out, err
 }
 
 // preflight runs every check, even after one fails, so people see all problems at once.

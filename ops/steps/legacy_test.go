@@ -49,15 +49,15 @@ func TestRunsStoredBeforeTypedResultsStillRead(t *testing.T) {
 	assert.Equal(t, "bf84700430607111af9e3026fdcd50bc2de587eacb4a5b6fe59f7dcf2ff0fb95", dump.Spool.SHA256)
 	require.NotNil(t, dump.Copy)
 	assert.Equal(t, steps.PodFile{Cluster: "prod1", Pod: "meshdb-postgres-5c6b7-klmno", Path: "/tmp/cutoverbot-20261207-0049-aba7.dump"}, *dump.Copy)
-	require.NotNil(t, dump.Backup)
+	require.NotNil(t, dump.Early)
 	want := pg.State{NextXid: "781", RowChanges: 1541, OpenWrites: 0, Sequences: "d2daef23dae09d26f3a23d9a0cb3a1df"}
-	assert.Equal(t, want, dump.Backup.Before)
-	assert.Equal(t, want, dump.Backup.After)
-	assert.Equal(t, int64(137456), dump.Backup.File.Size)
+	assert.Equal(t, want, dump.Early.Before)
+	assert.Equal(t, want, dump.Early.After)
+	assert.Equal(t, int64(137456), dump.Early.File.Size)
 
 	restore, _, err := engine.ResultOf[steps.RestoreResult](run, "restore-destination")
 	require.NoError(t, err)
-	assert.Equal(t, dump.Backup.File, restore.Backup, "the undo finds the backup from the dump step")
+	assert.Equal(t, dump.Early.File, restore.Backup.File, "the undo finds the backup from the dump step")
 	require.NotNil(t, restore.BackupState)
 	assert.Equal(t, want, *restore.BackupState)
 

@@ -51,23 +51,37 @@ type DumpResult struct {
 	Spool pg.DumpResult `json:"spool"`
 	// Copy is the dump's copy in the destination pod, when it arrived whole.
 	Copy *PodFile `json:"copy,omitempty"`
-	// Backup is the destination's backup taken during the dump, with its state read
+	// Early is the destination's backup taken during the dump, with its state read
 	// before and after it.
-	Backup *EarlyBackup `json:"backup,omitempty"`
+	Early *EarlyBackup `json:"early_backup,omitempty"`
 }
+
+// Backup is a backup of a database the bot took before overwriting it: the file in the
+// spool of the replica that took it, and a copy on the postgres pod's data volume
+// (which outlives that replica). A backup of a run is never overwritten.
+type Backup struct {
+	File    pg.DumpResult `json:"file"`
+	Cluster string        `json:"cluster"`
+	Replica string        `json:"replica,omitempty"` // the bot replica whose spool holds File
+	InPod   *PodFile      `json:"in_pod,omitempty"`
+}
+
+// Taken says whether b names a backup.
+func (b Backup) Taken() bool { return b.File.Path != "" && b.File.SHA256 != "" }
 
 // EarlyBackup is a backup of the destination taken during the dump step.
 type EarlyBackup struct {
-	File    pg.DumpResult `json:"file"`
-	Cluster string        `json:"cluster"`
-	Before  pg.State      `json:"before"`
-	After   pg.State      `json:"after"`
+	Backup `json:"backup"`
+	Before pg.State `json:"before"`
+	After  pg.State `json:"after"`
 }
 
-// RestoreResult is what a restore step did.
+// RestoreResult is what a restore step did. It is recorded in the run before
+// pg_restore starts (then only Backup and Restored are set), so that a retry or the
+// undo after any interruption finds the backup of the destination as it was.
 type RestoreResult struct {
 	// Backup is the destination's data before the restore, kept for the undo.
-	Backup pg.DumpResult `json:"backup"`
+	Backup Backup `json:"backup"`
 	// BackupState is the destination's state the backup is of, when it was read.
 	BackupState *pg.State `json:"backup_state,omitempty"`
 	// Restored is the dump restored: the dump step's, or a new dump of the origin when
@@ -139,7 +153,7 @@ func (r *DumpResult) FromValues(v map[string]string) error {
 		r.Copy = &PodFile{Cluster: v["staged_cluster"], Pod: v["staged_pod"], Path: v["staged_path"]}
 	}
 	if v["dest_backup_path"] != "" {
-		b := &EarlyBackup{Cluster: v["dest_backup_cluster"]}
+		b := &EarlyBackup{Backup: Backup{Cluster: v["dest_backup_cluster"]}}
 		if b.File, err = legacyFile(v, "dest_backup_path", "dest_backup_size", "dest_backup_sha256"); err != nil {
 			return err
 		}
@@ -149,14 +163,14 @@ func (r *DumpResult) FromValues(v map[string]string) error {
 		if b.After, err = pg.ParseStateString(v["dest_backup_state_after"]); err != nil {
 			return err
 		}
-		r.Backup = b
+		r.Early = b
 	}
 	return nil
 }
 
 func (r *RestoreResult) FromValues(v map[string]string) error {
 	var err error
-	if r.Backup, err = legacyFile(v, "backup_path", "backup_size", "backup_sha256"); err != nil {
+	if r.Backup.File, err = legacyFile(v, "backup_path", "backup_size", "backup_sha256"); err != nil {
 		return err
 	}
 	if v["backup_state"] != "" {

@@ -2,6 +2,7 @@ package kubefake
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -25,16 +26,27 @@ import (
 
 // ExecRequest is one command run in a pod's container. Stdin is never nil (it is empty when
 // the client sent no stdin); Stdout and Stderr are never nil either.
+//
+// As on a real node, the command outlives its client: when the client goes away (the
+// bot dies, its connection breaks, the API server becomes unreachable) Disconnected
+// is closed, Stdin ends, and writes to Stdout and Stderr fail (a broken pipe), but the
+// command goes on. One that writes its output to the stream (pg_dump) dies of that;
+// one that works on files in the pod (pg_restore FILE) runs to its end.
 type ExecRequest struct {
 	Namespace, Pod, Container string
 	Command                   []string
 	Stdin                     io.Reader
 	Stdout, Stderr            io.Writer
+	Disconnected              <-chan struct{}
 }
 
-// ExecHandler runs a command for the fake. A non-zero exitCode is reported to the client as
-// the command's exit status; a non-nil err as an internal error of the runtime.
+// ExecHandler runs a command for the fake. Its ctx ends only when the server closes (or
+// KillExecs is called), not when the client goes away. A non-zero exitCode is reported to
+// the client as the command's exit status; a non-nil err as an internal error of the runtime.
 type ExecHandler func(ctx context.Context, req ExecRequest) (exitCode int, err error)
+
+// ErrBrokenPipe is what a command's writes return once its client has gone.
+var ErrBrokenPipe = errors.New("kubefake: write to a stream whose client has gone (broken pipe)")
 
 // Exec transports, as recorded in ExecInfo.Transport.
 const (
@@ -144,8 +156,8 @@ func (s *Server) handleExec(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	run := &execRun{s: s, info: ExecInfo{Namespace: ns, Pod: name, Container: container, Command: q["command"]}}
-	run.tw = &trackedWriter{ResponseWriter: w, s: s}
+	run := &execRun{s: s, info: ExecInfo{Namespace: ns, Pod: name, Container: container, Command: q["command"]}, gone: make(chan struct{})}
+	run.tw = &trackedWriter{ResponseWriter: w, s: s, onGone: run.disconnect}
 	defer run.tw.release()
 	switch {
 	case wsstream.IsWebSocketRequest(r) && wsDisabled:
@@ -228,6 +240,52 @@ type execRun struct {
 	s    *Server
 	info ExecInfo
 	tw   *trackedWriter
+
+	gone     chan struct{} // closed when the client's stream is gone
+	goneOnce sync.Once
+}
+
+func (e *execRun) disconnect() { e.goneOnce.Do(func() { close(e.gone) }) }
+
+// streamWriter fails every write once the client has gone, as a pipe whose reader
+// closed does, and notices a client gone from a failed write.
+type streamWriter struct {
+	w   io.Writer
+	run *execRun
+}
+
+func (w *streamWriter) Write(p []byte) (int, error) {
+	select {
+	case <-w.run.gone:
+		return 0, ErrBrokenPipe
+	default:
+	}
+	n, err := w.w.Write(p)
+	if err != nil {
+		w.run.disconnect()
+		return n, ErrBrokenPipe
+	}
+	return n, nil
+}
+
+// streamReader ends stdin once the client has gone.
+type streamReader struct {
+	r   io.Reader
+	run *execRun
+}
+
+func (r *streamReader) Read(p []byte) (int, error) {
+	select {
+	case <-r.run.gone:
+		return 0, io.EOF
+	default:
+	}
+	n, err := r.r.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) {
+		r.run.disconnect()
+		return n, io.EOF
+	}
+	return n, err
 }
 
 // ExecInContainer adapts the handler to ServeExec, which reports a utilexec.ExitError as the
@@ -251,12 +309,15 @@ func (e *execRun) ExecInContainer(ctx context.Context, _, _, _ string, _ []strin
 	return nil
 }
 
-// run records the exec, applies the fault switches and calls the handler. Its context ends
-// when the request ends, the server closes, or SetReachable(false) is called.
-func (e *execRun) run(ctx context.Context, in io.Reader, out, errw io.Writer) (int, error) {
+// run records the exec, applies the fault switches and calls the handler. The command's
+// context ends only when the server closes or KillExecs is called; the request's context
+// ending (the client went away) only marks the stream gone.
+func (e *execRun) run(reqCtx context.Context, in io.Reader, out, errw io.Writer) (int, error) {
 	s := e.s
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := context.WithCancel(s.procCtx)
 	defer cancel()
+	stopWatch := context.AfterFunc(reqCtx, e.disconnect)
+	defer stopWatch()
 	s.mu.Lock()
 	s.execSeq++
 	id := s.execSeq
@@ -283,13 +344,14 @@ func (e *execRun) run(ctx context.Context, in io.Reader, out, errw io.Writer) (i
 	if failAfter > 0 {
 		out = &cutWriter{w: out, left: failAfter, cut: e.tw.cut}
 	}
+	in, out, errw = &streamReader{in, e}, &streamWriter{out, e}, &streamWriter{errw, e}
 	if handler == nil {
 		fmt.Fprintf(errw, "kubefake: no exec handler set for %s/%s %s\n", e.info.Namespace, e.info.Pod, e.info.Container)
 		return 126, nil
 	}
 	return handler(ctx, ExecRequest{
 		Namespace: e.info.Namespace, Pod: e.info.Pod, Container: e.info.Container,
-		Command: slices.Clone(e.info.Command), Stdin: in, Stdout: out, Stderr: errw,
+		Command: slices.Clone(e.info.Command), Stdin: in, Stdout: out, Stderr: errw, Disconnected: e.gone,
 	})
 }
 
@@ -320,10 +382,25 @@ func (c *cutWriter) Write(p []byte) (int, error) {
 // injection, SetReachable(false), Close); http.Server forgets hijacked connections.
 type trackedWriter struct {
 	http.ResponseWriter
-	s *Server
+	s      *Server
+	onGone func() // called when a read of the hijacked connection fails: the client has gone
 
 	mu   sync.Mutex
 	conn net.Conn
+}
+
+// watchedConn reports a failed read: a client that went away shows there first.
+type watchedConn struct {
+	net.Conn
+	onGone func()
+}
+
+func (c *watchedConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if err != nil && c.onGone != nil {
+		c.onGone()
+	}
+	return n, err
 }
 
 func (t *trackedWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -341,7 +418,12 @@ func (t *trackedWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	t.mu.Lock()
 	t.conn = c
 	t.mu.Unlock()
-	return c, rw, nil
+	// Both upgraders read the connection through the returned reader: read it through
+	// watchedConn, after the bytes already buffered.
+	buffered, _ := rw.Reader.Peek(rw.Reader.Buffered())
+	watched := &watchedConn{Conn: c, onGone: t.onGone}
+	r := bufio.NewReader(io.MultiReader(bytes.NewReader(bytes.Clone(buffered)), watched))
+	return watched, bufio.NewReadWriter(r, rw.Writer), nil
 }
 
 // cut closes the hijacked connection without any goodbye.

@@ -61,6 +61,8 @@ type Server struct {
 	lastExec      ExecInfo
 	hijacked      map[net.Conn]struct{}
 	execCancels   map[uint64]context.CancelFunc
+	procCtx       context.Context // the commands' lifetime: until Close
+	procCancel    context.CancelFunc
 	execSeq       uint64
 	denied        map[Permission]bool
 	serveComplete sync.WaitGroup
@@ -102,6 +104,7 @@ func Start(opts Options) (*Server, error) {
 		hijacked:    map[net.Conn]struct{}{},
 		execCancels: map[uint64]context.CancelFunc{},
 	}
+	s.procCtx, s.procCancel = context.WithCancel(context.Background())
 	s.http = &http.Server{
 		Handler: s.routes(),
 		TLSConfig: &tls.Config{
@@ -134,6 +137,7 @@ func (s *Server) Close() {
 		}
 		conns := s.dropStreamsLocked()
 		s.mu.Unlock()
+		s.procCancel() // the commands end with their node
 		closeAll(conns)
 		s.serveComplete.Wait()
 	})
@@ -149,7 +153,8 @@ func (s *Server) Token() string { return s.token }
 func (s *Server) CAPEM() []byte { return append([]byte(nil), s.caPEM...) }
 
 // SetReachable(false) makes the server answer every request with 503 and cuts every open
-// exec and watch stream, as when a cluster's API endpoint goes away. true restores it.
+// exec and watch stream, as when a cluster's API endpoint goes away (the commands go on
+// running in their pods). true restores it.
 func (s *Server) SetReachable(ok bool) {
 	s.mu.Lock()
 	s.unreachable = !ok
@@ -161,18 +166,32 @@ func (s *Server) SetReachable(ok bool) {
 	closeAll(conns)
 }
 
-// dropStreamsLocked cancels exec handlers, ends watches, and returns the hijacked
-// connections for the caller to close once it has released the lock (a TLS close may wait
-// on the peer).
+// KillExecs ends every command still running, as when their pod is deleted.
+func (s *Server) KillExecs() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, cancel := range s.execCancels {
+		cancel()
+	}
+}
+
+// RunningExecs is the number of commands still running, whether or not a client is
+// still attached.
+func (s *Server) RunningExecs() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.execCancels)
+}
+
+// dropStreamsLocked ends watches and returns the hijacked connections for the caller to
+// close once it has released the lock (a TLS close may wait on the peer). Running
+// commands are left alone: they outlive their clients.
 func (s *Server) dropStreamsLocked() []net.Conn {
 	conns := make([]net.Conn, 0, len(s.hijacked))
 	for c := range s.hijacked {
 		conns = append(conns, c)
 	}
 	clear(s.hijacked)
-	for _, cancel := range s.execCancels {
-		cancel()
-	}
 	for w := range s.watchers {
 		close(w.ch)
 	}

@@ -1,0 +1,133 @@
+package steps
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path"
+
+	"github.com/nycmeshnet/cutoverbot/ops/engine"
+	"github.com/nycmeshnet/cutoverbot/ops/pg"
+)
+
+// Backups of the destination, taken before it is overwritten and kept for the undo.
+// Each is a file of its own in the spool (a backup of a run is never overwritten or
+// removed before the run's retention ends), with a copy on the postgres pod's data
+// volume (database.pod_backup_dir) that outlives the bot replica that took it. The
+// restore step records the backup in the run before pg_restore starts: a retry or an
+// undo after any interruption finds it there, checks its sha256, and uses it; it never
+// backs up a database an earlier attempt may have half-restored.
+
+// replicaName names this bot replica in the records (its pod's name in Kubernetes).
+func replicaName() string {
+	if n := os.Getenv("POD_NAME"); n != "" {
+		return n
+	}
+	h, err := os.Hostname()
+	if err != nil {
+		return "unknown"
+	}
+	return h
+}
+
+// podBackupPath is where, on the postgres pod's volume, the copy of a backup goes.
+func (c *ClusterSteps) podBackupPath(runID, name string) string {
+	return path.Join(c.cfg.Database.PodBackupDir, unsafePathChars.ReplaceAllString(runID, "_"), name)
+}
+
+// takeBackup backs up the database of pgx's cluster into a new spool file, copying it
+// as it streams onto the pod's volume. A failed copy does not fail the backup: note
+// says why there is none.
+func (c *ClusterSteps) takeBackup(ctx context.Context, x engine.StepContext, cluster string, pgx podExec, name string) (b Backup, note string, err error) {
+	spool := SpoolPath(c.cfg, x.Run.ID, name)
+	if err := os.MkdirAll(dirOf(spool), 0o700); err != nil {
+		return b, "", fmt.Errorf("create spool directory: %w", err)
+	}
+	b = Backup{Cluster: cluster, Replica: replicaName()}
+	inPod := c.podBackupPath(x.Run.ID, name)
+	var st *pg.StageStream
+	stderr := &lockedBuffer{}
+	stageErr := pgx.Exec(ctx, []string{"mkdir", "-p", path.Dir(inPod)}, nil, io.Discard, stderr)
+	if stageErr != nil {
+		stageErr = fmt.Errorf("mkdir -p %s in pod %s: %w %s", path.Dir(inPod), pgx.pod, stageErr, tail(stderr.String(), 300))
+	} else {
+		st, stageErr = pg.StartStage(ctx, pgx, inPod, pg.StageOptions{})
+	}
+	var tee io.Writer
+	if st != nil {
+		tee = st
+	}
+	res, err := pg.Backup(ctx, pgx, c.db, spool, tee)
+	if err != nil {
+		if st != nil {
+			_ = st.Abort(ctx, err)
+		}
+		return b, "", err
+	}
+	b.File = res
+	if st != nil {
+		stageErr = st.Finish(ctx, res.Size)
+	}
+	if stageErr != nil {
+		return b, fmt.Sprintf("no copy on %s's postgres volume (%v): only this replica's spool holds it", cluster, stageErr), nil
+	}
+	b.InPod = &PodFile{Cluster: cluster, Pod: pgx.pod, Path: inPod}
+	return b, "", nil
+}
+
+// checkSpool says whether the spool file is whole: there, with the sha256 recorded.
+func checkSpool(f pg.DumpResult) error {
+	file, err := os.Open(f.Path)
+	if err != nil {
+		return err
+	}
+	defer file.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, file); err != nil {
+		return err
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != f.SHA256 {
+		return fmt.Errorf("%w: %s hashes to %s, the backup was %s", pg.ErrChecksum, f.Path, got, f.SHA256)
+	}
+	return nil
+}
+
+// backupSource is where a recorded backup can be read now.
+type backupSource struct {
+	spool bool   // the spool file checks out
+	inPod string // the copy on the pod's volume checks out there (path), or ""
+	note  string
+}
+
+// findBackup checks that a recorded backup can still be had, in this replica's spool or
+// on the volume of the postgres pod of its cluster (pgx is that cluster's pod today),
+// sha256 checked. An error says where it was looked for and why it is not there.
+func (c *ClusterSteps) findBackup(ctx context.Context, b Backup, pgx podExec) (backupSource, error) {
+	var src backupSource
+	spoolErr := checkSpool(b.File)
+	src.spool = spoolErr == nil
+	podErr := fmt.Errorf("no copy was kept on %s's postgres volume", b.Cluster)
+	if b.InPod != nil && b.InPod.Cluster == b.Cluster {
+		if podErr = pg.CheckStaged(ctx, pgx, b.File, b.InPod.Path); podErr == nil {
+			src.inPod = b.InPod.Path
+		}
+	}
+	switch {
+	case src.spool && src.inPod != "":
+		src.note = "sha256 checked again in the spool and on " + b.Cluster + "'s postgres volume"
+	case src.spool:
+		src.note = fmt.Sprintf("sha256 checked again in the spool (the copy on %s's volume: %v)", b.Cluster, podErr)
+	case src.inPod != "":
+		src.note = fmt.Sprintf("sha256 checked again on %s's postgres volume (%s); the spool copy is on replica %s", b.Cluster, src.inPod, b.Replica)
+	default:
+		where := b.File.Path + " in the spool of replica " + b.Replica
+		if b.InPod != nil {
+			where += ", and " + b.InPod.Path + " in " + b.Cluster + "'s postgres pod"
+		}
+		return src, fmt.Errorf("the backup of %s (sha256 %s) cannot be found: %s (spool: %v; pod: %v)", b.Cluster, short(b.File.SHA256), where, spoolErr, podErr)
+	}
+	return src, nil
+}

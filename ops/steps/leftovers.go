@@ -1,0 +1,123 @@
+package steps
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/nycmeshnet/cutoverbot/ops/engine"
+	"github.com/nycmeshnet/cutoverbot/ops/pg"
+	"github.com/nycmeshnet/cutoverbot/ops/plan"
+)
+
+// What a step's commands leave running when the bot is gone. A command started
+// through pods/exec outlives its client: the bot dying, losing its lease or being
+// shut down leaves a pg_restore running in the destination pod. Before a retry, an
+// undo, or a step that writes or checks a database, the bot stops whatever earlier
+// attempts left in both postgres pods; when a step's own context ends before it
+// returns, it stops what that attempt started before letting go.
+
+// StopOwnTimeout bounds the stop of an attempt's own commands after its context ended
+// (the pod's grace period must cover the drain plus this).
+const StopOwnTimeout = 45 * time.Second
+
+var unsafePathChars = regexp.MustCompile(`[^A-Za-z0-9._-]`)
+
+func tagOf(x engine.StepContext) pg.Tag {
+	if x.Run == nil {
+		return pg.Tag{}
+	}
+	return pg.Tag{Run: x.Run.ID, Step: x.Step.ID, Attempt: x.Attempt}
+}
+
+// pidFile is where a tracked command of tag writes its pid in a pod of cluster: beside
+// the run's work file in /tmp.
+func pidFile(tag pg.Tag, cluster, name string) string {
+	return fmt.Sprintf("%s.%s.%s.%d.%s.pid", pidBase(tag.Run), unsafePathChars.ReplaceAllString(cluster, "_"),
+		unsafePathChars.ReplaceAllString(tag.Step, "_"), tag.Attempt, unsafePathChars.ReplaceAllString(name, "_"))
+}
+
+func pidBase(runID string) string {
+	return strings.TrimSuffix(plan.RemoteDumpPath(unsafePathChars.ReplaceAllString(runID, "_")), ".dump")
+}
+
+// sweeps says whether x stops leftovers before it runs: a retry, any rollback step,
+// and the steps that write or check a database.
+func sweeps(x engine.StepContext) bool {
+	if x.Attempt > 1 || x.Step.Undoes != "" || (x.Index < len(x.Run.Steps) && x.Run.Steps[x.Index].Rollback) {
+		return true
+	}
+	switch x.Step.Kind {
+	case plan.KindRestore, plan.KindMaintenance, plan.KindExec, plan.KindVerify:
+		return true
+	}
+	return false
+}
+
+// clustersOf are the clusters whose postgres pods a run's steps use.
+func clustersOf(run *engine.Run) []string {
+	if run.Origin == run.Destination {
+		return []string{run.Origin}
+	}
+	return []string{run.Origin, run.Destination}
+}
+
+// stopLeftovers stops, in both postgres pods, every command of this run an earlier
+// attempt left running and every database session of the bot's but x's. It returns a
+// line for the thread, empty when nothing was left; an error when a pod cannot be
+// checked (then nothing may run: a leftover could overlap).
+func (c *ClusterSteps) stopLeftovers(ctx context.Context, x engine.StepContext) (string, error) {
+	var found []string
+	for _, name := range clustersOf(x.Run) {
+		if _, ok := c.clusters[name]; !ok {
+			continue
+		}
+		px, err := c.postgres(ctx, name, x)
+		if err != nil {
+			return "", fmt.Errorf("could not look for commands earlier attempts left running in %s (%w); nothing was run", name, err)
+		}
+		glob := pidBase(x.Run.ID) + "." + unsafePathChars.ReplaceAllString(name, "_") + ".*.pid"
+		left, err := pg.StopLeftovers(ctx, px, c.db, glob, pg.AppPrefix, tagOf(x))
+		for _, l := range left {
+			found = append(found, name+" "+l.What)
+		}
+		if err != nil {
+			return "", fmt.Errorf("could not stop what earlier attempts left running in %s (%w); nothing was run", name, err)
+		}
+	}
+	if len(found) == 0 {
+		return "", nil
+	}
+	return "stopped what earlier attempts left running: " + strings.Join(found, "; "), nil
+}
+
+// stopOwn stops what x's attempt started, after its context ended (shutdown, a lost
+// lease): the commands outlive the connection that started them.
+func (c *ClusterSteps) stopOwn(ctx context.Context, x engine.StepContext) []string {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), StopOwnTimeout)
+	defer cancel()
+	tag := tagOf(x)
+	var notes []string
+	for _, name := range clustersOf(x.Run) {
+		if _, ok := c.clusters[name]; !ok {
+			continue
+		}
+		px, err := c.postgres(ctx, name, x)
+		if err != nil {
+			notes = append(notes, fmt.Sprintf("could not reach %s to stop this attempt's commands: %v", name, err))
+			continue
+		}
+		glob := fmt.Sprintf("%s.%s.%s.%d.*.pid", pidBase(tag.Run), unsafePathChars.ReplaceAllString(name, "_"),
+			unsafePathChars.ReplaceAllString(tag.Step, "_"), tag.Attempt)
+		left, err := pg.StopLeftovers(ctx, px, c.db, glob, tag.AppName(), pg.Tag{})
+		for _, l := range left {
+			notes = append(notes, name+": stopped "+l.What)
+		}
+		if err != nil {
+			notes = append(notes, fmt.Sprintf("%s: %v", name, err))
+		}
+	}
+	return notes
+}
