@@ -15,7 +15,7 @@ $(STAMP): scripts/setup.sh go.mod go.sum
 setup: $(STAMP)
 
 demo: $(STAMP)
-	$(GO) run ./cmd/cutoverbot demo
+	$(GO) run ./cmd/cutoverbot-sandbox
 
 test: $(STAMP)
 	$(GO) vet $(PKGS)

@@ -25,10 +25,10 @@ Usage:
   cutoverbot plan    --config FILE ORIGIN DEST  print the resolved plan with its exact commands; changes nothing
   cutoverbot check   --config FILE [--offline]  validate the configuration (every problem at once), then try every connection
   cutoverbot history --config FILE [--run ID]   list runs and their audit log
-  cutoverbot demo                               a whole cutover in a local sandbox, nothing to configure
 
 Tokens come from the environment only: SLACK_BOT_TOKEN, SLACK_APP_TOKEN, GITHUB_TOKEN.
 Exit status: 0 ok, 1 failure, 2 usage or configuration error.
+A whole cutover in a local sandbox: make demo (the separate command cutoverbot-sandbox).
 `
 
 // exitError carries an exit status out of a subcommand.
@@ -84,8 +84,6 @@ func dispatch(ctx context.Context, cmd string, rest []string, stdout, stderr io.
 		return cmdHistory(rest, stdout, stderr)
 	case "serve":
 		return cmdServe(ctx, rest, stdout, stderr)
-	case "demo":
-		return cmdDemo(ctx, rest, stdout, stderr)
 	}
 	fmt.Fprint(stderr, usage)
 	return usageErr("unknown command %q", cmd)

@@ -105,7 +105,7 @@ func TestHelpOnEachCommand(t *testing.T) {
 	}
 	out, _, code := runCLI("--help")
 	assert.Equal(t, 0, code)
-	assert.Contains(t, out, "cutoverbot demo")
+	assert.Contains(t, out, "make demo")
 }
 
 func TestHistoryOnAnEmptyStore(t *testing.T) {
