@@ -14,11 +14,11 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/robfig/cron/v3"
 	"k8s.io/klog/v2"
 
 	"github.com/nycmeshnet/cutoverbot/bot"
+	"github.com/nycmeshnet/cutoverbot/buildinfo"
 	"github.com/nycmeshnet/cutoverbot/bot/transport"
 	"github.com/nycmeshnet/cutoverbot/handlers"
 	"github.com/nycmeshnet/cutoverbot/metrics"
@@ -124,6 +124,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	// adapter is filled in once both exist.
 	ad := &adapter{}
 	s.Metrics = metrics.New()
+	registerBuildInfo(s.Metrics.Registry, buildinfo.Read())
 	tr, err := transport.New(transport.Options{
 		BotToken: cfg.Tokens.SlackBot.Reveal(), AppToken: cfg.Tokens.SlackApp.Reveal(), APIURL: cfg.Slack.APIURL, Logger: opts.Logger,
 		OnAck: func(d time.Duration) { s.Metrics.AckLatency.Observe(d.Seconds()) },
@@ -246,32 +247,6 @@ func (s *Server) lead(ctx context.Context, lost func() bool) error {
 	defer cancel()
 	_ = s.Engine.Close(dctx)
 	return err
-}
-
-func (s *Server) routes() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
-		if err := s.storeWritable(); err != nil {
-			http.Error(w, "store: "+err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "ok")
-	})
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
-		if s.elector != nil && !s.elector.leading() {
-			// A standby holds no Slack connection by design (Slack would split events
-			// between connections); it is ready to take over.
-			fmt.Fprintf(w, "ready: standby, %s leads\n", s.elector.holder())
-			return
-		}
-		if !s.ready.Load() || !s.transport.Connected() {
-			http.Error(w, "not connected to Slack", http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "ready")
-	})
-	mux.Handle("/metrics", promhttp.HandlerFor(s.Metrics.Registry, promhttp.HandlerOpts{}))
-	return mux
 }
 
 // adapter turns transport deliveries into handler calls.

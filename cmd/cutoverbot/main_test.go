@@ -119,3 +119,9 @@ func TestHistoryOnAnEmptyStore(t *testing.T) {
 	assert.Equal(t, 0, code)
 	assert.Contains(t, out, "No runs yet.")
 }
+
+func TestVersionOfAnUnstampedBuild(t *testing.T) {
+	out, _, code := runCLI("version")
+	assert.Equal(t, 0, code)
+	assert.Regexp(t, `^cutoverbot \S+\ncommit:  \S+\nbuilt:   \S+\ngo:      go1\.`, out)
+}
