@@ -18,8 +18,8 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/nycmeshnet/cutoverbot/bot"
-	"github.com/nycmeshnet/cutoverbot/buildinfo"
 	"github.com/nycmeshnet/cutoverbot/bot/transport"
+	"github.com/nycmeshnet/cutoverbot/buildinfo"
 	"github.com/nycmeshnet/cutoverbot/handlers"
 	"github.com/nycmeshnet/cutoverbot/metrics"
 	"github.com/nycmeshnet/cutoverbot/ops/config"
