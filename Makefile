@@ -51,9 +51,13 @@ fuzz: $(STAMP)
 	$(GO) test -run '^$$' -fuzz '^FuzzCommandText$$' -fuzztime $(FUZZTIME) ./handlers/
 	$(GO) test -run '^$$' -fuzz '^FuzzCleanUserText$$' -fuzztime $(FUZZTIME) ./handlers/
 
+# actionlint checks every GitHub Actions workflow here, so a broken one fails before it
+# reaches GitHub.
+ACTIONLINT := github.com/rhysd/actionlint/cmd/actionlint@v1.7.12
 lint: $(STAMP)
 	$(GO) vet $(PKGS)
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 $(PKGS)
+	$(GO) run $(ACTIONLINT) .github/workflows/*.yml
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/cutoverbot
