@@ -21,6 +21,7 @@ import (
 type CheckResult struct {
 	Name string
 	OK   bool
+	Warn bool   // OK for now, but needs doing soon
 	Msg  string // what was seen, or what to do
 }
 

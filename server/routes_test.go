@@ -22,11 +22,9 @@ import (
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
 )
 
-// kubeconfigFor writes a kubeconfig with a context per example cluster. Nothing here
-// dials it: New connects to no cluster until a step runs.
-func kubeconfigFor(t *testing.T, dir string) string {
-	t.Helper()
-	kc := `apiVersion: v1
+// testKubeconfig has a context per example cluster. Nothing here dials it: New
+// connects to no cluster until a step runs.
+const testKubeconfig = `apiVersion: v1
 kind: Config
 clusters:
 - name: c
@@ -41,24 +39,33 @@ contexts:
   context: {cluster: c, user: u, namespace: meshdb}
 current-context: prod1
 `
-	path := filepath.Join(dir, "kubeconfig")
-	require.NoError(t, os.WriteFile(path, []byte(kc), 0o600))
-	return path
-}
 
 // newTestServer assembles the bot from the example configuration with its state and
 // kubeconfig in a temporary directory.
 func newTestServer(t *testing.T) *Server {
 	t.Helper()
+	return newTestServerWith(t, testKubeconfig, "", Options{})
+}
+
+func newTestServerWith(t *testing.T, kubeconfig, slackURL string, opts Options) *Server {
+	t.Helper()
 	dir := t.TempDir()
-	src := strings.ReplaceAll(string(cutoverbot.ExampleConfig), "/etc/cutoverbot/kubeconfig", kubeconfigFor(t, dir))
+	kc := filepath.Join(dir, "kubeconfig")
+	require.NoError(t, os.WriteFile(kc, []byte(kubeconfig), 0o600))
+	src := strings.ReplaceAll(string(cutoverbot.ExampleConfig), "/etc/cutoverbot/kubeconfig", kc)
 	src = strings.Replace(src, "dir: /var/lib/cutoverbot", "dir: "+filepath.Join(dir, "state"), 1)
+	if slackURL != "" {
+		const empty = `api_url: ""                   # Slack`
+		require.Contains(t, src, empty)
+		src = strings.Replace(src, empty, `api_url: "`+slackURL+`" # Slack`, 1)
+	}
 	path := filepath.Join(dir, "cutover.yaml")
 	require.NoError(t, os.WriteFile(path, []byte(src), 0o600))
 	env := map[string]string{"SLACK_BOT_TOKEN": "xoxb-test", "SLACK_APP_TOKEN": "xapp-test", "GITHUB_TOKEN": "ghp_test"}
 	cfg, _, err := config.Load(path, config.Options{RequireTokens: true, Getenv: func(k string) string { return env[k] }})
 	require.NoError(t, err)
-	s, err := New(cfg, Options{Logger: discard()})
+	opts.Logger = discard()
+	s, err := New(cfg, opts)
 	require.NoError(t, err)
 	t.Cleanup(func() { s.store.Close() })
 	return s

@@ -18,6 +18,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/nycmeshnet/cutoverbot/bot"
+	"github.com/nycmeshnet/cutoverbot/bot/message"
 	"github.com/nycmeshnet/cutoverbot/bot/transport"
 	"github.com/nycmeshnet/cutoverbot/buildinfo"
 	"github.com/nycmeshnet/cutoverbot/handlers"
@@ -55,6 +56,7 @@ type Server struct {
 	Metrics   *metrics.Metrics
 	Scheduler *schedule.Scheduler
 	transport *transport.Transport
+	post      func(context.Context, message.Message) error // a top-level post in the channel
 	http      *http.Server
 	listener  net.Listener
 	ready     atomic.Bool
@@ -138,6 +140,10 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	sender.OnRateLimit = func(d time.Duration) { s.Metrics.RateLimitWait.WithLabelValues("slack").Add(d.Seconds()) }
 	sender.OnError = func(method string) { s.Metrics.APIErrors.WithLabelValues("slack", method).Inc() }
 	poster := bot.Poster{Sender: sender}
+	s.post = func(ctx context.Context, m message.Message) error {
+		_, err := poster.Post(ctx, cfg.Slack.Channel, "", m)
+		return err
+	}
 	policy := handlers.NewMaintainers(cfg.Slack.Maintainers, func(ctx context.Context, group string) ([]string, error) {
 		return tr.Client().GetUserGroupMembersContext(ctx, group)
 	}, 5*time.Minute, opts.Clock)
@@ -234,7 +240,17 @@ func (s *Server) lead(ctx context.Context, lost func() bool) error {
 	}); err != nil {
 		return err
 	}
+	// Expiring cluster tokens: looked at hourly, said in the channel at most once a day.
+	warnTokens := func() {
+		if err := s.warnExpiringTokens(ctx); err != nil {
+			log.Error("token expiry warning", "err", err)
+		}
+	}
+	if _, err := ticker.AddFunc("@every 1h", warnTokens); err != nil {
+		return err
+	}
 	ticker.Start()
+	warnTokens()
 	s.ready.Store(true)
 	err := s.transport.Run(ctx)
 	s.ready.Store(false)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/nycmeshnet/cutoverbot/buildinfo"
 	"github.com/nycmeshnet/cutoverbot/console"
@@ -168,12 +169,16 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *offline {
 		return nil
 	}
+	results := append(server.TokenChecks(cfg, time.Now()), server.Check(ctx, cfg)...)
 	failed := 0
-	for _, r := range server.Check(ctx, cfg) {
+	for _, r := range results {
 		mark := "ok  "
-		if !r.OK {
+		switch {
+		case !r.OK:
 			mark = "FAIL"
 			failed++
+		case r.Warn:
+			mark = "WARN"
 		}
 		fmt.Fprintf(stdout, "%s %s: %s\n", mark, r.Name, r.Msg)
 	}
