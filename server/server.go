@@ -149,7 +149,8 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	}, 5*time.Minute, opts.Clock)
 	h := handlers.New(handlers.Options{Config: cfg, Store: st, Poster: poster, Policy: policy, Clock: opts.Clock, Logger: opts.Logger,
 		WorkspaceURL: tr.WorkspaceURL,
-		OnRefusal:    func(code string) { s.Metrics.Refusals.WithLabelValues(code).Inc() }})
+		OnRefusal:    func(code string) { s.Metrics.Refusals.WithLabelValues(code).Inc() },
+		Version:      buildinfo.Read().Short()})
 	s.Handler = h
 	ad.h = h
 	hooks := h.ScheduleHooks()
