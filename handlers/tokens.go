@@ -29,7 +29,10 @@ func TokenWarning(tokens []ExpiringToken, now time.Time) message.Message {
 		}
 		lines = append(lines, fmt.Sprintf("• *%s*: expires %s (in %s).", t.Cluster, when, within(left)))
 	}
-	text := "The bot's Kubernetes token for " + clusterNames(sorted) + " is about to expire"
+	text := "The bot's Kubernetes token for " + clusterNames(sorted) + " needs replacing"
+	if len(sorted) > 1 {
+		text = "The bot's Kubernetes tokens for " + clusterNames(sorted) + " need replacing"
+	}
 	return message.Message{
 		Text:     text,
 		Sections: []string{":warning: " + text + ":\n" + strings.Join(lines, "\n")},

@@ -139,7 +139,7 @@ func TestTheBotWarnsOfExpiringTokensOnceADay(t *testing.T) {
 	advance(2*24*time.Hour + time.Hour) // 2026-12-03 10:00, 6 days 23 hours left
 	require.NoError(t, s.warnExpiringTokens(ctx))
 	require.Len(t, posted(), 1)
-	assert.Equal(t, "The bot's Kubernetes token for prod1 is about to expire", posted()[0])
+	assert.Equal(t, "The bot's Kubernetes token for prod1 needs replacing", posted()[0])
 	blocks := string(slack.Messages("C0123MESHDB")[0].Blocks)
 	assert.Contains(t, blocks, "expires 2026-12-10 09:00 UTC (in 6 days)")
 	assert.Contains(t, blocks, "token rotation")
