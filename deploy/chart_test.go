@@ -101,7 +101,7 @@ func render(t *testing.T, values map[string]any) (*rendered, error) {
 	require.NoError(t, err)
 	vals, err := util.ToRenderValues(ch, values, common.ReleaseOptions{Name: "cutoverbot", Namespace: namespace, Revision: 1, IsInstall: true}, common.DefaultCapabilities)
 	require.NoError(t, err)
-	files, err := engine.Engine{Strict: true}.Render(ch, vals)
+	files, err := engine.Engine{Strict: true}.RenderWithContext(t.Context(), ch, vals)
 	if err != nil {
 		return nil, err
 	}
