@@ -5,6 +5,14 @@ GO       ?= go
 PKGS     := ./...
 BIN      := bin/cutoverbot
 STAMP    := .setup.stamp
+IMAGE    ?= ghcr.io/nycmeshnet/cutoverbot
+
+# `cutoverbot version` and cutoverbot_build_info say which build runs: stamped from git.
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT   ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+DATE     ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+BUILDPKG := github.com/nycmeshnet/cutoverbot/buildinfo
+LDFLAGS  := -s -w -X $(BUILDPKG).version=$(VERSION) -X $(BUILDPKG).commit=$(COMMIT) -X $(BUILDPKG).date=$(DATE)
 
 .PHONY: setup demo test e2e bench fuzz lint build build-static image clean
 
@@ -15,7 +23,7 @@ $(STAMP): scripts/setup.sh go.mod go.sum
 setup: $(STAMP)
 
 demo: $(STAMP)
-	$(GO) run ./cmd/cutoverbot demo
+	$(GO) run ./cmd/cutoverbot-sandbox
 
 test: $(STAMP)
 	$(GO) vet $(PKGS)
@@ -43,18 +51,25 @@ fuzz: $(STAMP)
 	$(GO) test -run '^$$' -fuzz '^FuzzCommandText$$' -fuzztime $(FUZZTIME) ./handlers/
 	$(GO) test -run '^$$' -fuzz '^FuzzCleanUserText$$' -fuzztime $(FUZZTIME) ./handlers/
 
+# actionlint checks every GitHub Actions workflow here, so a broken one fails before it
+# reaches GitHub.
+ACTIONLINT := github.com/rhysd/actionlint/cmd/actionlint@v1.7.12
 lint: $(STAMP)
 	$(GO) vet $(PKGS)
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 $(PKGS)
+	$(GO) run $(ACTIONLINT) .github/workflows/*.yml
 
 build:
-	$(GO) build -o $(BIN) ./cmd/cutoverbot
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/cutoverbot
 
 build-static:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(BIN) ./cmd/cutoverbot
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/cutoverbot
 
+# A local image for this machine's platform; the release workflow builds and pushes the
+# multi-arch one on a version tag (.github/workflows/release.yml).
 image:
-	docker build -t cutoverbot:dev .
+	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) --build-arg DATE=$(DATE) \
+		-t $(IMAGE):$(VERSION) .
 
 clean:
 	rm -rf bin $(STAMP) e2e.log

@@ -100,7 +100,16 @@ func TestGoldenMessages(t *testing.T) {
 		"refusal":         handlers.Refusal("you started this run, so you cannot approve its steps; another maintainer must"),
 		"plan":            handlers.PlanMessage(cfg, p),
 		"history":         handlers.History([]*engine.Run{ended, r}, now),
-		"ended":           handlers.Ended(ended, now),
+		"history-run": handlers.RunDecisions(ended, []engine.AuditEntry{
+			{At: t0, RunID: ended.ID, User: "U01ALICE", Event: "run.started"},
+			{At: t0.Add(time.Minute), RunID: ended.ID, Step: 2, StepID: "scale-destination-celery", Attempt: 1, User: "U02BOB", Event: "decision.approve"},
+			{At: t0.Add(2 * time.Minute), RunID: ended.ID, Step: 3, StepID: "maintenance-on-destination", Attempt: 1, User: "U02BOB", Event: "decision.retry"},
+			{At: t0.Add(3 * time.Minute), RunID: ended.ID, Step: 3, StepID: "maintenance-on-destination", Attempt: 2, User: "U03CAROL", Event: "decision.skip", Reason: "flag set by hand"},
+			{At: t0.Add(4 * time.Minute), RunID: ended.ID, Step: 4, StepID: "announce-start", Attempt: 1, User: "U02BOB", Event: "decision.abort", Reason: "wrong night"},
+		}),
+		"token-warning": handlers.TokenWarning([]handlers.ExpiringToken{
+			{Cluster: "prod2", Expires: now.Add(6*24*time.Hour + 3*time.Hour)}, {Cluster: "prod1", Expires: now.Add(-time.Hour)}}, now),
+		"ended": handlers.Ended(ended, now),
 	}
 	for name, m := range cases {
 		t.Run(name, func(t *testing.T) {

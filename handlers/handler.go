@@ -59,6 +59,8 @@ type Options struct {
 	WorkspaceURL func() string
 	// OnRefusal hears each refusal's code (for metrics).
 	OnRefusal func(code string)
+	// Version names the running build in each run header's footer (optional).
+	Version string
 }
 
 // Handler serves /cutover and the buttons.
@@ -190,13 +192,7 @@ func (h *Handler) HandleCommand(ctx context.Context, c Command) {
 	case "unschedule":
 		h.unscheduleCommand(ctx, c, args)
 	case "history":
-		runs, err := h.opts.Store.List(10)
-		if err != nil {
-			h.opts.Logger.Error("history", "err", err)
-			h.refuse(ctx, c.ChannelID, c.UserID, c.ResponseURL, "internal", "the run history could not be read; try again")
-			return
-		}
-		h.reply(ctx, c, History(runs, h.opts.Clock()))
+		h.historyCommand(ctx, c, args)
 	default:
 		m := Help()
 		m.Sections = append([]string{fmt.Sprintf("I don't know `%s`.", clip(sub, 40))}, m.Sections...)

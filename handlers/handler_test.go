@@ -156,7 +156,7 @@ func newFixture(t *testing.T) *fixture {
 	p := newMemPoster()
 	policy := handlers.NewMaintainers(cfg.Slack.Maintainers, nil, time.Minute, nil)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	h := handlers.New(handlers.Options{Config: cfg, Store: st, Poster: p, Policy: policy, Logger: log})
+	h := handlers.New(handlers.Options{Config: cfg, Store: st, Poster: p, Policy: policy, Logger: log, Version: "cutoverbot v9.9.9 (abcdef012345)"})
 	eng := engine.New(engine.Options{Store: st, Executor: &okExec{h}, Policy: policy, Logger: log,
 		Build:             func(o, d string) (plan.Plan, error) { return plan.Build(cfg, o, d) },
 		ApprovalsRequired: 1, ApprovalTimeout: time.Hour, Observer: h.Observe})

@@ -58,7 +58,7 @@ func (h *Handler) Observe(ev engine.Event) {
 	}
 	switch ev.Kind {
 	case engine.EventStarted:
-		ts, err := h.opts.Poster.Post(ctx, h.channel(), "", Header(r, h.opts.Clock()))
+		ts, err := h.opts.Poster.Post(ctx, h.channel(), "", h.header(r))
 		if err != nil {
 			fail("post the run header", err)
 			return
@@ -182,7 +182,7 @@ func (h *Handler) updateHeader(ctx context.Context, r *engine.Run) {
 	if ts == "" {
 		return
 	}
-	if err := h.opts.Poster.Update(ctx, h.channel(), ts, Header(r, h.opts.Clock())); err != nil {
+	if err := h.opts.Poster.Update(ctx, h.channel(), ts, h.header(r)); err != nil {
 		h.opts.Logger.Error("could not update the run header", "run", r.ID, "err", err)
 	}
 }

@@ -310,7 +310,7 @@ func Help() message.Message {
 		"• `/cutover abort [reason]`: stop; a rollback plan of what has run follows",
 		"• `/cutover skip REASON`: skip the current (failed or waiting) step",
 		"• `/cutover schedule ORIGIN DEST TIME`: plan a run (reminders 24 h and 1 h before); `/cutover schedule` lists, `/cutover unschedule ID` removes",
-		"• `/cutover history`: recent runs",
+		"• `/cutover history [RUN]`: recent runs, or one run's decisions (who, what, when, why)",
 		"• `/cutover help`: this text",
 	}, "\n")
 	return message.Message{Text: "How to use /cutover", Sections: []string{text}}

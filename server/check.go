@@ -21,6 +21,7 @@ import (
 type CheckResult struct {
 	Name string
 	OK   bool
+	Warn bool   // OK for now, but needs doing soon
 	Msg  string // what was seen, or what to do
 }
 
@@ -107,7 +108,7 @@ func Check(ctx context.Context, cfg *config.Config) []CheckResult {
 			var missing []kube.Access
 			missing, err = home.Missing(cctx, kube.StateAccess)
 			if err == nil && len(missing) > 0 {
-				err = fmt.Errorf("the bot may not %s in namespace %s: apply the Role of deploy/overlays/ha/state-rbac.yaml", kube.DescribeMissing(missing), home.Namespace())
+				err = fmt.Errorf("the bot may not %s in namespace %s: install the chart deploy/helm/cutoverbot with state.backend: kubernetes in its configuration (it adds that Role)", kube.DescribeMissing(missing), home.Namespace())
 			}
 		}
 		where := cfg.State.Namespace

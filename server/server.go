@@ -14,12 +14,13 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/robfig/cron/v3"
 	"k8s.io/klog/v2"
 
 	"github.com/nycmeshnet/cutoverbot/bot"
+	"github.com/nycmeshnet/cutoverbot/bot/message"
 	"github.com/nycmeshnet/cutoverbot/bot/transport"
+	"github.com/nycmeshnet/cutoverbot/buildinfo"
 	"github.com/nycmeshnet/cutoverbot/handlers"
 	"github.com/nycmeshnet/cutoverbot/metrics"
 	"github.com/nycmeshnet/cutoverbot/ops/config"
@@ -61,6 +62,7 @@ type Server struct {
 	Metrics   *metrics.Metrics
 	Scheduler *schedule.Scheduler
 	transport *transport.Transport
+	post      func(context.Context, message.Message) error // a top-level post in the channel
 	http      *http.Server
 	listener  net.Listener
 	ready     atomic.Bool
@@ -130,6 +132,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	// adapter is filled in once both exist.
 	ad := &adapter{}
 	s.Metrics = metrics.New()
+	registerBuildInfo(s.Metrics.Registry, buildinfo.Read())
 	tr, err := transport.New(transport.Options{
 		BotToken: cfg.Tokens.SlackBot.Reveal(), AppToken: cfg.Tokens.SlackApp.Reveal(), APIURL: cfg.Slack.APIURL, Logger: opts.Logger,
 		OnAck: func(d time.Duration) { s.Metrics.AckLatency.Observe(d.Seconds()) },
@@ -143,12 +146,17 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	sender.OnRateLimit = func(d time.Duration) { s.Metrics.RateLimitWait.WithLabelValues("slack").Add(d.Seconds()) }
 	sender.OnError = func(method string) { s.Metrics.APIErrors.WithLabelValues("slack", method).Inc() }
 	poster := bot.Poster{Sender: sender}
+	s.post = func(ctx context.Context, m message.Message) error {
+		_, err := poster.Post(ctx, cfg.Slack.Channel, "", m)
+		return err
+	}
 	policy := handlers.NewMaintainers(cfg.Slack.Maintainers, func(ctx context.Context, group string) ([]string, error) {
 		return tr.Client().GetUserGroupMembersContext(ctx, group)
 	}, 5*time.Minute, opts.Clock)
 	h := handlers.New(handlers.Options{Config: cfg, Store: st, Poster: poster, Policy: policy, Clock: opts.Clock, Logger: opts.Logger,
 		WorkspaceURL: tr.WorkspaceURL,
-		OnRefusal:    func(code string) { s.Metrics.Refusals.WithLabelValues(code).Inc() }})
+		OnRefusal:    func(code string) { s.Metrics.Refusals.WithLabelValues(code).Inc() },
+		Version:      buildinfo.Read().Short()})
 	s.Handler = h
 	ad.h = h
 	hooks := h.ScheduleHooks()
@@ -239,7 +247,17 @@ func (s *Server) lead(ctx context.Context, lost func() bool) error {
 	}); err != nil {
 		return err
 	}
+	// Expiring cluster tokens: looked at hourly, said in the channel at most once a day.
+	warnTokens := func() {
+		if err := s.warnExpiringTokens(ctx); err != nil {
+			log.Error("token expiry warning", "err", err)
+		}
+	}
+	if _, err := ticker.AddFunc("@every 1h", warnTokens); err != nil {
+		return err
+	}
 	ticker.Start()
+	warnTokens()
 	s.ready.Store(true)
 	err := s.transport.Run(ctx)
 	s.ready.Store(false)
@@ -252,32 +270,6 @@ func (s *Server) lead(ctx context.Context, lost func() bool) error {
 	defer cancel()
 	_ = s.Engine.Close(dctx)
 	return err
-}
-
-func (s *Server) routes() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
-		if err := s.storeWritable(); err != nil {
-			http.Error(w, "store: "+err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "ok")
-	})
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
-		if s.elector != nil && !s.elector.leading() {
-			// A standby holds no Slack connection by design (Slack would split events
-			// between connections); it is ready to take over.
-			fmt.Fprintf(w, "ready: standby, %s leads\n", s.elector.holder())
-			return
-		}
-		if !s.ready.Load() || !s.transport.Connected() {
-			http.Error(w, "not connected to Slack", http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "ready")
-	})
-	mux.Handle("/metrics", promhttp.HandlerFor(s.Metrics.Registry, promhttp.HandlerOpts{}))
-	return mux
 }
 
 // adapter turns transport deliveries into handler calls.

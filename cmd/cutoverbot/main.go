@@ -10,7 +10,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
+	"github.com/nycmeshnet/cutoverbot/buildinfo"
 	"github.com/nycmeshnet/cutoverbot/console"
 	"github.com/nycmeshnet/cutoverbot/ops/config"
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
@@ -25,10 +27,12 @@ Usage:
   cutoverbot plan    --config FILE ORIGIN DEST  print the resolved plan with its exact commands; changes nothing
   cutoverbot check   --config FILE [--offline]  validate the configuration (every problem at once), then try every connection
   cutoverbot history --config FILE [--run ID]   list runs and their audit log
-  cutoverbot demo                               a whole cutover in a local sandbox, nothing to configure
+  cutoverbot history --server URL [--run ID]    the same, from a running bot's health port
+  cutoverbot version                            version, commit, build date and Go version
 
 Tokens come from the environment only: SLACK_BOT_TOKEN, SLACK_APP_TOKEN, GITHUB_TOKEN.
 Exit status: 0 ok, 1 failure, 2 usage or configuration error.
+A whole cutover in a local sandbox: make demo (the separate command cutoverbot-sandbox).
 `
 
 // exitError carries an exit status out of a subcommand.
@@ -81,11 +85,12 @@ func dispatch(ctx context.Context, cmd string, rest []string, stdout, stderr io.
 	case "check":
 		return cmdCheck(ctx, rest, stdout, stderr)
 	case "history":
-		return cmdHistory(rest, stdout, stderr)
+		return cmdHistory(ctx, rest, stdout, stderr)
+	case "version":
+		fmt.Fprint(stdout, buildinfo.Read())
+		return nil
 	case "serve":
 		return cmdServe(ctx, rest, stdout, stderr)
-	case "demo":
-		return cmdDemo(ctx, rest, stdout, stderr)
 	}
 	fmt.Fprint(stderr, usage)
 	return usageErr("unknown command %q", cmd)
@@ -164,12 +169,16 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *offline {
 		return nil
 	}
+	results := append(server.TokenChecks(cfg, time.Now()), server.Check(ctx, cfg)...)
 	failed := 0
-	for _, r := range server.Check(ctx, cfg) {
+	for _, r := range results {
 		mark := "ok  "
-		if !r.OK {
+		switch {
+		case !r.OK:
 			mark = "FAIL"
 			failed++
+		case r.Warn:
+			mark = "WARN"
 		}
 		fmt.Fprintf(stdout, "%s %s: %s\n", mark, r.Name, r.Msg)
 	}
@@ -179,20 +188,32 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return nil
 }
 
-func cmdHistory(args []string, stdout, stderr io.Writer) error {
-	fs, path := flags("history", "history --config FILE [--run ID] [--limit N]", stderr)
+func cmdHistory(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, path := flags("history", "history (--config FILE | --server URL) [--run ID] [--limit N] [-v]", stderr)
+	serverURL := fs.String("server", "", "read from a running bot's health port (e.g. http://localhost:8080) instead of the store")
 	runID := fs.String("run", "", "show only this run, with its whole audit log")
 	limit := fs.Int("limit", 20, "how many runs")
 	verbose := fs.Bool("v", false, "print each run's audit log")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	if *serverURL != "" {
+		if *path != "" {
+			return usageErr("give --config FILE or --server URL, not both")
+		}
+		return historyFromServer(ctx, *serverURL, *runID, *limit, *verbose, stdout)
+	}
 	cfg, err := load(*path, config.Options{}, stderr)
 	if err != nil {
 		return err
 	}
-	st, _, err := server.OpenStore(context.Background(), cfg)
+	st, _, err := server.OpenStore(ctx, cfg)
 	if err != nil {
+		if cfg.State.Backend != "kubernetes" {
+			// The running bot holds the file's lock.
+			return fmt.Errorf("%w; while the bot runs, read its history through its health port: "+
+				"kubectl -n cutoverbot exec deploy/cutoverbot -- /cutoverbot history --server http://localhost:8080", err)
+		}
 		return err
 	}
 	defer st.Close()
@@ -208,4 +229,30 @@ func cmdHistory(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	return console.History(stdout, runs, st.Audit, *verbose)
+}
+
+func historyFromServer(ctx context.Context, url, runID string, limit int, verbose bool, stdout io.Writer) error {
+	c, err := server.NewHistoryClient(url)
+	if err != nil {
+		return exitError{2, err}
+	}
+	audit := func(id string) ([]engine.AuditEntry, error) {
+		page, err := c.Run(ctx, id)
+		return page.Audit, err
+	}
+	if runID != "" {
+		page, err := c.Run(ctx, runID)
+		if errors.Is(err, engine.ErrNotFound) {
+			return exitError{2, err}
+		}
+		if err != nil {
+			return err
+		}
+		return console.History(stdout, []*engine.Run{page.Run}, func(string) ([]engine.AuditEntry, error) { return page.Audit, nil }, true)
+	}
+	runs, err := c.List(ctx, limit)
+	if err != nil {
+		return err
+	}
+	return console.History(stdout, runs, audit, verbose)
 }

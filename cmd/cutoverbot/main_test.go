@@ -105,7 +105,7 @@ func TestHelpOnEachCommand(t *testing.T) {
 	}
 	out, _, code := runCLI("--help")
 	assert.Equal(t, 0, code)
-	assert.Contains(t, out, "cutoverbot demo")
+	assert.Contains(t, out, "make demo")
 }
 
 func TestHistoryOnAnEmptyStore(t *testing.T) {
@@ -118,4 +118,10 @@ func TestHistoryOnAnEmptyStore(t *testing.T) {
 	out, _, code := runCLI("history", "--config", path)
 	assert.Equal(t, 0, code)
 	assert.Contains(t, out, "No runs yet.")
+}
+
+func TestVersionOfAnUnstampedBuild(t *testing.T) {
+	out, _, code := runCLI("version")
+	assert.Equal(t, 0, code)
+	assert.Regexp(t, `^cutoverbot \S+\ncommit:  \S+\nbuilt:   \S+\ngo:      go1\.`, out)
 }

@@ -11,14 +11,17 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestStaticBuild builds the binary as `make build-static` and the Dockerfile do and
-// checks that it needs no dynamic loader, so it runs on a distroless or scratch base.
+// TestStaticBuild builds the binary as `make build-static` and the Dockerfile do, stamped
+// with a version, and checks that it needs no dynamic loader (so it runs on a distroless
+// or scratch base) and that `cutoverbot version` prints what was stamped.
 func TestStaticBuild(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
 	bin := filepath.Join(t.TempDir(), "cutoverbot")
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, ".")
+	const pkg = "github.com/nycmeshnet/cutoverbot/buildinfo"
+	ldflags := "-s -w -X " + pkg + ".version=v9.8.7-test -X " + pkg + ".commit=0123456789abcdef0123456789abcdef01234567 -X " + pkg + ".date=2026-12-07T01:02:03Z"
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", ldflags, "-o", bin, ".")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "%s", out)
@@ -31,4 +34,8 @@ func TestStaticBuild(t *testing.T) {
 	}
 	libs, _ := f.ImportedLibraries()
 	assert.Empty(t, libs)
+
+	out, err = exec.Command(bin, "version").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	assert.Regexp(t, `^cutoverbot v9\.8\.7-test\ncommit:  0123456789abcdef0123456789abcdef01234567\nbuilt:   2026-12-07T01:02:03Z\ngo:      go1\.`, string(out))
 }

@@ -1,0 +1,106 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/nycmeshnet/cutoverbot/bot/message"
+	"github.com/nycmeshnet/cutoverbot/ops/engine"
+)
+
+// historyCommand answers `/cutover history` (recent runs) and `/cutover history RUN`
+// (that run's decisions, from the audit log).
+func (h *Handler) historyCommand(ctx context.Context, c Command, args []string) {
+	switch len(args) {
+	case 0:
+		runs, err := h.opts.Store.List(10)
+		if err != nil {
+			h.opts.Logger.Error("history", "err", err)
+			h.refuse(ctx, c.ChannelID, c.UserID, c.ResponseURL, "internal", "the run history could not be read; try again")
+			return
+		}
+		h.reply(ctx, c, History(runs, h.opts.Clock()))
+	case 1:
+		id := args[0]
+		r, err := h.opts.Store.Get(id)
+		if errors.Is(err, engine.ErrNotFound) {
+			h.refuse(ctx, c.ChannelID, c.UserID, c.ResponseURL, "bad_input", fmt.Sprintf("there is no run `%s`; `/cutover history` lists the recent ones", clip(id, 40)))
+			return
+		}
+		var audit []engine.AuditEntry
+		if err == nil {
+			audit, err = h.opts.Store.Audit(id)
+		}
+		if err != nil {
+			h.opts.Logger.Error("history", "run", id, "err", err)
+			h.refuse(ctx, c.ChannelID, c.UserID, c.ResponseURL, "internal", "the audit log of that run could not be read; try again")
+			return
+		}
+		h.reply(ctx, c, RunDecisions(r, audit))
+	default:
+		h.refuse(ctx, c.ChannelID, c.UserID, c.ResponseURL, "usage", "usage: `/cutover history` or `/cutover history RUN`")
+	}
+}
+
+// decided says in words what a decision did.
+var decided = map[string]string{
+	"decision.approve": "approved", "decision.reject": "rejected", "decision.retry": "retried",
+	"decision.skip": "skipped", "decision.abort": "aborted",
+}
+
+// sectionBudget keeps each section under Slack's 3,000 characters per text block.
+const sectionBudget = 2800
+
+// RunDecisions lists every decision of one run from its audit log: who, what, when,
+// on which step and attempt, and why.
+func RunDecisions(r *engine.Run, audit []engine.AuditEntry) message.Message {
+	title := fmt.Sprintf("Decisions of run `%s` (%s → %s, started by <@%s> %s, %s)", r.ID, r.Origin, r.Destination, r.Initiator,
+		r.Created.UTC().Format("2006-01-02 15:04 MST"), engine.Human(r.State))
+	var lines []string
+	for _, a := range audit {
+		what, ok := decided[a.Event]
+		if !ok {
+			continue
+		}
+		step := ""
+		if a.Step > 0 {
+			name := a.StepID
+			if a.Step-1 < len(r.Steps) {
+				name = r.Steps[a.Step-1].Step.Title
+			}
+			step = fmt.Sprintf(" step %d (%s) attempt %d", a.Step, name, a.Attempt)
+		}
+		lines = append(lines, fmt.Sprintf("• %s: *%s*%s by <@%s>%s", a.At.UTC().Format("2006-01-02 15:04:05 MST"), what, step, a.User, reason(a.Reason)))
+	}
+	m := message.Message{Text: fmt.Sprintf("Decisions of run %s", r.ID), Sections: []string{"*" + title + "*"}}
+	if len(lines) == 0 {
+		m.Sections = append(m.Sections, "No decision has been recorded for this run.")
+		return m
+	}
+	var b strings.Builder
+	for _, l := range lines {
+		if b.Len() > 0 && b.Len()+len(l)+1 > sectionBudget {
+			m.Sections = append(m.Sections, b.String())
+			b.Reset()
+		}
+		if b.Len() > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(l)
+	}
+	m.Sections = append(m.Sections, b.String())
+	m.Context = []string{fmt.Sprintf("%d decision(s). The whole audit log: `cutoverbot history --server URL --run %s`", len(lines), r.ID)}
+	return m
+}
+
+// header is the run's header with the running build in its footer, so a thread says
+// which version of the bot ran it.
+func (h *Handler) header(r *engine.Run) message.Message {
+	m := Header(r, h.opts.Clock())
+	if h.opts.Version != "" {
+		m.Context = append(m.Context, h.opts.Version)
+	}
+	return m
+}
