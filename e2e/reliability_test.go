@@ -477,7 +477,7 @@ func TestReliabilityInfrastructureFaults(t *testing.T) {
 	requireDecisions(t, audit, len(clusterPlan())-1, 2)
 	// The first attempt dropped tables before the server went down: the backup kept for
 	// undo is the one taken before it, not one of the half-restored database.
-	assert.Contains(t, run.Steps[7].Output.Summary, "kept from attempt 1")
+	assert.Contains(t, run.Steps[7].Output.Summary, "kept from an earlier attempt")
 	record(t, suiteRow{Scenario: "exec cut mid-dump; destination PG down mid-restore",
 		Faults: "exec stream cut after 64 KiB of pg_dump; destination PG stopped (immediate) mid pg_restore",
 		Runs:   completed(run), RunTwice: stepsRunTwice(run, audit), RowsLost: lost, Decisions: decisions(audit)})
@@ -593,7 +593,7 @@ func haltMidRestore(t *testing.T, w *world) {
 	_, _ = io.WriteString(feed, "BEGIN;\nLOCK TABLE meshapi_link IN ACCESS EXCLUSIVE MODE;\n")
 	waitSQL(t, w, "the test's lock", "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'meshapi_link' AND l.mode = 'AccessExclusiveLock' AND l.granted")
 	close(lockHeld)
-	waitSQL(t, w, "pg_restore to wait on the lock", "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pg_restore' AND wait_event_type = 'Lock'")
+	waitSQL(t, w, "pg_restore to wait on the lock", "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'cutoverbot/%/restore-destination/%' AND wait_event_type = 'Lock'")
 	assert.NoError(t, w.dest.PG.Halt(context.Background()))
 	_ = feed.Close()
 }

@@ -35,9 +35,9 @@ type lockHolder struct {
 	once sync.Once
 }
 
-// holdLock takes ACCESS SHARE on table in c's database, in a transaction left open:
-// pg_restore -c blocks on its DROP of that table, after dropping the tables before it.
-func holdLock(t *testing.T, c *sandbox.Cluster, table string) *lockHolder {
+// holdLock takes ACCESS SHARE on relation in c's database (a SELECT from it), in a
+// transaction left open: pg_restore -c blocks on its DROP, after the drops before it.
+func holdLock(t *testing.T, c *sandbox.Cluster, relation string) *lockHolder {
 	t.Helper()
 	r, wr := io.Pipe()
 	h := &lockHolder{in: wr, done: make(chan struct{})}
@@ -46,7 +46,7 @@ func holdLock(t *testing.T, c *sandbox.Cluster, table string) *lockHolder {
 		defer close(h.done)
 		_, _ = c.PG.Run(context.Background(), []string{"psql", "-U", "postgres", "-d", sandbox.DBName, "-X", "-q", "-v", "ON_ERROR_STOP=1"}, r, &out, &out)
 	}()
-	_, err := fmt.Fprintf(wr, "BEGIN; LOCK TABLE %s IN ACCESS SHARE MODE; SELECT 'locked';\n", table)
+	_, err := fmt.Fprintf(wr, "BEGIN; SELECT count(*) FROM %s; SELECT 'locked';\n", relation)
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return strings.Contains(out.String(), "locked") }, 30*time.Second, 20*time.Millisecond, "the lock: %s", out.String())
 	t.Cleanup(h.release)
@@ -147,8 +147,9 @@ func (s *overlapSampler) overlaps() int {
 }
 
 // toHeldRestore approves steps 2 to 8 of the cluster plan and returns when the first
-// pg_restore waits on the test's lock on flags_flagstate, the table it drops last,
-// having dropped the others.
+// pg_restore waits on the test's lock on flags_flagstate_id_seq, which it drops after
+// every other table (constraints and defaults go first, then the tables and their
+// sequences in reverse order of name).
 func (w *world) toHeldRestore(t *testing.T) *lockHolder {
 	t.Helper()
 	w.command(alice, "start prod2 prod1")
@@ -156,7 +157,7 @@ func (w *world) toHeldRestore(t *testing.T) *lockHolder {
 	var lock *lockHolder
 	for step := 2; step <= 8; step++ {
 		if step == 8 {
-			lock = holdLock(t, w.dest, "flags_flagstate")
+			lock = holdLock(t, w.dest, "flags_flagstate_id_seq")
 		}
 		w.click(bob, "Approve")
 		if step < 8 {

@@ -343,3 +343,29 @@ func TestRestartTurnsARunningStepIntoInterrupted(t *testing.T) {
 	assert.Equal(t, 1, h2.exec.count(step))
 	assert.Equal(t, engine.Succeeded, h2.active().Steps[1].State)
 }
+
+// A restore that failed (or was interrupted) may have half-restored the destination:
+// aborting then keeps it failed and the rollback plan restores the backup.
+func TestAbortAfterAFailedRestoreUndoesIt(t *testing.T) {
+	h := newHarness(t, 1)
+	h.start()
+	h.exec.fail["restore-destination"] = 1
+	for h.active().Steps[h.active().Current].Step.ID != "restore-destination" {
+		h.mustDecide(bob, engine.Approve, "")
+	}
+	h.mustDecide(bob, engine.Approve, "")
+	r := h.active()
+	i := r.Current
+	require.Equal(t, engine.Failed, r.Steps[i].State)
+	h.mustDecide(carol, engine.Abort, "the restore failed")
+	r = h.active()
+	assert.Equal(t, engine.Failed, r.Steps[i].State, "it stays failed: it may have partly run")
+	var undo []string
+	for _, s := range r.Steps {
+		if s.Rollback {
+			undo = append(undo, s.Step.ID)
+		}
+	}
+	require.NotEmpty(t, undo)
+	assert.Equal(t, "undo-restore-destination", undo[0], "the undo of the restore comes first: %v", undo)
+}

@@ -329,7 +329,9 @@ func (e *Engine) abort(r *Run, q Request) (string, error) {
 	if reason == "" {
 		reason = "aborted by " + q.User
 	}
-	if cs := &c.Steps[c.Current]; !cs.State.Final() {
+	// A step that was not run is skipped; one that failed or was interrupted may have
+	// partly run, and stays as it is so that the rollback plan undoes it.
+	if cs := &c.Steps[c.Current]; !cs.State.Final() && cs.State != Failed && cs.State != Interrupted {
 		e.setState(c, c.Current, Skipped, &audit, q.User, reason)
 		cs.Ended = e.now()
 	}

@@ -43,7 +43,13 @@ func (e *ExitError) Error() string {
 // non-zero exit is an *ExitError; cancelling ctx ends the stream. Output is never buffered
 // whole: dumps are hundreds of MB.
 func (c *Cluster) Exec(ctx context.Context, pod, container string, argv []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	where := fmt.Sprintf("%s pod %s container %s: exec %s", c.where(), pod, container, quoteArgv(argv))
+	return c.ExecShown(ctx, pod, container, argv, argv, stdin, stdout, stderr)
+}
+
+// ExecShown is Exec for a command wrapped for the pod (say, to record its pid) whose
+// errors should name shown, the command people know.
+func (c *Cluster) ExecShown(ctx context.Context, pod, container string, argv, shown []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	where := fmt.Sprintf("%s pod %s container %s: exec %s", c.where(), pod, container, quoteArgv(shown))
 	if len(argv) == 0 {
 		return fmt.Errorf("%s: empty command", where)
 	}
@@ -80,7 +86,7 @@ func (c *Cluster) Exec(ctx context.Context, pod, container string, argv []string
 	if errors.As(err, &exit) && exit.Exited() {
 		return &ExitError{
 			Cluster: c.name, Namespace: c.namespace, Pod: pod, Container: container,
-			Argv: append([]string(nil), argv...), Code: exit.ExitStatus(), StderrTail: tail.String(),
+			Argv: append([]string(nil), shown...), Code: exit.ExitStatus(), StderrTail: tail.String(),
 		}
 	}
 	err = explain(err)

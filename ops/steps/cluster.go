@@ -24,6 +24,7 @@ type Cluster interface {
 	Ping(ctx context.Context) error
 	FindPod(ctx context.Context, selector, container string) (kube.Pod, error)
 	Exec(ctx context.Context, pod, container string, argv []string, stdin io.Reader, stdout, stderr io.Writer) error
+	ExecShown(ctx context.Context, pod, container string, argv, shown []string, stdin io.Reader, stdout, stderr io.Writer) error
 	Scale(ctx context.Context, kind kube.Workload, name string, replicas int32, wait time.Duration, progress func(string)) (int32, error)
 	WorkloadExists(ctx context.Context, kind kube.Workload, name string) error
 	ImageDigest(ctx context.Context, selector, container string) (string, error)
@@ -74,7 +75,11 @@ type podExec struct {
 }
 
 func (p podExec) Exec(ctx context.Context, argv []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	return p.cl.Exec(ctx, p.pod, p.container, argv, stdin, stdout, stderr)
+	shown := argv
+	if inner, _, _, ok := pg.Untracked(argv); ok {
+		shown = inner // errors name the command, not its wrapper
+	}
+	return p.cl.ExecShown(ctx, p.pod, p.container, argv, shown, stdin, stdout, stderr)
 }
 
 // Track implements pg.Tracker.
