@@ -81,7 +81,9 @@ func TestHistoryWhileTheBotRuns(t *testing.T) {
 	t.Setenv("GITHUB_TOKEN", "ghp_test")
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
-	go func() { served <- run(ctx, []string{"serve", "--config", path, "--log-format", "text"}, &strings.Builder{}, &strings.Builder{}) }()
+	go func() {
+		served <- run(ctx, []string{"serve", "--config", path, "--log-format", "text"}, &strings.Builder{}, &strings.Builder{})
+	}()
 	t.Cleanup(func() {
 		cancel()
 		assert.NoError(t, <-served)
