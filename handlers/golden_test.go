@@ -1,6 +1,7 @@
 package handlers_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"flag"
 	"os"
@@ -10,11 +11,13 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/slack-go/slack"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/nycmeshnet/cutoverbot/bot/blockkit"
 	"github.com/nycmeshnet/cutoverbot/bot/message"
+	"github.com/nycmeshnet/cutoverbot/console"
 	"github.com/nycmeshnet/cutoverbot/ops/config"
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
 	"github.com/nycmeshnet/cutoverbot/ops/plan"
@@ -204,5 +207,58 @@ func TestPromptButtonsAreExactlyApproveAndReject(t *testing.T) {
 	for _, bad := range []string{"", "x", "r|a|1", "r|1|0", "|1|1", "r|-1|1"} {
 		_, _, _, err := handlers.ParseButtonValue(bad)
 		assert.Error(t, err, bad)
+	}
+}
+
+func TestSlackPlanShowsWhatTheCommandLinePrints(t *testing.T) {
+	cfg := loadConfig(t)
+	p, err := plan.Build(cfg, "prod2", "prod1")
+	require.NoError(t, err)
+	var cli bytes.Buffer
+	console.Plan(&cli, cfg, p)
+	m := handlers.PlanMessage(cfg, p)
+	lines := strings.Split(cli.String(), "\n")
+	checked := 0
+	for _, l := range lines[1 : len(lines)-2] { // the title and "Nothing was changed" differ in wording
+		if strings.TrimSpace(l) == "" {
+			continue
+		}
+		assert.Contains(t, m.Code, l)
+		checked++
+	}
+	assert.Greater(t, checked, 50, "every step and every fact of the plan")
+	for _, fact := range []string{"Hey all, we're going to do some work on MeshDB", "nycmeshnet/nycmesh-dns sld/records.nycmesh.net.tf", "199.170.132.45:443", "1.1.1.1:53"} {
+		assert.Contains(t, m.Code, fact)
+	}
+}
+
+// What Slack shows of mrkdwn: the three entities it asks for decoded, once.
+var slackShows = strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&")
+
+func TestPromptCommandsShowAsTheyRun(t *testing.T) {
+	cfg := loadConfig(t)
+	r := fixedRun(t, cfg)
+	for _, i := range []int{7, 8} { // the dump and the restore: redirections, quotes and the run's paths
+		_, blocks := blockkit.Render(handlers.Prompt(r, i, 1, handlers.BriefOf(cfg, r, i), ""))
+		var shown []string
+		for _, b := range blocks {
+			if c, ok := b.(*slack.ContextBlock); ok {
+				for _, e := range c.ContextElements.Elements {
+					shown = append(shown, slackShows.Replace(e.(*slack.TextBlockObject).Text))
+				}
+			}
+		}
+		text := strings.Join(shown, "\n")
+		for _, entity := range []string{"&lt;", "&gt;", "&amp;", "&#"} {
+			assert.NotContains(t, text, entity, "step %d shows no HTML entity", i+1)
+		}
+		assert.NotContains(t, text, "<run>", "the run's own paths, not the plan's placeholder")
+		for _, c := range plan.Commands(cfg, r.Plan, r.Steps[i].Step) {
+			argv := make([]string, len(c.Argv))
+			for j, a := range c.Argv {
+				argv[j] = strings.ReplaceAll(a, "<run>", r.ID)
+			}
+			assert.Contains(t, text, "`"+plan.ShellQuote(argv)+"`", "step %d shows the command exactly", i+1)
+		}
 	}
 }

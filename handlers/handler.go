@@ -145,6 +145,10 @@ func (h *Handler) answer(ctx context.Context, to replyTo, m message.Message) {
 
 func (h *Handler) reply(ctx context.Context, c Command, m message.Message) { h.answer(ctx, c.to(), m) }
 
+// Subcommands are the words /cutover knows; Help and the app manifest's usage_hint
+// list each (a test holds them to it).
+var Subcommands = []string{"start", "status", "plan", "skip", "abort", "schedule", "unschedule", "history", "help"}
+
 // HandleCommand runs one /cutover command.
 func (h *Handler) HandleCommand(ctx context.Context, c Command) {
 	if n := utf8.RuneCountInString(c.Text); n > maxCommandRunes {

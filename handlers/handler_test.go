@@ -17,6 +17,7 @@ import (
 	"github.com/nycmeshnet/cutoverbot/bot/blockkit"
 	"github.com/nycmeshnet/cutoverbot/bot/message"
 	"github.com/nycmeshnet/cutoverbot/handlers"
+	"github.com/nycmeshnet/cutoverbot/ops/config"
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
 	"github.com/nycmeshnet/cutoverbot/ops/plan"
 	"github.com/nycmeshnet/cutoverbot/ops/schedule"
@@ -197,17 +198,40 @@ type fixture struct {
 	triggers int
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T) *fixture { return newFixtureWith(t, fixtureOptions{}) }
+
+// fixtureOptions change the fixture's configuration, clock, group members and executor.
+type fixtureOptions struct {
+	config  func(*config.Config)
+	clock   func() time.Time
+	members handlers.GroupMembers
+	exec    func(h *handlers.Handler) engine.Executor
+}
+
+func newFixtureWith(t *testing.T, o fixtureOptions) *fixture {
 	cfg := loadConfig(t)
+	cfg.Slack.ApprovalTimeout.Duration = time.Hour
+	if o.config != nil {
+		o.config(cfg)
+	}
+	if o.clock == nil {
+		o.clock = time.Now
+	}
 	st, err := store.Open(t.TempDir())
 	require.NoError(t, err)
 	p := newMemPoster()
-	policy := handlers.NewMaintainers(cfg.Slack.Maintainers, nil, time.Minute, nil)
+	policy := handlers.NewMaintainers(cfg.Slack.Maintainers, o.members, time.Minute, o.clock)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	h := handlers.New(handlers.Options{Config: cfg, Store: st, Poster: p, Policy: policy, Logger: log})
-	eng := engine.New(engine.Options{Store: st, Executor: &okExec{h}, Policy: policy, Logger: log,
+	h := handlers.New(handlers.Options{Config: cfg, Store: st, Poster: p, Policy: policy, Logger: log, Clock: o.clock,
+		WorkspaceURL: func() string { return "https://nycmesh.slack.com/" }})
+	var exec engine.Executor = &okExec{h}
+	if o.exec != nil {
+		exec = o.exec(h)
+	}
+	eng := engine.New(engine.Options{Store: st, Executor: exec, Policy: policy, Logger: log, Clock: o.clock,
 		Build:             func(o, d string) (plan.Plan, error) { return plan.Build(cfg, o, d) },
-		ApprovalsRequired: 1, ApprovalTimeout: time.Hour, Observer: h.Observe})
+		ApprovalsRequired: cfg.Slack.ApprovalsRequired, ApprovalTimeout: cfg.Slack.ApprovalTimeout.Duration,
+		ReminderEvery: cfg.Slack.ReminderEvery.Duration, Observer: h.Observe})
 	h.SetEngine(eng)
 	t.Cleanup(func() { _ = eng.Close(context.Background()); _ = st.Close() })
 	return &fixture{h: h, eng: eng, poster: p, ch: cfg.Slack.Channel}
@@ -400,7 +424,11 @@ func TestRejectSkipAndAbortAskForTheReasonInAModal(t *testing.T) {
 	abort := f.poster.modal(t, f.clickSkipOf(t, "U03CAROL", 3, handlers.ActAbort))
 	assert.Equal(t, "Abort the run", abort.Title)
 	f.submit("U03CAROL", abort, "found a problem")
-	assert.True(t, f.eng.Active() == nil || f.eng.Active().InRollback(), "aborted")
+	r = f.eng.Active()
+	require.NotNil(t, r, "step 2 changed something, so a rollback follows")
+	assert.True(t, r.InRollback())
+	last := r.Decisions[len(r.Decisions)-1]
+	assert.Equal(t, engine.Decision{Step: 3, StepID: last.StepID, Attempt: 1, User: "U03CAROL", Action: engine.Abort, Reason: "found a problem", At: last.At}, last)
 }
 
 // clickSkipOf clicks the Skip (or another) button of step i's current attempt, as a
