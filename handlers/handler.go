@@ -216,6 +216,10 @@ func (h *Handler) HandleCommand(ctx context.Context, c Command) {
 	case "skip":
 		// `/cutover skip STEP REASON`: a typed skip names its step, so it cannot skip one
 		// that came up after it was typed.
+		if h.opts.Engine.Active() == nil {
+			h.refuse(ctx, c.to(), "no_run", "no cutover is running")
+			return
+		}
 		step, err := strconv.Atoi(first(args))
 		if err != nil || step < 1 {
 			h.refuse(ctx, c.to(), "usage", "name the step and say why: `/cutover skip STEP REASON`, e.g. `/cutover skip 12 the 3 changed installs were edited during the dump`"+h.atStep())

@@ -266,7 +266,7 @@ func TestEveryRefusalIsPrivateAndChangesNothing(t *testing.T) {
 		{"U01ALICE", "", "start prod1", "usage: `/cutover start ORIGIN DEST`"},
 		{"U09EVE", "", "start prod2 prod1", "only MeshDB maintainers"},
 		{"U01ALICE", "", "abort", "no cutover is running"},
-		{"U01ALICE", "", "skip", "name the step and say why"},
+		{"U01ALICE", "", "skip", "no cutover is running"},
 		{"U01ALICE", "", "frobnicate", "I don't know `frobnicate`"},
 	}
 	for _, tc := range cases {

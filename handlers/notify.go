@@ -43,7 +43,11 @@ func (h *Handler) mention(r *engine.Run, i int) string {
 	if !h.cfg().Slack.Notify.Has(config.NotifyMention) {
 		return ""
 	}
-	return MentionLine(h.cfg().Slack.Maintainers, r.Initiator, r.Steps[i].Approvals)
+	var approved []string
+	if r.Steps[i].State == engine.Awaiting {
+		approved = r.Steps[i].Approvals // they cannot approve twice; a failure is anyone's
+	}
+	return MentionLine(h.cfg().Slack.Maintainers, r.Initiator, approved)
 }
 
 // broadcastFirst reports whether a message needing a decision is the run's first, to be
@@ -73,7 +77,7 @@ func (h *Handler) directMessages(ctx context.Context, r *engine.Run, i int, ts s
 	}
 	m := DirectPrompt(r, i, h.messageLink(ts, r.Note(noteHeader)), h.channel())
 	for _, u := range all {
-		if u == r.Initiator || slices.Contains(r.Steps[i].Approvals, u) {
+		if u == r.Initiator || (r.Steps[i].State == engine.Awaiting && slices.Contains(r.Steps[i].Approvals, u)) {
 			continue
 		}
 		if err := h.opts.Poster.DirectMessage(ctx, u, m); err != nil {
