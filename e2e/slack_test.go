@@ -119,7 +119,10 @@ func TestE2ERejectSkipAndAbortThroughModals(t *testing.T) {
 	abort := w.openModal(carol, "Abort")
 	assert.Equal(t, "Abort the run", abort.Title)
 	w.submit(carol, abort, "prod2 refuses to scale")
-	w.waitFor("the rollback plan", func() bool { r := w.srv.Engine.Active(); return r != nil && r.InRollback() && r.Steps[r.Current].State == engine.Awaiting })
+	w.waitFor("the rollback plan", func() bool {
+		r := w.srv.Engine.Active()
+		return r != nil && r.InRollback() && r.Steps[r.Current].State == engine.Awaiting
+	})
 
 	// Bob rejects the first rollback step through its modal: the run ends.
 	rollback := w.openModal(bob, "Reject")
