@@ -144,11 +144,11 @@ func undone(r *engine.Run, s plan.Step) string {
 		if u.Optional {
 			t += " (optional)"
 		}
-		titles = append(titles, strings.ToLower(t[:1])+t[1:])
+		titles = append(titles, t)
 	}
 	switch {
 	case len(titles) > 0:
-		return "Undo: an abort offers to " + strings.Join(titles, ", then ") + "."
+		return "Undo, offered after an abort: " + strings.Join(titles, ", then ") + "."
 	case s.Mutates():
 		return "No rollback step undoes this: an abort leaves it as it is."
 	}
