@@ -18,6 +18,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	kjson "k8s.io/apimachinery/pkg/runtime/serializer/json"
 	"k8s.io/client-go/kubernetes/scheme"
+
+	"github.com/nycmeshnet/cutoverbot/bot"
 )
 
 var strict = kjson.NewSerializerWithOptions(kjson.DefaultMetaFactory, scheme.Scheme, scheme.Scheme, kjson.SerializerOptions{Yaml: true, Strict: true})
@@ -98,6 +100,11 @@ type slackManifest struct {
 		Description string `yaml:"description"`
 	} `yaml:"display_information"`
 	Features struct {
+		AppHome struct {
+			HomeTabEnabled             bool `yaml:"home_tab_enabled"`
+			MessagesTabEnabled         bool `yaml:"messages_tab_enabled"`
+			MessagesTabReadOnlyEnabled bool `yaml:"messages_tab_read_only_enabled"`
+		} `yaml:"app_home"`
 		BotUser struct {
 			DisplayName  string `yaml:"display_name"`
 			AlwaysOnline bool   `yaml:"always_online"`
@@ -115,6 +122,9 @@ type slackManifest struct {
 		} `yaml:"scopes"`
 	} `yaml:"oauth_config"`
 	Settings struct {
+		EventSubscriptions struct {
+			BotEvents []string `yaml:"bot_events"`
+		} `yaml:"event_subscriptions"`
 		Interactivity struct {
 			IsEnabled bool `yaml:"is_enabled"`
 		} `yaml:"interactivity"`
@@ -131,5 +141,13 @@ func TestSlackAppManifest(t *testing.T) {
 	assert.True(t, m.Settings.Interactivity.IsEnabled)
 	require.Len(t, m.Features.SlashCommands, 1)
 	assert.Equal(t, "/cutover", m.Features.SlashCommands[0].Command)
-	assert.ElementsMatch(t, []string{"commands", "chat:write", "files:write", "usergroups:read"}, m.OAuthConfig.Scopes.Bot, "only the scopes the bot uses")
+	var methods []string
+	for m := range bot.MethodScopes {
+		methods = append(methods, m)
+	}
+	want, err := bot.ScopesFor(methods)
+	require.NoError(t, err)
+	assert.ElementsMatch(t, want, m.OAuthConfig.Scopes.Bot, "the scopes of bot.MethodScopes, no more (the e2e tests check the bot calls no other method)")
+	assert.True(t, m.Features.AppHome.HomeTabEnabled)
+	assert.Equal(t, []string{"app_home_opened"}, m.Settings.EventSubscriptions.BotEvents)
 }

@@ -32,7 +32,9 @@ const (
 	alice    = "U01ALICE"
 	bob      = "U02BOB"
 	carol    = "U03CAROL"
+	dave     = "U04DAVE" // a maintainer through the user group only
 	eve      = "U09EVE"
+	group    = "S0MAINT"
 	channel  = "C0123MESHDB"
 	botToken = "xoxb-e2e-bot-SECRETBOT"
 	appToken = "xapp-e2e-app-SECRETAPP"
@@ -81,6 +83,8 @@ type worldOptions struct {
 	mutate   func(*config.Config)
 	// traffic adds GitHub, DNS and meshweb and runs the default 18-step plan.
 	traffic bool
+	// slack changes the local Slack (its scopes are the manifest's unless changed).
+	slack func(*slackfake.Options)
 }
 
 func newWorld(t *testing.T, o worldOptions) *world {
@@ -106,12 +110,19 @@ func newWorld(t *testing.T, o worldOptions) *world {
 	require.NoError(t, errD)
 	t.Cleanup(w.origin.Close)
 	t.Cleanup(w.dest.Close)
-	var err error
-	w.slack, err = slackfake.Start(slackfake.Options{BotToken: botToken, AppToken: appToken,
+	// The bot's token has the scopes the manifest asks for, no more.
+	so := slackfake.Options{BotToken: botToken, AppToken: appToken, Scopes: manifestScopes(t),
 		Channels: map[string]string{channel: "meshdb", "C0RANDOM": "random"},
-		Users:    map[string]string{alice: "alice", bob: "bob", carol: "carol", eve: "eve"}})
+		Users:    map[string]string{alice: "alice", bob: "bob", carol: "carol", dave: "dave", eve: "eve"},
+		Groups:   map[string][]string{group: {carol, dave}}}
+	if o.slack != nil {
+		o.slack(&so)
+	}
+	var err error
+	w.slack, err = slackfake.Start(so)
 	require.NoError(t, err)
 	t.Cleanup(w.slack.Close)
+	t.Cleanup(func() { slackCalls.add(w.slack.Calls()) }) // before Close: cleanups run last first
 	clusters := []*sandbox.Cluster{w.origin, w.dest}
 	_, base, err := sandbox.WriteConfig(w.dir, clusters, nil)
 	require.NoError(t, err)

@@ -1,21 +1,27 @@
 package handlers_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
+	"github.com/slack-go/slack"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/nycmeshnet/cutoverbot/bot/blockkit"
 	"github.com/nycmeshnet/cutoverbot/bot/message"
+	"github.com/nycmeshnet/cutoverbot/console"
 	"github.com/nycmeshnet/cutoverbot/ops/config"
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
 	"github.com/nycmeshnet/cutoverbot/ops/plan"
+	"github.com/nycmeshnet/cutoverbot/ops/snapshot"
 
 	"github.com/nycmeshnet/cutoverbot/handlers"
 )
@@ -56,7 +62,6 @@ func TestGoldenMessages(t *testing.T) {
 	cfg := loadConfig(t)
 	r := fixedRun(t, cfg)
 	now := t0.Add(12*time.Minute + 30*time.Second)
-	describe := plan.Describe(cfg, r.Plan, r.Steps[8].Step)
 
 	decided := r.Clone()
 	decided.Decisions = append(decided.Decisions, engine.Decision{Step: 8, StepID: "restore-destination", Attempt: 1, User: "U03CAROL", Action: engine.Approve, At: now})
@@ -70,11 +75,41 @@ func TestGoldenMessages(t *testing.T) {
 	succeeded.Steps[8].State, succeeded.Steps[8].Started, succeeded.Steps[8].Ended = engine.Succeeded, now, now.Add(41*time.Second)
 	succeeded.Steps[8].Output = engine.Output{Summary: "restored 13.2 MiB (sha256 9f2c1a0b3c4d, checked in the pod) into prod1; backup of the old data: 12.9 MiB, sha256 77aa01bb02cc"}
 
+	// The diff as ops/snapshot reports it, so the golden file follows its real format.
+	rep := snapshot.Report{Results: []snapshot.Result{
+		{Name: "nodes", Before: 20114, After: 20115, Added: []string{"20115"}, Changed: []snapshot.Change{
+			{Key: "1234", Fields: []snapshot.FieldChange{{Field: "status", Old: `"Active"`, New: `"Inactive"`}}},
+			{Key: "5678", Fields: []snapshot.FieldChange{{Field: "name", Old: `"Grand"`, New: `"Grand St"`}, {Field: "notes", Old: "null", New: `"<b>roof</b> & mast"`}}}}},
+		{Name: "links", Before: 9812, After: 9812},
+		{Name: "sectors", Before: 3120, After: 3119, Removed: []string{"1932|90"}},
+	}}
 	diff := r.Clone()
 	diff.Current = 11
 	diff.Steps[11].State, diff.Steps[11].Attempt, diff.Steps[11].Started, diff.Steps[11].Ended = engine.Failed, 1, now, now.Add(3*time.Second)
-	diff.Steps[11].Error = "the post snapshot differs from the prior one; approve with a reason (Skip) if that is expected"
-	diff.Steps[11].Output = engine.Output{Summary: "nodes: 20,114 before, 20,114 after, 0 added, 0 removed, 2 changed\n• id 1234: status \"Active\" → \"Inactive\"\n• id 5678: name \"Grand\" → \"Grand St\""}
+	diff.Steps[11].Error = "the post snapshot differs from the prior one:\n" + rep.Summary(5)
+	diff.Steps[11].Output = engine.Output{Summary: rep.Summary(5), Details: rep.Full()}
+	require.True(t, handlers.IsDiff(diff.Steps[11]), "the golden diff is a diff step's")
+
+	reminded := r.Clone()
+	reminded.Steps[8].Approvals = []string{"U03CAROL"}
+	group := cfg.Slack.Maintainers
+	group.Usergroup = "S0MESHDB"
+	mention := handlers.MentionLine(cfg.Slack.Maintainers, r.Initiator, nil)
+	require.Equal(t, "<@U02BOB> <@U03CAROL>", mention, "the initiator is never mentioned")
+
+	link := func(r *engine.Run) string {
+		if r.Note("header") == "" {
+			return ""
+		}
+		return "https://nycmesh.slack.com/archives/C0123MESHDB/p" + strings.ReplaceAll(r.Note("header"), ".", "")
+	}
+	withThread := func(x *engine.Run, ts string) *engine.Run { x.Notes = map[string]string{"header": ts}; return x }
+	meta := handlers.DecisionMeta{RunID: r.ID, Step: 8, Attempt: 1, Channel: "C0123MESHDB", Thread: "1764014400.000100", ResponseURL: "https://hooks.slack.com/actions/T0/1/x"}
+	modal := func(a engine.Action, step int) message.Modal {
+		m := meta
+		m.Action, m.Step = a, step
+		return handlers.DecisionModal(r, step, 1, a, m)
+	}
 
 	ended := r.Clone()
 	ended.State, ended.Ended = engine.Completed, now
@@ -82,24 +117,29 @@ func TestGoldenMessages(t *testing.T) {
 		ended.Steps[i].State = engine.Succeeded
 	}
 
+	earlier := ended.Clone()
+	earlier.ID, earlier.Created, earlier.Ended = "20261123-2000-cd34", t0.Add(-24*time.Hour), t0.Add(-23*time.Hour)
 	p, err := plan.Build(cfg, "prod2", "prod1")
 	require.NoError(t, err)
 	cases := map[string]message.Message{
 		"header":          handlers.Header(r, now),
-		"prompt":          handlers.Prompt(r, 8, 2, describe),
+		"prompt":          handlers.Prompt(r, 8, 2, handlers.BriefOf(cfg, r, 8), mention),
+		"prompt-group":    handlers.Prompt(reminded, 8, 2, handlers.BriefOf(cfg, reminded, 8), handlers.MentionLine(group, r.Initiator, reminded.Steps[8].Approvals)),
 		"decided":         handlers.Decided(decided, 8, 1, 1),
 		"result":          handlers.Result(succeeded, 8),
-		"failure":         handlers.Failure(failed, 8),
+		"failure":         handlers.Failure(failed, 8, mention),
 		"failure-decided": handlers.FailureDecided(failed, 8, 1, engine.Decision{User: "U03CAROL", Action: engine.Retry}),
-		"diff-summary":    handlers.Failure(diff, 11),
+		"diff-summary":    handlers.Failure(diff, 11, mention),
 		"progress":        handlers.Progress(r, 8, "copying 13.2 MiB into prod1 pod meshdb-postgres-5c6b7-klmno, then pg_restore"),
-		"reminder":        handlers.Reminder(r, 8, "waiting for approval for 15m0s"),
+		"reminder":        handlers.Reminder(r, 8, "waiting for approval for 1h0m0s", mention, t0.Add(9*time.Minute+2*time.Hour)),
+		"direct-message":  handlers.DirectPrompt(r, 8, link(withThread(r.Clone(), "1764014400.000100"))+"?thread_ts=1764014400.000100&cid=C0123MESHDB", "C0123MESHDB"),
 		"status":          handlers.Status(r, 1, now),
 		"status-none":     handlers.Status(nil, 1, now),
 		"help":            handlers.Help(),
 		"refusal":         handlers.Refusal("you started this run, so you cannot approve its steps; another maintainer must"),
 		"plan":            handlers.PlanMessage(cfg, p),
-		"history":         handlers.History([]*engine.Run{ended, r}, now),
+		"history":         handlers.History([]*engine.Run{withThread(r.Clone(), "1764014400.000100"), withThread(earlier, "1763928000.000100"), ended}, now, link),
+		"home":            handlers.Home(withThread(r.Clone(), "1764014400.000100"), []*engine.Run{r, earlier}, 1, now, link, "C0123MESHDB"),
 		"history-run": handlers.RunDecisions(ended, []engine.AuditEntry{
 			{At: t0, RunID: ended.ID, User: "U01ALICE", Event: "run.started"},
 			{At: t0.Add(time.Minute), RunID: ended.ID, Step: 2, StepID: "scale-destination-celery", Attempt: 1, User: "U02BOB", Event: "decision.approve"},
@@ -114,24 +154,48 @@ func TestGoldenMessages(t *testing.T) {
 	for name, m := range cases {
 		t.Run(name, func(t *testing.T) {
 			text, blocks := blockkit.Render(m)
-			got, err := json.MarshalIndent(map[string]any{"text": text, "blocks": blocks}, "", "  ")
-			require.NoError(t, err)
-			path := filepath.Join("testdata", "golden", name+".json")
-			if *update {
-				require.NoError(t, os.WriteFile(path, append(got, '\n'), 0o644))
-			}
-			want, err := os.ReadFile(path)
-			require.NoError(t, err, "run go test ./handlers -update to create %s", path)
-			assert.JSONEq(t, string(want), string(got))
+			golden(t, name, map[string]any{"text": text, "blocks": blocks})
 			assert.LessOrEqual(t, len(blocks), blockkit.MaxBlocks)
 		})
 	}
+	modals := map[string]message.Modal{
+		"modal-reject": modal(engine.Reject, 8),
+		"modal-skip":   modal(engine.Skip, 8),
+		"modal-abort":  modal(engine.Abort, 8),
+	}
+	for name, m := range modals {
+		t.Run(name, func(t *testing.T) {
+			v := blockkit.RenderModal(m)
+			golden(t, name, v)
+			assert.LessOrEqual(t, utf8.RuneCountInString(v.Title.Text), blockkit.MaxViewTitle)
+			assert.LessOrEqual(t, len(v.PrivateMetadata), blockkit.MaxMetadata)
+			var back handlers.DecisionMeta
+			require.NoError(t, json.Unmarshal([]byte(v.PrivateMetadata), &back))
+			assert.Equal(t, r.ID, back.RunID)
+			assert.Equal(t, 8, back.Step)
+			assert.Equal(t, 1, back.Attempt)
+		})
+	}
+}
+
+// golden compares v, as JSON, with testdata/golden/NAME.json (-update rewrites it).
+func golden(t *testing.T, name string, v any) {
+	t.Helper()
+	got, err := json.MarshalIndent(v, "", "  ")
+	require.NoError(t, err)
+	path := filepath.Join("testdata", "golden", name+".json")
+	if *update {
+		require.NoError(t, os.WriteFile(path, append(got, '\n'), 0o644))
+	}
+	want, err := os.ReadFile(path)
+	require.NoError(t, err, "run go test ./handlers -update to create %s", path)
+	assert.JSONEq(t, string(want), string(got))
 }
 
 func TestPromptButtonsAreExactlyApproveAndReject(t *testing.T) {
 	cfg := loadConfig(t)
 	r := fixedRun(t, cfg)
-	m := handlers.Prompt(r, 8, 1, nil)
+	m := handlers.Prompt(r, 8, 1, handlers.BriefOf(cfg, r, 8), "")
 	require.Len(t, m.Buttons, 2)
 	assert.Equal(t, "Approve", m.Buttons[0].Label)
 	assert.Equal(t, "Reject", m.Buttons[1].Label)
@@ -141,17 +205,69 @@ func TestPromptButtonsAreExactlyApproveAndReject(t *testing.T) {
 	assert.Equal(t, 8, step)
 	assert.Equal(t, 1, attempt)
 
-	f := handlers.Failure(r, 8)
+	f := handlers.Failure(r, 8, "")
 	var labels []string
 	for _, b := range f.Buttons {
 		labels = append(labels, b.Label)
+		assert.Nil(t, b.Confirm, "%s: the modal asking for the reason is the confirmation", b.Label)
 	}
 	assert.Equal(t, []string{"Retry", "Skip", "Abort"}, labels)
-	assert.NotNil(t, f.Buttons[1].Confirm, "Skip asks for confirmation")
-	assert.NotNil(t, f.Buttons[2].Confirm, "Abort asks for confirmation")
 
 	for _, bad := range []string{"", "x", "r|a|1", "r|1|0", "|1|1", "r|-1|1"} {
 		_, _, _, err := handlers.ParseButtonValue(bad)
 		assert.Error(t, err, bad)
+	}
+}
+
+func TestSlackPlanShowsWhatTheCommandLinePrints(t *testing.T) {
+	cfg := loadConfig(t)
+	p, err := plan.Build(cfg, "prod2", "prod1")
+	require.NoError(t, err)
+	var cli bytes.Buffer
+	console.Plan(&cli, cfg, p)
+	m := handlers.PlanMessage(cfg, p)
+	lines := strings.Split(cli.String(), "\n")
+	checked := 0
+	for _, l := range lines[1 : len(lines)-2] { // the title and "Nothing was changed" differ in wording
+		if strings.TrimSpace(l) == "" {
+			continue
+		}
+		assert.Contains(t, m.Code, l)
+		checked++
+	}
+	assert.Greater(t, checked, 50, "every step and every fact of the plan")
+	for _, fact := range []string{"Hey all, we're going to do some work on MeshDB", "nycmeshnet/nycmesh-dns sld/records.nycmesh.net.tf", "199.170.132.45:443", "1.1.1.1:53"} {
+		assert.Contains(t, m.Code, fact)
+	}
+}
+
+// What Slack shows of mrkdwn: the three entities it asks for decoded, once.
+var slackShows = strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&")
+
+func TestPromptCommandsShowAsTheyRun(t *testing.T) {
+	cfg := loadConfig(t)
+	r := fixedRun(t, cfg)
+	for _, i := range []int{7, 8} { // the dump and the restore: redirections, quotes and the run's paths
+		_, blocks := blockkit.Render(handlers.Prompt(r, i, 1, handlers.BriefOf(cfg, r, i), ""))
+		var shown []string
+		for _, b := range blocks {
+			if c, ok := b.(*slack.ContextBlock); ok {
+				for _, e := range c.ContextElements.Elements {
+					shown = append(shown, slackShows.Replace(e.(*slack.TextBlockObject).Text))
+				}
+			}
+		}
+		text := strings.Join(shown, "\n")
+		for _, entity := range []string{"&lt;", "&gt;", "&amp;", "&#"} {
+			assert.NotContains(t, text, entity, "step %d shows no HTML entity", i+1)
+		}
+		assert.NotContains(t, text, "<run>", "the run's own paths, not the plan's placeholder")
+		for _, c := range plan.Commands(cfg, r.Plan, r.Steps[i].Step) {
+			argv := make([]string, len(c.Argv))
+			for j, a := range c.Argv {
+				argv[j] = strings.ReplaceAll(a, "<run>", r.ID)
+			}
+			assert.Contains(t, text, "`"+plan.ShellQuote(argv)+"`", "step %d shows the command exactly", i+1)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -27,9 +28,12 @@ type Message = message.Message
 type Poster interface {
 	Post(ctx context.Context, channel, threadTS string, m message.Message) (string, error)
 	Update(ctx context.Context, channel, ts string, m message.Message) error
-	Ephemeral(ctx context.Context, channel, user string, m message.Message) error
+	Ephemeral(ctx context.Context, channel, threadTS, user string, m message.Message) error
 	Respond(ctx context.Context, responseURL string, m message.Message) error
 	Upload(ctx context.Context, channel, threadTS, filename, title string, content []byte) error
+	OpenModal(ctx context.Context, triggerID string, m message.Modal) error
+	PublishHome(ctx context.Context, user string, m message.Message) error
+	DirectMessage(ctx context.Context, user string, m message.Message) error
 }
 
 // Command is a slash command as the transport delivers it.
@@ -37,9 +41,25 @@ type Command struct {
 	UserID, ChannelID, Text, ResponseURL string
 }
 
-// Click is a button click as the transport delivers it.
+func (c Command) to() replyTo {
+	return replyTo{Channel: c.ChannelID, User: c.UserID, ResponseURL: c.ResponseURL}
+}
+
+// Click is a button click as the transport delivers it. TriggerID opens a modal within
+// 3 seconds of the click; ThreadTS is the thread of the clicked message.
 type Click struct {
-	UserID, ChannelID, MessageTS, ActionID, Value, ResponseURL string
+	UserID, ChannelID, MessageTS, ThreadTS, ActionID, Value, ResponseURL, TriggerID string
+}
+
+func (k Click) to() replyTo {
+	return replyTo{Channel: k.ChannelID, Thread: k.ThreadTS, User: k.UserID, ResponseURL: k.ResponseURL}
+}
+
+// replyTo is where a private answer goes: the response_url of the command or click,
+// which answers where it happened (in the thread of a clicked prompt), or else an
+// ephemeral message in the same channel and thread.
+type replyTo struct {
+	Channel, Thread, User, ResponseURL string
 }
 
 // Options wire a Handler.
@@ -97,43 +117,49 @@ func (h *Handler) channel() string { return h.opts.Config.Slack.Channel }
 
 func (h *Handler) required() int { return h.opts.Config.Slack.ApprovalsRequired }
 
-func (h *Handler) describe(r *engine.Run, i int) []string {
-	return plan.Describe(h.cfg(), r.Plan, r.Steps[i].Step)
-}
-
 // refuse answers privately and logs the refusal reason.
-func (h *Handler) refuse(ctx context.Context, channel, user, responseURL, code, msg string) {
-	h.opts.Logger.Info("refused", "user", user, "code", code, "reason", msg)
+func (h *Handler) refuse(ctx context.Context, to replyTo, code, msg string) {
+	h.opts.Logger.Info("refused", "user", to.User, "code", code, "reason", msg)
 	if h.opts.OnRefusal != nil {
 		h.opts.OnRefusal(code)
 	}
-	m := Refusal(msg)
-	var err error
-	if responseURL != "" {
-		err = h.opts.Poster.Respond(ctx, responseURL, m)
-	} else {
-		err = h.opts.Poster.Ephemeral(ctx, channel, user, m)
+	h.answer(ctx, to, Refusal(msg))
+}
+
+// answer replies privately through the response_url, or, when there is none or it is
+// spent (Slack takes 5 replies within 30 minutes), with an ephemeral message in the
+// same channel and thread.
+func (h *Handler) answer(ctx context.Context, to replyTo, m message.Message) {
+	if to.ResponseURL != "" {
+		err := h.opts.Poster.Respond(ctx, to.ResponseURL, m)
+		if err == nil {
+			return
+		}
+		h.opts.Logger.Warn("response_url refused a reply; answering with an ephemeral message", "user", to.User, "err", err)
 	}
-	if err != nil {
-		h.opts.Logger.Error("could not send a refusal", "user", user, "err", err)
+	if to.Channel == "" {
+		return
+	}
+	if err := h.opts.Poster.Ephemeral(ctx, to.Channel, to.Thread, to.User, m); err != nil {
+		h.opts.Logger.Error("could not answer privately", "user", to.User, "err", err)
 	}
 }
 
-func (h *Handler) reply(ctx context.Context, c Command, m message.Message) {
-	if err := h.opts.Poster.Respond(ctx, c.ResponseURL, m); err != nil {
-		h.opts.Logger.Error("could not answer a command", "user", c.UserID, "err", err)
-	}
-}
+func (h *Handler) reply(ctx context.Context, c Command, m message.Message) { h.answer(ctx, c.to(), m) }
+
+// Subcommands are the words /cutover knows; Help and the app manifest's usage_hint
+// list each (a test holds them to it).
+var Subcommands = []string{"start", "status", "plan", "skip", "abort", "schedule", "unschedule", "history", "help"}
 
 // HandleCommand runs one /cutover command.
 func (h *Handler) HandleCommand(ctx context.Context, c Command) {
 	if n := utf8.RuneCountInString(c.Text); n > maxCommandRunes {
-		h.refuse(ctx, c.ChannelID, c.UserID, c.ResponseURL, "bad_input",
+		h.refuse(ctx, c.to(), "bad_input",
 			fmt.Sprintf("that command is %d characters long; /cutover commands are short (`/cutover help` lists them). Nothing was done.", n))
 		return
 	}
 	if r, ok := invisible(c.Text); ok {
-		h.refuse(ctx, c.ChannelID, c.UserID, c.ResponseURL, "bad_input",
+		h.refuse(ctx, c.to(), "bad_input",
 			fmt.Sprintf("that command holds an invisible or control character (%U), which could make it read differently from what it does; type it again. Nothing was done.", r))
 		return
 	}
@@ -150,13 +176,13 @@ func (h *Handler) HandleCommand(ctx context.Context, c Command) {
 		return
 	}
 	if c.ChannelID != h.channel() {
-		h.refuse(ctx, c.ChannelID, c.UserID, c.ResponseURL, "wrong_channel", fmt.Sprintf("cutovers are run from <#%s> only; use `/cutover %s` there", h.channel(), sub))
+		h.refuse(ctx, c.to(), "wrong_channel", fmt.Sprintf("cutovers are run from <#%s> only; use `/cutover %s` there", h.channel(), sub))
 		return
 	}
 	switch sub {
 	case "start":
 		if len(args) != 2 {
-			h.refuse(ctx, c.ChannelID, c.UserID, c.ResponseURL, "usage", "usage: `/cutover start ORIGIN DEST`, e.g. `/cutover start prod2 prod1`")
+			h.refuse(ctx, c.to(), "usage", "usage: `/cutover start ORIGIN DEST`, e.g. `/cutover start prod2 prod1`")
 			return
 		}
 		r, err := h.opts.Engine.Start(ctx, args[0], args[1], c.UserID)
@@ -170,23 +196,42 @@ func (h *Handler) HandleCommand(ctx context.Context, c Command) {
 		h.reply(ctx, c, Status(h.opts.Engine.Active(), h.required(), h.opts.Clock()))
 	case "plan":
 		if len(args) != 2 {
-			h.refuse(ctx, c.ChannelID, c.UserID, c.ResponseURL, "usage", "usage: `/cutover plan ORIGIN DEST`")
+			h.refuse(ctx, c.to(), "usage", "usage: `/cutover plan ORIGIN DEST`")
 			return
 		}
 		p, err := plan.Build(h.cfg(), args[0], args[1])
 		if err != nil {
-			h.refuse(ctx, c.ChannelID, c.UserID, c.ResponseURL, "bad_input", err.Error())
+			h.refuse(ctx, c.to(), "bad_input", err.Error())
 			return
 		}
 		h.reply(ctx, c, PlanMessage(h.cfg(), p))
 	case "abort":
-		h.decideCommand(ctx, c, engine.Abort, strings.Join(args, " "))
+		// `/cutover abort [STEP] [reason]`: naming the step refuses the abort if the run
+		// has moved on meanwhile.
+		step := 0
+		if len(args) > 0 {
+			if n, err := strconv.Atoi(args[0]); err == nil {
+				step, args = n, args[1:]
+			}
+		}
+		h.decideCommand(ctx, c, engine.Abort, step, strings.Join(args, " "))
 	case "skip":
-		if len(args) == 0 {
-			h.refuse(ctx, c.ChannelID, c.UserID, c.ResponseURL, "reason_required", "skipping needs a reason: `/cutover skip <reason>`")
+		// `/cutover skip STEP REASON`: a typed skip names its step, so it cannot skip one
+		// that came up after it was typed.
+		if h.opts.Engine.Active() == nil {
+			h.refuse(ctx, c.to(), "no_run", "no cutover is running")
 			return
 		}
-		h.decideCommand(ctx, c, engine.Skip, strings.Join(args, " "))
+		step, err := strconv.Atoi(first(args))
+		if err != nil || step < 1 {
+			h.refuse(ctx, c.to(), "usage", "name the step and say why: `/cutover skip STEP REASON`, e.g. `/cutover skip 12 the 3 changed installs were edited during the dump`"+h.atStep())
+			return
+		}
+		if len(args) < 2 {
+			h.refuse(ctx, c.to(), "reason_required", fmt.Sprintf("skipping needs a reason: `/cutover skip %d REASON`", step))
+			return
+		}
+		h.decideCommand(ctx, c, engine.Skip, step, strings.Join(args[1:], " "))
 	case "schedule":
 		h.scheduleCommand(ctx, c, args)
 	case "unschedule":
@@ -200,10 +245,37 @@ func (h *Handler) HandleCommand(ctx context.Context, c Command) {
 	}
 }
 
-func (h *Handler) decideCommand(ctx context.Context, c Command, a engine.Action, reason string) {
+func first(args []string) string {
+	if len(args) == 0 {
+		return ""
+	}
+	return args[0]
+}
+
+// atStep says where the active run stands, for a usage refusal.
+func (h *Handler) atStep() string {
 	r := h.opts.Engine.Active()
 	if r == nil {
-		h.refuse(ctx, c.ChannelID, c.UserID, c.ResponseURL, "no_run", "no cutover is running")
+		return ""
+	}
+	return fmt.Sprintf(" (the run is at step %d, %s)", r.Current+1, r.Steps[r.Current].Step.Title)
+}
+
+// decideCommand applies a typed decision to step (1-based; 0 = the current one) of the
+// active run, at the step's current attempt.
+func (h *Handler) decideCommand(ctx context.Context, c Command, a engine.Action, step int, reason string) {
+	r := h.opts.Engine.Active()
+	if r == nil {
+		h.refuse(ctx, c.to(), "no_run", "no cutover is running")
+		return
+	}
+	if step == 0 {
+		step = r.Current + 1
+	}
+	if step != r.Current+1 {
+		cur := r.Steps[r.Current]
+		h.refuse(ctx, c.to(), "stale", fmt.Sprintf("step %d is not the one waiting: the run is at step %d (%s, %s). Nothing was done.",
+			step, r.Current+1, cur.Step.Title, engine.Human(cur.State)))
 		return
 	}
 	msg, err := h.opts.Engine.Decide(ctx, engine.Request{RunID: r.ID, Step: r.Current, Attempt: r.Steps[r.Current].Attempt, User: c.UserID, Action: a, Reason: reason})
@@ -216,45 +288,50 @@ func (h *Handler) decideCommand(ctx context.Context, c Command, a engine.Action,
 
 func (h *Handler) refuseErr(ctx context.Context, c Command, err error) {
 	if r, ok := engine.IsRefusal(err); ok {
-		h.refuse(ctx, c.ChannelID, c.UserID, c.ResponseURL, r.Code, r.Msg)
+		h.refuse(ctx, c.to(), r.Code, r.Msg)
 		return
 	}
 	h.opts.Logger.Error("command failed", "user", c.UserID, "err", err)
-	h.refuse(ctx, c.ChannelID, c.UserID, c.ResponseURL, "internal", "something went wrong on the bot's side and nothing was changed; the logs say more")
+	h.refuse(ctx, c.to(), "internal", "something went wrong on the bot's side and nothing was changed; the logs say more")
 }
 
-// HandleClick applies one button click.
+// HandleClick applies one button click. Approve and Retry decide at once; Reject,
+// Skip and Abort open a modal asking for the reason (HandleSubmission decides).
 func (h *Handler) HandleClick(ctx context.Context, k Click) {
 	runID, step, attempt, err := ParseButtonValue(k.Value)
 	if err != nil {
-		h.refuse(ctx, k.ChannelID, k.UserID, "", "bad_button", "this button is not one of the cutover's")
+		h.refuse(ctx, k.to(), "bad_button", "this button is not one of the cutover's")
 		return
 	}
 	actions := map[string]engine.Action{ActApprove: engine.Approve, ActReject: engine.Reject, ActRetry: engine.Retry, ActSkip: engine.Skip, ActAbort: engine.Abort}
 	a, ok := actions[k.ActionID]
 	if !ok {
-		h.refuse(ctx, k.ChannelID, k.UserID, "", "bad_button", "unknown button "+clip(k.ActionID, 30))
+		h.refuse(ctx, k.to(), "bad_button", "unknown button "+clip(k.ActionID, 30))
 		return
 	}
 	if k.ChannelID != h.channel() {
-		h.refuse(ctx, k.ChannelID, k.UserID, "", "wrong_channel", "cutover buttons work only in <#"+h.channel()+">")
+		h.refuse(ctx, k.to(), "wrong_channel", "cutover buttons work only in <#"+h.channel()+">")
 		return
 	}
-	if a == engine.Skip {
-		// A click cannot carry a reason; the command can.
-		h.reply(ctx, Command{ChannelID: k.ChannelID, UserID: k.UserID, ResponseURL: k.ResponseURL},
-			Info(fmt.Sprintf("To skip step %d, say why: `/cutover skip <reason>`. The reason is recorded with the run.", step+1)))
+	if a == engine.Reject || a == engine.Skip || a == engine.Abort {
+		h.askReason(ctx, k, a, runID, step, attempt)
 		return
 	}
 	_, err = h.opts.Engine.Decide(ctx, engine.Request{RunID: runID, Step: step, Attempt: attempt, User: k.UserID, Action: a})
-	if err != nil {
-		if r, ok := engine.IsRefusal(err); ok {
-			h.refuse(ctx, k.ChannelID, k.UserID, "", r.Code, r.Msg)
-			return
-		}
-		h.opts.Logger.Error("click failed", "user", k.UserID, "run", runID, "err", err)
-		h.refuse(ctx, k.ChannelID, k.UserID, "", "internal", "something went wrong on the bot's side and nothing was changed; the logs say more")
+	h.refuseDecision(ctx, k.to(), runID, err)
+}
+
+// refuseDecision answers a decision the engine refused; nil does nothing.
+func (h *Handler) refuseDecision(ctx context.Context, to replyTo, runID string, err error) {
+	if err == nil {
+		return
 	}
+	if r, ok := engine.IsRefusal(err); ok {
+		h.refuse(ctx, to, r.Code, r.Msg)
+		return
+	}
+	h.opts.Logger.Error("decision failed", "user", to.User, "run", runID, "err", err)
+	h.refuse(ctx, to, "internal", "something went wrong on the bot's side and nothing was changed; the logs say more")
 }
 
 func clip(s string, n int) string {

@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,8 +14,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/nycmeshnet/cutoverbot/bot/blockkit"
 	"github.com/nycmeshnet/cutoverbot/bot/message"
 	"github.com/nycmeshnet/cutoverbot/handlers"
+	"github.com/nycmeshnet/cutoverbot/ops/config"
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
 	"github.com/nycmeshnet/cutoverbot/ops/plan"
 	"github.com/nycmeshnet/cutoverbot/ops/schedule"
@@ -30,10 +33,11 @@ type posted struct {
 
 // memPoster records messages; it is the unit-test stand-in for Slack.
 type memPoster struct {
-	mu   sync.Mutex
-	n    int
-	log  []posted
-	msgs map[string]*posted
+	mu     sync.Mutex
+	n      int
+	log    []posted
+	msgs   map[string]*posted
+	modals map[string]message.Modal
 }
 
 func newMemPoster() *memPoster { return &memPoster{msgs: map[string]*posted{}} }
@@ -67,9 +71,39 @@ func (p *memPoster) Update(_ context.Context, ch, ts string, m message.Message) 
 	return nil
 }
 
-func (p *memPoster) Ephemeral(_ context.Context, ch, user string, m message.Message) error {
-	p.add(posted{Channel: ch, User: user, Kind: "ephemeral", Msg: m})
+func (p *memPoster) Ephemeral(_ context.Context, ch, thread, user string, m message.Message) error {
+	p.add(posted{Channel: ch, Thread: thread, User: user, Kind: "ephemeral", Msg: m})
 	return nil
+}
+
+// OpenModal records the modal under its trigger; a test submits it with submit.
+func (p *memPoster) OpenModal(_ context.Context, trigger string, m message.Modal) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.modals == nil {
+		p.modals = map[string]message.Modal{}
+	}
+	p.modals[trigger] = m
+	return nil
+}
+
+func (p *memPoster) PublishHome(_ context.Context, user string, m message.Message) error {
+	p.add(posted{User: user, Kind: "home", Msg: m})
+	return nil
+}
+
+func (p *memPoster) DirectMessage(_ context.Context, user string, m message.Message) error {
+	p.add(posted{User: user, Kind: "dm", Msg: m})
+	return nil
+}
+
+func (p *memPoster) modal(t *testing.T, trigger string) message.Modal {
+	t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	m, ok := p.modals[trigger]
+	require.True(t, ok, "no modal opened with trigger %s", trigger)
+	return m
 }
 
 func (p *memPoster) Respond(_ context.Context, url string, m message.Message) error {
@@ -92,6 +126,20 @@ func (p *memPoster) private(user string) []string {
 		}
 	}
 	return out
+}
+
+// last is the newest private answer to user (or sent to a response_url named so).
+func (p *memPoster) last(t *testing.T, user string) posted {
+	t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i := len(p.log) - 1; i >= 0; i-- {
+		if x := p.log[i]; (x.Kind == "ephemeral" || x.Kind == "respond") && x.User == user {
+			return x
+		}
+	}
+	t.Fatalf("no private message to %s", user)
+	return posted{}
 }
 
 func (p *memPoster) lastPrivate(t *testing.T, user string) string {
@@ -143,23 +191,47 @@ func (e *okExec) Execute(ctx context.Context, x engine.StepContext) (engine.Outp
 }
 
 type fixture struct {
-	h      *handlers.Handler
-	eng    *engine.Engine
-	poster *memPoster
-	ch     string
+	h        *handlers.Handler
+	eng      *engine.Engine
+	poster   *memPoster
+	ch       string
+	triggers int
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T) *fixture { return newFixtureWith(t, fixtureOptions{}) }
+
+// fixtureOptions change the fixture's configuration, clock, group members and executor.
+type fixtureOptions struct {
+	config  func(*config.Config)
+	clock   func() time.Time
+	members handlers.GroupMembers
+	exec    func(h *handlers.Handler) engine.Executor
+}
+
+func newFixtureWith(t *testing.T, o fixtureOptions) *fixture {
 	cfg := loadConfig(t)
+	cfg.Slack.ApprovalTimeout.Duration = time.Hour
+	if o.config != nil {
+		o.config(cfg)
+	}
+	if o.clock == nil {
+		o.clock = time.Now
+	}
 	st, err := store.Open(t.TempDir())
 	require.NoError(t, err)
 	p := newMemPoster()
-	policy := handlers.NewMaintainers(cfg.Slack.Maintainers, nil, time.Minute, nil)
+	policy := handlers.NewMaintainers(cfg.Slack.Maintainers, o.members, time.Minute, o.clock)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	h := handlers.New(handlers.Options{Config: cfg, Store: st, Poster: p, Policy: policy, Logger: log, Version: "cutoverbot v9.9.9 (abcdef012345)"})
-	eng := engine.New(engine.Options{Store: st, Executor: &okExec{h}, Policy: policy, Logger: log,
+	h := handlers.New(handlers.Options{Config: cfg, Store: st, Poster: p, Policy: policy, Logger: log, Clock: o.clock,
+		WorkspaceURL: func() string { return "https://nycmesh.slack.com/" }, Version: "cutoverbot v9.9.9 (abcdef012345)"})
+	var exec engine.Executor = &okExec{h}
+	if o.exec != nil {
+		exec = o.exec(h)
+	}
+	eng := engine.New(engine.Options{Store: st, Executor: exec, Policy: policy, Logger: log, Clock: o.clock,
 		Build:             func(o, d string) (plan.Plan, error) { return plan.Build(cfg, o, d) },
-		ApprovalsRequired: 1, ApprovalTimeout: time.Hour, Observer: h.Observe})
+		ApprovalsRequired: cfg.Slack.ApprovalsRequired, ApprovalTimeout: cfg.Slack.ApprovalTimeout.Duration,
+		ReminderEvery: cfg.Slack.ReminderEvery.Duration, Observer: h.Observe})
 	h.SetEngine(eng)
 	t.Cleanup(func() { _ = eng.Close(context.Background()); _ = st.Close() })
 	return &fixture{h: h, eng: eng, poster: p, ch: cfg.Slack.Channel}
@@ -194,7 +266,7 @@ func TestEveryRefusalIsPrivateAndChangesNothing(t *testing.T) {
 		{"U01ALICE", "", "start prod1", "usage: `/cutover start ORIGIN DEST`"},
 		{"U09EVE", "", "start prod2 prod1", "only MeshDB maintainers"},
 		{"U01ALICE", "", "abort", "no cutover is running"},
-		{"U01ALICE", "", "skip", "needs a reason"},
+		{"U01ALICE", "", "skip", "no cutover is running"},
 		{"U01ALICE", "", "frobnicate", "I don't know `frobnicate`"},
 	}
 	for _, tc := range cases {
@@ -272,17 +344,109 @@ func TestStatusSaysWhoItWaitsFor(t *testing.T) {
 	assert.Contains(t, got, "awaiting approval")
 }
 
-func TestSkipButtonAsksForAReasonAndTheCommandSkips(t *testing.T) {
+func TestTheSkipCommandNamesItsStep(t *testing.T) {
 	f := newFixture(t)
 	f.cmd("U01ALICE", "start prod2 prod1")
+	for _, tc := range []struct{ text, want string }{
+		{"skip celery already scaled down by hand", "name the step and say why: `/cutover skip STEP REASON`"},
+		{"skip 2", "skipping needs a reason: `/cutover skip 2 REASON`"},
+		{"skip 5 celery already scaled down", "step 5 is not the one waiting: the run is at step 2"},
+		{"abort 7 wrong step", "step 7 is not the one waiting"},
+	} {
+		f.cmd("U02BOB", tc.text)
+		assert.Contains(t, f.poster.lastPrivate(t, "U02BOB"), tc.want, tc.text)
+		assert.Equal(t, engine.Awaiting, f.eng.Active().Steps[1].State, "%q changed nothing", tc.text)
+	}
+	f.cmd("U02BOB", "skip 2 celery already scaled down by hand")
 	r := f.eng.Active()
-	f.h.HandleClick(context.Background(), handlers.Click{UserID: "U02BOB", ChannelID: f.ch, ActionID: "skip", Value: handlers.ButtonValue(r.ID, 1, 1), ResponseURL: "U02BOB"})
-	assert.Contains(t, f.poster.lastPrivate(t, "U02BOB"), "/cutover skip <reason>")
-	assert.Equal(t, 1, f.eng.Active().Current, "the click alone skips nothing")
-	f.cmd("U02BOB", "skip celery already scaled down by hand")
-	r = f.eng.Active()
 	assert.Equal(t, engine.Skipped, r.Steps[1].State)
 	assert.Equal(t, "celery already scaled down by hand", r.Steps[1].Reason)
+}
+
+// click sends a click with a trigger and returns the trigger.
+func (f *fixture) clickWithTrigger(t *testing.T, user, label string) string {
+	t.Helper()
+	m, b, ok := f.poster.newestWithButton(label)
+	require.True(t, ok, "no %s button", label)
+	f.triggers++
+	trigger := fmt.Sprintf("trigger-%d", f.triggers)
+	f.h.HandleClick(context.Background(), handlers.Click{UserID: user, ChannelID: f.ch, MessageTS: m.TS, ThreadTS: m.Thread, ActionID: b.ActionID,
+		Value: b.Value, ResponseURL: "url-" + user, TriggerID: trigger})
+	f.settle()
+	return trigger
+}
+
+func (f *fixture) submit(user string, m message.Modal, reason string) {
+	f.h.HandleSubmission(context.Background(), handlers.Submission{UserID: user, CallbackID: m.CallbackID, Metadata: m.Metadata,
+		Values: map[string]string{handlers.InputReason: reason}})
+	f.settle()
+}
+
+func TestRejectSkipAndAbortAskForTheReasonInAModal(t *testing.T) {
+	f := newFixture(t)
+	f.cmd("U01ALICE", "start prod2 prod1")
+
+	// Reject opens a modal; the click alone decides nothing.
+	reject := f.poster.modal(t, f.clickWithTrigger(t, "U02BOB", "Reject"))
+	assert.Equal(t, "Reject step 2", reject.Title)
+	assert.Equal(t, engine.Awaiting, f.eng.Active().Steps[1].State)
+	var meta handlers.DecisionMeta
+	require.NoError(t, json.Unmarshal([]byte(reject.Metadata), &meta))
+	assert.Equal(t, handlers.DecisionMeta{Action: engine.Reject, RunID: f.eng.Active().ID, Step: 1, Attempt: 1, Channel: f.ch,
+		Thread: f.eng.Active().Note("header"), ResponseURL: "url-U02BOB"}, meta)
+
+	// Bob approves meanwhile (another client); the reject submitted later is refused,
+	// in the thread of the click, and changes nothing.
+	f.click(t, "U02BOB", "Approve")
+	f.submit("U02BOB", reject, "wrong <!channel> & cluster")
+	assert.Contains(t, f.poster.lastPrivate(t, "url-U02BOB"), "no longer waiting; the run is at step 3")
+	assert.Equal(t, engine.Active, f.eng.Active().State)
+	text, blocks := blockkit.Render(f.poster.last(t, "url-U02BOB").Msg)
+	golden(t, "refusal-moved-on", map[string]any{"text": text, "blocks": blocks})
+
+	// The initiator may not skip: told at once, no modal to fill in.
+	trigger := f.clickWithTrigger(t, "U01ALICE", "Reject")
+	f.poster.modal(t, trigger) // rejecting is open to the initiator
+	f.h.HandleClick(context.Background(), handlers.Click{UserID: "U01ALICE", ChannelID: f.ch, ActionID: handlers.ActSkip,
+		Value: handlers.ButtonValue(f.eng.Active().ID, 2, 1), ResponseURL: "url-U01ALICE", TriggerID: "trigger-alice-skip"})
+	assert.Contains(t, f.poster.lastPrivate(t, "url-U01ALICE"), "another maintainer must decide to skip")
+	assert.NotContains(t, f.poster.modals, "trigger-alice-skip")
+
+	// Carol skips step 3 with a reason; the reason is cleaned and recorded.
+	skip := f.poster.modal(t, f.clickSkipOf(t, "U03CAROL", 2))
+	assert.Equal(t, "Skip step 3", skip.Title)
+	f.submit("U03CAROL", skip, "  maintenance already on <@U01ALICE>  ")
+	r := f.eng.Active()
+	assert.Equal(t, engine.Skipped, r.Steps[2].State)
+	assert.Equal(t, "maintenance already on &lt;@U01ALICE&gt;", r.Steps[2].Reason, "nothing typed becomes a mention")
+
+	// Abort through its modal ends in a rollback plan.
+	abort := f.poster.modal(t, f.clickSkipOf(t, "U03CAROL", 3, handlers.ActAbort))
+	assert.Equal(t, "Abort the run", abort.Title)
+	f.submit("U03CAROL", abort, "found a problem")
+	r = f.eng.Active()
+	require.NotNil(t, r, "step 2 changed something, so a rollback follows")
+	assert.True(t, r.InRollback())
+	last := r.Decisions[len(r.Decisions)-1]
+	assert.Equal(t, engine.Decision{Step: 3, StepID: last.StepID, Attempt: 1, User: "U03CAROL", Action: engine.Abort, Reason: "found a problem", At: last.At}, last)
+}
+
+// clickSkipOf clicks the Skip (or another) button of step i's current attempt, as a
+// failure message would carry it, and returns the trigger.
+func (f *fixture) clickSkipOf(t *testing.T, user string, i int, action ...string) string {
+	t.Helper()
+	a := handlers.ActSkip
+	if len(action) > 0 {
+		a = action[0]
+	}
+	r := f.eng.Active()
+	require.Equal(t, i, r.Current)
+	f.triggers++
+	trigger := fmt.Sprintf("trigger-%d", f.triggers)
+	f.h.HandleClick(context.Background(), handlers.Click{UserID: user, ChannelID: f.ch, ThreadTS: r.Note("header"), ActionID: a,
+		Value: handlers.ButtonValue(r.ID, i, r.Steps[i].Attempt), ResponseURL: "url-" + user, TriggerID: trigger})
+	f.settle()
+	return trigger
 }
 
 func TestUsergroupMembersAreMaintainers(t *testing.T) {
@@ -322,10 +486,10 @@ func TestScheduleCommands(t *testing.T) {
 	assert.Contains(t, f.poster.lastPrivate(t, "U01ALICE"), "is not a time")
 	f.cmd("U01ALICE", "schedule prod2 prod1 2026-12-01 02:00")
 	got := f.poster.lastPrivate(t, "U01ALICE")
-	assert.Contains(t, got, "prod2 → prod1 at Tue 2026-12-01 02:00 EST")
+	assert.Contains(t, got, "prod2 → prod1 at <!date^1796108400^{date_short_pretty} {time}|Tue 2026-12-01 02:00 EST>", "each reader sees the time in their zone")
 	f.cmd("U02BOB", "schedule")
 	list := f.poster.lastPrivate(t, "U02BOB")
-	assert.Contains(t, list, "prod2 → prod1 at Tue 2026-12-01 02:00 EST by <@U01ALICE> (planned)")
+	assert.Contains(t, list, "prod2 → prod1 at <!date^1796108400^{date_short_pretty} {time}|Tue 2026-12-01 02:00 EST> by <@U01ALICE> (planned)")
 	id := strings.Fields(strings.SplitN(list, "`", 3)[1])[0]
 	f.cmd("U02BOB", "unschedule "+id)
 	assert.Contains(t, f.poster.lastPrivate(t, "U02BOB"), "Removed schedule "+id)

@@ -18,15 +18,15 @@ func (h *Handler) historyCommand(ctx context.Context, c Command, args []string) 
 		runs, err := h.opts.Store.List(10)
 		if err != nil {
 			h.opts.Logger.Error("history", "err", err)
-			h.refuse(ctx, c.ChannelID, c.UserID, c.ResponseURL, "internal", "the run history could not be read; try again")
+			h.refuse(ctx, c.to(), "internal", "the run history could not be read; try again")
 			return
 		}
-		h.reply(ctx, c, History(runs, h.opts.Clock()))
+		h.reply(ctx, c, History(runs, h.opts.Clock(), h.runLink))
 	case 1:
 		id := args[0]
 		r, err := h.opts.Store.Get(id)
 		if errors.Is(err, engine.ErrNotFound) {
-			h.refuse(ctx, c.ChannelID, c.UserID, c.ResponseURL, "bad_input", fmt.Sprintf("there is no run `%s`; `/cutover history` lists the recent ones", clip(id, 40)))
+			h.refuse(ctx, c.to(), "bad_input", fmt.Sprintf("there is no run `%s`; `/cutover history` lists the recent ones", clip(id, 40)))
 			return
 		}
 		var audit []engine.AuditEntry
@@ -35,12 +35,12 @@ func (h *Handler) historyCommand(ctx context.Context, c Command, args []string) 
 		}
 		if err != nil {
 			h.opts.Logger.Error("history", "run", id, "err", err)
-			h.refuse(ctx, c.ChannelID, c.UserID, c.ResponseURL, "internal", "the audit log of that run could not be read; try again")
+			h.refuse(ctx, c.to(), "internal", "the audit log of that run could not be read; try again")
 			return
 		}
 		h.reply(ctx, c, RunDecisions(r, audit))
 	default:
-		h.refuse(ctx, c.ChannelID, c.UserID, c.ResponseURL, "usage", "usage: `/cutover history` or `/cutover history RUN`")
+		h.refuse(ctx, c.to(), "usage", "usage: `/cutover history` or `/cutover history RUN`")
 	}
 }
 

@@ -24,7 +24,7 @@ func TestHistoryOfOneRun(t *testing.T) {
 	require.NotEmpty(t, top)
 	assert.Contains(t, top[0].Msg.Context, "cutoverbot v9.9.9 (abcdef012345)", "the header's footer names the build")
 	f.click(t, "U02BOB", "Approve")
-	f.cmd("U03CAROL", "skip celery already scaled down by hand")
+	f.cmd("U03CAROL", "skip 3 celery already scaled down by hand")
 	f.cmd("U02BOB", "abort wrong night <!channel>")
 	require.NotNil(t, f.eng.Active())
 	require.True(t, f.eng.Active().InRollback(), "the abort offers the rollback plan")

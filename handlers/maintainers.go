@@ -44,16 +44,46 @@ func (m *Maintainers) IsMaintainer(ctx context.Context, user string) (bool, erro
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.fetched.IsZero() || m.clock().Sub(m.fetched) >= m.ttl {
-		list, err := m.members(ctx, m.group)
-		if err != nil {
-			if m.fetched.IsZero() {
-				return false, err
-			}
-			// Slack is briefly unreachable: the last known list is better than refusing everyone.
-		} else {
-			m.cached, m.fetched = list, m.clock()
-		}
+	if err := m.refresh(ctx); err != nil {
+		return false, err
 	}
 	return slices.Contains(m.cached, user), nil
+}
+
+// refresh looks the group's members up when the cached list is older than the TTL;
+// m.mu is held.
+func (m *Maintainers) refresh(ctx context.Context) error {
+	if !m.fetched.IsZero() && m.clock().Sub(m.fetched) < m.ttl {
+		return nil
+	}
+	list, err := m.members(ctx, m.group)
+	if err != nil {
+		if m.fetched.IsZero() {
+			return err
+		}
+		// Slack is briefly unreachable: the last known list is better than refusing everyone.
+		return nil
+	}
+	m.cached, m.fetched = list, m.clock()
+	return nil
+}
+
+// Approvers lists every maintainer, the configured users and the user group's
+// members, once each, in that order.
+func (m *Maintainers) Approvers(ctx context.Context) ([]string, error) {
+	out := append([]string(nil), m.users...)
+	if m.group == "" || m.members == nil {
+		return out, nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.refresh(ctx); err != nil {
+		return out, err
+	}
+	for _, u := range m.cached {
+		if !slices.Contains(out, u) {
+			out = append(out, u)
+		}
+	}
+	return out, nil
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/nycmeshnet/cutoverbot/bot/message"
+	"github.com/nycmeshnet/cutoverbot/ops/config"
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
 )
 
@@ -119,8 +121,7 @@ func (h *Handler) Observe(ev engine.Event) {
 		}
 		h.showCurrent(ctx, r, false)
 	case engine.EventReminder:
-		_, err := h.opts.Poster.Post(ctx, h.channel(), thread, Reminder(r, ev.Step, ev.Message))
-		fail("post a reminder", err)
+		h.remind(ctx, r, ev.Step, ev.Message, thread)
 	case engine.EventEnded:
 		h.updateHeader(ctx, r)
 		_, err := h.opts.Poster.Post(ctx, h.channel(), thread, Ended(r, h.opts.Clock()))
@@ -132,15 +133,15 @@ func (h *Handler) decidedPrompt(r *engine.Run, d *engine.Decision) message.Messa
 	s := r.Steps[d.Step]
 	if d.Action == engine.Approve && s.Attempt == d.Attempt && s.State == engine.Awaiting {
 		// Not enough approvals yet: keep the buttons and say who approved.
-		m := Prompt(r, d.Step, h.required(), h.describe(r, d.Step))
-		return m
+		return Prompt(r, d.Step, h.required(), BriefOf(h.cfg(), r, d.Step), h.mention(r, d.Step))
 	}
 	return Decided(r, d.Step, d.Attempt, h.required())
 }
 
 // showCurrent posts what the current step needs: an approval prompt or a failure with
-// Retry, Skip and Abort. With again, an existing message is re-rendered in place
-// (after a restart its buttons keep working, being tied to run, step and attempt).
+// Retry, Skip and Abort, naming who can act, in the channel too when it is the run's
+// first. With again, an existing message is re-rendered in place (after a restart its
+// buttons keep working, being tied to run, step and attempt).
 func (h *Handler) showCurrent(ctx context.Context, r *engine.Run, again bool) {
 	s := r.CurrentStep()
 	if s == nil {
@@ -151,12 +152,9 @@ func (h *Handler) showCurrent(ctx context.Context, r *engine.Run, again bool) {
 	var m message.Message
 	switch {
 	case s.State == engine.Awaiting:
-		kind, m = "prompt", Prompt(r, i, h.required(), h.describe(r, i))
+		kind, m = "prompt", Prompt(r, i, h.required(), BriefOf(h.cfg(), r, i), h.mention(r, i))
 	case s.State.Stuck():
-		kind, m = "failure", Failure(r, i)
-		if len(s.Error) > detailsInline {
-			h.upload(ctx, r, fmt.Sprintf("step-%d-attempt-%d-error.txt", i+1, s.Attempt), "Step "+fmt.Sprint(i+1)+" error", s.Error)
-		}
+		kind, m = "failure", Failure(r, i, h.mention(r, i))
 	default:
 		return
 	}
@@ -169,12 +167,50 @@ func (h *Handler) showCurrent(ctx context.Context, r *engine.Run, again bool) {
 		}
 		return
 	}
+	if kind == "failure" {
+		// Before the failure message, which points at the file above.
+		switch {
+		case IsDiff(*s):
+			h.upload(ctx, r, fmt.Sprintf("step-%d-attempt-%d-diff.txt", i+1, s.Attempt), fmt.Sprintf("Step %d: the whole diff", i+1), s.Output.Details)
+		case len(s.Error) > detailsInline:
+			h.upload(ctx, r, fmt.Sprintf("step-%d-attempt-%d-error.txt", i+1, s.Attempt), "Step "+fmt.Sprint(i+1)+" error", s.Error)
+		}
+	}
+	first := h.broadcastFirst(r)
+	m.Broadcast = first
 	ts, err := h.opts.Poster.Post(ctx, h.channel(), r.Note(noteHeader), m)
 	if err != nil {
 		h.opts.Logger.Error("could not post the "+kind, "run", r.ID, "step", i+1, "err", err)
 		return
 	}
 	h.note(r, key, ts)
+	if first {
+		h.note(r, noteFirstPrompt, ts)
+	}
+	h.directMessages(ctx, r, i, ts)
+}
+
+// remind nudges the approvers of a waiting step; past half its expiry the reminder is
+// shown in the channel too, once per attempt.
+func (h *Handler) remind(ctx context.Context, r *engine.Run, i int, msg, thread string) {
+	s := r.Steps[i]
+	timeout := h.cfg().Slack.ApprovalTimeout.Duration
+	var expires time.Time
+	if timeout > 0 && !s.AwaitingSince.IsZero() {
+		expires = s.AwaitingSince.Add(timeout)
+	}
+	m := Reminder(r, i, msg, h.mention(r, i), expires)
+	key := noteBroadcast(i, s.Attempt)
+	m.Broadcast = h.cfg().Slack.Notify.Has(config.NotifyBroadcast) && !expires.IsZero() &&
+		h.opts.Clock().Sub(s.AwaitingSince) >= timeout/2 && h.lookup(r, key) == ""
+	ts, err := h.opts.Poster.Post(ctx, h.channel(), thread, m)
+	if err != nil {
+		h.opts.Logger.Error("could not post a reminder in Slack", "run", r.ID, "err", err)
+		return
+	}
+	if m.Broadcast {
+		h.note(r, key, ts)
+	}
 }
 
 func (h *Handler) updateHeader(ctx context.Context, r *engine.Run) {
@@ -190,6 +226,12 @@ func (h *Handler) updateHeader(ctx context.Context, r *engine.Run) {
 func (h *Handler) withDetails(ctx context.Context, r *engine.Run, i int, m *message.Message, thread string) {
 	d := strings.TrimSpace(r.Steps[i].Output.Details)
 	if d == "" {
+		return
+	}
+	if IsDiff(r.Steps[i]) {
+		// A diff is uploaded whole whatever its length, as it is when the step fails.
+		h.upload(ctx, r, fmt.Sprintf("step-%d-attempt-%d-diff.txt", i+1, r.Steps[i].Attempt), fmt.Sprintf("Step %d: the whole diff", i+1), d)
+		m.Context = append(m.Context, "The whole diff is in the file above.")
 		return
 	}
 	if len(d) <= detailsInline {

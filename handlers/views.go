@@ -8,7 +8,6 @@ import (
 
 	"github.com/nycmeshnet/cutoverbot/bot/message"
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
-	"github.com/nycmeshnet/cutoverbot/ops/plan"
 )
 
 // Action IDs of the buttons; the value of each is ButtonValue(run, step, attempt).
@@ -106,99 +105,9 @@ func Header(r *engine.Run, now time.Time) message.Message {
 	return message.Message{
 		Text:     fmt.Sprintf("%s (%s), started by <@%s>", runTitle(r), state, r.Initiator),
 		Header:   runTitle(r),
-		Sections: []string{fmt.Sprintf("Started by <@%s> · %s · *%s* · %s", r.Initiator, r.Created.UTC().Format("2006-01-02 15:04 MST"), state, dur(r.Elapsed(now))), strings.Join(lines, "\n")},
+		Sections: []string{fmt.Sprintf("Started by <@%s> · %s · *%s* · %s", r.Initiator, slackTime(r.Created), state, dur(r.Elapsed(now))), strings.Join(lines, "\n")},
 		Context:  []string{"run " + r.ID + " · every step waits for a maintainer other than the initiator · `/cutover status`"},
 	}
-}
-
-// Prompt asks for approval of one attempt of a step.
-func Prompt(r *engine.Run, i int, required int, describe []string) message.Message {
-	s := r.Steps[i]
-	title := fmt.Sprintf("Step %d: %s", i+1, s.Step.Title)
-	if s.Attempt > 1 {
-		title += fmt.Sprintf(" (attempt %d)", s.Attempt)
-	}
-	var body []string
-	for _, d := range describe {
-		body = append(body, "• "+message.Escape(d))
-	}
-	m := message.Message{
-		Text:     "Approval needed: " + title,
-		Sections: []string{"*" + title + "*" + optional(s.Step) + "\n" + strings.Join(body, "\n")},
-		Buttons: []message.Button{
-			{Label: "Approve", ActionID: ActApprove, Value: ButtonValue(r.ID, i, s.Attempt), Style: message.Primary},
-			{Label: "Reject", ActionID: ActReject, Value: ButtonValue(r.ID, i, s.Attempt), Style: message.Danger,
-				Confirm: &message.Confirm{Title: "Reject this step?", Text: "Rejecting stops the run; if anything has changed, a rollback plan follows.", OK: "Reject", Deny: "Cancel"}},
-		},
-		Context: []string{approvalNeeds(r, s, required)},
-	}
-	return m
-}
-
-func optional(s plan.Step) string {
-	if s.Optional {
-		return " _(optional: Skip it with `/cutover skip <reason>` if it is not wanted)_"
-	}
-	return ""
-}
-
-func approvalNeeds(r *engine.Run, s engine.StepRun, required int) string {
-	got := ""
-	if len(s.Approvals) > 0 {
-		got = " · approved so far by " + mentions(s.Approvals)
-	}
-	return fmt.Sprintf("Needs %d approval(s) from maintainers other than <@%s>%s", required, r.Initiator, got)
-}
-
-func mentions(users []string) string {
-	out := make([]string, len(users))
-	for i, u := range users {
-		out[i] = "<@" + u + ">"
-	}
-	return strings.Join(out, ", ")
-}
-
-// Decided is a prompt after its decision: the buttons are gone and who decided is shown.
-func Decided(r *engine.Run, i, attempt int, required int) message.Message {
-	s := r.Steps[i]
-	title := fmt.Sprintf("Step %d: %s", i+1, s.Step.Title)
-	if attempt > 1 {
-		title += fmt.Sprintf(" (attempt %d)", attempt)
-	}
-	var who []string
-	verdict := ""
-	for _, d := range r.Decisions {
-		if d.Step != i || d.Attempt != attempt {
-			continue
-		}
-		switch d.Action {
-		case engine.Approve:
-			who = append(who, "Approved by <@"+d.User+">")
-		case engine.Reject:
-			verdict = "Rejected by <@" + d.User + ">" + reason(d.Reason)
-		case engine.Skip:
-			verdict = "Skipped by <@" + d.User + ">" + reason(d.Reason)
-		case engine.Abort:
-			verdict = "Run aborted by <@" + d.User + ">" + reason(d.Reason)
-		}
-	}
-	if verdict != "" {
-		who = append(who, verdict)
-	}
-	if s.Attempt == attempt && s.State == engine.Expired {
-		who = append(who, "Expired: "+s.Reason)
-	}
-	if len(who) == 0 {
-		who = []string{engine.Human(s.State)}
-	}
-	return message.Message{Text: title + ": " + strings.Join(who, "; "), Sections: []string{"*" + title + "*\n" + strings.Join(who, " · ")}}
-}
-
-func reason(r string) string {
-	if r == "" {
-		return ""
-	}
-	return ": " + r
 }
 
 // Result reports a step that succeeded.
@@ -212,48 +121,9 @@ func Result(r *engine.Run, i int) message.Message {
 	return m
 }
 
-// Failure reports a failed, interrupted or expired step and offers Retry, Skip and Abort.
-func Failure(r *engine.Run, i int) message.Message {
-	s := r.Steps[i]
-	what := map[engine.StepState]string{engine.Failed: "failed", engine.Interrupted: "was interrupted", engine.Expired: "expired"}[s.State]
-	text := fmt.Sprintf("%s Step %d: %s %s", icon(s.State), i+1, s.Step.Title, what)
-	detail := s.Error
-	if detail == "" {
-		detail = s.Reason
-	}
-	v := ButtonValue(r.ID, i, s.Attempt)
-	return message.Message{
-		Text:     text,
-		Sections: []string{"*" + text + "*"},
-		Code:     clipLines(detail, 40),
-		Buttons: []message.Button{
-			{Label: "Retry", ActionID: ActRetry, Value: v, Style: message.Primary},
-			{Label: "Skip", ActionID: ActSkip, Value: v,
-				Confirm: &message.Confirm{Title: "Skip this step?", Text: "Skipping needs a reason: you will be asked for it.", OK: "Skip", Deny: "Cancel"}},
-			{Label: "Abort", ActionID: ActAbort, Value: v, Style: message.Danger,
-				Confirm: &message.Confirm{Title: "Abort the run?", Text: "A rollback plan of what has run follows, each step waiting for approval.", OK: "Abort", Deny: "Cancel"}},
-		},
-		Context: []string{"A Retry by a maintainer other than the initiator approves the new attempt. Skip: `/cutover skip <reason>`."},
-	}
-}
-
-// FailureDecided is a failure message after Retry, Skip or Abort was chosen.
-func FailureDecided(r *engine.Run, i, attempt int, d engine.Decision) message.Message {
-	s := r.Steps[i]
-	verb := map[engine.Action]string{engine.Retry: "Retried", engine.Skip: "Skipped", engine.Abort: "Aborted", engine.Reject: "Rejected"}[d.Action]
-	text := fmt.Sprintf("Step %d: %s (attempt %d) — %s by <@%s>%s", i+1, s.Step.Title, attempt, verb, d.User, reason(d.Reason))
-	return message.Message{Text: text, Sections: []string{text}}
-}
-
 // Progress is the one progress message of a running step, edited in place.
 func Progress(r *engine.Run, i int, msg string) message.Message {
 	text := fmt.Sprintf("🔄 Step %d: %s — %s", i+1, r.Steps[i].Step.Title, message.Escape(msg))
-	return message.Message{Text: text, Sections: []string{text}}
-}
-
-// Reminder nudges the maintainers while an approval waits.
-func Reminder(r *engine.Run, i int, msg string) message.Message {
-	text := fmt.Sprintf("⏰ Step %d: %s is %s. Maintainers other than <@%s> can approve it above.", i+1, r.Steps[i].Step.Title, msg, r.Initiator)
 	return message.Message{Text: text, Sections: []string{text}}
 }
 
@@ -281,7 +151,7 @@ func Status(r *engine.Run, required int, now time.Time) message.Message {
 	waits := "—"
 	switch {
 	case s.State == engine.Awaiting:
-		waits = approvalNeeds(r, s, required)
+		waits = approvalNeeds(s, required)
 	case s.State.Stuck():
 		waits = "a maintainer to choose Retry, Skip or Abort"
 	case s.State == engine.Running || s.State == engine.Approved:
@@ -293,7 +163,7 @@ func Status(r *engine.Run, required int, now time.Time) message.Message {
 		Sections: []string{"*" + text + "*"},
 		Fields: []message.Field{
 			{Label: "Run", Value: r.ID},
-			{Label: "Started by", Value: "<@" + r.Initiator + ">"},
+			{Label: "Started by", Value: "<@" + r.Initiator + "> " + slackTime(r.Created)},
 			{Label: "Elapsed", Value: dur(r.Elapsed(now))},
 			{Label: "Waiting for", Value: waits},
 		},
@@ -307,8 +177,8 @@ func Help() message.Message {
 		"• `/cutover start ORIGIN DEST`: start a run (e.g. `/cutover start prod2 prod1`)",
 		"• `/cutover status`: the run, its current step, who it waits for",
 		"• `/cutover plan ORIGIN DEST`: the exact plan, changing nothing",
-		"• `/cutover abort [reason]`: stop; a rollback plan of what has run follows",
-		"• `/cutover skip REASON`: skip the current (failed or waiting) step",
+		"• `/cutover abort [STEP] [REASON]`: stop (at STEP, if named); a rollback plan of what has run follows",
+		"• `/cutover skip STEP REASON`: skip the step the run waits at, e.g. `/cutover skip 12 the diff is expected`",
 		"• `/cutover schedule ORIGIN DEST TIME`: plan a run (reminders 24 h and 1 h before); `/cutover schedule` lists, `/cutover unschedule ID` removes",
 		"• `/cutover history [RUN]`: recent runs, or one run's decisions (who, what, when, why)",
 		"• `/cutover help`: this text",

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -51,12 +52,17 @@ func Check(ctx context.Context, cfg *config.Config) []CheckResult {
 	}
 	add("slack app token", err, "can open a Socket Mode connection")
 	ch, err := api.GetConversationInfoContext(cctx, &slack.GetConversationInfoInput{ChannelID: cfg.Slack.Channel})
-	if err != nil {
-		err = fmt.Errorf("channel %s not reachable (%v): invite the bot to it", cfg.Slack.Channel, err)
+	switch {
+	case err != nil && strings.Contains(err.Error(), "missing_scope"):
+		err = fmt.Errorf("channel %s cannot be read (%v): the app needs channels:read for a public channel and groups:read for a private one; reinstall it from deploy/slack-app-manifest.yaml", cfg.Slack.Channel, err)
+	case err != nil:
+		err = fmt.Errorf("channel %s not found (%v): check slack.channel, and invite the bot (a private channel is hidden from it until then)", cfg.Slack.Channel, err)
+	case !ch.IsMember:
+		err = fmt.Errorf("the bot is not a member of #%s (%s): invite it there with /invite @cutoverbot", ch.Name, cfg.Slack.Channel)
 	}
 	name := ""
 	if ch != nil {
-		name = "#" + ch.Name
+		name = "#" + ch.Name + ", the bot is a member"
 	}
 	add("slack channel", err, name)
 	if g := cfg.Slack.Maintainers.Usergroup; g != "" {

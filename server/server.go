@@ -280,7 +280,16 @@ func (a *adapter) HandleCommand(ctx context.Context, c transport.Command) {
 }
 
 func (a *adapter) HandleAction(ctx context.Context, x transport.Action) {
-	a.h.HandleClick(ctx, handlers.Click{UserID: x.UserID, ChannelID: x.ChannelID, MessageTS: x.MessageTS, ActionID: x.ActionID, Value: x.Value, ResponseURL: x.ResponseURL})
+	a.h.HandleClick(ctx, handlers.Click{UserID: x.UserID, ChannelID: x.ChannelID, MessageTS: x.MessageTS, ThreadTS: x.ThreadTS,
+		ActionID: x.ActionID, Value: x.Value, ResponseURL: x.ResponseURL, TriggerID: x.TriggerID})
+}
+
+func (a *adapter) HandleSubmission(ctx context.Context, x transport.Submission) {
+	a.h.HandleSubmission(ctx, handlers.Submission{UserID: x.UserID, CallbackID: x.CallbackID, Metadata: x.Metadata, Values: x.Values})
+}
+
+func (a *adapter) HandleHomeOpened(ctx context.Context, x transport.HomeOpened) {
+	a.h.HandleHomeOpened(ctx, x.UserID)
 }
 
 // healthEvery bounds how often /healthz reads and writes the store: probes come every

@@ -21,6 +21,13 @@ const (
 	MaxFieldText   = 2000
 	MaxContextText = 2000
 	MaxText        = 3000 // kept well under chat.postMessage's 40,000 so notifications stay readable
+	MaxContextEls  = 10
+	MaxViewTitle   = 24
+	MaxViewBlocks  = 100
+	MaxMetadata    = 3000
+	MaxInputLabel  = 2000
+	MaxPlaceholder = 150
+	MaxInputValue  = 3000
 )
 
 // Render returns the fallback text and the blocks of m.
@@ -65,18 +72,18 @@ func Render(m message.Message) (string, []slack.Block) {
 		}
 		blocks = append(blocks, slack.NewActionBlock("", els...))
 	}
-	if len(m.Context) > 0 {
-		var els []slack.MixedElement
-		for _, c := range m.Context {
-			els = append(els, slack.NewTextBlockObject(slack.MarkdownType, clip(c, MaxContextText), false, false))
-		}
-		blocks = append(blocks, slack.NewContextBlock("", els...))
-	}
+	blocks = append(blocks, contextBlocks(m.Context)...)
 	if len(blocks) > MaxBlocks {
 		// Keep the head and the actions; say what was left out.
-		keep := append([]slack.Block(nil), blocks[:MaxBlocks-2]...)
+		var actions []slack.Block
+		for _, b := range blocks {
+			if _, ok := b.(*slack.ActionBlock); ok {
+				actions = append(actions, b)
+			}
+		}
+		keep := append([]slack.Block(nil), blocks[:MaxBlocks-1-len(actions)]...)
 		keep = append(keep, slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, "_(shortened: the full text is in the thread as a file)_", false, false), nil, nil))
-		blocks = append(keep, blocks[len(blocks)-1])
+		blocks = append(keep, actions...)
 	}
 	text := m.Text
 	if text == "" {
@@ -115,4 +122,58 @@ func split(s string, n int) []string {
 		out = append(out, s)
 	}
 	return out
+}
+
+// contextBlocks renders lines of small text, ten to a block as Slack allows.
+func contextBlocks(lines []string) []slack.Block {
+	var out []slack.Block
+	for i := 0; i < len(lines); i += MaxContextEls {
+		var els []slack.MixedElement
+		for _, c := range lines[i:min(i+MaxContextEls, len(lines))] {
+			els = append(els, slack.NewTextBlockObject(slack.MarkdownType, clip(c, MaxContextText), false, false))
+		}
+		out = append(out, slack.NewContextBlock("", els...))
+	}
+	return out
+}
+
+// RenderModal returns the view of a modal. Metadata longer than Slack keeps is a bug
+// of the caller, not something to cut: it is passed on and Slack refuses it.
+func RenderModal(m message.Modal) slack.ModalViewRequest {
+	plain := func(s string, n int) *slack.TextBlockObject {
+		if s == "" {
+			return nil
+		}
+		return slack.NewTextBlockObject(slack.PlainTextType, clip(s, n), false, false)
+	}
+	var blocks []slack.Block
+	for _, s := range m.Sections {
+		for _, part := range split(s, MaxSectionText) {
+			blocks = append(blocks, slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, part, false, false), nil, nil))
+		}
+	}
+	for _, in := range m.Inputs {
+		el := slack.NewPlainTextInputBlockElement(plain(in.Placeholder, MaxPlaceholder), in.ID)
+		el.Multiline = in.Multiline
+		el.MinLength = in.MinLength
+		el.MaxLength = in.MaxLength
+		if el.MaxLength == 0 {
+			el.MaxLength = MaxInputValue
+		}
+		b := slack.NewInputBlock(in.ID, plain(in.Label, MaxInputLabel), plain(in.Hint, MaxPlaceholder), el)
+		b.Optional = in.Optional
+		blocks = append(blocks, b)
+	}
+	blocks = append(blocks, contextBlocks(m.Context)...)
+	if len(blocks) > MaxViewBlocks {
+		blocks = blocks[:MaxViewBlocks]
+	}
+	return slack.ModalViewRequest{Type: slack.VTModal, Title: plain(m.Title, MaxViewTitle), Submit: plain(m.Submit, MaxViewTitle),
+		Close: plain(m.Close, MaxViewTitle), CallbackID: m.CallbackID, PrivateMetadata: m.Metadata, Blocks: slack.Blocks{BlockSet: blocks}}
+}
+
+// RenderHome returns the App Home tab showing m.
+func RenderHome(m message.Message) slack.HomeTabViewRequest {
+	_, blocks := Render(m)
+	return slack.HomeTabViewRequest{Type: slack.VTHomeTab, Blocks: slack.Blocks{BlockSet: blocks}}
 }

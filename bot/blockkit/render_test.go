@@ -49,9 +49,42 @@ func TestTooManyBlocksAreCutKeepingTheActions(t *testing.T) {
 	for i := 0; i < 80; i++ {
 		sections = append(sections, "s")
 	}
-	_, blocks := blockkit.Render(message.Message{Sections: sections, Buttons: []message.Button{{Label: "Approve", ActionID: "approve", Value: "v"}}})
+	_, blocks := blockkit.Render(message.Message{Sections: sections, Buttons: []message.Button{{Label: "Approve", ActionID: "approve", Value: "v"}},
+		Context: []string{"needs 1 approval"}})
 	require.Len(t, blocks, blockkit.MaxBlocks)
 	_, isActions := blocks[len(blocks)-1].(*slack.ActionBlock)
-	assert.True(t, isActions)
+	assert.True(t, isActions, "the buttons survive even with context after them")
 	assert.Contains(t, sectionTexts(t, blocks)[len(sectionTexts(t, blocks))-1], "shortened")
+}
+
+func TestContextTakesTenElementsPerBlock(t *testing.T) {
+	var lines []string
+	for i := 0; i < 23; i++ {
+		lines = append(lines, "command")
+	}
+	_, blocks := blockkit.Render(message.Message{Text: "t", Context: lines})
+	require.Len(t, blocks, 3)
+	for _, b := range blocks {
+		c, ok := b.(*slack.ContextBlock)
+		require.True(t, ok)
+		assert.LessOrEqual(t, len(c.ContextElements.Elements), blockkit.MaxContextEls)
+	}
+}
+
+func TestModalStaysWithinSlackLimits(t *testing.T) {
+	v := blockkit.RenderModal(message.Modal{Title: "Skip step 12 of the cutover", Submit: "Skip step", Close: "Cancel", CallbackID: "decide",
+		Metadata: `{"run":"r"}`, Sections: []string{"what happens"},
+		Inputs: []message.Input{{ID: "reason", Label: "Why", Placeholder: strings.Repeat("p", 300), Multiline: true, MinLength: 3}}})
+	assert.Equal(t, slack.VTModal, v.Type)
+	assert.LessOrEqual(t, utf8.RuneCountInString(v.Title.Text), blockkit.MaxViewTitle)
+	require.Len(t, v.Blocks.BlockSet, 2)
+	in, ok := v.Blocks.BlockSet[1].(*slack.InputBlock)
+	require.True(t, ok)
+	assert.Equal(t, "reason", in.BlockID)
+	el := in.Element.(*slack.PlainTextInputBlockElement)
+	assert.Equal(t, "reason", el.ActionID)
+	assert.Equal(t, 3, el.MinLength)
+	assert.Equal(t, blockkit.MaxInputValue, el.MaxLength)
+	assert.LessOrEqual(t, utf8.RuneCountInString(el.Placeholder.Text), blockkit.MaxPlaceholder)
+	assert.False(t, in.Optional)
 }

@@ -18,8 +18,38 @@ type Message struct {
 	Code string
 	// Buttons are the actions, in order.
 	Buttons []Button
-	// Context is small grey text at the bottom (who decided, when, run ID).
+	// Context is small grey text at the bottom (who decided, when, run ID, the exact
+	// commands folded under a prompt).
 	Context []string
+	// Broadcast also shows a reply in a thread in the channel itself, for the few
+	// messages everyone must see.
+	Broadcast bool
+}
+
+// Modal is a dialog that asks for words (a reason) before a decision is taken.
+type Modal struct {
+	Title  string // at most 24 characters
+	Submit string
+	Close  string
+	// CallbackID says what the submission is for; Metadata carries what it applies to
+	// (run, step, attempt), back with the submission.
+	CallbackID string
+	Metadata   string
+	Sections   []string
+	Inputs     []Input
+	Context    []string
+}
+
+// Input is one text field of a modal.
+type Input struct {
+	ID          string // the field's block and action ID; its value comes back under it
+	Label       string
+	Placeholder string
+	Hint        string
+	Multiline   bool
+	Optional    bool
+	MinLength   int
+	MaxLength   int
 }
 
 // Field is a label and its value.

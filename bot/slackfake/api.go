@@ -8,6 +8,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -104,7 +105,9 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 	case token != s.opts.BotToken:
 		resp = fail("invalid_auth")
 	default:
-		resp, after = s.method(method, p)
+		if resp = s.missingScope(method, p); resp == nil {
+			resp, after = s.method(method, p)
+		}
 	}
 	s.mu.Lock()
 	if e, _ := resp["error"].(string); e != "" {
@@ -168,6 +171,29 @@ func checkContent(p params) string {
 	return ""
 }
 
+// reach says whether the bot can see channel (a known channel or one of its DMs) and,
+// when it cannot, Slack's error. A private channel the bot is not in does not exist
+// for it; a public one can be read but not posted in.
+func (s *Server) reach(channel string, post bool) string {
+	for _, id := range s.dms {
+		if id == channel {
+			return ""
+		}
+	}
+	if _, known := s.opts.Channels[channel]; !known {
+		return "channel_not_found"
+	}
+	if slices.Contains(s.opts.Outside, channel) {
+		if slices.Contains(s.opts.Private, channel) {
+			return "channel_not_found"
+		}
+		if post {
+			return "not_in_channel"
+		}
+	}
+	return ""
+}
+
 func (s *Server) method(method string, p params) (map[string]any, func()) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -176,8 +202,8 @@ func (s *Server) method(method string, p params) (map[string]any, func()) {
 	case "auth.test":
 		return ok(map[string]any{"url": s.base, "team": "NYC Mesh", "user": "cutoverbot", "team_id": s.opts.Team, "user_id": s.opts.BotUser, "bot_id": "B0CUTOVER"}), nil
 	case "chat.postMessage":
-		if _, known := s.opts.Channels[channel]; !known {
-			return fail("channel_not_found"), nil
+		if e := s.reach(channel, true); e != "" {
+			return fail(e), nil
 		}
 		if e := checkContent(p); e != "" {
 			return fail(e), nil
@@ -186,13 +212,16 @@ func (s *Server) method(method string, p params) (map[string]any, func()) {
 		if thread != "" && !s.has(channel, thread) {
 			return fail("thread_not_found"), nil
 		}
-		m := &Message{TS: s.nextTS(), ThreadTS: thread, User: s.opts.BotUser, Text: p["text"], Blocks: json.RawMessage(orNull(p["blocks"]))}
+		// reply_broadcast means something only for a reply in a thread.
+		broadcast := thread != "" && p["reply_broadcast"] == "true"
+		m := &Message{TS: s.nextTS(), ThreadTS: thread, User: s.opts.BotUser, Text: p["text"], Blocks: json.RawMessage(orNull(p["blocks"])), Broadcast: broadcast}
+		m.Notified = s.notified(channel, m.Text, m.Blocks)
 		s.messages[channel] = append(s.messages[channel], m)
 		return ok(map[string]any{"channel": channel, "ts": m.TS, "message": map[string]any{"ts": m.TS, "text": m.Text}}),
-			s.notify(Event{Kind: EventPosted, Channel: channel, TS: m.TS, ThreadTS: thread, Text: m.Text, Body: BlocksText(m.Blocks)})
+			s.notify(Event{Kind: EventPosted, Channel: channel, TS: m.TS, ThreadTS: thread, Text: m.Text, Body: BlocksText(m.Blocks), Broadcast: broadcast})
 	case "chat.update":
-		if _, known := s.opts.Channels[channel]; !known {
-			return fail("channel_not_found"), nil
+		if e := s.reach(channel, true); e != "" {
+			return fail(e), nil
 		}
 		if e := checkContent(p); e != "" {
 			return fail(e), nil
@@ -207,8 +236,8 @@ func (s *Server) method(method string, p params) (map[string]any, func()) {
 		}
 		return fail("message_not_found"), nil
 	case "chat.postEphemeral":
-		if _, known := s.opts.Channels[channel]; !known {
-			return fail("channel_not_found"), nil
+		if e := s.reach(channel, true); e != "" {
+			return fail(e), nil
 		}
 		if _, known := s.opts.Users[p["user"]]; !known {
 			return fail("user_not_in_channel"), nil
@@ -216,9 +245,9 @@ func (s *Server) method(method string, p params) (map[string]any, func()) {
 		if e := checkContent(p); e != "" {
 			return fail(e), nil
 		}
-		e := Ephemeral{Channel: channel, User: p["user"], Text: p["text"], Blocks: json.RawMessage(orNull(p["blocks"]))}
+		e := Ephemeral{Channel: channel, User: p["user"], ThreadTS: p["thread_ts"], Text: p["text"], Blocks: json.RawMessage(orNull(p["blocks"]))}
 		s.ephemerals = append(s.ephemerals, e)
-		return ok(map[string]any{"message_ts": s.nextTS()}), s.notify(Event{Kind: EventEphemeral, Channel: channel, User: e.User, Text: e.Text})
+		return ok(map[string]any{"message_ts": s.nextTS()}), s.notify(Event{Kind: EventEphemeral, Channel: channel, ThreadTS: e.ThreadTS, User: e.User, Text: e.Text})
 	case "users.info":
 		name, known := s.opts.Users[p["user"]]
 		if !known {
@@ -232,11 +261,25 @@ func (s *Server) method(method string, p params) (map[string]any, func()) {
 		}
 		return ok(map[string]any{"users": members}), nil
 	case "conversations.info":
-		name, known := s.opts.Channels[channel]
-		if !known {
-			return fail("channel_not_found"), nil
+		if e := s.reach(channel, false); e != "" {
+			return fail(e), nil
 		}
-		return ok(map[string]any{"channel": map[string]any{"id": channel, "name": name, "is_member": true}}), nil
+		name := s.opts.Channels[channel]
+		return ok(map[string]any{"channel": map[string]any{"id": channel, "name": name, "is_channel": !strings.HasPrefix(channel, "D"),
+			"is_private": slices.Contains(s.opts.Private, channel), "is_member": !slices.Contains(s.opts.Outside, channel)}}), nil
+	case "conversations.open":
+		users := strings.Split(p["users"], ",")
+		if p["users"] == "" || len(users) != 1 {
+			return fail("invalid_arguments"), nil // the bot opens one-to-one DMs only
+		}
+		if _, known := s.opts.Users[users[0]]; !known {
+			return fail("user_not_found"), nil
+		}
+		return ok(map[string]any{"channel": map[string]any{"id": s.dmChannel(users[0]), "is_im": true, "user": users[0]}}), nil
+	case "views.open":
+		return s.viewsOpen(p)
+	case "views.publish":
+		return s.viewsPublish(p)
 	case "files.getUploadURLExternal":
 		n, err := strconv.Atoi(p["length"])
 		if p["filename"] == "" || err != nil || n <= 0 {
@@ -255,8 +298,8 @@ func (s *Server) method(method string, p params) (map[string]any, func()) {
 			return fail("invalid_arguments"), nil
 		}
 		ch := p["channel_id"]
-		if _, known := s.opts.Channels[ch]; !known {
-			return fail("channel_not_found"), nil
+		if e := s.reach(ch, true); e != "" {
+			return fail(e), nil
 		}
 		var out []map[string]any
 		var notes []func()
@@ -355,24 +398,30 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.tokensSeen = append(s.tokensSeen, string(raw))
 	target, known := s.responses[id]
-	if !known {
+	switch {
+	case !known || s.now().Sub(target.Issued) > ResponseURLLife:
 		s.mu.Unlock()
 		http.Error(w, "expired_url", http.StatusNotFound)
 		return
-	}
-	if len(body.Text) > MaxText {
+	case target.Uses >= ResponseURLUses:
+		s.mu.Unlock()
+		http.Error(w, "used_url", http.StatusNotFound)
+		return
+	case len(body.Text) > MaxText:
 		s.mu.Unlock()
 		http.Error(w, "msg_too_long", http.StatusBadRequest)
 		return
 	}
+	target.Uses++
+	// A response answers where the command or click happened: in its thread, if any.
 	var after func()
 	if body.ResponseType == "in_channel" {
-		m := &Message{TS: s.nextTS(), User: s.opts.BotUser, Text: body.Text, Blocks: body.Blocks}
+		m := &Message{TS: s.nextTS(), ThreadTS: target.ThreadTS, User: s.opts.BotUser, Text: body.Text, Blocks: body.Blocks}
 		s.messages[target.Channel] = append(s.messages[target.Channel], m)
-		after = s.notify(Event{Kind: EventPosted, Channel: target.Channel, TS: m.TS, Text: m.Text, Body: BlocksText(m.Blocks)})
+		after = s.notify(Event{Kind: EventPosted, Channel: target.Channel, TS: m.TS, ThreadTS: m.ThreadTS, Text: m.Text, Body: BlocksText(m.Blocks)})
 	} else {
-		s.ephemerals = append(s.ephemerals, Ephemeral{Channel: target.Channel, User: target.User, Text: body.Text, Blocks: body.Blocks, ViaResponseURL: true})
-		after = s.notify(Event{Kind: EventEphemeral, Channel: target.Channel, User: target.User, Text: body.Text})
+		s.ephemerals = append(s.ephemerals, Ephemeral{Channel: target.Channel, User: target.User, ThreadTS: target.ThreadTS, Text: body.Text, Blocks: body.Blocks, ViaResponseURL: true})
+		after = s.notify(Event{Kind: EventEphemeral, Channel: target.Channel, ThreadTS: target.ThreadTS, User: target.User, Text: body.Text})
 	}
 	s.mu.Unlock()
 	after()

@@ -1,9 +1,11 @@
 // Package slackfake is a local Slack: the Web API methods the bot uses, the Socket
-// Mode WebSocket, response URLs and file uploads, with a channel model so a test (or
-// the demo) can act as people: "as @bob, click Approve on the newest prompt". It
-// refuses what Slack refuses (unknown channel, oversized text, too many blocks), hands
-// out strictly increasing message timestamps, and can inject faults (429, 5xx,
-// disconnects, redeliveries).
+// Mode WebSocket, response URLs, file uploads, modals and the App Home, with a channel
+// model so a test (or the demo) can act as people: "as @bob, click Reject on the newest
+// prompt and give this reason". It refuses what Slack refuses (unknown channel,
+// oversized text, too many blocks, a method the token has no scope for, a trigger_id
+// older than 3 seconds, a response_url used 5 times or after 30 minutes), hands out
+// strictly increasing message timestamps, and can inject faults (429, 5xx, disconnects,
+// redeliveries).
 package slackfake
 
 import (
@@ -12,6 +14,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"regexp"
+	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -30,6 +35,17 @@ type Options struct {
 	Groups   map[string][]string
 	// PingEvery is how often the WebSocket is pinged (slack-go gives up after 30 s without).
 	PingEvery time.Duration
+	// Scopes are the bot token's granted scopes; a method needing another answers
+	// missing_scope. nil grants every scope (for tests not about scopes).
+	Scopes []string
+	// Private lists the private channels among Channels (conversations.info then needs
+	// groups:read instead of channels:read).
+	Private []string
+	// Outside lists channels the bot is not a member of: posting there answers
+	// not_in_channel, and a private one is not found at all.
+	Outside []string
+	// Clock is the time trigger_ids and response_urls expire by; nil is time.Now.
+	Clock func() time.Time
 }
 
 // Message is one message in a channel.
@@ -41,6 +57,12 @@ type Message struct {
 	Blocks   json.RawMessage
 	Edits    int
 	Files    []string
+	// Broadcast is a thread reply also shown in the channel (reply_broadcast).
+	Broadcast bool
+	// Notified are the users Slack notified when it was posted: those mentioned
+	// directly, through a user group or @channel, and the other end of a DM. An edit
+	// notifies nobody.
+	Notified []string
 }
 
 // File is one uploaded file.
@@ -49,9 +71,10 @@ type File struct {
 	Content                            []byte
 }
 
-// Ephemeral is a message only one user sees.
+// Ephemeral is a message only one user sees, in a thread when ThreadTS is set.
 type Ephemeral struct {
 	Channel, User, Text string
+	ThreadTS            string
 	Blocks              json.RawMessage
 	ViaResponseURL      bool
 }
@@ -84,6 +107,8 @@ const (
 	EventFile      EventKind = "file"
 	EventAck       EventKind = "ack"
 	EventConnected EventKind = "connected"
+	EventViewOpen  EventKind = "view_opened"
+	EventHome      EventKind = "home_published"
 )
 
 // Event is one change, for transcripts and waits.
@@ -93,6 +118,7 @@ type Event struct {
 	ThreadTS, User string
 	Text           string // the message's text (Slack's notification text)
 	Body           string // the text of its blocks, when it has some
+	Broadcast      bool   // a thread reply also sent to the channel
 }
 
 type fault struct {
@@ -122,21 +148,37 @@ type Server struct {
 	conns      map[*wsConn]bool
 	faults     map[string]*fault
 	listeners  []func(Event)
-	responses  map[string]responseTarget
-	tokensSeen []string // every body and URL, to prove tokens never appear in messages
+	responses  map[string]*responseTarget
+	triggers   map[string]*trigger
+	views      map[string]*View
+	viewSeq    int
+	homes      map[string]json.RawMessage // user -> published Home tab
+	dms        map[string]string          // user -> DM channel ID
+	tokensSeen []string                   // every body and URL, to prove tokens never appear in messages
 	closed     bool
 }
 
 type envelope struct {
 	Type    string
+	Accepts bool // accepts_response_payload (a view_submission does)
 	Payload json.RawMessage
 	Retry   int
 	Sent    time.Time
 }
 
+// responseTarget is where a response_url answers: the channel (and thread) of the
+// command or click, privately to its user. Slack takes 5 replies within 30 minutes.
 type responseTarget struct {
-	Channel, User string
+	Channel, User, ThreadTS string
+	Issued                  time.Time
+	Uses                    int
 }
+
+// Slack's limits on a response_url.
+const (
+	ResponseURLUses = 5
+	ResponseURLLife = 30 * time.Minute
+)
 
 // Start listens on 127.0.0.1 on a free port.
 func Start(opts Options) (*Server, error) {
@@ -149,13 +191,17 @@ func Start(opts Options) (*Server, error) {
 	if opts.PingEvery == 0 {
 		opts.PingEvery = 5 * time.Second
 	}
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
 	s := &Server{opts: opts, listener: l, base: "http://" + l.Addr().String() + "/",
 		messages: map[string][]*Message{}, files: map[string]*File{}, envelopes: map[string]envelope{},
-		conns: map[*wsConn]bool{}, faults: map[string]*fault{}, responses: map[string]responseTarget{},
+		conns: map[*wsConn]bool{}, faults: map[string]*fault{}, responses: map[string]*responseTarget{},
+		triggers: map[string]*trigger{}, views: map[string]*View{}, homes: map[string]json.RawMessage{}, dms: map[string]string{},
 		tsSeq: time.Date(2026, 11, 24, 20, 0, 0, 0, time.UTC).UnixMicro()}
 	s.cond = sync.NewCond(&s.mu)
 	mux := http.NewServeMux()
@@ -183,6 +229,8 @@ func (s *Server) Close() {
 	_ = s.http.Shutdown(ctx)
 	s.cond.Broadcast()
 }
+
+func (s *Server) now() time.Time { return s.opts.Clock() }
 
 // APIURL is the Web API base for slack.OptionAPIURL (it ends with "/").
 func (s *Server) APIURL() string { return s.base + "api/" }
@@ -280,6 +328,12 @@ func (s *Server) Messages(channel string) []Message {
 	return s.collect(channel, func(m *Message) bool { return m.ThreadTS == "" })
 }
 
+// Channel returns what a reader of the channel sees outside threads: the top-level
+// messages and the thread replies broadcast to it, in order.
+func (s *Server) Channel(channel string) []Message {
+	return s.collect(channel, func(m *Message) bool { return m.ThreadTS == "" || m.Broadcast })
+}
+
 // Thread returns the replies to a message, in order (copies).
 func (s *Server) Thread(channel, ts string) []Message {
 	return s.collect(channel, func(m *Message) bool { return m.ThreadTS == ts })
@@ -303,6 +357,54 @@ func (s *Server) collect(channel string, keep func(*Message) bool) []Message {
 			out = append(out, *m)
 		}
 	}
+	return out
+}
+
+var mentionRE = regexp.MustCompile(`<(@[UW][A-Z0-9]+|!subteam\^S[A-Z0-9]+|!channel|!here)(\|[^>]*)?>`)
+
+// notified is who a new message notifies; s.mu is held.
+func (s *Server) notified(channel, text string, blocks json.RawMessage) []string {
+	set := map[string]bool{}
+	for u, dm := range s.dms {
+		if dm == channel {
+			set[u] = true
+		}
+	}
+	for _, m := range mentionRE.FindAllStringSubmatch(text+"\n"+BlocksText(blocks), -1) {
+		switch who := m[1]; {
+		case strings.HasPrefix(who, "@"):
+			set[who[1:]] = true
+		case strings.HasPrefix(who, "!subteam^"):
+			for _, u := range s.opts.Groups[strings.TrimPrefix(who, "!subteam^")] {
+				set[u] = true
+			}
+		default:
+			for u := range s.opts.Users {
+				set[u] = true
+			}
+		}
+	}
+	out := make([]string, 0, len(set))
+	for u := range set {
+		out = append(out, u)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// NotificationsOf returns the messages, in any channel or DM, that notified user.
+func (s *Server) NotificationsOf(user string) []Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Message
+	for _, msgs := range s.messages {
+		for _, m := range msgs {
+			if slices.Contains(m.Notified, user) {
+				out = append(out, *m)
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].TS < out[j].TS })
 	return out
 }
 

@@ -124,7 +124,7 @@ func (s *Server) send(id string, env envelope) error {
 	if conn == nil {
 		return ErrNotConnected
 	}
-	msg := map[string]any{"envelope_id": id, "type": env.Type, "payload": env.Payload, "accepts_response_payload": env.Type == "slash_commands"}
+	msg := map[string]any{"envelope_id": id, "type": env.Type, "payload": env.Payload, "accepts_response_payload": env.Type == "slash_commands" || env.Accepts}
 	if env.Retry > 0 {
 		msg["retry_attempt"] = env.Retry
 		msg["retry_reason"] = "timeout"
@@ -144,13 +144,14 @@ func (s *Server) SlashCommand(user, channel, text string) (string, error) {
 	id := s.newEnvelopeID()
 	rid := "r" + id
 	s.mu.Lock()
-	s.responses[rid] = responseTarget{Channel: channel, User: user}
+	s.responses[rid] = &responseTarget{Channel: channel, User: user, Issued: s.now()}
+	trig := s.issueTrigger(user)
 	s.mu.Unlock()
 	payload, _ := json.Marshal(map[string]any{
 		"token": "verification-token-unused", "team_id": s.opts.Team, "team_domain": "nycmesh",
 		"channel_id": channel, "channel_name": s.opts.Channels[channel], "user_id": user, "user_name": s.UserName(user),
 		"command": "/cutover", "text": text, "api_app_id": "A0CUTOVER", "response_url": s.base + "respond/" + rid,
-		"trigger_id": "trigger-" + id,
+		"trigger_id": trig,
 	})
 	return id, s.send(id, envelope{Type: "slash_commands", Payload: payload})
 }
@@ -268,8 +269,9 @@ func (s *Server) click(user string, r Rendering, b button) (string, error) {
 	id := s.newEnvelopeID()
 	rid := "r" + id
 	s.mu.Lock()
-	s.responses[rid] = responseTarget{Channel: channel, User: user}
+	s.responses[rid] = &responseTarget{Channel: channel, User: user, ThreadTS: threadTS, Issued: s.now()}
 	actionTS := s.nextTS()
+	trig := s.issueTrigger(user)
 	s.mu.Unlock()
 	container := map[string]any{"type": "message", "message_ts": ts, "channel_id": channel, "is_ephemeral": false}
 	if threadTS != "" {
@@ -279,7 +281,7 @@ func (s *Server) click(user string, r Rendering, b button) (string, error) {
 		"type": "block_actions", "team": map[string]any{"id": s.opts.Team, "domain": "nycmesh"},
 		"user":       map[string]any{"id": user, "username": s.UserName(user), "name": s.UserName(user), "team_id": s.opts.Team},
 		"api_app_id": "A0CUTOVER", "token": "verification-token-unused", "container": container,
-		"trigger_id": "trigger-" + id, "channel": map[string]any{"id": channel, "name": s.opts.Channels[channel]},
+		"trigger_id": trig, "channel": map[string]any{"id": channel, "name": s.opts.Channels[channel]},
 		"message":      map[string]any{"type": "message", "ts": ts, "thread_ts": threadTS, "text": "", "blocks": json.RawMessage(blocks)},
 		"response_url": s.base + "respond/" + rid,
 		"actions": []map[string]any{{"type": "button", "action_id": b.ActionID, "block_id": b.blockID, "value": b.Value,

@@ -110,12 +110,14 @@ func (s *Sender) retry(ctx context.Context, method string, call func() error) er
 	}
 }
 
-// Post sends a message (threadTS "" = top level) and returns its ts.
-func (s *Sender) Post(ctx context.Context, channel, threadTS, text string, blocks []slack.Block) (string, error) {
+// Post sends a message (threadTS "" = top level) and returns its ts; extra options
+// (slack.MsgOptionBroadcast) are passed on.
+func (s *Sender) Post(ctx context.Context, channel, threadTS, text string, blocks []slack.Block, extra ...slack.MsgOption) (string, error) {
 	opts := []slack.MsgOption{slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...)}
 	if threadTS != "" {
 		opts = append(opts, slack.MsgOptionTS(threadTS))
 	}
+	opts = append(opts, extra...)
 	var ts string
 	err := s.retry(ctx, "chat.postMessage", func() error {
 		var err error
@@ -173,12 +175,51 @@ func (s *Sender) flush(ctx context.Context, channel, ts, key string) {
 	}
 }
 
-// Ephemeral sends a message only user sees.
-func (s *Sender) Ephemeral(ctx context.Context, channel, user, text string, blocks []slack.Block) error {
+// Ephemeral sends a message only user sees, in a thread when threadTS is set.
+func (s *Sender) Ephemeral(ctx context.Context, channel, threadTS, user, text string, blocks []slack.Block) error {
+	opts := []slack.MsgOption{slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...)}
+	if threadTS != "" {
+		opts = append(opts, slack.MsgOptionTS(threadTS))
+	}
 	return s.retry(ctx, "chat.postEphemeral", func() error {
-		_, err := s.api.PostEphemeralContext(ctx, channel, user, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...))
+		_, err := s.api.PostEphemeralContext(ctx, channel, user, opts...)
 		return err
 	})
+}
+
+// OpenView opens a modal with a click's trigger_id and returns the view's ID. It is
+// not retried: a trigger opens one view, within 3 seconds of the click.
+func (s *Sender) OpenView(ctx context.Context, triggerID string, view slack.ModalViewRequest) (string, error) {
+	resp, err := s.api.OpenViewContext(ctx, triggerID, view)
+	if err != nil {
+		s.errors.Add(1)
+		if s.OnError != nil {
+			s.OnError("views.open")
+		}
+		return "", fmt.Errorf("views.open: %w", err)
+	}
+	return resp.View.ID, nil
+}
+
+// PublishHome shows view as user's Home tab of the app.
+func (s *Sender) PublishHome(ctx context.Context, user string, view slack.HomeTabViewRequest) error {
+	return s.retry(ctx, "views.publish", func() error {
+		_, err := s.api.PublishViewContext(ctx, slack.PublishViewContextRequest{UserID: user, View: view})
+		return err
+	})
+}
+
+// OpenDM returns the direct-message channel between the bot and user.
+func (s *Sender) OpenDM(ctx context.Context, user string) (string, error) {
+	var id string
+	err := s.retry(ctx, "conversations.open", func() error {
+		ch, _, _, err := s.api.OpenConversationContext(ctx, &slack.OpenConversationParameters{Users: []string{user}})
+		if err == nil {
+			id = ch.ID
+		}
+		return err
+	})
+	return id, err
 }
 
 // Upload shares content as a file in a thread (files.getUploadURLExternal, the

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/slackevents"
 	"github.com/slack-go/slack/socketmode"
 )
 
@@ -24,15 +25,30 @@ type Command struct {
 	EnvelopeID, UserID, ChannelID, Text, ResponseURL, TriggerID string
 }
 
-// Action is a button click.
+// Action is a button click. TriggerID can open one modal within 3 seconds of the click.
 type Action struct {
-	EnvelopeID, UserID, ChannelID, MessageTS, ThreadTS, ActionID, BlockID, Value, ActionTS, ResponseURL string
+	EnvelopeID, UserID, ChannelID, MessageTS, ThreadTS, ActionID, BlockID, Value, ActionTS, ResponseURL, TriggerID string
 }
 
-// Handler does the work of a command or a click, on a worker goroutine.
+// Submission is a modal's submit: what it was for (CallbackID, Metadata) and the
+// text of each input, by the input's action ID.
+type Submission struct {
+	EnvelopeID, UserID, ViewID, CallbackID, Metadata string
+	Values                                           map[string]string
+}
+
+// HomeOpened says a user opened the app's Home tab.
+type HomeOpened struct {
+	EnvelopeID, UserID string
+}
+
+// Handler does the work of a command, a click, a modal's submit or an opened Home tab,
+// on a worker goroutine.
 type Handler interface {
 	HandleCommand(ctx context.Context, c Command)
 	HandleAction(ctx context.Context, a Action)
+	HandleSubmission(ctx context.Context, s Submission)
+	HandleHomeOpened(ctx context.Context, h HomeOpened)
 }
 
 // Options configure the transport. Tokens are passed in, never logged.
@@ -241,12 +257,18 @@ func (t *Transport) event(ctx context.Context, sm *socketmode.Client, ev socketm
 		job = func(ctx context.Context) { t.handler.HandleCommand(ctx, c) }
 	case socketmode.EventTypeInteractive:
 		cb, ok := ev.Data.(slack.InteractionCallback)
+		if ok && cb.Type == slack.InteractionTypeViewSubmission {
+			sub := submission(ev.Request.EnvelopeID, cb)
+			job = func(ctx context.Context) { t.handler.HandleSubmission(ctx, sub) }
+			break
+		}
 		if !ok || cb.Type != slack.InteractionTypeBlockActions || len(cb.ActionCallback.BlockActions) == 0 {
 			return
 		}
 		b := cb.ActionCallback.BlockActions[0]
 		a := Action{EnvelopeID: ev.Request.EnvelopeID, UserID: cb.User.ID, ChannelID: cb.Channel.ID, MessageTS: cb.Container.MessageTs,
-			ThreadTS: cb.Container.ThreadTs, ActionID: b.ActionID, BlockID: b.BlockID, Value: b.Value, ActionTS: b.ActionTs, ResponseURL: cb.ResponseURL}
+			ThreadTS: cb.Container.ThreadTs, ActionID: b.ActionID, BlockID: b.BlockID, Value: b.Value, ActionTS: b.ActionTs, ResponseURL: cb.ResponseURL,
+			TriggerID: cb.TriggerID}
 		if a.ChannelID == "" {
 			a.ChannelID = cb.Container.ChannelID
 		}
@@ -258,6 +280,17 @@ func (t *Transport) event(ctx context.Context, sm *socketmode.Client, ev socketm
 			return
 		}
 		job = func(ctx context.Context) { t.handler.HandleAction(ctx, a) }
+	case socketmode.EventTypeEventsAPI:
+		api, ok := ev.Data.(slackevents.EventsAPIEvent)
+		if !ok {
+			return
+		}
+		opened, ok := api.InnerEvent.Data.(*slackevents.AppHomeOpenedEvent)
+		if !ok || opened.Tab != "home" {
+			return
+		}
+		h := HomeOpened{EnvelopeID: ev.Request.EnvelopeID, UserID: opened.User}
+		job = func(ctx context.Context) { t.handler.HandleHomeOpened(ctx, h) }
 	default:
 		return
 	}
@@ -267,6 +300,20 @@ func (t *Transport) event(ctx context.Context, sm *socketmode.Client, ev socketm
 		t.dropped.Add(1)
 		log.Error("work queue full; an envelope was acknowledged but dropped", "envelope", ev.Request.EnvelopeID)
 	}
+}
+
+// submission reads a modal's submit: each input's text by its action ID.
+func submission(envelopeID string, cb slack.InteractionCallback) Submission {
+	sub := Submission{EnvelopeID: envelopeID, UserID: cb.User.ID, ViewID: cb.View.ID, CallbackID: cb.View.CallbackID,
+		Metadata: cb.View.PrivateMetadata, Values: map[string]string{}}
+	if cb.View.State != nil {
+		for _, actions := range cb.View.State.Values {
+			for id, a := range actions {
+				sub.Values[id] = a.Value
+			}
+		}
+	}
+	return sub
 }
 
 func (t *Transport) safely(ctx context.Context, job func(context.Context)) {

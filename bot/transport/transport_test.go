@@ -28,10 +28,12 @@ const (
 
 // recorder is a handler that records what it was given, optionally slowly.
 type recorder struct {
-	mu       sync.Mutex
-	commands []transport.Command
-	actions  []transport.Action
-	block    chan struct{}
+	mu          sync.Mutex
+	commands    []transport.Command
+	actions     []transport.Action
+	submissions []transport.Submission
+	homes       []transport.HomeOpened
+	block       chan struct{}
 }
 
 func (r *recorder) HandleCommand(ctx context.Context, c transport.Command) {
@@ -49,6 +51,18 @@ func (r *recorder) HandleCommand(ctx context.Context, c transport.Command) {
 func (r *recorder) HandleAction(_ context.Context, a transport.Action) {
 	r.mu.Lock()
 	r.actions = append(r.actions, a)
+	r.mu.Unlock()
+}
+
+func (r *recorder) HandleSubmission(_ context.Context, s transport.Submission) {
+	r.mu.Lock()
+	r.submissions = append(r.submissions, s)
+	r.mu.Unlock()
+}
+
+func (r *recorder) HandleHomeOpened(_ context.Context, h transport.HomeOpened) {
+	r.mu.Lock()
+	r.homes = append(r.homes, h)
 	r.mu.Unlock()
 }
 
@@ -249,4 +263,43 @@ func TestSenderWaitsOutRateLimitsAndCoalescesEdits(t *testing.T) {
 	for _, seen := range e.slack.Seen() {
 		assert.NotContains(t, seen, "SECRET", "no token in any body or URL")
 	}
+}
+
+func TestAClickOpensAModalWhoseSubmissionComesBack(t *testing.T) {
+	rec := &recorder{}
+	e := start(t, rec, appToken)
+	waitFor(t, e.slack, "connection", e.slack.Connected)
+	sender := transport.NewSender(e.tr.Client(), nil)
+	ctx := context.Background()
+	blocks := []slack.Block{slack.NewActionBlock("", slack.NewButtonBlockElement("reject", "run|1|1", slack.NewTextBlockObject(slack.PlainTextType, "Reject", false, false)))}
+	ts, err := sender.Post(ctx, channel, "", "prompt", blocks)
+	require.NoError(t, err)
+	_, err = e.slack.Click("U02BOB", channel, ts, "reject")
+	require.NoError(t, err)
+	waitFor(t, e.slack, "the click", func() bool { _, a := rec.counts(); return a == 1 })
+	rec.mu.Lock()
+	trigger := rec.actions[0].TriggerID
+	rec.mu.Unlock()
+	require.NotEmpty(t, trigger)
+
+	in := slack.NewPlainTextInputBlockElement(nil, "reason")
+	view := slack.ModalViewRequest{Type: slack.VTModal, Title: slack.NewTextBlockObject(slack.PlainTextType, "Reject step 2", false, false),
+		Submit: slack.NewTextBlockObject(slack.PlainTextType, "Reject", false, false), CallbackID: "decide", PrivateMetadata: "run|1|1",
+		Blocks: slack.Blocks{BlockSet: []slack.Block{slack.NewInputBlock("reason", slack.NewTextBlockObject(slack.PlainTextType, "Why", false, false), nil, in)}}}
+	id, err := sender.OpenView(ctx, trigger, view)
+	require.NoError(t, err)
+	_, err = sender.OpenView(ctx, trigger, view)
+	assert.ErrorContains(t, err, "exchanged_trigger_id", "a trigger opens one view")
+
+	_, err = e.slack.Submit("U02BOB", id, map[string]string{"reason": "wrong cluster"})
+	require.NoError(t, err)
+	waitFor(t, e.slack, "the submission", func() bool { rec.mu.Lock(); defer rec.mu.Unlock(); return len(rec.submissions) == 1 })
+	got := rec.submissions[0]
+	assert.Equal(t, transport.Submission{EnvelopeID: got.EnvelopeID, UserID: "U02BOB", ViewID: id, CallbackID: "decide", Metadata: "run|1|1",
+		Values: map[string]string{"reason": "wrong cluster"}}, got)
+
+	_, err = e.slack.OpenHome("U01ALICE")
+	require.NoError(t, err)
+	waitFor(t, e.slack, "the Home tab opened", func() bool { rec.mu.Lock(); defer rec.mu.Unlock(); return len(rec.homes) == 1 })
+	assert.Equal(t, "U01ALICE", rec.homes[0].UserID)
 }

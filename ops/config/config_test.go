@@ -210,3 +210,41 @@ func FuzzLoad(f *testing.F) {
 		}
 	})
 }
+
+func TestNotify(t *testing.T) {
+	src := example(t)
+	line := "  notify: [mention, broadcast]\n"
+	require.Contains(t, src, line)
+	for _, tc := range []struct {
+		name, with string
+		want       Notify
+		crit, warn string
+	}{
+		{"omitted", "", Notify{NotifyMention, NotifyBroadcast}, "", ""},
+		{"one mode as a string", "  notify: dm\n", Notify{NotifyDM}, "", ""},
+		{"a list", "  notify: [mention, dm]\n", Notify{NotifyMention, NotifyDM}, "", ""},
+		{"unknown mode", "  notify: [mention, shout]\n", nil, "slack.notify[1]", ""},
+		{"none", "  notify: []\n", Notify{}, "", "slack.notify"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, problems := Parse([]byte(strings.Replace(src, line, tc.with, 1)), Options{Getenv: env(nil)})
+			if tc.crit != "" {
+				require.NotEmpty(t, problems.Criticals())
+				assert.Equal(t, tc.crit, problems.Criticals()[0].Path)
+				assert.Contains(t, problems.Criticals()[0].Message, "not one of mention, broadcast, dm")
+				return
+			}
+			require.Empty(t, problems.Criticals())
+			assert.Equal(t, tc.want, cfg.Slack.Notify)
+			var warned []string
+			for _, p := range problems.Warnings() {
+				warned = append(warned, p.Path)
+			}
+			if tc.warn != "" {
+				assert.Contains(t, warned, tc.warn)
+			} else {
+				assert.NotContains(t, warned, "slack.notify")
+			}
+		})
+	}
+}

@@ -17,6 +17,9 @@ func applyDefaults(c *Config) {
 	if c.Slack.APIURL == "" {
 		c.Slack.APIURL = DefaultSlackAPIURL
 	}
+	if c.Slack.Notify == nil {
+		c.Slack.Notify = append(Notify(nil), DefaultNotify...)
+	}
 	defaultDuration(&c.Service.Timeout, 60*time.Second)
 	if len(c.Service.SnapshotPaths) == 0 {
 		c.Service.SnapshotPaths = []string{"/api/v1/mapdata/nodes/", "/api/v1/mapdata/links/", "/api/v1/mapdata/sectors/"}

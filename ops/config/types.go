@@ -40,6 +40,8 @@ type Slack struct {
 	ApprovalTimeout   Duration    `yaml:"approval_timeout"`
 	ReminderEvery     Duration    `yaml:"reminder_every"`
 	APIURL            string      `yaml:"api_url"`
+	// Notify says how approvers hear of a prompt: mention, broadcast, dm.
+	Notify Notify `yaml:"notify"`
 }
 
 type Maintainers struct {

@@ -168,6 +168,7 @@ func (v *validator) slack(c *Config) {
 		v.warn("slack.reminder_every", "is not shorter than approval_timeout: no reminder will be sent")
 	}
 	v.apiURL("slack.api_url", &s.APIURL)
+	v.notify(s)
 }
 
 func (v *validator) service(c *Config) {

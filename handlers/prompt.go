@@ -1,0 +1,204 @@
+package handlers
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nycmeshnet/cutoverbot/bot/message"
+	"github.com/nycmeshnet/cutoverbot/ops/engine"
+	"github.com/nycmeshnet/cutoverbot/ops/plan"
+)
+
+// stepTitle is "Step 9: Restore destination", with the attempt after the first.
+func stepTitle(r *engine.Run, i, attempt int) string {
+	t := fmt.Sprintf("Step %d: %s", i+1, r.Steps[i].Step.Title)
+	if attempt > 1 {
+		t += fmt.Sprintf(" (attempt %d)", attempt)
+	}
+	return t
+}
+
+// Prompt asks for approval of one attempt of a step: what changes and how it is
+// undone first, then who is asked (mention, "" for none), the buttons, and the exact
+// commands folded in small print below.
+func Prompt(r *engine.Run, i int, required int, b Brief, mention string) message.Message {
+	s := r.Steps[i]
+	title := stepTitle(r, i, s.Attempt)
+	text := "Approval needed: " + title
+	sections := []string{"*" + title + "*" + optional(s.Step) + "\n" + b.Changes + "\n_" + b.Undo + "_"}
+	if mention != "" {
+		text += " · " + mention
+		sections = append(sections, "👉 "+mention+": approve or reject")
+	}
+	return message.Message{
+		Text:     text,
+		Sections: sections,
+		Buttons: []message.Button{
+			{Label: "Approve", ActionID: ActApprove, Value: ButtonValue(r.ID, i, s.Attempt), Style: message.Primary},
+			{Label: "Reject", ActionID: ActReject, Value: ButtonValue(r.ID, i, s.Attempt), Style: message.Danger},
+		},
+		Context: append([]string{approvalNeeds(s, required)}, b.Details...),
+	}
+}
+
+func optional(s plan.Step) string {
+	if s.Optional {
+		return " _(optional: Skip it if it is not wanted)_"
+	}
+	return ""
+}
+
+// approvalNeeds names who may approve without mentioning the initiator: a mention
+// notifies, and the initiator is the one person who cannot approve.
+func approvalNeeds(s engine.StepRun, required int) string {
+	got := ""
+	if len(s.Approvals) > 0 {
+		got = " · approved so far by " + mentions(s.Approvals)
+	}
+	return fmt.Sprintf("Needs %d approval(s) from maintainers other than the run's initiator%s", required, got)
+}
+
+func mentions(users []string) string {
+	out := make([]string, len(users))
+	for i, u := range users {
+		out[i] = "<@" + u + ">"
+	}
+	return strings.Join(out, ", ")
+}
+
+// Decided is a prompt after its decision: the buttons are gone and who decided is shown.
+func Decided(r *engine.Run, i, attempt int, required int) message.Message {
+	s := r.Steps[i]
+	title := stepTitle(r, i, attempt)
+	var who []string
+	verdict := ""
+	for _, d := range r.Decisions {
+		if d.Step != i || d.Attempt != attempt {
+			continue
+		}
+		switch d.Action {
+		case engine.Approve:
+			who = append(who, "Approved by <@"+d.User+">")
+		case engine.Reject:
+			verdict = "Rejected by <@" + d.User + ">" + reason(d.Reason)
+		case engine.Skip:
+			verdict = "Skipped by <@" + d.User + ">" + reason(d.Reason)
+		case engine.Abort:
+			verdict = "Run aborted by <@" + d.User + ">" + reason(d.Reason)
+		}
+	}
+	if verdict != "" {
+		who = append(who, verdict)
+	}
+	if s.Attempt == attempt && s.State == engine.Expired {
+		who = append(who, "Expired: "+s.Reason)
+	}
+	if len(who) == 0 {
+		who = []string{engine.Human(s.State)}
+	}
+	return message.Message{Text: title + ": " + strings.Join(who, "; "), Sections: []string{"*" + title + "*\n" + strings.Join(who, " · ")}}
+}
+
+func reason(r string) string {
+	if r == "" {
+		return ""
+	}
+	return ": " + r
+}
+
+// Failure reports a failed, interrupted or expired step and offers Retry, Skip and
+// Abort; Skip and Abort open a modal that asks for the reason. A snapshot diff that
+// found differences shows them per endpoint instead of the error text.
+func Failure(r *engine.Run, i int, mention string) message.Message {
+	s := r.Steps[i]
+	what := map[engine.StepState]string{engine.Failed: "failed", engine.Interrupted: "was interrupted", engine.Expired: "expired"}[s.State]
+	text := fmt.Sprintf("%s %s %s", icon(s.State), stepTitle(r, i, s.Attempt), what)
+	m := message.Message{Text: text, Sections: []string{"*" + text + "*"}}
+	if diff := diffSummary(s); diff != "" {
+		m.Text = fmt.Sprintf("%s %s: the snapshots differ", icon(s.State), stepTitle(r, i, s.Attempt))
+		m.Sections = []string{"*" + m.Text + "*", diff,
+			"The whole diff is in the file above. If the difference is expected, *Skip* and say why; otherwise *Abort*."}
+	} else {
+		detail := s.Error
+		if detail == "" {
+			detail = s.Reason
+		}
+		m.Code = clipLines(detail, 40)
+	}
+	if mention != "" {
+		m.Text += " · " + mention
+		m.Sections = append(m.Sections, "👉 "+mention+": Retry, Skip or Abort")
+	}
+	v := ButtonValue(r.ID, i, s.Attempt)
+	m.Buttons = []message.Button{
+		{Label: "Retry", ActionID: ActRetry, Value: v, Style: message.Primary},
+		{Label: "Skip", ActionID: ActSkip, Value: v},
+		{Label: "Abort", ActionID: ActAbort, Value: v, Style: message.Danger},
+	}
+	m.Context = []string{fmt.Sprintf("A Retry by a maintainer other than the run's initiator approves the new attempt. Skip and Abort ask for the reason (or type `/cutover skip %d REASON`).", i+1)}
+	return m
+}
+
+// IsDiff reports whether a step's details are a snapshot diff, which is always
+// uploaded whole so that those asked to Skip can read all of it.
+func IsDiff(s engine.StepRun) bool {
+	return s.Step.Kind == plan.KindSnapshot && s.Step.Snapshot != nil && s.Step.Snapshot.DiffAgainst != "" && s.Output.Details != ""
+}
+
+// diffSummary lays out a diff step's summary (ops/snapshot's Report.Summary: a line of
+// counts per endpoint, then the first changes with field-level old and new values) for
+// the thread; "" when the step is no failed diff.
+func diffSummary(s engine.StepRun) string {
+	if !IsDiff(s) || s.State != engine.Failed || strings.TrimSpace(s.Output.Summary) == "" {
+		return ""
+	}
+	var lines []string
+	for _, l := range strings.Split(strings.TrimSpace(s.Output.Summary), "\n") {
+		if strings.HasPrefix(l, "• ") {
+			lines = append(lines, "    "+message.Escape(l))
+			continue
+		}
+		name, counts, ok := strings.Cut(l, ": ")
+		if !ok {
+			lines = append(lines, message.Escape(l))
+			continue
+		}
+		lines = append(lines, "*"+message.Escape(name)+"*: "+message.Escape(counts))
+	}
+	return strings.Join(lines, "\n")
+}
+
+// FailureDecided is a failure message after Retry, Skip or Abort was chosen.
+func FailureDecided(r *engine.Run, i, attempt int, d engine.Decision) message.Message {
+	s := r.Steps[i]
+	verb := map[engine.Action]string{engine.Retry: "Retried", engine.Skip: "Skipped", engine.Abort: "Aborted", engine.Reject: "Rejected"}[d.Action]
+	text := fmt.Sprintf("Step %d: %s (attempt %d) — %s by <@%s>%s", i+1, s.Step.Title, attempt, verb, d.User, reason(d.Reason))
+	return message.Message{Text: text, Sections: []string{text}}
+}
+
+// Reminder nudges the approvers while an approval waits; expires, when not zero, says
+// when the prompt expires (each reader sees it in their own time zone).
+func Reminder(r *engine.Run, i int, msg, mention string, expires time.Time) message.Message {
+	text := fmt.Sprintf("⏰ Step %d: %s is %s.", i+1, r.Steps[i].Step.Title, msg)
+	if !expires.IsZero() {
+		text += " It expires " + slackTime(expires) + " unless someone decides."
+	}
+	if mention != "" {
+		text += " 👉 " + mention + ": approve or reject it above."
+	} else {
+		text += " Maintainers other than the run's initiator can approve it above."
+	}
+	return message.Message{Text: text, Sections: []string{text}}
+}
+
+// slackTime shows t in each reader's own time zone, with UTC as the fallback for
+// clients that cannot.
+func slackTime(t time.Time) string {
+	return fmt.Sprintf("<!date^%d^{date_short_pretty} {time}|%s>", t.Unix(), t.UTC().Format("2006-01-02 15:04 UTC"))
+}
+
+// slackTimeIn is slackTime with the fallback in loc (a schedule's zone).
+func slackTimeIn(t time.Time, loc *time.Location) string {
+	return fmt.Sprintf("<!date^%d^{date_short_pretty} {time}|%s>", t.Unix(), t.In(loc).Format("Mon 2006-01-02 15:04 MST"))
+}
