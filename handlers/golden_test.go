@@ -149,7 +149,11 @@ func TestGoldenMessages(t *testing.T) {
 		}),
 		"token-warning": handlers.TokenWarning([]handlers.ExpiringToken{
 			{Cluster: "prod2", Expires: now.Add(6*24*time.Hour + 3*time.Hour)}, {Cluster: "prod1", Expires: now.Add(-time.Hour)}}, now),
-		"ended": handlers.Ended(ended, now),
+		"ended": handlers.Ended(ended, now, ""),
+		"ended-cleanup": handlers.Ended(ended, now, "Files the bot could not remove (they hold members' data):\n"+
+			"could not remove /tmp/cutoverbot-20261124-2000-ab12.dump in prod1 pod meshdb-postgres-5c6b7-klmno (connection refused); remove it by hand:\n"+
+			"  kubectl -n meshdb exec meshdb-postgres-5c6b7-klmno -c meshdb-postgres -- rm -f /tmp/cutoverbot-20261124-2000-ab12.dump\n"+
+			"Backups kept until 2026-12-01 21:00 UTC (state.retention), then removed: restore-destination-backup-early-1.1.dump (1.2 MiB, sha256 77951f881c6b) in the spool of replica cutoverbot-0"),
 	}
 	for name, m := range cases {
 		t.Run(name, func(t *testing.T) {

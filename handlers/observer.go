@@ -124,7 +124,7 @@ func (h *Handler) Observe(ev engine.Event) {
 		h.remind(ctx, r, ev.Step, ev.Message, thread)
 	case engine.EventEnded:
 		h.updateHeader(ctx, r)
-		_, err := h.opts.Poster.Post(ctx, h.channel(), thread, Ended(r, h.opts.Clock()))
+		_, err := h.opts.Poster.Post(ctx, h.channel(), thread, Ended(r, h.opts.Clock(), ev.Message))
 		fail("post the end of the run", err)
 	}
 }

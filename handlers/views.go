@@ -128,7 +128,9 @@ func Progress(r *engine.Run, i int, msg string) message.Message {
 }
 
 // Ended closes the thread.
-func Ended(r *engine.Run, now time.Time) message.Message {
+// cleanup says what the bot could not remove from the pods and how long the backups
+// are kept (engine.Event.Message of EventEnded).
+func Ended(r *engine.Run, now time.Time, cleanup string) message.Message {
 	ok, skipped := 0, 0
 	for _, s := range r.Steps {
 		switch s.State {
@@ -139,7 +141,11 @@ func Ended(r *engine.Run, now time.Time) message.Message {
 		}
 	}
 	text := fmt.Sprintf("Run %s %s after %s: %d step(s) succeeded, %d skipped.", r.ID, engine.Human(r.State), dur(r.Elapsed(now)), ok, skipped)
-	return message.Message{Text: text, Sections: []string{"*" + text + "*"}}
+	m := message.Message{Text: text, Sections: []string{"*" + text + "*"}}
+	if cleanup = strings.TrimSpace(cleanup); cleanup != "" {
+		m.Sections = append(m.Sections, "```"+strings.ReplaceAll(cleanup, "```", "` ` `")+"```")
+	}
+	return m
 }
 
 // Status answers /cutover status.

@@ -23,6 +23,8 @@ type Metrics struct {
 	RateLimitWait *prometheus.CounterVec // api
 	Bytes         *prometheus.CounterVec // direction (dumped, restored)
 	Leader        prometheus.Gauge       // 1 while this replica leads (always 1 with the file store)
+	SpoolBytes    prometheus.Gauge       // what this replica's spool holds (dumps, backups, snapshots)
+	SpoolRuns     prometheus.Gauge       // how many runs have files in it
 }
 
 // New makes and registers the collectors (plus the Go and process collectors).
@@ -47,8 +49,12 @@ func New() *Metrics {
 			Help: "Bytes of database dumps streamed, by direction."}, []string{"direction"}),
 		Leader: prometheus.NewGauge(prometheus.GaugeOpts{Name: "cutoverbot_leader",
 			Help: "1 while this replica is the leader that serves Slack, 0 while it stands by."}),
+		SpoolBytes: prometheus.NewGauge(prometheus.GaugeOpts{Name: "cutoverbot_spool_bytes",
+			Help: "Bytes of dumps, backups and snapshots in this replica's spool (members' personal data, removed state.retention after a run ends)."}),
+		SpoolRuns: prometheus.NewGauge(prometheus.GaugeOpts{Name: "cutoverbot_spool_runs",
+			Help: "Runs with files in this replica's spool."}),
 	}
-	m.Registry.MustRegister(m.Runs, m.StepDuration, m.Decisions, m.Refusals, m.AckLatency, m.APIErrors, m.RateLimitWait, m.Bytes, m.Leader,
+	m.Registry.MustRegister(m.Runs, m.StepDuration, m.Decisions, m.Refusals, m.AckLatency, m.APIErrors, m.RateLimitWait, m.Bytes, m.Leader, m.SpoolBytes, m.SpoolRuns,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -61,14 +61,16 @@ type Server struct {
 	Handler   *handlers.Handler
 	Metrics   *metrics.Metrics
 	Scheduler *schedule.Scheduler
-	transport *transport.Transport
-	post      func(context.Context, message.Message) error // a top-level post in the channel
-	http      *http.Server
-	listener  net.Listener
-	ready     atomic.Bool
-	healthMu  sync.Mutex
-	healthAt  time.Time
-	healthErr error
+	// clusterSteps also clean up after runs: at their end, and state.retention later.
+	clusterSteps *steps.ClusterSteps
+	transport    *transport.Transport
+	post         func(context.Context, message.Message) error // a top-level post in the channel
+	http         *http.Server
+	listener     net.Listener
+	ready        atomic.Bool
+	healthMu     sync.Mutex
+	healthAt     time.Time
+	healthErr    error
 }
 
 // New opens the store, connects to the clusters and wires everything; it does not
@@ -111,7 +113,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		clusters[name] = c
 	}
 	exec := steps.New(cfg)
-	steps.RegisterClusterSteps(exec, cfg, clusters)
+	s.clusterSteps = steps.RegisterClusterSteps(exec, cfg, clusters)
 	gh, err := github.New(cfg.GitHub.APIURL, cfg.Tokens.GitHub.Reveal(), nil)
 	if err != nil {
 		st.Close()
@@ -170,6 +172,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		ApprovalsRequired: cfg.Slack.ApprovalsRequired, ApprovalTimeout: cfg.Slack.ApprovalTimeout.Duration,
 		ReminderEvery: cfg.Slack.ReminderEvery.Duration, Clock: opts.Clock, Logger: opts.Logger,
 		Observer: func(ev engine.Event) { s.Metrics.Observe(ev); h.Observe(ev) },
+		OnEnd:    s.clusterSteps.EndRun,
 	})
 	h.SetEngine(s.Engine)
 	exec.Register(plan.KindAnnounce, h.Announce)
@@ -204,6 +207,11 @@ func (s *Server) Run(ctx context.Context) error {
 			log.Error("health endpoints stopped", "err", err)
 		}
 	}()
+	// Every replica expires its own spool, leader or not.
+	expireCtx, stopExpiry := context.WithCancel(ctx)
+	expiryDone := make(chan struct{})
+	go func() { defer close(expiryDone); s.expireLoop(expireCtx) }()
+	defer func() { stopExpiry(); <-expiryDone }()
 	if s.elector == nil {
 		s.Metrics.Leader.Set(1)
 		err = s.lead(ctx, func() bool { return false })

@@ -52,6 +52,10 @@ type Options struct {
 	Logger            *slog.Logger
 	// Observer hears every change after it is stored, in order, off the caller's goroutine.
 	Observer func(Event)
+	// OnEnd runs when a run has ended, however it ended, before EventEnded is emitted
+	// (off the engine's lock; Close waits for it): it removes what the run left in the
+	// pods, and what it says goes with EventEnded as its Message.
+	OnEnd func(ctx context.Context, r *Run) string
 }
 
 // Engine drives the one active run.

@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -368,4 +369,62 @@ func TestAbortAfterAFailedRestoreUndoesIt(t *testing.T) {
 	}
 	require.NotEmpty(t, undo)
 	assert.Equal(t, "undo-restore-destination", undo[0], "the undo of the restore comes first: %v", undo)
+}
+
+// OnEnd runs once for every run, however it ends, before EventEnded, whose message
+// carries what it said.
+func TestOnEndRunsHoweverARunEnds(t *testing.T) {
+	for name, end := range map[string]func(h *harness){
+		"rejected":                 func(h *harness) { h.mustDecide(carol, engine.Reject, "not tonight") },
+		"aborted, nothing to undo": func(h *harness) { h.mustDecide(carol, engine.Abort, "wrong night") },
+		"rolled back after a step": func(h *harness) {
+			h.mustDecide(bob, engine.Approve, "")
+			h.mustDecide(carol, engine.Abort, "")
+			rollAll(h)
+		},
+		"rollback stopped midway": func(h *harness) {
+			h.mustDecide(bob, engine.Approve, "")
+			h.mustDecide(carol, engine.Abort, "")
+			h.mustDecide(carol, engine.Abort, "")
+		},
+		"completed": func(h *harness) { rollAll(h) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			h := newHarness(t, 1)
+			var mu sync.Mutex
+			var ended []string
+			h.eng.Close(context.Background())
+			h.opts.OnEnd = func(_ context.Context, r *engine.Run) string {
+				mu.Lock()
+				defer mu.Unlock()
+				ended = append(ended, r.ID)
+				return "cleaned " + r.ID
+			}
+			h.eng = engine.New(h.opts)
+			require.NoError(t, h.eng.Recover(context.Background()))
+			r := h.start()
+			end(h)
+			h.eng.Wait()
+			h.eng.WaitEvents()
+			mu.Lock()
+			assert.Equal(t, []string{r.ID}, ended)
+			mu.Unlock()
+			var msg string
+			for _, ev := range h.snapshotEvents() {
+				if ev.Kind == engine.EventEnded {
+					msg = ev.Message
+				}
+			}
+			assert.Equal(t, "cleaned "+r.ID, msg)
+		})
+	}
+}
+
+// rollAll approves every step until the run ends.
+func rollAll(h *harness) {
+	h.t.Helper()
+	for i := 0; i < 60 && h.eng.Active() != nil; i++ {
+		h.mustDecide(bob, engine.Approve, "")
+	}
+	require.Nil(h.t, h.eng.Active(), "the run ended")
 }

@@ -203,3 +203,10 @@ func (h *harness) eventKinds() []engine.EventKind {
 	}
 	return out
 }
+
+func (h *harness) snapshotEvents() []engine.Event {
+	h.eng.WaitEvents()
+	h.evMu.Lock()
+	defer h.evMu.Unlock()
+	return append([]engine.Event(nil), h.events...)
+}

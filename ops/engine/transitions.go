@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/nycmeshnet/cutoverbot/ops/plan"
 )
@@ -80,7 +81,7 @@ func (e *Engine) commit(r *Run, audit []AuditEntry) error {
 func (e *Engine) afterCommit(r *Run) {
 	s := r.CurrentStep()
 	if s == nil {
-		e.emit(EventEnded, r, -1, nil, "")
+		e.ended(r)
 		return
 	}
 	switch s.State {
@@ -101,6 +102,26 @@ func (e *Engine) afterCommit(r *Run) {
 		e.launch(r)
 	}
 }
+
+// ended emits EventEnded for r, after OnEnd.
+func (e *Engine) ended(r *Run) {
+	if e.opts.OnEnd == nil {
+		e.emit(EventEnded, r, -1, nil, "")
+		return
+	}
+	snapshot := r.Clone()
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		ctx, cancel := context.WithTimeout(e.baseCtx, endTimeout)
+		defer cancel()
+		msg := e.opts.OnEnd(ctx, snapshot)
+		e.emit(EventEnded, snapshot, -1, nil, msg)
+	}()
+}
+
+// endTimeout bounds OnEnd.
+const endTimeout = 2 * time.Minute
 
 // launch runs the current step of r (stored as running) off the caller's goroutine.
 func (e *Engine) launch(r *Run) {

@@ -33,6 +33,7 @@ type world struct {
 	origin   *sandbox.Cluster // prod2
 	dest     *sandbox.Cluster // prod1
 	exec     *steps.Executor
+	cluster  *steps.ClusterSteps
 	plan     plan.Plan
 	run      *engine.Run
 	progress []string
@@ -73,7 +74,7 @@ func worldFromConfig(t *testing.T, dir string, origin, dest *sandbox.Cluster, mu
 		clusters[name] = c
 	}
 	w := &world{cfg: cfg, origin: origin, dest: dest, exec: steps.New(cfg)}
-	steps.RegisterClusterSteps(w.exec, cfg, clusters)
+	w.cluster = steps.RegisterClusterSteps(w.exec, cfg, clusters)
 	w.plan, err = plan.Build(cfg, "prod2", "prod1")
 	require.NoError(t, err)
 	// The sandbox's pods share the host's /tmp, where the restore stages its copy
@@ -597,4 +598,75 @@ func TestRollbackRemovesTheCopyNoRestoreUsed(t *testing.T) {
 	// Running it again finds nothing to remove and succeeds (rm -f).
 	_, err = w.rollback(t, undo)
 	require.NoError(t, err)
+}
+
+// When a run ends, however it ends, the dump's copy in the destination pod and the pid
+// files go; what cannot be removed is listed with the command to remove it; backups
+// stay until state.retention has passed since the end, then go from the spool and the
+// postgres volume.
+func TestRunEndAndRetentionRemoveWhatTheRunLeft(t *testing.T) {
+	w := newWorld(t)
+	cs := w.cluster
+	remote := plan.RemoteDumpPath(w.run.ID)
+	_, err := w.step(t, "dump-origin")
+	require.NoError(t, err)
+	rout, err := w.step(t, "restore-destination")
+	require.NoError(t, err)
+	backup := result[steps.RestoreResult](t, rout).Backup
+	require.NotNil(t, backup.InPod)
+	require.FileExists(t, backup.InPod.Path, "the backup's copy on the postgres volume")
+	require.NoError(t, os.WriteFile(remote, []byte("left by a step that was skipped"), 0o600))
+	pid := strings.TrimSuffix(remote, ".dump") + ".prod1.restore-destination.1.restore.pid"
+	require.NoError(t, os.WriteFile(pid, []byte("1\n"), 0o600))
+
+	// The pods cannot be reached (the sandbox's pods share this machine's /tmp: both
+	// fail): the end says so, with the command.
+	for _, c := range []*sandbox.Cluster{w.dest, w.origin} {
+		recordPod(c, func(argv []string) error {
+			if argv[0] == "sh" {
+				return fmt.Errorf("connection refused")
+			}
+			return nil
+		})
+	}
+	w.run.State, w.run.Ended = engine.Completed, time.Now()
+	msg := cs.EndRun(context.Background(), w.run)
+	w.dest.SetExecHook(nil)
+	w.origin.SetExecHook(nil)
+	assert.Contains(t, msg, "could not remove "+remote+" in prod1 pod "+destPod)
+	assert.Contains(t, msg, "kubectl -n meshdb exec "+destPod+" -c meshdb-postgres -- rm -f "+remote)
+	assert.FileExists(t, remote)
+
+	msg = cs.EndRun(context.Background(), w.run)
+	assert.NotContains(t, msg, "could not remove")
+	assert.Contains(t, msg, "Backups kept until")
+	assert.NoFileExists(t, remote, "the copy in the pod is gone")
+	assert.NoFileExists(t, pid)
+	assert.FileExists(t, backup.File.Path, "backups stay until the retention ends")
+	assert.FileExists(t, backup.InPod.Path)
+
+	spool := filepath.Dir(backup.File.Path)
+	removed, problems := cs.ExpireRuns(context.Background(), []*engine.Run{w.run}, w.run.Ended.Add(w.cfg.State.Retention.Duration-time.Minute))
+	assert.Empty(t, removed, "not yet")
+	assert.Empty(t, problems)
+	assert.DirExists(t, spool)
+	usage, err := steps.SpoolUsage(w.cfg.State.Dir)
+	require.NoError(t, err)
+	require.Len(t, usage, 1)
+	assert.Equal(t, w.run.ID, usage[0].RunID)
+	assert.Positive(t, usage[0].Bytes)
+
+	removed, problems = cs.ExpireRuns(context.Background(), []*engine.Run{w.run}, w.run.Ended.Add(w.cfg.State.Retention.Duration+time.Minute))
+	assert.Empty(t, problems)
+	assert.Len(t, removed, 3, "the spool and the volume of each cluster: %q", removed)
+	assert.NoDirExists(t, spool)
+	assert.NoFileExists(t, backup.InPod.Path)
+	usage, err = steps.SpoolUsage(w.cfg.State.Dir)
+	require.NoError(t, err)
+	assert.Empty(t, usage)
+	cmds := recordPod(w.dest, nil)
+	removed, _ = cs.ExpireRuns(context.Background(), []*engine.Run{w.run}, w.run.Ended.Add(w.cfg.State.Retention.Duration+time.Hour))
+	w.dest.SetExecHook(nil)
+	assert.Empty(t, removed, "done once")
+	assert.Empty(t, cmds(), "and not asked of the pods again")
 }
