@@ -10,6 +10,7 @@ import (
 	"github.com/nycmeshnet/cutoverbot/ops/config"
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
 	"github.com/nycmeshnet/cutoverbot/ops/plan"
+	"github.com/nycmeshnet/cutoverbot/ops/steps"
 )
 
 // Plan prints the resolved plan: number, title, cluster and the exact commands.
@@ -44,7 +45,8 @@ func Problems(w io.Writer, ps config.Problems) {
 }
 
 // History prints runs, newest first, and the audit log of each.
-func History(w io.Writer, runs []*engine.Run, audit func(runID string) ([]engine.AuditEntry, error), verbose bool) error {
+func History(w io.Writer, runs []*engine.Run, spool []steps.SpoolRun, audit func(runID string) ([]engine.AuditEntry, error), verbose bool) error {
+	defer printSpool(w, spool)
 	if len(runs) == 0 {
 		fmt.Fprintln(w, "No runs yet.")
 		return nil
@@ -59,6 +61,11 @@ func History(w io.Writer, runs []*engine.Run, audit func(runID string) ([]engine
 		fmt.Fprintf(w, "%s  %s -> %s  by %s  %s  %s  %d/%d steps succeeded  (%s)\n",
 			r.ID, r.Origin, r.Destination, r.Initiator, r.Created.UTC().Format("2006-01-02 15:04 MST"),
 			engine.Human(r.State), done, len(r.Steps), r.Elapsed(time.Now()).Round(time.Second))
+		for _, u := range spool {
+			if u.RunID == r.ID {
+				fmt.Fprintf(w, "    spool: %d file(s), %s (dumps, backups, snapshots)\n", u.Files, bytesText(u.Bytes))
+			}
+		}
 		if !verbose {
 			continue
 		}
@@ -71,4 +78,28 @@ func History(w io.Writer, runs []*engine.Run, audit func(runID string) ([]engine
 		}
 	}
 	return nil
+}
+
+// printSpool says what the spool holds in all.
+func printSpool(w io.Writer, spool []steps.SpoolRun) {
+	if spool == nil {
+		return
+	}
+	var total int64
+	for _, u := range spool {
+		total += u.Bytes
+	}
+	fmt.Fprintf(w, "Spool of this replica: %d run(s), %s (members' personal data: removed state.retention after each run ends)\n", len(spool), bytesText(total))
+}
+
+func bytesText(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
 }

@@ -124,6 +124,12 @@ func Check(ctx context.Context, cfg *config.Config) []CheckResult {
 		add("state in kubernetes", err, fmt.Sprintf("ConfigMaps and Lease %s usable in namespace %s", cfg.State.LeaseName, where))
 	}
 
+	if msg, warn, err := spoolSpace(cfg.State.Dir); err != nil || !warn {
+		add("spool volume", err, msg)
+	} else {
+		out = append(out, CheckResult{Name: "spool volume", OK: true, Warn: true, Msg: msg})
+	}
+
 	gh, err := github.New(cfg.GitHub.APIURL, cfg.Tokens.GitHub.Reveal(), nil)
 	for _, r := range []struct {
 		repo string

@@ -30,13 +30,11 @@ func NewHistoryClient(base string) (*HistoryClient, error) {
 	return &HistoryClient{base: strings.TrimRight(base, "/"), hc: &http.Client{Timeout: 30 * time.Second}}, nil
 }
 
-// List returns the newest runs first.
-func (c *HistoryClient) List(ctx context.Context, limit int) ([]*engine.Run, error) {
+// List returns the newest runs first, and what the bot's spool holds.
+func (c *HistoryClient) List(ctx context.Context, limit int) (RunsPage, error) {
 	var page RunsPage
-	if err := c.get(ctx, pathRuns+"?limit="+strconv.Itoa(limit), &page); err != nil {
-		return nil, err
-	}
-	return page.Runs, nil
+	err := c.get(ctx, pathRuns+"?limit="+strconv.Itoa(limit), &page)
+	return page, err
 }
 
 // Run returns one run and its audit log; engine.ErrNotFound for an unknown ID.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nycmeshnet/cutoverbot/buildinfo"
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
+	"github.com/nycmeshnet/cutoverbot/ops/steps"
 )
 
 // The read-only history API on the health port. The bbolt file is locked by the
@@ -27,6 +28,9 @@ const (
 // RunsPage is the answer of GET /api/v1/runs?limit=N: the newest runs first.
 type RunsPage struct {
 	Runs []*engine.Run `json:"runs"`
+	// Spool is what this replica's spool holds, run by run (members' personal data,
+	// removed state.retention after each run ends).
+	Spool []steps.SpoolRun `json:"spool"`
 }
 
 // RunPage is the answer of GET /api/v1/runs/{id}: one run and its audit log, oldest first.
@@ -63,13 +67,13 @@ func (s *Server) routes() http.Handler {
 		fmt.Fprintln(w, "ready")
 	})
 	mux.Handle("/metrics", promhttp.HandlerFor(s.Metrics.Registry, promhttp.HandlerOpts{}))
-	history(mux, s.store)
+	history(mux, s.store, func() ([]steps.SpoolRun, error) { return steps.SpoolUsage(s.cfg.State.Dir) })
 	return mux
 }
 
 // history adds the read-only runs API to mux. Only GET is routed: the mux answers
 // any other method with 405.
-func history(mux *http.ServeMux, st engine.Store) {
+func history(mux *http.ServeMux, st engine.Store, spool func() ([]steps.SpoolRun, error)) {
 	mux.HandleFunc("GET "+pathRuns, func(w http.ResponseWriter, r *http.Request) {
 		limit := 20
 		if v := r.URL.Query().Get("limit"); v != "" {
@@ -88,7 +92,12 @@ func history(mux *http.ServeMux, st engine.Store) {
 		if runs == nil {
 			runs = []*engine.Run{}
 		}
-		writeJSON(w, http.StatusOK, RunsPage{Runs: runs})
+		usage, err := spool()
+		if err != nil {
+			writeJSON(w, http.StatusInternalServerError, apiError{"the spool could not be read: " + err.Error()})
+			return
+		}
+		writeJSON(w, http.StatusOK, RunsPage{Runs: runs, Spool: usage})
 	})
 	mux.HandleFunc("GET "+pathRuns+"/{id}", func(w http.ResponseWriter, r *http.Request) {
 		id := r.PathValue("id")

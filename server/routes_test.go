@@ -20,6 +20,7 @@ import (
 	"github.com/nycmeshnet/cutoverbot/buildinfo"
 	"github.com/nycmeshnet/cutoverbot/ops/config"
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
+	"github.com/nycmeshnet/cutoverbot/ops/steps"
 )
 
 // testKubeconfig has a context per example cluster. Nothing here dials it: New
@@ -99,12 +100,12 @@ func TestHistoryAPI(t *testing.T) {
 	require.NoError(t, err)
 	ctx := context.Background()
 
-	runs, err := c.List(ctx, 20)
+	list, err := c.List(ctx, 20)
 	require.NoError(t, err)
-	assert.Empty(t, runs)
+	assert.Empty(t, list.Runs)
 	code, body := get(t, web.URL+"/api/v1/runs")
 	assert.Equal(t, http.StatusOK, code)
-	assert.JSONEq(t, `{"runs":[]}`, body, "an empty list, not null")
+	assert.JSONEq(t, `{"runs":[],"spool":null}`, body, "an empty list, not null; nothing in the spool")
 
 	t0 := time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC)
 	r1 := &engine.Run{ID: "20261201-0200-ab12", Origin: "prod2", Destination: "prod1", Initiator: "U01ALICE", Created: t0, State: engine.Active, Version: 1,
@@ -117,13 +118,17 @@ func TestHistoryAPI(t *testing.T) {
 	r2 := &engine.Run{ID: "20261202-0200-cd34", Origin: "prod1", Destination: "prod2", Initiator: "U02BOB", Created: t0.Add(24 * time.Hour), State: engine.Active, Version: 1}
 	require.NoError(t, s.Store().Create(r2, nil))
 
-	runs, err = c.List(ctx, 20)
+	spool := filepath.Join(s.cfg.State.Dir, "spool", r1.ID)
+	require.NoError(t, os.MkdirAll(spool, 0o700))
+	require.NoError(t, os.WriteFile(filepath.Join(spool, "dump-origin.dump"), make([]byte, 1234), 0o600))
+	list, err = c.List(ctx, 20)
 	require.NoError(t, err)
-	require.Len(t, runs, 2)
-	assert.Equal(t, r2.ID, runs[0].ID, "newest first")
-	runs, err = c.List(ctx, 1)
+	require.Len(t, list.Runs, 2)
+	assert.Equal(t, r2.ID, list.Runs[0].ID, "newest first")
+	assert.Equal(t, []steps.SpoolRun{{RunID: r1.ID, Bytes: 1234, Files: 1}}, list.Spool, "what the spool holds")
+	list, err = c.List(ctx, 1)
 	require.NoError(t, err)
-	assert.Len(t, runs, 1)
+	assert.Len(t, list.Runs, 1)
 
 	page, err := c.Run(ctx, r1.ID)
 	require.NoError(t, err)

@@ -16,6 +16,7 @@ import (
 	"github.com/nycmeshnet/cutoverbot/console"
 	"github.com/nycmeshnet/cutoverbot/ops/config"
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
+	"github.com/nycmeshnet/cutoverbot/ops/steps"
 	"github.com/nycmeshnet/cutoverbot/ops/plan"
 	"github.com/nycmeshnet/cutoverbot/server"
 )
@@ -217,18 +218,22 @@ func cmdHistory(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer st.Close()
+	spool, err := steps.SpoolUsage(cfg.State.Dir)
+	if err != nil {
+		return err
+	}
 	if *runID != "" {
 		r, err := st.Get(*runID)
 		if err != nil {
 			return exitError{2, err}
 		}
-		return console.History(stdout, []*engine.Run{r}, st.Audit, true)
+		return console.History(stdout, []*engine.Run{r}, spool, st.Audit, true)
 	}
 	runs, err := st.List(*limit)
 	if err != nil {
 		return err
 	}
-	return console.History(stdout, runs, st.Audit, *verbose)
+	return console.History(stdout, runs, spool, st.Audit, *verbose)
 }
 
 func historyFromServer(ctx context.Context, url, runID string, limit int, verbose bool, stdout io.Writer) error {
@@ -248,11 +253,11 @@ func historyFromServer(ctx context.Context, url, runID string, limit int, verbos
 		if err != nil {
 			return err
 		}
-		return console.History(stdout, []*engine.Run{page.Run}, func(string) ([]engine.AuditEntry, error) { return page.Audit, nil }, true)
+		return console.History(stdout, []*engine.Run{page.Run}, nil, func(string) ([]engine.AuditEntry, error) { return page.Audit, nil }, true)
 	}
-	runs, err := c.List(ctx, limit)
+	page, err := c.List(ctx, limit)
 	if err != nil {
 		return err
 	}
-	return console.History(stdout, runs, audit, verbose)
+	return console.History(stdout, page.Runs, page.Spool, audit, verbose)
 }
