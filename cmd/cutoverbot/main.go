@@ -16,8 +16,8 @@ import (
 	"github.com/nycmeshnet/cutoverbot/console"
 	"github.com/nycmeshnet/cutoverbot/ops/config"
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
-	"github.com/nycmeshnet/cutoverbot/ops/steps"
 	"github.com/nycmeshnet/cutoverbot/ops/plan"
+	"github.com/nycmeshnet/cutoverbot/ops/steps"
 	"github.com/nycmeshnet/cutoverbot/server"
 )
 
