@@ -52,13 +52,16 @@ func rules(t *testing.T, rs []rbacv1.PolicyRule) map[string]string {
 	t.Helper()
 	got := map[string]string{}
 	for _, r := range rs {
-		assert.Empty(t, r.ResourceNames)
 		assert.Empty(t, r.NonResourceURLs)
+		names := ""
+		if len(r.ResourceNames) > 0 {
+			names = "[" + strings.Join(r.ResourceNames, ",") + "]"
+		}
 		for _, g := range r.APIGroups {
 			for _, res := range r.Resources {
 				verbs := append([]string(nil), r.Verbs...)
 				sort.Strings(verbs)
-				got[g+"/"+res] = strings.Join(verbs, ",")
+				got[g+"/"+res+names] = strings.Join(verbs, ",")
 			}
 		}
 	}
@@ -91,6 +94,8 @@ func TestTargetClusterRBACIsExactlyWhatThePlanNeeds(t *testing.T) {
 		"apps/deployments/scale":  "get,patch,update",
 		"apps/statefulsets":       "get",
 		"apps/deployments":        "get",
+		// patch of the celery StatefulSet only, for kube.ReplicasAnnotation
+		"apps/statefulsets[meshdb-celery-worker]": "patch",
 	}, rules(t, role.Rules))
 }
 

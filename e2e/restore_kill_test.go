@@ -369,3 +369,35 @@ func mustDecode(t *testing.T, o engine.Output) steps.RestoreResult {
 	require.NoError(t, err)
 	return r
 }
+
+// TestReliabilityKilledMidScaleKeepsTheReplicaCount: the bot dies after scaling the
+// destination's celery to 0 and before the step's result (celery's pod takes its time
+// to stop). The retry finds 0 replicas; the run must still bring celery back to the
+// count it had before the run, recorded before the first scale.
+func TestReliabilityKilledMidScaleKeepsTheReplicaCount(t *testing.T) {
+	w := newWorld(t, worldOptions{installs: 300})
+	w.startProcess()
+	w.command(alice, "start prod2 prod1")
+	w.waitFor("the run header", func() bool { return w.header().TS != "" })
+	w.dest.Kube.SetScaleDelay(time.Hour) // the celery pod does not stop
+	w.click(bob, "Approve")              // step 2: scale the destination's celery to 0
+	w.waitFor("spec.replicas 0", func() bool {
+		return w.dest.Kube.SpecReplicas("statefulset", sandbox.Namespace, sandbox.CeleryStatefulSet) == 0
+	})
+	w.kill9()
+	w.dest.Kube.SetScaleDelay(50 * time.Millisecond)
+	w.startProcess()
+	w.waitFor("the scale shown interrupted", func() bool { return strings.Contains(w.headerText(), "⚠️ 2.") })
+	w.click(carol, "Retry")
+	w.waitFor("the scale to succeed", func() bool { return strings.Contains(w.headerText(), "✅ 2.") })
+	w.approveAll(bob, "(completed)")
+	lost := w.rowsLost()
+	w.stopProcess()
+	run, audit := w.finalRun()
+	assert.Equal(t, int32(1), w.dest.Kube.SpecReplicas("statefulset", sandbox.Namespace, sandbox.CeleryStatefulSet),
+		"celery is back at the count it had before the run, not at the 0 the retry found")
+	assert.Contains(t, run.Steps[1].Output.Summary, "count before the run: 1, kept from an earlier attempt")
+	requireDecisions(t, audit, len(clusterPlan())-1, 1)
+	record(t, suiteRow{Scenario: "SIGKILL mid-scale, Retry", Faults: "bot killed while celery scaled to 0 had not stopped; the retry found 0",
+		Runs: completed(run), RunTwice: stepsRunTwice(run, audit), RowsLost: lost, Decisions: decisions(audit)})
+}

@@ -117,6 +117,9 @@ func TestGoldenMessages(t *testing.T) {
 		ended.Steps[i].State = engine.Succeeded
 	}
 
+	proposed := failed.Clone()
+	proposed.Steps[8].SkipVotes, proposed.Steps[8].SkipReasons = []string{"U02BOB"}, []string{"restored by hand from the backup"}
+
 	earlier := ended.Clone()
 	earlier.ID, earlier.Created, earlier.Ended = "20261123-2000-cd34", t0.Add(-24*time.Hour), t0.Add(-23*time.Hour)
 	p, err := plan.Build(cfg, "prod2", "prod1")
@@ -127,9 +130,10 @@ func TestGoldenMessages(t *testing.T) {
 		"prompt-group":    handlers.Prompt(reminded, 8, 2, handlers.BriefOf(cfg, reminded, 8), handlers.MentionLine(group, r.Initiator, reminded.Steps[8].Approvals)),
 		"decided":         handlers.Decided(decided, 8, 1, 1),
 		"result":          handlers.Result(succeeded, 8),
-		"failure":         handlers.Failure(failed, 8, mention),
+		"failure":         handlers.Failure(failed, 8, 1, mention),
+		"skip-proposed":   handlers.Failure(proposed, 8, 2, mention),
 		"failure-decided": handlers.FailureDecided(failed, 8, 1, engine.Decision{User: "U03CAROL", Action: engine.Retry}),
-		"diff-summary":    handlers.Failure(diff, 11, mention),
+		"diff-summary":    handlers.Failure(diff, 11, 1, mention),
 		"progress":        handlers.Progress(r, 8, "copying 13.2 MiB into prod1 pod meshdb-postgres-5c6b7-klmno, then pg_restore"),
 		"reminder":        handlers.Reminder(r, 8, "waiting for approval for 1h0m0s", mention, t0.Add(9*time.Minute+2*time.Hour)),
 		"direct-message":  handlers.DirectPrompt(r, 8, link(withThread(r.Clone(), "1764014400.000100"))+"?thread_ts=1764014400.000100&cid=C0123MESHDB", "C0123MESHDB"),
@@ -209,7 +213,7 @@ func TestPromptButtonsAreExactlyApproveAndReject(t *testing.T) {
 	assert.Equal(t, 8, step)
 	assert.Equal(t, 1, attempt)
 
-	f := handlers.Failure(r, 8, "")
+	f := handlers.Failure(r, 8, 1, "")
 	var labels []string
 	for _, b := range f.Buttons {
 		labels = append(labels, b.Label)

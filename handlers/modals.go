@@ -134,13 +134,6 @@ func (h *Handler) HandleSubmission(ctx context.Context, s Submission) {
 		h.refuse(ctx, to, "reason_required", "a reason is needed; nothing was done")
 		return
 	}
-	if meta.Action == engine.Abort {
-		// The engine aborts whatever step the run is at; the modal was for one step.
-		if r := h.opts.Engine.Active(); r != nil && r.ID == meta.RunID && (r.Current != meta.Step || r.Steps[r.Current].Attempt != meta.Attempt) {
-			h.refuse(ctx, to, "stale", movedOn(r, meta.Step, meta.Attempt))
-			return
-		}
-	}
 	msg, err := h.opts.Engine.Decide(ctx, engine.Request{RunID: meta.RunID, Step: meta.Step, Attempt: meta.Attempt, User: s.UserID, Action: meta.Action, Reason: reason})
 	if err != nil {
 		h.refuseDecision(ctx, to, meta.RunID, err)

@@ -87,7 +87,11 @@ func (h *Handler) Observe(ev engine.Event) {
 			fail("update the prompt", h.opts.Poster.Update(ctx, h.channel(), ts, h.decidedPrompt(r, d)))
 		}
 		if ts := h.lookup(r, noteKey("failure", d.Step, d.Attempt)); ts != "" {
-			fail("update the failure message", h.opts.Poster.Update(ctx, h.channel(), ts, FailureDecided(r, d.Step, d.Attempt, *d)))
+			m := FailureDecided(r, d.Step, d.Attempt, *d)
+			if s := r.Steps[d.Step]; d.Action == engine.Skip && s.Attempt == d.Attempt && s.State.Stuck() {
+				m = Failure(r, d.Step, h.required(), h.mention(r, d.Step)) // a proposal: the buttons stay
+			}
+			fail("update the failure message", h.opts.Poster.Update(ctx, h.channel(), ts, m))
 		}
 		h.updateHeader(ctx, r)
 	case engine.EventRunning:
@@ -131,8 +135,8 @@ func (h *Handler) Observe(ev engine.Event) {
 
 func (h *Handler) decidedPrompt(r *engine.Run, d *engine.Decision) message.Message {
 	s := r.Steps[d.Step]
-	if d.Action == engine.Approve && s.Attempt == d.Attempt && s.State == engine.Awaiting {
-		// Not enough approvals yet: keep the buttons and say who approved.
+	if (d.Action == engine.Approve || d.Action == engine.Skip) && s.Attempt == d.Attempt && s.State == engine.Awaiting {
+		// Not enough approvals (or skips) yet: keep the buttons and say who decided.
 		return Prompt(r, d.Step, h.required(), BriefOf(h.cfg(), r, d.Step), h.mention(r, d.Step))
 	}
 	return Decided(r, d.Step, d.Attempt, h.required())
@@ -154,7 +158,7 @@ func (h *Handler) showCurrent(ctx context.Context, r *engine.Run, again bool) {
 	case s.State == engine.Awaiting:
 		kind, m = "prompt", Prompt(r, i, h.required(), BriefOf(h.cfg(), r, i), h.mention(r, i))
 	case s.State.Stuck():
-		kind, m = "failure", Failure(r, i, h.mention(r, i))
+		kind, m = "failure", Failure(r, i, h.required(), h.mention(r, i))
 	default:
 		return
 	}

@@ -38,8 +38,35 @@ func Prompt(r *engine.Run, i int, required int, b Brief, mention string) message
 			{Label: "Approve", ActionID: ActApprove, Value: ButtonValue(r.ID, i, s.Attempt), Style: message.Primary},
 			{Label: "Reject", ActionID: ActReject, Value: ButtonValue(r.ID, i, s.Attempt), Style: message.Danger},
 		},
-		Context: append([]string{approvalNeeds(s, required)}, b.Details...),
+		Context: append(append([]string{approvalNeeds(s, required)}, skipProposal(s, required)...), b.Details...),
 	}
+}
+
+// skipsNeeded is how many maintainers other than the initiator must choose Skip: as
+// many as running the step needs, but one for an announcement (the engine's rule).
+func skipsNeeded(s engine.StepRun, required int) int {
+	if s.Step.Kind == plan.KindAnnounce {
+		return 1
+	}
+	return required
+}
+
+// skipProposal says who proposed skipping the current attempt and how many must still
+// confirm; nothing when nobody did.
+func skipProposal(s engine.StepRun, required int) []string {
+	if len(s.SkipVotes) == 0 || s.State == engine.Skipped {
+		return nil
+	}
+	var why []string
+	for i, u := range s.SkipVotes {
+		r := ""
+		if i < len(s.SkipReasons) {
+			r = ": " + s.SkipReasons[i]
+		}
+		why = append(why, "<@"+u+">"+r)
+	}
+	left := skipsNeeded(s, required) - len(s.SkipVotes)
+	return []string{fmt.Sprintf("⏭️ Skip proposed by %s. %d more maintainer(s) other than the run's initiator must choose Skip to confirm it.", strings.Join(why, "; "), left)}
 }
 
 func optional(s plan.Step) string {
@@ -110,7 +137,7 @@ func reason(r string) string {
 // Failure reports a failed, interrupted or expired step and offers Retry, Skip and
 // Abort; Skip and Abort open a modal that asks for the reason. A snapshot diff that
 // found differences shows them per endpoint instead of the error text.
-func Failure(r *engine.Run, i int, mention string) message.Message {
+func Failure(r *engine.Run, i int, required int, mention string) message.Message {
 	s := r.Steps[i]
 	what := map[engine.StepState]string{engine.Failed: "failed", engine.Interrupted: "was interrupted", engine.Expired: "expired"}[s.State]
 	text := fmt.Sprintf("%s %s %s", icon(s.State), stepTitle(r, i, s.Attempt), what)
@@ -130,6 +157,7 @@ func Failure(r *engine.Run, i int, mention string) message.Message {
 		m.Text += " · " + mention
 		m.Sections = append(m.Sections, "👉 "+mention+": Retry, Skip or Abort")
 	}
+	m.Sections = append(m.Sections, skipProposal(s, required)...)
 	v := ButtonValue(r.ID, i, s.Attempt)
 	m.Buttons = []message.Button{
 		{Label: "Retry", ActionID: ActRetry, Value: v, Style: message.Primary},

@@ -92,12 +92,13 @@ func Check(ctx context.Context, cfg *config.Config) []CheckResult {
 		}
 		add("cluster "+name, err, fmt.Sprintf("reachable; %s present; pods %v", cc.CeleryStatefulSet, pods))
 		if c != nil {
-			missing, perr := c.Missing(cctx, kube.PlanAccess)
+			want := append(append([]kube.Access(nil), kube.PlanAccess...), kube.AnnotateAccess(kube.StatefulSet, cc.CeleryStatefulSet))
+			missing, perr := c.Missing(cctx, want)
 			if perr == nil && len(missing) > 0 {
 				perr = fmt.Errorf("the identity of context %q may not %s in namespace %s: apply deploy/target-cluster/rbac.yaml there and bind it to this identity",
 					cc.Context, kube.DescribeMissing(missing), c.Namespace())
 			}
-			add("permissions "+name, perr, fmt.Sprintf("all %d the plan needs (SelfSubjectAccessReview)", len(kube.PlanAccess)))
+			add("permissions "+name, perr, fmt.Sprintf("all %d the plan needs (SelfSubjectAccessReview)", len(want)))
 		}
 
 		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", cc.LBAddress, &tls.Config{InsecureSkipVerify: true}) // reachability only

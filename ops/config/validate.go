@@ -19,7 +19,7 @@ var (
 	slackGroupID   = regexp.MustCompile(`^S[A-Z0-9]{2,}$`)
 	// Names that reach a shell or SQL text are held to plain identifiers.
 	sqlIdent     = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
-	podPath      = regexp.MustCompile(`^/[A-Za-z0-9/._-]+$`)
+	podPath      = regexp.MustCompile(`^/[A-Za-z0-9/._,-]+$`)
 	clusterName  = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$`)
 	dnsLabel     = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 	hostname     = regexp.MustCompile(`^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?$`)
@@ -213,7 +213,7 @@ func (v *validator) database(c *Config) {
 	if l := d.DumpCompression; l != nil && (*l < 0 || *l > 9) {
 		v.crit("database.dump_compression", "must be a pg_dump -Z level between 0 (none) and 9 (smallest, slowest)")
 	}
-	v.match("database.pod_backup_dir", d.PodBackupDir, podPath, "an absolute path in the postgres pod using only A-Z a-z 0-9 / . _ -")
+	v.match("database.pod_backup_dir", d.PodBackupDir, podPath, "an absolute path in the postgres pod using only A-Z a-z 0-9 / . _ , -")
 	if strings.Contains(d.PodBackupDir, "..") {
 		v.crit("database.pod_backup_dir", "must not contain ..")
 	}

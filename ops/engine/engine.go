@@ -169,11 +169,12 @@ func (e *Engine) Start(ctx context.Context, origin, dest, initiator string) (*Ru
 	return r.Clone(), nil
 }
 
-// Request is a decision to apply: a button click or a command.
+// Request is a decision to apply: a button click or a command. It acts only on the
+// run, step and attempt it names (what the person saw); Abort too.
 type Request struct {
 	RunID   string
-	Step    int // 0-based; ignored for Abort
-	Attempt int // ignored for Abort
+	Step    int // 0-based
+	Attempt int
 	User    string
 	Action  Action
 	Reason  string
@@ -191,9 +192,6 @@ func (e *Engine) Decide(ctx context.Context, q Request) (string, error) {
 	if r == nil || r.ID != q.RunID {
 		return "", e.staleRun(q.RunID)
 	}
-	if q.Action == Abort {
-		return e.abort(r, q)
-	}
 	if q.Step != r.Current {
 		cur := r.Steps[r.Current]
 		return "", refuse("stale", "this button is for step %d, which is no longer waiting; the run is at step %d (%s, %s)", q.Step+1, r.Current+1, cur.Step.Title, human(cur.State))
@@ -203,6 +201,8 @@ func (e *Engine) Decide(ctx context.Context, q Request) (string, error) {
 		return "", refuse("stale", "this button is from attempt %d of step %d; the current attempt is %d", q.Attempt, q.Step+1, s.Attempt)
 	}
 	switch q.Action {
+	case Abort:
+		return e.abort(r, q)
 	case Approve:
 		return e.approve(r, q)
 	case Reject:

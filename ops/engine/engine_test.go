@@ -428,3 +428,74 @@ func rollAll(h *harness) {
 	}
 	require.Nil(h.t, h.eng.Active(), "the run ended")
 }
+
+// An Abort acts only on the step and attempt it was drawn for: an old Abort button
+// neither aborts the run further on nor abandons a rollback in progress.
+func TestAbortIsBoundToItsStepAndAttempt(t *testing.T) {
+	h := newHarness(t, 1)
+	r := h.start()
+	old := engine.Request{RunID: r.ID, Step: r.Current, Attempt: r.Steps[r.Current].Attempt, User: carol, Action: engine.Abort, Reason: "old button"}
+	h.mustDecide(bob, engine.Approve, "")
+	h.mustDecide(bob, engine.Approve, "")
+	_, err := h.eng.Decide(context.Background(), old)
+	refusal(t, err, "no longer waiting")
+	assert.Equal(t, engine.Active, h.active().State)
+	assert.False(t, h.active().InRollback())
+
+	// A retried step: the Abort of its first attempt is refused.
+	cur := h.active()
+	h.exec.fail[cur.Steps[cur.Current].Step.ID] = 1
+	h.mustDecide(bob, engine.Approve, "")
+	cur = h.active()
+	failed := engine.Request{RunID: cur.ID, Step: cur.Current, Attempt: cur.Steps[cur.Current].Attempt, User: carol, Action: engine.Abort, Reason: "attempt 1"}
+	h.mustDecide(alice, engine.Retry, "") // the initiator's Retry waits for approval
+	_, err = h.eng.Decide(context.Background(), failed)
+	refusal(t, err, "from attempt 1")
+
+	// In a rollback, an Abort drawn for a forward step does not abandon it.
+	h.mustDecide(carol, engine.Abort, "now")
+	require.True(t, h.active().InRollback())
+	_, err = h.eng.Decide(context.Background(), old)
+	refusal(t, err, "no longer waiting")
+	assert.True(t, h.active().InRollback(), "the rollback goes on")
+}
+
+// Skipping a step that changes state or checks data needs as many distinct
+// maintainers other than the initiator as running it; an announcement needs one.
+func TestSkipNeedsAsManyMaintainersAsApproving(t *testing.T) {
+	h := newHarness(t, 2)
+	h.start()
+	cur := h.active()
+	h.exec.fail[cur.Steps[cur.Current].Step.ID] = 1
+	h.mustDecide(bob, engine.Approve, "")
+	h.mustDecide(carol, engine.Approve, "")
+	r := h.active()
+	i := r.Current
+	require.Equal(t, engine.Failed, r.Steps[i].State)
+	require.NotEqual(t, "announce", string(r.Steps[i].Step.Kind))
+
+	msg, err := h.decide(bob, engine.Skip, "scaled by hand")
+	require.NoError(t, err)
+	assert.Contains(t, msg, "1 more maintainer(s)")
+	r = h.active()
+	assert.Equal(t, engine.Failed, r.Steps[i].State, "one skip is a proposal")
+	assert.Equal(t, []string{bob}, r.Steps[i].SkipVotes)
+	_, err = h.decide(bob, engine.Skip, "again")
+	refusal(t, err, "already chose to skip")
+	_, err = h.decide(alice, engine.Skip, "I started it")
+	refusal(t, err, "another maintainer")
+	h.mustDecide(carol, engine.Skip, "checked: celery is at 0")
+	r = h.active()
+	assert.Equal(t, engine.Skipped, r.Steps[i].State)
+	assert.Equal(t, "scaled by hand; checked: celery is at 0", r.Steps[i].Reason)
+	assert.NotEqual(t, i, r.Current, "the run moved on")
+
+	// An announcement: one maintainer is enough.
+	for h.active().Steps[h.active().Current].Step.Kind != "announce" {
+		h.mustDecide(bob, engine.Approve, "")
+		h.mustDecide(carol, engine.Approve, "")
+	}
+	j := h.active().Current
+	h.mustDecide(bob, engine.Skip, "posted it by hand")
+	assert.Equal(t, engine.Skipped, h.active().Steps[j].State)
+}

@@ -80,11 +80,15 @@ type Output struct {
 
 // StepRun is one step of one run.
 type StepRun struct {
-	Step          plan.Step `json:"step"`
-	Rollback      bool      `json:"rollback,omitempty"`
-	State         StepState `json:"state"`
-	Attempt       int       `json:"attempt"`
-	Approvals     []string  `json:"approvals,omitempty"` // of the current attempt
+	Step      plan.Step `json:"step"`
+	Rollback  bool      `json:"rollback,omitempty"`
+	State     StepState `json:"state"`
+	Attempt   int       `json:"attempt"`
+	Approvals []string  `json:"approvals,omitempty"` // of the current attempt
+	// SkipVotes are the maintainers who chose Skip for the current attempt, the
+	// proposer first; SkipReasons their reasons, in the same order.
+	SkipVotes     []string  `json:"skip_votes,omitempty"`
+	SkipReasons   []string  `json:"skip_reasons,omitempty"`
 	AwaitingSince time.Time `json:"awaiting_since,omitzero"`
 	Started       time.Time `json:"started,omitzero"`
 	Ended         time.Time `json:"ended,omitzero"`

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/nycmeshnet/cutoverbot/ops/plan"
@@ -38,7 +39,7 @@ func (e *Engine) advance(r *Run, i int, audit *[]AuditEntry) {
 	r.Current = i
 	s := &r.Steps[i]
 	s.Attempt++
-	s.Approvals = nil
+	s.Approvals, s.SkipVotes, s.SkipReasons = nil, nil, nil
 	s.AwaitingSince = e.now()
 	if s.Step.AutoRun {
 		e.setState(r, i, Running, audit, "", "read-only step runs without approval")
@@ -270,6 +271,7 @@ func (e *Engine) retry(r *Run, q Request) (string, error) {
 	cs := &c.Steps[q.Step]
 	cs.Attempt++
 	cs.Approvals, cs.Error, cs.Reason = nil, "", ""
+	cs.SkipVotes, cs.SkipReasons = nil, nil
 	cs.AwaitingSince = e.now()
 	e.setState(c, q.Step, Awaiting, &audit, q.User, "")
 	msg := "retry requested; waiting for another maintainer's approval"
@@ -290,6 +292,19 @@ func (e *Engine) retry(r *Run, q Request) (string, error) {
 	return msg, nil
 }
 
+// skipsNeeded is how many distinct maintainers other than the initiator must choose
+// Skip: as many as running the step needs, but for an announcement, which changes
+// nothing and checks nothing.
+func (e *Engine) skipsNeeded(s StepRun) int {
+	if s.Step.Kind == plan.KindAnnounce {
+		return 1
+	}
+	return e.opts.ApprovalsRequired
+}
+
+// skip proposes, or confirms, skipping step q.Step: the step is skipped once as many
+// distinct maintainers other than the initiator as running it needs have chosen Skip,
+// each with a reason.
 func (e *Engine) skip(r *Run, q Request) (string, error) {
 	s := r.Steps[q.Step]
 	switch {
@@ -299,11 +314,26 @@ func (e *Engine) skip(r *Run, q Request) (string, error) {
 		return "", refuse("own_run", "you started this run, so another maintainer must decide to skip a step")
 	case q.Reason == "":
 		return "", refuse("reason_required", "skipping step %d needs a reason", q.Step+1)
+	case slices.Contains(s.SkipVotes, q.User):
+		return "", refuse("duplicate", "you already chose to skip step %d; %d more maintainer(s) other than the initiator must confirm", q.Step+1, e.skipsNeeded(s)-len(s.SkipVotes))
 	}
 	c := r.Clone()
 	d := e.decision(c, q)
 	audit := []AuditEntry{decisionAudit(c, d)}
-	e.setState(c, q.Step, Skipped, &audit, q.User, q.Reason)
+	cs := &c.Steps[q.Step]
+	cs.SkipVotes, cs.SkipReasons = append(cs.SkipVotes, q.User), append(cs.SkipReasons, q.Reason)
+	if need := e.skipsNeeded(*cs); len(cs.SkipVotes) < need {
+		if err := e.commit(c, audit); err != nil {
+			return "", err
+		}
+		e.emit(EventDecided, c, q.Step, &d, "")
+		return fmt.Sprintf("skip proposed; %d more maintainer(s) other than the initiator must choose Skip to confirm it", need-len(cs.SkipVotes)), nil
+	}
+	reason := q.Reason
+	if len(cs.SkipReasons) > 1 {
+		reason = strings.Join(cs.SkipReasons, "; ")
+	}
+	e.setState(c, q.Step, Skipped, &audit, q.User, reason)
 	c.Steps[q.Step].Ended = e.now()
 	e.advance(c, q.Step+1, &audit)
 	if err := e.commit(c, audit); err != nil {

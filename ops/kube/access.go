@@ -12,6 +12,7 @@ import (
 // Access is one permission the bot needs in a namespace.
 type Access struct {
 	Verb, Group, Resource, Subresource string
+	Name                               string // one object only (a Role's resourceNames), or any
 }
 
 func (a Access) String() string {
@@ -22,7 +23,20 @@ func (a Access) String() string {
 	if a.Group != "" {
 		r = a.Group + "/" + r
 	}
+	if a.Name != "" {
+		r += " " + a.Name
+	}
 	return a.Verb + " " + r
+}
+
+// AnnotateAccess is the permission to record the replica count on the workload the
+// plan scales (kube.ReplicasAnnotation): patch of that one object only.
+func AnnotateAccess(kind Workload, name string) Access {
+	res := "statefulsets"
+	if kind == Deployment {
+		res = "deployments"
+	}
+	return Access{Verb: "patch", Group: "apps", Resource: res, Name: name}
 }
 
 // PlanAccess is what the cutover's steps need in each MeshDB cluster's namespace: the
@@ -61,7 +75,7 @@ func (c *Cluster) Missing(ctx context.Context, want []Access) ([]Access, error) 
 		cctx, cancel := c.call(ctx)
 		review, err := c.client.AuthorizationV1().SelfSubjectAccessReviews().Create(cctx, &authorizationv1.SelfSubjectAccessReview{
 			Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &authorizationv1.ResourceAttributes{
-				Namespace: c.namespace, Verb: a.Verb, Group: a.Group, Resource: a.Resource, Subresource: a.Subresource,
+				Namespace: c.namespace, Verb: a.Verb, Group: a.Group, Resource: a.Resource, Subresource: a.Subresource, Name: a.Name,
 			}},
 		}, metav1.CreateOptions{})
 		cancel()

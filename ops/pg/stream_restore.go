@@ -26,13 +26,13 @@ type RestoreResult struct {
 // ErrChecksum says the copy in the pod is not the dump that was taken.
 var ErrChecksum = errors.New("sha256 mismatch")
 
-var safePath = regexp.MustCompile(`^/[A-Za-z0-9/._-]+$`)
+var safePath = regexp.MustCompile(`^/[A-Za-z0-9/._,-]+$`)
 
 // checkRemotePath keeps the path safe inside the single quotes of `sh -c` and as an
 // argument of rm: absolute, plain characters, no "..".
 func checkRemotePath(p string) error {
 	if !safePath.MatchString(p) || strings.Contains(p, "..") {
-		return fmt.Errorf("refusing remote path %q: it must be absolute and use only A-Z a-z 0-9 / . _ -", p)
+		return fmt.Errorf("refusing remote path %q: it must be absolute and use only A-Z a-z 0-9 / . _ , -", p)
 	}
 	return nil
 }

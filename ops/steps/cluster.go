@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -27,6 +28,9 @@ type Cluster interface {
 	ExecShown(ctx context.Context, pod, container string, argv, shown []string, stdin io.Reader, stdout, stderr io.Writer) error
 	Scale(ctx context.Context, kind kube.Workload, name string, replicas int32, wait time.Duration, progress func(string)) (int32, error)
 	WorkloadExists(ctx context.Context, kind kube.Workload, name string) error
+	Replicas(ctx context.Context, kind kube.Workload, name string) (spec, status int32, err error)
+	Annotation(ctx context.Context, kind kube.Workload, name, key string) (string, error)
+	Annotate(ctx context.Context, kind kube.Workload, name, key, value string) error
 	ImageDigest(ctx context.Context, selector, container string) (string, error)
 }
 
@@ -111,26 +115,82 @@ func (c *ClusterSteps) scale(ctx context.Context, x engine.StepContext) (engine.
 	if err != nil {
 		return engine.Output{}, err
 	}
-	var target int32
-	if s.Replicas != nil {
-		target = *s.Replicas
-	} else {
-		rec, _, err := engine.ResultOf[ScaleResult](x.Run, s.RestoreFrom)
-		if errors.Is(err, engine.ErrNoResult) {
-			return engine.Output{}, fmt.Errorf("step %s recorded no previous replica count for %s; scale it by hand and Skip with a reason", s.RestoreFrom, s.Name)
-		}
-		if err != nil {
-			return engine.Output{}, fmt.Errorf("step %s: %w", s.RestoreFrom, err)
-		}
-		target = rec.Previous
+	kind := kube.Workload(s.Workload)
+	if s.Replicas == nil {
+		return c.restoreScale(ctx, x, cl)
 	}
-	prev, err := cl.Scale(ctx, kube.Workload(s.Workload), s.Name, target, ScaleWait, x.Progress)
-	out := engine.Output{}.WithResult(ScaleResult{Previous: prev})
+	target := *s.Replicas
+	// The count to come back to is the one before the run first scaled the workload:
+	// an earlier attempt's record (it may have scaled already), else the workload's
+	// annotation for this run (a bot that lost its state), else the count now, which
+	// is recorded in the run and on the workload before anything changes.
+	res, how := ScaleResult{}, ""
+	if prev, err := engine.Decode[ScaleResult](x.Run.Steps[x.Index].Output); err == nil && x.Attempt > 1 {
+		res.Previous, how = prev.Previous, "kept from an earlier attempt"
+	} else if n, ok := c.annotatedReplicas(ctx, cl, kind, s.Name, x.Run.ID); ok {
+		res.Previous, how = n, "read from the annotation "+kube.ReplicasAnnotation
+	} else {
+		spec, _, err := cl.Replicas(ctx, kind, s.Name)
+		if err != nil {
+			return engine.Output{}, err
+		}
+		if err := cl.Annotate(ctx, kind, s.Name, kube.ReplicasAnnotation, fmt.Sprintf("%s=%d", x.Run.ID, spec)); err != nil {
+			return engine.Output{}, fmt.Errorf("record the replica count of %s before scaling it (nothing was changed): %w", s.Name, err)
+		}
+		res.Previous, how = spec, "recorded in the run and on the workload"
+	}
+	if err := x.Record(res); err != nil {
+		return engine.Output{}, fmt.Errorf("record the replica count of %s in the run before scaling it (nothing was changed): %w", s.Name, err)
+	}
+	found, err := cl.Scale(ctx, kind, s.Name, target, ScaleWait, x.Progress)
+	out := engine.Output{}.WithResult(res)
 	if err != nil {
 		return out, err
 	}
-	out.Summary = fmt.Sprintf("%s %s in %s: %d -> %d replicas (previous count %d recorded)", s.Workload, s.Name, x.Step.Cluster, prev, target, prev)
+	out.Summary = fmt.Sprintf("%s %s in %s: %d -> %d replicas (count before the run: %d, %s)", s.Workload, s.Name, x.Step.Cluster, found, target, res.Previous, how)
 	return out, nil
+}
+
+// restoreScale scales a workload back to the count another step recorded.
+func (c *ClusterSteps) restoreScale(ctx context.Context, x engine.StepContext, cl Cluster) (engine.Output, error) {
+	s := x.Step.Scale
+	kind := kube.Workload(s.Workload)
+	rec, _, err := engine.ResultOf[ScaleResult](x.Run, s.RestoreFrom)
+	how := "recorded by step " + s.RestoreFrom
+	switch {
+	case errors.Is(err, engine.ErrNoResult):
+		n, ok := c.annotatedReplicas(ctx, cl, kind, s.Name, x.Run.ID)
+		if !ok {
+			return engine.Output{}, fmt.Errorf("step %s recorded no previous replica count for %s; scale it by hand and Skip with a reason", s.RestoreFrom, s.Name)
+		}
+		rec.Previous, how = n, "read from the annotation "+kube.ReplicasAnnotation
+	case err != nil:
+		return engine.Output{}, fmt.Errorf("step %s: %w", s.RestoreFrom, err)
+	}
+	found, err := cl.Scale(ctx, kind, s.Name, rec.Previous, ScaleWait, x.Progress)
+	out := engine.Output{}.WithResult(ScaleResult{Previous: found})
+	if err != nil {
+		return out, err
+	}
+	out.Summary = fmt.Sprintf("%s %s in %s: %d -> %d replicas (%s)", s.Workload, s.Name, x.Step.Cluster, found, rec.Previous, how)
+	return out, nil
+}
+
+// annotatedReplicas reads the count the workload's annotation recorded for run runID.
+func (c *ClusterSteps) annotatedReplicas(ctx context.Context, cl Cluster, kind kube.Workload, name, runID string) (int32, bool) {
+	v, err := cl.Annotation(ctx, kind, name, kube.ReplicasAnnotation)
+	if err != nil {
+		return 0, false
+	}
+	run, n, ok := strings.Cut(v, "=")
+	if !ok || run != runID {
+		return 0, false
+	}
+	count, err := strconv.ParseInt(n, 10, 32)
+	if err != nil || count < 0 {
+		return 0, false
+	}
+	return int32(count), true
 }
 
 var errManageOutput = errors.New("unexpected output")

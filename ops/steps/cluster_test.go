@@ -670,3 +670,41 @@ func TestRunEndAndRetentionRemoveWhatTheRunLeft(t *testing.T) {
 	assert.Empty(t, removed, "done once")
 	assert.Empty(t, cmds(), "and not asked of the pods again")
 }
+
+// The replica count before the run is recorded on the workload too: a bot that lost
+// the run's record still scales celery back to it, and a count recorded by another run
+// is not taken for this run's.
+func TestScaleRecordsTheCountOnTheWorkload(t *testing.T) {
+	w := newWorld(t)
+	out, err := w.step(t, "scale-destination-celery")
+	require.NoError(t, err)
+	assert.Contains(t, out.Summary, "count before the run: 1, recorded in the run and on the workload")
+	ann, err := w.celeryAnnotation(t, "prod1")
+	require.NoError(t, err)
+	assert.Equal(t, w.run.ID+"=1", ann)
+
+	// The run's record is lost (w.step starts from nothing recorded); the workload's
+	// annotation still says 1, although the workload is at 0 now.
+	out, err = w.step(t, "scale-destination-celery")
+	require.NoError(t, err)
+	assert.Contains(t, out.Summary, "count before the run: 1, read from the annotation")
+	out, err = w.step(t, "restore-destination-celery")
+	require.NoError(t, err)
+	assert.Equal(t, int32(1), w.dest.Kube.SpecReplicas("statefulset", sandbox.Namespace, sandbox.CeleryStatefulSet))
+
+	// Another run's annotation is not this run's count.
+	w.run.ID += "-next"
+	_, err = w.step(t, "scale-destination-celery")
+	require.NoError(t, err)
+	ann, err = w.celeryAnnotation(t, "prod1")
+	require.NoError(t, err)
+	assert.Equal(t, w.run.ID+"=1", ann)
+}
+
+func (w *world) celeryAnnotation(t *testing.T, cluster string) (string, error) {
+	t.Helper()
+	cc := w.cfg.Clusters[cluster]
+	c, err := kube.Connect(kube.Options{Name: cluster, Kubeconfig: cc.Kubeconfig, Context: cc.Context, Namespace: cc.Namespace})
+	require.NoError(t, err)
+	return c.Annotation(context.Background(), kube.StatefulSet, cc.CeleryStatefulSet, kube.ReplicasAnnotation)
+}

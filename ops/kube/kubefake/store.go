@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 
+	jsonpatch "gopkg.in/evanphx/json-patch.v4"
 	appsv1 "k8s.io/api/apps/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -94,6 +95,7 @@ func (s *Server) resourceRoutes(mux *http.ServeMux, res resource) {
 	mux.HandleFunc("POST "+coll, func(w http.ResponseWriter, r *http.Request) { s.handleCreate(w, r, res) })
 	mux.HandleFunc("GET "+item, func(w http.ResponseWriter, r *http.Request) { s.handleGet(w, r, res) })
 	mux.HandleFunc("PUT "+item, func(w http.ResponseWriter, r *http.Request) { s.handleUpdate(w, r, res) })
+	mux.HandleFunc("PATCH "+item, func(w http.ResponseWriter, r *http.Request) { s.handlePatch(w, r, res) })
 	mux.HandleFunc("DELETE "+item, func(w http.ResponseWriter, r *http.Request) { s.handleDelete(w, r, res) })
 }
 
@@ -266,6 +268,62 @@ func (s *Server) handleUpdate(w http.ResponseWriter, r *http.Request, res resour
 			fmt.Errorf("the object has been modified; please apply your changes to the latest version and try again")))
 		return
 	}
+	o.SetNamespace(ns)
+	o.SetUID(c.GetUID())
+	o.SetCreationTimestamp(c.GetCreationTimestamp())
+	o.SetGeneration(c.GetGeneration())
+	if specChanged(cur, obj) {
+		o.SetGeneration(c.GetGeneration() + 1)
+	}
+	s.putLocked(res, obj, false)
+	writeJSON(w, http.StatusOK, obj.DeepCopyObject())
+}
+
+// handlePatch applies a JSON merge patch (RFC 7386) to a stored object, as the API
+// server does for application/merge-patch+json; other patch types are refused with 415.
+func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request, res resource) {
+	ns, name := r.PathValue("ns"), r.PathValue("name")
+	if ct, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";"); strings.TrimSpace(ct) != "application/merge-patch+json" {
+		writeStatusError(w, &apierrors.StatusError{ErrStatus: metav1.Status{Status: metav1.StatusFailure, Code: http.StatusUnsupportedMediaType,
+			Reason: metav1.StatusReasonUnsupportedMediaType, Message: fmt.Sprintf("kubefake serves only merge patches of %s, not %s", res.plural, ct)}})
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		writeStatusError(w, apierrors.NewBadRequest(err.Error()))
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur, err := s.getLocked(res, ns, name)
+	if err != nil {
+		writeStatusError(w, err)
+		return
+	}
+	orig, err := json.Marshal(cur)
+	if err != nil {
+		writeStatusError(w, apierrors.NewInternalError(err))
+		return
+	}
+	doc, err := jsonpatch.MergePatch(orig, body)
+	if err != nil {
+		writeStatusError(w, apierrors.NewBadRequest(fmt.Sprintf("apply patch: %v", err)))
+		return
+	}
+	obj := res.newObj()
+	if err := decodeObject(doc, obj); err != nil {
+		writeStatusError(w, apierrors.NewBadRequest(fmt.Sprintf("decode %s: %v", res.gvk.Kind, err)))
+		return
+	}
+	obj.GetObjectKind().SetGroupVersionKind(res.gvk)
+	o, _ := meta.Accessor(obj)
+	c, _ := meta.Accessor(cur)
+	if rv := o.GetResourceVersion(); rv != c.GetResourceVersion() {
+		writeStatusError(w, apierrors.NewConflict(res.groupResource(), name,
+			fmt.Errorf("the object has been modified; please apply your changes to the latest version and try again")))
+		return
+	}
+	o.SetName(name)
 	o.SetNamespace(ns)
 	o.SetUID(c.GetUID())
 	o.SetCreationTimestamp(c.GetCreationTimestamp())

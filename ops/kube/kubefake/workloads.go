@@ -305,3 +305,19 @@ func scaleOf(obj runtime.Object) *autoscalingv1.Scale {
 		Status: autoscalingv1.ScaleStatus{Replicas: status, Selector: selector},
 	}
 }
+
+// SetScaleDelay changes how long status.replicas lags behind spec.replicas (a pod that
+// takes its time to terminate, as celery's do), from now on and for the scalings still
+// under way.
+func (s *Server) SetScaleDelay(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.scaleDelay = d
+	for _, plural := range []string{"statefulsets", "deployments"} {
+		res := resourceByPlural(plural)
+		for key := range s.objects[plural] {
+			ns, name, _ := strings.Cut(key, "/")
+			s.followReplicasLocked(res, ns, name)
+		}
+	}
+}
