@@ -1,7 +1,8 @@
 // Package meshwebfake is an HTTPS "meshweb" for one simulated cluster: it serves the
-// mapdata endpoints from that cluster's database, answers 302 -> /maintenance/ while
-// the flag is on, checks the Host header as Django's ALLOWED_HOSTS does, and can swap
-// its certificate to one valid for the service host (certbot succeeding).
+// mapdata endpoints from that cluster's database, repeating link and sector keys as
+// db.nycmesh.net does, answers 302 -> /maintenance/ while the flag is on, checks the
+// Host header as Django's ALLOWED_HOSTS does, and can swap its certificate to one valid
+// for the service host (certbot succeeding).
 package meshwebfake
 
 import (
@@ -85,6 +86,9 @@ type Options struct {
 	CA          *CA
 	// OtherNames is what the certificate is valid for until UseServiceCert.
 	OtherNames []string
+	// UniqueKeys serves the data as rendered. By default the fake adds the repeated keys
+	// of MeshDB's real map data (see repeats.go).
+	UniqueKeys bool
 }
 
 // Server is one meshweb behind one load balancer address.
@@ -170,6 +174,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		http.Error(w, "Not Found", http.StatusNotFound)
 		return
+	}
+	if !s.opts.UniqueKeys {
+		if body, err = repeatKeys(kind, body); err != nil {
+			http.Error(w, "Server Error (500)", http.StatusInternalServerError)
+			return
+		}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(body)
