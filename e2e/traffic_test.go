@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -65,4 +66,7 @@ func TestE2EDefaultPlanEndsWithDNSAndTLSAtTheDestination(t *testing.T) {
 	assert.Len(t, run.Steps, 18)
 	assert.Contains(t, run.Steps[12].Output.Summary, "/pull/1 merged")
 	assert.Contains(t, run.Steps[11].Output.Summary, "no difference")
+	assert.Contains(t, run.Steps[11].Output.Summary, "keys held by more than one entry", "the map data repeats keys, as MeshDB's does")
+	assert.Contains(t, run.Steps[11].Output.Summary, fmt.Sprintf("meshweb answered 200 on attempt %d", sandbox.RestartingRequests+1),
+		"the post snapshot waited out the LB's 502/503 after maintenance")
 }

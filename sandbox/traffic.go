@@ -20,6 +20,10 @@ import (
 // ServiceHost is the service's name in the sandbox: it must resolve without DNS.
 const ServiceHost = "localhost"
 
+// RestartingRequests is how many requests a cluster's LB answers 502/503 after its
+// maintenance flag is turned off (the meshweb pods restarting).
+const RestartingRequests = 3
+
 // Traffic is the outside world of the second half of the runbook: GitHub with the
 // three repositories, DNS resolvers, and a meshweb behind each cluster's load balancer.
 // Merging the DNS PR moves the resolvers' answers (one lags), merging the certificate
@@ -61,6 +65,13 @@ func StartTraffic(dir string, cfg *config.Config, origin, dest *Cluster, token s
 			return nil, err
 		}
 		t.Meshweb[c.Name] = mw
+		// Maintenance mode fails meshweb's probes, so its pods restart meanwhile: once the
+		// flag is off, the LB answers 502/503 until they are back.
+		c.OnMaintenanceFlag(func(on bool) {
+			if !on {
+				mw.Restarting(RestartingRequests)
+			}
+		})
 	}
 	if err := t.Meshweb[origin.Name].UseServiceCert(); err != nil { // the origin is live
 		t.Close()
@@ -146,6 +157,8 @@ func (t *Traffic) Configure(c *config.Config) {
 	}
 	c.DNS.PollEvery = config.Duration{Duration: time.Second}
 	c.DNS.Timeout = config.Duration{Duration: 2 * time.Minute}
+	c.Service.ReadyPollEvery = config.Duration{Duration: 200 * time.Millisecond}
+	c.Service.ReadyTimeout = config.Duration{Duration: time.Minute}
 	c.TLS.PollEvery = config.Duration{Duration: time.Second}
 	c.TLS.Timeout = config.Duration{Duration: 2 * time.Minute}
 	for name, mw := range t.Meshweb {

@@ -43,6 +43,8 @@ func TestExampleLoads(t *testing.T) {
 	assert.Equal(t, "kubernetes-lb-prod-sn10.nycmesh.net", cfg.Clusters["prod2"].LBHostname)
 	assert.Equal(t, []string{"1.1.1.1:53", "8.8.8.8:53", "9.9.9.9:53"}, cfg.DNS.Resolvers)
 	assert.Equal(t, 45*time.Minute, cfg.DNS.Timeout.Duration)
+	assert.Equal(t, 5*time.Minute, cfg.Service.ReadyTimeout.Duration)
+	assert.Equal(t, 5*time.Second, cfg.Service.ReadyPollEvery.Duration)
 	assert.Equal(t, 1, cfg.Database.RestoreJobs)
 	require.NotNil(t, cfg.Database.DumpCompression)
 	assert.Equal(t, "1", cfg.Database.PG().Compress)
@@ -72,6 +74,8 @@ func TestEachProblemHasItsPath(t *testing.T) {
 		{"unknown key", "  approval_timeout: 2h", "  aproval_timeout: 2h", "slack.aproval_timeout", `unknown key (did you mean "approval_timeout"?)`},
 		{"unknown nested key", "      container: meshdb-postgres\n", "      container: meshdb-postgres\n      contianer: x\n", "clusters.prod1.postgres.contianer", "unknown key"},
 		{"unknown top-level key", "http:\n", "htpp:\n  x: 1\nhttp:\n", "htpp", "unknown key"},
+		{"bad ready wait", "ready_timeout: 5m ", "ready_timeout: soon ", "service.ready_timeout", "not a duration"},
+		{"ready poll too often", "ready_poll_every: 5s ", "ready_poll_every: 1ms ", "service.ready_poll_every", "at least 100ms"},
 		{"bad timezone", "timezone: America/New_York", "timezone: Mars/Olympus", "schedule.timezone", "not a time zone"},
 		{"compression too high", "dump_compression: 1 ", "dump_compression: 10 ", "database.dump_compression", "between 0 (none) and 9"},
 		{"negative compression", "dump_compression: 1 ", "dump_compression: -1 ", "database.dump_compression", "between 0 (none) and 9"},

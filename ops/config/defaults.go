@@ -21,6 +21,8 @@ func applyDefaults(c *Config) {
 		c.Slack.Notify = append(Notify(nil), DefaultNotify...)
 	}
 	defaultDuration(&c.Service.Timeout, 60*time.Second)
+	defaultDuration(&c.Service.ReadyTimeout, 5*time.Minute)
+	defaultDuration(&c.Service.ReadyPollEvery, 5*time.Second)
 	if len(c.Service.SnapshotPaths) == 0 {
 		c.Service.SnapshotPaths = []string{"/api/v1/mapdata/nodes/", "/api/v1/mapdata/links/", "/api/v1/mapdata/sectors/"}
 	}

@@ -59,6 +59,11 @@ type Service struct {
 	SnapshotPaths []string `yaml:"snapshot_paths"`
 	CAFile        string   `yaml:"ca_file"`
 	Timeout       Duration `yaml:"timeout"`
+	// ReadyTimeout bounds how long a snapshot through a cluster's LB waits for meshweb
+	// to answer 200 (pods that restarted during maintenance answer 502/503 meanwhile),
+	// asking every ReadyPollEvery.
+	ReadyTimeout   Duration `yaml:"ready_timeout"`
+	ReadyPollEvery Duration `yaml:"ready_poll_every"`
 }
 
 type Database struct {

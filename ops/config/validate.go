@@ -198,6 +198,8 @@ func (v *validator) service(c *Config) {
 		}
 	}
 	v.duration("service.timeout", &s.Timeout, time.Second)
+	v.duration("service.ready_timeout", &s.ReadyTimeout, time.Second)
+	v.duration("service.ready_poll_every", &s.ReadyPollEvery, 100*time.Millisecond)
 }
 
 func (v *validator) database(c *Config) {

@@ -157,7 +157,8 @@ func Describe(cfg *config.Config, p Plan, s Step) []string {
 		if s.Snapshot.Via == "lb" {
 			where = fmt.Sprintf("%s LB %s with Host/SNI %s, certificate not verified for this request", s.Cluster, s.Snapshot.LBAddress, serviceHost(s.Snapshot.URL))
 		}
-		out = append(out, fmt.Sprintf("GET %s via %s", strings.Join(s.Snapshot.Paths, ", "), where))
+		out = append(out, fmt.Sprintf("GET %s via %s, after waiting up to %s for meshweb to answer 200 there, asking every %s (the LB answers 502/503 while pods restarted by maintenance mode come back)",
+			strings.Join(s.Snapshot.Paths, ", "), where, cfg.Service.ReadyTimeout.Duration, cfg.Service.ReadyPollEvery.Duration))
 		if s.Snapshot.DiffAgainst != "" {
 			out = append(out, fmt.Sprintf("diff by key against %s; a non-empty diff blocks unless approved with a reason", s.Snapshot.DiffAgainst))
 		}

@@ -52,6 +52,20 @@ func (t *TrafficSteps) snapshot(ctx context.Context, x engine.StepContext) (engi
 		target.Where = fmt.Sprintf("%s LB %s", x.Step.Cluster, s.LBAddress)
 	}
 	dir := SpoolPath(t.cfg, x.Run.ID, x.Step.ID+fmt.Sprintf("-attempt-%d", x.Attempt))
+	ready := ""
+	if len(s.Paths) > 0 {
+		// Maintenance mode fails meshweb's probes: after it, pods may still be coming back.
+		x.Progress("waiting for meshweb to answer 200 via " + target.Where)
+		n, err := snapshot.WaitReady(ctx, target, s.Paths[0], t.cfg.Service.ReadyPollEvery.Duration, t.cfg.Service.ReadyTimeout.Duration, func(n int, err error) {
+			x.Progress(fmt.Sprintf("waiting for meshweb to answer 200 via %s: attempt %d: %v", target.Where, n, err))
+		})
+		if err != nil {
+			return engine.Output{}, err
+		}
+		if n > 1 {
+			ready = fmt.Sprintf("meshweb answered 200 on attempt %d; ", n)
+		}
+	}
 	x.Progress("fetching " + strings.Join(s.Paths, ", ") + " via " + target.Where)
 	snap, err := snapshot.Fetch(ctx, target, s.Paths, dir)
 	if err != nil {
@@ -62,7 +76,7 @@ func (t *TrafficSteps) snapshot(ctx context.Context, x engine.StepContext) (engi
 	for _, f := range snap.Files {
 		counts = append(counts, fmt.Sprintf("%s %d entries (%d bytes)", f.Name, f.Entries, f.Size))
 	}
-	out.Summary = "snapshot via " + target.Where + ": " + strings.Join(counts, ", ")
+	out.Summary = ready + "snapshot via " + target.Where + ": " + strings.Join(counts, ", ")
 	if s.DiffAgainst == "" {
 		return out, nil
 	}
@@ -83,7 +97,7 @@ func (t *TrafficSteps) snapshot(ctx context.Context, x engine.StepContext) (engi
 	if !rep.Empty() {
 		return out, fmt.Errorf("the post snapshot differs from the prior one:\n%s\nIf that is expected, Skip with the reason (`/cutover skip <reason>`)", rep.Summary(5))
 	}
-	out.Summary = "no difference: " + strings.ReplaceAll(out.Summary, "\n", "; ")
+	out.Summary = ready + "no difference: " + strings.ReplaceAll(out.Summary, "\n", "; ")
 	return out, nil
 }
 

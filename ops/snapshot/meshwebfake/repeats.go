@@ -10,10 +10,10 @@ import (
 // repeatKeys adds to a rendered endpoint the repeated keys of db.nycmesh.net's real map
 // data, derived from the entries themselves so that two clusters holding the same rows
 // serve the same multiset:
-//   - links: every tenth link also exists as a planned link between the same two nodes
-//     (same from+to, status Planned, no installDate), and every tenth link, offset by
-//     five, is listed twice;
-//   - sectors: every fourth sector's node also has an omni and a sector antenna, both
+//   - links: every twentieth link also exists as a planned link between the same two
+//     nodes (same from+to, status Planned, no installDate), and every twentieth link,
+//     offset by ten, is listed twice;
+//   - sectors: every eighth sector's node also has an omni and a sector antenna, both
 //     at azimuth 0 (same nodeId+azimuth).
 //
 // Copies under one key come in no particular order (MeshDB's queries have no ORDER BY,
@@ -24,18 +24,18 @@ func repeatKeys(kind string, body []byte) ([]byte, error) {
 	switch kind {
 	case "links":
 		add = func(i int, e json.RawMessage) ([]json.RawMessage, error) {
-			switch i % 10 {
+			switch i % 20 {
 			case 0:
 				planned, err := with(e, map[string]string{"status": `"Planned"`, "installDate": ""})
 				return []json.RawMessage{planned}, err
-			case 5:
+			case 10:
 				return []json.RawMessage{e}, nil
 			}
 			return nil, nil
 		}
 	case "sectors":
 		add = func(i int, e json.RawMessage) ([]json.RawMessage, error) {
-			if i%4 != 0 {
+			if i%8 != 0 {
 				return nil, nil
 			}
 			omni, err := with(e, map[string]string{"azimuth": "0", "width": "360"})
