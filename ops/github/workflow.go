@@ -38,11 +38,11 @@ type rawWorkflow struct {
 }
 
 type rawJob struct {
-	Name        string    `yaml:"name"`
-	Environment yaml.Node `yaml:"environment"`
+	Name        string         `yaml:"name"`
+	Environment yaml.Node      `yaml:"environment"`
 	With        map[string]any `yaml:"with"`
-	Needs       yaml.Node `yaml:"needs"`
-	If          string    `yaml:"if"`
+	Needs       yaml.Node      `yaml:"needs"`
+	If          string         `yaml:"if"`
 	Strategy    struct {
 		Matrix map[string]any `yaml:"matrix"`
 	} `yaml:"strategy"`
