@@ -49,6 +49,15 @@ func applyDefaults(c *Config) {
 			*m = "auto"
 		}
 	}
+	defaultDuration(&c.GitHub.RunPollEvery, 15*time.Second)
+	defaultDuration(&c.GitHub.RunAppearTimeout, 2*time.Minute)
+	defaultDuration(&c.GitHub.RunTimeout, time.Hour)
+	for name, cc := range c.Clusters {
+		if cc.CertsEnvironment == "" {
+			cc.CertsEnvironment = name
+			c.Clusters[name] = cc
+		}
+	}
 	defaultDuration(&c.DNS.PollEvery, 15*time.Second)
 	defaultDuration(&c.DNS.Timeout, 45*time.Minute)
 	defaultDuration(&c.TLS.PollEvery, 30*time.Second)

@@ -185,6 +185,14 @@ func Describe(cfg *config.Config, p Plan, s Step) []string {
 		} else {
 			out = append(out, "waits for a human merge")
 		}
+		if pr.Workflow != "" {
+			g := cfg.GitHub
+			out = append(out, fmt.Sprintf("then waits for the run of workflow %s that the merge commit starts (https://github.com/%s/actions/workflows/%s): up to %s for it to appear, %s for it to finish; a run that fails fails the step with its link",
+				pr.Workflow, pr.Repo, pr.Workflow, g.RunAppearTimeout.Duration, g.RunTimeout.Duration))
+			if pr.Change == "certs" && pr.RevertOf == "" {
+				out = append(out, fmt.Sprintf("preflight checked that %s deploys to environment %s on a push to %s", pr.Workflow, cfg.Clusters[p.Destination].CertsEnvironment, pr.Base))
+			}
+		}
 	case KindWaitDNS:
 		out = append(out, fmt.Sprintf("poll %s until every resolver answers CNAME %s for %s", strings.Join(s.WaitDNS.Resolvers, ", "), s.WaitDNS.Want, s.WaitDNS.Name))
 	case KindWaitTLS:
