@@ -63,6 +63,7 @@ type Server struct {
 	Scheduler *schedule.Scheduler
 	transport *transport.Transport
 	post      func(context.Context, message.Message) error // a top-level post in the channel
+	deploys   *deployWatch
 	http      *http.Server
 	listener  net.Listener
 	ready     atomic.Bool
@@ -173,6 +174,8 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	})
 	h.SetEngine(s.Engine)
 	exec.Register(plan.KindAnnounce, h.Announce)
+	s.deploys = &deployWatch{gh: gh, repo: cfg.GitHub.App.Repo, file: cfg.GitHub.App.DeployWorkflow, every: cfg.GitHub.RunPollEvery.Duration,
+		engine: s.Engine, handler: h, logger: opts.Logger}
 	return s, nil
 }
 
@@ -244,6 +247,7 @@ func (s *Server) lead(ctx context.Context, lost func() bool) error {
 			log.Error("approval timers", "err", err)
 		}
 		s.Scheduler.Tick(ctx)
+		s.deploys.tick(ctx, s.opts.Clock())
 	}); err != nil {
 		return err
 	}
@@ -262,6 +266,7 @@ func (s *Server) lead(ctx context.Context, lost func() bool) error {
 	err := s.transport.Run(ctx)
 	s.ready.Store(false)
 	<-ticker.Stop().Done()
+	s.deploys.wait()
 	drain := s.opts.DrainTimeout
 	if lost() {
 		drain = 0

@@ -265,14 +265,14 @@ func (s *Server) SetDeploymentState(fullName string, id int64, state string) {
 }
 
 // AddWorkflowRun records a run of a workflow file with a status (queued, waiting,
-// in_progress, completed), of the branch head, as a run started by hand would be, and
-// returns its id.
+// in_progress, completed), of the branch head, started by hand an hour before the
+// server (a run from before the test), and returns its id.
 func (s *Server) AddWorkflowRun(fullName, file, status string) int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r := s.mustRepo(fullName)
 	s.seq++
-	now := time.Now().UTC()
+	now := s.started.Add(-time.Hour)
 	run := &workflowRun{id: s.seq, file: file, name: file, branch: r.defaultBranch, sha: r.branches[r.defaultBranch], event: "workflow_dispatch",
 		status: status, attempt: 1, created: now, updated: now, visible: true}
 	for _, w := range r.workflows {
