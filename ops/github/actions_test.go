@@ -134,9 +134,9 @@ func TestWaitRunIsBounded(t *testing.T) {
 
 	s.AddWorkflow(dnsRepo, githubfake.Workflow{File: "apply.yaml", Name: "Apply", Branch: "main", Manual: true})
 	head := s.Commit(dnsRepo, "main", map[string]string{"README.md": "x"}, "a push")
-	run, err := c.WaitRun(ctx, dnsRepo, "apply.yaml", head, github.WaitRunOptions{Every: 10 * time.Millisecond, Appear: time.Minute, Timeout: 80 * time.Millisecond})
+	run, err := c.WaitRun(ctx, dnsRepo, "apply.yaml", head, github.WaitRunOptions{Every: 10 * time.Millisecond, Appear: time.Minute, Timeout: 500 * time.Millisecond})
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), `the "Apply" run `+run.URL+" is still queued after 80ms")
+	assert.Contains(t, err.Error(), `the "Apply" run `+run.URL+" is still queued after 500ms")
 
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()

@@ -60,15 +60,19 @@ func WaitReady(ctx context.Context, t Target, path string, every, timeout time.D
 	defer cancel()
 	c := t.client()
 	defer c.CloseIdleConnections()
+	var last error // the last answer not cut short by the end of the wait
 	for attempt := 1; ; attempt++ {
 		err := probe(ctx, c, t, path)
 		if err == nil {
 			return attempt, nil
 		}
-		if !errors.Is(err, errNotReady) {
+		if ctx.Err() == nil || last == nil {
+			last = err
+		}
+		if ctx.Err() == nil && !errors.Is(err, errNotReady) {
 			return attempt, err
 		}
-		if progress != nil {
+		if progress != nil && ctx.Err() == nil {
 			progress(attempt, err)
 		}
 		select {
@@ -77,7 +81,7 @@ func WaitReady(ctx context.Context, t Target, path string, every, timeout time.D
 				return attempt, parent.Err()
 			}
 			return attempt, fmt.Errorf("meshweb did not answer 200 via %s within %s (%d requests); the last answer: %s. Check the meshweb pods on that cluster (kubectl get pods, their events), then Retry",
-				t.Where, timeout, attempt, strings.TrimPrefix(err.Error(), errNotReady.Error()+": "))
+				t.Where, timeout, attempt, strings.TrimPrefix(last.Error(), errNotReady.Error()+": "))
 		case <-time.After(every):
 		}
 	}

@@ -138,17 +138,40 @@ func (s *Server) pushed(fullName string, r *repo, branch, sha string) {
 	}
 }
 
-// progress moves a run through its states on timers, from now. The caller holds s.mu.
+// progress moves a run through its states on timers, from now, one after the other
+// (each timer is set once the one before has fired and its hooks have run, so a loaded
+// machine never reorders them). The caller holds s.mu.
 func (s *Server) progress(fullName string, r *repo, run *workflowRun, w Workflow) {
 	attempt := run.attempt
-	step := func(after time.Duration, change func()) {
-		s.timers = append(s.timers, time.AfterFunc(after, func() {
+	steps := []struct {
+		after  time.Duration
+		change func()
+	}{
+		{w.Appear, func() {
+			run.visible = true
+			run.created = time.Now().UTC() // GitHub dates a run when it appears
+		}},
+		{w.Queued, func() { run.status = "in_progress" }},
+		{w.Running, func() {
+			run.status, run.conclusion = "completed", "success"
+			if r.failRuns[run.file] > 0 {
+				r.failRuns[run.file]--
+				run.conclusion = "failure"
+			}
+		}},
+	}
+	var next func(i int)
+	next = func(i int) {
+		if i == len(steps) {
+			return
+		}
+		s.timers = append(s.timers, time.AfterFunc(steps[i].after, func() {
 			s.mu.Lock()
 			if s.closed || run.attempt != attempt {
 				s.mu.Unlock()
 				return
 			}
-			change()
+			steps[i].change()
 			run.updated = time.Now().UTC()
 			pub := run.public(fullName)
 			hooks := append([]func(string, WorkflowRun){}, s.onRun...)
@@ -156,20 +179,15 @@ func (s *Server) progress(fullName string, r *repo, run *workflowRun, w Workflow
 			for _, h := range hooks {
 				h(fullName, pub)
 			}
+			// The next state only after the hooks heard this one, so they hear them in order.
+			s.mu.Lock()
+			if !s.closed && run.attempt == attempt {
+				next(i + 1)
+			}
+			s.mu.Unlock()
 		}))
 	}
-	step(w.Appear, func() {
-		run.visible = true
-		run.created = time.Now().UTC() // GitHub dates a run when it appears
-	})
-	step(w.Appear+w.Queued, func() { run.status = "in_progress" })
-	step(w.Appear+w.Queued+w.Running, func() {
-		run.status, run.conclusion = "completed", "success"
-		if r.failRuns[run.file] > 0 {
-			r.failRuns[run.file]--
-			run.conclusion = "failure"
-		}
-	})
+	next(0)
 }
 
 // RerunWorkflowRun starts a run again, as "Re-run all jobs" does: same id and head
