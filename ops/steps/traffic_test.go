@@ -20,7 +20,7 @@ import (
 	"github.com/nycmeshnet/cutoverbot/ops/steps"
 )
 
-// github is the GitHub side of the traffic steps, with nothing but GitHub (and a
+// githubWorld is the GitHub side of the traffic steps, with nothing but GitHub (and a
 // resolver for preflight): the shipped example configuration pointed at githubfake.
 type githubWorld struct {
 	cfg  *config.Config
