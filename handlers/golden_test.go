@@ -77,11 +77,11 @@ func TestGoldenMessages(t *testing.T) {
 
 	// The diff as ops/snapshot reports it, so the golden file follows its real format.
 	rep := snapshot.Report{Results: []snapshot.Result{
-		{Name: "nodes", Before: 20114, After: 20115, Added: []string{"20115"}, Changed: []snapshot.Change{
+		{Name: "nodes", Before: 20114, After: 20115, Added: []snapshot.Entry{{Key: "20115"}}, Changed: []snapshot.Change{
 			{Key: "1234", Fields: []snapshot.FieldChange{{Field: "status", Old: `"Active"`, New: `"Inactive"`}}},
 			{Key: "5678", Fields: []snapshot.FieldChange{{Field: "name", Old: `"Grand"`, New: `"Grand St"`}, {Field: "notes", Old: "null", New: `"<b>roof</b> & mast"`}}}}},
 		{Name: "links", Before: 9812, After: 9812},
-		{Name: "sectors", Before: 3120, After: 3119, Removed: []string{"1932|90"}},
+		{Name: "sectors", Before: 3120, After: 3119, Removed: []snapshot.Entry{{Key: "1932|90"}}},
 	}}
 	diff := r.Clone()
 	diff.Current = 11
@@ -122,28 +122,35 @@ func TestGoldenMessages(t *testing.T) {
 
 	earlier := ended.Clone()
 	earlier.ID, earlier.Created, earlier.Ended = "20261123-2000-cd34", t0.Add(-24*time.Hour), t0.Add(-23*time.Hour)
+	deployed := r.Clone()
+	deploy := handlers.Deploy{ID: 8812345, Workflow: "Publish and Deploy", URL: "https://github.com/nycmeshnet/meshdb/actions/runs/8812345",
+		SHA: "5d2e8f1a9b0c3d4e5f60718293a4b5c6d7e8f901", State: "in progress"}
+	deployed.Notes = map[string]string{handlers.DeployNote(deploy.ID): "https://github.com/nycmeshnet/meshdb/actions/runs/8812345 of 5d2e8f1 (in progress)"}
+
 	p, err := plan.Build(cfg, "prod2", "prod1")
 	require.NoError(t, err)
 	cases := map[string]message.Message{
-		"header":          handlers.Header(r, now),
-		"prompt":          handlers.Prompt(r, 8, 2, handlers.BriefOf(cfg, r, 8), mention),
-		"prompt-group":    handlers.Prompt(reminded, 8, 2, handlers.BriefOf(cfg, reminded, 8), handlers.MentionLine(group, r.Initiator, reminded.Steps[8].Approvals)),
-		"decided":         handlers.Decided(decided, 8, 1, 1),
-		"result":          handlers.Result(succeeded, 8),
-		"failure":         handlers.Failure(failed, 8, 1, mention),
-		"skip-proposed":   handlers.Failure(proposed, 8, 2, mention),
-		"failure-decided": handlers.FailureDecided(failed, 8, 1, engine.Decision{User: "U03CAROL", Action: engine.Retry}),
-		"diff-summary":    handlers.Failure(diff, 11, 1, mention),
-		"progress":        handlers.Progress(r, 8, "copying 13.2 MiB into prod1 pod meshdb-postgres-5c6b7-klmno, then pg_restore"),
-		"reminder":        handlers.Reminder(r, 8, "waiting for approval for 1h0m0s", mention, t0.Add(9*time.Minute+2*time.Hour)),
-		"direct-message":  handlers.DirectPrompt(r, 8, link(withThread(r.Clone(), "1764014400.000100"))+"?thread_ts=1764014400.000100&cid=C0123MESHDB", "C0123MESHDB"),
-		"status":          handlers.Status(r, 1, now),
-		"status-none":     handlers.Status(nil, 1, now),
-		"help":            handlers.Help(),
-		"refusal":         handlers.Refusal("you started this run, so you cannot approve its steps; another maintainer must"),
-		"plan":            handlers.PlanMessage(cfg, p),
-		"history":         handlers.History([]*engine.Run{withThread(r.Clone(), "1764014400.000100"), withThread(earlier, "1763928000.000100"), ended}, now, link),
-		"home":            handlers.Home(withThread(r.Clone(), "1764014400.000100"), []*engine.Run{r, earlier}, 1, now, link, "C0123MESHDB"),
+		"deploy-report":       handlers.DeployReport(r, deploy, mention),
+		"prompt-after-deploy": handlers.Prompt(deployed, 8, 2, handlers.BriefOf(cfg, deployed, 8), mention),
+		"header":              handlers.Header(r, now),
+		"prompt":              handlers.Prompt(r, 8, 2, handlers.BriefOf(cfg, r, 8), mention),
+		"prompt-group":        handlers.Prompt(reminded, 8, 2, handlers.BriefOf(cfg, reminded, 8), handlers.MentionLine(group, r.Initiator, reminded.Steps[8].Approvals)),
+		"decided":             handlers.Decided(decided, 8, 1, 1),
+		"result":              handlers.Result(succeeded, 8),
+		"failure":             handlers.Failure(failed, 8, 1, mention),
+		"skip-proposed":       handlers.Failure(proposed, 8, 2, mention),
+		"failure-decided":     handlers.FailureDecided(failed, 8, 1, engine.Decision{User: "U03CAROL", Action: engine.Retry}),
+		"diff-summary":        handlers.Failure(diff, 11, 1, mention),
+		"progress":            handlers.Progress(r, 8, "copying 13.2 MiB into prod1 pod meshdb-postgres-5c6b7-klmno, then pg_restore"),
+		"reminder":            handlers.Reminder(r, 8, "waiting for approval for 1h0m0s", mention, t0.Add(9*time.Minute+2*time.Hour)),
+		"direct-message":      handlers.DirectPrompt(r, 8, link(withThread(r.Clone(), "1764014400.000100"))+"?thread_ts=1764014400.000100&cid=C0123MESHDB", "C0123MESHDB"),
+		"status":              handlers.Status(r, 1, now),
+		"status-none":         handlers.Status(nil, 1, now),
+		"help":                handlers.Help(),
+		"refusal":             handlers.Refusal("you started this run, so you cannot approve its steps; another maintainer must"),
+		"plan":                handlers.PlanMessage(cfg, p),
+		"history":             handlers.History([]*engine.Run{withThread(r.Clone(), "1764014400.000100"), withThread(earlier, "1763928000.000100"), ended}, now, link),
+		"home":                handlers.Home(withThread(r.Clone(), "1764014400.000100"), []*engine.Run{r, earlier}, 1, now, link, "C0123MESHDB"),
 		"history-run": handlers.RunDecisions(ended, []engine.AuditEntry{
 			{At: t0, RunID: ended.ID, User: "U01ALICE", Event: "run.started"},
 			{At: t0.Add(time.Minute), RunID: ended.ID, Step: 2, StepID: "scale-destination-celery", Attempt: 1, User: "U02BOB", Event: "decision.approve"},

@@ -27,6 +27,7 @@ func Prompt(r *engine.Run, i int, required int, b Brief, mention string) message
 	title := stepTitle(r, i, s.Attempt)
 	text := "Approval needed: " + title
 	sections := []string{"*" + title + "*" + optional(s.Step) + "\n" + b.Changes + "\n_" + b.Undo + "_"}
+	sections = append(sections, deployWarnings(r)...)
 	if mention != "" {
 		text += " · " + mention
 		sections = append(sections, "👉 "+mention+": approve or reject")

@@ -57,6 +57,14 @@ type Cluster struct {
 
 	hookMu sync.Mutex
 	hook   func(ctx context.Context, container string, argv []string) error
+	onFlag func(on bool)
+}
+
+// OnMaintenanceFlag calls fn after a meshweb pod's manage.py sets MAINTENANCE_MODE.
+func (c *Cluster) OnMaintenanceFlag(fn func(on bool)) {
+	c.hookMu.Lock()
+	defer c.hookMu.Unlock()
+	c.onFlag = fn
 }
 
 // SetExecHook runs fn before every pod command; an error from it fails the command
@@ -181,6 +189,12 @@ func (c *Cluster) manage(ctx context.Context, argv []string, stdout, stderr io.W
 	if err != nil || code != 0 {
 		fmt.Fprintf(stderr, "django.db.utils.OperationalError: %s\n", errb.String())
 		return 1, err
+	}
+	c.hookMu.Lock()
+	onFlag := c.onFlag
+	c.hookMu.Unlock()
+	if onFlag != nil {
+		onFlag(on)
 	}
 	word := "disabled"
 	if on {

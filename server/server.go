@@ -65,6 +65,7 @@ type Server struct {
 	clusterSteps *steps.ClusterSteps
 	transport    *transport.Transport
 	post         func(context.Context, message.Message) error // a top-level post in the channel
+	deploys      *deployWatch
 	http         *http.Server
 	listener     net.Listener
 	ready        atomic.Bool
@@ -176,6 +177,8 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	})
 	h.SetEngine(s.Engine)
 	exec.Register(plan.KindAnnounce, h.Announce)
+	s.deploys = &deployWatch{gh: gh, repo: cfg.GitHub.App.Repo, file: cfg.GitHub.App.DeployWorkflow, every: cfg.GitHub.RunPollEvery.Duration,
+		engine: s.Engine, handler: h, logger: opts.Logger}
 	return s, nil
 }
 
@@ -252,6 +255,7 @@ func (s *Server) lead(ctx context.Context, lost func() bool) error {
 			log.Error("approval timers", "err", err)
 		}
 		s.Scheduler.Tick(ctx)
+		s.deploys.tick(ctx, s.opts.Clock())
 	}); err != nil {
 		return err
 	}
@@ -270,6 +274,7 @@ func (s *Server) lead(ctx context.Context, lost func() bool) error {
 	err := s.transport.Run(ctx)
 	s.ready.Store(false)
 	<-ticker.Stop().Done()
+	s.deploys.wait()
 	drain := s.opts.DrainTimeout
 	if lost() {
 		drain = 0

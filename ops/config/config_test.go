@@ -43,6 +43,12 @@ func TestExampleLoads(t *testing.T) {
 	assert.Equal(t, "kubernetes-lb-prod-sn10.nycmesh.net", cfg.Clusters["prod2"].LBHostname)
 	assert.Equal(t, []string{"1.1.1.1:53", "8.8.8.8:53", "9.9.9.9:53"}, cfg.DNS.Resolvers)
 	assert.Equal(t, 45*time.Minute, cfg.DNS.Timeout.Duration)
+	assert.Equal(t, 5*time.Minute, cfg.Service.ReadyTimeout.Duration)
+	assert.Equal(t, "sld_terraform.yaml", cfg.GitHub.DNS.Workflow)
+	assert.Equal(t, "deploy_environments.yaml", cfg.GitHub.Certs.Workflow)
+	assert.Equal(t, "prod2", cfg.Clusters["prod2"].CertsEnvironment)
+	assert.Equal(t, time.Hour, cfg.GitHub.RunTimeout.Duration)
+	assert.Equal(t, 5*time.Second, cfg.Service.ReadyPollEvery.Duration)
 	assert.Equal(t, 1, cfg.Database.RestoreJobs)
 	require.NotNil(t, cfg.Database.DumpCompression)
 	assert.Equal(t, "1", cfg.Database.PG().Compress)
@@ -72,6 +78,10 @@ func TestEachProblemHasItsPath(t *testing.T) {
 		{"unknown key", "  approval_timeout: 2h", "  aproval_timeout: 2h", "slack.aproval_timeout", `unknown key (did you mean "approval_timeout"?)`},
 		{"unknown nested key", "      container: meshdb-postgres\n", "      container: meshdb-postgres\n      contianer: x\n", "clusters.prod1.postgres.contianer", "unknown key"},
 		{"unknown top-level key", "http:\n", "htpp:\n  x: 1\nhttp:\n", "htpp", "unknown key"},
+		{"bad ready wait", "ready_timeout: 5m ", "ready_timeout: soon ", "service.ready_timeout", "not a duration"},
+		{"ready poll too often", "ready_poll_every: 5s ", "ready_poll_every: 1ms ", "service.ready_poll_every", "at least 100ms"},
+		{"bad workflow", "workflow: sld_terraform.yaml ", "workflow: .github/workflows/sld_terraform.yaml ", "github.dns.workflow", "not a workflow file name"},
+		{"bad run timeout", "run_timeout: 1h ", "run_timeout: forever ", "github.run_timeout", "not a duration"},
 		{"bad timezone", "timezone: America/New_York", "timezone: Mars/Olympus", "schedule.timezone", "not a time zone"},
 		{"compression too high", "dump_compression: 1 ", "dump_compression: 10 ", "database.dump_compression", "between 0 (none) and 9"},
 		{"negative compression", "dump_compression: 1 ", "dump_compression: -1 ", "database.dump_compression", "between 0 (none) and 9"},
@@ -92,6 +102,32 @@ func TestEachProblemHasItsPath(t *testing.T) {
 			t.Fatalf("no critical problem %s: %s; got %v", tc.path, tc.msg, found)
 		})
 	}
+}
+
+// A configuration written before the workflow keys still loads: no wait for the
+// merges' runs (a warning says so), the run bounds and certs_environment defaulted.
+func TestConfigWithoutWorkflowKeys(t *testing.T) {
+	src := example(t)
+	for _, line := range []string{
+		"    workflow: sld_terraform.yaml ", "    workflow: deploy_environments.yaml ", "    certs_environment: prod1 ", "    certs_environment: prod2\n",
+		"  run_poll_every: 15s ", "  run_appear_timeout: 2m ", "  run_timeout: 1h "} {
+		i := strings.Index(src, line)
+		require.GreaterOrEqual(t, i, 0, line)
+		end := i + strings.Index(src[i:], "\n") + 1
+		src = src[:i] + src[end:]
+	}
+	src = strings.Replace(src, "                                            # and preflight checks it deploys to the destination's certs_environment\n", "", 1)
+	cfg, problems := Parse([]byte(src), Options{Getenv: env(nil)})
+	require.Empty(t, problems.Criticals())
+	var warned []string
+	for _, w := range problems.Warnings() {
+		warned = append(warned, w.Path)
+	}
+	assert.ElementsMatch(t, []string{"github.dns.workflow", "github.certs.workflow"}, warned)
+	assert.Empty(t, cfg.GitHub.DNS.Workflow)
+	assert.Equal(t, "prod1", cfg.Clusters["prod1"].CertsEnvironment, "the cluster's name")
+	assert.Equal(t, 2*time.Minute, cfg.GitHub.RunAppearTimeout.Duration)
+	assert.Equal(t, 15*time.Second, cfg.GitHub.RunPollEvery.Duration)
 }
 
 // An omitted dump_compression means -Z 1; an explicit 0 (no compression) is kept,

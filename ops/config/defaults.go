@@ -21,6 +21,8 @@ func applyDefaults(c *Config) {
 		c.Slack.Notify = append(Notify(nil), DefaultNotify...)
 	}
 	defaultDuration(&c.Service.Timeout, 60*time.Second)
+	defaultDuration(&c.Service.ReadyTimeout, 5*time.Minute)
+	defaultDuration(&c.Service.ReadyPollEvery, 5*time.Second)
 	if len(c.Service.SnapshotPaths) == 0 {
 		c.Service.SnapshotPaths = []string{"/api/v1/mapdata/nodes/", "/api/v1/mapdata/links/", "/api/v1/mapdata/sectors/"}
 	}
@@ -45,6 +47,15 @@ func applyDefaults(c *Config) {
 	for _, m := range []*string{&c.GitHub.DNS.Merge, &c.GitHub.Certs.Merge} {
 		if *m == "" {
 			*m = "auto"
+		}
+	}
+	defaultDuration(&c.GitHub.RunPollEvery, 15*time.Second)
+	defaultDuration(&c.GitHub.RunAppearTimeout, 2*time.Minute)
+	defaultDuration(&c.GitHub.RunTimeout, time.Hour)
+	for name, cc := range c.Clusters {
+		if cc.CertsEnvironment == "" {
+			cc.CertsEnvironment = name
+			c.Clusters[name] = cc
 		}
 	}
 	defaultDuration(&c.DNS.PollEvery, 15*time.Second)

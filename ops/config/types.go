@@ -59,6 +59,11 @@ type Service struct {
 	SnapshotPaths []string `yaml:"snapshot_paths"`
 	CAFile        string   `yaml:"ca_file"`
 	Timeout       Duration `yaml:"timeout"`
+	// ReadyTimeout bounds how long a snapshot through a cluster's LB waits for meshweb
+	// to answer 200 (pods that restarted during maintenance answer 502/503 meanwhile),
+	// asking every ReadyPollEvery.
+	ReadyTimeout   Duration `yaml:"ready_timeout"`
+	ReadyPollEvery Duration `yaml:"ready_poll_every"`
 }
 
 type Database struct {
@@ -103,6 +108,9 @@ type Cluster struct {
 	LBHostname        string   `yaml:"lb_hostname"`
 	GitHubEnvironment string   `yaml:"github_environment"`
 	TFVars            string   `yaml:"tfvars"`
+	// CertsEnvironment is the GitHub environment of the certificates repository
+	// whose deploy serves this cluster's LB (default: the cluster's name).
+	CertsEnvironment string `yaml:"certs_environment"`
 }
 
 type Meshweb struct {
@@ -123,6 +131,10 @@ type GitHub struct {
 	App    AppRepo  `yaml:"app"`
 	DNS    DNSRepo  `yaml:"dns"`
 	Certs  CertRepo `yaml:"certs"`
+	// The waits for the workflow runs merges start (and the watch for deploys).
+	RunPollEvery     Duration `yaml:"run_poll_every"`
+	RunAppearTimeout Duration `yaml:"run_appear_timeout"`
+	RunTimeout       Duration `yaml:"run_timeout"`
 }
 
 type AppRepo struct {
@@ -137,6 +149,9 @@ type DNSRepo struct {
 	File     string `yaml:"file"`
 	Resource string `yaml:"resource"`
 	Merge    string `yaml:"merge"`
+	// Workflow is the file of the workflow a merge starts (Terraform applying DNS);
+	// empty: the step does not wait for it.
+	Workflow string `yaml:"workflow"`
 }
 
 type CertRepo struct {
@@ -145,6 +160,9 @@ type CertRepo struct {
 	ListVariable string `yaml:"list_variable"`
 	Placeholder  string `yaml:"placeholder"`
 	Merge        string `yaml:"merge"`
+	// Workflow is the file of the workflow a merge starts (deploying the LBs'
+	// certificate lists); empty: the step does not wait for it.
+	Workflow string `yaml:"workflow"`
 }
 
 type DNS struct {

@@ -198,6 +198,8 @@ func (v *validator) service(c *Config) {
 		}
 	}
 	v.duration("service.timeout", &s.Timeout, time.Second)
+	v.duration("service.ready_timeout", &s.ReadyTimeout, time.Second)
+	v.duration("service.ready_poll_every", &s.ReadyPollEvery, 100*time.Millisecond)
 }
 
 func (v *validator) database(c *Config) {
@@ -288,6 +290,8 @@ func (v *validator) selector(path, sel string) {
 	}
 }
 
+var workflowFile = regexp.MustCompile(`^[A-Za-z0-9._-]+\.ya?ml$`)
+
 func (v *validator) github(c *Config) {
 	g := &c.GitHub
 	v.apiURL("github.api_url", &g.APIURL)
@@ -302,6 +306,17 @@ func (v *validator) github(c *Config) {
 	v.match("github.certs.branch", g.Certs.Branch, branchName, "a branch name")
 	v.match("github.certs.list_variable", g.Certs.ListVariable, regexp.MustCompile(`^[A-Za-z0-9_]+$`), "a Terraform variable name")
 	v.match("github.certs.placeholder", g.Certs.Placeholder, hostname, "a host name")
+	for path, wf := range map[string]string{"github.dns.workflow": g.DNS.Workflow, "github.certs.workflow": g.Certs.Workflow} {
+		switch {
+		case wf == "":
+			v.warn(path, "is empty: the pull-request step will not wait for the workflow run its merge starts")
+		case !workflowFile.MatchString(wf):
+			v.crit(path, "%q is not a workflow file name (such as deploy.yaml, under .github/workflows/)", wf)
+		}
+	}
+	v.duration("github.run_poll_every", &g.RunPollEvery, 100*time.Millisecond)
+	v.duration("github.run_appear_timeout", &g.RunAppearTimeout, time.Second)
+	v.duration("github.run_timeout", &g.RunTimeout, time.Second)
 	for path, m := range map[string]string{"github.dns.merge": g.DNS.Merge, "github.certs.merge": g.Certs.Merge} {
 		if m != "auto" && m != "manual" {
 			v.crit(path, "%q is not one of auto, manual", m)

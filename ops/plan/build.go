@@ -170,10 +170,12 @@ func (b builder) step(spec config.StepSpec) (Step, error) {
 		case "dns":
 			g := b.cfg.GitHub.DNS
 			pr.Repo, pr.Base, pr.Files, pr.Merge = g.Repo, g.Branch, []string{g.File}, g.Merge
+			pr.Workflow = g.Workflow
 			pr.From, pr.To = originCfg.LBHostname, destCfg.LBHostname
 		case "certs":
 			g := b.cfg.GitHub.Certs
 			pr.Repo, pr.Base, pr.Files, pr.Merge = g.Repo, g.Branch, []string{destCfg.TFVars, originCfg.TFVars}, g.Merge
+			pr.Workflow = g.Workflow
 			pr.From, pr.To = b.origin, b.dest
 		default:
 			return s, fmt.Errorf("pull-request change %q is not one of dns, certs", spec.Change)

@@ -143,6 +143,10 @@ func Describe(cfg *config.Config, p Plan, s Step) []string {
 			fmt.Sprintf("read-only checks: %s and %s reachable; meshweb and postgres pods found and ready; celery StatefulSet present", p.Origin, p.Destination),
 			fmt.Sprintf("%s deployed at the head of %s@%s, no %s run in progress", p.Destination, cfg.GitHub.App.Repo, cfg.GitHub.App.Branch, cfg.GitHub.App.DeployWorkflow),
 			fmt.Sprintf("meshweb image digests equal; %s points at %s (the origin); no other run active", cfg.DNS.Name, cfg.Clusters[p.Origin].LBHostname))
+		if w := cfg.GitHub.Certs.Workflow; w != "" {
+			out = append(out, fmt.Sprintf("the merges' workflows run on a push to their branch, and %s in %s deploys to environment %s",
+				w, cfg.GitHub.Certs.Repo, cfg.Clusters[p.Destination].CertsEnvironment))
+		}
 	case KindScale:
 		target := "the count recorded by step " + s.Scale.RestoreFrom
 		if s.Scale.Replicas != nil {
@@ -157,7 +161,8 @@ func Describe(cfg *config.Config, p Plan, s Step) []string {
 		if s.Snapshot.Via == "lb" {
 			where = fmt.Sprintf("%s LB %s with Host/SNI %s, certificate not verified for this request", s.Cluster, s.Snapshot.LBAddress, serviceHost(s.Snapshot.URL))
 		}
-		out = append(out, fmt.Sprintf("GET %s via %s", strings.Join(s.Snapshot.Paths, ", "), where))
+		out = append(out, fmt.Sprintf("GET %s via %s, after waiting up to %s for meshweb to answer 200 there, asking every %s (the LB answers 502/503 while pods restarted by maintenance mode come back)",
+			strings.Join(s.Snapshot.Paths, ", "), where, cfg.Service.ReadyTimeout.Duration, cfg.Service.ReadyPollEvery.Duration))
 		if s.Snapshot.DiffAgainst != "" {
 			out = append(out, fmt.Sprintf("diff by key against %s; a non-empty diff blocks unless approved with a reason", s.Snapshot.DiffAgainst))
 		}
@@ -183,6 +188,14 @@ func Describe(cfg *config.Config, p Plan, s Step) []string {
 			out = append(out, "merged through the API after approval; waits for a human merge if branch protection refuses")
 		} else {
 			out = append(out, "waits for a human merge")
+		}
+		if pr.Workflow != "" {
+			g := cfg.GitHub
+			out = append(out, fmt.Sprintf("then waits for the run of workflow %s that the merge commit starts (https://github.com/%s/actions/workflows/%s): up to %s for it to appear, %s for it to finish; a run that fails fails the step with its link",
+				pr.Workflow, pr.Repo, pr.Workflow, g.RunAppearTimeout.Duration, g.RunTimeout.Duration))
+			if pr.Change == "certs" && pr.RevertOf == "" {
+				out = append(out, fmt.Sprintf("preflight checked that %s deploys to environment %s on a push to %s", pr.Workflow, cfg.Clusters[p.Destination].CertsEnvironment, pr.Base))
+			}
 		}
 	case KindWaitDNS:
 		out = append(out, fmt.Sprintf("poll %s until every resolver answers CNAME %s for %s", strings.Join(s.WaitDNS.Resolvers, ", "), s.WaitDNS.Want, s.WaitDNS.Name))

@@ -126,6 +126,14 @@ func TestDefaultPlanMatchesTheRunbook(t *testing.T) {
 	assert.Equal(t, "199.170.132.45:443", st("wait-tls").WaitTLS.Address)
 	assert.Contains(t, st("announce-start").Announce.Text, "Hey all")
 	assert.Contains(t, st("announce-done").Announce.Text, "back to normal")
+
+	// Each merge waits for the workflow run it starts, and the plan says which.
+	assert.Equal(t, "sld_terraform.yaml", dns.Workflow)
+	assert.Equal(t, "deploy_environments.yaml", certs.Workflow)
+	assert.Contains(t, plan.Describe(cfg, p, st("pr-dns")),
+		"then waits for the run of workflow sld_terraform.yaml that the merge commit starts (https://github.com/nycmeshnet/nycmesh-dns/actions/workflows/sld_terraform.yaml): up to 2m0s for it to appear, 1h0m0s for it to finish; a run that fails fails the step with its link")
+	assert.Contains(t, plan.Describe(cfg, p, st("pr-certs")), "preflight checked that deploy_environments.yaml deploys to environment prod1 on a push to main")
+	assert.Contains(t, strings.Join(plan.Describe(cfg, p, st("snapshot-post")), "\n"), "after waiting up to 5m0s for meshweb to answer 200 there")
 }
 
 func TestRestoreJobsReachTheArgv(t *testing.T) {
@@ -199,6 +207,7 @@ func TestRollbackUndoesWhatRanNewestFirst(t *testing.T) {
 		byID[s.ID] = s
 	}
 	assert.Equal(t, "pr-dns", byID["undo-pr-dns"].PullRequest.RevertOf)
+	assert.Equal(t, "sld_terraform.yaml", byID["undo-pr-dns"].PullRequest.Workflow, "the revert waits for the run its merge starts too")
 	assert.Equal(t, "kubernetes-lb-prod-sn10.nycmesh.net", byID["undo-wait-dns"].WaitDNS.Want, "DNS goes back to the origin")
 	assert.True(t, byID["undo-restore-destination"].Optional)
 	assert.Equal(t, "restore-destination", byID["undo-restore-destination"].Restore.FromBackup)

@@ -134,6 +134,9 @@ type PullRequest struct {
 	To       string   `json:"to,omitempty"`
 	Merge    string   `json:"merge"`
 	RevertOf string   `json:"revert_of,omitempty"`
+	// Workflow is the file of the workflow the merge starts, whose run the step waits
+	// for ("" = none).
+	Workflow string `json:"workflow,omitempty"`
 }
 
 // WaitDNS polls resolvers until all answer Want for Name.

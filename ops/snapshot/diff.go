@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"unsafe"
@@ -32,6 +33,9 @@ func DiffPath(path string) KeySpec {
 type Change struct {
 	Key    string
 	Fields []FieldChange
+	// Entry is the entry before the change, as JSON, when its key is repeated: the key
+	// alone does not say which of the entries under it changed.
+	Entry string
 }
 
 // FieldChange is one field's old and new value ("null" when absent).
@@ -40,18 +44,35 @@ type FieldChange struct {
 	Old, New string
 }
 
+// Entry is one added or removed entry.
+type Entry struct {
+	Key string
+	// JSON is the entry itself when its key is repeated (which copy came or went).
+	JSON string
+}
+
+// Repeat is a key held by more than one entry on either side. MeshDB's map data has
+// such keys (two links between the same nodes, two antennas at one azimuth): the entries
+// under a key are compared as a multiset, so a repeat is not a difference by itself.
+type Repeat struct {
+	Key           string
+	Before, After int
+}
+
 // Result is the difference of one endpoint.
 type Result struct {
 	Name           string
 	Before, After  int
-	Added, Removed []string
+	Added, Removed []Entry
 	Changed        []Change
-	Duplicates     []string
+	Repeated       []Repeat
+	// Missing says the endpoint is absent from the post snapshot.
+	Missing bool
 }
 
 // Empty reports no difference at all.
 func (r Result) Empty() bool {
-	return len(r.Added) == 0 && len(r.Removed) == 0 && len(r.Changed) == 0 && len(r.Duplicates) == 0
+	return !r.Missing && len(r.Added) == 0 && len(r.Removed) == 0 && len(r.Changed) == 0
 }
 
 // eachEntry streams the elements of a JSON array.
@@ -84,13 +105,15 @@ func eachEntry(r io.Reader, fn func(json.RawMessage) error) error {
 
 type entry map[string]json.RawMessage
 
-// side is one parsed file: its bytes, each element's range, and key -> element index.
+// side is one parsed file: its bytes, each element's range and key, and for each key
+// its first element; further elements under a key are chained through next.
 type side struct {
 	data  []byte
 	elems [][2]int
 	keys  []string // per element
-	byKey map[string]int
-	dups  []string
+	first map[string]int
+	next  []int          // next element with the same key, or -1
+	count map[string]int // elements per key, only for keys held by more than one
 }
 
 func keyOfRaw(obj []byte, k KeySpec) (string, error) {
@@ -133,25 +156,51 @@ func parseSide(data []byte, k KeySpec) (*side, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &side{data: data, elems: elems, keys: make([]string, len(elems)), byKey: make(map[string]int, len(elems))}
+	s := &side{data: data, elems: elems, keys: make([]string, len(elems)), first: make(map[string]int, len(elems)),
+		next: make([]int, len(elems)), count: map[string]int{}}
+	last := map[string]int{} // last element of each repeated key, to chain in file order
 	for i, e := range elems {
 		key, err := keyOfRaw(data[e[0]:e[1]], k)
 		if err != nil {
 			return nil, fmt.Errorf("entry %d (byte %d): %w", i+1, e[0], err)
 		}
-		if _, dup := s.byKey[key]; dup {
-			s.dups = append(s.dups, key)
-		}
 		s.keys[i] = key
-		s.byKey[key] = i
+		s.next[i] = -1
+		f, seen := s.first[key]
+		if !seen {
+			s.first[key] = i
+			continue
+		}
+		prev, ok := last[key]
+		if !ok {
+			prev = f
+			s.count[key] = 1
+		}
+		s.next[prev] = i
+		last[key] = i
+		s.count[key]++
 	}
 	return s, nil
 }
 
 func (s *side) raw(i int) []byte { return s.data[s.elems[i][0]:s.elems[i][1]] }
 
+// group lists the elements under key, in file order.
+func (s *side) group(key string) []int {
+	i, ok := s.first[key]
+	if !ok {
+		return nil
+	}
+	var out []int
+	for ; i >= 0; i = s.next[i] {
+		out = append(out, i)
+	}
+	return out
+}
+
 // Diff compares two arrays by key, ignoring order. Absent keys equal null. Entries
-// whose bytes are equal are equal; only the others are decoded and compared field by field.
+// whose bytes are equal are equal; only the others are decoded and compared field by
+// field. The entries under a repeated key are compared as a multiset.
 func Diff(name string, before, after io.Reader, k KeySpec) (Result, error) {
 	a, err := io.ReadAll(before)
 	if err != nil {
@@ -162,6 +211,12 @@ func Diff(name string, before, after io.Reader, k KeySpec) (Result, error) {
 		return Result{}, err
 	}
 	return diffBytes(name, a, b, k)
+}
+
+// groupDiff is what one key contributes to a Result.
+type groupDiff struct {
+	added, removed []Entry
+	changed        []Change
 }
 
 func diffBytes(name string, before, after []byte, k KeySpec) (Result, error) {
@@ -181,17 +236,11 @@ func diffBytes(name string, before, after []byte, k KeySpec) (Result, error) {
 		return Result{}, fmt.Errorf("%s (after): %w", name, errB)
 	}
 	r := Result{Name: name, Before: len(a.elems), After: len(b.elems)}
-	for _, d := range a.dups {
-		r.Duplicates = append(r.Duplicates, "before: "+d)
-	}
-	for _, d := range b.dups {
-		r.Duplicates = append(r.Duplicates, "after: "+d)
-	}
-	// Compare in two halves at once; each half only reads the maps.
+	repeated := func(key string) bool { return a.count[key] > 0 || b.count[key] > 0 }
+	// Compare in two halves at once; each half only reads the sides.
 	type half struct {
-		removed []string
-		changed []Change
-		err     error
+		groupDiff
+		err error
 	}
 	halves := make([]half, 2)
 	var wg sync.WaitGroup
@@ -200,31 +249,39 @@ func diffBytes(name string, before, after []byte, k KeySpec) (Result, error) {
 		go func(h int) {
 			defer wg.Done()
 			lo, hi := h*len(a.keys)/2, (h+1)*len(a.keys)/2
+			out := &halves[h]
 			for ia := lo; ia < hi; ia++ {
 				key := a.keys[ia]
-				if a.byKey[key] != ia {
-					continue // a duplicate: the last one counts
+				if a.first[key] != ia {
+					continue // a later entry under a repeated key: compared with its group
 				}
-				ib, ok := b.byKey[key]
+				if repeated(key) {
+					g, err := diffGroup(name, key, a, b)
+					if err != nil {
+						out.err = err
+						return
+					}
+					out.added = append(out.added, g.added...)
+					out.removed = append(out.removed, g.removed...)
+					out.changed = append(out.changed, g.changed...)
+					continue
+				}
+				ib, ok := b.first[key]
 				if !ok {
-					halves[h].removed = append(halves[h].removed, key)
+					out.removed = append(out.removed, Entry{Key: strings.Clone(key)})
 					continue
 				}
 				ra, rb := a.raw(ia), b.raw(ib)
 				if bytes.Equal(ra, rb) {
 					continue
 				}
-				var ea, eb entry
-				if err := json.Unmarshal(ra, &ea); err != nil {
-					halves[h].err = fmt.Errorf("%s (before) %s: %w", name, key, err)
-					return
-				}
-				if err := json.Unmarshal(rb, &eb); err != nil {
-					halves[h].err = fmt.Errorf("%s (after) %s: %w", name, key, err)
+				ea, eb, err := decodePair(name, key, ra, rb)
+				if err != nil {
+					out.err = err
 					return
 				}
 				if c := compare(ea, eb); len(c) > 0 {
-					halves[h].changed = append(halves[h].changed, Change{Key: strings.Clone(key), Fields: c})
+					out.changed = append(out.changed, Change{Key: strings.Clone(key), Fields: c})
 				}
 			}
 		}(h)
@@ -234,23 +291,172 @@ func diffBytes(name string, before, after []byte, k KeySpec) (Result, error) {
 		if h.err != nil {
 			return r, h.err
 		}
-		for _, k := range h.removed {
-			r.Removed = append(r.Removed, strings.Clone(k))
-		}
+		r.Removed = append(r.Removed, h.removed...)
+		r.Added = append(r.Added, h.added...)
 		r.Changed = append(r.Changed, h.changed...)
 	}
-	for key := range b.byKey {
-		if _, ok := a.byKey[key]; !ok {
-			r.Added = append(r.Added, strings.Clone(key))
+	for key, ib := range b.first {
+		if _, ok := a.first[key]; ok {
+			continue
+		}
+		if !repeated(key) {
+			r.Added = append(r.Added, Entry{Key: strings.Clone(key)})
+			continue
+		}
+		for ; ib >= 0; ib = b.next[ib] {
+			r.Added = append(r.Added, Entry{Key: strings.Clone(key), JSON: string(b.raw(ib))})
 		}
 	}
-	for i, d := range r.Duplicates {
-		r.Duplicates[i] = strings.Clone(d)
+	for key, n := range a.count {
+		r.Repeated = append(r.Repeated, Repeat{Key: strings.Clone(key), Before: n, After: len(b.group(key))})
 	}
-	sort.Strings(r.Added)
-	sort.Strings(r.Removed)
-	sort.Slice(r.Changed, func(i, j int) bool { return r.Changed[i].Key < r.Changed[j].Key })
+	for key, n := range b.count {
+		if a.count[key] == 0 {
+			r.Repeated = append(r.Repeated, Repeat{Key: strings.Clone(key), Before: len(a.group(key)), After: n})
+		}
+	}
+	sortEntries(r.Added)
+	sortEntries(r.Removed)
+	sort.Slice(r.Changed, func(i, j int) bool {
+		if r.Changed[i].Key != r.Changed[j].Key {
+			return r.Changed[i].Key < r.Changed[j].Key
+		}
+		return r.Changed[i].Entry < r.Changed[j].Entry
+	})
+	sort.Slice(r.Repeated, func(i, j int) bool { return r.Repeated[i].Key < r.Repeated[j].Key })
 	return r, nil
+}
+
+func sortEntries(es []Entry) {
+	sort.Slice(es, func(i, j int) bool {
+		if es[i].Key != es[j].Key {
+			return es[i].Key < es[j].Key
+		}
+		return es[i].JSON < es[j].JSON
+	})
+}
+
+func decodePair(name, key string, ra, rb []byte) (entry, entry, error) {
+	var ea, eb entry
+	if err := json.Unmarshal(ra, &ea); err != nil {
+		return nil, nil, fmt.Errorf("%s (before) %s: %w", name, key, err)
+	}
+	if err := json.Unmarshal(rb, &eb); err != nil {
+		return nil, nil, fmt.Errorf("%s (after) %s: %w", name, key, err)
+	}
+	return ea, eb, nil
+}
+
+// member is one entry of a repeated key's group, decoded.
+type member struct {
+	raw   []byte
+	e     entry
+	canon string // equal for entries that compare equal
+}
+
+// pairSearchMax bounds the search for the closest pairs among a key's unmatched entries
+// (quadratic); beyond it, unmatched entries pair in canonical order.
+const pairSearchMax = 64
+
+// diffGroup compares the entries under a key that repeats on either side as a multiset:
+// entries equal on both sides cancel out, whatever their count and order; of the rest,
+// each remaining entry before is paired with the closest remaining entry after (the
+// fewest changed fields) and reported as a change; what stays unpaired was removed or
+// added.
+func diffGroup(name, key string, a, b *side) (groupDiff, error) {
+	load := func(s *side, which string) ([]member, error) {
+		var ms []member
+		for _, i := range s.group(key) {
+			var e entry
+			if err := json.Unmarshal(s.raw(i), &e); err != nil {
+				return nil, fmt.Errorf("%s (%s) %s: %w", name, which, key, err)
+			}
+			ms = append(ms, member{raw: s.raw(i), e: e, canon: canonEntry(e)})
+		}
+		sort.Slice(ms, func(i, j int) bool { return ms[i].canon < ms[j].canon })
+		return ms, nil
+	}
+	before, err := load(a, "before")
+	if err != nil {
+		return groupDiff{}, err
+	}
+	after, err := load(b, "after")
+	if err != nil {
+		return groupDiff{}, err
+	}
+	// Both lists are sorted by canonical form: cancel equal entries as a merge does.
+	var restA, restB []member
+	i, j := 0, 0
+	for i < len(before) && j < len(after) {
+		switch {
+		case before[i].canon == after[j].canon:
+			i++
+			j++
+		case before[i].canon < after[j].canon:
+			restA = append(restA, before[i])
+			i++
+		default:
+			restB = append(restB, after[j])
+			j++
+		}
+	}
+	restA = append(restA, before[i:]...)
+	restB = append(restB, after[j:]...)
+
+	var g groupDiff
+	k := strings.Clone(key)
+	used := make([]bool, len(restB))
+	for _, ma := range restA {
+		best, bestFields := -1, []FieldChange(nil)
+		for jb, mb := range restB {
+			if used[jb] {
+				continue
+			}
+			c := compare(ma.e, mb.e)
+			if best < 0 || len(c) < len(bestFields) {
+				best, bestFields = jb, c
+			}
+			if len(restA) > pairSearchMax || len(restB) > pairSearchMax {
+				break // the first unused one: canonical order
+			}
+		}
+		if best < 0 {
+			g.removed = append(g.removed, Entry{Key: k, JSON: string(ma.raw)})
+			continue
+		}
+		used[best] = true
+		g.changed = append(g.changed, Change{Key: k, Fields: bestFields, Entry: string(ma.raw)})
+	}
+	for jb, mb := range restB {
+		if !used[jb] {
+			g.added = append(g.added, Entry{Key: k, JSON: string(mb.raw)})
+		}
+	}
+	return g, nil
+}
+
+// canonEntry renders an entry so that entries compare's rules call equal render equal:
+// fields sorted, formatting gone, absent and null alike.
+func canonEntry(e entry) string {
+	names := make([]string, 0, len(e))
+	vals := make(map[string]string, len(e))
+	for f, v := range e {
+		c := canon(v)
+		if c == "null" {
+			continue
+		}
+		names = append(names, f)
+		vals[f] = c
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	for _, f := range names {
+		b.WriteString(strconv.Quote(f))
+		b.WriteByte(':')
+		b.WriteString(vals[f])
+		b.WriteByte(',')
+	}
+	return b.String()
 }
 
 func compare(a, b entry) []FieldChange {
@@ -304,109 +510,4 @@ func DiffFiles(name, before, after string, k KeySpec) (Result, error) {
 		return Result{}, err
 	}
 	return diffBytes(name, a, b, k)
-}
-
-// Report is the diff of two snapshots.
-type Report struct{ Results []Result }
-
-// DiffSnapshots diffs every endpoint of two snapshots; an endpoint missing on one side
-// is reported as a difference.
-func DiffSnapshots(before, after Snapshot) (Report, error) {
-	var rep Report
-	files := map[string]File{}
-	for _, f := range after.Files {
-		files[f.Path] = f
-	}
-	for _, fa := range before.Files {
-		fb, ok := files[fa.Path]
-		if !ok {
-			rep.Results = append(rep.Results, Result{Name: fa.Name, Before: fa.Entries, Duplicates: []string{"missing from the post snapshot"}})
-			continue
-		}
-		r, err := DiffFiles(strings.TrimSuffix(fa.Name, ".json"), before.Dir+"/"+fa.Name, after.Dir+"/"+fb.Name, DiffPath(fa.Path))
-		if err != nil {
-			return rep, err
-		}
-		rep.Results = append(rep.Results, r)
-	}
-	return rep, nil
-}
-
-// Empty reports no difference in any endpoint.
-func (rep Report) Empty() bool {
-	for _, r := range rep.Results {
-		if !r.Empty() {
-			return false
-		}
-	}
-	return true
-}
-
-// Summary is for the thread: counts per endpoint and the first few changes.
-func (rep Report) Summary(maxItems int) string {
-	var b strings.Builder
-	shown := 0
-	for _, r := range rep.Results {
-		fmt.Fprintf(&b, "%s: %d before, %d after, %d added, %d removed, %d changed\n", r.Name, r.Before, r.After, len(r.Added), len(r.Removed), len(r.Changed))
-		for _, c := range r.Changed {
-			if shown >= maxItems {
-				break
-			}
-			var fs []string
-			for _, f := range c.Fields {
-				fs = append(fs, fmt.Sprintf("%s %s → %s", f.Field, clipValue(f.Old), clipValue(f.New)))
-			}
-			fmt.Fprintf(&b, "• %s %s: %s\n", r.Name, c.Key, strings.Join(fs, ", "))
-			shown++
-		}
-		for _, k := range r.Added {
-			if shown >= maxItems {
-				break
-			}
-			fmt.Fprintf(&b, "• %s %s: added\n", r.Name, k)
-			shown++
-		}
-		for _, k := range r.Removed {
-			if shown >= maxItems {
-				break
-			}
-			fmt.Fprintf(&b, "• %s %s: removed\n", r.Name, k)
-			shown++
-		}
-		for _, d := range r.Duplicates {
-			fmt.Fprintf(&b, "• %s: duplicate key %s\n", r.Name, d)
-		}
-	}
-	return strings.TrimRight(b.String(), "\n")
-}
-
-// Full is the whole diff, for a file.
-func (rep Report) Full() string {
-	var b strings.Builder
-	for _, r := range rep.Results {
-		fmt.Fprintf(&b, "== %s: %d before, %d after\n", r.Name, r.Before, r.After)
-		for _, k := range r.Added {
-			fmt.Fprintf(&b, "+ %s\n", k)
-		}
-		for _, k := range r.Removed {
-			fmt.Fprintf(&b, "- %s\n", k)
-		}
-		for _, c := range r.Changed {
-			fmt.Fprintf(&b, "~ %s\n", c.Key)
-			for _, f := range c.Fields {
-				fmt.Fprintf(&b, "    %s: %s -> %s\n", f.Field, f.Old, f.New)
-			}
-		}
-		for _, d := range r.Duplicates {
-			fmt.Fprintf(&b, "! duplicate key %s\n", d)
-		}
-	}
-	return b.String()
-}
-
-func clipValue(s string) string {
-	if len(s) > 60 {
-		return s[:57] + "…"
-	}
-	return s
 }

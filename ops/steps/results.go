@@ -35,6 +35,17 @@ type PullRequestResult struct {
 	Repo    string `json:"repo"`
 	BaseSHA string `json:"base_sha"`
 	Merged  bool   `json:"merged"`
+	// Run is the workflow run the merge started, once found.
+	Run *WorkflowRun `json:"run,omitempty"`
+}
+
+// WorkflowRun is a GitHub Actions run a step waited for.
+type WorkflowRun struct {
+	ID         int64  `json:"id"`
+	Workflow   string `json:"workflow"`
+	URL        string `json:"url"`
+	HeadSHA    string `json:"head_sha"`
+	Conclusion string `json:"conclusion,omitempty"`
 }
 
 // PodFile is a file the bot wrote in a pod.

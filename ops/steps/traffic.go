@@ -41,6 +41,7 @@ func RegisterTrafficSteps(e *Executor, cfg *config.Config, gh *github.Client) (*
 	e.Register(plan.KindWaitTLS, t.waitTLS)
 	e.AddCheck("destination runs the newest MeshDB", t.checkDeployed)
 	e.AddCheck("DNS points at the origin", t.checkDNS)
+	e.AddCheck("the merges' workflows", t.checkWorkflows)
 	return t, nil
 }
 
@@ -52,6 +53,20 @@ func (t *TrafficSteps) snapshot(ctx context.Context, x engine.StepContext) (engi
 		target.Where = fmt.Sprintf("%s LB %s", x.Step.Cluster, s.LBAddress)
 	}
 	dir := SpoolPath(t.cfg, x.Run.ID, x.Step.ID+fmt.Sprintf("-attempt-%d", x.Attempt))
+	ready := ""
+	if len(s.Paths) > 0 {
+		// Maintenance mode fails meshweb's probes: after it, pods may still be coming back.
+		x.Progress("waiting for meshweb to answer 200 via " + target.Where)
+		n, err := snapshot.WaitReady(ctx, target, s.Paths[0], t.cfg.Service.ReadyPollEvery.Duration, t.cfg.Service.ReadyTimeout.Duration, func(n int, err error) {
+			x.Progress(fmt.Sprintf("waiting for meshweb to answer 200 via %s: attempt %d: %v", target.Where, n, err))
+		})
+		if err != nil {
+			return engine.Output{}, err
+		}
+		if n > 1 {
+			ready = fmt.Sprintf("meshweb answered 200 on attempt %d; ", n)
+		}
+	}
 	x.Progress("fetching " + strings.Join(s.Paths, ", ") + " via " + target.Where)
 	snap, err := snapshot.Fetch(ctx, target, s.Paths, dir)
 	if err != nil {
@@ -62,7 +77,7 @@ func (t *TrafficSteps) snapshot(ctx context.Context, x engine.StepContext) (engi
 	for _, f := range snap.Files {
 		counts = append(counts, fmt.Sprintf("%s %d entries (%d bytes)", f.Name, f.Entries, f.Size))
 	}
-	out.Summary = "snapshot via " + target.Where + ": " + strings.Join(counts, ", ")
+	out.Summary = ready + "snapshot via " + target.Where + ": " + strings.Join(counts, ", ")
 	if s.DiffAgainst == "" {
 		return out, nil
 	}
@@ -83,7 +98,7 @@ func (t *TrafficSteps) snapshot(ctx context.Context, x engine.StepContext) (engi
 	if !rep.Empty() {
 		return out, fmt.Errorf("the post snapshot differs from the prior one:\n%s\nIf that is expected, Skip with the reason (`/cutover skip <reason>`)", rep.Summary(5))
 	}
-	out.Summary = "no difference: " + strings.ReplaceAll(out.Summary, "\n", "; ")
+	out.Summary = ready + "no difference: " + strings.ReplaceAll(out.Summary, "\n", "; ")
 	return out, nil
 }
 
@@ -173,7 +188,41 @@ func (t *TrafficSteps) pullRequest(ctx context.Context, x engine.StepContext) (e
 	res.Merged, res.BaseSHA = true, done.BaseSHA
 	out = out.WithResult(res)
 	out.Summary = fmt.Sprintf("%s merged", done.URL)
+	if p.Workflow == "" {
+		return out, nil
+	}
+	run, err := t.waitRun(ctx, x, p, done)
+	if run.ID != 0 {
+		res.Run = &WorkflowRun{ID: run.ID, Workflow: run.Workflow, URL: run.URL, HeadSHA: run.HeadSHA, Conclusion: run.Conclusion}
+		out = out.WithResult(res)
+	}
+	if err != nil {
+		return out, err
+	}
+	out.Summary += fmt.Sprintf("; the %s run %s succeeded", runLabel(run), run.URL)
 	return out, nil
+}
+
+// waitRun follows the workflow run that the merge of pr started, in the step's
+// progress message, until it finishes.
+func (t *TrafficSteps) waitRun(ctx context.Context, x engine.StepContext, p *plan.PullRequest, pr github.PR) (github.Run, error) {
+	if pr.MergeSHA == "" {
+		return github.Run{}, fmt.Errorf("GitHub gives no merge commit for %s, so its %s run cannot be found: check that run in GitHub, then Skip with a reason", pr.URL, p.Workflow)
+	}
+	g := t.cfg.GitHub
+	x.Progress(fmt.Sprintf("%s merged as %s; waiting for the %s run it starts", pr.URL, short(pr.MergeSHA), p.Workflow))
+	return t.gh.WaitRun(ctx, pr.Repo, p.Workflow, pr.MergeSHA, github.WaitRunOptions{
+		Every: g.RunPollEvery.Duration, Appear: g.RunAppearTimeout.Duration, Timeout: g.RunTimeout.Duration, Branch: p.Base,
+		Progress: func(r github.Run) {
+			x.Progress(fmt.Sprintf("%s merged; the %s run %s is %s", pr.URL, runLabel(r), r.URL, r.StateText()))
+		}})
+}
+
+func runLabel(r github.Run) string {
+	if r.Workflow != "" {
+		return r.Workflow
+	}
+	return r.File
 }
 
 func (t *TrafficSteps) waitDNS(ctx context.Context, x engine.StepContext) (engine.Output, error) {
@@ -256,4 +305,46 @@ func (t *TrafficSteps) checkDNS(ctx context.Context, run *engine.Run) (string, e
 		return "", fmt.Errorf("%s", strings.Join(bad, "; "))
 	}
 	return fmt.Sprintf("%s → %s on all %d resolvers", t.cfg.DNS.Name, want, len(t.cfg.DNS.Resolvers)), nil
+}
+
+// checkWorkflows reads the workflows the plan's merges start: each must run on a push
+// to its branch, and the certificate workflow must deploy to the destination's
+// environment (a job that never runs there is a certificate that never comes).
+func (t *TrafficSteps) checkWorkflows(ctx context.Context, run *engine.Run) (string, error) {
+	var ok, bad []string
+	seen := map[string]bool{}
+	for _, s := range run.Plan.Steps {
+		p := s.PullRequest
+		if s.Kind != plan.KindPullRequest || p == nil || p.Workflow == "" || p.RevertOf != "" || seen[p.Repo+p.Workflow] {
+			continue
+		}
+		seen[p.Repo+p.Workflow] = true
+		w, err := t.gh.Workflow(ctx, p.Repo, p.Base, p.Workflow)
+		if err != nil {
+			bad = append(bad, fmt.Sprintf("%s: %v (check github.%s.workflow)", p.Repo, err, p.Change))
+			continue
+		}
+		if p.Change != "certs" {
+			if !w.RunsOnPush(p.Base) {
+				bad = append(bad, fmt.Sprintf("%s: workflow %s does not run on a push to %s, so the merge would apply nothing: fix its `on: push` or github.%s.workflow", p.Repo, p.Workflow, p.Base, p.Change))
+				continue
+			}
+			ok = append(ok, fmt.Sprintf("%s runs on a push to %s of %s", p.Workflow, p.Base, p.Repo))
+			continue
+		}
+		env := t.cfg.Clusters[run.Destination].CertsEnvironment
+		c := w.DeploysTo(p.Workflow, env, p.Base)
+		if !c.OK {
+			bad = append(bad, p.Repo+": "+c.Problem)
+			continue
+		}
+		ok = append(ok, fmt.Sprintf("%s deploys to %s (%s)", p.Workflow, env, strings.Join(c.Jobs, ", ")))
+	}
+	if len(bad) > 0 {
+		return "", fmt.Errorf("%s", strings.Join(bad, "; "))
+	}
+	if len(ok) == 0 {
+		return "not needed: no merge in this plan waits for a workflow", nil
+	}
+	return strings.Join(ok, "; "), nil
 }

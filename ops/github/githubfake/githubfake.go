@@ -1,7 +1,9 @@
 // Package githubfake is a local GitHub REST API with the parts the bot uses:
 // repositories, branches, git refs, contents, pull requests (with merges a test can
-// refuse, as branch protection does), deployments and their statuses, workflow runs
-// and compare. It is a real HTTP server on 127.0.0.1, so go-github talks to it
+// refuse, as branch protection does), deployments and their statuses, compare, and
+// GitHub Actions: workflows that run on every push to their branch (a merge is one),
+// whose runs appear a moment after the push and go queued, in progress, completed
+// with success or failure. It is a real HTTP server on 127.0.0.1, so go-github talks to it
 // unchanged; it refuses what GitHub refuses (a bad token, a stale blob sha, a second
 // PR for a branch) so that the client's handling of those is exercised too.
 package githubfake
@@ -49,12 +51,6 @@ type deployment struct {
 	statuses []string // oldest first
 }
 
-type workflowRun struct {
-	id                 int64
-	file               string
-	status, conclusion string
-}
-
 type repo struct {
 	defaultBranch string
 	branches      map[string]string
@@ -62,6 +58,8 @@ type repo struct {
 	pulls         []*PR
 	deployments   []*deployment
 	runs          []*workflowRun
+	workflows     []Workflow
+	failRuns      map[string]int
 	refuse        string
 	deleteOnMerge bool
 }
@@ -83,7 +81,10 @@ type Server struct {
 	repos   map[string]*repo
 	seq     int64
 	onMerge []func(repo string, pr PR)
+	onRun   []func(repo string, run WorkflowRun)
 	fail    []*failRule
+	timers  []*time.Timer
+	closed  bool
 }
 
 // Start listens on 127.0.0.1. Requests need `Authorization: Bearer <token>` (or
@@ -108,8 +109,16 @@ func (s *Server) URL() string { return "http://" + s.listener.Addr().String() + 
 // Token is the token the server accepts.
 func (s *Server) Token() string { return s.token }
 
-// Close stops it.
-func (s *Server) Close() { _ = s.http.Close() }
+// Close stops it, and the runs in flight with it.
+func (s *Server) Close() {
+	s.mu.Lock()
+	s.closed = true
+	for _, t := range s.timers {
+		t.Stop()
+	}
+	s.mu.Unlock()
+	_ = s.http.Close()
+}
 
 // mustRepo is for the helpers: naming a repository that was never created is a bug
 // in the test or demo calling them.
@@ -183,6 +192,7 @@ func (s *Server) Commit(fullName, branch string, files map[string]string, msg st
 	}
 	c := s.newCommit(r, []string{headSHA}, next, msg)
 	r.branches[branch] = c.sha
+	s.pushed(fullName, r, branch, c.sha)
 	return c.sha
 }
 
@@ -255,13 +265,21 @@ func (s *Server) SetDeploymentState(fullName string, id int64, state string) {
 }
 
 // AddWorkflowRun records a run of a workflow file with a status (queued, waiting,
-// in_progress, completed) and returns its id.
+// in_progress, completed), of the branch head, started by hand an hour before the
+// server (a run from before the test), and returns its id.
 func (s *Server) AddWorkflowRun(fullName, file, status string) int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r := s.mustRepo(fullName)
 	s.seq++
-	run := &workflowRun{id: s.seq, file: file, status: status}
+	now := s.started.Add(-time.Hour)
+	run := &workflowRun{id: s.seq, file: file, name: file, branch: r.defaultBranch, sha: r.branches[r.defaultBranch], event: "workflow_dispatch",
+		status: status, attempt: 1, created: now, updated: now, visible: true}
+	for _, w := range r.workflows {
+		if w.File == file {
+			run.name = w.Name
+		}
+	}
 	if status == "completed" {
 		run.conclusion = "success"
 	}
@@ -271,16 +289,11 @@ func (s *Server) AddWorkflowRun(fullName, file, status string) int64 {
 
 // SetWorkflowRun changes a run's status (completed ones conclude with success).
 func (s *Server) SetWorkflowRun(fullName string, id int64, status string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, run := range s.mustRepo(fullName).runs {
-		if run.id == id {
-			run.status = status
-			if status == "completed" {
-				run.conclusion = "success"
-			}
-		}
+	conclusion := ""
+	if status == "completed" {
+		conclusion = "success"
 	}
+	s.setRun(fullName, id, status, conclusion)
 }
 
 // RefuseMerges makes API merges of the repository's PRs fail with 405 and msg, as
@@ -303,7 +316,7 @@ func (s *Server) DeleteBranchOnMerge(fullName string, on bool) {
 // MergePR merges a PR as a person would in the web UI, then runs the OnMerge hooks.
 func (s *Server) MergePR(fullName string, number int) error {
 	s.mu.Lock()
-	pr, _, err := s.merge(s.mustRepo(fullName), number, "merge", "")
+	pr, _, err := s.merge(fullName, s.mustRepo(fullName), number, "merge", "")
 	hooks := append([]func(string, PR){}, s.onMerge...)
 	s.mu.Unlock()
 	if err != nil {
@@ -363,7 +376,7 @@ func (e *mergeError) Error() string { return e.msg }
 
 // merge brings the PR's changes (head against where it forked from base) onto base.
 // A file changed on both sides differently is a conflict, as on GitHub.
-func (s *Server) merge(r *repo, number int, method, wantSHA string) (PR, string, error) {
+func (s *Server) merge(fullName string, r *repo, number int, method, wantSHA string) (PR, string, error) {
 	var p *PR
 	for _, x := range r.pulls {
 		if x.Number == number {
@@ -411,6 +424,7 @@ func (s *Server) merge(r *repo, number int, method, wantSHA string) (PR, string,
 	if r.deleteOnMerge {
 		delete(r.branches, p.Head)
 	}
+	s.pushed(fullName, r, p.Base, c.sha)
 	return *p, c.sha, nil
 }
 

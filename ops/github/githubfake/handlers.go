@@ -106,20 +106,25 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	case len(rest) >= 3 && rest[0] == "git" && rest[1] == "ref" && r.Method == http.MethodGet:
 		s.getRef(w, rp, tail(2))
 	case len(rest) == 2 && rest[0] == "git" && rest[1] == "refs" && r.Method == http.MethodPost:
-		s.createRef(w, r, rp)
+		s.createRef(w, r, fullName, rp)
 	case len(rest) >= 3 && rest[0] == "git" && rest[1] == "refs" && (r.Method == http.MethodPatch || r.Method == http.MethodDelete):
-		s.updateRef(w, r, rp, tail(2))
+		s.updateRef(w, r, fullName, rp, tail(2))
 	case len(rest) >= 2 && rest[0] == "contents" && r.Method == http.MethodGet:
 		s.getContents(w, rp, tail(1), q.Get("ref"))
 	case len(rest) >= 2 && rest[0] == "contents" && r.Method == http.MethodPut:
-		s.putContents(w, r, rp, tail(1))
+		s.putContents(w, r, fullName, rp, tail(1))
 	case rest[0] == "pulls":
 		s.pulls(w, r, fullName, rp, rest[1:])
 	case rest[0] == "deployments" && r.Method == http.MethodGet:
 		s.deployments(w, rp, rest[1:], q)
 	case len(rest) == 4 && rest[0] == "actions" && rest[1] == "workflows" && rest[3] == "runs" && r.Method == http.MethodGet:
 		file, _ := url.PathUnescape(rest[2])
-		s.runs(w, fullName, rp, file, q.Get("status"))
+		s.runs(w, fullName, rp, file, q)
+	case len(rest) == 3 && rest[0] == "actions" && rest[1] == "workflows" && r.Method == http.MethodGet:
+		file, _ := url.PathUnescape(rest[2])
+		s.workflow(w, fullName, rp, file)
+	case len(rest) == 3 && rest[0] == "actions" && rest[1] == "runs" && r.Method == http.MethodGet:
+		s.run(w, fullName, rp, rest[2])
 	case len(rest) == 2 && rest[0] == "compare" && r.Method == http.MethodGet:
 		s.compare(w, rp, rest[1])
 	default:
@@ -155,7 +160,7 @@ func (s *Server) getRef(w http.ResponseWriter, rp *repo, ref string) {
 	writeJSON(w, http.StatusOK, refJSON(branch, sha))
 }
 
-func (s *Server) createRef(w http.ResponseWriter, r *http.Request, rp *repo) {
+func (s *Server) createRef(w http.ResponseWriter, r *http.Request, fullName string, rp *repo) {
 	var body struct{ Ref, SHA string }
 	if json.NewDecoder(r.Body).Decode(&body) != nil || !strings.HasPrefix(body.Ref, "refs/heads/") || body.Ref == "refs/heads/" {
 		invalid(w, "Reference", "ref must be refs/heads/<branch>")
@@ -173,10 +178,11 @@ func (s *Server) createRef(w http.ResponseWriter, r *http.Request, rp *repo) {
 		return
 	}
 	rp.branches[branch] = body.SHA
+	s.pushed(fullName, rp, branch, body.SHA)
 	writeJSON(w, http.StatusCreated, refJSON(branch, body.SHA))
 }
 
-func (s *Server) updateRef(w http.ResponseWriter, r *http.Request, rp *repo, ref string) {
+func (s *Server) updateRef(w http.ResponseWriter, r *http.Request, fullName string, rp *repo, ref string) {
 	branch, ok := strings.CutPrefix(ref, "heads/")
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -207,6 +213,7 @@ func (s *Server) updateRef(w http.ResponseWriter, r *http.Request, rp *repo, ref
 		return
 	}
 	rp.branches[branch] = body.SHA
+	s.pushed(fullName, rp, branch, body.SHA)
 	writeJSON(w, http.StatusOK, refJSON(branch, body.SHA))
 }
 
@@ -244,7 +251,7 @@ func (s *Server) getContents(w http.ResponseWriter, rp *repo, path, ref string) 
 		"content": wrap64([]byte(content)), "sha": blobSHA(content), "size": len(content)})
 }
 
-func (s *Server) putContents(w http.ResponseWriter, r *http.Request, rp *repo, path string) {
+func (s *Server) putContents(w http.ResponseWriter, r *http.Request, fullName string, rp *repo, path string) {
 	var body struct {
 		Message, Content, SHA, Branch string
 	}
@@ -281,6 +288,7 @@ func (s *Server) putContents(w http.ResponseWriter, r *http.Request, rp *repo, p
 	next[path] = string(data)
 	c := s.newCommit(rp, []string{head}, next, body.Message)
 	rp.branches[branch] = c.sha
+	s.pushed(fullName, rp, branch, c.sha)
 	status := http.StatusOK
 	if !exists {
 		status = http.StatusCreated
@@ -356,7 +364,7 @@ func (s *Server) pulls(w http.ResponseWriter, r *http.Request, fullName string, 
 			writeError(w, http.StatusMethodNotAllowed, msg)
 			return
 		}
-		pr, sha, err := s.merge(rp, n, body.MergeMethod, body.SHA)
+		pr, sha, err := s.merge(fullName, rp, n, body.MergeMethod, body.SHA)
 		hooks := append([]func(string, PR){}, s.onMerge...)
 		s.mu.Unlock()
 		var me *mergeError
@@ -480,20 +488,6 @@ func (s *Server) deployments(w http.ResponseWriter, rp *repo, rest []string, q u
 		}
 	}
 	notFound(w)
-}
-
-func (s *Server) runs(w http.ResponseWriter, fullName string, rp *repo, file, status string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := []map[string]any{}
-	for i := len(rp.runs) - 1; i >= 0; i-- {
-		run := rp.runs[i]
-		if run.file == file && (status == "" || run.status == status || run.conclusion == status) {
-			out = append(out, map[string]any{"id": run.id, "status": run.status, "conclusion": run.conclusion,
-				"html_url": "https://github.com/" + fullName + "/actions/runs/" + strconv.FormatInt(run.id, 10)})
-		}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"total_count": len(out), "workflow_runs": out})
 }
 
 // compare answers how head relates to base, from their ancestries.

@@ -1,7 +1,9 @@
-// Package meshwebfake is an HTTPS "meshweb" for one simulated cluster: it serves the
-// mapdata endpoints from that cluster's database, answers 302 -> /maintenance/ while
-// the flag is on, checks the Host header as Django's ALLOWED_HOSTS does, and can swap
-// its certificate to one valid for the service host (certbot succeeding).
+// Package meshwebfake is an HTTPS "meshweb" for one simulated cluster, behind its load
+// balancer: it serves the mapdata endpoints from that cluster's database, repeating link
+// and sector keys as db.nycmesh.net does, answers 302 -> /maintenance/ while the flag is
+// on, checks the Host header as Django's ALLOWED_HOSTS does, answers 502/503 while its
+// pods restart (Restarting), and can swap its certificate to one valid for the service
+// host (certbot succeeding).
 package meshwebfake
 
 import (
@@ -85,6 +87,9 @@ type Options struct {
 	CA          *CA
 	// OtherNames is what the certificate is valid for until UseServiceCert.
 	OtherNames []string
+	// UniqueKeys serves the data as rendered. By default the fake adds the repeated keys
+	// of MeshDB's real map data (see repeats.go).
+	UniqueKeys bool
 }
 
 // Server is one meshweb behind one load balancer address.
@@ -94,6 +99,9 @@ type Server struct {
 	http     *http.Server
 	mu       sync.Mutex
 	cert     tls.Certificate
+	// restarting counts the requests still to be answered by the LB with no ready pod.
+	restarting int
+	served     int // requests answered while restarting, to alternate 502 and 503
 }
 
 // Start listens on 127.0.0.1:0 with TLS.
@@ -141,7 +149,35 @@ func (s *Server) UseServiceCert() error {
 	return nil
 }
 
+// Restarting makes the next n requests find no ready meshweb pod, as after maintenance
+// mode (whose failing probes restart the pods): the load balancer answers them itself,
+// 502 Bad Gateway and 503 Service Unavailable in turn, before Django sees them.
+func (s *Server) Restarting(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.restarting = n
+}
+
+// lbAnswer is the load balancer's own answer while no pod is ready, or 0.
+func (s *Server) lbAnswer() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.restarting == 0 {
+		return 0
+	}
+	s.restarting--
+	s.served++
+	if s.served%2 == 1 {
+		return http.StatusBadGateway
+	}
+	return http.StatusServiceUnavailable
+}
+
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	if code := s.lbAnswer(); code != 0 {
+		http.Error(w, http.StatusText(code), code)
+		return
+	}
 	host := r.Host
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
@@ -170,6 +206,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		http.Error(w, "Not Found", http.StatusNotFound)
 		return
+	}
+	if !s.opts.UniqueKeys {
+		if body, err = repeatKeys(kind, body); err != nil {
+			http.Error(w, "Server Error (500)", http.StatusInternalServerError)
+			return
+		}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(body)
