@@ -6,10 +6,12 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/nycmeshnet/cutoverbot/ops/config"
 	"github.com/nycmeshnet/cutoverbot/ops/dns"
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
 	"github.com/nycmeshnet/cutoverbot/ops/snapshot"
@@ -79,4 +81,57 @@ func TestE2EDefaultPlanEndsWithDNSAndTLSAtTheDestination(t *testing.T) {
 	assert.Contains(t, run.Steps[11].Output.Summary, "keys held by more than one entry", "the map data repeats keys, as MeshDB's does")
 	assert.Contains(t, run.Steps[11].Output.Summary, fmt.Sprintf("meshweb answered 200 on attempt %d", sandbox.RestartingRequests+1),
 		"the post snapshot waited out the LB's 502/503 after maintenance")
+}
+
+// TestE2EWaitsEndWithoutKillingThePod: a pull request the bot may not merge waits for
+// a person; the wait ends after github.merge_timeout (Retry, Skip, Abort), a Cancel
+// button on the progress message ends it at once, and Abort goes on to the rollback.
+func TestE2EWaitsEndWithoutKillingThePod(t *testing.T) {
+	w := newWorld(t, worldOptions{installs: 300, traffic: true, mutate: func(c *config.Config) {
+		c.GitHub.MergeTimeout = config.Duration{Duration: 3 * time.Second}
+	}})
+	w.traffic.GitHub.RefuseMerges(w.cfg.GitHub.DNS.Repo, "At least 1 approving review is required by reviewers with write access.")
+	w.startBot(nil)
+	w.command(alice, "start prod2 prod1")
+	w.waitFor("the run header", func() bool { return w.header().TS != "" })
+	for step := 2; ; step++ {
+		id := w.currentStepID(step)
+		w.click(bob, "Approve")
+		if id == "pr-dns" {
+			break
+		}
+		done := "✅ " + strconv.Itoa(step) + "."
+		w.waitFor(done, func() bool { return strings.Contains(w.headerText(), done) })
+	}
+	w.waitFor("the merge timeout to fail the step", func() bool { _, _, ok := w.button("Retry"); return ok })
+	assert.Contains(t, w.threadText(), "was not merged within 3s (github.merge_timeout)")
+
+	w.click(carol, "Retry")
+	w.waitFor("the Cancel button on the wait", func() bool { _, _, ok := w.button("Cancel"); return ok })
+	w.click(carol, "Cancel")
+	w.waitFor("the cancelled wait to offer Retry again", func() bool {
+		return strings.Contains(w.threadText(), "the wait was ended by "+carol)
+	})
+	w.command(carol, "abort the DNS change waits for a review we cannot get tonight")
+	w.waitFor("the rollback plan", func() bool { return strings.Contains(w.headerText(), "Rollback") })
+	w.approveAll(bob, "(rolled back)")
+	w.stopBot()
+	run, audit := w.finalRun()
+	assert.Equal(t, engine.RolledBack, run.State)
+	var pr engine.StepRun
+	for _, s := range run.Steps {
+		if s.Step.ID == "pr-dns" {
+			pr = s
+		}
+	}
+	assert.Equal(t, engine.Failed, pr.State)
+	assert.Equal(t, 2, pr.Executions, "once to the timeout, once to the Cancel")
+	var cancels int
+	for _, a := range audit {
+		if a.Event == "decision.cancel" {
+			cancels++
+			assert.Equal(t, carol, a.User)
+		}
+	}
+	assert.Equal(t, 1, cancels)
 }

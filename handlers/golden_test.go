@@ -120,6 +120,9 @@ func TestGoldenMessages(t *testing.T) {
 	proposed := failed.Clone()
 	proposed.Steps[8].SkipVotes, proposed.Steps[8].SkipReasons = []string{"U02BOB"}, []string{"restored by hand from the backup"}
 
+	waiting := r.Clone()
+	waiting.Steps[13].State, waiting.Steps[13].Attempt, waiting.Steps[13].Waiting = engine.Running, 1, true
+
 	earlier := ended.Clone()
 	earlier.ID, earlier.Created, earlier.Ended = "20261123-2000-cd34", t0.Add(-24*time.Hour), t0.Add(-23*time.Hour)
 	deployed := r.Clone()
@@ -142,6 +145,7 @@ func TestGoldenMessages(t *testing.T) {
 		"failure-decided":     handlers.FailureDecided(failed, 8, 1, engine.Decision{User: "U03CAROL", Action: engine.Retry}),
 		"diff-summary":        handlers.Failure(diff, 11, 1, mention),
 		"progress":            handlers.Progress(r, 8, "copying 13.2 MiB into prod1 pod meshdb-postgres-5c6b7-klmno, then pg_restore"),
+		"progress-waiting":    handlers.Progress(waiting, 13, "waiting for db.nycmesh.net → kubernetes-lb-prod-sn3.nycmesh.net: 1.1.1.1:53 answers kubernetes-lb-prod-sn10.nycmesh.net"),
 		"reminder":            handlers.Reminder(r, 8, "waiting for approval for 1h0m0s", mention, t0.Add(9*time.Minute+2*time.Hour)),
 		"direct-message":      handlers.DirectPrompt(r, 8, link(withThread(r.Clone(), "1764014400.000100"))+"?thread_ts=1764014400.000100&cid=C0123MESHDB", "C0123MESHDB"),
 		"status":              handlers.Status(r, 1, now),

@@ -303,7 +303,7 @@ func (h *Handler) HandleClick(ctx context.Context, k Click) {
 		h.refuse(ctx, k.to(), "bad_button", "this button is not one of the cutover's")
 		return
 	}
-	actions := map[string]engine.Action{ActApprove: engine.Approve, ActReject: engine.Reject, ActRetry: engine.Retry, ActSkip: engine.Skip, ActAbort: engine.Abort}
+	actions := map[string]engine.Action{ActApprove: engine.Approve, ActReject: engine.Reject, ActRetry: engine.Retry, ActSkip: engine.Skip, ActAbort: engine.Abort, ActCancel: engine.Cancel}
 	a, ok := actions[k.ActionID]
 	if !ok {
 		h.refuse(ctx, k.to(), "bad_button", "unknown button "+clip(k.ActionID, 30))

@@ -17,6 +17,7 @@ const (
 	ActRetry   = "retry"
 	ActSkip    = "skip"
 	ActAbort   = "abort"
+	ActCancel  = "cancel"
 )
 
 // ButtonValue ties a button to one attempt of one step of one run.
@@ -123,8 +124,15 @@ func Result(r *engine.Run, i int) message.Message {
 
 // Progress is the one progress message of a running step, edited in place.
 func Progress(r *engine.Run, i int, msg string) message.Message {
-	text := fmt.Sprintf("🔄 Step %d: %s — %s", i+1, r.Steps[i].Step.Title, message.Escape(msg))
-	return message.Message{Text: text, Sections: []string{text}}
+	s := r.Steps[i]
+	text := fmt.Sprintf("🔄 Step %d: %s — %s", i+1, s.Step.Title, message.Escape(msg))
+	m := message.Message{Text: text, Sections: []string{text}}
+	if s.Waiting && s.State == engine.Running {
+		// Only waiting: it can be ended without leaving anything half done.
+		m.Buttons = []message.Button{{Label: "Cancel", ActionID: ActCancel, Value: ButtonValue(r.ID, i, s.Attempt)}}
+		m.Context = []string{"Cancel ends the wait: the step fails and offers Retry, Skip and Abort. Abort ends it and stops the run."}
+	}
+	return m
 }
 
 // Ended closes the thread.

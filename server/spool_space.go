@@ -2,6 +2,8 @@ package server
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"syscall"
 )
 
@@ -15,8 +17,17 @@ const (
 // spoolSpace checks the volume that holds state.dir: an error when it cannot be read,
 // warn when less than 20% or 2 GiB of it is free.
 func spoolSpace(dir string) (msg string, warn bool, err error) {
+	// Before the bot's first start state.dir may not exist yet: the volume it will be
+	// on is the one of its nearest existing parent.
+	at := dir
+	for {
+		if _, err := os.Stat(at); err == nil || filepath.Dir(at) == at {
+			break
+		}
+		at = filepath.Dir(at)
+	}
 	var st syscall.Statfs_t
-	if err := syscall.Statfs(dir, &st); err != nil {
+	if err := syscall.Statfs(at, &st); err != nil {
 		return "", false, fmt.Errorf("state.dir %s: %w: the spool (dumps, backups) lives there", dir, err)
 	}
 	total := st.Blocks * uint64(st.Bsize)

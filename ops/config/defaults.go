@@ -52,6 +52,7 @@ func applyDefaults(c *Config) {
 	defaultDuration(&c.GitHub.RunPollEvery, 15*time.Second)
 	defaultDuration(&c.GitHub.RunAppearTimeout, 2*time.Minute)
 	defaultDuration(&c.GitHub.RunTimeout, time.Hour)
+	defaultDuration(&c.GitHub.MergeTimeout, 2*time.Hour)
 	for name, cc := range c.Clusters {
 		if cc.CertsEnvironment == "" {
 			cc.CertsEnvironment = name

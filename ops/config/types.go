@@ -135,6 +135,9 @@ type GitHub struct {
 	RunPollEvery     Duration `yaml:"run_poll_every"`
 	RunAppearTimeout Duration `yaml:"run_appear_timeout"`
 	RunTimeout       Duration `yaml:"run_timeout"`
+	// MergeTimeout bounds the wait for a person to merge a pull request the bot could
+	// not merge itself; the step then fails with Retry, Skip and Abort.
+	MergeTimeout Duration `yaml:"merge_timeout"`
 }
 
 type AppRepo struct {

@@ -317,6 +317,7 @@ func (v *validator) github(c *Config) {
 	v.duration("github.run_poll_every", &g.RunPollEvery, 100*time.Millisecond)
 	v.duration("github.run_appear_timeout", &g.RunAppearTimeout, time.Second)
 	v.duration("github.run_timeout", &g.RunTimeout, time.Second)
+	v.duration("github.merge_timeout", &g.MergeTimeout, time.Second)
 	for path, m := range map[string]string{"github.dns.merge": g.DNS.Merge, "github.certs.merge": g.Certs.Merge} {
 		if m != "auto" && m != "manual" {
 			v.crit(path, "%q is not one of auto, manual", m)

@@ -31,6 +31,9 @@ type StepContext struct {
 	// (the backup taken before a restore). An error means nothing was stored, and the
 	// step must not go on.
 	Record func(v any) error
+	// OnlyWaiting tells the engine that from now on the step only waits (its change is
+	// made, or it makes none): Abort and Cancel may then end it.
+	OnlyWaiting func()
 }
 
 // Policy says who is a maintainer.
@@ -64,11 +67,14 @@ type Engine struct {
 	mu      sync.Mutex
 	run     *Run // the active run, as stored; nil when none
 	running map[string]context.CancelFunc
-	closing bool
-	wg      sync.WaitGroup
-	remind  map[string]time.Time
-	events  *queue
-	baseCtx context.Context
+	// cancelling holds the Cancel or Abort that ended a waiting step, until the step
+	// has returned.
+	cancelling map[string]Request
+	closing    bool
+	wg         sync.WaitGroup
+	remind     map[string]time.Time
+	events     *queue
+	baseCtx    context.Context
 }
 
 // New makes an engine; call Recover before serving.
@@ -82,7 +88,7 @@ func New(opts Options) *Engine {
 	if opts.ApprovalsRequired < 1 {
 		opts.ApprovalsRequired = 1
 	}
-	e := &Engine{opts: opts, running: map[string]context.CancelFunc{}, remind: map[string]time.Time{}, baseCtx: context.Background()}
+	e := &Engine{opts: opts, running: map[string]context.CancelFunc{}, cancelling: map[string]Request{}, remind: map[string]time.Time{}, baseCtx: context.Background()}
 	e.events = newQueue(opts.Observer)
 	return e
 }
@@ -203,6 +209,8 @@ func (e *Engine) Decide(ctx context.Context, q Request) (string, error) {
 	switch q.Action {
 	case Abort:
 		return e.abort(r, q)
+	case Cancel:
+		return e.cancelWait(r, q)
 	case Approve:
 		return e.approve(r, q)
 	case Reject:

@@ -251,7 +251,7 @@ func TestAbortWhileAStepRunsIsRefused(t *testing.T) {
 	r := h.active()
 	_, err := h.eng.Decide(context.Background(), engine.Request{RunID: r.ID, Step: 1, Attempt: 1, User: bob, Action: engine.Approve})
 	require.NoError(t, err)
-	_, err = h.eng.Decide(context.Background(), engine.Request{RunID: r.ID, User: bob, Action: engine.Abort})
+	_, err = h.eng.Decide(context.Background(), engine.Request{RunID: r.ID, Step: 1, Attempt: 1, User: bob, Action: engine.Abort})
 	refusal(t, err, "is running")
 	close(release)
 	h.eng.Wait()
@@ -498,4 +498,65 @@ func TestSkipNeedsAsManyMaintainersAsApproving(t *testing.T) {
 	j := h.active().Current
 	h.mustDecide(bob, engine.Skip, "posted it by hand")
 	assert.Equal(t, engine.Skipped, h.active().Steps[j].State)
+}
+
+// A step that only waits can be ended: Cancel fails it (Retry, Skip, Abort follow) and
+// Abort ends it and stops the run; a step that is changing something cannot.
+func TestWaitsCanBeCancelledOrAborted(t *testing.T) {
+	for _, tc := range []struct {
+		action engine.Action
+		want   engine.StepState
+	}{{engine.Cancel, engine.Failed}, {engine.Abort, engine.Failed}} {
+		t.Run(string(tc.action), func(t *testing.T) {
+			h := newHarness(t, 1)
+			h.start()
+			r := h.active()
+			id := r.Steps[r.Current].Step.ID
+			h.exec.hold[id] = make(chan struct{})
+			h.exec.waits[id] = true
+			_, err := h.eng.Decide(context.Background(), engine.Request{RunID: r.ID, Step: r.Current, Attempt: 1, User: bob, Action: engine.Approve})
+			require.NoError(t, err)
+			require.Eventually(t, func() bool { return h.eng.Active().Steps[r.Current].Waiting }, 10*time.Second, 5*time.Millisecond)
+			msg, err := h.eng.Decide(context.Background(), engine.Request{RunID: r.ID, Step: r.Current, Attempt: 1, User: carol, Action: tc.action, Reason: "DNS will not change tonight"})
+			require.NoError(t, err)
+			assert.Contains(t, msg, "ending the wait")
+			h.eng.Wait()
+			got := h.stored(r.ID)
+			s := got.Steps[r.Current]
+			assert.Equal(t, tc.want, s.State)
+			assert.Equal(t, "the wait was ended by "+carol+": DNS will not change tonight", s.Error)
+			assert.False(t, s.Waiting)
+			if tc.action == engine.Cancel {
+				assert.Equal(t, r.Current, got.Current, "the run stays at the step, which offers Retry, Skip and Abort")
+				h.exec.mu.Lock()
+				delete(h.exec.hold, id)
+				h.exec.mu.Unlock()
+				h.mustDecide(bob, engine.Retry, "")
+				assert.Equal(t, engine.Succeeded, h.stored(r.ID).Steps[r.Current].State, "the retry waits again and ends")
+			} else {
+				assert.True(t, got.State != engine.Active || got.InRollback(), "the abort stopped the run")
+			}
+		})
+	}
+
+	t.Run("a step changing something", func(t *testing.T) {
+		h := newHarness(t, 1)
+		h.start()
+		r := h.active()
+		id := r.Steps[r.Current].Step.ID
+		release := make(chan struct{})
+		h.exec.hold[id] = release
+		_, err := h.eng.Decide(context.Background(), engine.Request{RunID: r.ID, Step: r.Current, Attempt: 1, User: bob, Action: engine.Approve})
+		require.NoError(t, err)
+		for _, a := range []engine.Action{engine.Cancel, engine.Abort} {
+			_, err = h.eng.Decide(context.Background(), engine.Request{RunID: r.ID, Step: r.Current, Attempt: 1, User: carol, Action: a, Reason: "x"})
+			refusal(t, err, "")
+			var ref *engine.Refusal
+			require.ErrorAs(t, err, &ref)
+			assert.Equal(t, "running", ref.Code, "%s: %s", a, ref.Msg)
+		}
+		close(release)
+		h.eng.Wait()
+		assert.Equal(t, engine.Succeeded, h.stored(r.ID).Steps[r.Current].State)
+	})
 }

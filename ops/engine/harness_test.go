@@ -53,10 +53,12 @@ type fakeExec struct {
 	calls []execKey
 	fail  map[string]int // step ID -> failures left
 	hold  map[string]chan struct{}
+	// waits: steps that tell the engine they only wait before they hold
+	waits map[string]bool
 }
 
 func newFakeExec() *fakeExec {
-	return &fakeExec{fail: map[string]int{}, hold: map[string]chan struct{}{}}
+	return &fakeExec{fail: map[string]int{}, hold: map[string]chan struct{}{}, waits: map[string]bool{}}
 }
 
 func (f *fakeExec) Execute(ctx context.Context, x engine.StepContext) (engine.Output, error) {
@@ -67,8 +69,12 @@ func (f *fakeExec) Execute(ctx context.Context, x engine.StepContext) (engine.Ou
 		f.fail[x.Step.ID]--
 	}
 	hold := f.hold[x.Step.ID]
+	waits := f.waits[x.Step.ID]
 	f.mu.Unlock()
 	x.Progress("working on " + x.Step.ID)
+	if waits {
+		x.OnlyWaiting()
+	}
 	if hold != nil {
 		select {
 		case <-hold:

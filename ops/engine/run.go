@@ -53,6 +53,9 @@ const (
 	Retry   Action = "retry"
 	Skip    Action = "skip"
 	Abort   Action = "abort"
+	// Cancel ends a step that only waits (for DNS, TLS, a merge); it then fails, with
+	// Retry, Skip and Abort.
+	Cancel Action = "cancel"
 )
 
 // Decision is one recorded click or command: who, when, on which step and attempt.
@@ -96,6 +99,9 @@ type StepRun struct {
 	Error         string    `json:"error,omitempty"`
 	Reason        string    `json:"reason,omitempty"` // why it was skipped, rejected or expired
 	Executions    int       `json:"executions"`       // how many times the executor was started
+	// Waiting says the running attempt only waits (DNS, TLS, a merge by a person): Abort
+	// and Cancel may end it.
+	Waiting bool `json:"waiting,omitempty"`
 }
 
 // Duration is how long the step ran.

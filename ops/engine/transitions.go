@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nycmeshnet/cutoverbot/ops/plan"
@@ -132,19 +133,77 @@ func (e *Engine) launch(r *Run) {
 	e.running[key] = cancel
 	e.emit(EventRunning, r, i, nil, "")
 	snapshot := r.Clone()
+	var waiting atomic.Bool
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
 		defer cancel()
 		x := StepContext{Run: snapshot, Index: i, Step: s.Step, Attempt: s.Attempt,
-			Progress: func(msg string) { e.emit(EventProgress, snapshot, i, nil, msg) },
-			Record:   func(v any) error { return e.record(r.ID, i, s.Attempt, v) }}
+			Progress: func(msg string) {
+				ev := snapshot
+				if waiting.Load() {
+					ev = snapshot.Clone()
+					ev.Steps[i].Waiting = true
+				}
+				e.emit(EventProgress, ev, i, nil, msg)
+			},
+			Record: func(v any) error { return e.record(r.ID, i, s.Attempt, v) },
+			OnlyWaiting: func() {
+				if !waiting.Swap(true) {
+					e.markWaiting(r.ID, i, s.Attempt)
+				}
+			}}
 		out, err := e.execute(ctx, x)
 		e.finish(r.ID, i, s.Attempt, out, err, ctx.Err() != nil)
 		e.mu.Lock()
 		delete(e.running, key)
 		e.mu.Unlock()
 	}()
+}
+
+// markWaiting stores that a running attempt only waits now.
+func (e *Engine) markWaiting(runID string, i, attempt int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r := e.run
+	if r == nil || r.ID != runID || r.Current != i || r.Steps[i].Attempt != attempt || r.Steps[i].State != Running {
+		return
+	}
+	c := r.Clone()
+	c.Steps[i].Waiting = true
+	if err := e.commit(c, nil); err != nil {
+		e.opts.Logger.Error("could not record that the step only waits; Abort stays refused until it ends", "run", runID, "step", i+1, "err", err)
+	}
+}
+
+// cancelWait ends the wait of the running step (Cancel, or Abort of a waiting step):
+// the decision is stored, the step's context cancelled; when the step has returned,
+// finish fails it, and for an Abort goes on to stop the run.
+func (e *Engine) cancelWait(r *Run, q Request) (string, error) {
+	s := r.Steps[q.Step]
+	key := fmt.Sprintf("%s/%d/%d", r.ID, q.Step, s.Attempt)
+	cancel, running := e.running[key]
+	switch {
+	case s.State != Running || !running:
+		return "", refuse("state", "step %d is %s; Cancel only ends a step that is waiting", q.Step+1, human(s.State))
+	case !s.Waiting:
+		return "", refuse("running", "step %d (%s) is changing something, not only waiting; it cannot be cut short safely. Abort when it has finished", q.Step+1, s.Step.Title)
+	}
+	if _, ok := e.cancelling[key]; ok {
+		return "", refuse("decided", "step %d is already being cancelled", q.Step+1)
+	}
+	c := r.Clone()
+	d := e.decision(c, q)
+	if err := e.commit(c, []AuditEntry{decisionAudit(c, d)}); err != nil {
+		return "", err
+	}
+	e.cancelling[key] = q
+	cancel()
+	e.emit(EventDecided, c, q.Step, &d, "")
+	if q.Action == Abort {
+		return "ending the wait; the rollback plan follows", nil
+	}
+	return "ending the wait; the step will offer Retry, Skip and Abort", nil
 }
 
 // record stores v as the result so far of a running attempt.
@@ -182,6 +241,9 @@ func (e *Engine) finish(runID string, i, attempt int, out Output, err error, can
 	var audit []AuditEntry
 	s := &c.Steps[i]
 	s.Ended = e.now()
+	key := fmt.Sprintf("%s/%d/%d", runID, i, attempt)
+	ended, endedByDecision := e.cancelling[key]
+	delete(e.cancelling, key)
 	if !out.HasResult() {
 		// A result once recorded (by an earlier attempt, or by Record during this one) is
 		// only replaced by a new one: a retry that fails early must not lose the backup
@@ -189,7 +251,23 @@ func (e *Engine) finish(runID string, i, attempt int, out Output, err error, can
 		out.Result, out.Values = s.Output.Result, s.Output.Values
 	}
 	s.Output = out
+	s.Waiting = false
 	switch {
+	case endedByDecision && err == nil && ended.Action == Abort:
+		// The wait ended by itself as the Abort came: the run stops all the same.
+		s.Error = ""
+		e.setState(c, i, Succeeded, &audit, "", out.Summary)
+		e.stop(c, ended.User, abortReason(ended), Aborted, &audit)
+	case endedByDecision && err != nil && !e.closing:
+		reason := "the wait was ended by " + ended.User
+		if ended.Reason != "" {
+			reason += ": " + ended.Reason
+		}
+		s.Error = reason
+		e.setState(c, i, Failed, &audit, ended.User, reason)
+		if ended.Action == Abort {
+			e.stop(c, ended.User, abortReason(ended), Aborted, &audit)
+		}
 	case err != nil && cancelled && e.closing:
 		e.setState(c, i, Interrupted, &audit, "", "the bot shut down while this step ran: "+err.Error())
 		s.Error = err.Error()
@@ -367,8 +445,18 @@ func (e *Engine) reject(r *Run, q Request) (string, error) {
 	return msg, nil
 }
 
+func abortReason(q Request) string {
+	if q.Reason == "" {
+		return "aborted by " + q.User
+	}
+	return q.Reason
+}
+
 func (e *Engine) abort(r *Run, q Request) (string, error) {
 	cur := r.CurrentStep()
+	if cur != nil && cur.State == Running && cur.Waiting {
+		return e.cancelWait(r, q)
+	}
 	if cur != nil && (cur.State == Running || cur.State == Approved) {
 		return "", refuse("running", "step %d (%s) is running; abort when it has finished (a half-run step cannot be undone safely)", r.Current+1, cur.Step.Title)
 	}
@@ -376,10 +464,7 @@ func (e *Engine) abort(r *Run, q Request) (string, error) {
 	q.Step = c.Current
 	d := e.decision(c, q)
 	audit := []AuditEntry{decisionAudit(c, d)}
-	reason := q.Reason
-	if reason == "" {
-		reason = "aborted by " + q.User
-	}
+	reason := abortReason(q)
 	// A step that was not run is skipped; one that failed or was interrupted may have
 	// partly run, and stays as it is so that the rollback plan undoes it.
 	if cs := &c.Steps[c.Current]; !cs.State.Final() && cs.State != Failed && cs.State != Interrupted {

@@ -138,7 +138,8 @@ func (w *world) runStepCtx(t *testing.T, ctx context.Context, i int, s plan.Step
 		Record: func(v any) error {
 			w.run.Steps[i].Output = engine.Output{}.WithResult(v)
 			return nil
-		}})
+		},
+		OnlyWaiting: func() {}})
 	state := engine.Succeeded
 	if err != nil {
 		state = engine.Failed

@@ -175,13 +175,24 @@ func (t *TrafficSteps) pullRequest(ctx context.Context, x engine.StepContext) (e
 		if err != nil {
 			return out, err
 		}
+		// The change is proposed (and merged, when the bot may): from here the step
+		// only waits, and Abort or Cancel may end it.
+		x.OnlyWaiting()
 		if !merged {
 			x.Progress(fmt.Sprintf("GitHub refused the merge (%s); waiting for a person to merge %s", reason, pr.URL))
 		}
 	} else if !pr.Merged {
+		x.OnlyWaiting()
 		x.Progress("waiting for a person to merge " + pr.URL)
+	} else {
+		x.OnlyWaiting()
 	}
-	done, err := t.gh.WaitMerged(ctx, pr, t.mergeE, nil)
+	mctx, cancel := context.WithTimeout(ctx, t.cfg.GitHub.MergeTimeout.Duration)
+	defer cancel()
+	done, err := t.gh.WaitMerged(mctx, pr, t.mergeE, nil)
+	if err != nil && mctx.Err() != nil && ctx.Err() == nil {
+		return out, fmt.Errorf("%s was not merged within %s (github.merge_timeout): merge it and Retry, or Skip with a reason, or Abort", pr.URL, t.cfg.GitHub.MergeTimeout.Duration)
+	}
 	if err != nil {
 		return out, err
 	}
@@ -226,6 +237,7 @@ func runLabel(r github.Run) string {
 }
 
 func (t *TrafficSteps) waitDNS(ctx context.Context, x engine.StepContext) (engine.Output, error) {
+	x.OnlyWaiting()
 	w := x.Step.WaitDNS
 	answers, err := dns.Wait(ctx, dns.WaitOptions{Name: w.Name, Want: w.Want, Resolvers: w.Resolvers, Every: t.cfg.DNS.PollEvery.Duration, Timeout: t.cfg.DNS.Timeout.Duration,
 		Progress: func(as []dns.Answer) {
@@ -248,6 +260,7 @@ func (t *TrafficSteps) waitDNS(ctx context.Context, x engine.StepContext) (engin
 }
 
 func (t *TrafficSteps) waitTLS(ctx context.Context, x engine.StepContext) (engine.Output, error) {
+	x.OnlyWaiting()
 	w := x.Step.WaitTLS
 	cert, err := tlswait.Wait(ctx, w.Address, w.ServerName, t.roots, t.cfg.TLS.PollEvery.Duration, t.cfg.TLS.Timeout.Duration, func(n int, err error) {
 		x.Progress(fmt.Sprintf("attempt %d: %v", n, err))
