@@ -67,6 +67,8 @@ func TestReliabilityHostileInputs(t *testing.T) {
 		{"container with substitution", "container: meshdb-postgres", `container: "$(id)"`, "container"},
 		{"selector that does not parse", "selector: app=meshdb-postgres-app", `selector: "app in (x"`, "selector"},
 		{"unknown cluster in the plan", "backend: file", "backend: etcd", "state.backend"},
+		{"Slack token over plain http", `api_url: ""                   # Slack`, `api_url: "http://slack.example.com/api/" # Slack`, "slack.api_url"},
+		{"GitHub token over plain http", `api_url: ""                   # empty = https://api.github.com/`, `api_url: "http://ghe.example/api/v3/"`, "github.api_url"},
 	}
 	for _, c := range configs {
 		require.Contains(t, base, c.from, c.name)
