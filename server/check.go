@@ -191,11 +191,11 @@ func slackAuthProblem(apiURL string, auth *slack.AuthTestResponse, err error) er
 	var status slack.StatusCodeError
 	switch {
 	case errors.As(err, &limited):
-		return fmt.Errorf("Slack is rate-limiting auth.test (retry after %s): run check again then", limited.RetryAfter)
+		return fmt.Errorf("auth.test: Slack is rate-limiting the bot (retry after %s); run check again then", limited.RetryAfter)
 	case errors.As(err, &status):
-		return fmt.Errorf("Slack answered auth.test with HTTP %s: Slack may be having trouble (https://slack-status.com), or slack.api_url %s is not Slack's Web API; try again later", status.Status, apiURL)
+		return fmt.Errorf("auth.test: Slack answered HTTP %s; Slack may be having trouble (https://slack-status.com), or slack.api_url %s is not Slack's Web API; try again later", status.Status, apiURL)
 	case auth == nil:
-		return fmt.Errorf("Slack's Web API at %s cannot be reached (%v): check the network, any proxy, and slack.api_url", apiURL, err)
+		return fmt.Errorf("auth.test: Slack's Web API at %s cannot be reached (%v): check the network, any proxy, and slack.api_url", apiURL, err)
 	}
 	return fmt.Errorf("SLACK_BOT_TOKEN refused (%v): reinstall the app and copy its Bot User OAuth Token", err)
 }
