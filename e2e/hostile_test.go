@@ -31,6 +31,8 @@ func TestReliabilityHostileInputs(t *testing.T) {
 		{"SQL in a cluster name", "start prod2'OR'1'='1 prod1", "unknown cluster"},
 		{"homoglyph (Cyrillic o)", "start prоd2 prod1", "unknown cluster"},
 		{"control characters", "start prod2\x00\x1b[2J prod1", "invisible or control character (U+0000)"},
+		{"a line break between the clusters", "start prod2\nprod1", "line break (U+000A)"},
+		{"a tab between the clusters", "start prod2\tprod1", "tab (U+0009)"},
 		{"broadcast mention", "start <!channel> prod1", "unknown cluster"},
 		{"right-to-left override", "start \u202eprod2 prod1", "invisible or control character (U+202E)"},
 		{"giant text", "start " + strings.Repeat("A", 100_000) + " prod1", "characters long"},
