@@ -320,6 +320,13 @@ func (h *Handler) HandleClick(ctx context.Context, k Click) {
 	h.refuseDecision(ctx, k.to(), runID, err)
 }
 
+// HandleUnreadableClick answers an interaction the transport could not read (no
+// action in it, or a payload that does not parse) privately, so that the person who
+// clicked is not left waiting on nothing. What could be read of it says where.
+func (h *Handler) HandleUnreadableClick(ctx context.Context, k Click) {
+	h.refuse(ctx, k.to(), "bad_click", "I could not read that click, so nothing was done; click the button again, or use `/cutover status` to see where the run is")
+}
+
 // refuseDecision answers a decision the engine refused; nil does nothing.
 func (h *Handler) refuseDecision(ctx context.Context, to replyTo, runID string, err error) {
 	if err == nil {
