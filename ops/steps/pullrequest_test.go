@@ -66,6 +66,8 @@ func newPRWorld(t *testing.T) *prWorld {
 	cfg.GitHub.APIURL = fake.URL()
 	cfg.DNS.PollEvery.Duration = 5 * time.Millisecond // how often a waiting PR is read
 	cfg.State.Dir = t.TempDir()
+	// The workflow runs a merge starts are followed by tests of their own.
+	cfg.GitHub.DNS.Workflow, cfg.GitHub.Certs.Workflow = "", ""
 	fake.CreateRepo(cfg.GitHub.DNS.Repo, cfg.GitHub.DNS.Branch, map[string]string{cfg.GitHub.DNS.File: prRecords, "README.md": "records"})
 	client, err := github.New(fake.URL(), fake.Token(), nil)
 	require.NoError(t, err)
