@@ -498,21 +498,40 @@ func lastLines(s string, n int) string {
 }
 
 // TestReliabilityTrafficFaults runs the default 18-step plan while GitHub answers 5xx
-// to the bot's first pull-request calls, refuses the DNS merge (branch protection), and
-// one DNS resolver stops answering while the bot waits for the new records.
+// to the bot's first pull-request calls, refuses the DNS merge (branch protection),
+// someone pushes to the certificate PR as the bot merges it, and one DNS resolver
+// stops answering while the bot waits for the new records.
 func TestReliabilityTrafficFaults(t *testing.T) {
 	w := newWorld(t, worldOptions{installs: 600, traffic: true})
-	dnsRepo := w.cfg.GitHub.DNS.Repo
+	dnsRepo, certsRepo := w.cfg.GitHub.DNS.Repo, w.cfg.GitHub.Certs.Repo
+	certsFile := w.cfg.Clusters["prod1"].TFVars
+	const foreign = `"attacker.example.net",`
+	var certsBranch, certsBefore string
+	var pushOnce sync.Once
+	w.traffic.GitHub.OnMergeRequest(func(repo string, number int) {
+		if repo != certsRepo {
+			return
+		}
+		// A push lands between the bot's comparison and its merge.
+		pushOnce.Do(func() {
+			certsBefore = w.traffic.GitHub.File(certsRepo, certsBranch, certsFile)
+			w.traffic.GitHub.Commit(certsRepo, certsBranch, map[string]string{certsFile: strings.Replace(certsBefore, "[", "[\n  "+foreign, 1)}, "a commit nobody approved")
+		})
+	})
 	w.traffic.GitHub.RefuseMerges(dnsRepo, "At least 1 approving review is required by reviewers with write access.")
 	var log logs
 	w.startBot(&log)
 	w.command(alice, "start prod2 prod1")
 	w.waitFor("the run header", func() bool { return w.header().TS != "" })
 	steps := 18
-	ghFailures, dnsStopped := 0, false
+	ghFailures, dnsStopped, pushed := 0, false, false
 	for step := 2; step <= steps; step++ {
 		id := w.currentStepID(step)
 		switch id {
+		case "pr-certs":
+			r, err := w.srv.Store().Active()
+			require.NoError(t, err)
+			certsBranch = "cutoverbot/" + r.ID + "-certs"
 		case "pr-dns":
 			w.traffic.GitHub.FailNext("/repos/"+dnsRepo, 1, http.StatusBadGateway)
 		case "wait-dns":
@@ -536,6 +555,22 @@ func TestReliabilityTrafficFaults(t *testing.T) {
 			w.waitFor("the bot to wait for a person", func() bool { return strings.Contains(w.threadText(), "waiting for a person to merge") })
 			require.NoError(t, w.traffic.GitHub.MergePR(dnsRepo, 1))
 		}
+		if id == "pr-certs" {
+			// The bot merges only the head it compared: GitHub refuses the moved head, the
+			// bot compares again and stops, showing both versions. Once the branch holds
+			// the bot's change alone again, a Retry merges it.
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			require.NoError(t, w.slack.WaitFor(ctx, func() bool { _, _, ok := w.button("Retry"); return ok }), "the push stops the certificate step: %s", w.headerText())
+			cancel()
+			pushed = true
+			thread := w.threadText()
+			assert.Contains(t, thread, "does not hold exactly the change the bot computed, so it was not merged")
+			assert.Contains(t, thread, foreign, "the PR's version is shown")
+			assert.Contains(t, thread, "the bot's change:")
+			assert.NotContains(t, w.traffic.GitHub.File(certsRepo, "main", certsFile), foreign, "nothing was merged")
+			w.traffic.GitHub.Commit(certsRepo, certsBranch, map[string]string{certsFile: certsBefore}, "drop the commit nobody approved")
+			w.click(carol, "Retry")
+		}
 		w.waitFor(done, func() bool {
 			return strings.Contains(w.headerText(), done) || strings.Contains(w.state(), "(completed)")
 		})
@@ -543,14 +578,16 @@ func TestReliabilityTrafficFaults(t *testing.T) {
 	w.waitFor("the end", func() bool { return strings.Contains(w.state(), "(completed)") })
 	require.True(t, dnsStopped, "the plan has a wait-dns step")
 	require.Equal(t, 1, ghFailures, "the plan has a DNS PR step")
+	require.True(t, pushed, "the plan has a certificate PR step")
+	assert.NotContains(t, w.traffic.GitHub.File(certsRepo, "main", certsFile), foreign, "the pushed line never reached main")
 	lost := w.rowsLost()
 	w.stopBot()
 	run, audit := w.finalRun()
 	assert.Equal(t, engine.Completed, run.State)
 	w.scanSecrets(log.String())
-	requireDecisions(t, audit, steps-1, 1)
+	requireDecisions(t, audit, steps-1, 2)
 	record(t, suiteRow{Scenario: "GitHub and DNS faults (18-step plan)",
-		Faults: "502 on the DNS PR, merge refused by branch protection, resolver silent for 3 s in wait-dns",
+		Faults: "502 on the DNS PR, merge refused by branch protection, a push to the certs PR as it merges, resolver silent for 3 s in wait-dns",
 		Runs:   completed(run), RunTwice: stepsRunTwice(run, audit), RowsLost: lost, Decisions: decisions(audit)})
 }
 

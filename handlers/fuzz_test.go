@@ -11,12 +11,13 @@ import (
 
 // FuzzCommandText feeds arbitrary command text, as any workspace member can type it,
 // to the handler as a non-maintainer, then as a maintainer. Whatever the text: no
-// panic, no run started by the non-maintainer, every private reply bounded and free
-// of broadcast mentions.
+// panic, no run started by the non-maintainer nor by text holding a control character
+// (a tab or a line break too), every private reply bounded and free of broadcast
+// mentions.
 func FuzzCommandText(f *testing.F) {
 	for _, s := range []string{"", "help", "start prod2 prod1", "start prod2 prod9", "start <!channel> prod1", "skip '; DROP TABLE x; --",
 		"schedule prod2 prod1 \"2026-12-01 02:00\"", "unschedule 1", "status", "plan prod2 prod1", "history", "abort because",
-		"start \u202eprod2 prod1", "start prod2\x00 prod1", strings.Repeat("start ", 300), "стартовать", "skip <@U01ALICE> &amp;"} {
+		"start \u202eprod2 prod1", "start prod2\x00 prod1", "start prod2\nprod1", "start prod2\tprod1", strings.Repeat("start ", 300), "стартовать", "skip <@U01ALICE> &amp;"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, text string) {
@@ -26,6 +27,9 @@ func FuzzCommandText(f *testing.F) {
 			fx.settle()
 			if r := fx.eng.Active(); r != nil && user != "U01ALICE" {
 				t.Fatalf("%s, not a maintainer, started a run with %q", user, text)
+			}
+			if r := fx.eng.Active(); r != nil && strings.IndexFunc(text, unicode.IsControl) >= 0 {
+				t.Fatalf("a command with a control character started a run: %q", text)
 			}
 			for _, p := range fx.poster.private(user) {
 				if len(p) > 40000 {

@@ -159,8 +159,7 @@ func (h *Handler) HandleCommand(ctx context.Context, c Command) {
 		return
 	}
 	if r, ok := invisible(c.Text); ok {
-		h.refuse(ctx, c.to(), "bad_input",
-			fmt.Sprintf("that command holds an invisible or control character (%U), which could make it read differently from what it does; type it again. Nothing was done.", r))
+		h.refuse(ctx, c.to(), "bad_input", invisibleRefusal(r))
 		return
 	}
 	c.Text = CleanUserText(c.Text)
@@ -321,6 +320,13 @@ func (h *Handler) HandleClick(ctx context.Context, k Click) {
 	h.refuseDecision(ctx, k.to(), runID, err)
 }
 
+// HandleUnreadableClick answers an interaction the transport could not read (no
+// action in it, or a payload that does not parse) privately, so that the person who
+// clicked is not left waiting on nothing. What could be read of it says where.
+func (h *Handler) HandleUnreadableClick(ctx context.Context, k Click) {
+	h.refuse(ctx, k.to(), "bad_click", "I could not read that click, so nothing was done; click the button again, or use `/cutover status` to see where the run is")
+}
+
 // refuseDecision answers a decision the engine refused; nil does nothing.
 func (h *Handler) refuseDecision(ctx context.Context, to replyTo, runID string, err error) {
 	if err == nil {
@@ -341,8 +347,9 @@ func clip(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// invisible finds a control character (other than tab and newline), a bidirectional
-// override or isolate, or invalid UTF-8.
+// invisible finds a control character (tab and line breaks included: a command is one
+// line of words), a line or paragraph separator, a bidirectional override or isolate,
+// or invalid UTF-8.
 func invisible(s string) (rune, bool) {
 	for i, r := range s {
 		if r == utf8.RuneError {
@@ -350,11 +357,32 @@ func invisible(s string) (rune, bool) {
 				return r, true
 			}
 		}
-		if (unicode.IsControl(r) && r != '\t' && r != '\n') || bidiControl(r) {
+		if unicode.IsControl(r) || lineBreak(r) || bidiControl(r) {
 			return r, true
 		}
 	}
 	return 0, false
+}
+
+// lineBreak is a character that ends a line: `start prod2⏎prod1` reads as two lines.
+func lineBreak(r rune) bool {
+	switch r {
+	case '\n', '\r', '\v', '\f', 0x85, 0x2028, 0x2029:
+		return true
+	}
+	return false
+}
+
+// invisibleRefusal says what invisible found, in the words a person would use.
+func invisibleRefusal(r rune) string {
+	what := "an invisible or control character"
+	switch {
+	case r == '\t':
+		what = "a tab"
+	case lineBreak(r):
+		what = "a line break"
+	}
+	return fmt.Sprintf("that command holds %s (%U), which could make it read differently from what it does; a /cutover command is one line of words: type it again. Nothing was done.", what, r)
 }
 
 func bidiControl(r rune) bool {

@@ -496,3 +496,36 @@ func TestScheduleCommands(t *testing.T) {
 	f.cmd("U02BOB", "schedule")
 	assert.Contains(t, f.poster.lastPrivate(t, "U02BOB"), "No cutover is scheduled")
 }
+
+// A command is one line of words: a line break, a tab or any other control character
+// could make it read differently from what it does (`start prod2⏎prod1` looks like a
+// command with one cluster), so it is refused and nothing starts.
+func TestCommandsWithLineBreaksTabsOrControlsAreRefused(t *testing.T) {
+	f := newFixture(t)
+	cases := []struct{ name, text, want string }{
+		{"newline between the clusters", "start prod2\nprod1", "line break (U+000A)"},
+		{"trailing newline", "start prod2 prod1\n", "line break (U+000A)"},
+		{"carriage return", "start prod2\rprod1", "line break (U+000D)"},
+		{"CRLF", "start prod2\r\nprod1", "line break (U+000D)"},
+		{"tab", "start prod2\tprod1", "tab (U+0009)"},
+		{"vertical tab", "start prod2\vprod1", "line break (U+000B)"},
+		{"form feed", "start prod2\fprod1", "line break (U+000C)"},
+		{"next line", "start prod2\u0085prod1", "line break (U+0085)"},
+		{"line separator", "start prod2\u2028prod1", "line break (U+2028)"},
+		{"paragraph separator", "start prod2\u2029prod1", "line break (U+2029)"},
+		{"escape", "start prod2\x1bprod1", "control character (U+001B)"},
+		{"newline in a skip reason", "skip 1 looked fine\nto me", "line break (U+000A)"},
+	}
+	for _, tc := range cases {
+		before := len(f.poster.private("U01ALICE"))
+		f.cmd("U01ALICE", tc.text)
+		got := f.poster.private("U01ALICE")
+		require.Len(t, got, before+1, "%s: one private answer", tc.name)
+		assert.Contains(t, got[before], tc.want, tc.name)
+		assert.Contains(t, got[before], "Nothing was done", tc.name)
+		assert.True(t, f.eng.Active() == nil, "%s: no run started", tc.name)
+	}
+	assert.Empty(t, f.poster.top(), "nothing was posted in the channel")
+	f.cmd("U01ALICE", "start prod2 prod1")
+	assert.NotNil(t, f.eng.Active(), "the same command on one line starts the run")
+}

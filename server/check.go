@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -43,9 +44,13 @@ func Check(ctx context.Context, cfg *config.Config) []CheckResult {
 	api := slack.New(cfg.Tokens.SlackBot.Reveal(), slack.OptionAPIURL(cfg.Slack.APIURL), slack.OptionAppLevelToken(cfg.Tokens.SlackApp.Reveal()))
 	auth, err := api.AuthTestContext(cctx)
 	if err != nil {
-		err = fmt.Errorf("SLACK_BOT_TOKEN refused (%v): reinstall the app and copy its Bot User OAuth Token", err)
+		err = slackAuthProblem(cfg.Slack.APIURL, auth, err)
 	}
-	add("slack bot token", err, fmt.Sprintf("authenticated as %s in %s", auth.User, auth.Team))
+	who := ""
+	if auth != nil {
+		who = fmt.Sprintf("authenticated as %s in %s", auth.User, auth.Team)
+	}
+	add("slack bot token", err, who)
 	_, _, err = api.StartSocketModeContext(cctx)
 	if err != nil {
 		err = fmt.Errorf("SLACK_APP_TOKEN cannot open a Socket Mode connection (%v): make an app-level token with connections:write", err)
@@ -176,4 +181,21 @@ func Check(ctx context.Context, cfg *config.Config) []CheckResult {
 		add("resolver "+r, a.Err, a.String())
 	}
 	return out
+}
+
+// slackAuthProblem says what a failed auth.test means. slack-go gives no response
+// when the call fails on the way (network, 5xx, 429): only an answer from Slack itself
+// says anything about the token.
+func slackAuthProblem(apiURL string, auth *slack.AuthTestResponse, err error) error {
+	var limited *slack.RateLimitedError
+	var status slack.StatusCodeError
+	switch {
+	case errors.As(err, &limited):
+		return fmt.Errorf("auth.test: Slack is rate-limiting the bot (retry after %s); run check again then", limited.RetryAfter)
+	case errors.As(err, &status):
+		return fmt.Errorf("auth.test: Slack answered HTTP %s; Slack may be having trouble (https://slack-status.com), or slack.api_url %s is not Slack's Web API; try again later", status.Status, apiURL)
+	case auth == nil:
+		return fmt.Errorf("auth.test: Slack's Web API at %s cannot be reached (%v): check the network, any proxy, and slack.api_url", apiURL, err)
+	}
+	return fmt.Errorf("SLACK_BOT_TOKEN refused (%v): reinstall the app and copy its Bot User OAuth Token", err)
 }

@@ -305,6 +305,10 @@ func (a *adapter) HandleHomeOpened(ctx context.Context, x transport.HomeOpened) 
 	a.h.HandleHomeOpened(ctx, x.UserID)
 }
 
+func (a *adapter) HandleUnreadable(ctx context.Context, x transport.Unreadable) {
+	a.h.HandleUnreadableClick(ctx, handlers.Click{UserID: x.UserID, ChannelID: x.ChannelID, ThreadTS: x.ThreadTS, ResponseURL: x.ResponseURL})
+}
+
 // healthEvery bounds how often /healthz reads and writes the store: probes come every
 // few seconds, and with the Kubernetes backend each is API calls.
 const healthEvery = time.Minute

@@ -83,6 +83,10 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 		call.Status = f.status
 		s.calls = append(s.calls, call)
 		s.mu.Unlock()
+		if f.status == 0 {
+			cut(w)
+			return
+		}
 		if f.retryAfter > 0 {
 			w.Header().Set("Retry-After", strconv.Itoa(int((f.retryAfter+time.Second-1)/time.Second)))
 		}
@@ -119,6 +123,17 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 	if after != nil {
 		after()
 	}
+}
+
+// cut closes the request's connection without a response.
+func cut(w http.ResponseWriter) {
+	if hj, ok := w.(http.Hijacker); ok {
+		if conn, _, err := hj.Hijack(); err == nil {
+			_ = conn.Close()
+			return
+		}
+	}
+	panic(http.ErrAbortHandler) // net/http drops the connection
 }
 
 // redactTokenField keeps bodies inspectable without the one field that must hold a token.

@@ -123,7 +123,7 @@ type Event struct {
 
 type fault struct {
 	n          int
-	status     int
+	status     int // 0: the connection is cut without an answer
 	retryAfter time.Duration
 }
 
@@ -314,6 +314,15 @@ func (s *Server) FailNext(method string, n, status int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults[method] = &fault{n: n, status: status}
+}
+
+// CutNext closes the connection of the next n calls of method without answering, as
+// a network failure or a proxy dropping the request does (the client sees a transport
+// error, not an HTTP status).
+func (s *Server) CutNext(method string, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults[method] = &fault{n: n}
 }
 
 // Calls returns the Web API calls so far.

@@ -265,28 +265,44 @@ func (s *Server) Click(user, channel, ts, actionID string) (string, error) {
 }
 
 func (s *Server) click(user string, r Rendering, b button) (string, error) {
-	channel, ts, blocks, threadTS := r.Channel, r.TS, r.Blocks, r.ThreadTS
-	id := s.newEnvelopeID()
-	rid := "r" + id
+	p := s.ClickPayload(user, r.Channel, r.TS, r.ThreadTS)
+	p["message"] = map[string]any{"type": "message", "ts": r.TS, "thread_ts": r.ThreadTS, "text": "", "blocks": json.RawMessage(r.Blocks)}
+	p["actions"] = []map[string]any{{"type": "button", "action_id": b.ActionID, "block_id": b.blockID, "value": b.Value,
+		"text": map[string]any{"type": "plain_text", "text": b.Text.Text}, "action_ts": p["action_ts"]}}
+	delete(p, "action_ts")
+	payload, _ := json.Marshal(p)
+	return s.SendInteractive(payload)
+}
+
+// ClickPayload is the block_actions payload Slack sends for user's click on message ts
+// in channel (in thread threadTS, "" for none), with a fresh response_url and trigger_id
+// but no "actions" yet; its "action_ts" key is a timestamp for the action and not part
+// of Slack's payload. Click fills it in; a test can instead leave it without actions or
+// break it, and send it with SendInteractive.
+func (s *Server) ClickPayload(user, channel, ts, threadTS string) map[string]any {
 	s.mu.Lock()
-	s.responses[rid] = &responseTarget{Channel: channel, User: user, ThreadTS: threadTS, Issued: s.now()}
 	actionTS := s.nextTS()
+	rid := "r" + actionTS
+	s.responses[rid] = &responseTarget{Channel: channel, User: user, ThreadTS: threadTS, Issued: s.now()}
 	trig := s.issueTrigger(user)
 	s.mu.Unlock()
 	container := map[string]any{"type": "message", "message_ts": ts, "channel_id": channel, "is_ephemeral": false}
 	if threadTS != "" {
 		container["thread_ts"] = threadTS
 	}
-	payload, _ := json.Marshal(map[string]any{
+	return map[string]any{
 		"type": "block_actions", "team": map[string]any{"id": s.opts.Team, "domain": "nycmesh"},
 		"user":       map[string]any{"id": user, "username": s.UserName(user), "name": s.UserName(user), "team_id": s.opts.Team},
 		"api_app_id": "A0CUTOVER", "token": "verification-token-unused", "container": container,
 		"trigger_id": trig, "channel": map[string]any{"id": channel, "name": s.opts.Channels[channel]},
-		"message":      map[string]any{"type": "message", "ts": ts, "thread_ts": threadTS, "text": "", "blocks": json.RawMessage(blocks)},
-		"response_url": s.base + "respond/" + rid,
-		"actions": []map[string]any{{"type": "button", "action_id": b.ActionID, "block_id": b.blockID, "value": b.Value,
-			"text": map[string]any{"type": "plain_text", "text": b.Text.Text}, "action_ts": actionTS}},
-	})
+		"response_url": s.base + "respond/" + rid, "action_ts": actionTS,
+	}
+}
+
+// SendInteractive delivers payload as it is, well-formed or not, in an interactive
+// envelope, and returns the envelope's ID.
+func (s *Server) SendInteractive(payload json.RawMessage) (string, error) {
+	id := s.newEnvelopeID()
 	return id, s.send(id, envelope{Type: "interactive", Payload: payload})
 }
 

@@ -42,6 +42,15 @@ type HomeOpened struct {
 	EnvelopeID, UserID string
 }
 
+// Unreadable is an interaction the bot could not read (no action in it, a kind it does
+// not handle, or a payload that does not parse), with whatever could be read of who
+// sent it and where: enough to tell them privately, rather than say nothing.
+type Unreadable struct {
+	EnvelopeID, UserID, ChannelID, ThreadTS, ResponseURL string
+	// Why is for the logs.
+	Why string
+}
+
 // Handler does the work of a command, a click, a modal's submit or an opened Home tab,
 // on a worker goroutine.
 type Handler interface {
@@ -49,6 +58,7 @@ type Handler interface {
 	HandleAction(ctx context.Context, a Action)
 	HandleSubmission(ctx context.Context, s Submission)
 	HandleHomeOpened(ctx context.Context, h HomeOpened)
+	HandleUnreadable(ctx context.Context, u Unreadable)
 }
 
 // Options configure the transport. Tokens are passed in, never logged.
@@ -222,6 +232,19 @@ func (t *Transport) event(ctx context.Context, sm *socketmode.Client, ev socketm
 	case socketmode.EventTypeInvalidAuth:
 		log.Error("Slack refused SLACK_APP_TOKEN")
 		return
+	case socketmode.EventTypeErrorBadMessage:
+		// slack-go could not parse the message: read what can be read of it, so its
+		// envelope is still acknowledged and a click still answered.
+		bad, _ := ev.Data.(*socketmode.ErrorBadMessage)
+		if bad == nil {
+			return
+		}
+		req, ok := looseRequest(bad.Message)
+		if !ok {
+			log.Warn("an unreadable Socket Mode message without an envelope", "err", bad.Cause)
+			return
+		}
+		ev.Request = req
 	}
 	if ev.Request == nil || ev.Request.EnvelopeID == "" {
 		return
@@ -242,7 +265,19 @@ func (t *Transport) event(ctx context.Context, sm *socketmode.Client, ev socketm
 		return
 	}
 	var job func(context.Context)
+	unreadable := func(why string) {
+		u := looseInteraction(ev.Request.Payload)
+		u.EnvelopeID, u.Why = ev.Request.EnvelopeID, why
+		log.Warn("an interaction the bot could not read", "user", u.UserID, "why", why)
+		job = func(ctx context.Context) { t.handler.HandleUnreadable(ctx, u) }
+	}
 	switch ev.Type {
+	case socketmode.EventTypeErrorBadMessage:
+		if ev.Request.Type != socketmode.RequestTypeInteractive {
+			log.Warn("an unreadable Socket Mode message", "type", ev.Request.Type)
+			return
+		}
+		unreadable(fmt.Sprint(ev.Data.(*socketmode.ErrorBadMessage).Cause))
 	case socketmode.EventTypeSlashCommand:
 		cmd, ok := ev.Data.(slack.SlashCommand)
 		if !ok {
@@ -262,8 +297,18 @@ func (t *Transport) event(ctx context.Context, sm *socketmode.Client, ev socketm
 			job = func(ctx context.Context) { t.handler.HandleSubmission(ctx, sub) }
 			break
 		}
-		if !ok || cb.Type != slack.InteractionTypeBlockActions || len(cb.ActionCallback.BlockActions) == 0 {
-			return
+		switch {
+		case !ok:
+			unreadable(fmt.Sprintf("an interactive payload of type %T", ev.Data))
+		case cb.Type == slack.InteractionTypeViewClosed:
+			return // the bot asks for none; nobody waits for an answer to one
+		case cb.Type != slack.InteractionTypeBlockActions:
+			unreadable(fmt.Sprintf("an interaction of type %q", cb.Type))
+		case len(cb.ActionCallback.BlockActions) == 0:
+			unreadable("a block_actions payload without actions")
+		}
+		if job != nil {
+			break
 		}
 		b := cb.ActionCallback.BlockActions[0]
 		a := Action{EnvelopeID: ev.Request.EnvelopeID, UserID: cb.User.ID, ChannelID: cb.Channel.ID, MessageTS: cb.Container.MessageTs,

@@ -2,6 +2,7 @@ package transport_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -33,6 +34,7 @@ type recorder struct {
 	actions     []transport.Action
 	submissions []transport.Submission
 	homes       []transport.HomeOpened
+	unreadable  []transport.Unreadable
 	block       chan struct{}
 }
 
@@ -63,6 +65,12 @@ func (r *recorder) HandleSubmission(_ context.Context, s transport.Submission) {
 func (r *recorder) HandleHomeOpened(_ context.Context, h transport.HomeOpened) {
 	r.mu.Lock()
 	r.homes = append(r.homes, h)
+	r.mu.Unlock()
+}
+
+func (r *recorder) HandleUnreadable(_ context.Context, u transport.Unreadable) {
+	r.mu.Lock()
+	r.unreadable = append(r.unreadable, u)
 	r.mu.Unlock()
 }
 
@@ -302,4 +310,58 @@ func TestAClickOpensAModalWhoseSubmissionComesBack(t *testing.T) {
 	require.NoError(t, err)
 	waitFor(t, e.slack, "the Home tab opened", func() bool { rec.mu.Lock(); defer rec.mu.Unlock(); return len(rec.homes) == 1 })
 	assert.Equal(t, "U01ALICE", rec.homes[0].UserID)
+}
+
+// A click the bot cannot read (no action, or a payload slack-go cannot parse) is
+// acknowledged and handed on with who sent it and where, once, instead of dropped.
+func TestAClickTheBotCannotReadIsAcknowledgedAndHandedOn(t *testing.T) {
+	rec := &recorder{}
+	e := start(t, rec, appToken)
+	waitFor(t, e.slack, "connection", e.slack.Connected)
+	cases := []struct {
+		name     string
+		spoil    func(p map[string]any)
+		user     string
+		thread   string
+		parsable bool
+	}{
+		{"no actions", func(p map[string]any) {}, "U02BOB", "1.000001", true},
+		{"an empty action list", func(p map[string]any) { p["actions"] = []any{} }, "U02BOB", "", true},
+		{"a shortcut, which the bot has none of", func(p map[string]any) { p["type"] = "shortcut" }, "U02BOB", "", true},
+		{"actions that are not a list", func(p map[string]any) { p["actions"] = "approve" }, "U02BOB", "1.000001", false},
+		{"a user that is not an object", func(p map[string]any) {
+			p["user"] = "U02BOB"
+			p["actions"] = []map[string]any{{"type": "button", "action_id": "approve", "value": "x|1|1"}}
+		}, "", "", false},
+	}
+	for i, c := range cases {
+		p := e.slack.ClickPayload("U02BOB", channel, "1.000002", c.thread)
+		delete(p, "action_ts")
+		c.spoil(p)
+		raw, err := json.Marshal(p)
+		require.NoError(t, err)
+		var cb slack.InteractionCallback
+		require.Equal(t, c.parsable, json.Unmarshal(raw, &cb) == nil, "%s: the payload is as the case says", c.name)
+		id, err := e.slack.SendInteractive(raw)
+		require.NoError(t, err)
+		require.NoError(t, e.slack.Redeliver(id))
+		waitFor(t, e.slack, c.name+" handed on", func() bool { rec.mu.Lock(); defer rec.mu.Unlock(); return len(rec.unreadable) > i })
+		// The ack goes out first, but reaches the local Slack over the socket after the
+		// hand-off may have happened: wait for it.
+		waitFor(t, e.slack, c.name+" acknowledged", func() bool { _, acked := e.slack.AckFor(id); return acked })
+		rec.mu.Lock()
+		got := rec.unreadable[i]
+		rec.mu.Unlock()
+		assert.Equal(t, id, got.EnvelopeID, c.name)
+		assert.Equal(t, c.user, got.UserID, c.name)
+		assert.Equal(t, channel, got.ChannelID, c.name)
+		assert.Equal(t, c.thread, got.ThreadTS, c.name)
+		assert.Equal(t, p["response_url"], got.ResponseURL, c.name)
+		assert.NotEmpty(t, got.Why, c.name)
+	}
+	waitFor(t, e.slack, "every envelope and redelivery acknowledged", func() bool { return len(e.slack.Acks()) == 2*len(cases) })
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	assert.Len(t, rec.unreadable, len(cases), "a redelivery is handed on once")
+	assert.Empty(t, rec.actions, "none of them became a click")
 }

@@ -284,3 +284,52 @@ func TestNotify(t *testing.T) {
 		})
 	}
 }
+
+// A plain-http API URL would send the Slack or GitHub token in clear text: only a
+// loopback address (a local test server) may be reached that way.
+func TestPlainHTTPAPIURLsOnlyOnLoopback(t *testing.T) {
+	keys := []struct{ path, line string }{
+		{"slack.api_url", `api_url: ""                   # Slack Web API base`},
+		{"github.api_url", `api_url: ""                   # empty = https://api.github.com/`},
+	}
+	cases := []struct {
+		url     string
+		refused bool
+	}{
+		{"http://slack.example.com/api/", true},
+		{"http://10.0.0.1:8080/", true},
+		{"http://0.0.0.0:8080/", true},
+		{"http://localhost.example.com/", true},
+		{"http://127.0.0.1.example.com/", true},
+		{"http://[fe80::1]/", true},
+		{"https://ghe.example/api/v3/", false},
+		{"http://127.0.0.1:8080/api/", false},
+		{"http://127.45.6.7/", false},
+		{"http://[::1]:9000/", false},
+		{"http://localhost:3000/", false},
+		{"HTTP://LocalHost/", false},
+	}
+	for _, k := range keys {
+		for _, tc := range cases {
+			t.Run(k.path+" "+tc.url, func(t *testing.T) {
+				src := example(t)
+				require.Contains(t, src, k.line)
+				src = strings.Replace(src, k.line, strings.Replace(k.line, `""`, `"`+tc.url+`"`, 1), 1)
+				_, problems := Parse([]byte(src), Options{Getenv: env(nil)})
+				var msgs []string
+				for _, p := range problems.Criticals() {
+					if p.Path == k.path {
+						msgs = append(msgs, p.Message)
+					}
+				}
+				if !tc.refused {
+					assert.Empty(t, msgs)
+					return
+				}
+				require.Len(t, msgs, 1, "%s is refused", tc.url)
+				assert.Contains(t, msgs[0], "clear text")
+				assert.Contains(t, msgs[0], "https")
+			})
+		}
+	}
+}

@@ -95,9 +95,23 @@ func (v *validator) apiURL(path string, value *string) {
 		v.crit(path, "%q is not an http(s) URL", *value)
 		return
 	}
+	if u.Scheme == "http" && !loopback(u.Hostname()) {
+		v.crit(path, "%q is plain http, which would send the token in clear text: use https (http is accepted only for a loopback address: 127.0.0.1, ::1, localhost)", *value)
+		return
+	}
 	if !strings.HasSuffix(*value, "/") {
 		*value += "/" // API clients append method names to the base
 	}
+}
+
+// loopback reports whether host can only be this machine: 127.0.0.0/8, ::1 or
+// localhost (a local test server, where plain http exposes nothing).
+func loopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func validate(c *Config, opts Options) Problems {

@@ -22,7 +22,7 @@ func mergeDNS(t *testing.T, c *github.Client, branch string) github.PR {
 	ctx := context.Background()
 	pr, err := c.OpenChange(ctx, dnsChange(branch))
 	require.NoError(t, err)
-	merged, reason, err := c.Merge(ctx, pr, "Merged by cutoverbot")
+	merged, reason, err := c.Merge(ctx, pr, pr.HeadSHA, "Merged by cutoverbot")
 	require.NoError(t, err)
 	require.True(t, merged, reason)
 	done, err := c.Get(ctx, dnsRepo, pr.Number)

@@ -164,7 +164,7 @@ func TestDNSPullRequest(t *testing.T) {
 		defer mu.Unlock()
 		hooked = append(hooked, p.Number)
 	})
-	merged, reason, err := c.Merge(ctx, pr, "Merged by cutoverbot")
+	merged, reason, err := c.Merge(ctx, pr, pr.HeadSHA, "Merged by cutoverbot")
 	require.NoError(t, err)
 	assert.True(t, merged, reason)
 	assert.Equal(t, switched, s.File(dnsRepo, "main", dnsFile))
@@ -234,7 +234,7 @@ func TestMergeRefusedThenAPersonMerges(t *testing.T) {
 	require.NoError(t, err)
 
 	s.RefuseMerges(dnsRepo, "Required status check \"terraform plan\" is expected.")
-	merged, reason, err := c.Merge(ctx, pr, "Merged by cutoverbot")
+	merged, reason, err := c.Merge(ctx, pr, pr.HeadSHA, "Merged by cutoverbot")
 	require.NoError(t, err, "a refusal is an answer, not a failure")
 	assert.False(t, merged)
 	assert.Equal(t, "Required status check \"terraform plan\" is expected.", reason)
@@ -255,7 +255,7 @@ func TestMergeRefusedThenAPersonMerges(t *testing.T) {
 	assert.Equal(t, switched, s.File(dnsRepo, "main", dnsFile))
 
 	// Merging again (a retried step) counts as merged.
-	merged, reason, err = c.Merge(ctx, done, "again")
+	merged, reason, err = c.Merge(ctx, done, done.HeadSHA, "again")
 	require.NoError(t, err)
 	assert.True(t, merged, reason)
 }
@@ -296,7 +296,7 @@ func TestCertsPullRequest(t *testing.T) {
 			},
 		}})
 	require.NoError(t, err)
-	merged, _, err := c.Merge(ctx, pr, "")
+	merged, _, err := c.Merge(ctx, pr, pr.HeadSHA, "")
 	require.NoError(t, err)
 	require.True(t, merged)
 	assert.Equal(t, "cluster = \"prod1\"\nmeshdb_fqdn = [\n  \"db.nycmesh.net\",\n]\n", s.File(certRepo, "main", "terraform/prod1.tfvars"))
@@ -311,7 +311,7 @@ func TestRevertRestoresTheFilesBeforeTheMerge(t *testing.T) {
 	pr, err := c.OpenChange(ctx, dnsChange("cutoverbot/run-1-dns"))
 	require.NoError(t, err)
 	s.Commit(dnsRepo, "main", map[string]string{"README.md": "records, edited meanwhile"}, "docs")
-	merged, _, err := c.Merge(ctx, pr, "")
+	merged, _, err := c.Merge(ctx, pr, pr.HeadSHA, "")
 	require.NoError(t, err)
 	require.True(t, merged)
 	done, err := c.Get(ctx, dnsRepo, pr.Number)
@@ -327,7 +327,7 @@ func TestRevertRestoresTheFilesBeforeTheMerge(t *testing.T) {
 	assert.Equal(t, rev.Number, again.Number, "a retried rollback finds its PR")
 	assert.Len(t, s.Pulls(dnsRepo), 2)
 
-	ok, _, err := c.Merge(ctx, rev, "revert")
+	ok, _, err := c.Merge(ctx, rev, rev.HeadSHA, "revert")
 	require.NoError(t, err)
 	require.True(t, ok)
 	assert.Equal(t, records, s.File(dnsRepo, "main", dnsFile), "byte for byte as before")
@@ -340,7 +340,7 @@ func TestRevertRefusesToOverwriteALaterChange(t *testing.T) {
 	s.CreateRepo(dnsRepo, "main", map[string]string{dnsFile: records})
 	pr, err := c.OpenChange(ctx, dnsChange("cutoverbot/run-1-dns"))
 	require.NoError(t, err)
-	_, _, err = c.Merge(ctx, pr, "")
+	_, _, err = c.Merge(ctx, pr, pr.HeadSHA, "")
 	require.NoError(t, err)
 	done, err := c.Get(ctx, dnsRepo, pr.Number)
 	require.NoError(t, err)

@@ -20,8 +20,13 @@ type PR struct {
 	State  string // open or closed
 	Merged bool
 	Branch string
+	// Base is the branch the PR merges into.
+	Base string
 	// BaseSHA is the base branch's commit the PR was opened against.
 	BaseSHA string
+	// HeadSHA is the head of the PR's branch when read (kept once merged). A PR
+	// returned by OpenChange or Revert has been compared with the bot's change at
+	// this head: merge it by this sha.
 	HeadSHA string
 	// MergeSHA is the commit the merge made on the base branch.
 	MergeSHA string
@@ -50,8 +55,10 @@ type ChangeRequest struct {
 
 // OpenChange makes the branch from Base, commits the edited files to it and opens the
 // PR. It is idempotent: when a PR for Branch exists (open, merged or closed) it is
-// returned as it is; a branch left by an attempt that failed before opening the PR is
-// reused. An edit that fails opens nothing.
+// returned; a branch left by an attempt that failed before opening the PR is reused.
+// An edit that fails opens nothing. Whichever PR it returns has been compared with the
+// edits (CheckChange): it holds exactly them at its HeadSHA, or the error is a
+// *MismatchError showing both versions.
 func (c *Client) OpenChange(ctx context.Context, req ChangeRequest) (PR, error) {
 	if err := checkRepo(req.Repo); err != nil {
 		return PR{}, err
@@ -62,11 +69,13 @@ func (c *Client) OpenChange(ctx context.Context, req ChangeRequest) (PR, error) 
 	if len(req.Files) == 0 {
 		return PR{}, fmt.Errorf("a change to %s without files", req.Repo)
 	}
-	ctx, cancel := context.WithTimeout(ctx, time.Duration(4+2*len(req.Files))*c.timeout)
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(6+4*len(req.Files))*c.timeout)
 	defer cancel()
 	owner, name := split(req.Repo)
-	if pr, ok, err := c.findPR(ctx, req.Repo, req.Branch); err != nil || ok {
+	if pr, ok, err := c.findPR(ctx, req.Repo, req.Branch); err != nil {
 		return pr, err
+	} else if ok {
+		return c.CheckChange(ctx, pr, req.Files)
 	}
 	base, _, err := c.gh.Repositories.GetBranch(ctx, owner, name, req.Base, 1)
 	if err != nil {
@@ -123,11 +132,11 @@ func (c *Client) OpenChange(ctx context.Context, req ChangeRequest) (PR, error) 
 	if err != nil {
 		// A PR opened by a concurrent attempt (GitHub answers 422) is the one we want.
 		if pr, ok, ferr := c.findPR(ctx, req.Repo, req.Branch); ferr == nil && ok {
-			return pr, nil
+			return c.CheckChange(ctx, pr, req.Files)
 		}
 		return PR{}, fmt.Errorf("open the pull request %s → %s in %s: %w", req.Branch, req.Base, req.Repo, err)
 	}
-	return toPR(req.Repo, p), nil
+	return c.CheckChange(ctx, toPR(req.Repo, p), req.Files)
 }
 
 // content reads a file at a ref, with its blob sha.
@@ -172,21 +181,26 @@ func toPR(repo string, p *gh.PullRequest) PR {
 	return PR{Repo: repo, Number: p.GetNumber(), URL: p.GetHTMLURL(), State: p.GetState(),
 		// List answers carry merged_at but no merged flag.
 		Merged: p.GetMerged() || p.MergedAt != nil,
-		Branch: p.GetHead().GetRef(), BaseSHA: p.GetBase().GetSHA(), HeadSHA: p.GetHead().GetSHA(), MergeSHA: p.GetMergeCommitSHA()}
+		Branch: p.GetHead().GetRef(), Base: p.GetBase().GetRef(), BaseSHA: p.GetBase().GetSHA(), HeadSHA: p.GetHead().GetSHA(), MergeSHA: p.GetMergeCommitSHA()}
 }
 
-// Merge merges a PR with a merge commit. When GitHub refuses (branch protection:
-// required reviews or checks, 405; head moved, 409; 403), merged is false with
-// GitHub's reason and err is nil: the bot then waits for a person to merge. A PR that
-// is already merged counts as merged.
-func (c *Client) Merge(ctx context.Context, pr PR, message string) (merged bool, reason string, err error) {
+// Merge merges a PR with a merge commit, only if its branch still ends at headSHA
+// (the head compared with the bot's change): without a sha GitHub merges whatever the
+// branch holds at that moment. When GitHub refuses for branch protection (required
+// reviews or checks, 405; 403), merged is false with GitHub's reason and err is nil:
+// the bot then waits for a person to merge. When the branch has moved (409), err is
+// ErrHeadMoved: compare again. A PR that is already merged counts as merged.
+func (c *Client) Merge(ctx context.Context, pr PR, headSHA, message string) (merged bool, reason string, err error) {
 	if err := checkRepo(pr.Repo); err != nil {
 		return false, "", err
+	}
+	if headSHA == "" {
+		return false, "", fmt.Errorf("merge %s: no head sha given; only a head compared with the bot's change may be merged", pr.URL)
 	}
 	cctx, cancel := c.call(ctx)
 	defer cancel()
 	owner, name := split(pr.Repo)
-	res, resp, err := c.gh.PullRequests.Merge(cctx, owner, name, pr.Number, message, &gh.PullRequestOptions{MergeMethod: "merge"})
+	res, resp, err := c.gh.PullRequests.Merge(cctx, owner, name, pr.Number, message, &gh.PullRequestOptions{MergeMethod: "merge", SHA: headSHA})
 	if err != nil {
 		var er *gh.ErrorResponse
 		if resp != nil && errors.As(err, &er) && (resp.StatusCode == http.StatusMethodNotAllowed || resp.StatusCode == http.StatusConflict || resp.StatusCode == http.StatusForbidden) {
@@ -196,6 +210,9 @@ func (c *Client) Merge(ctx context.Context, pr PR, message string) (merged bool,
 			reason := er.Message
 			if reason == "" {
 				reason = resp.Status
+			}
+			if resp.StatusCode == http.StatusConflict {
+				return false, reason, fmt.Errorf("merge %s at %s: %w (%s)", pr.URL, short(headSHA), ErrHeadMoved, reason)
 			}
 			return false, reason, nil
 		}
@@ -267,18 +284,16 @@ func (c *Client) WaitMerged(ctx context.Context, pr PR, every time.Duration, pro
 // Revert opens a PR (on branch, against base) that puts the files a merged PR changed
 // back as they were before it. files may be nil: then the PR's own file list is used.
 // A file changed on base since the merge is not overwritten: that is an error for a
-// person to resolve. Idempotent like OpenChange.
+// person to resolve. Idempotent like OpenChange, and like it the PR returned has been
+// compared with the change: each file as it was before the merged PR.
 func (c *Client) Revert(ctx context.Context, merged PR, base, branch string, files []string, body string) (PR, error) {
 	if err := checkRepo(merged.Repo); err != nil {
 		return PR{}, err
 	}
-	if existing, ok, err := c.findPR(ctx, merged.Repo, branch); err != nil || ok {
-		return existing, err
-	}
 	if !merged.Merged {
 		return PR{}, fmt.Errorf("%s is not merged: there is nothing to revert", merged.URL)
 	}
-	ctx, cancel := context.WithTimeout(ctx, time.Duration(4+3*len(files))*c.timeout)
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(8+6*len(files))*c.timeout)
 	defer cancel()
 	owner, name := split(merged.Repo)
 	if merged.HeadSHA == "" || merged.BaseSHA == "" {
@@ -306,13 +321,24 @@ func (c *Client) Revert(ctx context.Context, merged PR, base, branch string, fil
 	if before == "" {
 		before = merged.BaseSHA
 	}
+	olds := map[string]string{}
 	restore := map[string]func([]byte) ([]byte, error){}
-	var changed []string
 	for _, path := range files {
 		old, _, err := c.content(ctx, merged.Repo, path, before)
 		if err != nil {
 			return PR{}, fmt.Errorf("%s as it was before %s: %w", path, merged.URL, err)
 		}
+		olds[path] = old
+		restore[path] = func([]byte) ([]byte, error) { return []byte(old), nil }
+	}
+	if existing, ok, err := c.findPR(ctx, merged.Repo, branch); err != nil {
+		return existing, err
+	} else if ok {
+		return c.CheckChange(ctx, existing, restore)
+	}
+	todo := map[string]func([]byte) ([]byte, error){}
+	var changed []string
+	for _, path := range files {
 		after, _, err := c.content(ctx, merged.Repo, path, merged.HeadSHA)
 		if err != nil {
 			return PR{}, err
@@ -322,21 +348,21 @@ func (c *Client) Revert(ctx context.Context, merged PR, base, branch string, fil
 			return PR{}, err
 		}
 		switch now {
-		case old:
+		case olds[path]:
 			continue // already back as it was
 		case after:
 		default:
 			changed = append(changed, path)
 		}
-		restore[path] = func([]byte) ([]byte, error) { return []byte(old), nil }
+		todo[path] = restore[path]
 	}
 	if len(changed) > 0 {
 		return PR{}, fmt.Errorf("%s changed on %s since %s was merged; revert it by hand so the later change is kept", strings.Join(changed, ", "), base, merged.URL)
 	}
-	if len(restore) == 0 {
+	if len(todo) == 0 {
 		return PR{}, fmt.Errorf("%s already read on %s as before %s: nothing to revert", strings.Join(files, ", "), base, merged.URL)
 	}
 	title := fmt.Sprintf("Revert #%d", merged.Number)
-	return c.OpenChange(ctx, ChangeRequest{Repo: merged.Repo, Base: base, Branch: branch, Files: restore,
+	return c.OpenChange(ctx, ChangeRequest{Repo: merged.Repo, Base: base, Branch: branch, Files: todo,
 		Title: title, CommitMessage: title + " (" + merged.URL + ")", Body: body})
 }

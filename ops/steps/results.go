@@ -33,6 +33,7 @@ type PullRequestResult struct {
 	Number  int    `json:"number"`
 	URL     string `json:"url"`
 	Repo    string `json:"repo"`
+	HeadSHA string `json:"head_sha,omitempty"` // the head compared with the bot's change, and merged by
 	BaseSHA string `json:"base_sha"`
 	Merged  bool   `json:"merged"`
 	// Run is the workflow run the merge started, once found.

@@ -119,8 +119,9 @@ func (t *TrafficSteps) pullRequest(ctx context.Context, x engine.StepContext) (e
 	if link := x.Run.Note("thread_url"); link != "" {
 		body += "\n\nThe run's thread: " + link
 	}
-	var pr github.PR
-	var err error
+	// open opens the PR, or finds the one an earlier attempt opened, and compares it
+	// with the bot's change: the PR it returns holds exactly that change at its HeadSHA.
+	var open func() (github.PR, error)
 	if p.RevertOf != "" {
 		prev, _, err := engine.ResultOf[PullRequestResult](x.Run, p.RevertOf)
 		if err != nil && !errors.Is(err, engine.ErrNoResult) {
@@ -136,9 +137,8 @@ func (t *TrafficSteps) pullRequest(ctx context.Context, x engine.StepContext) (e
 		if !orig.Merged {
 			return engine.Output{Summary: fmt.Sprintf("%s was not merged; nothing to revert (close it by hand if it is still open)", orig.URL)}, nil
 		}
-		pr, err = t.gh.Revert(ctx, orig, p.Base, branch+"-revert", p.Files, body+"\n\nRollback: reverts "+orig.URL)
-		if err != nil {
-			return engine.Output{}, err
+		open = func() (github.PR, error) {
+			return t.gh.Revert(ctx, orig, p.Base, branch+"-revert", p.Files, body+"\n\nRollback: reverts "+orig.URL)
 		}
 	} else {
 		req := github.ChangeRequest{Repo: p.Repo, Base: p.Base, Branch: branch, Body: body}
@@ -162,24 +162,46 @@ func (t *TrafficSteps) pullRequest(ctx context.Context, x engine.StepContext) (e
 				},
 			}
 		}
-		pr, err = t.gh.OpenChange(ctx, req)
-		if err != nil {
-			return engine.Output{}, err
-		}
+		open = func() (github.PR, error) { return t.gh.OpenChange(ctx, req) }
 	}
-	res := PullRequestResult{Number: pr.Number, URL: pr.URL, Repo: pr.Repo, BaseSHA: pr.BaseSHA}
-	out := engine.Output{}.WithResult(res)
-	x.Progress("pull request " + pr.URL + " is open")
+	pr, err := open()
+	res := PullRequestResult{Number: pr.Number, URL: pr.URL, Repo: pr.Repo, BaseSHA: pr.BaseSHA, HeadSHA: pr.HeadSHA}
+	out := engine.Output{}
+	if pr.Number != 0 {
+		out = out.WithResult(res) // a PR that does not hold the change is still one the rollback must know
+	}
+	if err != nil {
+		return out, err
+	}
+	if pr.State == "closed" && !pr.Merged {
+		x.Progress("pull request " + pr.URL + " was closed without merging")
+	} else {
+		x.Progress(fmt.Sprintf("pull request %s is %s; its head %s holds exactly the bot's change", pr.URL, pr.StateText(), short(pr.HeadSHA)))
+	}
 	if !pr.Merged && p.Merge == "auto" {
-		merged, reason, err := t.gh.Merge(ctx, pr, "Merged by cutoverbot after approval in Slack")
-		if err != nil {
-			return out, err
-		}
-		// The change is proposed (and merged, when the bot may): from here the step
-		// only waits, and Abort or Cancel may end it.
-		x.OnlyWaiting()
-		if !merged {
-			x.Progress(fmt.Sprintf("GitHub refused the merge (%s); waiting for a person to merge %s", reason, pr.URL))
+		// Merge only the head that was compared; a push after the comparison makes
+		// GitHub refuse, and the PR is compared again.
+		for tries := 1; ; tries++ {
+			merged, reason, err := t.gh.Merge(ctx, pr, pr.HeadSHA, "Merged by cutoverbot after approval in Slack")
+			if errors.Is(err, github.ErrHeadMoved) && tries < 3 {
+				x.Progress(fmt.Sprintf("%s moved after it was compared (%s); comparing it again", pr.URL, reason))
+				if pr, err = open(); err != nil {
+					return out, err
+				}
+				res.HeadSHA = pr.HeadSHA
+				out = out.WithResult(res)
+				continue
+			}
+			if err != nil {
+				return out, err
+			}
+			// The change is proposed (and merged, when the bot may): from here the
+			// step only waits, and Abort or Cancel may end it.
+			x.OnlyWaiting()
+			if !merged {
+				x.Progress(fmt.Sprintf("GitHub refused the merge (%s); waiting for a person to merge %s", reason, pr.URL))
+			}
+			break
 		}
 	} else if !pr.Merged {
 		x.OnlyWaiting()
@@ -196,6 +218,13 @@ func (t *TrafficSteps) pullRequest(ctx context.Context, x engine.StepContext) (e
 	if err != nil {
 		return out, err
 	}
+	if done.HeadSHA != pr.HeadSHA {
+		// A person merged a head the bot did not compare: compare what was merged.
+		if _, err := open(); err != nil {
+			return out, err
+		}
+	}
+	res.HeadSHA = done.HeadSHA
 	res.Merged, res.BaseSHA = true, done.BaseSHA
 	out = out.WithResult(res)
 	out.Summary = fmt.Sprintf("%s merged", done.URL)

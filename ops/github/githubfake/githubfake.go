@@ -82,9 +82,11 @@ type Server struct {
 	seq     int64
 	onMerge []func(repo string, pr PR)
 	onRun   []func(repo string, run WorkflowRun)
-	fail    []*failRule
-	timers  []*time.Timer
-	closed  bool
+	// onMergeRequest runs when a merge request arrives, before it is looked at.
+	onMergeRequest []func(repo string, number int)
+	fail           []*failRule
+	timers         []*time.Timer
+	closed         bool
 }
 
 // Start listens on 127.0.0.1. Requests need `Authorization: Bearer <token>` (or
@@ -334,6 +336,17 @@ func (s *Server) OnMerge(fn func(repo string, pr PR)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.onMerge = append(s.onMerge, fn)
+}
+
+// OnMergeRequest registers a hook run when an API merge request arrives, before the
+// server reads the branch, outside its lock: a test pushes a commit there to land it
+// between what the client last read and its merge, as a person pushing at that moment
+// would. A merge without "sha" then merges that commit; one with the sha the client
+// read is refused with 409, as on GitHub.
+func (s *Server) OnMergeRequest(fn func(repo string, number int)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onMergeRequest = append(s.onMergeRequest, fn)
 }
 
 // FailNext answers the next n requests whose path starts with pathPrefix (for example

@@ -2,6 +2,7 @@ package githubfake_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"testing"
@@ -229,4 +230,53 @@ func TestFailNext(t *testing.T) {
 	s.FailNext("", 0, 0)
 	_, _, err = c.Git.CreateRef(ctx, "nycmeshnet", "nycmesh-dns", &gh.Reference{Ref: gh.String("refs/heads/x"), Object: &gh.GitObject{SHA: gh.String(s.Head(repo, "main"))}})
 	assert.NoError(t, err, "the rules were dropped")
+}
+
+// A push can land between what a client read and its merge request. Without "sha" the
+// merge takes whatever the branch holds then; with the sha the client read, it is
+// refused with 409 and nothing is merged, as on GitHub.
+func TestAPushBeforeTheMergeLandsUnlessTheMergeNamesItsHead(t *testing.T) {
+	s, c := start(t)
+	ctx := context.Background()
+	s.CreateRepo(repo, "main", map[string]string{"a": "1"})
+	var pushes int
+	s.OnMergeRequest(func(fullName string, number int) {
+		assert.Equal(t, repo, fullName)
+		pushes++
+		s.Commit(repo, fmt.Sprintf("change-%d", number), map[string]string{"pushed": fmt.Sprint(number)}, "pushed meanwhile")
+	})
+	for _, withSHA := range []bool{false, true} {
+		branch := fmt.Sprintf("change-%d", pushes+1)
+		s.Commit(repo, branch, map[string]string{"a": branch}, "a="+branch)
+		pr, _, err := c.PullRequests.Create(ctx, "nycmeshnet", "nycmesh-dns", &gh.NewPullRequest{Title: gh.String("t"), Head: gh.String(branch), Base: gh.String("main")})
+		require.NoError(t, err)
+		read, _, err := c.PullRequests.Get(ctx, "nycmeshnet", "nycmesh-dns", pr.GetNumber())
+		require.NoError(t, err)
+		opts := &gh.PullRequestOptions{MergeMethod: "merge"}
+		if withSHA {
+			opts.SHA = read.GetHead().GetSHA()
+		}
+		mainBefore := s.Head(repo, "main")
+		res, resp, err := c.PullRequests.Merge(ctx, "nycmeshnet", "nycmesh-dns", pr.GetNumber(), "", opts)
+		if !withSHA {
+			require.NoError(t, err)
+			assert.True(t, res.GetMerged())
+			assert.Equal(t, fmt.Sprint(pr.GetNumber()), s.File(repo, "main", "pushed"), "the commit pushed after the read was merged")
+			continue
+		}
+		require.Error(t, err)
+		assert.Equal(t, http.StatusConflict, status(t, resp))
+		assert.Contains(t, err.Error(), "Head branch was modified")
+		assert.Equal(t, mainBefore, s.Head(repo, "main"), "nothing was merged")
+		assert.NotEqual(t, read.GetHead().GetSHA(), s.Head(repo, branch), "the push landed")
+	}
+	assert.Equal(t, 2, pushes)
+
+	// Compare lists what head changed since the merge base, as GitHub does.
+	cmp := mustCompare(t, c, "main", "change-2")
+	var files []string
+	for _, f := range cmp.Files {
+		files = append(files, f.GetFilename()+" "+f.GetStatus())
+	}
+	assert.Equal(t, []string{"a modified", "pushed modified"}, files, "main holds the first PR's pushed file")
 }

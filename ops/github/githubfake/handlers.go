@@ -359,6 +359,12 @@ func (s *Server) pulls(w http.ResponseWriter, r *http.Request, fullName string, 
 		}
 		_ = json.NewDecoder(r.Body).Decode(&body)
 		s.mu.Lock()
+		early := append([]func(string, int){}, s.onMergeRequest...)
+		s.mu.Unlock()
+		for _, h := range early {
+			h(fullName, n)
+		}
+		s.mu.Lock()
 		if msg := rp.refuse; msg != "" {
 			s.mu.Unlock()
 			writeError(w, http.StatusMethodNotAllowed, msg)
@@ -531,8 +537,21 @@ func (s *Server) compare(w http.ResponseWriter, rp *repo, spec string) {
 	case ahead == 0:
 		status = "behind"
 	}
+	// The files are what head changed since the merge base (a three-dot diff), as on GitHub.
+	fork := mergeBase(rp, b, h)
+	before, after := filesOf(rp.commits[fork]), rp.commits[h].files
+	files := []map[string]any{}
+	for _, path := range changedPaths(before, after) {
+		st := "modified"
+		if _, ok := before[path]; !ok {
+			st = "added"
+		} else if _, ok := after[path]; !ok {
+			st = "removed"
+		}
+		files = append(files, map[string]any{"filename": path, "status": st})
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"status": status, "ahead_by": ahead, "behind_by": behind, "total_commits": ahead,
-		"base_commit": map[string]any{"sha": b}, "merge_base_commit": map[string]any{"sha": mergeBase(rp, b, h)}})
+		"base_commit": map[string]any{"sha": b}, "merge_base_commit": map[string]any{"sha": fork}, "files": files})
 }
 
 func filesOf(c *commit) map[string]string {
