@@ -154,12 +154,19 @@ func (l *logs) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); 
 func (l *logs) String() string              { l.mu.Lock(); defer l.mu.Unlock(); return l.buf.String() }
 
 // startBot runs the bot in this process.
-func (w *world) startBot(out io.Writer) {
+func (w *world) startBot(out io.Writer) { w.t.Helper(); w.startBotWith(out, nil) }
+
+// startBotWith runs the bot in this process with options changed by opt.
+func (w *world) startBotWith(out io.Writer, opt func(*server.Options)) {
 	w.t.Helper()
 	if out == nil {
 		out = io.Discard
 	}
-	srv, err := server.New(w.cfg, server.Options{Logger: slog.New(slog.NewJSONHandler(out, nil)), TickEvery: 200 * time.Millisecond, DrainTimeout: 10 * time.Second})
+	opts := server.Options{Logger: slog.New(slog.NewJSONHandler(out, nil)), TickEvery: 200 * time.Millisecond, DrainTimeout: 10 * time.Second}
+	if opt != nil {
+		opt(&opts)
+	}
+	srv, err := server.New(w.cfg, opts)
 	require.NoError(w.t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	w.srv, w.stop, w.done = srv, cancel, make(chan error, 1)

@@ -49,6 +49,9 @@ type Options struct {
 	DrainTimeout time.Duration
 	// Register adds executors for more step kinds (snapshot, GitHub, DNS, TLS).
 	Register func(e *steps.Executor, cfg *config.Config) error
+	// WrapStore, when set, wraps the store the configuration names (the reliability
+	// suite puts a store that fails writes in front of it).
+	WrapStore func(store.Backend) store.Backend
 }
 
 // Server is the assembled bot.
@@ -63,6 +66,7 @@ type Server struct {
 	Scheduler *schedule.Scheduler
 	// clusterSteps also clean up after runs: at their end, and state.retention later.
 	clusterSteps *steps.ClusterSteps
+	stopForStore atomic.Pointer[context.CancelCauseFunc]
 	transport    *transport.Transport
 	post         func(context.Context, message.Message) error // a top-level post in the channel
 	deploys      *deployWatch
@@ -95,6 +99,9 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	st, home, err := OpenStore(context.Background(), cfg)
 	if err != nil {
 		return nil, err
+	}
+	if opts.WrapStore != nil {
+		st = opts.WrapStore(st)
 	}
 	s.store = st
 	if home != nil {
@@ -172,8 +179,9 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		Build:             func(o, d string) (plan.Plan, error) { return plan.Build(cfg, o, d) },
 		ApprovalsRequired: cfg.Slack.ApprovalsRequired, ApprovalTimeout: cfg.Slack.ApprovalTimeout.Duration,
 		ReminderEvery: cfg.Slack.ReminderEvery.Duration, Clock: opts.Clock, Logger: opts.Logger,
-		Observer: func(ev engine.Event) { s.Metrics.Observe(ev); h.Observe(ev) },
-		OnEnd:    s.clusterSteps.EndRun,
+		Observer:       func(ev engine.Event) { s.Metrics.Observe(ev); h.Observe(ev) },
+		OnEnd:          s.clusterSteps.EndRun,
+		OnStoreFailure: s.storeFailed,
 	})
 	h.SetEngine(s.Engine)
 	exec.Register(plan.KindAnnounce, h.Announce)
@@ -197,8 +205,13 @@ func (s *Server) Store() engine.Store { return s.store }
 // With state.backend kubernetes it first waits to be elected leader (serving health
 // endpoints meanwhile as a standby); a leader that loses its lease stops its step and
 // returns an error, so that the process restarts as a standby.
-func (s *Server) Run(ctx context.Context) error {
+func (s *Server) Run(parent context.Context) error {
 	log := s.opts.Logger
+	// A store that refuses the run's writes stops the bot: it exits non-zero, and on
+	// the restart Recover settles the run from what is stored.
+	ctx, stop := context.WithCancelCause(parent)
+	defer stop(nil)
+	s.stopForStore.Store(&stop)
 	ln, err := net.Listen("tcp", s.cfg.HTTP.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on http.listen %s: %w", s.cfg.HTTP.Listen, err)
@@ -234,10 +247,24 @@ func (s *Server) Run(ctx context.Context) error {
 	if cerr := s.store.Close(); cerr != nil && err == nil {
 		err = cerr
 	}
-	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+	if cause := context.Cause(ctx); errors.Is(cause, errStoreFailed) {
+		return cause
+	}
+	if errors.Is(err, context.Canceled) && parent.Err() != nil {
 		return nil
 	}
 	return err
+}
+
+// errStoreFailed: a write of the run could not land in time.
+var errStoreFailed = errors.New("the store refused the run's writes; stopping so that the restart settles the run")
+
+// storeFailed is the engine's OnStoreFailure: it ends Run with errStoreFailed.
+func (s *Server) storeFailed(err error) {
+	s.opts.Logger.Error("stopping: the store refused the run's writes", "err", err)
+	if stop := s.stopForStore.Load(); stop != nil {
+		(*stop)(fmt.Errorf("%w: %v", errStoreFailed, err))
+	}
 }
 
 // lead is the active bot: it recovers the run, ticks timers and serves Slack until

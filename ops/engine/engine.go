@@ -59,6 +59,12 @@ type Options struct {
 	// (off the engine's lock; Close waits for it): it removes what the run left in the
 	// pods, and what it says goes with EventEnded as its Message.
 	OnEnd func(ctx context.Context, r *Run) string
+	// StoreRetry bounds how long a write of a run is retried (with backoff) before the
+	// engine gives up (default 30s). OnStoreFailure then hears it once: the bot must
+	// stop acting (exit, so that Recover settles the run on the restart), since the
+	// stored run no longer says what happens.
+	StoreRetry     time.Duration
+	OnStoreFailure func(error)
 }
 
 // Engine drives the one active run.
@@ -71,10 +77,12 @@ type Engine struct {
 	// has returned.
 	cancelling map[string]Request
 	closing    bool
-	wg         sync.WaitGroup
-	remind     map[string]time.Time
-	events     *queue
-	baseCtx    context.Context
+	// storeBroken: a write could not land in time; nothing more is written or run.
+	storeBroken bool
+	wg          sync.WaitGroup
+	remind      map[string]time.Time
+	events      *queue
+	baseCtx     context.Context
 }
 
 // New makes an engine; call Recover before serving.
@@ -87,6 +95,9 @@ func New(opts Options) *Engine {
 	}
 	if opts.ApprovalsRequired < 1 {
 		opts.ApprovalsRequired = 1
+	}
+	if opts.StoreRetry == 0 {
+		opts.StoreRetry = 30 * time.Second
 	}
 	e := &Engine{opts: opts, running: map[string]context.CancelFunc{}, cancelling: map[string]Request{}, remind: map[string]time.Time{}, baseCtx: context.Background()}
 	e.events = newQueue(opts.Observer)

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/wait"
+
 	"github.com/nycmeshnet/cutoverbot/ops/plan"
 )
 
@@ -66,9 +68,33 @@ func (e *Engine) stamp(r *Run, audit []AuditEntry) []AuditEntry {
 
 // commit stores r as the next version and makes it the engine's state.
 func (e *Engine) commit(r *Run, audit []AuditEntry) error {
+	if e.storeBroken {
+		return fmt.Errorf("store run %s: the store failed earlier; the bot is stopping", r.ID)
+	}
 	r.Version++
-	if err := e.opts.Store.Save(r, e.stamp(r, audit)); err != nil {
-		return fmt.Errorf("store run %s: %w", r.ID, err)
+	audit = e.stamp(r, audit)
+	// A write that fails is retried with backoff (a store write is idempotent: the same
+	// version written twice is one write); a conflict is not retried. One that cannot
+	// land in time stops the bot, rather than leave a step approved or running that no
+	// one may decide on any more.
+	var last error
+	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, e.opts.StoreRetry, true, func(context.Context) (bool, error) {
+		last = e.opts.Store.Save(r, audit)
+		if errors.Is(last, ErrStaleWrite) {
+			return false, last
+		}
+		return last == nil, nil
+	})
+	if err != nil {
+		if last == nil {
+			last = err
+		}
+		e.storeBroken = true
+		e.opts.Logger.Error("the store refuses the run's writes; stopping", "run", r.ID, "version", r.Version, "err", last)
+		if e.opts.OnStoreFailure != nil {
+			go e.opts.OnStoreFailure(last)
+		}
+		return fmt.Errorf("store run %s: %w", r.ID, last)
 	}
 	if r.State == Active {
 		e.run = r

@@ -112,6 +112,9 @@ func (s *Bolt) Save(run *engine.Run, audit []engine.AuditEntry) error {
 		if err := json.Unmarshal(raw, &old); err != nil {
 			return fmt.Errorf("read run %s: %w", run.ID, err)
 		}
+		if run.Version == old.Version && sameRun(&old, run) && sameAudit(lastAudit(tx, run.ID, len(audit)), audit) {
+			return nil // written already: a retry of a write that landed
+		}
 		if run.Version != old.Version+1 {
 			return fmt.Errorf("run %s: stored version %d, writing %d: %w", run.ID, old.Version, run.Version, engine.ErrStaleWrite)
 		}
@@ -283,3 +286,44 @@ var (
 	_ Backend = (*Bolt)(nil)
 	_ Backend = (*Kube)(nil)
 )
+
+// lastAudit returns the newest n audit entries of run id, oldest first.
+func lastAudit(tx *bbolt.Tx, id string, n int) []engine.AuditEntry {
+	var out []engine.AuditEntry
+	c := tx.Bucket(bucketAudit).Cursor()
+	for k, v := c.Last(); k != nil && len(out) < n; k, v = c.Prev() {
+		var a engine.AuditEntry
+		if json.Unmarshal(v, &a) == nil && a.RunID == id {
+			out = append([]engine.AuditEntry{a}, out...)
+		}
+	}
+	return out
+}
+
+// sameAudit says whether stored (the newest entries) are the entries add, numbers apart.
+func sameAudit(stored, add []engine.AuditEntry) bool {
+	if len(stored) < len(add) {
+		return false
+	}
+	stored = stored[len(stored)-len(add):]
+	for i := range add {
+		a, b := stored[i], add[i]
+		a.Seq, b.Seq = 0, 0
+		if !a.At.Equal(b.At) {
+			return false
+		}
+		a.At, b.At = b.At, b.At
+		if a != b {
+			return false
+		}
+	}
+	return true
+}
+
+// sameRun says whether two versions of a run hold the same data (the store holds the
+// new version already when a write is retried after it landed).
+func sameRun(a, b *engine.Run) bool {
+	ja, err1 := json.Marshal(a)
+	jb, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && string(ja) == string(jb)
+}

@@ -37,6 +37,15 @@ func testContract(t *testing.T, s store.Backend, reopen func() store.Backend) {
 	r.Version = 2
 	r.Steps[0].State = engine.Running
 	require.NoError(t, s.Save(r, []engine.AuditEntry{{Event: "step.running", RunID: "r1", Step: 1}}))
+	// The same write again (a retry of one that landed although it reported failure)
+	// is that one write; another change at the same version is stale.
+	require.NoError(t, s.Save(r, []engine.AuditEntry{{Event: "step.running", RunID: "r1", Step: 1}}))
+	other := r.Clone()
+	other.Steps[0].State = engine.Failed
+	assert.ErrorIs(t, s.Save(other, nil), engine.ErrStaleWrite)
+	entries, err := s.Audit("r1")
+	require.NoError(t, err)
+	assert.Len(t, entries, 2, "the audit entries of a retried write are stored once")
 
 	// Reopen: everything is there.
 	s = reopen()

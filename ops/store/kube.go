@@ -227,10 +227,12 @@ func (k *Kube) Save(run *engine.Run, audit []engine.AuditEntry) error {
 	if err := k.writeNext(cm, "active", p, run, audit); err != nil {
 		return err
 	}
-	if run.State == engine.Active {
-		return nil
+	if run.State != engine.Active {
+		// The run's own write landed, so Save succeeds: a move to the archive that fails
+		// here is finished by the next read of the active object (Active, Create).
+		_ = k.settle()
 	}
-	return k.settle()
+	return nil
 }
 
 // settle moves an ended run from the active object to its archive object. The archive
@@ -309,6 +311,9 @@ func (k *Kube) saveArchived(run *engine.Run, audit []engine.AuditEntry) error {
 // writeNext replaces cm (holding p) with the next version of run and its new audit
 // entries, conditional on the resourceVersion read.
 func (k *Kube) writeNext(cm *corev1.ConfigMap, kind string, p payload, run *engine.Run, audit []engine.AuditEntry) error {
+	if run.Version == p.Run.Version && sameRun(p.Run, run) && sameAudit(p.Audit, audit) {
+		return nil // written already: a retry of a write that landed although it failed
+	}
 	if run.Version != p.Run.Version+1 {
 		return fmt.Errorf("run %s: stored version %d, writing %d: %w", run.ID, p.Run.Version, run.Version, engine.ErrStaleWrite)
 	}

@@ -161,3 +161,38 @@ func TestKubeLargeRunsFitOrAreRefusedClearly(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, int64(2), got.Version, "nothing changed")
 }
+
+// The end of a run lands in the active object but its move to the archive fails (the
+// archive cannot be created): Save reports success, since the run's own write landed,
+// later writes are not refused as stale, and the next read finishes the move.
+func TestKubeSaveSucceedsOnceTheRunsOwnWriteLanded(t *testing.T) {
+	srv, err := kubefake.Start(kubefake.Options{})
+	require.NoError(t, err)
+	t.Cleanup(srv.Close)
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	require.NoError(t, kubefake.WriteKubeconfig(path, map[string]*kubefake.Server{"home": srv}))
+	cl, err := kube.Connect(kube.Options{Name: "home", Kubeconfig: path, Context: "home", Namespace: "cutoverbot"})
+	require.NoError(t, err)
+	s := openKube(t, cl.Clientset())
+	t0 := time.Date(2026, 12, 7, 3, 0, 0, 0, time.UTC)
+	r := newRun("r1", "U01ALICE", t0)
+	require.NoError(t, s.Create(r, nil))
+
+	srv.Deny(kubefake.Permission{Verb: "create", Resource: "configmaps"})
+	r.Version, r.State = 2, engine.Completed
+	require.NoError(t, s.Save(r, []engine.AuditEntry{{Event: "run.completed", RunID: "r1"}}), "the run's own write landed")
+	require.NoError(t, s.Save(r, []engine.AuditEntry{{Event: "run.completed", RunID: "r1"}}), "and a retry of it is the same write")
+	r.Version, r.Notes = 3, map[string]string{"end": "posted"}
+	require.NoError(t, s.Save(r, nil), "a later write is not refused as stale")
+
+	srv.Allow(kubefake.Permission{Verb: "create", Resource: "configmaps"})
+	a, err := s.Active()
+	require.NoError(t, err)
+	assert.Nil(t, a, "the next read finishes the move")
+	back, err := s.Get("r1")
+	require.NoError(t, err)
+	assert.Equal(t, int64(3), back.Version)
+	audit, err := s.Audit("r1")
+	require.NoError(t, err)
+	assert.Len(t, audit, 1)
+}

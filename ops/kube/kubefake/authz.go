@@ -25,6 +25,13 @@ func (s *Server) Deny(p Permission) {
 	s.denied[p] = true
 }
 
+// Allow gives back a permission Deny took away.
+func (s *Server) Allow(p Permission) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.denied, p)
+}
+
 func (s *Server) deniedLocked(p Permission) bool { return s.denied[p] }
 
 // permissionOf works out what a request needs, from its method and path; ok is false for

@@ -1,0 +1,128 @@
+package engine_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/nycmeshnet/cutoverbot/ops/engine"
+	"github.com/nycmeshnet/cutoverbot/ops/kube"
+	"github.com/nycmeshnet/cutoverbot/ops/kube/kubefake"
+	"github.com/nycmeshnet/cutoverbot/ops/store"
+)
+
+// faultyStore fails writes on request: before they land (the store never saw them), or
+// after (the write landed and the answer was lost, as a timeout does).
+type faultyStore struct {
+	engine.Store
+	mu                    sync.Mutex
+	failBefore, failAfter int
+}
+
+var errTimeout = errors.New("etcdserver: request timed out")
+
+func (f *faultyStore) Save(r *engine.Run, audit []engine.AuditEntry) error {
+	f.mu.Lock()
+	before, after := f.failBefore > 0, f.failAfter > 0
+	if before {
+		f.failBefore--
+	} else if after {
+		f.failAfter--
+	}
+	f.mu.Unlock()
+	if before {
+		return errTimeout
+	}
+	if err := f.Store.Save(r, audit); err != nil || !after {
+		return err
+	}
+	return errTimeout
+}
+
+func (f *faultyStore) set(before, after int) {
+	f.mu.Lock()
+	f.failBefore, f.failAfter = before, after
+	f.mu.Unlock()
+}
+
+// backends are the two stores, each with the faults in front.
+func backends(t *testing.T) map[string]func() engine.Store {
+	return map[string]func() engine.Store{
+		"file": func() engine.Store {
+			s, err := store.Open(t.TempDir())
+			require.NoError(t, err)
+			t.Cleanup(func() { s.Close() })
+			return s
+		},
+		"kubernetes": func() engine.Store {
+			srv, err := kubefake.Start(kubefake.Options{})
+			require.NoError(t, err)
+			t.Cleanup(srv.Close)
+			path := filepath.Join(t.TempDir(), "kubeconfig")
+			require.NoError(t, kubefake.WriteKubeconfig(path, map[string]*kubefake.Server{"home": srv}))
+			cl, err := kube.Connect(kube.Options{Name: "home", Kubeconfig: path, Context: "home", Namespace: "cutoverbot"})
+			require.NoError(t, err)
+			s, err := store.OpenKube(context.Background(), cl.Clientset(), "cutoverbot")
+			require.NoError(t, err)
+			return s
+		},
+	}
+}
+
+// A write that fails is retried: a step approved while the store stumbles still runs,
+// and its result is still stored (whether the failed write had landed or not); a store
+// that stays down stops the bot instead of leaving the step stuck.
+func TestStoreWriteFailuresAreRetriedOrStopTheBot(t *testing.T) {
+	for name, open := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			h := newHarness(t, 1)
+			require.NoError(t, h.eng.Close(context.Background()))
+			fs := &faultyStore{Store: open()}
+			var stopped []error
+			var mu sync.Mutex
+			h.opts.Store = fs
+			h.opts.StoreRetry = 2 * time.Second
+			h.opts.OnStoreFailure = func(err error) { mu.Lock(); stopped = append(stopped, err); mu.Unlock() }
+			h.eng = engine.New(h.opts)
+			require.NoError(t, h.eng.Recover(context.Background()))
+			h.store = fs
+			r := h.start()
+
+			// Approved -> Running fails twice before landing; the result's write lands
+			// but reports failure once.
+			fs.set(2, 0)
+			h.mustDecide(bob, engine.Approve, "")
+			got := h.active()
+			assert.Equal(t, engine.Succeeded, got.Steps[1].State, "the step ran and its result is stored")
+			fs.set(0, 1)
+			h.mustDecide(bob, engine.Approve, "")
+			got = h.active()
+			assert.Equal(t, engine.Succeeded, got.Steps[2].State)
+			stored, err := fs.Store.Get(r.ID)
+			require.NoError(t, err)
+			assert.Equal(t, got.Version, stored.Version, "the engine and the store agree")
+			h.mustDecide(bob, engine.Approve, "") // writes go on: nothing refused as stale
+
+			// The store stays down: the decision fails, the bot is told to stop, and
+			// nothing else runs.
+			fs.set(1<<30, 0)
+			_, err = h.decide(bob, engine.Approve, "")
+			require.Error(t, err)
+			require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(stopped) > 0 }, 5*time.Second, 5*time.Millisecond, "OnStoreFailure hears it")
+			before := len(h.exec.Calls())
+			fs.set(0, 0)
+			_, err = h.decide(bob, engine.Approve, "")
+			require.Error(t, err, "a stopping bot takes no more decisions")
+			assert.Len(t, h.exec.Calls(), before, "and runs nothing")
+			mu.Lock()
+			assert.Len(t, stopped, 1, "OnStoreFailure hears it once")
+			mu.Unlock()
+		})
+	}
+}
