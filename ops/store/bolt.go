@@ -312,7 +312,7 @@ func sameAudit(stored, add []engine.AuditEntry) bool {
 		if !a.At.Equal(b.At) {
 			return false
 		}
-		a.At, b.At = b.At, b.At
+		a.At = b.At
 		if a != b {
 			return false
 		}
