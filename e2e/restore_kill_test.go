@@ -20,6 +20,7 @@ import (
 	"github.com/nycmeshnet/cutoverbot/ops/steps"
 	"github.com/nycmeshnet/cutoverbot/ops/store"
 	"github.com/nycmeshnet/cutoverbot/sandbox"
+	"github.com/nycmeshnet/cutoverbot/server"
 )
 
 // A pg_restore started through pods/exec outlives the bot that started it (DESIGN.md
@@ -400,4 +401,25 @@ func TestReliabilityKilledMidScaleKeepsTheReplicaCount(t *testing.T) {
 	requireDecisions(t, audit, len(clusterPlan())-1, 1)
 	record(t, suiteRow{Scenario: "SIGKILL mid-scale, Retry", Faults: "bot killed while celery scaled to 0 had not stopped; the retry found 0",
 		Runs: completed(run), RunTwice: stepsRunTwice(run, audit), RowsLost: lost, Decisions: decisions(audit)})
+}
+
+// TestShutdownStopsWhatTheStepStarted: the bot is shut down (SIGTERM) while pg_restore
+// waits on a lock after dropping tables, and the drain runs out: before it exits it
+// stops the pg_restore it started, which would otherwise run on in the pod.
+func TestShutdownStopsWhatTheStepStarted(t *testing.T) {
+	w := newWorld(t, worldOptions{installs: 600})
+	w.startBotWith(nil, func(o *server.Options) { o.DrainTimeout = time.Second })
+	lock := w.toHeldRestore(t)
+	require.True(t, firstAttemptRunning(t, w.dest))
+	w.stopBot() // returns once the bot has let go
+	assert.False(t, firstAttemptRunning(t, w.dest), "the bot stopped its pg_restore before it exited")
+	lock.release()
+	st, err := store.Open(w.cfg.State.Dir)
+	require.NoError(t, err)
+	defer st.Close()
+	run, err := st.Active()
+	require.NoError(t, err)
+	restore := run.Steps[7]
+	assert.Equal(t, engine.Interrupted, restore.State)
+	assert.Contains(t, restore.Output.Details, "stopped process", "what it stopped is in the step's details: %s", restore.Output.Details)
 }
