@@ -143,8 +143,10 @@ func (h *harness) open(required int) {
 		Store: s, Executor: h.exec, Policy: maintainers{alice: true, bob: true, carol: true},
 		Build:             func(o, d string) (plan.Plan, error) { return plan.Build(h.cfg, o, d) },
 		ApprovalsRequired: required, ApprovalTimeout: 2 * time.Hour, ReminderEvery: 15 * time.Minute,
-		Clock:  h.clock.Now,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		// A store that fails here fails on purpose (a simulated crash): no point retrying.
+		StoreRetry: time.Millisecond,
+		Clock:      h.clock.Now,
+		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Observer: func(ev engine.Event) {
 			h.evMu.Lock()
 			h.events = append(h.events, ev)
