@@ -63,7 +63,7 @@ func History(w io.Writer, runs []*engine.Run, spool []steps.SpoolRun, audit func
 			engine.Human(r.State), done, len(r.Steps), r.Elapsed(time.Now()).Round(time.Second))
 		for _, u := range spool {
 			if u.RunID == r.ID {
-				fmt.Fprintf(w, "    spool: %d file(s), %s (dumps, backups, snapshots)\n", u.Files, bytesText(u.Bytes))
+				fmt.Fprintf(w, "    spool: %d file(s), %s (dumps, backups, snapshots)\n", u.Files, steps.HumanBytes(u.Bytes))
 			}
 		}
 		if !verbose {
@@ -89,17 +89,5 @@ func printSpool(w io.Writer, spool []steps.SpoolRun) {
 	for _, u := range spool {
 		total += u.Bytes
 	}
-	fmt.Fprintf(w, "Spool of this replica: %d run(s), %s (members' personal data: removed state.retention after each run ends)\n", len(spool), bytesText(total))
-}
-
-func bytesText(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
+	fmt.Fprintf(w, "Spool of this replica: %d run(s), %s (members' personal data: removed state.retention after each run ends)\n", len(spool), steps.HumanBytes(total))
 }

@@ -162,15 +162,7 @@ func Status(r *engine.Run, required int, now time.Time) message.Message {
 		return message.Message{Text: "No cutover is running. Start one with `/cutover start ORIGIN DEST`.", Sections: []string{"No cutover is running. Start one with `/cutover start ORIGIN DEST`."}}
 	}
 	s := r.Steps[r.Current]
-	waits := "—"
-	switch {
-	case s.State == engine.Awaiting:
-		waits = approvalNeeds(s, required)
-	case s.State.Stuck():
-		waits = "a maintainer to choose Retry, Skip or Abort"
-	case s.State == engine.Running || s.State == engine.Approved:
-		waits = "the step to finish"
-	}
+	waits := waitsFor(s, required)
 	text := fmt.Sprintf("%s: step %d of %d, %s (%s)", runTitle(r), r.Current+1, len(r.Steps), s.Step.Title, engine.Human(s.State))
 	return message.Message{
 		Text:     text,
@@ -214,4 +206,17 @@ func clipLines(s string, n int) string {
 		return strings.Join(lines, "\n")
 	}
 	return strings.Join(lines[:n], "\n") + fmt.Sprintf("\n… (%d more lines in the file above)", len(lines)-n)
+}
+
+// waitsFor says who or what the current step waits for.
+func waitsFor(s engine.StepRun, required int) string {
+	switch {
+	case s.State == engine.Awaiting:
+		return approvalNeeds(s, required)
+	case s.State.Stuck():
+		return "a maintainer to choose Retry, Skip or Abort"
+	case s.State == engine.Running || s.State == engine.Approved:
+		return "the step to finish"
+	}
+	return "—"
 }

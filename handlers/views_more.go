@@ -73,13 +73,7 @@ func Home(active *engine.Run, runs []*engine.Run, required int, now time.Time, l
 			title = "<" + l + "|" + title + ">"
 		}
 		s := active.Steps[active.Current]
-		waits := "the step to finish"
-		switch {
-		case s.State == engine.Awaiting:
-			waits = approvalNeeds(s, required)
-		case s.State.Stuck():
-			waits = "a maintainer to choose Retry, Skip or Abort"
-		}
+		waits := waitsFor(s, required)
 		m.Sections = append(m.Sections, fmt.Sprintf("*Now:* %s, run `%s`, started by <@%s> %s\nStep %d of %d: %s (%s)\nWaiting for: %s",
 			title, active.ID, active.Initiator, slackTime(active.Created), active.Current+1, len(active.Steps), s.Step.Title, engine.Human(s.State), waits))
 	}

@@ -96,7 +96,7 @@ func (c *ClusterSteps) keptBackups(run *engine.Run) string {
 		if err != nil || !r.Backup.Taken() {
 			continue
 		}
-		w := fmt.Sprintf("%s (%s, sha256 %s) in the spool of replica %s", filepath.Base(r.Backup.File.Path), humanBytes(r.Backup.File.Size), short(r.Backup.File.SHA256), r.Backup.Replica)
+		w := fmt.Sprintf("%s (%s, sha256 %s) in the spool of replica %s", filepath.Base(r.Backup.File.Path), HumanBytes(r.Backup.File.Size), short(r.Backup.File.SHA256), r.Backup.Replica)
 		if r.Backup.InPod != nil {
 			w += fmt.Sprintf(" and on %s's postgres volume (%s)", r.Backup.InPod.Cluster, r.Backup.InPod.Path)
 		}

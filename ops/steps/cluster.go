@@ -363,7 +363,8 @@ func dirOf(path string) string {
 	return path[:i]
 }
 
-func humanBytes(n int64) string {
+// HumanBytes renders a size for people: KiB, MiB, GiB.
+func HumanBytes(n int64) string {
 	switch {
 	case n >= 1<<30:
 		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))

@@ -135,7 +135,7 @@ func (c *ClusterSteps) dump(ctx context.Context, x engine.StepContext) (engine.O
 	// once: taking them here too would compete with pg_dump for the CPU.
 	result := DumpResult{Spool: res}
 	var out engine.Output
-	out.Summary = fmt.Sprintf("dumped %s from %s: %s, sha256 %s, PGDMP magic checked, fsynced", c.db.Name, x.Step.Cluster, humanBytes(res.Size), res.SHA256)
+	out.Summary = fmt.Sprintf("dumped %s from %s: %s, sha256 %s, PGDMP magic checked, fsynced", c.db.Name, x.Step.Cluster, HumanBytes(res.Size), res.SHA256)
 	if dst != nil {
 		if stageErr == nil {
 			result.Copy = &PodFile{Cluster: rs.Cluster, Pod: dst.pod, Path: remote}
@@ -157,7 +157,7 @@ func (c *ClusterSteps) dump(ctx context.Context, x engine.StepContext) (engine.O
 			if eb.attempts > 1 {
 				how = "second attempt: the state moved during the first; " + how
 			}
-			notes = append(notes, fmt.Sprintf("backup of %s taken meanwhile: %s, sha256 %s (%s)", rs.Cluster, humanBytes(eb.b.File.Size), short(eb.b.File.SHA256), how))
+			notes = append(notes, fmt.Sprintf("backup of %s taken meanwhile: %s, sha256 %s (%s)", rs.Cluster, HumanBytes(eb.b.File.Size), short(eb.b.File.SHA256), how))
 			if eb.note != "" {
 				notes = append(notes, eb.note)
 			}
@@ -255,7 +255,7 @@ func (c *ClusterSteps) stageForRestore(ctx context.Context, x engine.StepContext
 		}
 	}
 	if spoolErr == nil {
-		x.Progress(fmt.Sprintf("copying %s into pod %s", humanBytes(src.Size), pgx.pod))
+		x.Progress(fmt.Sprintf("copying %s into pod %s", HumanBytes(src.Size), pgx.pod))
 		if st.err = pg.Stage(ctx, pgx, src, remote); st.err == nil {
 			st.checked = time.Now()
 			if len(st.notes) > 0 {
@@ -287,7 +287,7 @@ func (c *ClusterSteps) stageForRestore(ctx context.Context, x engine.StepContext
 	}
 	st.src, st.redumped = res, true
 	st.notes = append(st.notes, fmt.Sprintf("the dump spool was not on this replica; dumped %s again: %s, sha256 %s, PGDMP magic checked, fsynced (the verify step compares the tables)",
-		from, humanBytes(res.Size), res.SHA256))
+		from, HumanBytes(res.Size), res.SHA256))
 	if stageErr == nil {
 		st.err = pg.CheckStaged(ctx, pgx, res, remote)
 	} else {
@@ -431,7 +431,7 @@ func (c *ClusterSteps) pgRestore(ctx context.Context, x engine.StepContext, pgx 
 	}
 	src, backup := result.Restored, result.Backup.File
 	out.Summary = fmt.Sprintf("restored %s (sha256 %s, checked in the pod) into %s; backup of the old data: %s, sha256 %s",
-		humanBytes(src.Size), short(src.SHA256), x.Step.Cluster, humanBytes(backup.Size), short(backup.SHA256))
+		HumanBytes(src.Size), short(src.SHA256), x.Step.Cluster, HumanBytes(backup.Size), short(backup.SHA256))
 	if backupNote != "" {
 		out.Summary += ", " + backupNote
 	}
@@ -489,7 +489,7 @@ func (c *ClusterSteps) restoreBackup(ctx context.Context, x engine.StepContext, 
 		fresh.note = note
 	}
 	if from.inPod == "" {
-		x.Progress(fmt.Sprintf("copying %s into pod %s", humanBytes(o.Backup.File.Size), pgx.pod))
+		x.Progress(fmt.Sprintf("copying %s into pod %s", HumanBytes(o.Backup.File.Size), pgx.pod))
 		if err := pg.Stage(ctx, pgx, o.Backup.File, remote); err != nil {
 			return engine.Output{}.WithResult(RestoreResult{Backup: fresh.b, Restored: o.Backup.File}), fmt.Errorf("nothing was restored into %s: %w", x.Step.Cluster, err)
 		}

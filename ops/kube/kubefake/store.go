@@ -262,12 +262,21 @@ func (s *Server) handleUpdate(w http.ResponseWriter, r *http.Request, res resour
 		writeStatusError(w, err)
 		return
 	}
+	s.replaceLocked(w, res, ns, cur, obj)
+}
+
+// replaceLocked stores obj in place of cur, as an update or a patch does: refused when
+// obj names another resourceVersion; the server's fields kept; the generation moves
+// with the spec.
+func (s *Server) replaceLocked(w http.ResponseWriter, res resource, ns string, cur, obj runtime.Object) {
+	o, _ := meta.Accessor(obj)
 	c, _ := meta.Accessor(cur)
 	if rv := o.GetResourceVersion(); rv != "" && rv != c.GetResourceVersion() {
-		writeStatusError(w, apierrors.NewConflict(res.groupResource(), name,
+		writeStatusError(w, apierrors.NewConflict(res.groupResource(), c.GetName(),
 			fmt.Errorf("the object has been modified; please apply your changes to the latest version and try again")))
 		return
 	}
+	o.SetName(c.GetName())
 	o.SetNamespace(ns)
 	o.SetUID(c.GetUID())
 	o.SetCreationTimestamp(c.GetCreationTimestamp())
@@ -316,23 +325,7 @@ func (s *Server) handlePatch(w http.ResponseWriter, r *http.Request, res resourc
 		return
 	}
 	obj.GetObjectKind().SetGroupVersionKind(res.gvk)
-	o, _ := meta.Accessor(obj)
-	c, _ := meta.Accessor(cur)
-	if rv := o.GetResourceVersion(); rv != c.GetResourceVersion() {
-		writeStatusError(w, apierrors.NewConflict(res.groupResource(), name,
-			fmt.Errorf("the object has been modified; please apply your changes to the latest version and try again")))
-		return
-	}
-	o.SetName(name)
-	o.SetNamespace(ns)
-	o.SetUID(c.GetUID())
-	o.SetCreationTimestamp(c.GetCreationTimestamp())
-	o.SetGeneration(c.GetGeneration())
-	if specChanged(cur, obj) {
-		o.SetGeneration(c.GetGeneration() + 1)
-	}
-	s.putLocked(res, obj, false)
-	writeJSON(w, http.StatusOK, obj.DeepCopyObject())
+	s.replaceLocked(w, res, ns, cur, obj)
 }
 
 func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request, res resource) {
