@@ -195,6 +195,8 @@ type Request struct {
 	User    string
 	Action  Action
 	Reason  string
+	// Check names the check an Override is for.
+	Check string
 }
 
 // Decide applies a maintainer's decision. A *Refusal error says, for the person, why
@@ -230,6 +232,8 @@ func (e *Engine) Decide(ctx context.Context, q Request) (string, error) {
 		return e.retry(r, q)
 	case Skip:
 		return e.skip(r, q)
+	case Override:
+		return e.override(r, q)
 	}
 	return "", refuse("bad_input", "unknown action %q", q.Action)
 }

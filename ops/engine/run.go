@@ -67,6 +67,9 @@ type Decision struct {
 	Action  Action    `json:"action"`
 	Reason  string    `json:"reason,omitempty"`
 	At      time.Time `json:"at"`
+
+	// Check is the check an Override names.
+	Check string `json:"check,omitempty"`
 }
 
 // Output is what a step reports: a one-line summary, its result (what later steps,
@@ -102,6 +105,10 @@ type StepRun struct {
 	// Waiting says the running attempt only waits (DNS, TLS, a merge by a person): Abort
 	// and Cancel may end it.
 	Waiting bool `json:"waiting,omitempty"`
+
+	// Overrides are the votes to let failed checks of this step pass (override.go),
+	// kept across attempts.
+	Overrides []CheckOverride `json:"overrides,omitempty"`
 }
 
 // Duration is how long the step ran.

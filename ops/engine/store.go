@@ -37,6 +37,7 @@ type AuditEntry struct {
 	From    string    `json:"from,omitempty"`
 	To      string    `json:"to,omitempty"`
 	Reason  string    `json:"reason,omitempty"`
+	Check   string    `json:"check,omitempty"` // the check an override vote is for
 }
 
 func (a AuditEntry) String() string {
@@ -46,6 +47,9 @@ func (a AuditEntry) String() string {
 	}
 	if a.From != "" || a.To != "" {
 		s += fmt.Sprintf(" %s -> %s", a.From, a.To)
+	}
+	if a.Check != "" {
+		s += " check " + a.Check
 	}
 	if a.User != "" {
 		s += " by " + a.User

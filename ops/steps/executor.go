@@ -18,9 +18,6 @@ import (
 // Func runs one step of one kind.
 type Func func(ctx context.Context, x engine.StepContext) (engine.Output, error)
 
-// Check is one read-only preflight check; it returns a line for people, or an error.
-type Check func(ctx context.Context, run *engine.Run) (string, error)
-
 // Executor routes each step to the function registered for its kind.
 type Executor struct {
 	cfg    *config.Config
@@ -31,11 +28,6 @@ type Executor struct {
 	// context ended before it returned.
 	sweep   func(ctx context.Context, x engine.StepContext) (string, error)
 	stopOwn func(ctx context.Context, x engine.StepContext) []string
-}
-
-type namedCheck struct {
-	name string
-	fn   Check
 }
 
 var _ engine.Executor = (*Executor)(nil)
@@ -49,9 +41,6 @@ func New(cfg *config.Config) *Executor {
 
 // Register sets the function for a kind.
 func (e *Executor) Register(kind plan.Kind, fn Func) { e.kinds[kind] = fn }
-
-// AddCheck adds a preflight check.
-func (e *Executor) AddCheck(name string, fn Check) { e.checks = append(e.checks, namedCheck{name, fn}) }
 
 // Execute implements engine.Executor.
 func (e *Executor) Execute(ctx context.Context, x engine.StepContext) (engine.Output, error) {
@@ -79,26 +68,6 @@ func (e *Executor) Execute(ctx context.Context, x engine.StepContext) (engine.Ou
 		out.Summary = strings.TrimSuffix(note+"; "+out.Summary, "; ")
 	}
 	return out, err
-}
-
-// preflight runs every check, even after one fails, so people see all problems at once.
-func (e *Executor) preflight(ctx context.Context, x engine.StepContext) (engine.Output, error) {
-	var lines, failed []string
-	for _, c := range e.checks {
-		x.Progress("checking " + c.name)
-		msg, err := c.fn(ctx, x.Run)
-		if err != nil {
-			lines = append(lines, "✗ "+c.name+": "+err.Error())
-			failed = append(failed, c.name)
-			continue
-		}
-		lines = append(lines, "✓ "+c.name+": "+msg)
-	}
-	out := engine.Output{Details: strings.Join(lines, "\n"), Summary: fmt.Sprintf("%d of %d checks passed", len(e.checks)-len(failed), len(e.checks))}
-	if len(failed) > 0 {
-		return out, fmt.Errorf("preflight failed: %s. Fix and Retry, or Skip with a reason to override:\n%s", strings.Join(failed, ", "), out.Details)
-	}
-	return out, nil
 }
 
 // SpoolPath is where a step keeps a file of a run (dumps, snapshots).

@@ -1,0 +1,234 @@
+package engine
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// A step made of checks (preflight) reports one line per check as its result
+// (Checks). A failed check can be overridden on its own: as many distinct maintainers
+// other than the initiator as approving a step needs each choose Override for it with a
+// reason. Votes are kept across attempts. Once every failed check of the attempt is
+// overridden, the step runs again (it is read-only): the overridden checks no longer
+// block, and every other check is enforced afresh. A check that passes again needs
+// nothing; one that fails anew without an override blocks as before.
+
+// Override lets one failed check of a step pass.
+const Override Action = "override"
+
+// CheckOutcome is how one check came out.
+type CheckOutcome string
+
+const (
+	CheckPassed CheckOutcome = "passed"
+	// CheckWarned is advice: the step goes on.
+	CheckWarned CheckOutcome = "warning"
+	CheckFailed CheckOutcome = "failed"
+	// CheckOverridden failed, but enough maintainers chose to go on without it.
+	CheckOverridden CheckOutcome = "overridden"
+)
+
+// Checks is the result of a step made of checks, one line per check in the order run.
+type Checks struct {
+	Checks []CheckLine `json:"checks"`
+}
+
+// CheckLine is one check of one attempt.
+type CheckLine struct {
+	// ID names the check in buttons, commands and overrides (a slug of its name).
+	ID      string       `json:"id"`
+	Name    string       `json:"name"`
+	Outcome CheckOutcome `json:"outcome"`
+	Message string       `json:"message"`
+	// Override is the accepted override, when Outcome is CheckOverridden.
+	Override *CheckOverride `json:"override,omitempty"`
+}
+
+// Line returns the line of the check with that ID.
+func (c Checks) Line(id string) (CheckLine, bool) {
+	for _, l := range c.Checks {
+		if l.ID == id {
+			return l, true
+		}
+	}
+	return CheckLine{}, false
+}
+
+// Failed lists the checks that failed.
+func (c Checks) Failed() []CheckLine {
+	var out []CheckLine
+	for _, l := range c.Checks {
+		if l.Outcome == CheckFailed {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// CheckOverride is the votes to let one check pass, kept across the step's attempts.
+type CheckOverride struct {
+	Check string         `json:"check"`
+	Votes []OverrideVote `json:"votes"`
+	// Accepted is set once enough distinct maintainers voted.
+	Accepted bool `json:"accepted,omitempty"`
+}
+
+// OverrideVote is one maintainer's Override of a check.
+type OverrideVote struct {
+	User    string    `json:"user"`
+	Reason  string    `json:"reason"`
+	Attempt int       `json:"attempt"` // the failed attempt it was chosen on
+	At      time.Time `json:"at"`
+}
+
+// Users lists who voted, in order.
+func (o CheckOverride) Users() []string {
+	out := make([]string, len(o.Votes))
+	for i, v := range o.Votes {
+		out[i] = v.User
+	}
+	return out
+}
+
+// OverrideOf returns the votes for check id of step s, if any.
+func (s StepRun) OverrideOf(id string) (CheckOverride, bool) {
+	for _, o := range s.Overrides {
+		if o.Check == id {
+			return o, true
+		}
+	}
+	return CheckOverride{}, false
+}
+
+// Accepted returns the accepted override of check id of step s, if there is one.
+func (s StepRun) Accepted(id string) (CheckOverride, bool) {
+	o, ok := s.OverrideOf(id)
+	return o, ok && o.Accepted
+}
+
+// OverridesNeeded is how many distinct maintainers other than the initiator must
+// override a check: as many as approving a step needs.
+func (e *Engine) OverridesNeeded() int { return e.opts.ApprovalsRequired }
+
+// override records q.User's Override of check q.Check of the failed step q.Step; it
+// runs the step again when that makes every failed check of the attempt overridden.
+func (e *Engine) override(r *Run, q Request) (string, error) {
+	s := r.Steps[q.Step]
+	if s.State != Failed {
+		return "", refuse("state", "step %d is %s; a check can be overridden only while its step has failed on it", q.Step+1, human(s.State))
+	}
+	res, err := Decode[Checks](s.Output)
+	if err != nil || len(res.Checks) == 0 {
+		return "", refuse("state", "step %d (%s) has no checks to override; use Retry, Skip or Abort", q.Step+1, s.Step.Title)
+	}
+	line, ok := res.Line(q.Check)
+	switch {
+	case !ok:
+		return "", refuse("bad_input", "step %d has no check %q; the checks that failed are %s", q.Step+1, q.Check, checkIDs(res.Failed()))
+	case line.Outcome != CheckFailed:
+		return "", refuse("state", "check %q did not fail in attempt %d of step %d (%s); there is nothing to override", q.Check, s.Attempt, q.Step+1, line.Outcome)
+	case q.User == r.Initiator:
+		return "", refuse("own_run", "you started this run, so another maintainer must override a check")
+	case strings.TrimSpace(q.Reason) == "":
+		return "", refuse("reason_required", "overriding check %q needs a reason", q.Check)
+	}
+	o, _ := s.OverrideOf(q.Check)
+	need := e.OverridesNeeded()
+	switch {
+	case o.Accepted:
+		return "", refuse("decided", "check %q is already overridden by %s; the checks still blocking are %s", q.Check, strings.Join(o.Users(), ", "), checkIDs(blocking(s, res)))
+	case slices.Contains(o.Users(), q.User):
+		return "", refuse("duplicate", "you already chose to override check %q; %d more maintainer(s) other than the initiator must", q.Check, need-len(o.Votes))
+	}
+
+	c := r.Clone()
+	d := e.decision(c, q)
+	d.Check = q.Check
+	c.Decisions[len(c.Decisions)-1] = d
+	a := decisionAudit(c, d)
+	a.Check = q.Check
+	audit := []AuditEntry{a}
+	cs := &c.Steps[q.Step]
+	co := cs.override(q.Check)
+	co.Votes = append(co.Votes, OverrideVote{User: q.User, Reason: q.Reason, Attempt: s.Attempt, At: d.At})
+	msg := fmt.Sprintf("override of check %q recorded; %d more maintainer(s) other than the initiator must choose Override to accept it", q.Check, need-len(co.Votes))
+	if len(co.Votes) >= need {
+		co.Accepted = true
+		audit = append(audit, AuditEntry{At: d.At, RunID: c.ID, Step: q.Step + 1, StepID: cs.Step.ID, Attempt: cs.Attempt, User: q.User,
+			Event: "check.overridden", Check: q.Check, Reason: overrideReasons(*co)})
+		msg = fmt.Sprintf("check %q overridden", q.Check)
+		if left := blocking(*cs, res); len(left) > 0 {
+			msg += fmt.Sprintf("; step %d still fails on %s: fix and Retry, or override each", q.Step+1, checkIDs(left))
+		} else {
+			msg += e.again(c, q.Step, &audit)
+		}
+	}
+	if err := e.commit(c, audit); err != nil {
+		return "", err
+	}
+	e.emit(EventDecided, c, q.Step, &d, "")
+	e.afterCommit(c)
+	return msg, nil
+}
+
+// again starts a new attempt of step i once none of its failed checks blocks: at once
+// when the step is read-only, or else waiting for approval as after a Retry.
+func (e *Engine) again(c *Run, i int, audit *[]AuditEntry) string {
+	cs := &c.Steps[i]
+	cs.Attempt++
+	cs.Approvals, cs.Error, cs.Reason = nil, "", ""
+	cs.SkipVotes, cs.SkipReasons = nil, nil
+	cs.AwaitingSince = e.now()
+	if cs.Step.AutoRun {
+		e.setState(c, i, Running, audit, "", "every failed check is overridden; the read-only step runs again")
+		cs.Started = e.now()
+		cs.Executions++
+		return fmt.Sprintf("; every failed check is overridden, so step %d runs again with the other checks enforced", i+1)
+	}
+	e.setState(c, i, Awaiting, audit, "", "every failed check is overridden")
+	return fmt.Sprintf("; every failed check is overridden, so step %d waits for approval to run again", i+1)
+}
+
+// override returns the votes for check id of s, adding an empty record first.
+func (s *StepRun) override(id string) *CheckOverride {
+	for i := range s.Overrides {
+		if s.Overrides[i].Check == id {
+			return &s.Overrides[i]
+		}
+	}
+	s.Overrides = append(s.Overrides, CheckOverride{Check: id})
+	return &s.Overrides[len(s.Overrides)-1]
+}
+
+// blocking lists the failed checks of res that s has no accepted override for.
+func blocking(s StepRun, res Checks) []CheckLine {
+	var out []CheckLine
+	for _, l := range res.Failed() {
+		if _, ok := s.Accepted(l.ID); !ok {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func checkIDs(lines []CheckLine) string {
+	if len(lines) == 0 {
+		return "none"
+	}
+	ids := make([]string, len(lines))
+	for i, l := range lines {
+		ids[i] = "`" + l.ID + "`"
+	}
+	return strings.Join(ids, ", ")
+}
+
+// overrideReasons is "U1: why; U2: why".
+func overrideReasons(o CheckOverride) string {
+	parts := make([]string, len(o.Votes))
+	for i, v := range o.Votes {
+		parts[i] = v.User + ": " + v.Reason
+	}
+	return strings.Join(parts, "; ")
+}

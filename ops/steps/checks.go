@@ -1,0 +1,122 @@
+package steps
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/nycmeshnet/cutoverbot/ops/engine"
+)
+
+// Check is one read-only preflight check: it returns a line for people, or an error
+// when the run must not go on, or a Warning when what it found is advice.
+type Check func(ctx context.Context, run *engine.Run) (string, error)
+
+// warning is a check's finding that people should read but that does not block.
+type warning struct{ msg string }
+
+func (w *warning) Error() string { return w.msg }
+
+// Warning makes a check's advice: preflight shows it and goes on.
+func Warning(format string, args ...any) error {
+	return &warning{msg: fmt.Sprintf(format, args...)}
+}
+
+type namedCheck struct {
+	id, name string
+	fn       Check
+}
+
+// AddCheck adds a preflight check. Its ID (a slug of its name) names it in the
+// result, in an override and in `/cutover override`.
+func (e *Executor) AddCheck(name string, fn Check) {
+	e.checks = append(e.checks, namedCheck{id: CheckID(name), name: name, fn: fn})
+}
+
+// CheckID is a check's name as one lowercase word with dashes: "DNS points at the
+// origin" is dns-points-at-the-origin.
+func CheckID(name string) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range strings.ToLower(name) {
+		switch {
+		case r >= 'a' && r <= 'z' || r >= '0' && r <= '9':
+			if dash && b.Len() > 0 {
+				b.WriteByte('-')
+			}
+			dash = false
+			b.WriteRune(r)
+		case r == '\'':
+			// "merges'" is one word
+		default:
+			dash = true
+		}
+	}
+	return b.String()
+}
+
+// preflight runs every check, even after one fails, so people see all problems at once.
+// A failed check that enough maintainers overrode (engine.Override) is shown as such
+// and does not block; every other failure does. Warnings never block.
+func (e *Executor) preflight(ctx context.Context, x engine.StepContext) (engine.Output, error) {
+	self := engine.StepRun{}
+	if x.Index >= 0 && x.Index < len(x.Run.Steps) {
+		self = x.Run.Steps[x.Index]
+	}
+	var res engine.Checks
+	var lines []string
+	var failed, warned, overridden int
+	var failedIDs []string
+	for _, c := range e.checks {
+		x.Progress("checking " + c.name)
+		msg, err := c.fn(ctx, x.Run)
+		l := engine.CheckLine{ID: c.id, Name: c.name, Outcome: engine.CheckPassed, Message: msg}
+		var w *warning
+		switch {
+		case err == nil:
+		case errors.As(err, &w):
+			l.Outcome, l.Message = engine.CheckWarned, w.msg
+			warned++
+		default:
+			l.Outcome, l.Message = engine.CheckFailed, err.Error()
+			if o, ok := self.Accepted(c.id); ok {
+				l.Outcome, l.Override = engine.CheckOverridden, &o
+				overridden++
+				break
+			}
+			failed++
+			failedIDs = append(failedIDs, c.id)
+		}
+		res.Checks = append(res.Checks, l)
+		lines = append(lines, CheckText(l))
+	}
+	summary := fmt.Sprintf("%d of %d checks passed", len(e.checks)-failed-warned-overridden, len(e.checks))
+	if warned > 0 {
+		summary += fmt.Sprintf(", %d warning(s)", warned)
+	}
+	if overridden > 0 {
+		summary += fmt.Sprintf(", %d overridden", overridden)
+	}
+	out := engine.Output{Details: strings.Join(lines, "\n"), Summary: summary}.WithResult(res)
+	if failed > 0 {
+		return out, fmt.Errorf("preflight failed: %s. Fix and Retry, or override each failed check with a reason (`/cutover override CHECK REASON`):\n%s",
+			strings.Join(failedIDs, ", "), out.Details)
+	}
+	return out, nil
+}
+
+// CheckText is one check's line as plain text: its outcome's mark, name and message,
+// and who overrode it and why.
+func CheckText(l engine.CheckLine) string {
+	mark := map[engine.CheckOutcome]string{engine.CheckPassed: "✓", engine.CheckWarned: "⚠", engine.CheckFailed: "✗", engine.CheckOverridden: "↷"}[l.Outcome]
+	s := mark + " " + l.Name + ": " + l.Message
+	if l.Override != nil {
+		var why []string
+		for _, v := range l.Override.Votes {
+			why = append(why, v.User+": "+v.Reason)
+		}
+		s += " (overridden by " + strings.Join(why, "; ") + ")"
+	}
+	return s
+}
