@@ -81,6 +81,37 @@ type Status struct {
 	OK             bool
 	// Problem says, for people, every reason OK is false.
 	Problem string
+	// DeployProblem is the part of Problem about what the environment runs ("" when it
+	// runs the branch head).
+	DeployProblem string
+}
+
+// DeploysInProgress lists the web URLs of the runs of a workflow that are queued,
+// waiting or in progress.
+func (c *Client) DeploysInProgress(ctx context.Context, repo, workflowFile string) ([]string, error) {
+	if err := checkRepo(repo); err != nil {
+		return nil, err
+	}
+	owner, name := split(repo)
+	cctx, cancel := c.call(ctx)
+	defer cancel()
+	var urls []string
+	for _, s := range []string{"in_progress", "queued", "waiting"} {
+		runs, _, err := c.gh.Actions.ListWorkflowRunsByFileName(cctx, owner, name, workflowFile, &gh.ListWorkflowRunsOptions{Status: s, ListOptions: gh.ListOptions{PerPage: 30}})
+		if err != nil {
+			return nil, fmt.Errorf("list %s runs of workflow %s in %s: %w", s, workflowFile, repo, err)
+		}
+		for _, r := range runs.WorkflowRuns {
+			urls = append(urls, r.GetHTMLURL())
+		}
+	}
+	return urls, nil
+}
+
+// RunningProblem says, for people, why deploy runs in progress block a cutover.
+func RunningProblem(workflowFile string, urls []string) string {
+	return fmt.Sprintf("a %s run is in progress (%s); wait for it to finish: a deploy resets the celery and meshweb replica counts",
+		workflowFile, strings.Join(urls, ", "))
 }
 
 // DeployedLatest checks that the environment's newest deployment whose latest status
@@ -115,14 +146,8 @@ func (c *Client) DeployedLatest(ctx context.Context, repo, branch, environment, 
 			break
 		}
 	}
-	for _, s := range []string{"in_progress", "queued", "waiting"} {
-		runs, _, err := c.gh.Actions.ListWorkflowRunsByFileName(cctx, owner, name, workflowFile, &gh.ListWorkflowRunsOptions{Status: s, ListOptions: gh.ListOptions{PerPage: 30}})
-		if err != nil {
-			return st, fmt.Errorf("list %s runs of workflow %s in %s: %w", s, workflowFile, repo, err)
-		}
-		for _, r := range runs.WorkflowRuns {
-			st.RunningDeploys = append(st.RunningDeploys, r.GetHTMLURL())
-		}
+	if st.RunningDeploys, err = c.DeploysInProgress(cctx, repo, workflowFile); err != nil {
+		return st, err
 	}
 	var problems []string
 	switch {
@@ -144,9 +169,9 @@ func (c *Client) DeployedLatest(ctx context.Context, repo, branch, environment, 
 				environment, short(st.DeployedSHA), st.Behind, repo, branch, short(st.HeadSHA), branch))
 		}
 	}
+	st.DeployProblem = strings.Join(problems, "; ")
 	if len(st.RunningDeploys) > 0 {
-		problems = append(problems, fmt.Sprintf("a %s run is in progress (%s); wait for it to finish: a deploy resets the celery and meshweb replica counts",
-			workflowFile, strings.Join(st.RunningDeploys, ", ")))
+		problems = append(problems, RunningProblem(workflowFile, st.RunningDeploys))
 	}
 	st.OK = len(problems) == 0
 	st.Problem = strings.Join(problems, "; ")

@@ -114,6 +114,8 @@ func TestDeployedLatest(t *testing.T) {
 			} else {
 				assert.Contains(t, st.Problem, tc.problem)
 			}
+			assert.Equal(t, st.DeployedSHA == st.HeadSHA, st.DeployProblem == "",
+				"what the environment runs is a problem of its own, running deploys aside: %q", st.DeployProblem)
 			if tc.behind > 0 {
 				assert.Contains(t, st.Problem, fmt.Sprintf("%d commit(s) behind", tc.behind))
 			}

@@ -240,8 +240,19 @@ func TestPreflightListsEveryClusterProblem(t *testing.T) {
 	w := newWorld(t)
 	w.dest.Kube.AddPod(sandbox.Namespace, "meshdb-meshweb-new", map[string]string{"app": "meshdb-meshweb-app"},
 		map[string]string{sandbox.MeshwebContainer: "docker.io/willnilges/meshdb@sha256:0000"}, true, time.Now())
-	w.origin.SetMeshwebReady(false)
+	// Different images are advice: the destination's is checked against the branch head.
 	out, err := w.step(t, "preflight")
+	require.NoError(t, err, out.Details)
+	assert.Contains(t, out.Details, "⚠ meshweb image digests equal: prod2 runs ")
+	assert.Contains(t, out.Details, "but prod1 runs docker.io/willnilges/meshdb@sha256:0000")
+	assert.Contains(t, out.Summary, "1 warning(s)")
+	res := result[engine.Checks](t, out)
+	line, ok := res.Line("meshweb-image-digests-equal")
+	require.True(t, ok)
+	assert.Equal(t, engine.CheckWarned, line.Outcome)
+
+	w.origin.SetMeshwebReady(false)
+	out, err = w.step(t, "preflight")
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "pods ready")
 	assert.Contains(t, out.Details, "✗ pods ready")

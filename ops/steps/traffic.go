@@ -40,6 +40,7 @@ func RegisterTrafficSteps(e *Executor, cfg *config.Config, gh *github.Client) (*
 	e.Register(plan.KindWaitDNS, t.waitDNS)
 	e.Register(plan.KindWaitTLS, t.waitTLS)
 	e.AddCheck("destination runs the newest MeshDB", t.checkDeployed)
+	e.AddCheck("no MeshDB deploy in progress", t.checkNoDeploy)
 	e.AddCheck("DNS points at the origin", t.checkDNS)
 	e.AddCheck("the merges' workflows", t.checkWorkflows)
 	return t, nil
@@ -319,10 +320,24 @@ func (t *TrafficSteps) checkDeployed(ctx context.Context, run *engine.Run) (stri
 	if err != nil {
 		return "", err
 	}
-	if !st.OK {
-		return "", fmt.Errorf("%s", st.Problem)
+	if st.DeployProblem != "" {
+		return "", fmt.Errorf("%s", st.DeployProblem)
 	}
 	return fmt.Sprintf("%s runs %s@%s (%s)", env, g.Repo, g.Branch, short(st.HeadSHA)), nil
+}
+
+// checkNoDeploy is a check of its own: a deploy resets the replica counts the cutover
+// sets, whatever the destination runs.
+func (t *TrafficSteps) checkNoDeploy(ctx context.Context, run *engine.Run) (string, error) {
+	g := t.cfg.GitHub.App
+	urls, err := t.gh.DeploysInProgress(ctx, g.Repo, g.DeployWorkflow)
+	if err != nil {
+		return "", err
+	}
+	if len(urls) > 0 {
+		return "", fmt.Errorf("%s", github.RunningProblem(g.DeployWorkflow, urls))
+	}
+	return fmt.Sprintf("no %s run of %s is queued or in progress", g.DeployWorkflow, g.Repo), nil
 }
 
 func (t *TrafficSteps) checkDNS(ctx context.Context, run *engine.Run) (string, error) {

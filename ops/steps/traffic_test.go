@@ -158,3 +158,31 @@ func TestPreflightChecksTheCertificateWorkflowDeploysToTheDestination(t *testing
 	assert.Contains(t, err.Error(), ".github/workflows/sld_terraform.yaml is not in nycmeshnet/nycmesh-dns at main")
 	assert.Contains(t, err.Error(), "(check github.dns.workflow)")
 }
+
+// A MeshDB deploy in progress is a check of its own, apart from what the destination
+// runs: overriding one leaves the other enforced.
+func TestPreflightChecksDeployedAndDeployingApart(t *testing.T) {
+	w := newGitHubWorld(t, terraformWorkflow(), deployWorkflow("dev3", "prod1", "prod2"))
+	g := w.cfg.GitHub.App
+	w.gh.AddWorkflowRun(g.Repo, g.DeployWorkflow, "in_progress")
+	out, err := w.step(t, "preflight", 1)
+	require.Error(t, err)
+	res, derr := engine.Decode[engine.Checks](out)
+	require.NoError(t, derr)
+	deployed, _ := res.Line("destination-runs-the-newest-meshdb")
+	deploying, _ := res.Line("no-meshdb-deploy-in-progress")
+	assert.Equal(t, engine.CheckPassed, deployed.Outcome, deployed.Message)
+	assert.Equal(t, engine.CheckFailed, deploying.Outcome)
+	assert.Contains(t, deploying.Message, "a "+g.DeployWorkflow+" run is in progress (https://github.com/"+g.Repo+"/actions/runs/")
+
+	// A newer commit on main that is not deployed fails the other check only.
+	w.gh.Commit(g.Repo, g.Branch, map[string]string{"docs/x.md": "x"}, "docs")
+	out, err = w.step(t, "preflight", 1)
+	require.Error(t, err)
+	res, derr = engine.Decode[engine.Checks](out)
+	require.NoError(t, derr)
+	deployed, _ = res.Line("destination-runs-the-newest-meshdb")
+	assert.Equal(t, engine.CheckFailed, deployed.Outcome)
+	assert.Contains(t, deployed.Message, "1 commit(s) behind")
+	assert.NotContains(t, deployed.Message, "in progress", "the running deploy is the other check's")
+}
