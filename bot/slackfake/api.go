@@ -19,6 +19,8 @@ const (
 	MaxText        = 40000
 	MaxBlocks      = 50
 	MaxSectionText = 3000
+	// MaxActions is how many elements an actions block holds.
+	MaxActions = 25
 )
 
 type params map[string]string
@@ -181,9 +183,35 @@ func checkContent(p params) string {
 					}
 				}
 			}
+			if b["type"] == "actions" && !validActions(b) {
+				return "invalid_blocks"
+			}
 		}
 	}
 	return ""
+}
+
+// validActions says whether Slack takes an actions block: at most MaxActions
+// elements, and no action_id twice in it (Slack answers invalid_blocks, "`action_id`
+// already exists", for the whole message).
+func validActions(b map[string]any) bool {
+	els, _ := b["elements"].([]any)
+	if len(els) > MaxActions {
+		return false
+	}
+	seen := map[string]bool{}
+	for _, e := range els {
+		el, _ := e.(map[string]any)
+		id, _ := el["action_id"].(string)
+		if id == "" {
+			continue // Slack makes one up
+		}
+		if seen[id] {
+			return false
+		}
+		seen[id] = true
+	}
+	return true
 }
 
 // reach says whether the bot can see channel (a known channel or one of its DMs) and,

@@ -338,3 +338,40 @@ func TestAppHomeOpenedAndPublished(t *testing.T) {
 	require.Len(t, f.s.DMs(bob), 1)
 	assert.Len(t, f.s.NotificationsOf(bob), 1, "a DM notifies its reader")
 }
+
+// Slack refuses a whole message whose actions block has an action_id twice, or more
+// than 25 elements.
+func TestActionsBlockRefusedAsSlackRefusesIt(t *testing.T) {
+	f := start(t, nil)
+	button := func(id string) slack.BlockElement {
+		return slack.NewButtonBlockElement(id, "v", slack.NewTextBlockObject(slack.PlainTextType, "B", false, false))
+	}
+	for _, tc := range []struct {
+		name string
+		ids  []string
+		ok   bool
+	}{
+		{"distinct", []string{"retry", "override:a", "override:b"}, true},
+		{"twice", []string{"retry", "override", "override"}, false},
+		{"26", func() []string {
+			var ids []string
+			for i := range 26 {
+				ids = append(ids, "b"+string(rune('a'+i)))
+			}
+			return ids
+		}(), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var els []slack.BlockElement
+			for _, id := range tc.ids {
+				els = append(els, button(id))
+			}
+			_, _, err := f.api.PostMessage(channel, slack.MsgOptionText("failed", false), slack.MsgOptionBlocks(slack.NewActionBlock("", els...)))
+			if tc.ok {
+				assert.NoError(t, err)
+			} else {
+				assert.ErrorContains(t, err, "invalid_blocks")
+			}
+		})
+	}
+}
