@@ -132,6 +132,7 @@ func TestGoldenMessages(t *testing.T) {
 
 	p, err := plan.Build(cfg, "prod2", "prod1")
 	require.NoError(t, err)
+	pre, preDone := preflightRuns(r, now)
 	cases := map[string]message.Message{
 		"deploy-report":       handlers.DeployReport(r, deploy, mention),
 		"prompt-after-deploy": handlers.Prompt(deployed, 8, 2, handlers.BriefOf(cfg, deployed, 8), mention),
@@ -161,6 +162,7 @@ func TestGoldenMessages(t *testing.T) {
 			{At: t0.Add(2 * time.Minute), RunID: ended.ID, Step: 3, StepID: "maintenance-on-destination", Attempt: 1, User: "U02BOB", Event: "decision.retry"},
 			{At: t0.Add(3 * time.Minute), RunID: ended.ID, Step: 3, StepID: "maintenance-on-destination", Attempt: 2, User: "U03CAROL", Event: "decision.skip", Reason: "flag set by hand"},
 			{At: t0.Add(4 * time.Minute), RunID: ended.ID, Step: 4, StepID: "announce-start", Attempt: 1, User: "U02BOB", Event: "decision.abort", Reason: "wrong night"},
+			{At: t0.Add(5 * time.Minute), RunID: ended.ID, Step: 1, StepID: "preflight", Attempt: 1, User: "U03CAROL", Event: "decision.override", Check: "dns-points-at-the-origin", Reason: "9.9.9.9 still caches the old answer"},
 		}),
 		"token-warning": handlers.TokenWarning([]handlers.ExpiringToken{
 			{Cluster: "prod2", Expires: now.Add(6*24*time.Hour + 3*time.Hour)}, {Cluster: "prod1", Expires: now.Add(-time.Hour)}}, now),
@@ -170,6 +172,9 @@ func TestGoldenMessages(t *testing.T) {
 			"  kubectl -n meshdb exec meshdb-postgres-5c6b7-klmno -c meshdb-postgres -- rm -f /tmp/cutoverbot-20261124-2000-ab12.dump\n"+
 			"Backups kept until 2026-12-01 21:00 UTC (state.retention), then removed: restore-destination-backup-early-1.1.dump (1.2 MiB, sha256 77951f881c6b) in the spool of replica cutoverbot-0"),
 	}
+	cases["preflight-failure"] = handlers.Failure(pre, 0, 2, mention)
+	cases["preflight-result"] = handlers.Result(preDone, 0)
+	cases["preflight-failure-closed"] = handlers.FailureDecided(pre, 0, 2, pre.Decisions[len(pre.Decisions)-1])
 	for name, m := range cases {
 		t.Run(name, func(t *testing.T) {
 			text, blocks := blockkit.Render(m)
@@ -181,6 +186,11 @@ func TestGoldenMessages(t *testing.T) {
 		"modal-reject": modal(engine.Reject, 8),
 		"modal-skip":   modal(engine.Skip, 8),
 		"modal-abort":  modal(engine.Abort, 8),
+		"modal-override": func() message.Modal {
+			m := meta
+			m.Action, m.Step, m.Attempt, m.Check = engine.Override, 0, 2, "no-meshdb-deploy-in-progress"
+			return handlers.DecisionModal(pre, 0, 2, engine.Override, m)
+		}(),
 	}
 	for name, m := range modals {
 		t.Run(name, func(t *testing.T) {
@@ -191,6 +201,10 @@ func TestGoldenMessages(t *testing.T) {
 			var back handlers.DecisionMeta
 			require.NoError(t, json.Unmarshal([]byte(v.PrivateMetadata), &back))
 			assert.Equal(t, r.ID, back.RunID)
+			if back.Action == engine.Override {
+				assert.Equal(t, []any{0, 2, "no-meshdb-deploy-in-progress"}, []any{back.Step, back.Attempt, back.Check})
+				return
+			}
 			assert.Equal(t, 8, back.Step)
 			assert.Equal(t, 1, back.Attempt)
 		})
@@ -289,4 +303,55 @@ func TestPromptCommandsShowAsTheyRun(t *testing.T) {
 			assert.Contains(t, text, "`"+plan.ShellQuote(argv)+"`", "step %d shows the command exactly", i+1)
 		}
 	}
+}
+
+// preflightRuns are r at its preflight: failed in attempt 2 on three checks (one
+// overridden by two maintainers, one proposed by one, one not), with a warning; and
+// after the next attempt, which passed with the overrides.
+func preflightRuns(r *engine.Run, now time.Time) (failed, passed *engine.Run) {
+	failed = r.Clone()
+	failed.Current = 0
+	for i := range failed.Steps {
+		failed.Steps[i] = engine.StepRun{Step: failed.Steps[i].Step, State: engine.Pending}
+	}
+	failed.Decisions = nil
+	dns := engine.CheckOverride{Check: "dns-points-at-the-origin", Accepted: true, Votes: []engine.OverrideVote{
+		{User: "U02BOB", Reason: "9.9.9.9 still caches the old answer; the TTL is 300 s", Attempt: 1, At: now},
+		{User: "U03CAROL", Reason: "1.1.1.1 and 8.8.8.8 answer the origin", Attempt: 2, At: now}}}
+	deploy := engine.CheckOverride{Check: "no-meshdb-deploy-in-progress", Votes: []engine.OverrideVote{
+		{User: "U02BOB", Reason: "the running deploy is of dev3", Attempt: 2, At: now}}}
+	lines := []engine.CheckLine{
+		{ID: "clusters-reachable", Name: "clusters reachable", Outcome: engine.CheckPassed, Message: "prod2 answers; prod1 answers"},
+		{ID: "pods-ready", Name: "pods ready", Outcome: engine.CheckPassed, Message: "prod2: meshdb-meshweb-7d9f8-abcde, meshdb-postgres-0; prod1: meshdb-meshweb-5c6b7-fghij, meshdb-postgres-0"},
+		{ID: "celery-statefulset-present", Name: "celery StatefulSet present", Outcome: engine.CheckPassed, Message: "prod2/meshdb-celery-worker; prod1/meshdb-celery-worker"},
+		{ID: "meshweb-image-digests-equal", Name: "meshweb image digests equal", Outcome: engine.CheckWarned,
+			Message: "prod2 runs docker.io/willnilges/meshdb@sha256:1111 but prod1 runs docker.io/willnilges/meshdb@sha256:2222: the restore gives prod1 the database of prod2 as migrated by its MeshDB; if that is older, restart meshweb in prod1 after the restore (it runs manage.py migrate as it starts)"},
+		{ID: "destination-runs-the-newest-meshdb", Name: "destination runs the newest MeshDB", Outcome: engine.CheckPassed, Message: "prod1 runs nycmeshnet/meshdb@main (5d2e8f1)"},
+		{ID: "no-meshdb-deploy-in-progress", Name: "no MeshDB deploy in progress", Outcome: engine.CheckFailed,
+			Message: "a publish-and-deploy.yaml run is in progress (https://github.com/nycmeshnet/meshdb/actions/runs/8812345); wait for it to finish: a deploy resets the celery and meshweb replica counts"},
+		{ID: "dns-points-at-the-origin", Name: "DNS points at the origin", Outcome: engine.CheckFailed,
+			Message: "9.9.9.9:53 answers db.nycmesh.net CNAME kubernetes-lb-prod-sn10.nycmesh.net <sn10>, not the origin kubernetes-lb-prod-sn3.nycmesh.net"},
+		{ID: "the-merges-workflows", Name: "the merges' workflows", Outcome: engine.CheckFailed,
+			Message: `nycmeshnet/k8s-infra: no job of workflow "Deploy Environments" (deploy_environments.yaml) deploys to environment prod1 (its jobs deploy to only dev3, prod2)`},
+	}
+	s := &failed.Steps[0]
+	s.State, s.Attempt, s.Started, s.Ended = engine.Failed, 2, now, now.Add(4*time.Second)
+	s.Overrides = []engine.CheckOverride{dns, deploy}
+	s.Output = engine.Output{Summary: "4 of 8 checks passed, 1 warning(s)"}.WithResult(engine.Checks{Checks: lines})
+	s.Error = "preflight failed: no-meshdb-deploy-in-progress, dns-points-at-the-origin, the-merges-workflows"
+	failed.Decisions = []engine.Decision{{Step: 0, StepID: "preflight", Attempt: 2, User: "U03CAROL", Action: engine.Override,
+		Check: "dns-points-at-the-origin", Reason: "1.1.1.1 and 8.8.8.8 answer the origin", At: now}}
+
+	passed = failed.Clone()
+	s = &passed.Steps[0]
+	deploy.Accepted = true
+	deploy.Votes = append(deploy.Votes, engine.OverrideVote{User: "U03CAROL", Reason: "checked: it deploys dev3", Attempt: 2, At: now})
+	s.Overrides = []engine.CheckOverride{dns, deploy}
+	after := append([]engine.CheckLine(nil), lines...)
+	after[5].Outcome, after[5].Override = engine.CheckOverridden, &deploy
+	after[6].Outcome, after[6].Override = engine.CheckOverridden, &dns
+	after[7].Outcome, after[7].Message = engine.CheckPassed, "sld_terraform.yaml runs on a push to main of nycmeshnet/nycmesh-dns; deploy_environments.yaml deploys to prod1 (deploy_prod1)"
+	s.State, s.Attempt, s.Error = engine.Succeeded, 3, ""
+	s.Output = engine.Output{Summary: "5 of 8 checks passed, 1 warning(s), 2 overridden"}.WithResult(engine.Checks{Checks: after})
+	return failed, passed
 }

@@ -149,7 +149,7 @@ func (h *Handler) reply(ctx context.Context, c Command, m message.Message) { h.a
 
 // Subcommands are the words /cutover knows; Help and the app manifest's usage_hint
 // list each (a test holds them to it).
-var Subcommands = []string{"start", "status", "plan", "skip", "abort", "schedule", "unschedule", "history", "help"}
+var Subcommands = []string{"start", "status", "plan", "skip", "override", "abort", "schedule", "unschedule", "history", "help"}
 
 // HandleCommand runs one /cutover command.
 func (h *Handler) HandleCommand(ctx context.Context, c Command) {
@@ -231,6 +231,8 @@ func (h *Handler) HandleCommand(ctx context.Context, c Command) {
 			return
 		}
 		h.decideCommand(ctx, c, engine.Skip, step, strings.Join(args[1:], " "))
+	case "override":
+		h.overrideCommand(ctx, c, args)
 	case "schedule":
 		h.scheduleCommand(ctx, c, args)
 	case "unschedule":
@@ -297,6 +299,10 @@ func (h *Handler) refuseErr(ctx context.Context, c Command, err error) {
 // HandleClick applies one button click. Approve and Retry decide at once; Reject,
 // Skip and Abort open a modal asking for the reason (HandleSubmission decides).
 func (h *Handler) HandleClick(ctx context.Context, k Click) {
+	if strings.HasPrefix(k.ActionID, ActOverride+":") {
+		h.overrideClick(ctx, k)
+		return
+	}
 	runID, step, attempt, err := ParseButtonValue(k.Value)
 	if err != nil {
 		h.refuse(ctx, k.to(), "bad_button", "this button is not one of the cutover's")
@@ -313,7 +319,7 @@ func (h *Handler) HandleClick(ctx context.Context, k Click) {
 		return
 	}
 	if a == engine.Reject || a == engine.Skip || a == engine.Abort {
-		h.askReason(ctx, k, a, runID, step, attempt)
+		h.askReason(ctx, k, a, runID, step, attempt, "")
 		return
 	}
 	_, err = h.opts.Engine.Decide(ctx, engine.Request{RunID: runID, Step: step, Attempt: attempt, User: k.UserID, Action: a})

@@ -47,7 +47,7 @@ func (h *Handler) historyCommand(ctx context.Context, c Command, args []string) 
 // decided says in words what a decision did.
 var decided = map[string]string{
 	"decision.approve": "approved", "decision.reject": "rejected", "decision.retry": "retried",
-	"decision.skip": "skipped", "decision.abort": "aborted",
+	"decision.skip": "skipped", "decision.abort": "aborted", "decision.override": "overrode",
 }
 
 // sectionBudget keeps each section under Slack's 3,000 characters per text block.
@@ -63,6 +63,9 @@ func RunDecisions(r *engine.Run, audit []engine.AuditEntry) message.Message {
 		what, ok := decided[a.Event]
 		if !ok {
 			continue
+		}
+		if a.Check != "" {
+			what += " check `" + a.Check + "` at"
 		}
 		step := ""
 		if a.Step > 0 {

@@ -34,6 +34,7 @@ type DecisionMeta struct {
 	RunID       string        `json:"run"`
 	Step        int           `json:"step"`
 	Attempt     int           `json:"attempt"`
+	Check       string        `json:"check,omitempty"` // an Override's check
 	Channel     string        `json:"channel"`
 	Thread      string        `json:"thread,omitempty"`
 	ResponseURL string        `json:"response_url,omitempty"`
@@ -43,7 +44,8 @@ func (m DecisionMeta) to(user string) replyTo {
 	return replyTo{Channel: m.Channel, Thread: m.Thread, User: user, ResponseURL: m.ResponseURL}
 }
 
-// DecisionModal asks for the reason of a Reject, Skip or Abort of attempt of step i.
+// DecisionModal asks for the reason of a Reject, Skip, Abort or Override of attempt of
+// step i.
 func DecisionModal(r *engine.Run, i, attempt int, a engine.Action, meta DecisionMeta) message.Modal {
 	raw, err := json.Marshal(meta)
 	if err != nil {
@@ -71,6 +73,8 @@ func DecisionModal(r *engine.Run, i, attempt int, a engine.Action, meta Decision
 		m.Title, m.Submit = "Abort the run", "Abort run"
 		m.Sections = []string{fmt.Sprintf("*%s*, at %s\nThe run stops. A rollback plan of what has run follows, each step waiting for approval.", runTitle(r), stepTitle(r, i, attempt))}
 		m.Inputs[0].Placeholder = "What went wrong?"
+	case engine.Override:
+		overrideModal(r, i, attempt, &m, meta.Check)
 	}
 	return m
 }
@@ -79,7 +83,7 @@ func DecisionModal(r *engine.Run, i, attempt int, a engine.Action, meta Decision
 // or its clicker could not make the decision: those are told at once, not after
 // typing a reason. The trigger_id is good for 3 seconds from the click, so nothing
 // slow happens first.
-func (h *Handler) askReason(ctx context.Context, k Click, a engine.Action, runID string, step, attempt int) {
+func (h *Handler) askReason(ctx context.Context, k Click, a engine.Action, runID string, step, attempt int, check string) {
 	r := h.opts.Engine.Active()
 	switch {
 	case r == nil || r.ID != runID:
@@ -91,16 +95,23 @@ func (h *Handler) askReason(ctx context.Context, k Click, a engine.Action, runID
 	case a == engine.Skip && k.UserID == r.Initiator:
 		h.refuse(ctx, k.to(), "own_run", "you started this run, so another maintainer must decide to skip a step")
 		return
+	case a == engine.Override && k.UserID == r.Initiator:
+		h.refuse(ctx, k.to(), "own_run", "you started this run, so another maintainer must override a check")
+		return
 	}
 	if ok, why := h.maintainer(ctx, k.UserID, string(a)); !ok {
 		h.refuse(ctx, k.to(), "not_maintainer", why)
 		return
 	}
-	meta := DecisionMeta{Action: a, RunID: runID, Step: step, Attempt: attempt, Channel: k.ChannelID, Thread: k.ThreadTS, ResponseURL: k.ResponseURL}
+	meta := DecisionMeta{Action: a, RunID: runID, Step: step, Attempt: attempt, Check: check, Channel: k.ChannelID, Thread: k.ThreadTS, ResponseURL: k.ResponseURL}
 	if err := h.opts.Poster.OpenModal(ctx, k.TriggerID, DecisionModal(r, step, attempt, a, meta)); err != nil {
 		h.opts.Logger.Error("could not open the decision modal", "user", k.UserID, "run", runID, "err", err)
 		typed := fmt.Sprintf("`/cutover skip %d REASON`", step+1)
-		if a != engine.Skip {
+		switch a {
+		case engine.Override:
+			typed = fmt.Sprintf("`/cutover override %s REASON`", check)
+		case engine.Skip:
+		default:
 			typed = fmt.Sprintf("`/cutover abort %d REASON`", step+1)
 		}
 		h.refuse(ctx, k.to(), "modal", fmt.Sprintf("the form for the reason did not open (Slack allows 3 seconds after a click); click again, or type %s in the channel", typed))
@@ -134,7 +145,7 @@ func (h *Handler) HandleSubmission(ctx context.Context, s Submission) {
 		h.refuse(ctx, to, "reason_required", "a reason is needed; nothing was done")
 		return
 	}
-	msg, err := h.opts.Engine.Decide(ctx, engine.Request{RunID: meta.RunID, Step: meta.Step, Attempt: meta.Attempt, User: s.UserID, Action: meta.Action, Reason: reason})
+	msg, err := h.opts.Engine.Decide(ctx, engine.Request{RunID: meta.RunID, Step: meta.Step, Attempt: meta.Attempt, User: s.UserID, Action: meta.Action, Reason: reason, Check: meta.Check})
 	if err != nil {
 		h.refuseDecision(ctx, to, meta.RunID, err)
 		return

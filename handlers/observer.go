@@ -88,8 +88,8 @@ func (h *Handler) Observe(ev engine.Event) {
 		}
 		if ts := h.lookup(r, noteKey("failure", d.Step, d.Attempt)); ts != "" {
 			m := FailureDecided(r, d.Step, d.Attempt, *d)
-			if s := r.Steps[d.Step]; d.Action == engine.Skip && s.Attempt == d.Attempt && s.State.Stuck() {
-				m = Failure(r, d.Step, h.required(), h.mention(r, d.Step)) // a proposal: the buttons stay
+			if s := r.Steps[d.Step]; (d.Action == engine.Skip || d.Action == engine.Override) && s.Attempt == d.Attempt && s.State.Stuck() {
+				m = Failure(r, d.Step, h.required(), h.mention(r, d.Step)) // a proposal, or checks still block: the buttons stay
 			}
 			fail("update the failure message", h.opts.Poster.Update(ctx, h.channel(), ts, m))
 		}
@@ -229,7 +229,7 @@ func (h *Handler) updateHeader(ctx context.Context, r *engine.Run) {
 
 func (h *Handler) withDetails(ctx context.Context, r *engine.Run, i int, m *message.Message, thread string) {
 	d := strings.TrimSpace(r.Steps[i].Output.Details)
-	if d == "" {
+	if _, checks := checksOf(r.Steps[i]); d == "" || checks {
 		return
 	}
 	if IsDiff(r.Steps[i]) {

@@ -140,6 +140,9 @@ func reason(r string) string {
 // found differences shows them per endpoint instead of the error text.
 func Failure(r *engine.Run, i int, required int, mention string) message.Message {
 	s := r.Steps[i]
+	if res, ok := checksOf(s); ok && s.State == engine.Failed {
+		return checksFailure(r, i, required, mention, res)
+	}
 	what := map[engine.StepState]string{engine.Failed: "failed", engine.Interrupted: "was interrupted", engine.Expired: "expired"}[s.State]
 	text := fmt.Sprintf("%s %s %s", icon(s.State), stepTitle(r, i, s.Attempt), what)
 	m := message.Message{Text: text, Sections: []string{"*" + text + "*"}}
@@ -202,6 +205,11 @@ func diffSummary(s engine.StepRun) string {
 func FailureDecided(r *engine.Run, i, attempt int, d engine.Decision) message.Message {
 	s := r.Steps[i]
 	verb := map[engine.Action]string{engine.Retry: "Retried", engine.Skip: "Skipped", engine.Abort: "Aborted", engine.Reject: "Rejected"}[d.Action]
+	if d.Action == engine.Override {
+		text := fmt.Sprintf("Step %d: %s (attempt %d) — every failed check overridden, the last (`%s`) by <@%s>%s. It runs again with the other checks enforced.",
+			i+1, s.Step.Title, attempt, d.Check, d.User, reason(d.Reason))
+		return message.Message{Text: text, Sections: []string{text}}
+	}
 	text := fmt.Sprintf("Step %d: %s (attempt %d) — %s by <@%s>%s", i+1, s.Step.Title, attempt, verb, d.User, reason(d.Reason))
 	return message.Message{Text: text, Sections: []string{text}}
 }

@@ -119,6 +119,10 @@ func Result(r *engine.Run, i int) message.Message {
 	if s.Output.Summary != "" {
 		m.Sections = append(m.Sections, message.Escape(s.Output.Summary))
 	}
+	if res, ok := checksOf(s); ok {
+		// One line per check, with who overrode which (the details say it in plain text).
+		m.Sections = append(m.Sections, checkSections(s, res, 0)...)
+	}
 	return m
 }
 
@@ -185,6 +189,7 @@ func Help() message.Message {
 		"• `/cutover plan ORIGIN DEST`: the exact plan, changing nothing",
 		"• `/cutover abort [STEP] [REASON]`: stop (at STEP, if named); a rollback plan of what has run follows",
 		"• `/cutover skip STEP REASON`: skip the step the run waits at, e.g. `/cutover skip 12 the diff is expected`",
+		"• `/cutover override CHECK REASON`: let one failed preflight check pass, e.g. `/cutover override dns-points-at-the-origin 9.9.9.9 caches the old answer`",
 		"• `/cutover schedule ORIGIN DEST TIME`: plan a run (reminders 24 h and 1 h before); `/cutover schedule` lists, `/cutover unschedule ID` removes",
 		"• `/cutover history [RUN]`: recent runs, or one run's decisions (who, what, when, why)",
 		"• `/cutover help`: this text",
