@@ -142,7 +142,8 @@ func Describe(cfg *config.Config, p Plan, s Step) []string {
 		out = append(out,
 			fmt.Sprintf("read-only checks: %s and %s reachable; meshweb and postgres pods found and ready; celery StatefulSet present", p.Origin, p.Destination),
 			fmt.Sprintf("%s deployed at the head of %s@%s, no %s run in progress", p.Destination, cfg.GitHub.App.Repo, cfg.GitHub.App.Branch, cfg.GitHub.App.DeployWorkflow),
-			fmt.Sprintf("meshweb image digests equal; %s points at %s (the origin); no other run active", cfg.DNS.Name, cfg.Clusters[p.Origin].LBHostname))
+			fmt.Sprintf("%s points at %s (the origin); no other run active; meshweb image digests compared (a difference only warns)", cfg.DNS.Name, cfg.Clusters[p.Origin].LBHostname),
+			fmt.Sprintf("each failed check can be overridden on its own, with a reason, by %d maintainer(s) other than the initiator", max(1, cfg.Slack.ApprovalsRequired)))
 		if w := cfg.GitHub.Certs.Workflow; w != "" {
 			out = append(out, fmt.Sprintf("the merges' workflows run on a push to their branch, and %s in %s deploys to environment %s",
 				w, cfg.GitHub.Certs.Repo, cfg.Clusters[p.Destination].CertsEnvironment))
