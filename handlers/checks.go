@@ -48,12 +48,9 @@ func cutLast(s, sep string) (before, after string, found bool) {
 	return s, "", false
 }
 
-// checksOf returns the check lines of the step's newest attempt, when it is made of
+// checksOf returns the check lines of the step's current attempt, when it is made of
 // checks.
-func checksOf(s engine.StepRun) (engine.Checks, bool) {
-	res, err := engine.Decode[engine.Checks](s.Output)
-	return res, err == nil && len(res.Checks) > 0
-}
+func checksOf(s engine.StepRun) (engine.Checks, bool) { return engine.ChecksOf(s) }
 
 // blockingChecks are the failed checks of the attempt that no accepted override lets
 // pass.

@@ -337,7 +337,7 @@ func preflightRuns(r *engine.Run, now time.Time) (failed, passed *engine.Run) {
 	s := &failed.Steps[0]
 	s.State, s.Attempt, s.Started, s.Ended = engine.Failed, 2, now, now.Add(4*time.Second)
 	s.Overrides = []engine.CheckOverride{dns, deploy}
-	s.Output = engine.Output{Summary: "4 of 8 checks passed, 1 warning(s)"}.WithResult(engine.Checks{Checks: lines})
+	s.Output = engine.Output{Summary: "4 of 8 checks passed, 1 warning(s)"}.WithResult(engine.Checks{Attempt: 2, Checks: lines})
 	s.Error = "preflight failed: no-meshdb-deploy-in-progress, dns-points-at-the-origin, the-merges-workflows"
 	failed.Decisions = []engine.Decision{{Step: 0, StepID: "preflight", Attempt: 2, User: "U03CAROL", Action: engine.Override,
 		Check: "dns-points-at-the-origin", Reason: "1.1.1.1 and 8.8.8.8 answer the origin", At: now}}
@@ -352,6 +352,6 @@ func preflightRuns(r *engine.Run, now time.Time) (failed, passed *engine.Run) {
 	after[6].Outcome, after[6].Override = engine.CheckOverridden, &dns
 	after[7].Outcome, after[7].Message = engine.CheckPassed, "sld_terraform.yaml runs on a push to main of nycmeshnet/nycmesh-dns; deploy_environments.yaml deploys to prod1 (deploy_prod1)"
 	s.State, s.Attempt, s.Error = engine.Succeeded, 3, ""
-	s.Output = engine.Output{Summary: "5 of 8 checks passed, 1 warning(s), 2 overridden"}.WithResult(engine.Checks{Checks: after})
+	s.Output = engine.Output{Summary: "5 of 8 checks passed, 1 warning(s), 2 overridden"}.WithResult(engine.Checks{Attempt: 3, Checks: after})
 	return failed, passed
 }

@@ -32,7 +32,16 @@ const (
 
 // Checks is the result of a step made of checks, one line per check in the order run.
 type Checks struct {
-	Checks []CheckLine `json:"checks"`
+	// Attempt is the attempt that ran the checks: an attempt that failed before it
+	// recorded any keeps an earlier attempt's result, which is no ground for an override.
+	Attempt int         `json:"attempt"`
+	Checks  []CheckLine `json:"checks"`
+}
+
+// ChecksOf returns the check lines of step s's current attempt, if it recorded any.
+func ChecksOf(s StepRun) (Checks, bool) {
+	res, err := Decode[Checks](s.Output)
+	return res, err == nil && len(res.Checks) > 0 && res.Attempt == s.Attempt
 }
 
 // CheckLine is one check of one attempt.
@@ -119,9 +128,9 @@ func (e *Engine) override(r *Run, q Request) (string, error) {
 	if s.State != Failed {
 		return "", refuse("state", "step %d is %s; a check can be overridden only while its step has failed on it", q.Step+1, human(s.State))
 	}
-	res, err := Decode[Checks](s.Output)
-	if err != nil || len(res.Checks) == 0 {
-		return "", refuse("state", "step %d (%s) has no checks to override; use Retry, Skip or Abort", q.Step+1, s.Step.Title)
+	res, ok := ChecksOf(s)
+	if !ok {
+		return "", refuse("state", "step %d (%s) has no checks of attempt %d to override; use Retry, Skip or Abort", q.Step+1, s.Step.Title, s.Attempt)
 	}
 	line, ok := res.Line(q.Check)
 	switch {

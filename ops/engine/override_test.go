@@ -19,6 +19,8 @@ type checkWorld struct {
 	mu      sync.Mutex
 	order   []string
 	failing map[string]bool
+	// broken fails the step before any check ran.
+	broken bool
 }
 
 func newCheckWorld(failing ...string) *checkWorld {
@@ -39,8 +41,11 @@ func (w *checkWorld) fail(ids ...string) {
 func (w *checkWorld) run(x engine.StepContext) (engine.Output, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.broken {
+		return engine.Output{}, fmt.Errorf("no connection to cluster %q is configured", "prod9")
+	}
 	self := x.Run.Steps[x.Index]
-	var res engine.Checks
+	res := engine.Checks{Attempt: x.Attempt}
 	var failed []string
 	for _, id := range w.order {
 		l := engine.CheckLine{ID: id, Name: id, Outcome: engine.CheckPassed, Message: "fine"}
@@ -218,7 +223,28 @@ func TestOverrideWithOneApprovalAndStepsWithoutChecks(t *testing.T) {
 	h.mustDecide(bob, engine.Approve, "")
 	require.Equal(t, engine.Failed, h.active().Steps[1].State)
 	_, err = h.override(bob, dnsCheck, "wrong step")
-	refusal(t, err, "has no checks to override; use Retry, Skip or Abort")
+	refusal(t, err, "has no checks of attempt 1 to override; use Retry, Skip or Abort")
 	_, err = h.override(bob, "", "wrong step")
-	refusal(t, err, "has no checks to override")
+	refusal(t, err, "has no checks of attempt 1 to override")
+}
+
+// An attempt that failed before running its checks keeps the earlier attempt's lines,
+// which are no ground for an override.
+func TestOverrideNeedsTheChecksOfTheCurrentAttempt(t *testing.T) {
+	h := newHarness(t, 1)
+	w := newCheckWorld(dnsCheck, deployCheck)
+	h.exec.checks = w.run
+	h.start()
+	w.mu.Lock()
+	w.broken = true
+	w.mu.Unlock()
+	h.mustDecide(bob, engine.Retry, "")
+	pre := h.active().Steps[0]
+	require.Equal(t, 2, pre.Attempt)
+	require.Equal(t, engine.Failed, pre.State)
+	_, stale := engine.ChecksOf(pre)
+	assert.False(t, stale, "the lines in the output are attempt 1's")
+	_, err := h.override(bob, dnsCheck, "resolver lag")
+	refusal(t, err, "has no checks of attempt 2 to override")
+	assert.Empty(t, h.active().Steps[0].Overrides)
 }

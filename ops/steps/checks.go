@@ -64,7 +64,7 @@ func (e *Executor) preflight(ctx context.Context, x engine.StepContext) (engine.
 	if x.Index >= 0 && x.Index < len(x.Run.Steps) {
 		self = x.Run.Steps[x.Index]
 	}
-	var res engine.Checks
+	res := engine.Checks{Attempt: x.Attempt}
 	var lines []string
 	var failed, warned, overridden int
 	var failedIDs []string
