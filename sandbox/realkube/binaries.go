@@ -24,10 +24,10 @@ const EnvBinDir = "CUTOVERBOT_KUBE_DIR"
 
 // Bins is where the control plane's programs are.
 type Bins struct {
-	Dir                                   string // the versioned cache directory
-	Etcd, APIServer, ControllerManager    string
-	Kwok                                  string
-	KwokStages                            string // kwok's kustomize/stage directory, copied from its module
+	Dir                                string // the versioned cache directory
+	Etcd, APIServer, ControllerManager string
+	Kwok                               string
+	KwokStages                         string // kwok's kustomize/stage directory, copied from its module
 }
 
 func binsIn(dir string) (Bins, error) {
