@@ -422,3 +422,12 @@ func freePorts(n int) ([]int, error) {
 	}
 	return out, nil
 }
+
+// EnsureServiceAccount creates a service account if it does not exist.
+func (c *Cluster) EnsureServiceAccount(ctx context.Context, ns, name string) error {
+	_, err := c.Admin.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("realkube: create service account %s/%s: %w", ns, name, err)
+	}
+	return nil
+}

@@ -59,6 +59,7 @@ type kubelet struct {
 	served sync.WaitGroup
 
 	mu      sync.Mutex
+	byNS    map[string]ExecFunc // SetNamespaceExec
 	records []*ExecRecord
 	running sync.WaitGroup
 }
@@ -77,7 +78,7 @@ func startKubelet(c *Cluster, port int, fn ExecFunc) (*kubelet, error) {
 	if err != nil {
 		return nil, fmt.Errorf("realkube: kubelet endpoint: %w", err)
 	}
-	k := &kubelet{c: c, exec: fn}
+	k := &kubelet{c: c, exec: fn, byNS: map[string]ExecFunc{}}
 	k.ctx, k.cancel = context.WithCancel(context.Background())
 	mux := http.NewServeMux()
 	mux.HandleFunc("/exec/{ns}/{pod}/{container}", func(w http.ResponseWriter, r *http.Request) {
@@ -153,6 +154,10 @@ func (e *podExec) ExecInContainer(_ context.Context, _, _, container string, cmd
 	k.mu.Lock()
 	k.records = append(k.records, rec)
 	k.running.Add(1)
+	run := k.exec
+	if fn, ok := k.byNS[e.ns]; ok {
+		run = fn
+	}
 	k.mu.Unlock()
 	defer k.running.Done()
 
@@ -168,11 +173,11 @@ func (e *podExec) ExecInContainer(_ context.Context, _, _, container string, cmd
 		req.Stderr = errw
 	}
 	code, err := 126, error(nil)
-	if k.exec == nil {
+	if run == nil {
 		fmt.Fprintf(req.Stderr, "realkube: no exec handler for %s/%s %s\n", e.ns, e.pod, container)
 	} else {
 		// The request's context is not passed on: the command outlives its client.
-		code, err = k.exec(k.ctx, req)
+		code, err = run(k.ctx, req)
 	}
 	k.mu.Lock()
 	rec.Done, rec.Code, rec.Err = true, code, err

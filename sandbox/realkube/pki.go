@@ -121,3 +121,12 @@ func (p *pki) serviceAccountKeys() error {
 }
 
 var loopback = []net.IP{net.IPv4(127, 0, 0, 1)}
+
+// CertPool is a pool holding the PEM certificates given.
+func CertPool(caPEM []byte) (*x509.CertPool, error) {
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return nil, fmt.Errorf("realkube: no certificate in the CA PEM")
+	}
+	return pool, nil
+}

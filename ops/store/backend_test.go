@@ -1,0 +1,65 @@
+package store_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/nycmeshnet/cutoverbot/deploy"
+	"github.com/nycmeshnet/cutoverbot/ops/kube"
+	"github.com/nycmeshnet/cutoverbot/ops/kube/kubefake"
+	"github.com/nycmeshnet/cutoverbot/sandbox/realkube"
+)
+
+// TestMain closes the real control plane the Kubernetes store tests share, if started.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	realkube.CloseShared()
+	os.Exit(code)
+}
+
+// eachStoreBackend runs f against kubefake and, when realkube.EnvEnable is set, against a
+// real API server as the bot's ServiceAccount with deploy/overlays/ha/state-rbac.yaml. Both
+// clients are real client-go built from a kubeconfig like the bot's.
+func eachStoreBackend(t *testing.T, f func(t *testing.T, c kubernetes.Interface, ns string)) {
+	t.Run("kubefake", func(t *testing.T) {
+		srv, err := kubefake.Start(kubefake.Options{})
+		require.NoError(t, err)
+		t.Cleanup(srv.Close)
+		path := filepath.Join(t.TempDir(), "kubeconfig")
+		require.NoError(t, kubefake.WriteKubeconfig(path, map[string]*kubefake.Server{"home": srv}))
+		f(t, connectHome(t, path, "cutoverbot"), "cutoverbot")
+	})
+	if os.Getenv(realkube.EnvEnable) == "" {
+		return
+	}
+	t.Run("real", func(t *testing.T) {
+		c := realkube.Shared(t)
+		ns := c.TestNamespace(t, "state")
+		ctx := context.Background()
+		objs, err := realkube.SplitYAML(deploy.StateRBAC)
+		require.NoError(t, err)
+		realkube.MoveToNamespace(objs, ns)
+		// The Role binds the ServiceAccount of deploy/base/serviceaccount.yaml.
+		require.NoError(t, c.EnsureServiceAccount(ctx, ns, "cutoverbot"))
+		_, err = c.Apply(ctx, objs, realkube.ApplyOptions{})
+		require.NoError(t, err)
+		token, err := c.ServiceAccountToken(ctx, ns, "cutoverbot", time.Hour)
+		require.NoError(t, err)
+		path := filepath.Join(t.TempDir(), "kubeconfig")
+		require.NoError(t, realkube.WriteKubeconfig(path, map[string]realkube.Context{"home": {Cluster: c, Token: token}}))
+		f(t, connectHome(t, path, ns), ns)
+	})
+}
+
+func connectHome(t *testing.T, path, ns string) kubernetes.Interface {
+	t.Helper()
+	cl, err := kube.Connect(kube.Options{Name: "home", Kubeconfig: path, Context: "home", Namespace: ns})
+	require.NoError(t, err)
+	return cl.Clientset()
+}
