@@ -11,9 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
-	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 
@@ -104,7 +102,9 @@ func (f *fakeBackend) addPod(t *testing.T, name string, labels, containers map[s
 	f.srv.AddPod(ns, name, labels, containers, ready, f.added)
 }
 
-func (f *fakeBackend) setPodReady(t *testing.T, name string, ready bool) { f.srv.SetPodReady(ns, name, ready) }
+func (f *fakeBackend) setPodReady(t *testing.T, name string, ready bool) {
+	f.srv.SetPodReady(ns, name, ready)
+}
 func (f *fakeBackend) setPodPhase(t *testing.T, name string, phase corev1.PodPhase) {
 	f.srv.SetPodPhase(ns, name, phase)
 }
@@ -291,44 +291,11 @@ func (r *realBackend) specReplicas(t *testing.T, kind kube.Workload, name string
 	return *d.Spec.Replicas
 }
 
-// deny rewrites the bot's Role with one rule per verb and resource, all but a.
+// deny takes the permission out of the bot's Role.
 func (r *realBackend) deny(t *testing.T, a kube.Access) {
 	t.Helper()
-	ctx := context.Background()
-	roles := r.c.Admin.RbacV1().Roles(r.ns)
-	role, err := roles.Get(ctx, "cutoverbot", metav1.GetOptions{})
+	_, err := r.c.RevokeFromRole(context.Background(), r.ns, "cutoverbot", "cutoverbot", realkube.Permission(a))
 	require.NoError(t, err)
-	var rules []rbacv1.PolicyRule
-	removed := false
-	for _, rule := range role.Rules {
-		for _, g := range rule.APIGroups {
-			for _, res := range rule.Resources {
-				for _, v := range rule.Verbs {
-					resource, sub, _ := strings.Cut(res, "/")
-					if g == a.Group && resource == a.Resource && sub == a.Subresource && v == a.Verb {
-						removed = true
-						continue
-					}
-					rules = append(rules, rbacv1.PolicyRule{APIGroups: []string{g}, Resources: []string{res}, Verbs: []string{v}})
-				}
-			}
-		}
-	}
-	require.True(t, removed, "the Role grants %s", a)
-	role.Rules = rules
-	_, err = roles.Update(ctx, role, metav1.UpdateOptions{})
-	require.NoError(t, err)
-	// The authorizer reads Roles through a cache: wait until it answers with the change.
-	review := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
-		User:   "system:serviceaccount:" + r.ns + ":cutoverbot",
-		Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + r.ns, "system:authenticated"},
-		ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: r.ns, Verb: a.Verb, Group: a.Group,
-			Resource: a.Resource, Subresource: a.Subresource},
-	}}
-	require.NoError(t, wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
-		res, err := r.c.Admin.AuthorizationV1().SubjectAccessReviews().Create(ctx, review, metav1.CreateOptions{})
-		return err == nil && !res.Status.Allowed, nil
-	}), "the authorizer to deny %s", a)
 }
 
 func (r *realBackend) setExec(fn execFn) {

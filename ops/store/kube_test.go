@@ -37,7 +37,9 @@ func TestKubeContract(t *testing.T) {
 }
 
 // Two replicas racing to start a run: exactly one takes the lock.
-func TestKubeCreateIsExclusiveAcrossReplicas(t *testing.T) { eachStoreBackend(t, kubeCreateIsExclusiveAcrossReplicas) }
+func TestKubeCreateIsExclusiveAcrossReplicas(t *testing.T) {
+	eachStoreBackend(t, kubeCreateIsExclusiveAcrossReplicas)
+}
 
 func kubeCreateIsExclusiveAcrossReplicas(t *testing.T, c kubernetes.Interface, ns string) {
 	a, b := openKube(t, c, ns), openKube(t, c, ns)
@@ -89,7 +91,9 @@ func kubeStaleWriterIsRefused(t *testing.T, c kubernetes.Interface, ns string) {
 
 // An ended run left in the active object (the bot died between archiving it and
 // releasing the lock) is settled by the next reader: nothing lost, lock free.
-func TestKubeSettlesAnEndedRunLeftHoldingTheLock(t *testing.T) { eachStoreBackend(t, kubeSettlesAnEndedRunLeftHoldingTheLock) }
+func TestKubeSettlesAnEndedRunLeftHoldingTheLock(t *testing.T) {
+	eachStoreBackend(t, kubeSettlesAnEndedRunLeftHoldingTheLock)
+}
 
 func kubeSettlesAnEndedRunLeftHoldingTheLock(t *testing.T, c kubernetes.Interface, ns string) {
 	s := openKube(t, c, ns)
@@ -129,7 +133,9 @@ func kubeSettlesAnEndedRunLeftHoldingTheLock(t *testing.T, c kubernetes.Interfac
 
 // Large step outputs (a long diff) fit because the payload is compressed; one that
 // cannot fit is refused with a clear error and the stored run is unchanged.
-func TestKubeLargeRunsFitOrAreRefusedClearly(t *testing.T) { eachStoreBackend(t, kubeLargeRunsFitOrAreRefusedClearly) }
+func TestKubeLargeRunsFitOrAreRefusedClearly(t *testing.T) {
+	eachStoreBackend(t, kubeLargeRunsFitOrAreRefusedClearly)
+}
 
 func kubeLargeRunsFitOrAreRefusedClearly(t *testing.T, c kubernetes.Interface, ns string) {
 	s := openKube(t, c, ns)

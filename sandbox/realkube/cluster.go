@@ -431,3 +431,13 @@ func (c *Cluster) EnsureServiceAccount(ctx context.Context, ns, name string) err
 	}
 	return nil
 }
+
+// StopAPIServer stops the API server, as when a cluster's API endpoint goes away: clients'
+// calls fail and their streams end. The rest of the control plane keeps running.
+func (c *Cluster) StopAPIServer() {
+	for _, p := range c.procs {
+		if p.name == "kube-apiserver" {
+			p.stop()
+		}
+	}
+}
