@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/nycmeshnet/cutoverbot/deploy"
 	"github.com/nycmeshnet/cutoverbot/ops/kube"
@@ -40,6 +41,8 @@ type backendOptions struct {
 type backend interface {
 	// connect returns the bot's view of the namespace, as cluster prod1.
 	connect(t *testing.T) *kube.Cluster
+	// connectWithToken is connect with another bearer token.
+	connectWithToken(t *testing.T, token string) *kube.Cluster
 	// addPod adds a pod that is Running and (if ready) Ready; containers maps each
 	// container to the image ID its node reports. Pods added later are newer.
 	addPod(t *testing.T, name string, labels, containers map[string]string, ready bool)
@@ -94,6 +97,19 @@ func startFakeBackend(t *testing.T, o backendOptions) backend {
 
 func (f *fakeBackend) connect(t *testing.T) *kube.Cluster {
 	c, _ := connect(t, "prod1", map[string]*kubefake.Server{"prod1": f.srv})
+	return c
+}
+
+func (f *fakeBackend) connectWithToken(t *testing.T, token string) *kube.Cluster {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	require.NoError(t, kubefake.WriteKubeconfig(path, map[string]*kubefake.Server{"prod1": f.srv}))
+	cfg, err := clientcmd.LoadFromFile(path)
+	require.NoError(t, err)
+	cfg.AuthInfos["prod1"].Token = token
+	require.NoError(t, clientcmd.WriteToFile(*cfg, path))
+	c, err := kube.Connect(kube.Options{Name: "prod1", Kubeconfig: path, Context: "prod1", Namespace: ns})
+	require.NoError(t, err)
 	return c
 }
 
@@ -164,6 +180,11 @@ func (r *realBackend) connect(t *testing.T) *kube.Cluster {
 	t.Helper()
 	token, err := r.c.ServiceAccountToken(context.Background(), r.ns, "cutoverbot", time.Hour)
 	require.NoError(t, err)
+	return r.connectWithToken(t, token)
+}
+
+func (r *realBackend) connectWithToken(t *testing.T, token string) *kube.Cluster {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "kubeconfig")
 	require.NoError(t, realkube.WriteKubeconfig(path, map[string]realkube.Context{"prod1": {Cluster: r.c, Token: token}}))
 	if r.proxy != "" {
@@ -241,8 +262,24 @@ func (r *realBackend) setPodReady(t *testing.T, name string, ready bool) {
 	r.updateStatus(t, name, func(p *corev1.Pod) { setReadyStatus(p, ready) })
 }
 
+// setPodPhase reports the phase as a kubelet does: a pod that ended has its containers
+// terminated.
 func (r *realBackend) setPodPhase(t *testing.T, name string, phase corev1.PodPhase) {
-	r.updateStatus(t, name, func(p *corev1.Pod) { p.Status.Phase = phase })
+	r.updateStatus(t, name, func(p *corev1.Pod) {
+		p.Status.Phase = phase
+		if phase != corev1.PodSucceeded && phase != corev1.PodFailed {
+			return
+		}
+		setReadyStatus(p, false)
+		for i := range p.Status.ContainerStatuses {
+			cs := &p.Status.ContainerStatuses[i]
+			exit := int32(0)
+			if phase == corev1.PodFailed {
+				exit = 1
+			}
+			cs.State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: exit, StartedAt: p.CreationTimestamp, FinishedAt: metav1.Now()}}
+		}
+	})
 }
 
 // unmanagedNode is a node name kwok does not manage: pods bound to it never start.

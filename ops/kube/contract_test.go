@@ -134,6 +134,7 @@ func TestContractScale(t *testing.T) {
 				spec, status, err := c.Replicas(context.Background(), kind, name)
 				require.NoError(t, err)
 				assert.Equal(t, [2]int32{0, 0}, [2]int32{spec, status})
+				t.Logf("progress: %q", msgs)
 				prefix := "prod1/" + c.Namespace() + " " + string(kind) + " " + name + ": 3 -> 0"
 				require.NotEmpty(t, msgs)
 				assert.Equal(t, prefix+" (status 3)", msgs[0], "the wait reports the state it starts from")
@@ -192,11 +193,43 @@ func TestContractForbiddenAndUnauthorized(t *testing.T) {
 		ctx := context.Background()
 		require.NoError(t, c.Ping(ctx))
 		b.addWorkload(t, kube.StatefulSet, "celery", 1, map[string]string{"app": "celery"})
+		b.addPod(t, "pg-0", map[string]string{"app": "pg"}, map[string]string{"postgres": "postgres@sha256:15"}, true)
+		b.setExec(func(context.Context, []string, io.Reader, io.Writer, io.Writer) (int, error) { return 0, nil })
+
 		b.deny(t, kube.Access{Verb: "get", Group: "apps", Resource: "statefulsets"})
 		err := c.WorkloadExists(ctx, kube.StatefulSet, "celery")
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "403 Forbidden, the service account lacks a permission")
 		assert.NotErrorIs(t, err, kube.ErrNotFound)
+
+		b.deny(t, kube.Access{Verb: "create", Resource: "pods", Subresource: "exec"})
+		err = c.Exec(ctx, "pg-0", "postgres", []string{"true"}, nil, nil, nil)
+		require.Error(t, err)
+		assert.Contains(t, strings.ToLower(err.Error()), "forbidden")
+		assert.Zero(t, b.execCount(), "a forbidden exec never reaches the node")
+
+		bad := b.connectWithToken(t, "not-a-token")
+		err = bad.Ping(ctx)
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "401 Unauthorized")
+		err = bad.Exec(ctx, "pg-0", "postgres", []string{"true"}, nil, nil, nil)
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "Unauthorized")
+	})
+}
+
+// A pod found ready may have ended by the time the command is sent: the node refuses it.
+func TestContractExecIntoAnEndedPod(t *testing.T) {
+	eachBackend(t, backendOptions{}, func(t *testing.T, b backend) {
+		c := b.connect(t)
+		b.addPod(t, "pg-0", map[string]string{"app": "pg"}, map[string]string{"postgres": "postgres@sha256:15"}, true)
+		b.setExec(func(context.Context, []string, io.Reader, io.Writer, io.Writer) (int, error) { return 0, nil })
+		require.NoError(t, c.Exec(context.Background(), "pg-0", "postgres", []string{"true"}, nil, nil, nil))
+		b.setPodPhase(t, "pg-0", corev1.PodFailed)
+		err := c.Exec(context.Background(), "pg-0", "postgres", []string{"true"}, nil, nil, nil)
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "container postgres is in CONTAINER_EXITED state")
+		assert.Equal(t, 1, b.execCount(), "only the first command ran")
 	})
 }
 
@@ -216,7 +249,7 @@ func TestContractExec(t *testing.T) {
 				c := b.connect(t)
 				ctx := context.Background()
 				b.addPod(t, "pg-0", map[string]string{"app": "pg"}, map[string]string{"postgres": "postgres@sha256:15", "exporter": "exp@sha256:1"}, true)
-				b.setExec(func(ctx context.Context, argv []string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
+				b.setExec(func(_ context.Context, argv []string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
 					switch argv[0] {
 					case "cat":
 						_, err := io.Copy(stdout, stdin)

@@ -136,6 +136,18 @@ func (k *kubelet) serveExec(w http.ResponseWriter, r *http.Request, ns, pod, uid
 		http.Error(w, fmt.Sprintf("container %s not found in pod %s/%s", container, ns, pod), http.StatusNotFound)
 		return
 	}
+	// The container runtime execs only into a running container.
+	for _, cs := range p.Status.ContainerStatuses {
+		if cs.Name != container || cs.State.Running != nil {
+			continue
+		}
+		state := "is not created or running"
+		if cs.State.Terminated != nil {
+			state = "is in CONTAINER_EXITED state"
+		}
+		http.Error(w, fmt.Sprintf("failed to exec in container: container %s %s", container, state), http.StatusInternalServerError)
+		return
+	}
 	cmd := r.URL.Query()["command"]
 	remotecommand.ServeExec(w, r, &podExec{k: k, ns: ns, pod: pod}, ns+"/"+pod, uid, container, cmd, opts,
 		streamIdleTimeout, remotecommand.DefaultStreamCreationTimeout, remotecommand.SupportedStreamingProtocols)
