@@ -5,7 +5,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +16,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/nycmeshnet/cutoverbot/deploy"
@@ -51,6 +55,9 @@ type backend interface {
 	// addWorkload adds a StatefulSet or Deployment with replicas ready pods.
 	addWorkload(t *testing.T, kind kube.Workload, name string, replicas int32, labels map[string]string)
 	specReplicas(t *testing.T, kind kube.Workload, name string) int32
+	// watchStatus watches a workload from now on; the function it returns gives the
+	// distinct status.replicas values seen so far, in order.
+	watchStatus(t *testing.T, kind kube.Workload, name string) func() []int32
 	// deny takes one permission away from the bot's identity.
 	deny(t *testing.T, a kube.Access)
 	setExec(fn execFn)
@@ -138,6 +145,10 @@ func (f *fakeBackend) specReplicas(t *testing.T, kind kube.Workload, name string
 }
 
 func (f *fakeBackend) deny(t *testing.T, a kube.Access) { f.srv.Deny(a) }
+
+func (f *fakeBackend) watchStatus(t *testing.T, kind kube.Workload, name string) func() []int32 {
+	return watchReplicas(t, f.connect(t).Clientset(), ns, kind, name)
+}
 
 func (f *fakeBackend) setExec(fn execFn) {
 	f.srv.SetExecHandler(func(ctx context.Context, req kubefake.ExecRequest) (int, error) {
@@ -328,6 +339,10 @@ func (r *realBackend) specReplicas(t *testing.T, kind kube.Workload, name string
 	return *d.Spec.Replicas
 }
 
+func (r *realBackend) watchStatus(t *testing.T, kind kube.Workload, name string) func() []int32 {
+	return watchReplicas(t, r.c.Admin, r.ns, kind, name)
+}
+
 // deny takes the permission out of the bot's Role.
 func (r *realBackend) deny(t *testing.T, a kube.Access) {
 	t.Helper()
@@ -349,4 +364,49 @@ func (r *realBackend) execCount() int {
 		}
 	}
 	return n
+}
+
+// watchReplicas watches one workload and collects the distinct status.replicas values.
+func watchReplicas(t *testing.T, client kubernetes.Interface, namespace string, kind kube.Workload, name string) func() []int32 {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	opts := metav1.ListOptions{FieldSelector: "metadata.name=" + name}
+	var (
+		w   watch.Interface
+		err error
+	)
+	if kind == kube.StatefulSet {
+		w, err = client.AppsV1().StatefulSets(namespace).Watch(ctx, opts)
+	} else {
+		w, err = client.AppsV1().Deployments(namespace).Watch(ctx, opts)
+	}
+	require.NoError(t, err)
+	var mu sync.Mutex
+	var seen []int32
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ev := range w.ResultChan() {
+			var n int32
+			switch o := ev.Object.(type) {
+			case *appsv1.StatefulSet:
+				n = o.Status.Replicas
+			case *appsv1.Deployment:
+				n = o.Status.Replicas
+			default:
+				continue
+			}
+			mu.Lock()
+			if len(seen) == 0 || seen[len(seen)-1] != n {
+				seen = append(seen, n)
+			}
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() { cancel(); w.Stop(); <-done })
+	return func() []int32 {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(seen)
+	}
 }

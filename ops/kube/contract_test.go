@@ -127,6 +127,7 @@ func TestContractScale(t *testing.T) {
 				var msgs []string
 				progress := func(m string) { mu.Lock(); defer mu.Unlock(); msgs = append(msgs, m) }
 
+				history := b.watchStatus(t, kind, name)
 				prev, err := c.Scale(context.Background(), kind, name, 0, 2*time.Minute, progress)
 				require.NoError(t, err)
 				assert.Equal(t, int32(3), prev)
@@ -139,6 +140,20 @@ func TestContractScale(t *testing.T) {
 				require.NotEmpty(t, msgs)
 				assert.Equal(t, prefix+" (status 3)", msgs[0], "the wait reports the state it starts from")
 				assert.Equal(t, prefix+" (status 0)", msgs[len(msgs)-1])
+				last := int32(4)
+				for _, m := range msgs {
+					var n int32
+					_, err := fmt.Sscanf(m[strings.LastIndex(m, "(status "):], "(status %d)", &n)
+					require.NoError(t, err, m)
+					assert.Less(t, n, last, "status only goes down: %q", msgs)
+					last = n
+				}
+				if kind == kube.StatefulSet {
+					// The wait may miss a count between two reads; a watch sees every one.
+					require.Eventually(t, func() bool { h := history(); return len(h) > 0 && h[len(h)-1] == 0 },
+						10*time.Second, 10*time.Millisecond, "the watch sees the last change: %v", history())
+					assert.Equal(t, []int32{3, 2, 1, 0}, history(), "the StatefulSet controller removes one pod at a time")
+				}
 
 				prev, err = c.Scale(context.Background(), kind, name, 2, 2*time.Minute, nil)
 				require.NoError(t, err)
@@ -228,6 +243,7 @@ func TestContractExecIntoAnEndedPod(t *testing.T) {
 		b.setPodPhase(t, "pg-0", corev1.PodFailed)
 		err := c.Exec(context.Background(), "pg-0", "postgres", []string{"true"}, nil, nil, nil)
 		require.Error(t, err)
+		t.Logf("exec into an ended pod: %v", err)
 		assert.Contains(t, err.Error(), "container postgres is in CONTAINER_EXITED state")
 		assert.Equal(t, 1, b.execCount(), "only the first command ran")
 	})
