@@ -32,16 +32,26 @@ log() { echo "kube-binaries: $*" >&2; }
 
 mkdir -p "$BIN" "$DIR/src"
 
-# have NAME: the binary exists and its build finished (a stamp is written after a build succeeds,
-# so a build killed half-way is redone).
-have() { [ -x "$BIN/$1" ] && [ -f "$BIN/.$1.done" ]; }
+# version NAME: the version a binary is built from.
+version() {
+  case "$1" in
+    etcd) echo "$ETCD_VERSION" ;;
+    kwok) echo "$KWOK_VERSION" ;;
+    kustomize) echo "$KUSTOMIZE_VERSION" ;;
+    *) echo "$KUBE_VERSION" ;;
+  esac
+}
+
+# have NAME: the binary exists and its build of this version finished (the stamp is written
+# after a build succeeds, so a build killed half-way is redone).
+have() { [ -x "$BIN/$1" ] && [ "$(cat "$BIN/.$1.done" 2>/dev/null)" = "$(version "$1")" ]; }
 
 timed() {
   local name="$1"; shift
   local start=$SECONDS
-  log "building $name (cold builds take minutes)"
+  log "building $name $(version "$name") (cold builds take minutes)"
   "$@"
-  touch "$BIN/.$name.done"
+  version "$name" >"$BIN/.$name.done"
   log "built $name in $((SECONDS - start)) s"
 }
 
