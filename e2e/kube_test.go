@@ -19,6 +19,7 @@ import (
 	"github.com/nycmeshnet/cutoverbot/ops/snapshot"
 	"github.com/nycmeshnet/cutoverbot/ops/tlswait"
 	"github.com/nycmeshnet/cutoverbot/sandbox"
+	"github.com/nycmeshnet/cutoverbot/sandbox/realcluster"
 	"github.com/nycmeshnet/cutoverbot/sandbox/realkube"
 	"github.com/nycmeshnet/cutoverbot/server"
 )
@@ -86,17 +87,18 @@ func TestE2EKubeWholeCutover(t *testing.T) {
 		cluster *sandbox.Cluster
 		want    int32
 	}{{w.dest, 1}, {w.origin, 0}} {
-		sts, err := c.cluster.Real.Admin.AppsV1().StatefulSets(sandbox.Namespace).Get(ctx, sandbox.CeleryStatefulSet, metav1.GetOptions{})
+		admin := w.real[c.cluster.Name].Admin
+		sts, err := admin.AppsV1().StatefulSets(sandbox.Namespace).Get(ctx, sandbox.CeleryStatefulSet, metav1.GetOptions{})
 		require.NoError(t, err)
 		assert.Equal(t, c.want, *sts.Spec.Replicas, c.cluster.Name)
 		assert.Equal(t, c.want, sts.Status.Replicas, c.cluster.Name)
-		pods, err := c.cluster.Real.Admin.CoreV1().Pods(sandbox.Namespace).List(ctx, metav1.ListOptions{LabelSelector: "app=meshdb-celery-worker-app"})
+		pods, err := admin.CoreV1().Pods(sandbox.Namespace).List(ctx, metav1.ListOptions{LabelSelector: "app=meshdb-celery-worker-app"})
 		require.NoError(t, err)
 		assert.Len(t, pods.Items, int(c.want), c.cluster.Name)
 	}
 	// The database commands reached each node through its API server's exec proxy.
-	assert.True(t, ranOnNode(w.origin, "pg_dump"), "pg_dump ran in the origin's postgres pod")
-	assert.True(t, ranOnNode(w.dest, "pg_restore"), "pg_restore ran in the destination's postgres pod")
+	assert.True(t, ranOnNode(w.real[w.origin.Name], "pg_dump"), "pg_dump ran in the origin's postgres pod")
+	assert.True(t, ranOnNode(w.real[w.dest.Name], "pg_restore"), "pg_restore ran in the destination's postgres pod")
 
 	w.stopBot()
 	run, _ := w.finalRun()
@@ -104,8 +106,8 @@ func TestE2EKubeWholeCutover(t *testing.T) {
 	assert.Len(t, run.Steps, 18)
 }
 
-func ranOnNode(c *sandbox.Cluster, program string) bool {
-	for _, e := range c.Real.Execs() {
+func ranOnNode(c *realkube.Cluster, program string) bool {
+	for _, e := range c.Execs() {
 		if e.Container == sandbox.PostgresContainer && e.Done && e.Code == 0 && strings.Contains(strings.Join(e.Command, " "), program) {
 			return true
 		}
@@ -129,7 +131,7 @@ func TestE2EKubeEachMissingRuleStopsThePreflight(t *testing.T) {
 	seen := 0 // thread messages already read
 	for i, a := range kube.PlanAccess {
 		c := []*sandbox.Cluster{w.dest, w.origin}[i%2]
-		restore, err := c.Real.RevokeFromRole(ctx, sandbox.Namespace, "cutoverbot", sandbox.BotServiceAccount, realkube.Permission(a))
+		restore, err := w.real[c.Name].RevokeFromRole(ctx, sandbox.Namespace, realcluster.BotRole, realcluster.BotServiceAccount, realkube.Permission(a))
 		require.NoError(t, err, "%s", a)
 		named := "may not " + a.String() + " in namespace meshdb"
 
@@ -167,8 +169,8 @@ func TestE2EKubeEachMissingRuleStopsThePreflight(t *testing.T) {
 		_, _, ok := w.button("Approve")
 		return ok && strings.Contains(w.headerText(), "✅ 1.")
 	})
-	for _, c := range []*sandbox.Cluster{w.origin, w.dest} {
-		assert.Empty(t, c.Real.Execs(), "no command ran in %s's pods", c.Name)
+	for name, c := range w.real {
+		assert.Empty(t, c.Execs(), "no command ran in %s's pods", name)
 	}
 }
 

@@ -25,6 +25,7 @@ import (
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
 	"github.com/nycmeshnet/cutoverbot/ops/store"
 	"github.com/nycmeshnet/cutoverbot/sandbox"
+	"github.com/nycmeshnet/cutoverbot/sandbox/realcluster"
 	"github.com/nycmeshnet/cutoverbot/sandbox/realkube"
 	"github.com/nycmeshnet/cutoverbot/server"
 )
@@ -71,6 +72,8 @@ type world struct {
 	cfg     *config.Config
 	cfgPath string
 	traffic *sandbox.Traffic
+	// real holds each cluster's control plane, by name, with worldOptions.realKube.
+	real map[string]*realkube.Cluster
 
 	srv     *server.Server
 	stop    context.CancelFunc
@@ -103,8 +106,14 @@ func newWorld(t *testing.T, o worldOptions) *world {
 	}
 	if o.realKube {
 		bins := realkube.Require(t)
+		var mu sync.Mutex
+		w.real = map[string]*realkube.Cluster{}
 		newCluster = func(name string, opts sandbox.Options) (*sandbox.Cluster, error) {
-			return sandbox.NewRealCluster(ctx, name, filepath.Join(w.dir, name), bins, opts)
+			c, kube, err := realcluster.Start(ctx, name, filepath.Join(w.dir, name), bins, opts)
+			mu.Lock()
+			w.real[name] = kube
+			mu.Unlock()
+			return c, err
 		}
 	}
 	var wg sync.WaitGroup
