@@ -40,7 +40,7 @@ e2e: $(STAMP)
 kube-binaries:
 	./scripts/kube-binaries.sh
 
-KUBE_TESTS := TestExec|TestContract|TestKube|TestManifestsAppliedToARealAPIServer|TestE2EKube
+KUBE_TESTS := TestExec|TestStdin|TestContract|TestKube|TestManifestsAppliedToARealAPIServer|TestE2EKube
 e2e-kube: $(STAMP)
 	dir=$$(./scripts/kube-binaries.sh) && \
 	CUTOVERBOT_E2E_KUBE=1 CUTOVERBOT_KUBE_DIR=$$dir $(GO) test -p 1 -count=1 -timeout 40m -v -run '$(KUBE_TESTS)' \

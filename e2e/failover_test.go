@@ -33,7 +33,7 @@ import (
 
 // home is the cluster the bot itself runs in: its state ConfigMaps and its Lease. It is
 // kubefake (srv), or a real control plane (real) where the bot is the ServiceAccount of
-// deploy/ with the Role of deploy/overlays/ha/state-rbac.yaml.
+// the chart (deploy/helm), with its Role.
 type home struct {
 	srv        *kubefake.Server
 	real       *realkube.Cluster

@@ -5,14 +5,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/nycmeshnet/cutoverbot/bot/slackfake"
-	"github.com/nycmeshnet/cutoverbot/deploy"
 	"github.com/nycmeshnet/cutoverbot/ops/dns"
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
 	"github.com/nycmeshnet/cutoverbot/ops/kube"
@@ -31,7 +29,7 @@ import (
 // deploy/target-cluster/rbac.yaml with a token the API server issued.
 
 // startRealHome is the bot's own cluster on a real control plane: its state ConfigMaps and
-// its Lease, as the ServiceAccount cutoverbot with deploy/overlays/ha/state-rbac.yaml.
+// its Lease, as the ServiceAccount the chart (deploy/helm) creates, with its Role.
 func startRealHome(t *testing.T, dir string) *home {
 	t.Helper()
 	bins := realkube.Require(t)
@@ -39,13 +37,7 @@ func startRealHome(t *testing.T, dir string) *home {
 	c, err := realkube.Start(ctx, bins, realkube.Options{Dir: filepath.Join(dir, "home")})
 	require.NoError(t, err)
 	t.Cleanup(c.Close)
-	require.NoError(t, c.EnsureNamespace(ctx, "cutoverbot", nil))
-	require.NoError(t, c.EnsureServiceAccount(ctx, "cutoverbot", "cutoverbot"))
-	objs, err := realkube.SplitYAML(deploy.StateRBAC)
-	require.NoError(t, err)
-	_, err = c.Apply(ctx, objs, realkube.ApplyOptions{})
-	require.NoError(t, err)
-	token, err := c.ServiceAccountToken(ctx, "cutoverbot", "cutoverbot", 2*time.Hour)
+	token, err := realcluster.StateIdentity(ctx, c, "cutoverbot")
 	require.NoError(t, err)
 	path := filepath.Join(dir, "home-kubeconfig")
 	require.NoError(t, realkube.WriteKubeconfig(path, map[string]realkube.Context{"home": {Cluster: c, Token: token}}))

@@ -7,7 +7,6 @@
 #   KUBE_VERSION   k8s.io/kubernetes version (default v1.30.14: the minor NYC Mesh runs with k3s)
 #   ETCD_VERSION   go.etcd.io/etcd/server/v3 version (default v3.6.17)
 #   KWOK_VERSION   sigs.k8s.io/kwok version (default v0.8.0)
-#   KUSTOMIZE_VERSION  sigs.k8s.io/kustomize/kustomize/v5 version (default v5.8.2; v5.8.3 needs Go 1.27), for deploy/
 #   CUTOVERBOT_KUBE_CACHE  cache root (default ${XDG_CACHE_HOME:-$HOME/.cache}/cutoverbot/kube)
 #
 # Cold builds take minutes each (kube-apiserver is the longest) and several GB of memory, so the
@@ -17,7 +16,6 @@ set -euo pipefail
 KUBE_VERSION="${KUBE_VERSION:-v1.30.14}"
 ETCD_VERSION="${ETCD_VERSION:-v3.6.17}"
 KWOK_VERSION="${KWOK_VERSION:-v0.8.0}"
-KUSTOMIZE_VERSION="${KUSTOMIZE_VERSION:-v5.8.2}"
 GO="${GO:-go}"
 CACHE_ROOT="${CUTOVERBOT_KUBE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cutoverbot/kube}"
 DIR="$CACHE_ROOT/$KUBE_VERSION-etcd$ETCD_VERSION-kwok$KWOK_VERSION"
@@ -37,7 +35,6 @@ version() {
   case "$1" in
     etcd) echo "$ETCD_VERSION" ;;
     kwok) echo "$KWOK_VERSION" ;;
-    kustomize) echo "$KUSTOMIZE_VERSION" ;;
     *) echo "$KUBE_VERSION" ;;
   esac
 }
@@ -125,11 +122,7 @@ build_kwok() {
   chmod -R u+w "$DIR/kwok-stage"
 }
 
-build_kustomize() {
-  (cd "$DIR/src" && GOBIN="$BIN" GOFLAGS= "$GO" install -trimpath -ldflags '-s -w' "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION")
-}
-
-for name in etcd kube-apiserver kube-controller-manager kwok kustomize; do
+for name in etcd kube-apiserver kube-controller-manager kwok; do
   if have "$name"; then
     log "$name: cached"
     continue
@@ -137,10 +130,9 @@ for name in etcd kube-apiserver kube-controller-manager kwok kustomize; do
   case "$name" in
     etcd) timed etcd build_etcd ;;
     kwok) timed kwok build_kwok ;;
-    kustomize) timed kustomize build_kustomize ;;
     *) timed "$name" build_kube "$name" ;;
   esac
 done
 
-log "kubernetes $KUBE_VERSION, etcd $ETCD_VERSION, kwok $KWOK_VERSION, kustomize $KUSTOMIZE_VERSION in $DIR"
+log "kubernetes $KUBE_VERSION, etcd $ETCD_VERSION, kwok $KWOK_VERSION in $DIR"
 echo "$DIR"

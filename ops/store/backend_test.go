@@ -5,14 +5,13 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/nycmeshnet/cutoverbot/deploy"
 	"github.com/nycmeshnet/cutoverbot/ops/kube"
 	"github.com/nycmeshnet/cutoverbot/ops/kube/kubefake"
+	"github.com/nycmeshnet/cutoverbot/sandbox/realcluster"
 	"github.com/nycmeshnet/cutoverbot/sandbox/realkube"
 )
 
@@ -24,7 +23,7 @@ func TestMain(m *testing.M) {
 }
 
 // eachStoreBackend runs f against kubefake and, when realkube.EnvEnable is set, against a
-// real API server as the bot's ServiceAccount with deploy/overlays/ha/state-rbac.yaml. Both
+// real API server as the bot's ServiceAccount with the Role the chart (deploy/helm) gives it. Both
 // clients are real client-go built from a kubeconfig like the bot's.
 func eachStoreBackend(t *testing.T, f func(t *testing.T, c kubernetes.Interface, ns string)) {
 	t.Run("kubefake", func(t *testing.T) {
@@ -41,15 +40,8 @@ func eachStoreBackend(t *testing.T, f func(t *testing.T, c kubernetes.Interface,
 	t.Run("real", func(t *testing.T) {
 		c := realkube.Shared(t)
 		ns := c.TestNamespace(t, "state")
-		ctx := context.Background()
-		objs, err := realkube.SplitYAML(deploy.StateRBAC)
-		require.NoError(t, err)
-		realkube.MoveToNamespace(objs, ns)
-		// The Role binds the ServiceAccount of deploy/base/serviceaccount.yaml.
-		require.NoError(t, c.EnsureServiceAccount(ctx, ns, "cutoverbot"))
-		_, err = c.Apply(ctx, objs, realkube.ApplyOptions{})
-		require.NoError(t, err)
-		token, err := c.ServiceAccountToken(ctx, ns, "cutoverbot", time.Hour)
+		// The identity the chart gives a two-replica install.
+		token, err := realcluster.StateIdentity(context.Background(), c, ns)
 		require.NoError(t, err)
 		path := filepath.Join(t.TempDir(), "kubeconfig")
 		require.NoError(t, realkube.WriteKubeconfig(path, map[string]realkube.Context{"home": {Cluster: c, Token: token}}))

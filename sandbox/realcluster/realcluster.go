@@ -49,7 +49,8 @@ func Start(ctx context.Context, name, dir string, bins realkube.Bins, opts sandb
 		var err error
 		kube, err = realkube.Start(ctx, bins, realkube.Options{Dir: filepath.Join(dir, "kube"),
 			Exec: func(ctx context.Context, req realkube.ExecRequest) (int, error) {
-				return run(ctx, req.Container, req.Command, req.Stdin, req.Stdout, req.Stderr)
+				return run(ctx, sandbox.PodCommand{Container: req.Container, Argv: req.Command, Stdin: req.Stdin,
+					Stdout: req.Stdout, Stderr: req.Stderr, Disconnected: req.Disconnected})
 			}})
 		if err != nil {
 			return nil, err

@@ -28,7 +28,6 @@ type Bins struct {
 	Etcd, APIServer, ControllerManager string
 	Kwok                               string
 	KwokStages                         string // kwok's kustomize/stage directory, copied from its module
-	Kustomize                          string // renders deploy/'s overlays
 }
 
 func binsIn(dir string) (Bins, error) {
@@ -39,9 +38,8 @@ func binsIn(dir string) (Bins, error) {
 		ControllerManager: filepath.Join(dir, "bin", "kube-controller-manager"),
 		Kwok:              filepath.Join(dir, "bin", "kwok"),
 		KwokStages:        filepath.Join(dir, "kwok-stage"),
-		Kustomize:         filepath.Join(dir, "bin", "kustomize"),
 	}
-	for _, p := range []string{b.Etcd, b.APIServer, b.ControllerManager, b.Kwok, b.KwokStages, b.Kustomize} {
+	for _, p := range []string{b.Etcd, b.APIServer, b.ControllerManager, b.Kwok, b.KwokStages} {
 		if _, err := os.Stat(p); err != nil {
 			return Bins{}, fmt.Errorf("realkube: %s missing (run scripts/kube-binaries.sh): %w", p, err)
 		}

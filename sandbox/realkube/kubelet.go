@@ -1,6 +1,8 @@
 package realkube
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -30,6 +32,10 @@ type ExecRequest struct {
 	Command                   []string
 	Stdin                     io.Reader
 	Stdout, Stderr            io.Writer
+	// Disconnected is closed once a write finds the client gone. The API server keeps its
+	// connection to the node while the command runs, so only a failed write tells (stdin
+	// just ends, as at the end of a complete input); the command goes on either way.
+	Disconnected <-chan struct{}
 }
 
 // ExecFunc runs a command "in" a container, on this machine. Its context ends only when
@@ -44,6 +50,7 @@ type ExecRecord struct {
 	Command                   []string
 	Started                   time.Time
 	Done                      bool  // the command has ended
+	ClientGone                bool  // its client had gone when it ended
 	Code                      int   // its exit status, once Done
 	Err                       error // a runtime error, once Done
 }
@@ -149,7 +156,8 @@ func (k *kubelet) serveExec(w http.ResponseWriter, r *http.Request, ns, pod, uid
 		return
 	}
 	cmd := r.URL.Query()["command"]
-	remotecommand.ServeExec(w, r, &podExec{k: k, ns: ns, pod: pod}, ns+"/"+pod, uid, container, cmd, opts,
+	e := &podExec{k: k, ns: ns, pod: pod, gone: make(chan struct{})}
+	remotecommand.ServeExec(&watchedWriter{ResponseWriter: w, gone: e.disconnect}, r, e, ns+"/"+pod, uid, container, cmd, opts,
 		streamIdleTimeout, remotecommand.DefaultStreamCreationTimeout, remotecommand.SupportedStreamingProtocols)
 }
 
@@ -157,6 +165,56 @@ func (k *kubelet) serveExec(w http.ResponseWriter, r *http.Request, ns, pod, uid
 type podExec struct {
 	k       *kubelet
 	ns, pod string
+
+	gone     chan struct{} // closed when the client has gone
+	goneOnce sync.Once
+}
+
+func (e *podExec) disconnect() { e.goneOnce.Do(func() { close(e.gone) }) }
+
+// watchedWriter hands the upgrade a connection whose failed read means the client (the
+// API server's proxy) has gone: the stream's reader is always reading.
+type watchedWriter struct {
+	http.ResponseWriter
+	gone func()
+}
+
+func (w *watchedWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, rw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	buffered, _ := rw.Reader.Peek(rw.Reader.Buffered())
+	watched := &watchedConn{Conn: c, gone: w.gone}
+	r := bufio.NewReader(io.MultiReader(bytes.NewReader(bytes.Clone(buffered)), watched))
+	return watched, bufio.NewReadWriter(r, rw.Writer), nil
+}
+
+type watchedConn struct {
+	net.Conn
+	gone func()
+}
+
+func (c *watchedConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if err != nil {
+		c.gone()
+	}
+	return n, err
+}
+
+// goneWriter notices a client gone from a failed write.
+type goneWriter struct {
+	w io.Writer
+	e *podExec
+}
+
+func (g goneWriter) Write(p []byte) (int, error) {
+	n, err := g.w.Write(p)
+	if err != nil {
+		g.e.disconnect()
+	}
+	return n, err
 }
 
 func (e *podExec) ExecInContainer(_ context.Context, _, _, container string, cmd []string, in io.Reader, out, errw io.WriteCloser,
@@ -174,15 +232,15 @@ func (e *podExec) ExecInContainer(_ context.Context, _, _, container string, cmd
 	defer k.running.Done()
 
 	req := ExecRequest{Namespace: e.ns, Pod: e.pod, Container: container, Command: slices.Clone(cmd),
-		Stdin: strings.NewReader(""), Stdout: io.Discard, Stderr: io.Discard}
+		Stdin: strings.NewReader(""), Stdout: io.Discard, Stderr: io.Discard, Disconnected: e.gone}
 	if in != nil {
 		req.Stdin = in
 	}
 	if out != nil {
-		req.Stdout = out
+		req.Stdout = goneWriter{out, e}
 	}
 	if errw != nil {
-		req.Stderr = errw
+		req.Stderr = goneWriter{errw, e}
 	}
 	code, err := 126, error(nil)
 	if run == nil {
@@ -193,6 +251,11 @@ func (e *podExec) ExecInContainer(_ context.Context, _, _, container string, cmd
 	}
 	k.mu.Lock()
 	rec.Done, rec.Code, rec.Err = true, code, err
+	select {
+	case <-e.gone:
+		rec.ClientGone = true
+	default:
+	}
 	k.mu.Unlock()
 	switch {
 	case err != nil:

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -17,7 +18,9 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/remotecommand"
 	utilexec "k8s.io/client-go/util/exec"
 
@@ -126,6 +129,9 @@ func TestExecOutlivesItsClient(t *testing.T) {
 			rec := c.Execs()[before]
 			require.Eventually(t, func() bool { return c.Execs()[before].Done }, 10*time.Second, 20*time.Millisecond)
 			assert.Equal(t, 0, c.Execs()[before].Code, "%+v", rec)
+			// The API server keeps its connection to the node while the command runs: a
+			// command that writes nothing never learns its client went.
+			assert.False(t, c.Execs()[before].ClientGone)
 
 			// A writer loses its stdout with the client and dies of SIGPIPE (128+13).
 			before = len(c.Execs())
@@ -142,6 +148,7 @@ func TestExecOutlivesItsClient(t *testing.T) {
 			require.Eventually(t, func() bool { return len(c.Execs()) > before && c.Execs()[before].Done }, 30*time.Second, 20*time.Millisecond,
 				"the writer ended after its client left")
 			assert.Equal(t, 141, c.Execs()[before].Code)
+			assert.True(t, c.Execs()[before].ClientGone)
 			cancel()
 		})
 	}
@@ -166,3 +173,61 @@ func TestExecRefusedByTheAPIServer(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// A client killed mid-copy (SIGKILL: no goodbye on the stream) ends the command's stdin as
+// if the copy were complete: `cat > FILE` exits 0 with part of the data. Whatever copies
+// into a pod must check what arrived.
+func TestStdinEndsWhenTheClientIsKilled(t *testing.T) {
+	c := startCluster(t)
+	for _, tr := range transports {
+		t.Run(tr, func(t *testing.T) {
+			f := filepath.Join(t.TempDir(), "copy")
+			before := len(c.Execs())
+			cfg := c.AdminREST()
+			cmd := exec.Command(os.Args[0], "-test.run=^TestHelperCopyClient$")
+			cmd.Env = append(os.Environ(), "REALKUBE_HELPER=1", "REALKUBE_URL="+cfg.Host, "REALKUBE_TOKEN="+cfg.BearerToken,
+				"REALKUBE_CA="+string(cfg.CAData), "REALKUBE_TRANSPORT="+tr, "REALKUBE_FILE="+f)
+			require.NoError(t, cmd.Start())
+			require.Eventually(t, func() bool {
+				b, err := os.ReadFile(f)
+				return err == nil && string(b) == "the first part\n"
+			}, 30*time.Second, 20*time.Millisecond, "the copy began")
+			require.NoError(t, cmd.Process.Kill())
+			_ = cmd.Wait()
+			require.Eventually(t, func() bool {
+				b, err := os.ReadFile(f + ".status")
+				return err == nil && string(b) == "0\n"
+			}, 30*time.Second, 50*time.Millisecond, "cat ended, with status 0")
+			b, err := os.ReadFile(f)
+			require.NoError(t, err)
+			assert.Equal(t, "the first part\n", string(b), "only what arrived before the kill")
+			assert.Len(t, c.Execs(), before+1)
+		})
+	}
+}
+
+// TestHelperCopyClient is the client TestStdinEndsWhenTheClientIsKilled kills: it copies
+// a first part into the pod, then waits with stdin open.
+func TestHelperCopyClient(t *testing.T) {
+	if os.Getenv("REALKUBE_HELPER") == "" {
+		t.Skip("the client process of TestStdinEndsWhenTheClientIsKilled")
+	}
+	cfg := &rest.Config{Host: os.Getenv("REALKUBE_URL"), BearerToken: os.Getenv("REALKUBE_TOKEN"),
+		TLSClientConfig: rest.TLSClientConfig{CAData: []byte(os.Getenv("REALKUBE_CA"))}}
+	client, err := kubernetes.NewForConfig(cfg)
+	require.NoError(t, err)
+	f := os.Getenv("REALKUBE_FILE")
+	pr, pw := io.Pipe()
+	go func() { _, _ = pw.Write([]byte("the first part\n")) }() // and never more, nor an end
+	req := client.CoreV1().RESTClient().Post().Resource("pods").Namespace(ns).Name("box").SubResource("exec").
+		VersionedParams(&corev1.PodExecOptions{Container: "main", Command: []string{"sh", "-c", "cat > " + f + "; echo $? > " + f + ".status"},
+			Stdin: true, Stdout: true, Stderr: true}, scheme.ParameterCodec)
+	var ex remotecommand.Executor
+	if os.Getenv("REALKUBE_TRANSPORT") == "websocket" {
+		ex, err = remotecommand.NewWebSocketExecutor(cfg, "GET", req.URL().String())
+	} else {
+		ex, err = remotecommand.NewSPDYExecutor(cfg, "POST", req.URL())
+	}
+	require.NoError(t, err)
+	_ = ex.StreamWithContext(context.Background(), remotecommand.StreamOptions{Stdin: pr, Stdout: io.Discard, Stderr: io.Discard})
+}
