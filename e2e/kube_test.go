@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -109,8 +110,9 @@ func ranOnNode(c *realkube.Cluster, program string) bool {
 
 // TestE2EKubeEachMissingRuleStopsThePreflight takes each permission of
 // deploy/target-cluster/rbac.yaml out of the bot's Role in turn, alternating clusters:
-// `check` names it (the real authorizer answers the SelfSubjectAccessReview) and the run's
-// preflight fails naming it, so nothing runs. With the Role whole again, preflight passes.
+// `check` names it (the real authorizer answers the SelfSubjectAccessReview), and a run
+// started then fails its preflight naming it and is aborted with nothing run. With the Role
+// whole again, preflight passes.
 func TestE2EKubeEachMissingRuleStopsThePreflight(t *testing.T) {
 	w := newWorld(t, worldOptions{installs: 200, realKube: true})
 	ctx := context.Background()
@@ -120,7 +122,7 @@ func TestE2EKubeEachMissingRuleStopsThePreflight(t *testing.T) {
 		}
 	}
 	w.startBot(nil)
-	seen := 0 // thread messages already read
+	runs := 0
 	for i, a := range kube.PlanAccess {
 		c := []*sandbox.Cluster{w.dest, w.origin}[i%2]
 		restore, err := w.real[c.Name].RevokeFromRole(ctx, sandbox.Namespace, realcluster.BotRole, realcluster.BotServiceAccount, realkube.Permission(a))
@@ -136,34 +138,59 @@ func TestE2EKubeEachMissingRuleStopsThePreflight(t *testing.T) {
 		assert.False(t, perm.OK, "check: %s", a)
 		assert.Contains(t, perm.Msg, named)
 
-		if i == 0 {
-			w.command(alice, "start prod2 prod1") // preflight runs at once
-			w.waitFor("the run header", func() bool { return w.header().TS != "" })
-		} else {
-			w.click(bob, "Retry")
-		}
-		w.waitFor("preflight to fail naming "+a.String(), func() bool {
-			thread := w.slack.Thread(channel, w.header().TS)
-			for _, m := range thread[min(seen, len(thread)):] {
+		w.command(alice, "start prod2 prod1") // preflight runs at once
+		runs++
+		w.waitFor("run "+strconv.Itoa(runs)+"'s preflight to fail naming "+a.String(), func() bool {
+			h, ok := newestHeader(w, runs)
+			if !ok {
+				return false
+			}
+			for _, m := range w.slack.Thread(channel, h.TS) {
 				if strings.Contains(slackfake.TextOf(m), named) {
 					return true
 				}
 			}
 			return false
 		})
-		seen = len(w.slack.Thread(channel, w.header().TS))
-		w.waitFor("the Retry button", func() bool { _, _, ok := w.button("Retry"); return ok })
-		assert.NotContains(t, w.headerText(), "✅ 2.", "nothing past preflight ran")
+		h, _ := newestHeader(w, runs)
+		assert.NotContains(t, headerTextOf(w, h), "✅ 2.", "nothing past preflight ran")
+		w.command(alice, "abort the bot's Role lacks "+a.String())
+		w.waitFor("the run to end aborted", func() bool { return strings.Contains(headerTextOf(w, h), "aborted") })
 		require.NoError(t, restore(ctx))
 	}
-	w.click(bob, "Retry")
+
+	w.command(alice, "start prod2 prod1")
+	runs++
 	w.waitFor("preflight to pass and step 2 to wait for approval", func() bool {
-		_, _, ok := w.button("Approve")
-		return ok && strings.Contains(w.headerText(), "✅ 1.")
+		h, ok := newestHeader(w, runs)
+		if !ok {
+			return false
+		}
+		_, _, prompt := w.slack.FindButton(channel, h.TS, "Approve")
+		return prompt && strings.Contains(headerTextOf(w, h), "✅ 1.")
 	})
 	for name, c := range w.real {
 		assert.Empty(t, c.Execs(), "no command ran in %s's pods", name)
 	}
+}
+
+// newestHeader is the top-level message of the n-th run in the channel, once it is there.
+func newestHeader(w *world, n int) (slackfake.Message, bool) {
+	var headers []slackfake.Message
+	for _, m := range w.slack.Messages(channel) {
+		if strings.Contains(m.Text, "MeshDB cutover") {
+			headers = append(headers, m)
+		}
+	}
+	if len(headers) < n {
+		return slackfake.Message{}, false
+	}
+	return headers[n-1], true
+}
+
+func headerTextOf(w *world, h slackfake.Message) string {
+	m, _ := w.slack.Message(channel, h.TS)
+	return slackfake.TextOf(m)
 }
 
 // TestE2EKubeTwoReplicasLeaderDiesFollowerResumes is the failover test with the state,
