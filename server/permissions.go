@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/nycmeshnet/cutoverbot/ops/config"
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
 	"github.com/nycmeshnet/cutoverbot/ops/kube"
 	"github.com/nycmeshnet/cutoverbot/ops/steps"
@@ -14,7 +15,7 @@ import (
 // (SelfSubjectAccessReview) whether the bot's identity holds every permission the plan
 // needs, so a Role missing one stops the run before it changes anything rather than at the
 // step that needs it.
-func permissionsCheck(clusters map[string]*kube.Cluster) steps.Check {
+func permissionsCheck(cfg *config.Config, clusters map[string]*kube.Cluster) steps.Check {
 	return func(ctx context.Context, run *engine.Run) (string, error) {
 		var ok, bad []string
 		for _, name := range []string{run.Origin, run.Destination} {
@@ -23,7 +24,8 @@ func permissionsCheck(clusters map[string]*kube.Cluster) steps.Check {
 				bad = append(bad, fmt.Sprintf("no connection to cluster %q is configured", name))
 				continue
 			}
-			missing, err := c.Missing(ctx, kube.PlanAccess)
+			want := append(append([]kube.Access(nil), kube.PlanAccess...), kube.AnnotateAccess(kube.StatefulSet, cfg.Clusters[name].CeleryStatefulSet))
+			missing, err := c.Missing(ctx, want)
 			switch {
 			case err != nil:
 				bad = append(bad, err.Error())
@@ -37,6 +39,6 @@ func permissionsCheck(clusters map[string]*kube.Cluster) steps.Check {
 		if len(bad) > 0 {
 			return "", fmt.Errorf("%s", strings.Join(bad, "; "))
 		}
-		return fmt.Sprintf("all %d the plan needs in %s", len(kube.PlanAccess), strings.Join(ok, " and ")), nil
+		return fmt.Sprintf("all %d the plan needs in %s", len(kube.PlanAccess)+1, strings.Join(ok, " and ")), nil
 	}
 }

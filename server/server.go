@@ -124,7 +124,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	}
 	exec := steps.New(cfg)
 	s.clusterSteps = steps.RegisterClusterSteps(exec, cfg, clusters)
-	exec.AddCheck("permissions", permissionsCheck(conns))
+	exec.AddCheck("permissions", permissionsCheck(cfg, conns))
 	gh, err := github.New(cfg.GitHub.APIURL, cfg.Tokens.GitHub.Reveal(), nil)
 	if err != nil {
 		st.Close()

@@ -186,15 +186,16 @@ func TestContractScaleTimeoutNamesTheState(t *testing.T) {
 // The bot's identity holds exactly the plan's permissions; each one taken away is named by
 // the access review and refused by the API server.
 func TestContractPermissions(t *testing.T) {
-	for _, a := range kube.PlanAccess {
+	want := append(append([]kube.Access(nil), kube.PlanAccess...), kube.AnnotateAccess(kube.StatefulSet, "meshdb-celery-worker"))
+	for _, a := range want {
 		t.Run(a.String(), func(t *testing.T) {
 			eachBackend(t, backendOptions{}, func(t *testing.T, b backend) {
 				c := b.connect(t)
-				missing, err := c.Missing(context.Background(), kube.PlanAccess)
+				missing, err := c.Missing(context.Background(), want)
 				require.NoError(t, err)
 				require.Empty(t, missing, "deploy/target-cluster/rbac.yaml grants the plan's permissions")
 				b.deny(t, a)
-				missing, err = c.Missing(context.Background(), kube.PlanAccess)
+				missing, err = c.Missing(context.Background(), want)
 				require.NoError(t, err)
 				assert.Equal(t, []kube.Access{a}, missing)
 			})

@@ -3,6 +3,7 @@ package realkube
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -12,9 +13,11 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 )
 
-// Permission is one verb on a group's resource (and subresource).
+// Permission is one verb on a group's resource (and subresource), of one object when Name
+// is set (a Role's resourceNames).
 type Permission struct {
 	Verb, Group, Resource, Subresource string
+	Name                               string
 }
 
 // RevokeFromRole rewrites a Role as one rule per group, resource and verb, without p, and
@@ -33,11 +36,13 @@ func (c *Cluster) RevokeFromRole(ctx context.Context, ns, role, sa string, p Per
 			for _, res := range rule.Resources {
 				for _, v := range rule.Verbs {
 					resource, sub, _ := strings.Cut(res, "/")
-					if g == p.Group && resource == p.Resource && sub == p.Subresource && v == p.Verb {
+					if g == p.Group && resource == p.Resource && sub == p.Subresource && v == p.Verb &&
+						slices.Equal(rule.ResourceNames, names(p.Name)) {
 						removed = true
 						continue
 					}
-					rules = append(rules, rbacv1.PolicyRule{APIGroups: []string{g}, Resources: []string{res}, Verbs: []string{v}})
+					rules = append(rules, rbacv1.PolicyRule{APIGroups: []string{g}, Resources: []string{res}, Verbs: []string{v},
+						ResourceNames: rule.ResourceNames})
 				}
 			}
 		}
@@ -73,7 +78,7 @@ func (c *Cluster) waitAllowed(ctx context.Context, ns, sa string, p Permission, 
 		User:   "system:serviceaccount:" + ns + ":" + sa,
 		Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"},
 		ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: ns, Verb: p.Verb, Group: p.Group,
-			Resource: p.Resource, Subresource: p.Subresource},
+			Resource: p.Resource, Subresource: p.Subresource, Name: p.Name},
 	}}
 	err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
 		res, err := c.Admin.AuthorizationV1().SubjectAccessReviews().Create(ctx, review, metav1.CreateOptions{})
@@ -83,4 +88,12 @@ func (c *Cluster) waitAllowed(ctx context.Context, ns, sa string, p Permission, 
 		return fmt.Errorf("realkube: waiting for the authorizer to answer allowed=%v for %+v: %w", want, p, err)
 	}
 	return nil
+}
+
+// names is a rule's resourceNames for a permission of one object, or of any.
+func names(name string) []string {
+	if name == "" {
+		return nil
+	}
+	return []string{name}
 }
