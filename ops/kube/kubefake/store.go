@@ -255,10 +255,6 @@ func (s *Server) handleUpdate(w http.ResponseWriter, r *http.Request, res resour
 		writeStatusError(w, apierrors.NewBadRequest(fmt.Sprintf("decode %s: %v", res.gvk.Kind, err)))
 		return
 	}
-	if err := validate(obj); err != nil {
-		writeStatusError(w, err)
-		return
-	}
 	o, _ := meta.Accessor(obj)
 	if o.GetName() != name {
 		writeStatusError(w, apierrors.NewBadRequest("the name of the object does not match the name in the URL"))
@@ -278,6 +274,10 @@ func (s *Server) handleUpdate(w http.ResponseWriter, r *http.Request, res resour
 // obj names another resourceVersion; the server's fields kept; the generation moves
 // with the spec.
 func (s *Server) replaceLocked(w http.ResponseWriter, res resource, ns string, cur, obj runtime.Object) {
+	if err := validate(obj); err != nil {
+		writeStatusError(w, err)
+		return
+	}
 	o, _ := meta.Accessor(obj)
 	c, _ := meta.Accessor(cur)
 	if rv := o.GetResourceVersion(); rv != "" && rv != c.GetResourceVersion() {
