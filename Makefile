@@ -14,7 +14,7 @@ DATE     ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 BUILDPKG := github.com/nycmeshnet/cutoverbot/buildinfo
 LDFLAGS  := -s -w -X $(BUILDPKG).version=$(VERSION) -X $(BUILDPKG).commit=$(COMMIT) -X $(BUILDPKG).date=$(DATE)
 
-.PHONY: setup demo test e2e bench fuzz lint build build-static image clean
+.PHONY: setup demo test e2e e2e-kube kube-binaries bench fuzz lint build build-static image clean
 
 $(STAMP): scripts/setup.sh go.mod go.sum
 	./scripts/setup.sh
@@ -33,6 +33,18 @@ test: $(STAMP)
 # the reliability table is printed at the end.
 e2e: $(STAMP)
 	$(GO) test -count=1 -timeout 30m -v ./e2e/ 2>&1 | grep -vE '^(=== (RUN|PAUSE|CONT)|E[0-9]{4} )'; exit $${PIPESTATUS[0]}
+
+# Real Kubernetes control planes (see README): etcd, kube-apiserver and kube-controller-manager
+# built from their Go modules into a cache outside the repository, kwok for the node. The first
+# run builds them (tens of minutes on 2 cores); later runs reuse the cache. Not part of `make test`.
+kube-binaries:
+	./scripts/kube-binaries.sh
+
+KUBE_TESTS := TestExec|TestStdin|TestContract|TestKube|TestManifestsAppliedToARealAPIServer|TestE2EKube
+e2e-kube: $(STAMP)
+	dir=$$(./scripts/kube-binaries.sh) && \
+	CUTOVERBOT_E2E_KUBE=1 CUTOVERBOT_KUBE_DIR=$$dir $(GO) test -p 1 -count=1 -timeout 40m -v -run '$(KUBE_TESTS)' \
+		./sandbox/realkube/ ./ops/kube/ ./ops/store/ ./deploy/ ./e2e/ 2>&1 | grep -vE '^(=== (RUN|PAUSE|CONT)|E[0-9]{4} )'; exit $${PIPESTATUS[0]}
 
 # Benchmarks print tables of ratios measured side by side; they assert no times.
 # BENCH_INSTALLS sets the database size of the dump/restore benchmark.

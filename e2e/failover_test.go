@@ -28,11 +28,15 @@ import (
 	"github.com/nycmeshnet/cutoverbot/ops/kube/kubefake"
 	"github.com/nycmeshnet/cutoverbot/ops/plan"
 	"github.com/nycmeshnet/cutoverbot/ops/store"
+	"github.com/nycmeshnet/cutoverbot/sandbox/realkube"
 )
 
-// home is the cluster the bot itself runs in: its state ConfigMaps and its Lease.
+// home is the cluster the bot itself runs in: its state ConfigMaps and its Lease. It is
+// kubefake (srv), or a real control plane (real) where the bot is the ServiceAccount of
+// the chart (deploy/helm), with its Role.
 type home struct {
 	srv        *kubefake.Server
+	real       *realkube.Cluster
 	kubeconfig string
 }
 
@@ -144,10 +148,12 @@ func (r *replica) kill9(t *testing.T) {
 // interrupted, and after a Retry completes the run. Nothing runs twice without an
 // approval and the data arrives whole.
 func TestE2ETwoReplicasLeaderDiesFollowerResumes(t *testing.T) {
-	dir := t.TempDir()
-	h := startHome(t, dir)
+	h := startHome(t, t.TempDir())
 	w := newWorld(t, worldOptions{installs: 600, mutate: h.haConfig})
+	leaderDiesFollowerResumes(t, h, w)
+}
 
+func leaderDiesFollowerResumes(t *testing.T, h *home, w *world) {
 	entered := make(chan struct{})
 	var once sync.Once
 	w.origin.SetExecHook(func(ctx context.Context, container string, argv []string) error {
@@ -251,15 +257,18 @@ func TestE2ETwoReplicasLeaderDiesFollowerResumes(t *testing.T) {
 // unable to renew, it must stop serving Slack and exit (to restart as a standby)
 // before the lease could pass to another replica.
 func TestE2ELeaderThatLosesItsLeaseStops(t *testing.T) {
-	dir := t.TempDir()
-	h := startHome(t, dir)
+	h := startHome(t, t.TempDir())
 	w := newWorld(t, worldOptions{installs: 300, mutate: h.haConfig})
+	leaderThatLosesItsLeaseStops(t, h, w)
+}
+
+func leaderThatLosesItsLeaseStops(t *testing.T, h *home, w *world) {
 	a := w.startReplica("a")
 	w.waitFor("replica a to lead and connect", w.slack.Connected)
 	code, _ := a.get("/readyz")
 	require.Equal(t, http.StatusOK, code)
 
-	h.srv.SetReachable(false)
+	h.cutOff(t)
 	select {
 	case <-a.done:
 	case <-time.After(30 * time.Second):

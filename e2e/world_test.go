@@ -25,6 +25,8 @@ import (
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
 	"github.com/nycmeshnet/cutoverbot/ops/store"
 	"github.com/nycmeshnet/cutoverbot/sandbox"
+	"github.com/nycmeshnet/cutoverbot/sandbox/realcluster"
+	"github.com/nycmeshnet/cutoverbot/sandbox/realkube"
 	"github.com/nycmeshnet/cutoverbot/server"
 )
 
@@ -70,6 +72,8 @@ type world struct {
 	cfg     *config.Config
 	cfgPath string
 	traffic *sandbox.Traffic
+	// real holds each cluster's control plane, by name, with worldOptions.realKube.
+	real map[string]*realkube.Cluster
 
 	srv     *server.Server
 	stop    context.CancelFunc
@@ -85,6 +89,9 @@ type worldOptions struct {
 	traffic bool
 	// slack changes the local Slack (its scopes are the manifest's unless changed).
 	slack func(*slackfake.Options)
+	// realKube runs each cluster on a real control plane (sandbox/realcluster); the test
+	// skips unless `make e2e-kube` enabled them.
+	realKube bool
 }
 
 func newWorld(t *testing.T, o worldOptions) *world {
@@ -94,22 +101,40 @@ func newWorld(t *testing.T, o worldOptions) *world {
 	}
 	ctx := context.Background()
 	w := &world{t: t, dir: t.TempDir()}
+	newCluster := func(name string, opts sandbox.Options) (*sandbox.Cluster, error) {
+		return sandbox.NewCluster(ctx, name, filepath.Join(w.dir, name), opts)
+	}
+	if o.realKube {
+		bins := realkube.Require(t)
+		var mu sync.Mutex
+		w.real = map[string]*realkube.Cluster{}
+		newCluster = func(name string, opts sandbox.Options) (*sandbox.Cluster, error) {
+			c, kube, err := realcluster.Start(ctx, name, filepath.Join(w.dir, name), bins, opts)
+			mu.Lock()
+			w.real[name] = kube
+			mu.Unlock()
+			return c, err
+		}
+	}
 	var wg sync.WaitGroup
 	var errO, errD error
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		w.origin, errO = sandbox.NewCluster(ctx, "prod2", filepath.Join(w.dir, "prod2"), sandbox.Options{Installs: o.installs, ScaleDelay: 50 * time.Millisecond})
+		w.origin, errO = newCluster("prod2", sandbox.Options{Installs: o.installs, ScaleDelay: 50 * time.Millisecond})
 	}()
 	go func() {
 		defer wg.Done()
-		w.dest, errD = sandbox.NewCluster(ctx, "prod1", filepath.Join(w.dir, "prod1"), sandbox.Options{Installs: o.installs / 3, ScaleDelay: 50 * time.Millisecond})
+		w.dest, errD = newCluster("prod1", sandbox.Options{Installs: o.installs / 3, ScaleDelay: 50 * time.Millisecond})
 	}()
 	wg.Wait()
+	for _, c := range []*sandbox.Cluster{w.origin, w.dest} {
+		if c != nil {
+			t.Cleanup(c.Close)
+		}
+	}
 	require.NoError(t, errO)
 	require.NoError(t, errD)
-	t.Cleanup(w.origin.Close)
-	t.Cleanup(w.dest.Close)
 	// The bot's token has the scopes the manifest asks for, no more.
 	so := slackfake.Options{BotToken: botToken, AppToken: appToken, Scopes: manifestScopes(t),
 		Channels: map[string]string{channel: "meshdb", "C0RANDOM": "random"},

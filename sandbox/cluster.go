@@ -15,6 +15,9 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
 	"github.com/nycmeshnet/cutoverbot/ops/kube/kubefake"
 	"github.com/nycmeshnet/cutoverbot/ops/pg"
 	"github.com/nycmeshnet/cutoverbot/ops/pg/pgserver"
@@ -33,11 +36,13 @@ const (
 	MeshwebImage      = "docker.io/willnilges/meshdb@sha256:7c1f0d5e9a3b2c4d6e8f0a1b3c5d7e9f1a2b4c6d8e0f1a3b5c7d9e1f3a5b7c9d"
 )
 
+// The labels of MeshDB's Helm chart: every workload selects SelectorLabels; their pods are
+// told apart by the app label.
 var (
-	sharedLabels   = map[string]string{"app.kubernetes.io/name": "meshdb", "app.kubernetes.io/instance": "meshdb"}
-	meshwebLabels  = with(sharedLabels, "app", "meshdb-meshweb-app")
-	postgresLabels = with(sharedLabels, "app", "meshdb-postgres-app")
-	celeryLabels   = with(sharedLabels, "app", "meshdb-celery-worker-app")
+	SelectorLabels = map[string]string{"app.kubernetes.io/name": "meshdb", "app.kubernetes.io/instance": "meshdb"}
+	MeshwebLabels  = with(SelectorLabels, "app", "meshdb-meshweb-app")
+	PostgresLabels = with(SelectorLabels, "app", "meshdb-postgres-app")
+	CeleryLabels   = with(SelectorLabels, "app", "meshdb-celery-worker-app")
 )
 
 func with(m map[string]string, k, v string) map[string]string {
@@ -52,8 +57,10 @@ func with(m map[string]string, k, v string) map[string]string {
 type Cluster struct {
 	Name string
 	PG   *pgserver.Server
-	Kube *kubefake.Server
-	dir  string
+	Kube *kubefake.Server // the simulated API server, or nil when API is set
+	// API is a Kubernetes API started outside this package (NewClusterOn), or nil.
+	API *API
+	dir string
 
 	hookMu sync.Mutex
 	hook   func(ctx context.Context, container string, argv []string) error
@@ -88,6 +95,66 @@ type Options struct {
 
 // NewCluster starts a cluster's PostgreSQL and Kubernetes API under dir.
 func NewCluster(ctx context.Context, name, dir string, opts Options) (*Cluster, error) {
+	c, err := newDatabase(ctx, name, dir, opts)
+	if err != nil {
+		return nil, err
+	}
+	if c.Kube, err = kubefake.Start(kubefake.Options{ScaleDelay: opts.ScaleDelay}); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("cluster %s: %w", name, err)
+	}
+	now := time.Now()
+	c.Kube.AddStatefulSet(Namespace, CeleryStatefulSet, 1, CeleryLabels)
+	c.Kube.AddDeployment(Namespace, MeshwebDeployment, 2, MeshwebLabels)
+	c.Kube.AddDeployment(Namespace, PostgresDeploy, 1, PostgresLabels)
+	c.Kube.AddPod(Namespace, "meshdb-meshweb-7d9f8-abcde", MeshwebLabels, map[string]string{MeshwebContainer: MeshwebImage}, true, now.Add(-2*time.Hour))
+	c.Kube.AddPod(Namespace, "meshdb-meshweb-7d9f8-fghij", MeshwebLabels, map[string]string{MeshwebContainer: MeshwebImage}, true, now.Add(-time.Hour))
+	c.Kube.AddPod(Namespace, "meshdb-postgres-5c6b7-klmno", PostgresLabels, map[string]string{PostgresContainer: "docker.io/library/postgres@sha256:15"}, true, now.Add(-24*time.Hour))
+	c.Kube.AddPod(Namespace, "meshdb-celery-worker-0", CeleryLabels, map[string]string{"celery-worker": MeshwebImage, "celery-beat": MeshwebImage}, true, now.Add(-time.Hour))
+	c.Kube.SetExecHandler(c.exec)
+	return c, nil
+}
+
+// API is a cluster's Kubernetes API started outside this package (a real control plane),
+// and how the bot reaches it.
+type API struct {
+	URL   string
+	CAPEM []byte
+	Token string // the bot's
+	// SetPodsReady sets the readiness the pods of a selector report.
+	SetPodsReady func(ctx context.Context, selector string, ready bool) error
+	Close        func()
+}
+
+// PodCommand is a command exec'd in one of the cluster's pods. Disconnected is closed when
+// its client goes away (the command goes on, as on a real node).
+type PodCommand struct {
+	Container      string
+	Argv           []string
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	Disconnected   <-chan struct{}
+}
+
+// PodRunner runs a command exec'd in a pod (Cluster.RunInPod).
+type PodRunner func(ctx context.Context, cmd PodCommand) (int, error)
+
+// NewClusterOn starts a cluster's PostgreSQL under dir, then its Kubernetes API with start,
+// which is given the function its pods' commands must run (sandbox/realcluster).
+func NewClusterOn(ctx context.Context, name, dir string, opts Options, start func(ctx context.Context, run PodRunner) (*API, error)) (*Cluster, error) {
+	c, err := newDatabase(ctx, name, dir, opts)
+	if err != nil {
+		return nil, err
+	}
+	if c.API, err = start(ctx, c.RunInPod); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("cluster %s: %w", name, err)
+	}
+	return c, nil
+}
+
+// newDatabase starts the cluster's PostgreSQL with MeshDB's schema, seeded.
+func newDatabase(ctx context.Context, name, dir string, opts Options) (*Cluster, error) {
 	c := &Cluster{Name: name, dir: dir}
 	var err error
 	if c.PG, err = pgserver.Start(ctx, filepath.Join(dir, "pg")); err != nil {
@@ -103,19 +170,6 @@ func NewCluster(ctx context.Context, name, dir string, opts Options) (*Cluster, 
 			return nil, fmt.Errorf("cluster %s: seed: %w", name, err)
 		}
 	}
-	if c.Kube, err = kubefake.Start(kubefake.Options{ScaleDelay: opts.ScaleDelay}); err != nil {
-		c.Close()
-		return nil, fmt.Errorf("cluster %s: %w", name, err)
-	}
-	now := time.Now()
-	c.Kube.AddStatefulSet(Namespace, CeleryStatefulSet, 1, celeryLabels)
-	c.Kube.AddDeployment(Namespace, MeshwebDeployment, 2, meshwebLabels)
-	c.Kube.AddDeployment(Namespace, PostgresDeploy, 1, postgresLabels)
-	c.Kube.AddPod(Namespace, "meshdb-meshweb-7d9f8-abcde", meshwebLabels, map[string]string{MeshwebContainer: MeshwebImage}, true, now.Add(-2*time.Hour))
-	c.Kube.AddPod(Namespace, "meshdb-meshweb-7d9f8-fghij", meshwebLabels, map[string]string{MeshwebContainer: MeshwebImage}, true, now.Add(-time.Hour))
-	c.Kube.AddPod(Namespace, "meshdb-postgres-5c6b7-klmno", postgresLabels, map[string]string{PostgresContainer: "docker.io/library/postgres@sha256:15"}, true, now.Add(-24*time.Hour))
-	c.Kube.AddPod(Namespace, "meshdb-celery-worker-0", celeryLabels, map[string]string{"celery-worker": MeshwebImage, "celery-beat": MeshwebImage}, true, now.Add(-time.Hour))
-	c.Kube.SetExecHandler(c.exec)
 	return c, nil
 }
 
@@ -124,14 +178,23 @@ func (c *Cluster) Close() {
 	if c.Kube != nil {
 		c.Kube.Close()
 	}
+	if c.API != nil && c.API.Close != nil {
+		c.API.Close()
+	}
 	if c.PG != nil {
 		c.PG.Stop()
 	}
 }
 
-// exec runs a pod command: postgres pods run it against this cluster's database;
-// meshweb pods understand manage.py's enable_flag and disable_flag.
+// exec runs a pod command of the simulated API server.
 func (c *Cluster) exec(ctx context.Context, req kubefake.ExecRequest) (int, error) {
+	return c.RunInPod(ctx, PodCommand{Container: req.Container, Argv: req.Command, Stdin: req.Stdin,
+		Stdout: req.Stdout, Stderr: req.Stderr, Disconnected: req.Disconnected})
+}
+
+// RunInPod runs a pod command: postgres pods run it against this cluster's database;
+// meshweb pods understand manage.py's enable_flag and disable_flag.
+func (c *Cluster) RunInPod(ctx context.Context, req PodCommand) (int, error) {
 	c.hookMu.Lock()
 	hook := c.hook
 	c.hookMu.Unlock()
@@ -144,7 +207,7 @@ func (c *Cluster) exec(ctx context.Context, req kubefake.ExecRequest) (int, erro
 			case <-stream.Done():
 			}
 		}()
-		argv := req.Command
+		argv := req.Argv
 		if inner, _, _, ok := pg.Untracked(argv); ok {
 			argv = inner // hooks see the command the bot tracks, not its wrapper
 		}
@@ -157,9 +220,9 @@ func (c *Cluster) exec(ctx context.Context, req kubefake.ExecRequest) (int, erro
 	}
 	switch req.Container {
 	case PostgresContainer:
-		return c.PG.Run(ctx, req.Command, req.Stdin, req.Stdout, req.Stderr)
+		return c.PG.Run(ctx, req.Argv, req.Stdin, req.Stdout, req.Stderr)
 	case MeshwebContainer:
-		return c.manage(ctx, req.Command, req.Stdout, req.Stderr)
+		return c.manage(ctx, req.Argv, req.Stdout, req.Stderr)
 	}
 	fmt.Fprintf(req.Stderr, "container %q has no shell in the sandbox\n", req.Container)
 	return 126, nil
@@ -206,21 +269,45 @@ func (c *Cluster) manage(ctx context.Context, argv []string, stdout, stderr io.W
 
 // SetMeshwebReady marks every meshweb pod ready or not.
 func (c *Cluster) SetMeshwebReady(ready bool) {
+	if c.API != nil {
+		if err := c.API.SetPodsReady(context.Background(), "app=meshdb-meshweb-app", ready); err != nil {
+			panic(fmt.Sprintf("sandbox: %v", err)) // a test helper whose API server refused its admin
+		}
+		return
+	}
 	for _, p := range []string{"meshdb-meshweb-7d9f8-abcde", "meshdb-meshweb-7d9f8-fghij"} {
 		c.Kube.SetPodReady(Namespace, p, ready)
 	}
 }
 
-// WriteKubeconfig writes one kubeconfig with a context per cluster, named after it.
+// WriteKubeconfig writes one kubeconfig with a context per cluster, named after it. Where
+// the cluster's API is not kubefake, the context's identity is the bot's (API.Token).
 func WriteKubeconfig(path string, clusters ...*Cluster) error {
-	m := map[string]*kubefake.Server{}
-	for _, c := range clusters {
-		m[c.Name] = c.Kube
-	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	return kubefake.WriteKubeconfig(path, m)
+	if len(clusters) == 0 {
+		return fmt.Errorf("sandbox: write kubeconfig %s: no clusters", path)
+	}
+	cfg := clientcmdapi.NewConfig()
+	for _, c := range clusters {
+		api := API{}
+		if c.API != nil {
+			api = *c.API
+		} else {
+			api = API{URL: c.Kube.URL(), CAPEM: c.Kube.CAPEM(), Token: c.Kube.Token()}
+		}
+		cfg.Clusters[c.Name] = &clientcmdapi.Cluster{Server: api.URL, CertificateAuthorityData: api.CAPEM}
+		cfg.AuthInfos[c.Name] = &clientcmdapi.AuthInfo{Token: api.Token}
+		cfg.Contexts[c.Name] = &clientcmdapi.Context{Cluster: c.Name, AuthInfo: c.Name, Namespace: "default"}
+		if cfg.CurrentContext == "" || c.Name < cfg.CurrentContext {
+			cfg.CurrentContext = c.Name
+		}
+	}
+	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
+		return fmt.Errorf("sandbox: write kubeconfig %s: %w", path, err)
+	}
+	return nil
 }
 
 // Execer runs commands against this cluster's database directly, as if in its postgres

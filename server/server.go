@@ -112,6 +112,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	}
 
 	clusters := map[string]steps.Cluster{}
+	conns := map[string]*kube.Cluster{}
 	for name, cc := range cfg.Clusters {
 		c, err := kube.Connect(kube.Options{Name: name, Kubeconfig: cc.Kubeconfig, Context: cc.Context, Namespace: cc.Namespace})
 		if err != nil {
@@ -119,9 +120,11 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 			return nil, fmt.Errorf("cluster %s: %w", name, err)
 		}
 		clusters[name] = c
+		conns[name] = c
 	}
 	exec := steps.New(cfg)
 	s.clusterSteps = steps.RegisterClusterSteps(exec, cfg, clusters)
+	exec.AddCheck("permissions", permissionsCheck(cfg, conns))
 	gh, err := github.New(cfg.GitHub.APIURL, cfg.Tokens.GitHub.Reveal(), nil)
 	if err != nil {
 		st.Close()

@@ -141,7 +141,7 @@ func TestExecRefusals(t *testing.T) {
 		name, pod, container, want string
 	}{
 		{"unknown pod", "pg-9", "postgres", "not found"},
-		{"unknown container", "pg-0", "nope", `container "nope" is not valid for pod pg-0`},
+		{"unknown container", "pg-0", "nope", "container nope is not valid for pod pg-0"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

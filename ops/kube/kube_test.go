@@ -234,7 +234,11 @@ func TestScale(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, [2]int32{0, 0}, [2]int32{spec, status})
 			prefix := "prod1/meshdb " + string(kind) + " meshdb-celery-worker: 3 -> 0"
-			assert.Equal(t, []string{prefix + " (status 3)", prefix + " (status 0)"}, msgs)
+			want := []string{prefix + " (status 3)", prefix + " (status 0)"}
+			if kind == kube.StatefulSet { // one pod at a time, as the StatefulSet controller does
+				want = []string{prefix + " (status 3)", prefix + " (status 2)", prefix + " (status 1)", prefix + " (status 0)"}
+			}
+			assert.Equal(t, want, msgs)
 
 			// Scaling back records 0 as the previous count.
 			prev, err = c.Scale(context.Background(), kind, "meshdb-celery-worker", 2, 30*time.Second, nil)

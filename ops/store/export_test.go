@@ -23,3 +23,12 @@ func (k *Kube) WriteActiveOnly(run *engine.Run, audit []engine.AuditEntry) error
 	_, err = k.cms.Update(context.Background(), cm, metav1.UpdateOptions{})
 	return err
 }
+
+// MaxObject is the most compressed payload one ConfigMap may hold.
+const MaxObject = maxObject
+
+// PayloadSize is the compressed size of a run's object payload.
+func PayloadSize(run *engine.Run, audit []engine.AuditEntry) (int, error) {
+	b, err := encodePayload(payload{Run: run, Audit: audit})
+	return len(b), err
+}

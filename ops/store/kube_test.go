@@ -12,6 +12,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
@@ -21,36 +23,26 @@ import (
 	"github.com/nycmeshnet/cutoverbot/ops/store"
 )
 
-// kubeStoreClient starts a local Kubernetes API and returns a real client-go clientset
-// for it, built from a kubeconfig like the bot's.
-func kubeStoreClient(t *testing.T) kubernetes.Interface {
+func openKube(t *testing.T, c kubernetes.Interface, ns string) *store.Kube {
 	t.Helper()
-	srv, err := kubefake.Start(kubefake.Options{})
-	require.NoError(t, err)
-	t.Cleanup(srv.Close)
-	path := filepath.Join(t.TempDir(), "kubeconfig")
-	require.NoError(t, kubefake.WriteKubeconfig(path, map[string]*kubefake.Server{"home": srv}))
-	cl, err := kube.Connect(kube.Options{Name: "home", Kubeconfig: path, Context: "home", Namespace: "cutoverbot"})
-	require.NoError(t, err)
-	return cl.Clientset()
-}
-
-func openKube(t *testing.T, c kubernetes.Interface) *store.Kube {
-	t.Helper()
-	s, err := store.OpenKube(context.Background(), c, "cutoverbot")
+	s, err := store.OpenKube(context.Background(), c, ns)
 	require.NoError(t, err)
 	return s
 }
 
 func TestKubeContract(t *testing.T) {
-	c := kubeStoreClient(t)
-	testContract(t, openKube(t, c), func() store.Backend { return openKube(t, c) })
+	eachStoreBackend(t, func(t *testing.T, c kubernetes.Interface, ns string) {
+		testContract(t, openKube(t, c, ns), func() store.Backend { return openKube(t, c, ns) })
+	})
 }
 
 // Two replicas racing to start a run: exactly one takes the lock.
 func TestKubeCreateIsExclusiveAcrossReplicas(t *testing.T) {
-	c := kubeStoreClient(t)
-	a, b := openKube(t, c), openKube(t, c)
+	eachStoreBackend(t, kubeCreateIsExclusiveAcrossReplicas)
+}
+
+func kubeCreateIsExclusiveAcrossReplicas(t *testing.T, c kubernetes.Interface, ns string) {
+	a, b := openKube(t, c, ns), openKube(t, c, ns)
 	t0 := time.Date(2026, 12, 4, 20, 0, 0, 0, time.UTC)
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
@@ -76,9 +68,10 @@ func TestKubeCreateIsExclusiveAcrossReplicas(t *testing.T) {
 
 // A replica that read an old version (it lost the lease and writes late) is refused,
 // whichever store object it reads through.
-func TestKubeStaleWriterIsRefused(t *testing.T) {
-	c := kubeStoreClient(t)
-	leader, late := openKube(t, c), openKube(t, c)
+func TestKubeStaleWriterIsRefused(t *testing.T) { eachStoreBackend(t, kubeStaleWriterIsRefused) }
+
+func kubeStaleWriterIsRefused(t *testing.T, c kubernetes.Interface, ns string) {
+	leader, late := openKube(t, c, ns), openKube(t, c, ns)
 	t0 := time.Date(2026, 12, 4, 20, 0, 0, 0, time.UTC)
 	r := newRun("r1", "U01ALICE", t0)
 	require.NoError(t, leader.Create(r, nil))
@@ -99,18 +92,21 @@ func TestKubeStaleWriterIsRefused(t *testing.T) {
 // An ended run left in the active object (the bot died between archiving it and
 // releasing the lock) is settled by the next reader: nothing lost, lock free.
 func TestKubeSettlesAnEndedRunLeftHoldingTheLock(t *testing.T) {
-	c := kubeStoreClient(t)
-	s := openKube(t, c)
+	eachStoreBackend(t, kubeSettlesAnEndedRunLeftHoldingTheLock)
+}
+
+func kubeSettlesAnEndedRunLeftHoldingTheLock(t *testing.T, c kubernetes.Interface, ns string) {
+	s := openKube(t, c, ns)
 	t0 := time.Date(2026, 12, 4, 20, 0, 0, 0, time.UTC)
 	r := newRun("r1", "U01ALICE", t0)
 	require.NoError(t, s.Create(r, []engine.AuditEntry{{Event: "run.started", RunID: "r1"}}))
 
 	r.Version, r.State = 2, engine.Completed
 	require.NoError(t, s.WriteActiveOnly(r, []engine.AuditEntry{{Event: "run.started", RunID: "r1"}, {Event: "run.completed", RunID: "r1"}}))
-	_, err := c.CoreV1().ConfigMaps("cutoverbot").Get(context.Background(), "cutoverbot-run-r1", metav1.GetOptions{})
+	_, err := c.CoreV1().ConfigMaps(ns).Get(context.Background(), "cutoverbot-run-r1", metav1.GetOptions{})
 	require.Error(t, err, "not archived yet")
 
-	other := openKube(t, c)
+	other := openKube(t, c, ns)
 	require.NoError(t, other.Create(newRun("r2", "U02BOB", t0.Add(time.Hour)), nil), "creating settles the ended run and takes the lock")
 	back, err := other.Get("r1")
 	require.NoError(t, err)
@@ -118,7 +114,7 @@ func TestKubeSettlesAnEndedRunLeftHoldingTheLock(t *testing.T) {
 	audit, err := other.Audit("r1")
 	require.NoError(t, err)
 	assert.Len(t, audit, 2, "the audit moved with the run")
-	require.NoError(t, c.CoreV1().ConfigMaps("cutoverbot").Delete(context.Background(), "cutoverbot-active", metav1.DeleteOptions{}))
+	require.NoError(t, c.CoreV1().ConfigMaps(ns).Delete(context.Background(), "cutoverbot-active", metav1.DeleteOptions{}))
 
 	// And through Active: the same leftover is settled and reported as no active run.
 	require.NoError(t, s.Create(newRun("r3", "U02BOB", t0.Add(2*time.Hour)), nil))
@@ -138,8 +134,11 @@ func TestKubeSettlesAnEndedRunLeftHoldingTheLock(t *testing.T) {
 // Large step outputs (a long diff) fit because the payload is compressed; one that
 // cannot fit is refused with a clear error and the stored run is unchanged.
 func TestKubeLargeRunsFitOrAreRefusedClearly(t *testing.T) {
-	c := kubeStoreClient(t)
-	s := openKube(t, c)
+	eachStoreBackend(t, kubeLargeRunsFitOrAreRefusedClearly)
+}
+
+func kubeLargeRunsFitOrAreRefusedClearly(t *testing.T, c kubernetes.Interface, ns string) {
+	s := openKube(t, c, ns)
 	r := newRun("r1", "U01ALICE", time.Date(2026, 12, 4, 20, 0, 0, 0, time.UTC))
 	require.NoError(t, s.Create(r, nil))
 
@@ -173,7 +172,7 @@ func TestKubeSaveSucceedsOnceTheRunsOwnWriteLanded(t *testing.T) {
 	require.NoError(t, kubefake.WriteKubeconfig(path, map[string]*kubefake.Server{"home": srv}))
 	cl, err := kube.Connect(kube.Options{Name: "home", Kubeconfig: path, Context: "home", Namespace: "cutoverbot"})
 	require.NoError(t, err)
-	s := openKube(t, cl.Clientset())
+	s := openKube(t, cl.Clientset(), "cutoverbot")
 	t0 := time.Date(2026, 12, 7, 3, 0, 0, 0, time.UTC)
 	r := newRun("r1", "U01ALICE", t0)
 	require.NoError(t, s.Create(r, nil))
@@ -195,4 +194,44 @@ func TestKubeSaveSucceedsOnceTheRunsOwnWriteLanded(t *testing.T) {
 	audit, err := s.Audit("r1")
 	require.NoError(t, err)
 	assert.Len(t, audit, 1)
+}
+
+// A run whose payload is just under the store's own limit is accepted by the API server
+// (whose limit for a ConfigMap is 1 MiB of data, metadata apart); a ConfigMap over 1 MiB is
+// refused by the server itself.
+func TestKubeObjectSizeLimit(t *testing.T) { eachStoreBackend(t, kubeObjectSizeLimit) }
+
+func kubeObjectSizeLimit(t *testing.T, c kubernetes.Interface, ns string) {
+	s := openKube(t, c, ns)
+	r := newRun("r1", "U01ALICE", time.Date(2026, 12, 4, 20, 0, 0, 0, time.UTC))
+	require.NoError(t, s.Create(r, nil))
+
+	// Random hex compresses to about half: grow it until the payload is within 8 KiB of the limit.
+	noise := make([]byte, store.MaxObject)
+	_, _ = rand.Read(noise)
+	text := hex.EncodeToString(noise)
+	n := len(text) / 2
+	var size int
+	for range 20 {
+		r.Steps[0].Output.Details = text[:n]
+		var err error
+		size, err = store.PayloadSize(r, nil)
+		require.NoError(t, err)
+		if size > store.MaxObject-8<<10 && size <= store.MaxObject {
+			break
+		}
+		n = int(float64(n) * float64(store.MaxObject-4<<10) / float64(size))
+	}
+	require.Greater(t, size, store.MaxObject-8<<10, "a payload near the limit")
+	r.Version = 2
+	require.NoError(t, s.Save(r, nil), "a %d-byte payload fits", size)
+	got, err := s.Get("r1")
+	require.NoError(t, err)
+	assert.Equal(t, r.Steps[0].Output.Details, got.Steps[0].Output.Details)
+
+	over := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "too-big"}, BinaryData: map[string][]byte{"blob": make([]byte, 1<<20+1)}}
+	_, err = c.CoreV1().ConfigMaps(ns).Create(context.Background(), over, metav1.CreateOptions{})
+	require.Error(t, err, "the API server refuses a ConfigMap over 1 MiB")
+	assert.True(t, apierrors.IsInvalid(err), "%v", err)
+	assert.Contains(t, err.Error(), "1048576 bytes") // the wording changed between 1.30 and 1.37
 }

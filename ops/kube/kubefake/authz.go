@@ -32,7 +32,13 @@ func (s *Server) Allow(p Permission) {
 	delete(s.denied, p)
 }
 
-func (s *Server) deniedLocked(p Permission) bool { return s.denied[p] }
+// deniedLocked: a permission denied for any object covers each one; one denied for one
+// object (a Role's resourceNames) covers that object only.
+func (s *Server) deniedLocked(p Permission) bool {
+	anyName := p
+	anyName.Name = ""
+	return s.denied[p] || s.denied[anyName]
+}
 
 // permissionOf works out what a request needs, from its method and path; ok is false for
 // paths that need no resource permission (discovery, version, reviews).
@@ -58,6 +64,9 @@ func permissionOf(r *http.Request) (Permission, string, bool) {
 	}
 	p := Permission{Group: group, Resource: parts[0]}
 	named := len(parts) >= 2
+	if named {
+		p.Name = parts[1]
+	}
 	if len(parts) >= 3 {
 		p.Subresource = parts[2]
 	}
@@ -123,7 +132,7 @@ func (s *Server) handleSSAR(w http.ResponseWriter, r *http.Request) {
 		writeStatusError(w, apierrors.NewBadRequest("kubefake answers resourceAttributes reviews only"))
 		return
 	}
-	p := Permission{Verb: ra.Verb, Group: ra.Group, Resource: ra.Resource, Subresource: ra.Subresource}
+	p := Permission{Verb: ra.Verb, Group: ra.Group, Resource: ra.Resource, Subresource: ra.Subresource, Name: ra.Name}
 	s.mu.Lock()
 	no := s.deniedLocked(p)
 	s.mu.Unlock()

@@ -123,8 +123,10 @@ func (s *Server) handleExec(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	obj, err := s.getLocked(resourceByPlural("pods"), ns, name)
 	var containers []string
+	var pod *corev1.Pod
 	if err == nil {
-		containers = podContainers(obj.(*corev1.Pod))
+		pod = obj.(*corev1.Pod).DeepCopy()
+		containers = podContainers(pod)
 	}
 	wsDisabled := s.wsDisabled
 	s.mu.Unlock()
@@ -137,8 +139,14 @@ func (s *Server) handleExec(w http.ResponseWriter, r *http.Request) {
 		container = containers[0]
 	}
 	if !slices.Contains(containers, container) {
-		writeStatusError(w, apierrors.NewBadRequest(fmt.Sprintf("container %q is not valid for pod %s (containers: %s)",
-			container, name, strings.Join(containers, ", "))))
+		// The API server's own words (pkg/registry/core/pod).
+		writeStatusError(w, apierrors.NewBadRequest(fmt.Sprintf("container %s is not valid for pod %s", container, name)))
+		return
+	}
+	// The API server passes the exec on to the node whatever the pod's phase; the node's
+	// runtime refuses a container that is not running, and its text reaches the client.
+	if msg := notRunning(pod, container); msg != "" {
+		http.Error(w, msg, http.StatusInternalServerError)
 		return
 	}
 	opts := &remotecommand.Options{
@@ -456,6 +464,21 @@ func negotiate(offered, supported []string) string {
 			if p = strings.TrimSpace(p); slices.Contains(supported, p) {
 				return p
 			}
+		}
+	}
+	return ""
+}
+
+// notRunning says why the node would refuse an exec into the container, or "" if it runs.
+func notRunning(p *corev1.Pod, container string) string {
+	for _, cs := range p.Status.ContainerStatuses {
+		switch {
+		case cs.Name != container || cs.State.Running != nil:
+			continue
+		case cs.State.Terminated != nil:
+			return fmt.Sprintf("failed to exec in container: container %s is in CONTAINER_EXITED state", container)
+		default:
+			return fmt.Sprintf("failed to exec in container: container %s is not created or running", container)
 		}
 	}
 	return ""

@@ -50,9 +50,24 @@ func (s *Server) SetPodReady(ns, name string, ready bool) {
 	s.updatePod(ns, name, func(p *corev1.Pod) { setReady(p, ready) })
 }
 
-// SetPodPhase sets a pod's phase (Pending, Running, Succeeded, Failed).
+// SetPodPhase sets a pod's phase (Pending, Running, Succeeded, Failed). A pod that ended
+// (Succeeded, Failed) has its containers terminated and not ready, as a kubelet reports it.
 func (s *Server) SetPodPhase(ns, name string, phase corev1.PodPhase) {
-	s.updatePod(ns, name, func(p *corev1.Pod) { p.Status.Phase = phase })
+	s.updatePod(ns, name, func(p *corev1.Pod) {
+		p.Status.Phase = phase
+		if phase != corev1.PodSucceeded && phase != corev1.PodFailed {
+			return
+		}
+		setReady(p, false)
+		code := int32(0)
+		if phase == corev1.PodFailed {
+			code = 1
+		}
+		for i := range p.Status.ContainerStatuses {
+			p.Status.ContainerStatuses[i].State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
+				ExitCode: code, StartedAt: p.CreationTimestamp, FinishedAt: metav1.Now()}}
+		}
+	})
 }
 
 // DeletePod removes a pod; it does nothing if there is no such pod.

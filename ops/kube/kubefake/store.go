@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/uuid"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/kubernetes/scheme"
 )
 
@@ -222,6 +223,10 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, res resour
 		writeStatusError(w, apierrors.NewBadRequest(fmt.Sprintf("decode %s: %v", res.gvk.Kind, err)))
 		return
 	}
+	if err := validate(obj); err != nil {
+		writeStatusError(w, err)
+		return
+	}
 	o, _ := meta.Accessor(obj)
 	if o.GetNamespace() != "" && o.GetNamespace() != r.PathValue("ns") {
 		writeStatusError(w, apierrors.NewBadRequest("the namespace of the object does not match the namespace in the URL"))
@@ -269,6 +274,10 @@ func (s *Server) handleUpdate(w http.ResponseWriter, r *http.Request, res resour
 // obj names another resourceVersion; the server's fields kept; the generation moves
 // with the spec.
 func (s *Server) replaceLocked(w http.ResponseWriter, res resource, ns string, cur, obj runtime.Object) {
+	if err := validate(obj); err != nil {
+		writeStatusError(w, err)
+		return
+	}
 	o, _ := meta.Accessor(obj)
 	c, _ := meta.Accessor(cur)
 	if rv := o.GetResourceVersion(); rv != "" && rv != c.GetResourceVersion() {
@@ -407,3 +416,27 @@ func decodeObject(body []byte, into runtime.Object) error {
 }
 
 func isTrue(v string) bool { return v == "1" || v == "true" }
+
+// maxConfigMapSize is the API server's limit on a ConfigMap's data and binaryData together
+// (metadata apart).
+const maxConfigMapSize = 1 << 20
+
+// validate refuses what the API server's validation refuses and the bot could send.
+func validate(obj runtime.Object) error {
+	cm, ok := obj.(*corev1.ConfigMap)
+	if !ok {
+		return nil
+	}
+	size := 0
+	for _, v := range cm.Data {
+		size += len(v)
+	}
+	for _, v := range cm.BinaryData {
+		size += len(v)
+	}
+	if size > maxConfigMapSize {
+		return apierrors.NewInvalid(schema.GroupKind{Kind: "ConfigMap"}, cm.Name,
+			field.ErrorList{field.TooLong(field.NewPath(""), "", maxConfigMapSize)})
+	}
+	return nil
+}

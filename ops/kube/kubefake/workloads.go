@@ -155,6 +155,20 @@ func settleStatus(obj runtime.Object) {
 	}
 }
 
+// stepStatus moves a StatefulSet's status one replica toward its spec: the StatefulSet
+// controller (OrderedReady) creates or removes one pod at a time and waits for it.
+func stepStatus(o *appsv1.StatefulSet) {
+	spec, status := replicasOf(o)
+	switch {
+	case status < spec:
+		status++
+	case status > spec:
+		status--
+	}
+	o.Status = appsv1.StatefulSetStatus{ObservedGeneration: o.Generation, Replicas: status, ReadyReplicas: status,
+		CurrentReplicas: status, UpdatedReplicas: status, AvailableReplicas: status}
+}
+
 // followReplicasLocked schedules the status of a workload to catch up with its spec after
 // the scale delay, the way a controller would.
 func (s *Server) followReplicasLocked(res resource, ns, name string) {
@@ -176,7 +190,11 @@ func (s *Server) followReplicasLocked(res resource, ns, name string) {
 			return
 		}
 		next := cur.DeepCopyObject()
-		settleStatus(next)
+		if sts, ok := next.(*appsv1.StatefulSet); ok {
+			stepStatus(sts) // putLocked schedules the next step
+		} else {
+			settleStatus(next)
+		}
 		s.putLocked(res, next, false)
 	}
 	s.timers = append(s.timers, time.AfterFunc(s.scaleDelay, catchUp))
