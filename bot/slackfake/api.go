@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"mime"
-	"mime/multipart"
 	"net/http"
 	"net/url"
 	"slices"
@@ -421,8 +420,6 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	_, _ = io.WriteString(w, "OK - "+strconv.Itoa(len(content)))
 }
-
-var _ = multipart.ErrMessageTooLarge
 
 // respond serves response_url: ephemeral (or in-channel) replies to a command or click.
 func (s *Server) respond(w http.ResponseWriter, r *http.Request) {

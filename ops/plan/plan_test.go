@@ -7,13 +7,14 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	cutoverbot "github.com/nycmeshnet/cutoverbot"
 	"github.com/nycmeshnet/cutoverbot/ops/config"
 	"github.com/nycmeshnet/cutoverbot/ops/plan"
 )
 
 func load(t *testing.T, mutate func(string) string) *config.Config {
 	t.Helper()
-	src := string(mustRead(t, "../config/testdata/example.yaml"))
+	src := string(cutoverbot.ExampleConfig)
 	if mutate != nil {
 		src = mutate(src)
 	}
