@@ -86,7 +86,6 @@ type Transport struct {
 	handler      Handler
 	queue        chan func(context.Context)
 	connected    atomic.Bool
-	dropped      atomic.Int64
 	workspaceURL atomic.Value // string, from auth.test
 	dedupe       *dedupe
 }
@@ -138,9 +137,6 @@ func (t *Transport) WorkspaceURL() string {
 
 // Connected reports whether the Socket Mode connection is up.
 func (t *Transport) Connected() bool { return t.connected.Load() }
-
-// Dropped counts envelopes dropped because the work queue was full.
-func (t *Transport) Dropped() int64 { return t.dropped.Load() }
 
 // Run checks the bot token, connects, and serves until ctx ends or the tokens are
 // refused. Other disconnects reconnect.
@@ -342,7 +338,6 @@ func (t *Transport) event(ctx context.Context, sm *socketmode.Client, ev socketm
 	select {
 	case t.queue <- job:
 	default:
-		t.dropped.Add(1)
 		log.Error("work queue full; an envelope was acknowledged but dropped", "envelope", ev.Request.EnvelopeID)
 	}
 }
