@@ -23,7 +23,7 @@ func load(t *testing.T, mutate func(string) string) *config.Config {
 	return cfg
 }
 
-// The default plan of DESIGN.md section 2, step for step, for prod2 -> prod1.
+// The default plan follows the manual runbook step for step, for prod2 -> prod1.
 func TestDefaultPlanMatchesTheRunbook(t *testing.T) {
 	cfg := load(t, nil)
 	p, err := plan.Build(cfg, "prod2", "prod1")
