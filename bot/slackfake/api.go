@@ -102,11 +102,19 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 	case perr != nil:
 		resp = fail(perr.Error())
 	case method == "apps.connections.open":
+		// Slack tells a token of the wrong kind (the bot token here) from a wrong one.
+		if token == s.opts.BotToken {
+			resp = fail("not_allowed_token_type")
+			break
+		}
 		if token != s.opts.AppToken || !strings.HasPrefix(token, "xapp-") {
 			resp = fail("invalid_auth")
 			break
 		}
 		resp = ok(map[string]any{"url": "ws://" + s.listener.Addr().String() + "/ws/" + strconv.FormatInt(time.Now().UnixNano(), 36)})
+	case token == s.opts.AppToken && token != s.opts.BotToken:
+		// The app-level token opens Socket Mode and calls no other method.
+		resp = fail("not_allowed_token_type")
 	case token != s.opts.BotToken:
 		resp = fail("invalid_auth")
 	default:
