@@ -428,9 +428,10 @@ func TestReliabilityInfrastructureFaults(t *testing.T) {
 			// it waits on that lock, the destination's PostgreSQL goes down (immediate
 			// shutdown, like an evicted pod), leaving the database half-cleaned.
 			var once sync.Once
+			lockHeld := make(chan struct{}) // this run's own: -count=2 runs the test again
 			w.dest.SetExecHook(func(ctx context.Context, container string, argv []string) error {
 				if len(argv) > 0 && argv[0] == "pg_restore" {
-					once.Do(func() { go haltMidRestore(t, w); waitLocked(t, w) })
+					once.Do(func() { go haltMidRestore(t, w, lockHeld); waitLocked(t, lockHeld) })
 				}
 				return nil
 			})
@@ -616,9 +617,10 @@ func grepLines(s, sub string) string {
 	return strings.Join(out, "\n")
 }
 
-// haltMidRestore opens a session on the destination that locks meshapi_link, waits until
-// pg_restore is blocked behind it, then stops the server.
-func haltMidRestore(t *testing.T, w *world) {
+// haltMidRestore opens a session on the destination that locks meshapi_link, closes
+// lockHeld once it holds the lock, waits until pg_restore is blocked behind it, then
+// stops the server.
+func haltMidRestore(t *testing.T, w *world, lockHeld chan<- struct{}) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	stdin, feed := io.Pipe()
@@ -635,10 +637,8 @@ func haltMidRestore(t *testing.T, w *world) {
 	_ = feed.Close()
 }
 
-var lockHeld = make(chan struct{})
-
 // waitLocked holds pg_restore back until the test's session has its lock.
-func waitLocked(t *testing.T, w *world) {
+func waitLocked(t *testing.T, lockHeld <-chan struct{}) {
 	select {
 	case <-lockHeld:
 	case <-time.After(30 * time.Second):

@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/nycmeshnet/cutoverbot/bot/slackfake"
 	"github.com/nycmeshnet/cutoverbot/ops/config"

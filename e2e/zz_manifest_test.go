@@ -10,7 +10,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/nycmeshnet/cutoverbot/bot"
 	"github.com/nycmeshnet/cutoverbot/bot/slackfake"

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	cutoverbot "github.com/nycmeshnet/cutoverbot"
 	"github.com/nycmeshnet/cutoverbot/bot/blockkit"
 	"github.com/nycmeshnet/cutoverbot/bot/message"
 	"github.com/nycmeshnet/cutoverbot/console"
@@ -31,8 +32,8 @@ var update = flag.Bool("update", false, "rewrite the golden files")
 var t0 = time.Date(2026, 11, 24, 20, 0, 0, 0, time.UTC)
 
 func loadConfig(t *testing.T) *config.Config {
-	cfg, _, err := config.Load("../ops/config/testdata/example.yaml", config.Options{Getenv: func(string) string { return "" }})
-	require.NoError(t, err)
+	cfg, problems := config.Parse(cutoverbot.ExampleConfig, config.Options{Getenv: func(string) string { return "" }})
+	require.Empty(t, problems.Criticals())
 	return cfg
 }
 

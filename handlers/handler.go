@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -17,7 +16,6 @@ import (
 	"github.com/nycmeshnet/cutoverbot/bot/message"
 	"github.com/nycmeshnet/cutoverbot/ops/config"
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
-	"github.com/nycmeshnet/cutoverbot/ops/plan"
 	"github.com/nycmeshnet/cutoverbot/ops/schedule"
 )
 
@@ -147,10 +145,6 @@ func (h *Handler) answer(ctx context.Context, to replyTo, m message.Message) {
 
 func (h *Handler) reply(ctx context.Context, c Command, m message.Message) { h.answer(ctx, c.to(), m) }
 
-// Subcommands are the words /cutover knows; Help and the app manifest's usage_hint
-// list each (a test holds them to it).
-var Subcommands = []string{"start", "status", "plan", "skip", "override", "abort", "schedule", "unschedule", "history", "help"}
-
 // HandleCommand runs one /cutover command.
 func (h *Handler) HandleCommand(ctx context.Context, c Command) {
 	if n := utf8.RuneCountInString(c.Text); n > maxCommandRunes {
@@ -169,88 +163,23 @@ func (h *Handler) HandleCommand(ctx context.Context, c Command) {
 		sub = strings.ToLower(words[0])
 	}
 	args := words[min(1, len(words)):]
-	log := h.opts.Logger.With("user", c.UserID, "command", sub)
-	if sub == "" || sub == "help" {
-		h.reply(ctx, c, Help())
+	if sub == "" {
+		sub = "help"
+	}
+	cmd, known := registry[sub]
+	if known && cmd.anyChannel {
+		cmd.run(ctx, h, c, args)
 		return
 	}
 	if c.ChannelID != h.channel() {
 		h.refuse(ctx, c.to(), "wrong_channel", fmt.Sprintf("cutovers are run from <#%s> only; use `/cutover %s` there", h.channel(), sub))
 		return
 	}
-	switch sub {
-	case "start":
-		if len(args) != 2 {
-			h.refuse(ctx, c.to(), "usage", "usage: `/cutover start ORIGIN DEST`, e.g. `/cutover start prod2 prod1`")
-			return
-		}
-		r, err := h.opts.Engine.Start(ctx, args[0], args[1], c.UserID)
-		if err != nil {
-			h.refuseErr(ctx, c, err)
-			return
-		}
-		log.Info("run started", "run", r.ID)
-		h.reply(ctx, c, Info(fmt.Sprintf("Started run %s (%s → %s). Follow it in the thread of the new message in <#%s>.", r.ID, r.Origin, r.Destination, h.channel())))
-	case "status":
-		h.reply(ctx, c, Status(h.opts.Engine.Active(), h.required(), h.opts.Clock()))
-	case "plan":
-		if len(args) != 2 {
-			h.refuse(ctx, c.to(), "usage", "usage: `/cutover plan ORIGIN DEST`")
-			return
-		}
-		p, err := plan.Build(h.cfg(), args[0], args[1])
-		if err != nil {
-			h.refuse(ctx, c.to(), "bad_input", err.Error())
-			return
-		}
-		h.reply(ctx, c, PlanMessage(h.cfg(), p))
-	case "abort":
-		// `/cutover abort [STEP] [reason]`: naming the step refuses the abort if the run
-		// has moved on meanwhile.
-		step := 0
-		if len(args) > 0 {
-			if n, err := strconv.Atoi(args[0]); err == nil {
-				step, args = n, args[1:]
-			}
-		}
-		h.decideCommand(ctx, c, engine.Abort, step, strings.Join(args, " "))
-	case "skip":
-		// `/cutover skip STEP REASON`: a typed skip names its step, so it cannot skip one
-		// that came up after it was typed.
-		if h.opts.Engine.Active() == nil {
-			h.refuse(ctx, c.to(), "no_run", "no cutover is running")
-			return
-		}
-		step, err := strconv.Atoi(first(args))
-		if err != nil || step < 1 {
-			h.refuse(ctx, c.to(), "usage", "name the step and say why: `/cutover skip STEP REASON`, e.g. `/cutover skip 12 the 3 changed installs were edited during the dump`"+h.atStep())
-			return
-		}
-		if len(args) < 2 {
-			h.refuse(ctx, c.to(), "reason_required", fmt.Sprintf("skipping needs a reason: `/cutover skip %d REASON`", step))
-			return
-		}
-		h.decideCommand(ctx, c, engine.Skip, step, strings.Join(args[1:], " "))
-	case "override":
-		h.overrideCommand(ctx, c, args)
-	case "schedule":
-		h.scheduleCommand(ctx, c, args)
-	case "unschedule":
-		h.unscheduleCommand(ctx, c, args)
-	case "history":
-		h.historyCommand(ctx, c, args)
-	default:
-		m := Help()
-		m.Sections = append([]string{fmt.Sprintf("I don't know `%s`.", clip(sub, 40))}, m.Sections...)
-		h.reply(ctx, c, m)
+	if !known {
+		h.reply(ctx, c, unknown(sub))
+		return
 	}
-}
-
-func first(args []string) string {
-	if len(args) == 0 {
-		return ""
-	}
-	return args[0]
+	cmd.run(ctx, h, c, args)
 }
 
 // atStep says where the active run stands, for a usage refusal.

@@ -1,48 +1,12 @@
 package handlers
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/nycmeshnet/cutoverbot/bot/message"
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
 )
-
-// historyCommand answers `/cutover history` (recent runs) and `/cutover history RUN`
-// (that run's decisions, from the audit log).
-func (h *Handler) historyCommand(ctx context.Context, c Command, args []string) {
-	switch len(args) {
-	case 0:
-		runs, err := h.opts.Store.List(10)
-		if err != nil {
-			h.opts.Logger.Error("history", "err", err)
-			h.refuse(ctx, c.to(), "internal", "the run history could not be read; try again")
-			return
-		}
-		h.reply(ctx, c, History(runs, h.opts.Clock(), h.runLink))
-	case 1:
-		id := args[0]
-		r, err := h.opts.Store.Get(id)
-		if errors.Is(err, engine.ErrNotFound) {
-			h.refuse(ctx, c.to(), "bad_input", fmt.Sprintf("there is no run `%s`; `/cutover history` lists the recent ones", clip(id, 40)))
-			return
-		}
-		var audit []engine.AuditEntry
-		if err == nil {
-			audit, err = h.opts.Store.Audit(id)
-		}
-		if err != nil {
-			h.opts.Logger.Error("history", "run", id, "err", err)
-			h.refuse(ctx, c.to(), "internal", "the audit log of that run could not be read; try again")
-			return
-		}
-		h.reply(ctx, c, RunDecisions(r, audit))
-	default:
-		h.refuse(ctx, c.to(), "usage", "usage: `/cutover history` or `/cutover history RUN`")
-	}
-}
 
 // decided says in words what a decision did.
 var decided = map[string]string{

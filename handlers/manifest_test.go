@@ -9,7 +9,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/nycmeshnet/cutoverbot/handlers"
 )
@@ -32,14 +32,14 @@ func TestEverySubcommandIsHintedHelpedAndHandled(t *testing.T) {
 	for _, part := range strings.Split(m.Features.SlashCommands[0].UsageHint, "|") {
 		hinted = append(hinted, strings.Fields(part)[0])
 	}
-	want := append([]string(nil), handlers.Subcommands...)
+	want := append([]string(nil), handlers.Subcommands()...)
 	sort.Strings(want)
 	sort.Strings(hinted)
 	assert.Equal(t, want, hinted, "usage_hint lists every subcommand, once")
 
 	help := strings.Join(handlers.Help().Sections, "\n")
 	f := newFixture(t)
-	for _, sub := range handlers.Subcommands {
+	for _, sub := range handlers.Subcommands() {
 		assert.Contains(t, help, "`/cutover "+sub, "Help lists %s", sub)
 		f.h.HandleCommand(context.Background(), handlers.Command{UserID: "U02BOB", ChannelID: f.ch, Text: sub, ResponseURL: "U02BOB"})
 		assert.NotContains(t, f.poster.lastPrivate(t, "U02BOB"), "I don't know", "the handler knows %s", sub)

@@ -9,65 +9,6 @@ import (
 	"github.com/nycmeshnet/cutoverbot/ops/schedule"
 )
 
-func (h *Handler) scheduleCommand(ctx context.Context, c Command, args []string) {
-	s := h.opts.Scheduler
-	if s == nil {
-		h.refuse(ctx, c.to(), "unavailable", "scheduling is not set up on this bot")
-		return
-	}
-	if len(args) == 0 {
-		list, err := s.List()
-		if err != nil {
-			h.opts.Logger.Error("list schedules", "err", err)
-			h.refuse(ctx, c.to(), "internal", "the schedules could not be read; try again")
-			return
-		}
-		h.reply(ctx, c, ScheduleList(list, h.zone()))
-		return
-	}
-	if ok, err := h.maintainer(ctx, c.UserID, "schedule cutovers"); !ok {
-		h.refuse(ctx, c.to(), "not_maintainer", err)
-		return
-	}
-	if len(args) < 3 {
-		h.refuse(ctx, c.to(), "usage", fmt.Sprintf("usage: `/cutover schedule ORIGIN DEST TIME`, e.g. `/cutover schedule prod2 prod1 2026-12-01 02:00` (%s)", h.zone()))
-		return
-	}
-	at, err := schedule.ParseWhen(strings.Join(args[2:], " "), h.zone())
-	if err != nil {
-		h.refuse(ctx, c.to(), "usage", err.Error())
-		return
-	}
-	sc, err := s.Add(args[0], args[1], at, c.UserID)
-	if err != nil {
-		h.refuse(ctx, c.to(), "bad_input", err.Error())
-		return
-	}
-	h.reply(ctx, c, Info(fmt.Sprintf("Scheduled %s: %s → %s at %s, started by <@%s>. Reminders 24 h and 1 h before in <#%s>. `/cutover unschedule %s` removes it.",
-		sc.ID, sc.Origin, sc.Dest, slackTimeIn(sc.At, h.zone()), sc.By, h.channel(), sc.ID)))
-}
-
-func (h *Handler) unscheduleCommand(ctx context.Context, c Command, args []string) {
-	if h.opts.Scheduler == nil {
-		h.refuse(ctx, c.to(), "unavailable", "scheduling is not set up on this bot")
-		return
-	}
-	if ok, err := h.maintainer(ctx, c.UserID, "schedule cutovers"); !ok {
-		h.refuse(ctx, c.to(), "not_maintainer", err)
-		return
-	}
-	if len(args) != 1 {
-		h.refuse(ctx, c.to(), "usage", "usage: `/cutover unschedule ID` (`/cutover schedule` lists them)")
-		return
-	}
-	sc, err := h.opts.Scheduler.Remove(args[0])
-	if err != nil {
-		h.refuse(ctx, c.to(), "bad_input", err.Error())
-		return
-	}
-	h.reply(ctx, c, Info(fmt.Sprintf("Removed schedule %s (%s → %s at %s).", sc.ID, sc.Origin, sc.Dest, slackTimeIn(sc.At, h.zone()))))
-}
-
 // maintainer says whether user may do what ("schedule cutovers"), and if not, why.
 func (h *Handler) maintainer(ctx context.Context, user, what string) (bool, string) {
 	if h.opts.Policy == nil {

@@ -180,23 +180,6 @@ func Status(r *engine.Run, required int, now time.Time) message.Message {
 	}
 }
 
-// Help lists the commands.
-func Help() message.Message {
-	text := strings.Join([]string{
-		"*`/cutover` moves MeshDB and its database between clusters, every step approved by a second maintainer.*",
-		"• `/cutover start ORIGIN DEST`: start a run (e.g. `/cutover start prod2 prod1`)",
-		"• `/cutover status`: the run, its current step, who it waits for",
-		"• `/cutover plan ORIGIN DEST`: the exact plan, changing nothing",
-		"• `/cutover abort [STEP] [REASON]`: stop (at STEP, if named); a rollback plan of what has run follows",
-		"• `/cutover skip STEP REASON`: skip the step the run waits at, e.g. `/cutover skip 12 the diff is expected`",
-		"• `/cutover override CHECK REASON`: let one failed preflight check pass, e.g. `/cutover override dns-points-at-the-origin 9.9.9.9 caches the old answer`",
-		"• `/cutover schedule ORIGIN DEST TIME`: plan a run (reminders 24 h and 1 h before); `/cutover schedule` lists, `/cutover unschedule ID` removes",
-		"• `/cutover history [RUN]`: recent runs, or one run's decisions (who, what, when, why)",
-		"• `/cutover help`: this text",
-	}, "\n")
-	return message.Message{Text: "How to use /cutover", Sections: []string{text}}
-}
-
 // Refusal is the one private "no", saying what to do instead.
 func Refusal(msg string) message.Message {
 	return message.Message{Text: "Nothing was changed: " + msg, Sections: []string{"🙅 " + msg}}

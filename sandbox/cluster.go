@@ -23,7 +23,8 @@ import (
 	"github.com/nycmeshnet/cutoverbot/ops/pg/pgserver"
 )
 
-// The MeshDB shape the sandbox simulates (DESIGN.md section 1).
+// The MeshDB shape the sandbox simulates: the names of MeshDB's Helm release in its
+// namespace (celery StatefulSet, meshweb and postgres Deployments and their containers).
 const (
 	Namespace         = "meshdb"
 	CeleryStatefulSet = "meshdb-celery-worker"

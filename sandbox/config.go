@@ -5,7 +5,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/nycmeshnet/cutoverbot"
 	"github.com/nycmeshnet/cutoverbot/ops/config"

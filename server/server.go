@@ -47,8 +47,6 @@ type Options struct {
 	// DrainTimeout bounds how long shutdown waits for the step in flight (default
 	// DefaultDrainTimeout).
 	DrainTimeout time.Duration
-	// Register adds executors for more step kinds (snapshot, GitHub, DNS, TLS).
-	Register func(e *steps.Executor, cfg *config.Config) error
 	// WrapStore, when set, wraps the store the configuration names (the reliability
 	// suite puts a store that fails writes in front of it).
 	WrapStore func(store.Backend) store.Backend
@@ -133,12 +131,6 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	if _, err := steps.RegisterTrafficSteps(exec, cfg, gh); err != nil {
 		st.Close()
 		return nil, err
-	}
-	if opts.Register != nil {
-		if err := opts.Register(exec, cfg); err != nil {
-			st.Close()
-			return nil, err
-		}
 	}
 
 	// The transport delivers to the handler, which needs the transport's client: the

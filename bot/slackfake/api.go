@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"mime"
-	"mime/multipart"
 	"net/http"
 	"net/url"
 	"slices"
@@ -103,11 +102,19 @@ func (s *Server) api(w http.ResponseWriter, r *http.Request) {
 	case perr != nil:
 		resp = fail(perr.Error())
 	case method == "apps.connections.open":
+		// Slack tells a token of the wrong kind (the bot token here) from a wrong one.
+		if token == s.opts.BotToken {
+			resp = fail("not_allowed_token_type")
+			break
+		}
 		if token != s.opts.AppToken || !strings.HasPrefix(token, "xapp-") {
 			resp = fail("invalid_auth")
 			break
 		}
 		resp = ok(map[string]any{"url": "ws://" + s.listener.Addr().String() + "/ws/" + strconv.FormatInt(time.Now().UnixNano(), 36)})
+	case token == s.opts.AppToken && token != s.opts.BotToken:
+		// The app-level token opens Socket Mode and calls no other method.
+		resp = fail("not_allowed_token_type")
 	case token != s.opts.BotToken:
 		resp = fail("invalid_auth")
 	default:
@@ -421,8 +428,6 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	_, _ = io.WriteString(w, "OK - "+strconv.Itoa(len(content)))
 }
-
-var _ = multipart.ErrMessageTooLarge
 
 // respond serves response_url: ephemeral (or in-channel) replies to a command or click.
 func (s *Server) respond(w http.ResponseWriter, r *http.Request) {

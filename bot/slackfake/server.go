@@ -232,6 +232,12 @@ func (s *Server) Close() {
 
 func (s *Server) now() time.Time { return s.opts.Clock() }
 
+// Handler serves the local Slack's routes in-process, for a client whose transport calls
+// it directly: a test in a testing/synctest bubble, where real sockets are not allowed,
+// so that waits (Retry-After, backoff) pass in the bubble's time. Links the server hands
+// out (upload and response URLs) still name its listener.
+func (s *Server) Handler() http.Handler { return s.http.Handler }
+
 // APIURL is the Web API base for slack.OptionAPIURL (it ends with "/").
 func (s *Server) APIURL() string { return s.base + "api/" }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
@@ -360,5 +359,3 @@ func (s *Server) AckFor(envelopeID string) (Ack, bool) {
 	}
 	return Ack{}, false
 }
-
-var _ = strconv.Itoa

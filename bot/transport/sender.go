@@ -8,17 +8,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/slack-go/slack"
 )
 
 // Sender is the one way the bot posts: it honours 429 Retry-After, retries transient
-// 5xx a few times, coalesces edits of one message (only the newest is sent), and turns
-// text too long for Slack into a file upload.
+// 5xx a few times, and coalesces edits of one message (only the newest is sent).
 type Sender struct {
 	api        *slack.Client
 	log        *slog.Logger
@@ -30,9 +27,6 @@ type Sender struct {
 	pending map[string]*update // channel/ts -> newest edit not yet sent
 	running map[string]bool
 
-	rateLimitWaits atomic.Int64
-	rateLimitTime  atomic.Int64
-	errors         atomic.Int64
 	// OnRateLimit and OnError feed the metrics.
 	OnRateLimit func(wait time.Duration)
 	OnError     func(method string)
@@ -53,18 +47,6 @@ func NewSender(api *slack.Client, log *slog.Logger) *Sender {
 		pending: map[string]*update{}, running: map[string]bool{}}
 }
 
-// Stats are the sender's counters.
-type Stats struct {
-	RateLimitWaits int64
-	RateLimitTime  time.Duration
-	Errors         int64
-}
-
-// Stats returns the counters.
-func (s *Sender) Stats() Stats {
-	return Stats{RateLimitWaits: s.rateLimitWaits.Load(), RateLimitTime: time.Duration(s.rateLimitTime.Load()), Errors: s.errors.Load()}
-}
-
 // retry runs call, waiting out rate limits and retrying transient failures.
 func (s *Sender) retry(ctx context.Context, method string, call func() error) error {
 	backoff := 500 * time.Millisecond
@@ -79,8 +61,6 @@ func (s *Sender) retry(ctx context.Context, method string, call func() error) er
 		switch {
 		case errors.As(err, &rl):
 			wait = rl.RetryAfter
-			s.rateLimitWaits.Add(1)
-			s.rateLimitTime.Add(int64(wait))
 			if s.OnRateLimit != nil {
 				s.OnRateLimit(wait)
 			}
@@ -88,14 +68,12 @@ func (s *Sender) retry(ctx context.Context, method string, call func() error) er
 			wait = backoff
 			backoff *= 2
 		default:
-			s.errors.Add(1)
 			if s.OnError != nil {
 				s.OnError(method)
 			}
 			return fmt.Errorf("%s: %w", method, err)
 		}
 		if attempt >= s.maxRetries || wait > s.maxWait {
-			s.errors.Add(1)
 			if s.OnError != nil {
 				s.OnError(method)
 			}
@@ -192,7 +170,6 @@ func (s *Sender) Ephemeral(ctx context.Context, channel, threadTS, user, text st
 func (s *Sender) OpenView(ctx context.Context, triggerID string, view slack.ModalViewRequest) (string, error) {
 	resp, err := s.api.OpenViewContext(ctx, triggerID, view)
 	if err != nil {
-		s.errors.Add(1)
 		if s.OnError != nil {
 			s.OnError("views.open")
 		}
@@ -271,28 +248,4 @@ func (s *Sender) Respond(ctx context.Context, responseURL, text string, blocks [
 		}
 		return nil
 	})
-}
-
-// LongText is how much text goes in a message before the rest becomes a file.
-const LongText = 3000
-
-// PostLong posts text, and when it is longer than Slack shows well, posts the start
-// and uploads the whole as a file in the same thread.
-func (s *Sender) PostLong(ctx context.Context, channel, threadTS, title, text string) (string, error) {
-	if len(text) <= LongText {
-		return s.Post(ctx, channel, threadTS, text, nil)
-	}
-	head := text[:LongText-200]
-	if i := strings.LastIndex(head, "\n"); i > 0 {
-		head = head[:i]
-	}
-	ts, err := s.Post(ctx, channel, threadTS, head+"\n… (the whole text is in the file below)", nil)
-	if err != nil {
-		return "", err
-	}
-	thread := threadTS
-	if thread == "" {
-		thread = ts
-	}
-	return ts, s.Upload(ctx, channel, thread, strings.ReplaceAll(strings.ToLower(title), " ", "-")+".txt", title, []byte(text))
 }

@@ -76,6 +76,12 @@ type Options struct {
 	OnAck func(time.Duration)
 	// HTTPClient is used for the Web API (timeouts).
 	HTTPClient *http.Client
+	// ReconnectMin and ReconnectMax bound the wait before reconnecting after the
+	// Socket Mode connection ends: it doubles from the first to the second (defaults
+	// 1 s and 1 min), with jitter, and starts again once a connection came up.
+	ReconnectMin, ReconnectMax time.Duration
+	// OnReconnect hears each wait before a reconnect.
+	OnReconnect func(wait time.Duration)
 }
 
 // Transport owns the Socket Mode client.
@@ -86,7 +92,7 @@ type Transport struct {
 	handler      Handler
 	queue        chan func(context.Context)
 	connected    atomic.Bool
-	dropped      atomic.Int64
+	cameUp       atomic.Bool  // a connection came up since the last reconnect
 	workspaceURL atomic.Value // string, from auth.test
 	dedupe       *dedupe
 }
@@ -117,6 +123,12 @@ func New(opts Options, h Handler) (*Transport, error) {
 	if opts.HTTPClient == nil {
 		opts.HTTPClient = &http.Client{Timeout: 30 * time.Second}
 	}
+	if opts.ReconnectMin <= 0 {
+		opts.ReconnectMin = time.Second
+	}
+	if opts.ReconnectMax < opts.ReconnectMin {
+		opts.ReconnectMax = max(time.Minute, opts.ReconnectMin)
+	}
 	slackOpts := []slack.Option{slack.OptionAppLevelToken(opts.AppToken), slack.OptionHTTPClient(opts.HTTPClient)}
 	if opts.APIURL != "" {
 		slackOpts = append(slackOpts, slack.OptionAPIURL(opts.APIURL))
@@ -138,9 +150,6 @@ func (t *Transport) WorkspaceURL() string {
 
 // Connected reports whether the Socket Mode connection is up.
 func (t *Transport) Connected() bool { return t.connected.Load() }
-
-// Dropped counts envelopes dropped because the work queue was full.
-func (t *Transport) Dropped() int64 { return t.dropped.Load() }
 
 // Run checks the bot token, connects, and serves until ctx ends or the tokens are
 // refused. Other disconnects reconnect.
@@ -168,6 +177,7 @@ func (t *Transport) Run(ctx context.Context) error {
 			}
 		}()
 	}
+	retry := newBackoff(t.opts.ReconnectMin, t.opts.ReconnectMax)
 	for {
 		t.sm = socketmode.New(t.api)
 		errc := make(chan error, 1)
@@ -180,11 +190,20 @@ func (t *Transport) Run(ctx context.Context) error {
 		if errors.Is(err, ErrFatalAuth) {
 			return err
 		}
-		t.opts.Logger.Warn("Socket Mode connection ended; reconnecting", "err", err)
+		if t.cameUp.Swap(false) {
+			retry.reset()
+		}
+		wait := retry.wait()
+		t.opts.Logger.Warn("Socket Mode connection ended; reconnecting", "err", err, "in", wait.String())
+		if t.opts.OnReconnect != nil {
+			t.opts.OnReconnect(wait)
+		}
+		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			timer.Stop()
 			return ctx.Err()
-		case <-time.After(time.Second):
+		case <-timer.C:
 		}
 	}
 }
@@ -221,6 +240,7 @@ func (t *Transport) event(ctx context.Context, sm *socketmode.Client, ev socketm
 	switch ev.Type {
 	case socketmode.EventTypeConnected:
 		t.connected.Store(true)
+		t.cameUp.Store(true)
 		log.Info("connected to Slack (Socket Mode)")
 		return
 	case socketmode.EventTypeConnecting:
@@ -342,7 +362,6 @@ func (t *Transport) event(ctx context.Context, sm *socketmode.Client, ev socketm
 	select {
 	case t.queue <- job:
 	default:
-		t.dropped.Add(1)
 		log.Error("work queue full; an envelope was acknowledged but dropped", "envelope", ev.Request.EnvelopeID)
 	}
 }

@@ -4,11 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -89,12 +93,25 @@ type env struct {
 
 func start(t *testing.T, rec *recorder, app string) *env {
 	t.Helper()
-	s, err := slackfake.Start(slackfake.Options{BotToken: botToken, AppToken: appToken,
-		Channels: map[string]string{channel: "meshdb"}, Users: map[string]string{"U01ALICE": "alice", "U02BOB": "bob"}})
-	require.NoError(t, err)
-	t.Cleanup(s.Close)
-	tr, err := transport.New(transport.Options{BotToken: botToken, AppToken: app, APIURL: s.APIURL(),
-		Logger: slog.New(slog.NewTextHandler(testLogOut, nil))}, rec)
+	return startWith(t, rec, transport.Options{AppToken: app})
+}
+
+// startWith starts a local Slack and a transport with opts (tokens, API URL and logger
+// filled in where unset) that runs until the test ends.
+func startWith(t *testing.T, rec *recorder, opts transport.Options) *env {
+	t.Helper()
+	s := startSlack(t)
+	if opts.BotToken == "" {
+		opts.BotToken = botToken
+	}
+	if opts.AppToken == "" {
+		opts.AppToken = appToken
+	}
+	opts.APIURL = s.APIURL()
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(testLogOut, nil))
+	}
+	tr, err := transport.New(opts, rec)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &env{slack: s, tr: tr, rec: rec, errc: make(chan error, 1)}
@@ -111,6 +128,15 @@ func start(t *testing.T, rec *recorder, app string) *env {
 		<-e.errc
 	})
 	return e
+}
+
+func startSlack(t *testing.T) *slackfake.Server {
+	t.Helper()
+	s, err := slackfake.Start(slackfake.Options{BotToken: botToken, AppToken: appToken,
+		Channels: map[string]string{channel: "meshdb"}, Users: map[string]string{"U01ALICE": "alice", "U02BOB": "bob"}})
+	require.NoError(t, err)
+	t.Cleanup(s.Close)
+	return s
 }
 
 func waitFor(t *testing.T, s *slackfake.Server, what string, cond func() bool) {
@@ -143,7 +169,9 @@ func TestEveryEnvelopeIsAckedBeforeTheWorkIsDone(t *testing.T) {
 
 func TestRedeliveryAndDoubleClicksRunOnce(t *testing.T) {
 	rec := &recorder{}
-	e := start(t, rec, appToken)
+	// One worker runs the work in the order the envelopes came, so once a last command
+	// is handled, everything before it has been handled or dropped.
+	e := startWith(t, rec, transport.Options{Workers: 1})
 	waitFor(t, e.slack, "connection", e.slack.Connected)
 	id, err := e.slack.SlashCommand("U01ALICE", channel, "start prod2 prod1")
 	require.NoError(t, err)
@@ -163,10 +191,16 @@ func TestRedeliveryAndDoubleClicksRunOnce(t *testing.T) {
 	// And alice's click of the same button is hers, not a double click.
 	_, err = e.slack.Click("U01ALICE", channel, ts, "approve")
 	require.NoError(t, err)
-	waitFor(t, e.slack, "handled", func() bool { c, a := rec.counts(); return c == 1 && a == 2 })
-	time.Sleep(100 * time.Millisecond) // nothing else may arrive
+	waitFor(t, e.slack, "5 acks", func() bool { return len(e.slack.Acks()) == 5 })
+	_, err = e.slack.SlashCommand("U01ALICE", channel, "last")
+	require.NoError(t, err)
+	waitFor(t, e.slack, "the last command", func() bool {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		return len(rec.commands) > 0 && rec.commands[len(rec.commands)-1].Text == "last"
+	})
 	c, a := rec.counts()
-	assert.Equal(t, 1, c, "the redelivered command ran once")
+	assert.Equal(t, 2, c, "the redelivered command ran once (and the last one once)")
 	assert.Equal(t, 2, a, "bob's double click ran once")
 	assert.Equal(t, "run|1|1", rec.actions[0].Value)
 	assert.Equal(t, "approve", rec.actions[0].ActionID)
@@ -194,6 +228,45 @@ func TestDisconnectAndDroppedConnectionReconnect(t *testing.T) {
 	waitFor(t, e.slack, "command after the drop", func() bool { c, _ := rec.counts(); return c >= 2 })
 }
 
+// When the Socket Mode client gives up on a connection (it retries a failed dial
+// itself, but not every refusal), the transport reconnects after waits that double
+// from ReconnectMin to ReconnectMax, each drawn between half and all of its step.
+func TestReconnectsBackOffExponentially(t *testing.T) {
+	var mu sync.Mutex
+	var waits []time.Duration
+	rec := &recorder{}
+	s := startSlack(t)
+	s.FailNext("apps.connections.open", 5, http.StatusNotFound)
+	opts := transport.Options{BotToken: botToken, AppToken: appToken, APIURL: s.APIURL(), Logger: slog.New(slog.NewTextHandler(testLogOut, nil)),
+		ReconnectMin: time.Millisecond, ReconnectMax: 4 * time.Millisecond,
+		OnReconnect: func(w time.Duration) { mu.Lock(); waits = append(waits, w); mu.Unlock() }}
+	tr, err := transport.New(opts, rec)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- tr.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	waitFor(t, s, "a connection after five refusals", func() bool { return s.Connected() && tr.Connected() })
+	mu.Lock()
+	got := append([]time.Duration(nil), waits...)
+	mu.Unlock()
+	require.Len(t, got, 5, "one wait per refused connection")
+	for i, step := range []time.Duration{1, 2, 4, 4, 4} {
+		step *= time.Millisecond
+		assert.GreaterOrEqual(t, got[i], step/2, "wait %d", i+1)
+		assert.LessOrEqual(t, got[i], step, "wait %d", i+1)
+	}
+
+	// A connection that came up starts the waits again from the first step.
+	s.FailNext("apps.connections.open", 1, http.StatusNotFound)
+	s.DropConnection()
+	waitFor(t, s, "the next wait", func() bool { mu.Lock(); defer mu.Unlock(); return len(waits) == 6 })
+	mu.Lock()
+	assert.LessOrEqual(t, waits[5], time.Millisecond, "back to the first step")
+	mu.Unlock()
+}
+
 func TestInvalidTokensStopWithAClearError(t *testing.T) {
 	e := start(t, &recorder{}, "xapp-wrong")
 	select {
@@ -208,61 +281,105 @@ func TestInvalidTokensStopWithAClearError(t *testing.T) {
 	}
 }
 
-func TestSenderWaitsOutRateLimitsAndCoalescesEdits(t *testing.T) {
+// inProcess serves a client's requests with a handler directly, without sockets.
+type inProcess struct{ h http.Handler }
+
+func (p inProcess) RoundTrip(r *http.Request) (*http.Response, error) {
+	in := r.Clone(r.Context())
+	in.RequestURI = r.URL.RequestURI()
+	rec := httptest.NewRecorder()
+	p.h.ServeHTTP(rec, in)
+	return rec.Result(), nil
+}
+
+// bubbleSender is a Sender whose Web API calls reach s in-process, so that inside a
+// synctest bubble its waits pass in the bubble's time and every goroutine it starts
+// can be waited for.
+func bubbleSender(s *slackfake.Server) *transport.Sender {
+	api := slack.New(botToken, slack.OptionAPIURL(s.APIURL()), slack.OptionHTTPClient(&http.Client{Transport: inProcess{s.Handler()}}))
+	return transport.NewSender(api, slog.New(slog.NewTextHandler(testLogOut, nil)))
+}
+
+func callsOf(s *slackfake.Server, method string) []slackfake.Call {
+	var out []slackfake.Call
+	for _, c := range s.Calls() {
+		if c.Method == method {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func TestSenderWaitsOutARateLimit(t *testing.T) {
+	s := startSlack(t)
+	synctest.Test(t, func(t *testing.T) {
+		sender := bubbleSender(s)
+		var waits []time.Duration
+		sender.OnRateLimit = func(w time.Duration) { waits = append(waits, w) }
+
+		s.RateLimitNext("chat.postMessage", 1, 3*time.Second)
+		_, err := sender.Post(context.Background(), channel, "", "after a 429", nil)
+		require.NoError(t, err)
+		calls := callsOf(s, "chat.postMessage")
+		require.Len(t, calls, 2)
+		assert.Equal(t, 429, calls[0].Status)
+		assert.Equal(t, 3*time.Second, calls[1].At.Sub(calls[0].At), "the retry came when Retry-After said, in the bubble's time")
+		assert.Equal(t, []time.Duration{3 * time.Second}, waits, "the wait reached the metrics hook")
+	})
+}
+
+func TestSenderCoalescesEditsOfOneMessage(t *testing.T) {
+	s := startSlack(t)
+	synctest.Test(t, func(t *testing.T) {
+		sender := bubbleSender(s)
+		ctx := context.Background()
+		ts, err := sender.Post(ctx, channel, "", "prompt", nil)
+		require.NoError(t, err)
+
+		// The first edit meets a 503 and waits to retry; the nine after it arrive, in
+		// order, while it waits.
+		s.FailNext("chat.update", 1, 503)
+		var wg sync.WaitGroup
+		errs := make([]error, 10)
+		for i := range 10 {
+			wg.Go(func() { errs[i] = sender.Update(ctx, channel, ts, fmt.Sprintf("edit %d", i), nil) })
+			synctest.Wait() // edit i is in: being sent, or waiting behind the one in flight
+		}
+		wg.Wait()
+		for i, err := range errs {
+			assert.NoError(t, err, "edit %d", i)
+		}
+		var sent []int
+		for _, c := range callsOf(s, "chat.update") {
+			sent = append(sent, c.Status)
+		}
+		assert.Equal(t, []int{503, 200, 200}, sent, "the first edit (refused once, then sent) and the newest; edits 1 to 8 were never sent")
+		m, ok := s.Message(channel, ts)
+		require.True(t, ok)
+		assert.Equal(t, "edit 9", m.Text, "the newest edit wins")
+		for _, seen := range s.Seen() {
+			assert.NotContains(t, seen, "SECRET", "no token in any body or URL")
+		}
+	})
+}
+
+func TestSenderRefusalsUploadsAndSecrets(t *testing.T) {
 	rec := &recorder{}
 	e := start(t, rec, appToken)
 	sender := transport.NewSender(e.tr.Client(), nil)
 	ctx := context.Background()
-
-	e.slack.RateLimitNext("chat.postMessage", 1, time.Second)
-	ts, err := sender.Post(ctx, channel, "", "after a 429", nil)
+	ts, err := sender.Post(ctx, channel, "", "a message", nil)
 	require.NoError(t, err)
-	var calls []slackfake.Call
-	for _, c := range e.slack.Calls() {
-		if c.Method == "chat.postMessage" {
-			calls = append(calls, c)
-		}
-	}
-	require.Len(t, calls, 2)
-	assert.Equal(t, 429, calls[0].Status)
-	assert.GreaterOrEqual(t, calls[1].At.Sub(calls[0].At), time.Second, "the retry honoured Retry-After")
-	assert.Equal(t, int64(1), sender.Stats().RateLimitWaits)
-
-	e.slack.FailNext("chat.update", 1, 503)
-	var wg sync.WaitGroup
-	for i := 0; i < 10; i++ {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			_ = sender.Update(ctx, channel, ts, "edit "+string(rune('0'+i)), nil)
-		}(i)
-		time.Sleep(5 * time.Millisecond)
-	}
-	wg.Wait()
-	updates := 0
-	for _, c := range e.slack.Calls() {
-		if c.Method == "chat.update" {
-			updates++
-		}
-	}
-	assert.Less(t, updates, 10, "rapid edits of one message are coalesced")
-	m, ok := e.slack.Message(channel, ts)
-	require.True(t, ok)
-	assert.Equal(t, "edit 9", m.Text, "the newest edit wins")
 
 	_, err = sender.Post(ctx, "C0NOWHERE", "", "x", nil)
 	assert.ErrorContains(t, err, "channel_not_found")
 
 	long := strings.Repeat("a line of a long pg_restore log\n", 400)
-	_, err = sender.PostLong(ctx, channel, ts, "Restore log", long)
-	require.NoError(t, err)
+	require.NoError(t, sender.Upload(ctx, channel, ts, "restore-log.txt", "Restore log", []byte(long)))
 	files := e.slack.Files()
 	require.Len(t, files, 1)
 	assert.Equal(t, long, string(files[0].Content))
 	assert.Equal(t, ts, files[0].ThreadTS)
-	thread := e.slack.Thread(channel, ts)
-	require.NotEmpty(t, thread)
-	assert.Less(t, len(thread[len(thread)-1].Text), 3000)
 
 	e.slack.FailNext("upload", 1, 500)
 	require.NoError(t, sender.Upload(ctx, channel, ts, "x.txt", "x", []byte("retried after a 5xx")))

@@ -6,25 +6,26 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	cutoverbot "github.com/nycmeshnet/cutoverbot"
 )
 
-func example(t testing.TB) string {
-	t.Helper()
-	b, err := os.ReadFile("testdata/example.yaml")
-	require.NoError(t, err)
-	return string(b)
-}
+// example is the documented example configuration, cutover.example.yaml.
+func example(testing.TB) string { return string(cutoverbot.ExampleConfig) }
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
 func TestExampleLoads(t *testing.T) {
-	cfg, warnings, err := Load("testdata/example.yaml", Options{Getenv: env(nil)})
+	path := filepath.Join(t.TempDir(), "cutover.yaml")
+	require.NoError(t, os.WriteFile(path, cutoverbot.ExampleConfig, 0o600))
+	cfg, warnings, err := Load(path, Options{Getenv: env(nil)})
 	require.NoError(t, err)
 	assert.Empty(t, warnings)
 	assert.Equal(t, "C0123MESHDB", cfg.Slack.Channel)
@@ -233,9 +234,7 @@ func TestTokenProblemsNameTheVariableNotTheValue(t *testing.T) {
 }
 
 func FuzzLoad(f *testing.F) {
-	b, err := os.ReadFile("testdata/example.yaml")
-	require.NoError(f, err)
-	f.Add(b)
+	f.Add(cutoverbot.ExampleConfig)
 	f.Add([]byte("slack: {channel: C1}\nclusters: {a: {}, b: {}}\n"))
 	f.Add([]byte("plan: [{kind: scale, replicas: -1}]"))
 	f.Add([]byte("&a [*a]"))

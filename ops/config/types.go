@@ -24,7 +24,7 @@ type Config struct {
 	State         State              `yaml:"state"`
 	HTTP          HTTP               `yaml:"http"`
 	Schedule      Schedule           `yaml:"schedule"`
-	// Plan, when present, replaces the default plan of DESIGN.md section 2.
+	// Plan, when present, replaces the default plan (plan.DefaultSpecs).
 	Plan []StepSpec `yaml:"plan"`
 
 	// Tokens come from the environment only, never from the file.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	mdns "github.com/miekg/dns"
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // DefaultQueryTimeout bounds one question to one resolver (UDP and the TCP retry).
@@ -135,15 +136,10 @@ func Wait(ctx context.Context, o WaitOptions) ([]Answer, error) {
 		defer cancel()
 	}
 	want := Normalize(o.Want)
-	t := time.NewTimer(0)
-	defer t.Stop()
 	var last []Answer
-	for {
-		select {
-		case <-ctx.Done():
-			return last, waitError(ctx, o, last)
-		case <-t.C:
-		}
+	// Sliding: the next round starts Every after the last one ended, so a resolver that
+	// does not answer slows the rounds down instead of running them back to back.
+	err := wait.Backoff{Duration: o.Every}.DelayFunc().Until(ctx, true, true, func(ctx context.Context) (bool, error) {
 		answers := round(ctx, o)
 		done := true
 		for _, a := range answers {
@@ -151,20 +147,21 @@ func Wait(ctx context.Context, o WaitOptions) ([]Answer, error) {
 				done = false
 			}
 		}
-		if !done && ctx.Err() != nil && last != nil {
+		if !done && ended(ctx) && last != nil {
 			// The wait ended during this round and cut its questions short: the
 			// previous complete round says more about each resolver.
-			return last, waitError(ctx, o, last)
+			return false, nil
 		}
 		last = answers
 		if o.Progress != nil {
 			o.Progress(last)
 		}
-		if done {
-			return last, nil
-		}
-		t.Reset(o.Every)
+		return done, nil
+	})
+	if err != nil {
+		return last, waitError(ctx, o, last)
 	}
+	return last, nil
 }
 
 // round asks every resolver in parallel, so one that does not answer delays a round
@@ -183,6 +180,16 @@ func round(ctx context.Context, o WaitOptions) []Answer {
 	}
 	wg.Wait()
 	return out
+}
+
+// ended says whether the wait is over. A query's socket deadline can fire a moment
+// before the context's own timer marks it done, so the deadline is checked too.
+func ended(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	dl, ok := ctx.Deadline()
+	return ok && !time.Now().Before(dl)
 }
 
 func waitError(ctx context.Context, o WaitOptions, last []Answer) error {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	cutoverbot "github.com/nycmeshnet/cutoverbot"
 	"github.com/nycmeshnet/cutoverbot/ops/config"
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
 	"github.com/nycmeshnet/cutoverbot/ops/plan"
@@ -116,8 +117,8 @@ func (f *fakeExec) count(step string) int {
 
 func exampleConfig(t testing.TB) *config.Config {
 	t.Helper()
-	cfg, _, err := config.Load("../config/testdata/example.yaml", config.Options{Getenv: func(string) string { return "" }})
-	require.NoError(t, err)
+	cfg, problems := config.Parse(cutoverbot.ExampleConfig, config.Options{Getenv: func(string) string { return "" }})
+	require.Empty(t, problems.Criticals())
 	return cfg
 }
 

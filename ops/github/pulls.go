@@ -10,6 +10,7 @@ import (
 	"time"
 
 	gh "github.com/google/go-github/v62/github"
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // PR is a pull request as the thread shows it.
@@ -248,36 +249,38 @@ func (c *Client) WaitMerged(ctx context.Context, pr PR, every time.Duration, pro
 	if every <= 0 {
 		every = 15 * time.Second
 	}
-	t := time.NewTimer(0)
-	defer t.Stop()
-	var lastErr error
+	var lastErr, closed error
 	last := pr
-	for {
-		select {
-		case <-ctx.Done():
-			if lastErr != nil {
-				return last, fmt.Errorf("waiting for %s to be merged: %w (last read failed: %v)", pr.URL, ctx.Err(), lastErr)
-			}
-			return last, fmt.Errorf("waiting for %s to be merged: %w", pr.URL, ctx.Err())
-		case <-t.C:
-		}
+	err := wait.PollUntilContextCancel(ctx, every, true, func(ctx context.Context) (bool, error) {
 		p, err := c.Get(ctx, pr.Repo, pr.Number)
 		if ctx.Err() == nil {
 			lastErr = err // a read cut short by the end of the wait says nothing new
 		}
-		if err == nil {
-			last = p
-			if p.Merged {
-				return p, nil
-			}
-			if p.State == "closed" {
-				return p, fmt.Errorf("%s was closed without merging; reopen and merge it, or abort the run", p.URL)
-			}
-			if progress != nil {
-				progress(p)
-			}
+		if err != nil {
+			return false, nil
 		}
-		t.Reset(every)
+		last = p
+		if p.Merged {
+			return true, nil
+		}
+		if p.State == "closed" {
+			closed = fmt.Errorf("%s was closed without merging; reopen and merge it, or abort the run", p.URL)
+			return false, closed
+		}
+		if progress != nil {
+			progress(p)
+		}
+		return false, nil
+	})
+	switch {
+	case err == nil:
+		return last, nil
+	case closed != nil:
+		return last, closed
+	case lastErr != nil:
+		return last, fmt.Errorf("waiting for %s to be merged: %w (last read failed: %v)", pr.URL, ctx.Err(), lastErr)
+	default:
+		return last, fmt.Errorf("waiting for %s to be merged: %w", pr.URL, ctx.Err())
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/util/retry"
 )
 
 // Workload is a kind of replicated workload that can be scaled.
@@ -57,11 +59,11 @@ func deref(p *int32) int32 {
 	return *p
 }
 
-// Scale sets the workload's replica count through the scale subresource and waits up to wait
+// Scale sets the workload's replica count through the scale subresource and waits up to timeout
 // until status.replicas reaches it, calling progress (if not nil) with the state at the start
 // and at every change. It returns the previous spec.replicas, also when waiting fails, so the
 // caller can record it for rollback.
-func (c *Cluster) Scale(ctx context.Context, kind Workload, name string, replicas int32, wait time.Duration, progress func(msg string)) (previous int32, err error) {
+func (c *Cluster) Scale(ctx context.Context, kind Workload, name string, replicas int32, timeout time.Duration, progress func(msg string)) (previous int32, err error) {
 	if progress == nil {
 		progress = func(string) {}
 	}
@@ -76,55 +78,54 @@ func (c *Cluster) Scale(ctx context.Context, kind Workload, name string, replica
 		return fmt.Sprintf("%s %s %s: %d -> %d (status %d)", c.where(), kind, name, previous, replicas, status)
 	}
 
-	ctx, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
-	tick := time.NewTicker(c.poll)
-	defer tick.Stop()
 	last := int32(-1)
-	for {
-		_, status, rerr := c.Replicas(ctx, kind, name)
+	var rerr error
+	err = wait.PollUntilContextTimeout(ctx, c.poll, timeout, true, func(ctx context.Context) (bool, error) {
+		var status int32
+		_, status, rerr = c.Replicas(ctx, kind, name)
 		switch {
 		case rerr == nil && status == replicas:
 			if last != status {
 				progress(state(status))
 			}
-			return previous, nil
+			return true, nil
 		case rerr == nil && status != last:
 			progress(state(status))
 			last = status
 		}
-		select {
-		case <-ctx.Done():
-			if last < 0 {
-				return previous, fmt.Errorf("%s: scaled %s %s %d -> %d, then could not read its status before the wait ended: %w (last error: %v)",
-					c.where(), kind, name, previous, replicas, ctx.Err(), rerr)
-			}
-			return previous, fmt.Errorf("%s: scaled %s %s %d -> %d, but status.replicas is still %d after %s: %w",
-				c.where(), kind, name, previous, replicas, last, wait, ctx.Err())
-		case <-tick.C:
-		}
+		return false, nil
+	})
+	switch {
+	case err == nil:
+		return previous, nil
+	case last < 0:
+		return previous, fmt.Errorf("%s: scaled %s %s %d -> %d, then could not read its status before the wait ended: %w (last error: %v)",
+			c.where(), kind, name, previous, replicas, err, rerr)
+	default:
+		return previous, fmt.Errorf("%s: scaled %s %s %d -> %d, but status.replicas is still %d after %s: %w",
+			c.where(), kind, name, previous, replicas, last, timeout, err)
 	}
 }
 
 // setScale writes spec.replicas through the scale subresource with the resourceVersion it
-// read, retrying on a conflict, and returns the spec.replicas it replaced.
+// read, reading again on a conflict, and returns the spec.replicas it replaced.
 func (c *Cluster) setScale(ctx context.Context, kind Workload, name string, replicas int32) (int32, error) {
-	const attempts = 5
-	var err error
-	for range attempts {
-		var previous int32
+	var previous int32
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		var err error
 		previous, err = c.trySetScale(ctx, kind, name, replicas)
-		if err == nil || !apierrors.IsConflict(err) {
-			if apierrors.IsNotFound(err) {
-				return previous, fmt.Errorf("%s %s %w in %s", kind, name, ErrNotFound, c.where())
-			}
-			if err != nil {
-				return previous, fmt.Errorf("%s: scale %s %s to %d: %w", c.where(), kind, name, replicas, explain(err))
-			}
-			return previous, nil
-		}
+		return err
+	})
+	switch {
+	case err == nil:
+		return previous, nil
+	case apierrors.IsNotFound(err):
+		return previous, fmt.Errorf("%s %s %w in %s", kind, name, ErrNotFound, c.where())
+	case apierrors.IsConflict(err):
+		return 0, fmt.Errorf("%s: scale %s %s to %d: still conflicting after %d attempts: %w", c.where(), kind, name, replicas, retry.DefaultRetry.Steps, err)
+	default:
+		return previous, fmt.Errorf("%s: scale %s %s to %d: %w", c.where(), kind, name, replicas, explain(err))
 	}
-	return 0, fmt.Errorf("%s: scale %s %s to %d: still conflicting after %d attempts: %w", c.where(), kind, name, replicas, attempts, err)
 }
 
 func (c *Cluster) trySetScale(ctx context.Context, kind Workload, name string, replicas int32) (int32, error) {

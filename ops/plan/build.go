@@ -10,7 +10,7 @@ import (
 )
 
 // Build resolves the plan for moving from origin to dest: the configured `plan:` list
-// when present, otherwise the default plan of DESIGN.md section 2.
+// when present, otherwise the default plan (DefaultSpecs).
 func Build(cfg *config.Config, origin, dest string) (Plan, error) {
 	if err := CheckPair(cfg, origin, dest); err != nil {
 		return Plan{}, err
@@ -63,7 +63,8 @@ func CheckPair(cfg *config.Config, origin, dest string) error {
 func int32p(v int32) *int32 { return &v }
 func boolp(v bool) *bool    { return &v }
 
-// DefaultSpecs is the runbook of DESIGN.md section 2, written as configuration would be.
+// DefaultSpecs is the default plan: MeshDB's manual cutover runbook, step for step,
+// written as configuration would be.
 func DefaultSpecs() []config.StepSpec {
 	return []config.StepSpec{
 		{Kind: "preflight", ID: "preflight", Title: "Preflight checks"},

@@ -7,13 +7,14 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	cutoverbot "github.com/nycmeshnet/cutoverbot"
 	"github.com/nycmeshnet/cutoverbot/ops/config"
 	"github.com/nycmeshnet/cutoverbot/ops/plan"
 )
 
 func load(t *testing.T, mutate func(string) string) *config.Config {
 	t.Helper()
-	src := string(mustRead(t, "../config/testdata/example.yaml"))
+	src := string(cutoverbot.ExampleConfig)
 	if mutate != nil {
 		src = mutate(src)
 	}
@@ -22,7 +23,7 @@ func load(t *testing.T, mutate func(string) string) *config.Config {
 	return cfg
 }
 
-// The default plan of DESIGN.md section 2, step for step, for prod2 -> prod1.
+// The default plan follows the manual runbook step for step, for prod2 -> prod1.
 func TestDefaultPlanMatchesTheRunbook(t *testing.T) {
 	cfg := load(t, nil)
 	p, err := plan.Build(cfg, "prod2", "prod1")

@@ -19,6 +19,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
 )
@@ -468,9 +469,11 @@ func (k *Kube) PutValue(key string, v any) error {
 	}
 	ctx, cancel := k.ctx()
 	defer cancel()
-	// Last writer wins (replicas may write the same record): a conflict means another
-	// write landed in between, so read again and write over it.
-	for attempt := 0; ; attempt++ {
+	// Last writer wins (replicas may write the same record): a conflict, or a create
+	// that lost to another, means another write landed in between, so read again and
+	// write over it.
+	lostRace := func(err error) bool { return apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) }
+	err = retry.OnError(retry.DefaultRetry, lostRace, func() error {
 		cur, err := k.cms.Get(ctx, obj.Name, metav1.GetOptions{})
 		switch {
 		case apierrors.IsNotFound(err):
@@ -479,14 +482,12 @@ func (k *Kube) PutValue(key string, v any) error {
 			obj.ResourceVersion = cur.ResourceVersion
 			_, err = k.cms.Update(ctx, obj, metav1.UpdateOptions{})
 		}
-		if (apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err)) && attempt < 3 {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("store %s: %w", key, err)
-		}
-		return nil
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store %s: %w", key, err)
 	}
+	return nil
 }
 
 // DeleteValue removes a record; a missing one is not an error.

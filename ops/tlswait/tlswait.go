@@ -11,6 +11,8 @@ import (
 	"net"
 	"strings"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // Cert describes the certificate that passed verification.
@@ -45,20 +47,29 @@ func Check(ctx context.Context, addr, serverName string, roots *x509.CertPool) (
 // Wait checks every `every` until a handshake verifies or timeout passes; progress
 // hears each failed attempt.
 func Wait(ctx context.Context, addr, serverName string, roots *x509.CertPool, every, timeout time.Duration, progress func(attempt int, err error)) (Cert, error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	for attempt := 1; ; attempt++ {
+	var (
+		cert    Cert
+		attempt int
+		last    error
+	)
+	err := wait.PollUntilContextTimeout(ctx, every, timeout, true, func(ctx context.Context) (bool, error) {
+		attempt++
 		c, err := Check(ctx, addr, serverName, roots)
-		if err == nil {
-			return c, nil
+		if err != nil {
+			last = err
+			if progress != nil {
+				progress(attempt, err)
+			}
+			return false, nil
 		}
-		if progress != nil {
-			progress(attempt, err)
+		cert = c
+		return true, nil
+	})
+	if err != nil {
+		if last == nil {
+			last = err
 		}
-		select {
-		case <-ctx.Done():
-			return Cert{}, fmt.Errorf("no valid certificate for %s at %s after %s (%d attempts); last error: %w", serverName, addr, timeout, attempt, err)
-		case <-time.After(every):
-		}
+		return Cert{}, fmt.Errorf("no valid certificate for %s at %s after %s (%d attempts); last error: %w", serverName, addr, timeout, attempt, last)
 	}
+	return cert, nil
 }

@@ -1,0 +1,34 @@
+package handlers
+
+import (
+	"context"
+	"fmt"
+)
+
+// unscheduleCommand answers `/cutover unschedule ID`; schedule's line in Help covers it.
+type unscheduleCommand struct{}
+
+func init() {
+	register(subcommand{name: "unschedule", rank: 70, runner: unscheduleCommand{}})
+}
+
+func (unscheduleCommand) run(ctx context.Context, h *Handler, c Command, args []string) {
+	if h.opts.Scheduler == nil {
+		h.refuse(ctx, c.to(), "unavailable", "scheduling is not set up on this bot")
+		return
+	}
+	if ok, err := h.maintainer(ctx, c.UserID, "schedule cutovers"); !ok {
+		h.refuse(ctx, c.to(), "not_maintainer", err)
+		return
+	}
+	if len(args) != 1 {
+		h.refuse(ctx, c.to(), "usage", "usage: `/cutover unschedule ID` (`/cutover schedule` lists them)")
+		return
+	}
+	sc, err := h.opts.Scheduler.Remove(args[0])
+	if err != nil {
+		h.refuse(ctx, c.to(), "bad_input", err.Error())
+		return
+	}
+	h.reply(ctx, c, Info(fmt.Sprintf("Removed schedule %s (%s → %s at %s).", sc.ID, sc.Origin, sc.Dest, slackTimeIn(sc.At, h.zone()))))
+}
