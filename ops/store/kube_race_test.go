@@ -68,7 +68,7 @@ func TestKubePutValueWinsARaceWithAnotherReplica(t *testing.T) {
 	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { racer.next = rt; return racer })
 	raced, err := kubernetes.NewForConfig(cfg)
 	require.NoError(t, err)
-	other, mine := openKube(t, plain), openKube(t, raced)
+	other, mine := openKube(t, plain, "cutoverbot"), openKube(t, raced, "cutoverbot")
 
 	writes := func(r *http.Request) bool {
 		return (r.Method == http.MethodPost || r.Method == http.MethodPut) && strings.Contains(r.URL.Path, "/configmaps")
