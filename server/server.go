@@ -77,8 +77,8 @@ type Server struct {
 }
 
 // New opens the store, connects to the clusters and wires everything; it does not
-// connect to Slack until Run.
-func New(cfg *config.Config, opts Options) (*Server, error) {
+// connect to Slack until Run. ctx bounds the opening of the store.
+func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -94,7 +94,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	// client-go logs through klog; send it to the bot's logger instead of stderr.
 	klog.SetSlogLogger(opts.Logger)
 	s := &Server{cfg: cfg, opts: opts}
-	st, home, err := OpenStore(context.Background(), cfg)
+	st, home, err := OpenStore(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -174,7 +174,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		Build:             func(o, d string) (plan.Plan, error) { return plan.Build(cfg, o, d) },
 		ApprovalsRequired: cfg.Slack.ApprovalsRequired, ApprovalTimeout: cfg.Slack.ApprovalTimeout.Duration,
 		ReminderEvery: cfg.Slack.ReminderEvery.Duration, Clock: opts.Clock, Logger: opts.Logger,
-		Observer:       func(ev engine.Event) { s.Metrics.Observe(ev); h.Observe(ev) },
+		Observer:       func(ctx context.Context, ev engine.Event) { s.Metrics.Observe(ev); h.Observe(ctx, ev) },
 		OnEnd:          s.clusterSteps.EndRun,
 		OnStoreFailure: s.storeFailed,
 	})
@@ -338,7 +338,7 @@ const healthEvery = time.Minute
 // storeWritable proves the store can be read and written, at most once per
 // healthEvery (listing runs decodes every stored run with the Kubernetes backend);
 // between checks the last result stands.
-func (s *Server) storeWritable() error {
+func (s *Server) storeWritable(ctx context.Context) error {
 	s.healthMu.Lock()
 	defer s.healthMu.Unlock()
 	now := time.Now()
@@ -346,8 +346,8 @@ func (s *Server) storeWritable() error {
 		return s.healthErr
 	}
 	s.healthAt = now
-	if _, s.healthErr = s.store.List(1); s.healthErr == nil {
-		s.healthErr = s.store.PutValue("health/probe", now.UTC().Format(time.RFC3339))
+	if _, s.healthErr = s.store.List(ctx, 1); s.healthErr == nil {
+		s.healthErr = s.store.PutValue(ctx, "health/probe", now.UTC().Format(time.RFC3339))
 	}
 	return s.healthErr
 }

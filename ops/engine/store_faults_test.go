@@ -27,7 +27,7 @@ type faultyStore struct {
 
 var errTimeout = errors.New("etcdserver: request timed out")
 
-func (f *faultyStore) Save(r *engine.Run, audit []engine.AuditEntry) error {
+func (f *faultyStore) Save(ctx context.Context, r *engine.Run, audit []engine.AuditEntry) error {
 	f.mu.Lock()
 	before, after := f.failBefore > 0, f.failAfter > 0
 	if before {
@@ -39,7 +39,7 @@ func (f *faultyStore) Save(r *engine.Run, audit []engine.AuditEntry) error {
 	if before {
 		return errTimeout
 	}
-	if err := f.Store.Save(r, audit); err != nil || !after {
+	if err := f.Store.Save(ctx, r, audit); err != nil || !after {
 		return err
 	}
 	return errTimeout
@@ -104,7 +104,7 @@ func TestStoreWriteFailuresAreRetriedOrStopTheBot(t *testing.T) {
 			h.mustDecide(bob, engine.Approve, "")
 			got = h.active()
 			assert.Equal(t, engine.Succeeded, got.Steps[2].State)
-			stored, err := fs.Store.Get(r.ID)
+			stored, err := fs.Store.Get(context.Background(), r.ID)
 			require.NoError(t, err)
 			assert.Equal(t, got.Version, stored.Version, "the engine and the store agree")
 			h.mustDecide(bob, engine.Approve, "") // writes go on: nothing refused as stale
