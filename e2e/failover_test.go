@@ -212,7 +212,7 @@ func leaderDiesFollowerResumes(t *testing.T, h *home, w *world) {
 	assert.Contains(t, metricsB, "cutoverbot_leader 1")
 
 	st := h.store(t)
-	runs, err := st.List(0)
+	runs, err := st.List(context.Background(), 0)
 	require.NoError(t, err)
 	require.Len(t, runs, 1)
 	run := runs[0]
@@ -224,7 +224,7 @@ func leaderDiesFollowerResumes(t *testing.T, h *home, w *world) {
 		}
 		assert.Equal(t, want, s.Executions, "%s", s.Step.ID)
 	}
-	audit, err := st.Audit(run.ID)
+	audit, err := st.Audit(context.Background(), run.ID)
 	require.NoError(t, err)
 	var decisions []string
 	for _, e := range audit {
@@ -324,7 +324,7 @@ func TestE2EFailoverAfterTheDumpRedumpsOnTheFollower(t *testing.T) {
 	require.NoError(t, os.RemoveAll(filepath.Join(w.dir, "replica-a")))
 	// The destination's postgres pod restarted too: the copy of the dump the dump step
 	// staged there is gone, so only the origin can provide the data again.
-	run0, err := h.store(t).Active()
+	run0, err := h.store(t).Active(context.Background())
 	require.NoError(t, err)
 	require.NoError(t, w.dest.Execer().Exec(context.Background(), []string{"sh", "-c", "rm -f " + plan.RemoteDumpPath(run0.ID)}, nil, io.Discard, io.Discard))
 	w.waitFor("replica b to take over", func() bool { return strings.HasPrefix(h.leaseHolder(t), "replica-b_") && w.slack.Connected() })
@@ -335,14 +335,14 @@ func TestE2EFailoverAfterTheDumpRedumpsOnTheFollower(t *testing.T) {
 	lost := w.rowsLost()
 
 	st := h.store(t)
-	runs, err := st.List(1)
+	runs, err := st.List(context.Background(), 1)
 	require.NoError(t, err)
 	run := runs[0]
 	assert.Equal(t, engine.Completed, run.State)
 	restore := run.Steps[7]
 	require.Equal(t, "restore-destination", restore.Step.ID)
 	assert.Contains(t, restore.Output.Summary+restore.Output.Details, "not on this replica")
-	audit, err := st.Audit(run.ID)
+	audit, err := st.Audit(context.Background(), run.ID)
 	require.NoError(t, err)
 	assert.Zero(t, stepsRunTwice(run, audit))
 	requireDecisions(t, audit, len(clusterPlan())-1, 0)

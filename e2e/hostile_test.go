@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -81,7 +82,7 @@ func TestReliabilityHostileInputs(t *testing.T) {
 	}
 	assert.Empty(t, w.slack.Messages(channel), "no refusal posted to the channel")
 	assert.Equal(t, execsBefore, w.origin.Kube.ExecCount()+w.dest.Kube.ExecCount(), "no command ran in any pod")
-	runs, err := w.srv.Store().List(0)
+	runs, err := w.srv.Store().List(context.Background(), 0)
 	require.NoError(t, err)
 	assert.Empty(t, runs, "no run was created")
 	w.stopBot()

@@ -530,7 +530,7 @@ func TestReliabilityTrafficFaults(t *testing.T) {
 		id := w.currentStepID(step)
 		switch id {
 		case "pr-certs":
-			r, err := w.srv.Store().Active()
+			r, err := w.srv.Store().Active(context.Background())
 			require.NoError(t, err)
 			certsBranch = "cutoverbot/" + r.ID + "-certs"
 		case "pr-dns":
@@ -601,7 +601,7 @@ func (w *world) currentStepID(step int) string {
 		_, _, ok := w.button("Approve")
 		return ok && strings.Contains(w.headerText(), want)
 	})
-	r, err := w.srv.Store().Active()
+	r, err := w.srv.Store().Active(context.Background())
 	require.NoError(w.t, err)
 	require.NotNil(w.t, r)
 	return r.Steps[step-1].Step.ID

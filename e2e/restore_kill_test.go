@@ -276,10 +276,10 @@ func killedMidRestoreThenAbort(t *testing.T, twoReplicas bool) {
 	var audit []engine.AuditEntry
 	if twoReplicas {
 		st := h.store(t)
-		runs, err := st.List(1)
+		runs, err := st.List(context.Background(), 1)
 		require.NoError(t, err)
 		run = runs[0]
-		audit, err = st.Audit(run.ID)
+		audit, err = st.Audit(context.Background(), run.ID)
 		require.NoError(t, err)
 	} else {
 		w.stopProcess()
@@ -327,7 +327,7 @@ func TestReliabilityRetryWithoutTheBackupIsRefused(t *testing.T) {
 	w.kill9()
 	st, err := store.Open(w.cfg.State.Dir)
 	require.NoError(t, err)
-	run, err := st.Active()
+	run, err := st.Active(context.Background())
 	require.NoError(t, err)
 	require.NoError(t, st.Close())
 	rec, err := engine.Decode[steps.RestoreResult](run.Steps[7].Output)
@@ -417,7 +417,7 @@ func TestShutdownStopsWhatTheStepStarted(t *testing.T) {
 	st, err := store.Open(w.cfg.State.Dir)
 	require.NoError(t, err)
 	defer st.Close()
-	run, err := st.Active()
+	run, err := st.Active(context.Background())
 	require.NoError(t, err)
 	restore := run.Steps[7]
 	assert.Equal(t, engine.Interrupted, restore.State)

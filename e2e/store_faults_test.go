@@ -28,7 +28,7 @@ type failingWrites struct {
 	failed        int
 }
 
-func (f *failingWrites) Save(r *engine.Run, audit []engine.AuditEntry) error {
+func (f *failingWrites) Save(ctx context.Context, r *engine.Run, audit []engine.AuditEntry) error {
 	f.mu.Lock()
 	before, after := f.before > 0, f.before == 0 && f.after > 0
 	switch {
@@ -44,7 +44,7 @@ func (f *failingWrites) Save(r *engine.Run, audit []engine.AuditEntry) error {
 	if before {
 		return errors.New("write failed: i/o timeout")
 	}
-	if err := f.Backend.Save(r, audit); err != nil || !after {
+	if err := f.Backend.Save(ctx, r, audit); err != nil || !after {
 		return err
 	}
 	return errors.New("write failed after landing: i/o timeout")
@@ -102,11 +102,11 @@ func TestReliabilityStoreWritesFail(t *testing.T) {
 			}
 			w.waitFor("the end", func() bool { return strings.Contains(w.state(), "(completed)") })
 			lost := w.rowsLost()
-			runs, err := w.srv.Store().List(1)
+			runs, err := w.srv.Store().List(context.Background(), 1)
 			require.NoError(t, err)
 			require.Len(t, runs, 1)
 			run := runs[0]
-			audit, err := w.srv.Store().Audit(run.ID)
+			audit, err := w.srv.Store().Audit(context.Background(), run.ID)
 			require.NoError(t, err)
 			w.stopBot()
 			assert.Equal(t, engine.Completed, run.State)

@@ -191,7 +191,7 @@ func (w *world) startBotWith(out io.Writer, opt func(*server.Options)) {
 	if opt != nil {
 		opt(&opts)
 	}
-	srv, err := server.New(w.cfg, opts)
+	srv, err := server.New(context.Background(), w.cfg, opts)
 	require.NoError(w.t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	w.srv, w.stop, w.done = srv, cancel, make(chan error, 1)
@@ -402,10 +402,10 @@ func (w *world) finalRun() (*engine.Run, []engine.AuditEntry) {
 	st, err := store.Open(w.cfg.State.Dir)
 	require.NoError(w.t, err)
 	defer st.Close()
-	runs, err := st.List(1)
+	runs, err := st.List(context.Background(), 1)
 	require.NoError(w.t, err)
 	require.Len(w.t, runs, 1)
-	audit, err := st.Audit(runs[0].ID)
+	audit, err := st.Audit(context.Background(), runs[0].ID)
 	require.NoError(w.t, err)
 	return runs[0], audit
 }

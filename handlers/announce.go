@@ -7,15 +7,22 @@ import (
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
 )
 
+// Announcer executes announce steps; it needs no Handler, so it is registered before
+// the engine is made.
+type Announcer struct {
+	Poster  Poster
+	Channel string
+}
+
 // Announce is the executor of announce steps: the configured template goes top-level
 // in the channel, where everyone sees it, not in the run's thread.
-func (h *Handler) Announce(ctx context.Context, x engine.StepContext) (engine.Output, error) {
+func (a Announcer) Announce(ctx context.Context, x engine.StepContext) (engine.Output, error) {
 	text := x.Step.Announce.Text
-	ts, err := h.opts.Poster.Post(ctx, h.channel(), "", Info(text))
+	ts, err := a.Poster.Post(ctx, a.Channel, "", Info(text))
 	if err != nil {
-		return engine.Output{}, fmt.Errorf("post the %s announcement in <#%s>: %w", x.Step.Announce.Template, h.channel(), err)
+		return engine.Output{}, fmt.Errorf("post the %s announcement in <#%s>: %w", x.Step.Announce.Template, a.Channel, err)
 	}
-	return engine.Output{Summary: fmt.Sprintf("posted the %s announcement top-level in <#%s>", x.Step.Announce.Template, h.channel())}.
+	return engine.Output{Summary: fmt.Sprintf("posted the %s announcement top-level in <#%s>", x.Step.Announce.Template, a.Channel)}.
 		WithResult(AnnounceResult{TS: ts}), nil
 }
 

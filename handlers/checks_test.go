@@ -78,7 +78,7 @@ func TestOverrideEachFailedCheckFromItsButtonOrTyped(t *testing.T) {
 	exec := &checksExec{failing: map[string]bool{"dns-points-at-the-origin": true, "no-meshdb-deploy-in-progress": true}}
 	f := newFixtureWith(t, fixtureOptions{
 		config: func(c *config.Config) { c.Slack.ApprovalsRequired = 2 },
-		exec:   func(h *handlers.Handler) engine.Executor { exec.okExec.h = h; return exec },
+		exec:   func(a handlers.Announcer) engine.Executor { exec.okExec.announce = a; return exec },
 	})
 	f.cmd("U01ALICE", "start prod2 prod1")
 	require.Equal(t, engine.Failed, f.eng.Active().Steps[0].State)

@@ -20,7 +20,7 @@ func init() {
 func (historyCommand) run(ctx context.Context, h *Handler, c Command, args []string) {
 	switch len(args) {
 	case 0:
-		runs, err := h.opts.Store.List(10)
+		runs, err := h.opts.Store.List(ctx, 10)
 		if err != nil {
 			h.opts.Logger.Error("history", "err", err)
 			h.refuse(ctx, c.to(), "internal", "the run history could not be read; try again")
@@ -29,14 +29,14 @@ func (historyCommand) run(ctx context.Context, h *Handler, c Command, args []str
 		h.reply(ctx, c, History(runs, h.opts.Clock(), h.runLink))
 	case 1:
 		id := args[0]
-		r, err := h.opts.Store.Get(id)
+		r, err := h.opts.Store.Get(ctx, id)
 		if errors.Is(err, engine.ErrNotFound) {
 			h.refuse(ctx, c.to(), "bad_input", fmt.Sprintf("there is no run `%s`; `/cutover history` lists the recent ones", clip(id, 40)))
 			return
 		}
 		var audit []engine.AuditEntry
 		if err == nil {
-			audit, err = h.opts.Store.Audit(id)
+			audit, err = h.opts.Store.Audit(ctx, id)
 		}
 		if err != nil {
 			h.opts.Logger.Error("history", "run", id, "err", err)

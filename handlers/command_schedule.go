@@ -24,7 +24,7 @@ func (scheduleCommand) run(ctx context.Context, h *Handler, c Command, args []st
 		return
 	}
 	if len(args) == 0 {
-		list, err := s.List()
+		list, err := s.List(ctx)
 		if err != nil {
 			h.opts.Logger.Error("list schedules", "err", err)
 			h.refuse(ctx, c.to(), "internal", "the schedules could not be read; try again")
@@ -46,7 +46,7 @@ func (scheduleCommand) run(ctx context.Context, h *Handler, c Command, args []st
 		h.refuse(ctx, c.to(), "usage", err.Error())
 		return
 	}
-	sc, err := s.Add(args[0], args[1], at, c.UserID)
+	sc, err := s.Add(ctx, args[0], args[1], at, c.UserID)
 	if err != nil {
 		h.refuse(ctx, c.to(), "bad_input", err.Error())
 		return

@@ -25,7 +25,7 @@ func (unscheduleCommand) run(ctx context.Context, h *Handler, c Command, args []
 		h.refuse(ctx, c.to(), "usage", "usage: `/cutover unschedule ID` (`/cutover schedule` lists them)")
 		return
 	}
-	sc, err := h.opts.Scheduler.Remove(args[0])
+	sc, err := h.opts.Scheduler.Remove(ctx, args[0])
 	if err != nil {
 		h.refuse(ctx, c.to(), "bad_input", err.Error())
 		return

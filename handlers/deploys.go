@@ -48,7 +48,7 @@ func (h *Handler) DeployStarted(ctx context.Context, runID string, d Deploy) {
 		h.opts.Logger.Error("could not report a deploy in Slack", "run", r.ID, "err", err)
 		return // not noted: the next look reports it again
 	}
-	h.note(r, DeployNote(d.ID), deployLine(d))
+	h.note(ctx, r, DeployNote(d.ID), deployLine(d))
 	if s := r.CurrentStep(); s != nil && s.State == engine.Awaiting {
 		h.showCurrent(ctx, r, true) // the pending prompt shows it too
 	}

@@ -60,11 +60,36 @@ type replyTo struct {
 	Channel, Thread, User, ResponseURL string
 }
 
-// Options wire a Handler.
+// Engine is what the handlers ask of the engine (*engine.Engine): the active run,
+// starts and decisions, and the message timestamps noted in a run.
+type Engine interface {
+	Active() *engine.Run
+	Start(ctx context.Context, origin, dest, initiator string) (*engine.Run, error)
+	Decide(ctx context.Context, q engine.Request) (string, error)
+	SetNote(ctx context.Context, runID, key, value string) error
+}
+
+// Runs is what `/cutover history` and the Home tab read of the store (engine.Store).
+type Runs interface {
+	Get(ctx context.Context, id string) (*engine.Run, error)
+	List(ctx context.Context, limit int) ([]*engine.Run, error)
+	Audit(ctx context.Context, runID string) ([]engine.AuditEntry, error)
+}
+
+// Scheduler is what `/cutover schedule` and `unschedule` ask of the scheduler
+// (*schedule.Scheduler).
+type Scheduler interface {
+	Add(ctx context.Context, origin, dest string, at time.Time, by string) (schedule.Schedule, error)
+	List(ctx context.Context) ([]schedule.Schedule, error)
+	Remove(ctx context.Context, id string) (schedule.Schedule, error)
+}
+
+// Options wire a Handler. Everything it uses is made before it: the engine reports
+// its events through the Observer given to it, which calls Observe.
 type Options struct {
 	Config *config.Config
-	Engine *engine.Engine
-	Store  engine.Store
+	Engine Engine
+	Store  Runs
 	Poster Poster
 	Policy *Maintainers
 	Clock  func() time.Time
@@ -72,7 +97,7 @@ type Options struct {
 	// PostTimeout bounds each Slack call made for an engine event.
 	PostTimeout time.Duration
 	// Scheduler keeps /cutover schedule's plans (optional).
-	Scheduler *schedule.Scheduler
+	Scheduler Scheduler
 	// WorkspaceURL gives the workspace's address, to link a run's thread (optional).
 	WorkspaceURL func() string
 	// OnRefusal hears each refusal's code (for metrics).
@@ -101,13 +126,6 @@ func New(opts Options) *Handler {
 	}
 	return &Handler{opts: opts, memo: map[string]string{}}
 }
-
-// SetScheduler completes the wiring of /cutover schedule (its hooks need the handler).
-func (h *Handler) SetScheduler(s *schedule.Scheduler) { h.opts.Scheduler = s }
-
-// SetEngine completes the wiring when the engine is made after the handler (the
-// engine's observer is the handler).
-func (h *Handler) SetEngine(e *engine.Engine) { h.opts.Engine = e }
 
 func (h *Handler) cfg() *config.Config { return h.opts.Config }
 

@@ -181,11 +181,11 @@ func (p *memPoster) newestWithButton(label string) (posted, message.Button, bool
 }
 
 // okExec succeeds at every step; announce steps go through the real announcer.
-type okExec struct{ h *handlers.Handler }
+type okExec struct{ announce handlers.Announcer }
 
 func (e *okExec) Execute(ctx context.Context, x engine.StepContext) (engine.Output, error) {
 	if x.Step.Kind == plan.KindAnnounce {
-		return e.h.Announce(ctx, x)
+		return e.announce.Announce(ctx, x)
 	}
 	return engine.Output{Summary: x.Step.ID + " ok", Values: map[string]string{"previous_replicas": "1"}}, nil
 }
@@ -200,12 +200,15 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture { return newFixtureWith(t, fixtureOptions{}) }
 
-// fixtureOptions change the fixture's configuration, clock, group members and executor.
+// fixtureOptions change the fixture's configuration, clock, group members and executor;
+// scheduleClock, when set, gives the handler a scheduler (on a store of its own) with
+// that clock.
 type fixtureOptions struct {
-	config  func(*config.Config)
-	clock   func() time.Time
-	members handlers.GroupMembers
-	exec    func(h *handlers.Handler) engine.Executor
+	config        func(*config.Config)
+	clock         func() time.Time
+	members       handlers.GroupMembers
+	exec          func(announce handlers.Announcer) engine.Executor
+	scheduleClock func() time.Time
 }
 
 func newFixtureWith(t *testing.T, o fixtureOptions) *fixture {
@@ -222,19 +225,30 @@ func newFixtureWith(t *testing.T, o fixtureOptions) *fixture {
 	p := newMemPoster()
 	policy := handlers.NewMaintainers(cfg.Slack.Maintainers, o.members, time.Minute, o.clock)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	h := handlers.New(handlers.Options{Config: cfg, Store: st, Poster: p, Policy: policy, Logger: log, Clock: o.clock,
-		WorkspaceURL: func() string { return "https://nycmesh.slack.com/" }, Version: "cutoverbot v9.9.9 (abcdef012345)"})
-	var exec engine.Executor = &okExec{h}
+	announce := handlers.Announcer{Poster: p, Channel: cfg.Slack.Channel}
+	var exec engine.Executor = &okExec{announce}
 	if o.exec != nil {
-		exec = o.exec(h)
+		exec = o.exec(announce)
 	}
-	eng := engine.New(engine.Options{Store: st, Executor: exec, Policy: policy, Logger: log, Clock: o.clock,
+	// As in the server, the engine's events reach the handler made after it through a
+	// value made first: the fixture.
+	f := &fixture{poster: p, ch: cfg.Slack.Channel}
+	f.eng = engine.New(engine.Options{Store: st, Executor: exec, Policy: policy, Logger: log, Clock: o.clock,
 		Build:             func(o, d string) (plan.Plan, error) { return plan.Build(cfg, o, d) },
 		ApprovalsRequired: cfg.Slack.ApprovalsRequired, ApprovalTimeout: cfg.Slack.ApprovalTimeout.Duration,
-		ReminderEvery: cfg.Slack.ReminderEvery.Duration, Observer: h.Observe})
-	h.SetEngine(eng)
-	t.Cleanup(func() { _ = eng.Close(context.Background()); _ = st.Close() })
-	return &fixture{h: h, eng: eng, poster: p, ch: cfg.Slack.Channel}
+		ReminderEvery: cfg.Slack.ReminderEvery.Duration,
+		Observer:      func(ctx context.Context, ev engine.Event) { f.h.Observe(ctx, ev) }})
+	t.Cleanup(func() { _ = f.eng.Close(context.Background()); _ = st.Close() })
+	var scheduler handlers.Scheduler
+	if o.scheduleClock != nil {
+		kv, err := store.Open(t.TempDir())
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = kv.Close() })
+		scheduler = schedule.New(kv, handlers.ScheduleHooks(cfg, p, f.eng, log, nil), o.scheduleClock, log)
+	}
+	f.h = handlers.New(handlers.Options{Config: cfg, Engine: f.eng, Store: st, Scheduler: scheduler, Poster: p, Policy: policy, Logger: log, Clock: o.clock,
+		WorkspaceURL: func() string { return "https://nycmesh.slack.com/" }, Version: "cutoverbot v9.9.9 (abcdef012345)"})
+	return f
 }
 
 func (f *fixture) cmd(user, text string) {
@@ -473,12 +487,7 @@ func TestUsergroupMembersAreMaintainers(t *testing.T) {
 }
 
 func TestScheduleCommands(t *testing.T) {
-	f := newFixture(t)
-	st, err := store.Open(t.TempDir())
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = st.Close() })
-	hooks := f.h.ScheduleHooks()
-	f.h.SetScheduler(schedule.New(st, hooks, func() time.Time { return time.Date(2026, 11, 24, 20, 0, 0, 0, time.UTC) }, nil))
+	f := newFixtureWith(t, fixtureOptions{scheduleClock: func() time.Time { return time.Date(2026, 11, 24, 20, 0, 0, 0, time.UTC) }})
 
 	f.cmd("U09EVE", "schedule prod2 prod1 2026-12-01 02:00")
 	assert.Contains(t, f.poster.lastPrivate(t, "U09EVE"), "only MeshDB maintainers")

@@ -8,7 +8,7 @@ import (
 
 // HandleHomeOpened shows the Home tab to the user who opened it.
 func (h *Handler) HandleHomeOpened(ctx context.Context, user string) {
-	runs, err := h.opts.Store.List(10)
+	runs, err := h.opts.Store.List(ctx, 10)
 	if err != nil {
 		h.opts.Logger.Error("could not read the runs for the Home tab", "user", user, "err", err)
 	}

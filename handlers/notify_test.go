@@ -157,7 +157,7 @@ func (e *diffExec) Execute(ctx context.Context, x engine.StepContext) (engine.Ou
 
 func TestTheWholeDiffIsUploadedWhetherTheStepFailsOrNot(t *testing.T) {
 	for _, fail := range []bool{true, false} {
-		f := newFixtureWith(t, fixtureOptions{exec: func(h *handlers.Handler) engine.Executor { return &diffExec{okExec: okExec{h}, fail: fail} }})
+		f := newFixtureWith(t, fixtureOptions{exec: func(a handlers.Announcer) engine.Executor { return &diffExec{okExec: okExec{a}, fail: fail} }})
 		f.cmd("U01ALICE", "start prod2 prod1")
 		for f.eng.Active() != nil && f.eng.Active().Current < 11 {
 			f.click(t, "U02BOB", "Approve")

@@ -38,9 +38,10 @@ func (h *Handler) threadLink(ts string) string {
 // becomes a file.
 const detailsInline = 1500
 
-// Observe shows an engine event in Slack. The engine calls it in order, off its lock.
-func (h *Handler) Observe(ev engine.Event) {
-	ctx, cancel := context.WithTimeout(context.Background(), h.opts.PostTimeout)
+// Observe shows an engine event in Slack. The engine calls it in order, off its lock,
+// in the engine's context.
+func (h *Handler) Observe(ctx context.Context, ev engine.Event) {
+	ctx, cancel := context.WithTimeout(ctx, h.opts.PostTimeout)
 	defer cancel()
 	r := ev.Run
 	log := h.opts.Logger.With("run", r.ID, "event", string(ev.Kind))
@@ -65,9 +66,9 @@ func (h *Handler) Observe(ev engine.Event) {
 			fail("post the run header", err)
 			return
 		}
-		h.note(r, noteHeader, ts)
+		h.note(ctx, r, noteHeader, ts)
 		if link := h.threadLink(ts); link != "" {
-			h.note(r, NoteThreadURL, link)
+			h.note(ctx, r, NoteThreadURL, link)
 		}
 		return
 	case engine.EventRecovered, engine.EventInterrupted:
@@ -187,9 +188,9 @@ func (h *Handler) showCurrent(ctx context.Context, r *engine.Run, again bool) {
 		h.opts.Logger.Error("could not post the "+kind, "run", r.ID, "step", i+1, "err", err)
 		return
 	}
-	h.note(r, key, ts)
+	h.note(ctx, r, key, ts)
 	if first {
-		h.note(r, noteFirstPrompt, ts)
+		h.note(ctx, r, noteFirstPrompt, ts)
 	}
 	h.directMessages(ctx, r, i, ts)
 }
@@ -213,7 +214,7 @@ func (h *Handler) remind(ctx context.Context, r *engine.Run, i int, msg, thread 
 		return
 	}
 	if m.Broadcast {
-		h.note(r, key, ts)
+		h.note(ctx, r, key, ts)
 	}
 }
 
@@ -260,13 +261,15 @@ func (h *Handler) lookup(r *engine.Run, key string) string {
 	return h.remembered(r.ID, key)
 }
 
-func (h *Handler) note(r *engine.Run, key, ts string) {
+// note keeps a message's timestamp in the run. ctx bounds the Slack calls around it,
+// not this write: a write of the run cut short may have landed, and stops the bot.
+func (h *Handler) note(ctx context.Context, r *engine.Run, key, ts string) {
 	h.remember(r.ID, key, ts)
 	if r.Notes == nil {
 		r.Notes = map[string]string{}
 	}
 	r.Notes[key] = ts
-	if err := h.opts.Engine.SetNote(r.ID, key, ts); err != nil {
+	if err := h.opts.Engine.SetNote(context.WithoutCancel(ctx), r.ID, key, ts); err != nil {
 		h.opts.Logger.Warn("could not store a message timestamp", "run", r.ID, "key", key, "err", err)
 	}
 }

@@ -3,9 +3,12 @@ package handlers
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
+	"github.com/nycmeshnet/cutoverbot/ops/config"
+	"github.com/nycmeshnet/cutoverbot/ops/engine"
 	"github.com/nycmeshnet/cutoverbot/ops/schedule"
 )
 
@@ -24,33 +27,48 @@ func (h *Handler) maintainer(ctx context.Context, user, what string) (bool, stri
 	return true, ""
 }
 
-func (h *Handler) zone() *time.Location {
-	loc, err := time.LoadLocation(h.cfg().Schedule.Timezone)
+func (h *Handler) zone() *time.Location { return zoneOf(h.cfg()) }
+
+// zoneOf is the configured zone for schedules, UTC when it cannot be loaded.
+func zoneOf(cfg *config.Config) *time.Location {
+	loc, err := time.LoadLocation(cfg.Schedule.Timezone)
 	if err != nil {
 		return time.UTC
 	}
 	return loc
 }
 
-// ScheduleHooks are the Slack side of scheduled runs: reminders and starts.
-func (h *Handler) ScheduleHooks() schedule.Hooks {
+// Starter starts runs (*engine.Engine).
+type Starter interface {
+	Start(ctx context.Context, origin, dest, initiator string) (*engine.Run, error)
+}
+
+// ScheduleHooks are the scheduler's hooks: check validates a pair of clusters before a
+// schedule is accepted; the rest is the Slack side of scheduled runs (reminders,
+// starts, starts that failed). They need no Handler, so the scheduler is made first.
+func ScheduleHooks(cfg *config.Config, p Poster, runs Starter, log *slog.Logger, check func(origin, dest string) error) schedule.Hooks {
+	channel := cfg.Slack.Channel
+	if log == nil {
+		log = slog.Default()
+	}
 	return schedule.Hooks{
+		Check: check,
 		Remind: func(ctx context.Context, s schedule.Schedule, before time.Duration) error {
-			_, err := h.opts.Poster.Post(ctx, h.channel(), "", Info(fmt.Sprintf("⏰ Reminder: a MeshDB cutover %s → %s is scheduled in %s, at %s (by <@%s>, schedule %s).",
-				s.Origin, s.Dest, humanBefore(before), slackTimeIn(s.At, h.zone()), s.By, s.ID)))
+			_, err := p.Post(ctx, channel, "", Info(fmt.Sprintf("⏰ Reminder: a MeshDB cutover %s → %s is scheduled in %s, at %s (by <@%s>, schedule %s).",
+				s.Origin, s.Dest, humanBefore(before), slackTimeIn(s.At, zoneOf(cfg)), s.By, s.ID)))
 			return err
 		},
 		Start: func(ctx context.Context, s schedule.Schedule) (string, error) {
-			r, err := h.opts.Engine.Start(ctx, s.Origin, s.Dest, s.By)
+			r, err := runs.Start(ctx, s.Origin, s.Dest, s.By)
 			if err != nil {
 				return "", err
 			}
 			return r.ID, nil
 		},
 		Failed: func(ctx context.Context, s schedule.Schedule, err error) {
-			_, perr := h.opts.Poster.Post(ctx, h.channel(), "", Info(fmt.Sprintf("⚠️ The scheduled cutover %s (%s → %s, by <@%s>) could not start: %s", s.ID, s.Origin, s.Dest, s.By, err)))
+			_, perr := p.Post(ctx, channel, "", Info(fmt.Sprintf("⚠️ The scheduled cutover %s (%s → %s, by <@%s>) could not start: %s", s.ID, s.Origin, s.Dest, s.By, err)))
 			if perr != nil {
-				h.opts.Logger.Error("could not report a failed scheduled start", "schedule", s.ID, "err", perr)
+				log.Error("could not report a failed scheduled start", "schedule", s.ID, "err", perr)
 			}
 		},
 	}

@@ -21,7 +21,7 @@ func (s *Server) expireLoop(ctx context.Context) {
 
 func (s *Server) expire(ctx context.Context) {
 	log := s.opts.Logger
-	runs, err := s.store.List(0)
+	runs, err := s.store.List(ctx, 0)
 	if err != nil {
 		log.Error("spool retention: list the runs", "err", err)
 	} else {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -47,7 +48,9 @@ type apiError struct {
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
-		if err := s.storeWritable(); err != nil {
+		// The check is shared by every probe and its answer kept a while: a prober that
+		// stops waiting (a kubelet's timeout is a second) must not cut it short.
+		if err := s.storeWritable(context.WithoutCancel(r.Context())); err != nil {
 			http.Error(w, "store: "+err.Error(), http.StatusServiceUnavailable)
 			return
 		}
@@ -84,7 +87,7 @@ func history(mux *http.ServeMux, st engine.Store, spool func() ([]steps.SpoolRun
 			}
 			limit = n
 		}
-		runs, err := st.List(limit)
+		runs, err := st.List(r.Context(), limit)
 		if err != nil {
 			writeJSON(w, http.StatusInternalServerError, apiError{"the store could not list runs: " + err.Error()})
 			return
@@ -101,7 +104,7 @@ func history(mux *http.ServeMux, st engine.Store, spool func() ([]steps.SpoolRun
 	})
 	mux.HandleFunc("GET "+pathRuns+"/{id}", func(w http.ResponseWriter, r *http.Request) {
 		id := r.PathValue("id")
-		run, err := st.Get(id)
+		run, err := st.Get(r.Context(), id)
 		if errors.Is(err, engine.ErrNotFound) {
 			writeJSON(w, http.StatusNotFound, apiError{fmt.Sprintf("no run %q", id)})
 			return
@@ -110,7 +113,7 @@ func history(mux *http.ServeMux, st engine.Store, spool func() ([]steps.SpoolRun
 			writeJSON(w, http.StatusInternalServerError, apiError{"the store could not read run " + id + ": " + err.Error()})
 			return
 		}
-		audit, err := st.Audit(id)
+		audit, err := st.Audit(r.Context(), id)
 		if err != nil {
 			writeJSON(w, http.StatusInternalServerError, apiError{"the store could not read the audit log of run " + id + ": " + err.Error()})
 			return

@@ -66,7 +66,7 @@ func newTestServerWith(t *testing.T, kubeconfig, slackURL string, opts Options) 
 	cfg, _, err := config.Load(path, config.Options{RequireTokens: true, Getenv: func(k string) string { return env[k] }})
 	require.NoError(t, err)
 	opts.Logger = discard()
-	s, err := New(cfg, opts)
+	s, err := New(context.Background(), cfg, opts)
 	require.NoError(t, err)
 	t.Cleanup(func() { s.store.Close() })
 	return s
@@ -110,13 +110,13 @@ func TestHistoryAPI(t *testing.T) {
 	t0 := time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC)
 	r1 := &engine.Run{ID: "20261201-0200-ab12", Origin: "prod2", Destination: "prod1", Initiator: "U01ALICE", Created: t0, State: engine.Active, Version: 1,
 		Steps: []engine.StepRun{{State: engine.Awaiting, Attempt: 1}}}
-	require.NoError(t, s.Store().Create(r1, []engine.AuditEntry{{RunID: r1.ID, At: t0, Event: "run.started", User: "U01ALICE"}}))
+	require.NoError(t, s.Store().Create(context.Background(), r1, []engine.AuditEntry{{RunID: r1.ID, At: t0, Event: "run.started", User: "U01ALICE"}}))
 	r1.Version, r1.State = 2, engine.Aborted
 	r1.Decisions = []engine.Decision{{Step: 1, StepID: "preflight", Attempt: 1, User: "U02BOB", Action: engine.Abort, Reason: "wrong night", At: t0.Add(time.Minute)}}
-	require.NoError(t, s.Store().Save(r1, []engine.AuditEntry{{RunID: r1.ID, At: t0.Add(time.Minute), Step: 1, StepID: "preflight", Attempt: 1,
+	require.NoError(t, s.Store().Save(context.Background(), r1, []engine.AuditEntry{{RunID: r1.ID, At: t0.Add(time.Minute), Step: 1, StepID: "preflight", Attempt: 1,
 		User: "U02BOB", Event: "decision.abort", Reason: "wrong night"}}))
 	r2 := &engine.Run{ID: "20261202-0200-cd34", Origin: "prod1", Destination: "prod2", Initiator: "U02BOB", Created: t0.Add(24 * time.Hour), State: engine.Active, Version: 1}
-	require.NoError(t, s.Store().Create(r2, nil))
+	require.NoError(t, s.Store().Create(context.Background(), r2, nil))
 
 	spool := filepath.Join(s.cfg.State.Dir, "spool", r1.ID)
 	require.NoError(t, os.MkdirAll(spool, 0o700))
@@ -167,7 +167,7 @@ func TestHistoryAPI(t *testing.T) {
 			assert.Contains(t, e.Error, tc.says)
 		}
 	}
-	after, err := s.Store().Get(r1.ID)
+	after, err := s.Store().Get(context.Background(), r1.ID)
 	require.NoError(t, err)
 	assert.Equal(t, int64(2), after.Version, "the API changed nothing")
 }

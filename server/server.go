@@ -77,8 +77,8 @@ type Server struct {
 }
 
 // New opens the store, connects to the clusters and wires everything; it does not
-// connect to Slack until Run.
-func New(cfg *config.Config, opts Options) (*Server, error) {
+// connect to Slack until Run. ctx bounds the opening of the store.
+func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -93,8 +93,9 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	}
 	// client-go logs through klog; send it to the bot's logger instead of stderr.
 	klog.SetSlogLogger(opts.Logger)
-	s := &Server{cfg: cfg, opts: opts}
-	st, home, err := OpenStore(context.Background(), cfg)
+	s := &Server{cfg: cfg, opts: opts, Metrics: metrics.New()}
+	registerBuildInfo(s.Metrics.Registry, buildinfo.Read())
+	st, home, err := OpenStore(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -133,15 +134,12 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		return nil, err
 	}
 
-	// The transport delivers to the handler, which needs the transport's client: the
-	// adapter is filled in once both exist.
-	ad := &adapter{}
-	s.Metrics = metrics.New()
-	registerBuildInfo(s.Metrics.Registry, buildinfo.Read())
+	// Slack: the transport's client carries the sender, the poster and the lookup of
+	// maintainers; the transport delivers to the handler once Run starts it.
 	tr, err := transport.New(transport.Options{
 		BotToken: cfg.Tokens.SlackBot.Reveal(), AppToken: cfg.Tokens.SlackApp.Reveal(), APIURL: cfg.Slack.APIURL, Logger: opts.Logger,
 		OnAck: func(d time.Duration) { s.Metrics.AckLatency.Observe(d.Seconds()) },
-	}, ad)
+	})
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -158,31 +156,37 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	policy := handlers.NewMaintainers(cfg.Slack.Maintainers, func(ctx context.Context, group string) ([]string, error) {
 		return tr.Client().GetUserGroupMembersContext(ctx, group)
 	}, 5*time.Minute, opts.Clock)
-	h := handlers.New(handlers.Options{Config: cfg, Store: st, Poster: poster, Policy: policy, Clock: opts.Clock, Logger: opts.Logger,
-		WorkspaceURL: tr.WorkspaceURL,
-		OnRefusal:    func(code string) { s.Metrics.Refusals.WithLabelValues(code).Inc() },
-		Version:      buildinfo.Read().Short()})
-	s.Handler = h
-	ad.h = h
-	hooks := h.ScheduleHooks()
-	hooks.Check = func(o, d string) error { return plan.CheckPair(cfg, o, d) }
-	s.Scheduler = schedule.New(st, hooks, opts.Clock, opts.Logger)
-	h.SetScheduler(s.Scheduler)
+	exec.Register(plan.KindAnnounce, handlers.Announcer{Poster: poster, Channel: cfg.Slack.Channel}.Announce)
 
+	// The engine reports every change to the handler, which acts through the engine:
+	// the engine's observer is the server (made first), which hands each event on to
+	// the handler made below. Nothing is emitted before New has returned.
 	s.Engine = engine.New(engine.Options{
 		Store: st, Executor: exec, Policy: policy,
 		Build:             func(o, d string) (plan.Plan, error) { return plan.Build(cfg, o, d) },
 		ApprovalsRequired: cfg.Slack.ApprovalsRequired, ApprovalTimeout: cfg.Slack.ApprovalTimeout.Duration,
 		ReminderEvery: cfg.Slack.ReminderEvery.Duration, Clock: opts.Clock, Logger: opts.Logger,
-		Observer:       func(ev engine.Event) { s.Metrics.Observe(ev); h.Observe(ev) },
+		Observer:       s.observe,
 		OnEnd:          s.clusterSteps.EndRun,
 		OnStoreFailure: s.storeFailed,
 	})
-	h.SetEngine(s.Engine)
-	exec.Register(plan.KindAnnounce, h.Announce)
+	s.Scheduler = schedule.New(st,
+		handlers.ScheduleHooks(cfg, poster, s.Engine, opts.Logger, func(o, d string) error { return plan.CheckPair(cfg, o, d) }),
+		opts.Clock, opts.Logger)
+	s.Handler = handlers.New(handlers.Options{Config: cfg, Engine: s.Engine, Store: st, Scheduler: s.Scheduler,
+		Poster: poster, Policy: policy, Clock: opts.Clock, Logger: opts.Logger,
+		WorkspaceURL: tr.WorkspaceURL,
+		OnRefusal:    func(code string) { s.Metrics.Refusals.WithLabelValues(code).Inc() },
+		Version:      buildinfo.Read().Short()})
 	s.deploys = &deployWatch{gh: gh, repo: cfg.GitHub.App.Repo, file: cfg.GitHub.App.DeployWorkflow, every: cfg.GitHub.RunPollEvery.Duration,
-		engine: s.Engine, handler: h, logger: opts.Logger}
+		engine: s.Engine, handler: s.Handler, logger: opts.Logger}
 	return s, nil
+}
+
+// observe is the engine's observer: each event goes to the metrics and the handler.
+func (s *Server) observe(ctx context.Context, ev engine.Event) {
+	s.Metrics.Observe(ev)
+	s.Handler.Observe(ctx, ev)
 }
 
 // Addr is where the health endpoints listen, once Run has started.
@@ -293,7 +297,7 @@ func (s *Server) lead(ctx context.Context, lost func() bool) error {
 	ticker.Start()
 	warnTokens()
 	s.ready.Store(true)
-	err := s.transport.Run(ctx)
+	err := s.transport.Run(ctx, adapter{s.Handler})
 	s.ready.Store(false)
 	<-ticker.Stop().Done()
 	s.deploys.wait()
@@ -310,24 +314,24 @@ func (s *Server) lead(ctx context.Context, lost func() bool) error {
 // adapter turns transport deliveries into handler calls.
 type adapter struct{ h *handlers.Handler }
 
-func (a *adapter) HandleCommand(ctx context.Context, c transport.Command) {
+func (a adapter) HandleCommand(ctx context.Context, c transport.Command) {
 	a.h.HandleCommand(ctx, handlers.Command{UserID: c.UserID, ChannelID: c.ChannelID, Text: c.Text, ResponseURL: c.ResponseURL})
 }
 
-func (a *adapter) HandleAction(ctx context.Context, x transport.Action) {
+func (a adapter) HandleAction(ctx context.Context, x transport.Action) {
 	a.h.HandleClick(ctx, handlers.Click{UserID: x.UserID, ChannelID: x.ChannelID, MessageTS: x.MessageTS, ThreadTS: x.ThreadTS,
 		ActionID: x.ActionID, Value: x.Value, ResponseURL: x.ResponseURL, TriggerID: x.TriggerID})
 }
 
-func (a *adapter) HandleSubmission(ctx context.Context, x transport.Submission) {
+func (a adapter) HandleSubmission(ctx context.Context, x transport.Submission) {
 	a.h.HandleSubmission(ctx, handlers.Submission{UserID: x.UserID, CallbackID: x.CallbackID, Metadata: x.Metadata, Values: x.Values})
 }
 
-func (a *adapter) HandleHomeOpened(ctx context.Context, x transport.HomeOpened) {
+func (a adapter) HandleHomeOpened(ctx context.Context, x transport.HomeOpened) {
 	a.h.HandleHomeOpened(ctx, x.UserID)
 }
 
-func (a *adapter) HandleUnreadable(ctx context.Context, x transport.Unreadable) {
+func (a adapter) HandleUnreadable(ctx context.Context, x transport.Unreadable) {
 	a.h.HandleUnreadableClick(ctx, handlers.Click{UserID: x.UserID, ChannelID: x.ChannelID, ThreadTS: x.ThreadTS, ResponseURL: x.ResponseURL})
 }
 
@@ -338,7 +342,7 @@ const healthEvery = time.Minute
 // storeWritable proves the store can be read and written, at most once per
 // healthEvery (listing runs decodes every stored run with the Kubernetes backend);
 // between checks the last result stands.
-func (s *Server) storeWritable() error {
+func (s *Server) storeWritable(ctx context.Context) error {
 	s.healthMu.Lock()
 	defer s.healthMu.Unlock()
 	now := time.Now()
@@ -346,8 +350,8 @@ func (s *Server) storeWritable() error {
 		return s.healthErr
 	}
 	s.healthAt = now
-	if _, s.healthErr = s.store.List(1); s.healthErr == nil {
-		s.healthErr = s.store.PutValue("health/probe", now.UTC().Format(time.RFC3339))
+	if _, s.healthErr = s.store.List(ctx, 1); s.healthErr == nil {
+		s.healthErr = s.store.PutValue(ctx, "health/probe", now.UTC().Format(time.RFC3339))
 	}
 	return s.healthErr
 }

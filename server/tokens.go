@@ -175,7 +175,7 @@ func (s *Server) warnExpiringTokens(ctx context.Context) error {
 	now := s.opts.Clock().UTC()
 	today := now.Format(time.DateOnly)
 	var last string
-	if err := s.store.Values(tokenWarnedKey, func(key string, raw []byte) error {
+	if err := s.store.Values(ctx, tokenWarnedKey, func(key string, raw []byte) error {
 		if key == tokenWarnedKey {
 			return json.Unmarshal(raw, &last)
 		}
@@ -198,5 +198,5 @@ func (s *Server) warnExpiringTokens(ctx context.Context) error {
 	if err := s.post(ctx, handlers.TokenWarning(soon, now)); err != nil {
 		return fmt.Errorf("post the token warning: %w", err)
 	}
-	return s.store.PutValue(tokenWarnedKey, today)
+	return s.store.PutValue(ctx, tokenWarnedKey, today)
 }

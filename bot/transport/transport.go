@@ -89,7 +89,6 @@ type Transport struct {
 	opts         Options
 	api          *slack.Client
 	sm           *socketmode.Client
-	handler      Handler
 	queue        chan func(context.Context)
 	connected    atomic.Bool
 	cameUp       atomic.Bool  // a connection came up since the last reconnect
@@ -101,7 +100,7 @@ type Transport struct {
 var ErrFatalAuth = errors.New("slack refused the token")
 
 // New makes a transport; Run connects.
-func New(opts Options, h Handler) (*Transport, error) {
+func New(opts Options) (*Transport, error) {
 	if opts.BotToken == "" || opts.AppToken == "" {
 		return nil, errors.New("SLACK_BOT_TOKEN and SLACK_APP_TOKEN are both needed")
 	}
@@ -134,7 +133,7 @@ func New(opts Options, h Handler) (*Transport, error) {
 		slackOpts = append(slackOpts, slack.OptionAPIURL(opts.APIURL))
 	}
 	api := slack.New(opts.BotToken, slackOpts...)
-	t := &Transport{opts: opts, api: api, handler: h, queue: make(chan func(context.Context), opts.QueueSize),
+	t := &Transport{opts: opts, api: api, queue: make(chan func(context.Context), opts.QueueSize),
 		dedupe: newDedupe(opts.DedupeTTL)}
 	return t, nil
 }
@@ -151,9 +150,9 @@ func (t *Transport) WorkspaceURL() string {
 // Connected reports whether the Socket Mode connection is up.
 func (t *Transport) Connected() bool { return t.connected.Load() }
 
-// Run checks the bot token, connects, and serves until ctx ends or the tokens are
-// refused. Other disconnects reconnect.
-func (t *Transport) Run(ctx context.Context) error {
+// Run checks the bot token, connects, and delivers to h until ctx ends or the tokens
+// are refused. Other disconnects reconnect.
+func (t *Transport) Run(ctx context.Context, h Handler) error {
 	auth, err := t.api.AuthTestContext(ctx)
 	if err != nil {
 		return fatalOr(fmt.Errorf("auth.test with SLACK_BOT_TOKEN: %w", err))
@@ -182,7 +181,7 @@ func (t *Transport) Run(ctx context.Context) error {
 		t.sm = socketmode.New(t.api)
 		errc := make(chan error, 1)
 		go func() { errc <- t.sm.RunContext(ctx) }()
-		err := t.loop(ctx, t.sm, errc)
+		err := t.loop(ctx, t.sm, errc, h)
 		t.connected.Store(false)
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -218,7 +217,7 @@ func fatalOr(err error) error {
 }
 
 // loop reads client events: every envelope is acknowledged first, then queued.
-func (t *Transport) loop(ctx context.Context, sm *socketmode.Client, errc chan error) error {
+func (t *Transport) loop(ctx context.Context, sm *socketmode.Client, errc chan error, h Handler) error {
 	for {
 		select {
 		case err := <-errc:
@@ -230,12 +229,12 @@ func (t *Transport) loop(ctx context.Context, sm *socketmode.Client, errc chan e
 			if !ok {
 				return errors.New("socket mode events closed")
 			}
-			t.event(ctx, sm, ev)
+			t.event(ctx, sm, ev, h)
 		}
 	}
 }
 
-func (t *Transport) event(ctx context.Context, sm *socketmode.Client, ev socketmode.Event) {
+func (t *Transport) event(ctx context.Context, sm *socketmode.Client, ev socketmode.Event, h Handler) {
 	log := t.opts.Logger
 	switch ev.Type {
 	case socketmode.EventTypeConnected:
@@ -289,7 +288,7 @@ func (t *Transport) event(ctx context.Context, sm *socketmode.Client, ev socketm
 		u := looseInteraction(ev.Request.Payload)
 		u.EnvelopeID, u.Why = ev.Request.EnvelopeID, why
 		log.Warn("an interaction the bot could not read", "user", u.UserID, "why", why)
-		job = func(ctx context.Context) { t.handler.HandleUnreadable(ctx, u) }
+		job = func(ctx context.Context) { h.HandleUnreadable(ctx, u) }
 	}
 	switch ev.Type {
 	case socketmode.EventTypeErrorBadMessage:
@@ -309,12 +308,12 @@ func (t *Transport) event(ctx context.Context, sm *socketmode.Client, ev socketm
 			log.Info("dropped a redelivered command", "user", c.UserID)
 			return
 		}
-		job = func(ctx context.Context) { t.handler.HandleCommand(ctx, c) }
+		job = func(ctx context.Context) { h.HandleCommand(ctx, c) }
 	case socketmode.EventTypeInteractive:
 		cb, ok := ev.Data.(slack.InteractionCallback)
 		if ok && cb.Type == slack.InteractionTypeViewSubmission {
 			sub := submission(ev.Request.EnvelopeID, cb)
-			job = func(ctx context.Context) { t.handler.HandleSubmission(ctx, sub) }
+			job = func(ctx context.Context) { h.HandleSubmission(ctx, sub) }
 			break
 		}
 		switch {
@@ -344,7 +343,7 @@ func (t *Transport) event(ctx context.Context, sm *socketmode.Client, ev socketm
 			log.Info("dropped a double click", "user", a.UserID, "action", a.ActionID)
 			return
 		}
-		job = func(ctx context.Context) { t.handler.HandleAction(ctx, a) }
+		job = func(ctx context.Context) { h.HandleAction(ctx, a) }
 	case socketmode.EventTypeEventsAPI:
 		api, ok := ev.Data.(slackevents.EventsAPIEvent)
 		if !ok {
@@ -354,8 +353,8 @@ func (t *Transport) event(ctx context.Context, sm *socketmode.Client, ev socketm
 		if !ok || opened.Tab != "home" {
 			return
 		}
-		h := HomeOpened{EnvelopeID: ev.Request.EnvelopeID, UserID: opened.User}
-		job = func(ctx context.Context) { t.handler.HandleHomeOpened(ctx, h) }
+		home := HomeOpened{EnvelopeID: ev.Request.EnvelopeID, UserID: opened.User}
+		job = func(ctx context.Context) { h.HandleHomeOpened(ctx, home) }
 	default:
 		return
 	}

@@ -111,11 +111,11 @@ func startWith(t *testing.T, rec *recorder, opts transport.Options) *env {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(testLogOut, nil))
 	}
-	tr, err := transport.New(opts, rec)
+	tr, err := transport.New(opts)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &env{slack: s, tr: tr, rec: rec, errc: make(chan error, 1)}
-	go func() { e.errc <- tr.Run(ctx) }()
+	go func() { e.errc <- tr.Run(ctx, rec) }()
 	t.Cleanup(func() {
 		if rec.block != nil {
 			select {
@@ -240,11 +240,11 @@ func TestReconnectsBackOffExponentially(t *testing.T) {
 	opts := transport.Options{BotToken: botToken, AppToken: appToken, APIURL: s.APIURL(), Logger: slog.New(slog.NewTextHandler(testLogOut, nil)),
 		ReconnectMin: time.Millisecond, ReconnectMax: 4 * time.Millisecond,
 		OnReconnect: func(w time.Duration) { mu.Lock(); waits = append(waits, w); mu.Unlock() }}
-	tr, err := transport.New(opts, rec)
+	tr, err := transport.New(opts)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- tr.Run(ctx) }()
+	go func() { done <- tr.Run(ctx, rec) }()
 	t.Cleanup(func() { cancel(); <-done })
 
 	waitFor(t, s, "a connection after five refusals", func() bool { return s.Connected() && tr.Connected() })

@@ -52,7 +52,7 @@ func TestHistoryWhileTheBotRuns(t *testing.T) {
 	st, err := store.Open(state)
 	require.NoError(t, err)
 	r := &engine.Run{ID: "20261201-0200-ab12", Origin: "prod2", Destination: "prod1", Initiator: "U01ALICE", Created: t0, State: engine.Aborted, Version: 1}
-	require.NoError(t, st.Create(r, []engine.AuditEntry{
+	require.NoError(t, st.Create(context.Background(), r, []engine.AuditEntry{
 		{RunID: r.ID, At: t0, Event: "run.started", User: "U01ALICE"},
 		{RunID: r.ID, At: t0.Add(time.Minute), Step: 1, StepID: "preflight", Attempt: 1, User: "U02BOB", Event: "decision.abort", Reason: "wrong night"},
 	}))

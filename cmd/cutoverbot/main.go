@@ -222,18 +222,19 @@ func cmdHistory(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
+	audit := func(id string) ([]engine.AuditEntry, error) { return st.Audit(ctx, id) }
 	if *runID != "" {
-		r, err := st.Get(*runID)
+		r, err := st.Get(ctx, *runID)
 		if err != nil {
 			return exitError{2, err}
 		}
-		return console.History(stdout, []*engine.Run{r}, spool, st.Audit, true)
+		return console.History(stdout, []*engine.Run{r}, spool, audit, true)
 	}
-	runs, err := st.List(*limit)
+	runs, err := st.List(ctx, *limit)
 	if err != nil {
 		return err
 	}
-	return console.History(stdout, runs, spool, st.Audit, *verbose)
+	return console.History(stdout, runs, spool, audit, *verbose)
 }
 
 func historyFromServer(ctx context.Context, url, runID string, limit int, verbose bool, stdout io.Writer) error {

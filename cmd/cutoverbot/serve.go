@@ -25,7 +25,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		h = slog.NewTextHandler(os.Stderr, nil)
 	}
 	logger := slog.New(h)
-	srv, err := server.New(cfg, server.Options{Logger: logger})
+	srv, err := server.New(ctx, cfg, server.Options{Logger: logger})
 	if err != nil {
 		return err
 	}

@@ -43,12 +43,12 @@ func (c *crashStore) write(fn func() error) error {
 	return fn()
 }
 
-func (c *crashStore) Create(r *engine.Run, a []engine.AuditEntry) error {
-	return c.write(func() error { return c.Store.Create(r, a) })
+func (c *crashStore) Create(ctx context.Context, r *engine.Run, a []engine.AuditEntry) error {
+	return c.write(func() error { return c.Store.Create(ctx, r, a) })
 }
 
-func (c *crashStore) Save(r *engine.Run, a []engine.AuditEntry) error {
-	return c.write(func() error { return c.Store.Save(r, a) })
+func (c *crashStore) Save(ctx context.Context, r *engine.Run, a []engine.AuditEntry) error {
+	return c.write(func() error { return c.Store.Save(ctx, r, a) })
 }
 
 func (c *crashStore) didCrash() bool { c.mu.Lock(); defer c.mu.Unlock(); return c.crashed }
@@ -58,7 +58,7 @@ func (c *crashStore) didCrash() bool { c.mu.Lock(); defer c.mu.Unlock(); return 
 func script(t *testing.T, h *harness, failOnce map[string]bool) (accepted []engine.Decision, crashed bool) {
 	ctx := context.Background()
 	if h.eng.Active() == nil {
-		runs, err := h.store.List(1)
+		runs, err := h.store.List(context.Background(), 1)
 		require.NoError(t, err)
 		if len(runs) == 0 {
 			if _, err := h.eng.Start(ctx, "prod2", "prod1", alice); err != nil {
@@ -125,7 +125,7 @@ func TestCrashAtEveryWrite(t *testing.T) {
 			after, crashedAgain := script(t, h, nil)
 			require.False(t, crashedAgain, name)
 
-			runs, err := h.store.List(0)
+			runs, err := h.store.List(context.Background(), 0)
 			require.NoError(t, err)
 			if len(runs) == 0 {
 				require.Equal(t, 0, n, "only a crash on the very first write leaves no run")
@@ -150,7 +150,7 @@ func TestCrashAtEveryWrite(t *testing.T) {
 			for _, d := range append(before, after...) {
 				assert.True(t, hasDecision(final, d), "%s: accepted decision %+v missing from the stored run", name, d)
 			}
-			audit, err := h.store.Audit(final.ID)
+			audit, err := h.store.Audit(context.Background(), final.ID)
 			require.NoError(t, err)
 			decisions := 0
 			for _, a := range audit {

@@ -53,8 +53,9 @@ type Options struct {
 	ReminderEvery     time.Duration
 	Clock             func() time.Time
 	Logger            *slog.Logger
-	// Observer hears every change after it is stored, in order, off the caller's goroutine.
-	Observer func(Event)
+	// Observer hears every change after it is stored, in order, off the caller's
+	// goroutine, in the engine's context (see Recover).
+	Observer func(ctx context.Context, ev Event)
 	// OnEnd runs when a run has ended, however it ended, before EventEnded is emitted
 	// (off the engine's lock; Close waits for it): it removes what the run left in the
 	// pods, and what it says goes with EventEnded as its Message.
@@ -82,7 +83,9 @@ type Engine struct {
 	wg          sync.WaitGroup
 	remind      map[string]time.Time
 	events      *queue
-	baseCtx     context.Context
+	// baseCtx is the context of the engine's own work: the steps, OnEnd, the Observer.
+	// Recover sets it; Close, not its cancellation, ends that work.
+	baseCtx context.Context
 }
 
 // New makes an engine; call Recover before serving.
@@ -120,10 +123,15 @@ func refuse(code, format string, args ...any) error {
 // Recover loads the active run after a start. A step found running (or approved but
 // not yet started) may have partly run, so it becomes interrupted and needs a new
 // approval through Retry: nothing is executed again on its own.
+//
+// ctx (the server's, while it leads) becomes the context of the engine's own work,
+// without its cancellation: shutdown ends that work through Close, which first lets
+// the step in flight finish and store its result.
 func (e *Engine) Recover(ctx context.Context) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	r, err := e.opts.Store.Active()
+	e.baseCtx = context.WithoutCancel(ctx)
+	r, err := e.opts.Store.Active(ctx)
 	if err != nil {
 		return fmt.Errorf("load the active run: %w", err)
 	}
@@ -138,7 +146,7 @@ func (e *Engine) Recover(ctx context.Context) error {
 		was := s.State
 		e.setState(c, c.Current, Interrupted, &audit, "", "the bot stopped while this step was "+string(was)+"; it may have partly run")
 		c.Steps[c.Current].Ended = e.now()
-		if err := e.commit(c, audit); err != nil {
+		if err := e.commit(ctx, c, audit); err != nil {
 			return err
 		}
 		e.emit(EventInterrupted, c, c.Current, nil, "")
@@ -173,7 +181,7 @@ func (e *Engine) Start(ctx context.Context, origin, dest, initiator string) (*Ru
 	audit := []AuditEntry{{At: now, RunID: r.ID, User: initiator, Event: "run.started", Reason: origin + " -> " + dest}}
 	e.advance(r, 0, &audit)
 	r.Version = 1
-	if err := e.opts.Store.Create(r, e.stamp(r, audit)); err != nil {
+	if err := e.opts.Store.Create(ctx, r, e.stamp(r, audit)); err != nil {
 		var busy *BusyError
 		if errors.As(err, &busy) {
 			return nil, refuse("busy", "run %s started by <@%s> at %s is still active: see `/cutover status`", busy.RunID, busy.Holder, busy.Since.UTC().Format("15:04 MST"))
@@ -182,7 +190,7 @@ func (e *Engine) Start(ctx context.Context, origin, dest, initiator string) (*Ru
 	}
 	e.run = r
 	e.emit(EventStarted, r, -1, nil, "")
-	e.afterCommit(r)
+	e.afterCommit(ctx, r)
 	return r.Clone(), nil
 }
 
@@ -209,7 +217,7 @@ func (e *Engine) Decide(ctx context.Context, q Request) (string, error) {
 	defer e.mu.Unlock()
 	r := e.run
 	if r == nil || r.ID != q.RunID {
-		return "", e.staleRun(q.RunID)
+		return "", e.staleRun(ctx, q.RunID)
 	}
 	if q.Step != r.Current {
 		cur := r.Steps[r.Current]
@@ -221,19 +229,19 @@ func (e *Engine) Decide(ctx context.Context, q Request) (string, error) {
 	}
 	switch q.Action {
 	case Abort:
-		return e.abort(r, q)
+		return e.abort(ctx, r, q)
 	case Cancel:
-		return e.cancelWait(r, q)
+		return e.cancelWait(ctx, r, q)
 	case Approve:
-		return e.approve(r, q)
+		return e.approve(ctx, r, q)
 	case Reject:
-		return e.reject(r, q)
+		return e.reject(ctx, r, q)
 	case Retry:
-		return e.retry(r, q)
+		return e.retry(ctx, r, q)
 	case Skip:
-		return e.skip(r, q)
+		return e.skip(ctx, r, q)
 	case Override:
-		return e.override(r, q)
+		return e.override(ctx, r, q)
 	}
 	return "", refuse("bad_input", "unknown action %q", q.Action)
 }
@@ -249,7 +257,7 @@ func (e *Engine) Active() *Run {
 }
 
 // SetNote stores a transport note (a message timestamp) on the active run.
-func (e *Engine) SetNote(runID, key, value string) error {
+func (e *Engine) SetNote(ctx context.Context, runID, key, value string) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.run == nil || e.run.ID != runID {
@@ -263,7 +271,7 @@ func (e *Engine) SetNote(runID, key, value string) error {
 		c.Notes = map[string]string{}
 	}
 	c.Notes[key] = value
-	return e.commit(c, nil)
+	return e.commit(ctx, c, nil)
 }
 
 // Tick expires approvals older than the timeout and emits reminders that are due.
@@ -284,7 +292,7 @@ func (e *Engine) Tick(ctx context.Context) error {
 		c := r.Clone()
 		var audit []AuditEntry
 		e.setState(c, c.Current, Expired, &audit, "", fmt.Sprintf("no decision within %s; the step was not run", e.opts.ApprovalTimeout))
-		if err := e.commit(c, audit); err != nil {
+		if err := e.commit(ctx, c, audit); err != nil {
 			return err
 		}
 		e.emit(EventExpired, c, c.Current, nil, "")
@@ -346,8 +354,8 @@ func (e *Engine) mustBeMaintainer(ctx context.Context, user, what string) error 
 	return nil
 }
 
-func (e *Engine) staleRun(id string) error {
-	if r, err := e.opts.Store.Get(id); err == nil {
+func (e *Engine) staleRun(ctx context.Context, id string) error {
+	if r, err := e.opts.Store.Get(ctx, id); err == nil {
 		if r.State != Active {
 			return refuse("stale", "run %s has ended (%s); this button no longer does anything", id, human(r.State))
 		}

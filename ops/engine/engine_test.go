@@ -136,7 +136,7 @@ func TestStartRefusesBadInputAndChangesNothing(t *testing.T) {
 		_, err := h.eng.Start(context.Background(), tc.origin, tc.dest, tc.user)
 		refusal(t, err, tc.msg)
 	}
-	runs, err := h.store.List(0)
+	runs, err := h.store.List(context.Background(), 0)
 	require.NoError(t, err)
 	assert.Empty(t, runs)
 	assert.Empty(t, h.exec.Calls())
@@ -300,7 +300,7 @@ func TestWholeDefaultPlanCompletes(t *testing.T) {
 		assert.Equal(t, engine.Succeeded, s.State, s.Step.ID)
 		assert.Equal(t, 1, s.Executions, s.Step.ID)
 	}
-	audit, err := h.store.Audit(r.ID)
+	audit, err := h.store.Audit(context.Background(), r.ID)
 	require.NoError(t, err)
 	approvals := 0
 	for _, a := range audit {
@@ -332,7 +332,7 @@ func TestRestartTurnsARunningStepIntoInterrupted(t *testing.T) {
 	h.eng.Wait()
 
 	h2 := newHarness(t, 1)
-	require.NoError(t, h2.store.Create(stored, nil))
+	require.NoError(t, h2.store.Create(context.Background(), stored, nil))
 	require.NoError(t, h2.eng.Recover(context.Background()))
 	r2 := h2.active()
 	assert.Equal(t, engine.Interrupted, r2.Steps[1].State)

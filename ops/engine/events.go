@@ -1,6 +1,9 @@
 package engine
 
-import "sync"
+import (
+	"context"
+	"sync"
+)
 
 // EventKind says what changed.
 type EventKind string
@@ -29,8 +32,14 @@ type Event struct {
 	Message  string
 }
 
+// emit queues an event; it runs with e.mu held.
 func (e *Engine) emit(kind EventKind, r *Run, step int, d *Decision, msg string) {
-	e.events.push(Event{Kind: kind, Run: r.Clone(), Step: step, Decision: d, Message: msg})
+	e.emitIn(e.baseCtx, kind, r, step, d, msg)
+}
+
+// emitIn queues an event to be delivered in ctx (a step's progress, off the lock).
+func (e *Engine) emitIn(ctx context.Context, kind EventKind, r *Run, step int, d *Decision, msg string) {
+	e.events.push(ctx, Event{Kind: kind, Run: r.Clone(), Step: step, Decision: d, Message: msg})
 }
 
 // queue delivers events in order on one goroutine, so a slow observer never holds
@@ -38,25 +47,30 @@ func (e *Engine) emit(kind EventKind, r *Run, step int, d *Decision, msg string)
 type queue struct {
 	mu      sync.Mutex
 	cond    *sync.Cond
-	items   []Event
+	items   []queued
 	busy    bool
 	closed  bool
-	deliver func(Event)
+	deliver func(context.Context, Event)
 }
 
-func newQueue(deliver func(Event)) *queue {
+type queued struct {
+	ctx context.Context
+	ev  Event
+}
+
+func newQueue(deliver func(context.Context, Event)) *queue {
 	q := &queue{deliver: deliver}
 	q.cond = sync.NewCond(&q.mu)
 	go q.loop()
 	return q
 }
 
-func (q *queue) push(ev Event) {
+func (q *queue) push(ctx context.Context, ev Event) {
 	if q.deliver == nil {
 		return
 	}
 	q.mu.Lock()
-	q.items = append(q.items, ev)
+	q.items = append(q.items, queued{ctx, ev})
 	q.mu.Unlock()
 	q.cond.Broadcast()
 }
@@ -71,11 +85,11 @@ func (q *queue) loop() {
 		if len(q.items) == 0 && q.closed {
 			return
 		}
-		ev := q.items[0]
+		it := q.items[0]
 		q.items = q.items[1:]
 		q.busy = true
 		q.mu.Unlock()
-		q.deliver(ev)
+		q.deliver(it.ctx, it.ev)
 		q.mu.Lock()
 		q.busy = false
 		q.cond.Broadcast()

@@ -154,7 +154,7 @@ func (h *harness) open(required int) {
 		StoreRetry: time.Millisecond,
 		Clock:      h.clock.Now,
 		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Observer: func(ev engine.Event) {
+		Observer: func(_ context.Context, ev engine.Event) {
 			h.evMu.Lock()
 			h.events = append(h.events, ev)
 			h.evMu.Unlock()
@@ -203,7 +203,7 @@ func (h *harness) mustDecide(user string, a engine.Action, reason string) {
 }
 
 func (h *harness) stored(id string) *engine.Run {
-	r, err := h.store.Get(id)
+	r, err := h.store.Get(context.Background(), id)
 	require.NoError(h.t, err)
 	return r
 }

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -123,7 +124,7 @@ func (e *Engine) OverridesNeeded() int { return e.opts.ApprovalsRequired }
 
 // override records q.User's Override of check q.Check of the failed step q.Step; it
 // runs the step again when that makes every failed check of the attempt overridden.
-func (e *Engine) override(r *Run, q Request) (string, error) {
+func (e *Engine) override(ctx context.Context, r *Run, q Request) (string, error) {
 	s := r.Steps[q.Step]
 	if s.State != Failed {
 		return "", refuse("state", "step %d is %s; a check can be overridden only while its step has failed on it", q.Step+1, human(s.State))
@@ -174,11 +175,11 @@ func (e *Engine) override(r *Run, q Request) (string, error) {
 			msg += e.again(c, q.Step, &audit)
 		}
 	}
-	if err := e.commit(c, audit); err != nil {
+	if err := e.commit(ctx, c, audit); err != nil {
 		return "", err
 	}
 	e.emit(EventDecided, c, q.Step, &d, "")
-	e.afterCommit(c)
+	e.afterCommit(ctx, c)
 	return msg, nil
 }
 

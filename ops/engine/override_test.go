@@ -175,7 +175,7 @@ func TestOverrideLetsOneFailedCheckPass(t *testing.T) {
 	assert.Equal(t, 1, r.Current, "the run moved on")
 
 	var votes, accepted []string
-	audit, err := h.store.Audit(r.ID)
+	audit, err := h.store.Audit(context.Background(), r.ID)
 	require.NoError(t, err)
 	for _, a := range audit {
 		switch a.Event {

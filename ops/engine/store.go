@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -8,19 +9,23 @@ import (
 
 // Store keeps runs, the one-active-run lock and the audit log. Every method is one
 // atomic write or read: a run record, its audit entries and the lock change together.
+// Each takes the context of whoever asks (a request, a step, the server's run), so
+// that shutdown or a caller's deadline ends a call that waits on a remote store; a
+// write cut short that way may or may not have landed.
 type Store interface {
 	// Create writes a new run and takes the lock; *BusyError when a run holds it.
-	Create(run *Run, audit []AuditEntry) error
+	Create(ctx context.Context, run *Run, audit []AuditEntry) error
 	// Save writes a run (its Version must be one more than the stored one), appends
 	// its audit entries, and releases the lock when the run is no longer active.
-	Save(run *Run, audit []AuditEntry) error
+	Save(ctx context.Context, run *Run, audit []AuditEntry) error
 	// Active returns the run holding the lock, or nil.
-	Active() (*Run, error)
-	Get(id string) (*Run, error)
+	Active(ctx context.Context) (*Run, error)
+	Get(ctx context.Context, id string) (*Run, error)
 	// List returns the newest runs first.
-	List(limit int) ([]*Run, error)
+	List(ctx context.Context, limit int) ([]*Run, error)
 	// Audit returns the audit log, oldest first; runID "" means every run.
-	Audit(runID string) ([]AuditEntry, error)
+	Audit(ctx context.Context, runID string) ([]AuditEntry, error)
+	// Close releases what the store holds open; it waits on nothing remote.
 	Close() error
 }
 

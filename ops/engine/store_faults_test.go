@@ -27,7 +27,7 @@ type faultyStore struct {
 
 var errTimeout = errors.New("etcdserver: request timed out")
 
-func (f *faultyStore) Save(r *engine.Run, audit []engine.AuditEntry) error {
+func (f *faultyStore) Save(ctx context.Context, r *engine.Run, audit []engine.AuditEntry) error {
 	f.mu.Lock()
 	before, after := f.failBefore > 0, f.failAfter > 0
 	if before {
@@ -39,7 +39,7 @@ func (f *faultyStore) Save(r *engine.Run, audit []engine.AuditEntry) error {
 	if before {
 		return errTimeout
 	}
-	if err := f.Store.Save(r, audit); err != nil || !after {
+	if err := f.Store.Save(ctx, r, audit); err != nil || !after {
 		return err
 	}
 	return errTimeout
@@ -104,7 +104,7 @@ func TestStoreWriteFailuresAreRetriedOrStopTheBot(t *testing.T) {
 			h.mustDecide(bob, engine.Approve, "")
 			got = h.active()
 			assert.Equal(t, engine.Succeeded, got.Steps[2].State)
-			stored, err := fs.Store.Get(r.ID)
+			stored, err := fs.Store.Get(context.Background(), r.ID)
 			require.NoError(t, err)
 			assert.Equal(t, got.Version, stored.Version, "the engine and the store agree")
 			h.mustDecide(bob, engine.Approve, "") // writes go on: nothing refused as stale
@@ -125,4 +125,61 @@ func TestStoreWriteFailuresAreRetriedOrStopTheBot(t *testing.T) {
 			mu.Unlock()
 		})
 	}
+}
+
+// openStalling is the Kubernetes store over a local API server the test can stall.
+func openStalling(t *testing.T) (engine.Store, *kubefake.Server) {
+	srv, err := kubefake.Start(kubefake.Options{})
+	require.NoError(t, err)
+	t.Cleanup(srv.Close)
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	require.NoError(t, kubefake.WriteKubeconfig(path, map[string]*kubefake.Server{"home": srv}))
+	cl, err := kube.Connect(kube.Options{Name: "home", Kubeconfig: path, Context: "home", Namespace: "cutoverbot"})
+	require.NoError(t, err)
+	s, err := store.OpenKube(context.Background(), cl.Clientset(), "cutoverbot")
+	require.NoError(t, err)
+	return s, srv
+}
+
+// A decision whose context ended before its write began changes nothing, and the bot
+// goes on. One cut short while the store had it may have landed: the engine's copy of
+// the run may be behind, so the bot stops, as for a write that cannot land.
+func TestADecisionGivenUpBeforeOrDuringItsWrite(t *testing.T) {
+	h := newHarness(t, 1)
+	require.NoError(t, h.eng.Close(context.Background()))
+	st, srv := openStalling(t)
+	var mu sync.Mutex
+	var stopped []error
+	h.opts.Store = st
+	h.opts.StoreRetry = time.Minute // longer than the test: only the context ends the write
+	h.opts.OnStoreFailure = func(err error) { mu.Lock(); stopped = append(stopped, err); mu.Unlock() }
+	h.eng = engine.New(h.opts)
+	require.NoError(t, h.eng.Recover(context.Background()))
+	h.store = st
+	h.start()
+	h.mustDecide(bob, engine.Approve, "")
+	r := h.active()
+	q := engine.Request{RunID: r.ID, Step: r.Current, Attempt: r.Steps[r.Current].Attempt, User: bob, Action: engine.Approve}
+
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := h.eng.Decide(ended, q)
+	require.ErrorIs(t, err, context.Canceled)
+	assert.Equal(t, r.Version, h.stored(r.ID).Version, "nothing was written")
+	assert.Equal(t, engine.Awaiting, h.active().Steps[r.Current].State)
+
+	srv.SetStalled(true)
+	cut, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { _, err := h.eng.Decide(cut, q); errc <- err }()
+	require.Eventually(t, func() bool { return srv.Stalled() == 1 }, 10*time.Second, time.Millisecond, "the write waits on the API server")
+	cancel()
+	require.ErrorIs(t, <-errc, context.Canceled)
+	srv.SetStalled(false)
+	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(stopped) == 1 }, 10*time.Second, time.Millisecond,
+		"OnStoreFailure hears the write cut short")
+	before := len(h.exec.Calls())
+	_, err = h.decide(bob, engine.Approve, "")
+	require.Error(t, err, "a stopping bot takes no more decisions")
+	assert.Len(t, h.exec.Calls(), before, "and runs nothing")
 }

@@ -67,9 +67,13 @@ func (e *Engine) stamp(r *Run, audit []AuditEntry) []AuditEntry {
 }
 
 // commit stores r as the next version and makes it the engine's state.
-func (e *Engine) commit(r *Run, audit []AuditEntry) error {
+func (e *Engine) commit(ctx context.Context, r *Run, audit []AuditEntry) error {
 	if e.storeBroken {
 		return fmt.Errorf("store run %s: the store failed earlier; the bot is stopping", r.ID)
+	}
+	if err := ctx.Err(); err != nil {
+		// The caller gave up (shutdown, a request's deadline) before anything was written.
+		return fmt.Errorf("store run %s: %w", r.ID, err)
 	}
 	r.Version++
 	audit = e.stamp(r, audit)
@@ -78,8 +82,10 @@ func (e *Engine) commit(r *Run, audit []AuditEntry) error {
 	// land in time stops the bot, rather than leave a step approved or running that no
 	// one may decide on any more.
 	var last error
-	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, e.opts.StoreRetry, true, func(context.Context) (bool, error) {
-		last = e.opts.Store.Save(r, audit)
+	// StoreRetry bounds the retrying, not one write: that has the caller's context and
+	// the store's own bound on a call.
+	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, e.opts.StoreRetry, true, func(context.Context) (bool, error) {
+		last = e.opts.Store.Save(ctx, r, audit)
 		if errors.Is(last, ErrStaleWrite) {
 			return false, last
 		}
@@ -90,7 +96,13 @@ func (e *Engine) commit(r *Run, audit []AuditEntry) error {
 			last = err
 		}
 		e.storeBroken = true
-		e.opts.Logger.Error("the store refuses the run's writes; stopping", "run", r.ID, "version", r.Version, "err", last)
+		if ctx.Err() != nil {
+			// Cut short by the caller: the write may have landed, so the engine's copy of
+			// the run may be behind the store's, and every later write would be refused.
+			e.opts.Logger.Error("a write of the run was cut short and may have landed; stopping", "run", r.ID, "version", r.Version, "err", last)
+		} else {
+			e.opts.Logger.Error("the store refuses the run's writes; stopping", "run", r.ID, "version", r.Version, "err", last)
+		}
 		if e.opts.OnStoreFailure != nil {
 			go e.opts.OnStoreFailure(last)
 		}
@@ -106,7 +118,7 @@ func (e *Engine) commit(r *Run, audit []AuditEntry) error {
 
 // afterCommit starts the current step when the stored state says it is running or
 // approved. Only stored states are acted on.
-func (e *Engine) afterCommit(r *Run) {
+func (e *Engine) afterCommit(ctx context.Context, r *Run) {
 	s := r.CurrentStep()
 	if s == nil {
 		e.ended(r)
@@ -121,7 +133,7 @@ func (e *Engine) afterCommit(r *Run) {
 		e.setState(c, c.Current, Running, &audit, "", "")
 		c.Steps[c.Current].Started = e.now()
 		c.Steps[c.Current].Executions++
-		if err := e.commit(c, audit); err != nil {
+		if err := e.commit(ctx, c, audit); err != nil {
 			e.opts.Logger.Error("could not record the step as running; it was not started", "run", r.ID, "step", s.Step.ID, "err", err)
 			return
 		}
@@ -138,13 +150,14 @@ func (e *Engine) ended(r *Run) {
 		return
 	}
 	snapshot := r.Clone()
+	base := e.baseCtx
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
-		ctx, cancel := context.WithTimeout(e.baseCtx, endTimeout)
+		ctx, cancel := context.WithTimeout(base, endTimeout)
 		defer cancel()
 		msg := e.opts.OnEnd(ctx, snapshot)
-		e.emit(EventEnded, snapshot, -1, nil, msg)
+		e.emitIn(base, EventEnded, snapshot, -1, nil, msg)
 	}()
 }
 
@@ -154,7 +167,8 @@ const endTimeout = 2 * time.Minute
 // launch runs the current step of r (stored as running) off the caller's goroutine.
 func (e *Engine) launch(r *Run) {
 	i, s := r.Current, r.Steps[r.Current]
-	ctx, cancel := context.WithCancel(e.baseCtx)
+	base := e.baseCtx
+	ctx, cancel := context.WithCancel(base)
 	key := fmt.Sprintf("%s/%d/%d", r.ID, i, s.Attempt)
 	e.running[key] = cancel
 	e.emit(EventRunning, r, i, nil, "")
@@ -171,16 +185,18 @@ func (e *Engine) launch(r *Run) {
 					ev = snapshot.Clone()
 					ev.Steps[i].Waiting = true
 				}
-				e.emit(EventProgress, ev, i, nil, msg)
+				e.emitIn(base, EventProgress, ev, i, nil, msg)
 			},
-			Record: func(v any) error { return e.record(r.ID, i, s.Attempt, v) },
+			Record: func(v any) error { return e.record(ctx, r.ID, i, s.Attempt, v) },
 			OnlyWaiting: func() {
 				if !waiting.Swap(true) {
-					e.markWaiting(r.ID, i, s.Attempt)
+					e.markWaiting(ctx, r.ID, i, s.Attempt)
 				}
 			}}
 		out, err := e.execute(ctx, x)
-		e.finish(r.ID, i, s.Attempt, out, err, ctx.Err() != nil)
+		// The result is stored even when the step was cancelled (shutdown, a Cancel):
+		// that is when it must say the step was interrupted.
+		e.finish(context.WithoutCancel(ctx), r.ID, i, s.Attempt, out, err, ctx.Err() != nil)
 		e.mu.Lock()
 		delete(e.running, key)
 		e.mu.Unlock()
@@ -188,7 +204,7 @@ func (e *Engine) launch(r *Run) {
 }
 
 // markWaiting stores that a running attempt only waits now.
-func (e *Engine) markWaiting(runID string, i, attempt int) {
+func (e *Engine) markWaiting(ctx context.Context, runID string, i, attempt int) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	r := e.run
@@ -197,7 +213,7 @@ func (e *Engine) markWaiting(runID string, i, attempt int) {
 	}
 	c := r.Clone()
 	c.Steps[i].Waiting = true
-	if err := e.commit(c, nil); err != nil {
+	if err := e.commit(ctx, c, nil); err != nil {
 		e.opts.Logger.Error("could not record that the step only waits; Abort stays refused until it ends", "run", runID, "step", i+1, "err", err)
 	}
 }
@@ -205,7 +221,7 @@ func (e *Engine) markWaiting(runID string, i, attempt int) {
 // cancelWait ends the wait of the running step (Cancel, or Abort of a waiting step):
 // the decision is stored, the step's context cancelled; when the step has returned,
 // finish fails it, and for an Abort goes on to stop the run.
-func (e *Engine) cancelWait(r *Run, q Request) (string, error) {
+func (e *Engine) cancelWait(ctx context.Context, r *Run, q Request) (string, error) {
 	s := r.Steps[q.Step]
 	key := fmt.Sprintf("%s/%d/%d", r.ID, q.Step, s.Attempt)
 	cancel, running := e.running[key]
@@ -220,7 +236,7 @@ func (e *Engine) cancelWait(r *Run, q Request) (string, error) {
 	}
 	c := r.Clone()
 	d := e.decision(c, q)
-	if err := e.commit(c, []AuditEntry{decisionAudit(c, d)}); err != nil {
+	if err := e.commit(ctx, c, []AuditEntry{decisionAudit(c, d)}); err != nil {
 		return "", err
 	}
 	e.cancelling[key] = q
@@ -233,7 +249,7 @@ func (e *Engine) cancelWait(r *Run, q Request) (string, error) {
 }
 
 // record stores v as the result so far of a running attempt.
-func (e *Engine) record(runID string, i, attempt int, v any) error {
+func (e *Engine) record(ctx context.Context, runID string, i, attempt int, v any) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	r := e.run
@@ -242,7 +258,7 @@ func (e *Engine) record(runID string, i, attempt int, v any) error {
 	}
 	c := r.Clone()
 	c.Steps[i].Output = Output{}.WithResult(v)
-	return e.commit(c, nil)
+	return e.commit(ctx, c, nil)
 }
 
 func (e *Engine) execute(ctx context.Context, x StepContext) (out Output, err error) {
@@ -255,7 +271,7 @@ func (e *Engine) execute(ctx context.Context, x StepContext) (out Output, err er
 }
 
 // finish records a step's result and moves the run on.
-func (e *Engine) finish(runID string, i, attempt int, out Output, err error, cancelled bool) {
+func (e *Engine) finish(ctx context.Context, runID string, i, attempt int, out Output, err error, cancelled bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	r := e.run
@@ -305,7 +321,7 @@ func (e *Engine) finish(runID string, i, attempt int, out Output, err error, can
 		e.setState(c, i, Succeeded, &audit, "", out.Summary)
 		e.advance(c, i+1, &audit)
 	}
-	if cerr := e.commit(c, audit); cerr != nil {
+	if cerr := e.commit(ctx, c, audit); cerr != nil {
 		e.opts.Logger.Error("could not record a step's result; it will show as interrupted after a restart", "run", runID, "step", i+1, "err", cerr)
 		return
 	}
@@ -318,7 +334,7 @@ func (e *Engine) finish(runID string, i, attempt int, out Output, err error, can
 		e.emit(EventInterrupted, c, i, nil, "")
 	}
 	if !e.closing {
-		e.afterCommit(c)
+		e.afterCommit(ctx, c)
 	}
 }
 
@@ -332,7 +348,7 @@ func decisionAudit(r *Run, d Decision) AuditEntry {
 	return AuditEntry{At: d.At, RunID: r.ID, Step: d.Step + 1, StepID: d.StepID, Attempt: d.Attempt, User: d.User, Event: "decision." + string(d.Action), Reason: d.Reason}
 }
 
-func (e *Engine) approve(r *Run, q Request) (string, error) {
+func (e *Engine) approve(ctx context.Context, r *Run, q Request) (string, error) {
 	s := r.Steps[q.Step]
 	switch {
 	case s.State == Approved || s.State == Running || s.State.Final():
@@ -356,15 +372,15 @@ func (e *Engine) approve(r *Run, q Request) (string, error) {
 		e.setState(c, q.Step, Approved, &audit, q.User, "")
 		msg = "approved; running"
 	}
-	if err := e.commit(c, audit); err != nil {
+	if err := e.commit(ctx, c, audit); err != nil {
 		return "", err
 	}
 	e.emit(EventDecided, c, q.Step, &d, "")
-	e.afterCommit(c)
+	e.afterCommit(ctx, c)
 	return msg, nil
 }
 
-func (e *Engine) retry(r *Run, q Request) (string, error) {
+func (e *Engine) retry(ctx context.Context, r *Run, q Request) (string, error) {
 	s := r.Steps[q.Step]
 	if !s.State.Stuck() {
 		return "", refuse("state", "step %d is %s; Retry is for a failed, interrupted or expired step", q.Step+1, human(s.State))
@@ -388,11 +404,11 @@ func (e *Engine) retry(r *Run, q Request) (string, error) {
 			msg = "retrying"
 		}
 	}
-	if err := e.commit(c, audit); err != nil {
+	if err := e.commit(ctx, c, audit); err != nil {
 		return "", err
 	}
 	e.emit(EventDecided, c, q.Step, &d, "")
-	e.afterCommit(c)
+	e.afterCommit(ctx, c)
 	return msg, nil
 }
 
@@ -409,7 +425,7 @@ func (e *Engine) skipsNeeded(s StepRun) int {
 // skip proposes, or confirms, skipping step q.Step: the step is skipped once as many
 // distinct maintainers other than the initiator as running it needs have chosen Skip,
 // each with a reason.
-func (e *Engine) skip(r *Run, q Request) (string, error) {
+func (e *Engine) skip(ctx context.Context, r *Run, q Request) (string, error) {
 	s := r.Steps[q.Step]
 	switch {
 	case s.State != Awaiting && !s.State.Stuck():
@@ -427,7 +443,7 @@ func (e *Engine) skip(r *Run, q Request) (string, error) {
 	cs := &c.Steps[q.Step]
 	cs.SkipVotes, cs.SkipReasons = append(cs.SkipVotes, q.User), append(cs.SkipReasons, q.Reason)
 	if need := e.skipsNeeded(*cs); len(cs.SkipVotes) < need {
-		if err := e.commit(c, audit); err != nil {
+		if err := e.commit(ctx, c, audit); err != nil {
 			return "", err
 		}
 		e.emit(EventDecided, c, q.Step, &d, "")
@@ -440,15 +456,15 @@ func (e *Engine) skip(r *Run, q Request) (string, error) {
 	e.setState(c, q.Step, Skipped, &audit, q.User, reason)
 	c.Steps[q.Step].Ended = e.now()
 	e.advance(c, q.Step+1, &audit)
-	if err := e.commit(c, audit); err != nil {
+	if err := e.commit(ctx, c, audit); err != nil {
 		return "", err
 	}
 	e.emit(EventDecided, c, q.Step, &d, "")
-	e.afterCommit(c)
+	e.afterCommit(ctx, c)
 	return "skipped", nil
 }
 
-func (e *Engine) reject(r *Run, q Request) (string, error) {
+func (e *Engine) reject(ctx context.Context, r *Run, q Request) (string, error) {
 	s := r.Steps[q.Step]
 	if s.State != Awaiting && !s.State.Stuck() {
 		return "", refuse("state", "step %d is %s and cannot be rejected now", q.Step+1, human(s.State))
@@ -463,11 +479,11 @@ func (e *Engine) reject(r *Run, q Request) (string, error) {
 	e.setState(c, q.Step, Rejected, &audit, q.User, reason)
 	c.Steps[q.Step].Ended = e.now()
 	msg := e.stop(c, q.User, reason, Stopped, &audit)
-	if err := e.commit(c, audit); err != nil {
+	if err := e.commit(ctx, c, audit); err != nil {
 		return "", err
 	}
 	e.emit(EventDecided, c, q.Step, &d, "")
-	e.afterCommit(c)
+	e.afterCommit(ctx, c)
 	return msg, nil
 }
 
@@ -478,10 +494,10 @@ func abortReason(q Request) string {
 	return q.Reason
 }
 
-func (e *Engine) abort(r *Run, q Request) (string, error) {
+func (e *Engine) abort(ctx context.Context, r *Run, q Request) (string, error) {
 	cur := r.CurrentStep()
 	if cur != nil && cur.State == Running && cur.Waiting {
-		return e.cancelWait(r, q)
+		return e.cancelWait(ctx, r, q)
 	}
 	if cur != nil && (cur.State == Running || cur.State == Approved) {
 		return "", refuse("running", "step %d (%s) is running; abort when it has finished (a half-run step cannot be undone safely)", r.Current+1, cur.Step.Title)
@@ -498,11 +514,11 @@ func (e *Engine) abort(r *Run, q Request) (string, error) {
 		cs.Ended = e.now()
 	}
 	msg := e.stop(c, q.User, reason, Aborted, &audit)
-	if err := e.commit(c, audit); err != nil {
+	if err := e.commit(ctx, c, audit); err != nil {
 		return "", err
 	}
 	e.emit(EventDecided, c, q.Step, &d, "")
-	e.afterCommit(c)
+	e.afterCommit(ctx, c)
 	return msg, nil
 }
 

@@ -19,9 +19,9 @@ import (
 
 // KV is where schedules are kept (the store's key-value records).
 type KV interface {
-	PutValue(key string, v any) error
-	DeleteValue(key string) error
-	Values(prefix string, fn func(key string, raw []byte) error) error
+	PutValue(ctx context.Context, key string, v any) error
+	DeleteValue(ctx context.Context, key string) error
+	Values(ctx context.Context, prefix string, fn func(key string, raw []byte) error) error
 }
 
 const prefix = "schedule/"
@@ -93,7 +93,7 @@ func ParseWhen(text string, loc *time.Location) (time.Time, error) {
 }
 
 // Add plans a cutover.
-func (s *Scheduler) Add(origin, dest string, at time.Time, by string) (Schedule, error) {
+func (s *Scheduler) Add(ctx context.Context, origin, dest string, at time.Time, by string) (Schedule, error) {
 	if s.hooks.Check != nil {
 		if err := s.hooks.Check(origin, dest); err != nil {
 			return Schedule{}, err
@@ -108,7 +108,7 @@ func (s *Scheduler) Add(origin, dest string, at time.Time, by string) (Schedule,
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	all, err := s.list()
+	all, err := s.list(ctx)
 	if err != nil {
 		return Schedule{}, err
 	}
@@ -126,22 +126,22 @@ func (s *Scheduler) Add(origin, dest string, at time.Time, by string) (Schedule,
 			sc.Reminded = append(sc.Reminded, before.String())
 		}
 	}
-	if err := s.kv.PutValue(prefix+sc.ID, sc); err != nil {
+	if err := s.kv.PutValue(ctx, prefix+sc.ID, sc); err != nil {
 		return Schedule{}, fmt.Errorf("store the schedule: %w", err)
 	}
 	return sc, nil
 }
 
 // List returns the schedules, soonest first.
-func (s *Scheduler) List() ([]Schedule, error) {
+func (s *Scheduler) List(ctx context.Context) ([]Schedule, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.list()
+	return s.list(ctx)
 }
 
-func (s *Scheduler) list() ([]Schedule, error) {
+func (s *Scheduler) list(ctx context.Context) ([]Schedule, error) {
 	var out []Schedule
-	err := s.kv.Values(prefix, func(_ string, raw []byte) error {
+	err := s.kv.Values(ctx, prefix, func(_ string, raw []byte) error {
 		var sc Schedule
 		if err := json.Unmarshal(raw, &sc); err != nil {
 			return fmt.Errorf("read a schedule: %w", err)
@@ -157,16 +157,16 @@ func (s *Scheduler) list() ([]Schedule, error) {
 var ErrUnknown = errors.New("no such schedule")
 
 // Remove deletes a schedule.
-func (s *Scheduler) Remove(id string) (Schedule, error) {
+func (s *Scheduler) Remove(ctx context.Context, id string) (Schedule, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	all, err := s.list()
+	all, err := s.list(ctx)
 	if err != nil {
 		return Schedule{}, err
 	}
 	for _, sc := range all {
 		if sc.ID == id {
-			return sc, s.kv.DeleteValue(prefix + id)
+			return sc, s.kv.DeleteValue(ctx, prefix+id)
 		}
 	}
 	return Schedule{}, fmt.Errorf("%w %q: /cutover schedule lists them", ErrUnknown, id)
@@ -176,7 +176,7 @@ func (s *Scheduler) Remove(id string) (Schedule, error) {
 // Each change is stored before it is acted on, so a restart never starts a run twice.
 func (s *Scheduler) Tick(ctx context.Context) {
 	s.mu.Lock()
-	all, err := s.list()
+	all, err := s.list(ctx)
 	s.mu.Unlock()
 	if err != nil {
 		s.log.Error("read schedules", "err", err)
@@ -189,7 +189,7 @@ func (s *Scheduler) Tick(ctx context.Context) {
 		}
 		if !now.Before(sc.At) {
 			sc.Started = true
-			if err := s.kv.PutValue(prefix+sc.ID, sc); err != nil {
+			if err := s.kv.PutValue(ctx, prefix+sc.ID, sc); err != nil {
 				s.log.Error("could not mark a schedule started; not starting it", "schedule", sc.ID, "err", err)
 				continue
 			}
@@ -201,7 +201,7 @@ func (s *Scheduler) Tick(ctx context.Context) {
 				}
 			}
 			sc.RunID = runID
-			if err := s.kv.PutValue(prefix+sc.ID, sc); err != nil {
+			if err := s.kv.PutValue(ctx, prefix+sc.ID, sc); err != nil {
 				s.log.Error("could not record a scheduled run", "schedule", sc.ID, "err", err)
 			}
 			continue
@@ -212,7 +212,7 @@ func (s *Scheduler) Tick(ctx context.Context) {
 				continue
 			}
 			sc.Reminded = append(sc.Reminded, key)
-			if err := s.kv.PutValue(prefix+sc.ID, sc); err != nil {
+			if err := s.kv.PutValue(ctx, prefix+sc.ID, sc); err != nil {
 				s.log.Error("could not record a reminder", "schedule", sc.ID, "err", err)
 				break
 			}

@@ -1,6 +1,7 @@
 package steps_test
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -25,7 +26,7 @@ func TestRunsStoredBeforeTypedResultsStillRead(t *testing.T) {
 	st, err := store.Open(dir)
 	require.NoError(t, err)
 	t.Cleanup(func() { st.Close() })
-	runs, err := st.List(1)
+	runs, err := st.List(context.Background(), 1)
 	require.NoError(t, err)
 	require.Len(t, runs, 1)
 	run := runs[0]

@@ -4,6 +4,7 @@
 package store
 
 import (
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -76,8 +77,14 @@ func Open(dir string) (*Bolt, error) {
 // Close closes the file.
 func (s *Bolt) Close() error { return s.db.Close() }
 
+// A transaction on the local file is short and bbolt takes no context, so each method
+// only refuses to begin once ctx has ended: a caller that gave up changes nothing.
+
 // Create stores a new run and takes the lock in one transaction.
-func (s *Bolt) Create(run *engine.Run, audit []engine.AuditEntry) error {
+func (s *Bolt) Create(ctx context.Context, run *engine.Run, audit []engine.AuditEntry) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	return s.db.Update(func(tx *bbolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		if raw := meta.Get(keyLock); raw != nil {
@@ -102,7 +109,10 @@ func (s *Bolt) Create(run *engine.Run, audit []engine.AuditEntry) error {
 }
 
 // Save stores the next version of a run, its audit entries and the lock change.
-func (s *Bolt) Save(run *engine.Run, audit []engine.AuditEntry) error {
+func (s *Bolt) Save(ctx context.Context, run *engine.Run, audit []engine.AuditEntry) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	return s.db.Update(func(tx *bbolt.Tx) error {
 		raw := tx.Bucket(bucketRuns).Get([]byte(run.ID))
 		if raw == nil {
@@ -150,7 +160,10 @@ func writeRun(tx *bbolt.Tx, run *engine.Run, audit []engine.AuditEntry) error {
 }
 
 // Active returns the run that holds the lock, or nil.
-func (s *Bolt) Active() (*engine.Run, error) {
+func (s *Bolt) Active(ctx context.Context) (*engine.Run, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	var out *engine.Run
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		raw := tx.Bucket(bucketMeta).Get(keyLock)
@@ -172,7 +185,10 @@ func (s *Bolt) Active() (*engine.Run, error) {
 }
 
 // Get returns one run.
-func (s *Bolt) Get(id string) (*engine.Run, error) {
+func (s *Bolt) Get(ctx context.Context, id string) (*engine.Run, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	var out *engine.Run
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		r, err := getRun(tx, id)
@@ -183,7 +199,10 @@ func (s *Bolt) Get(id string) (*engine.Run, error) {
 }
 
 // List returns up to limit runs, newest first.
-func (s *Bolt) List(limit int) ([]*engine.Run, error) {
+func (s *Bolt) List(ctx context.Context, limit int) ([]*engine.Run, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	var out []*engine.Run
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(bucketOrder).Cursor()
@@ -200,7 +219,10 @@ func (s *Bolt) List(limit int) ([]*engine.Run, error) {
 }
 
 // Audit returns the audit log, oldest first, for one run or all ("").
-func (s *Bolt) Audit(runID string) ([]engine.AuditEntry, error) {
+func (s *Bolt) Audit(ctx context.Context, runID string) ([]engine.AuditEntry, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	var out []engine.AuditEntry
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		return tx.Bucket(bucketAudit).ForEach(func(_, v []byte) error {
@@ -217,18 +239,27 @@ func (s *Bolt) Audit(runID string) ([]engine.AuditEntry, error) {
 	return out, err
 }
 
-// Put and Get on the kv bucket keep small records that are not runs (schedules).
-func (s *Bolt) PutValue(key string, v any) error {
+// PutValue keeps a small record that is not a run (a schedule) in the kv bucket.
+func (s *Bolt) PutValue(ctx context.Context, key string, v any) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	return s.db.Update(func(tx *bbolt.Tx) error { return putJSON(tx.Bucket(bucketKV), []byte(key), v) })
 }
 
 // DeleteValue removes a kv record.
-func (s *Bolt) DeleteValue(key string) error {
+func (s *Bolt) DeleteValue(ctx context.Context, key string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	return s.db.Update(func(tx *bbolt.Tx) error { return tx.Bucket(bucketKV).Delete([]byte(key)) })
 }
 
 // Values calls fn for every kv record whose key starts with prefix.
-func (s *Bolt) Values(prefix string, fn func(key string, raw []byte) error) error {
+func (s *Bolt) Values(ctx context.Context, prefix string, fn func(key string, raw []byte) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	return s.db.View(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(bucketKV).Cursor()
 		p := []byte(prefix)
@@ -277,9 +308,9 @@ func orderKey(t time.Time, id string) []byte {
 // and small records (schedules).
 type Backend interface {
 	engine.Store
-	PutValue(key string, v any) error
-	DeleteValue(key string) error
-	Values(prefix string, fn func(key string, raw []byte) error) error
+	PutValue(ctx context.Context, key string, v any) error
+	DeleteValue(ctx context.Context, key string) error
+	Values(ctx context.Context, prefix string, fn func(key string, raw []byte) error) error
 }
 
 var (

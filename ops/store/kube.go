@@ -81,8 +81,10 @@ func OpenKube(ctx context.Context, client kubernetes.Interface, ns string) (*Kub
 // Close has nothing to release.
 func (k *Kube) Close() error { return nil }
 
-func (k *Kube) ctx() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), kubeCall)
+// call bounds one API call within the caller's context: a caller may set no deadline,
+// and a hung API server must not hold a write of the run for ever.
+func call(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, kubeCall)
 }
 
 func runObjectName(id string) string { return runPrefix + strings.ToLower(id) }
@@ -163,8 +165,8 @@ func numberAudit(existing []engine.AuditEntry, add []engine.AuditEntry) []engine
 }
 
 // readActive returns the active object and its payload, or nil when there is none.
-func (k *Kube) readActive() (*corev1.ConfigMap, payload, error) {
-	ctx, cancel := k.ctx()
+func (k *Kube) readActive(ctx context.Context) (*corev1.ConfigMap, payload, error) {
+	ctx, cancel := call(ctx)
 	defer cancel()
 	cm, err := k.cms.Get(ctx, activeName, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
@@ -179,19 +181,19 @@ func (k *Kube) readActive() (*corev1.ConfigMap, payload, error) {
 
 // Create stores a new run and takes the lock: creating cutoverbot-active succeeds for
 // exactly one writer.
-func (k *Kube) Create(run *engine.Run, audit []engine.AuditEntry) error {
-	if _, err := k.readArchived(run.ID); err == nil {
+func (k *Kube) Create(ctx context.Context, run *engine.Run, audit []engine.AuditEntry) error {
+	if _, err := k.readArchived(ctx, run.ID); err == nil {
 		return fmt.Errorf("run %s exists already", run.ID)
 	}
 	cm, err := runObject(activeName, "active", payload{Run: run, Audit: numberAudit(nil, audit)})
 	if err != nil {
 		return err
 	}
-	ctx, cancel := k.ctx()
-	defer cancel()
-	_, err = k.cms.Create(ctx, cm, metav1.CreateOptions{})
+	cctx, cancel := call(ctx)
+	_, err = k.cms.Create(cctx, cm, metav1.CreateOptions{})
+	cancel()
 	if apierrors.IsAlreadyExists(err) {
-		_, p, rerr := k.readActive()
+		_, p, rerr := k.readActive(ctx)
 		if rerr != nil {
 			return rerr
 		}
@@ -200,10 +202,10 @@ func (k *Kube) Create(run *engine.Run, audit []engine.AuditEntry) error {
 		}
 		if p.Run.State != engine.Active {
 			// An ended run whose move to the archive was cut short: finish it, then retry.
-			if err := k.settle(); err != nil {
+			if err := k.settle(ctx); err != nil {
 				return err
 			}
-			return k.Create(run, audit)
+			return k.Create(ctx, run, audit)
 		}
 		return &engine.BusyError{RunID: p.Run.ID, Holder: p.Run.Initiator, Since: p.Run.Created}
 	}
@@ -217,36 +219,36 @@ func (k *Kube) Create(run *engine.Run, audit []engine.AuditEntry) error {
 // object (conditional on the resourceVersion read); when it ends, it is written to its
 // archive object and then the active object is deleted (conditional again). A crash
 // between the two leaves an ended run in the active object, which the next read settles.
-func (k *Kube) Save(run *engine.Run, audit []engine.AuditEntry) error {
-	cm, p, err := k.readActive()
+func (k *Kube) Save(ctx context.Context, run *engine.Run, audit []engine.AuditEntry) error {
+	cm, p, err := k.readActive(ctx)
 	if err != nil {
 		return err
 	}
 	if cm == nil || p.Run.ID != run.ID {
-		return k.saveArchived(run, audit)
+		return k.saveArchived(ctx, run, audit)
 	}
-	if err := k.writeNext(cm, "active", p, run, audit); err != nil {
+	if err := k.writeNext(ctx, cm, "active", p, run, audit); err != nil {
 		return err
 	}
 	if run.State != engine.Active {
 		// The run's own write landed, so Save succeeds: a move to the archive that fails
 		// here is finished by the next read of the active object (Active, Create).
-		_ = k.settle()
+		_ = k.settle(ctx)
 	}
 	return nil
 }
 
 // settle moves an ended run from the active object to its archive object. The archive
 // is written first, so a crash in between loses nothing.
-func (k *Kube) settle() error {
-	cm, p, err := k.readActive()
+func (k *Kube) settle(ctx context.Context) error {
+	cm, p, err := k.readActive(ctx)
 	if err != nil || cm == nil || p.Run.State == engine.Active {
 		return err
 	}
-	if err := k.putArchived(p); err != nil {
+	if err := k.putArchived(ctx, p); err != nil {
 		return err
 	}
-	ctx, cancel := k.ctx()
+	ctx, cancel := call(ctx)
 	defer cancel()
 	rv := cm.ResourceVersion
 	err = k.cms.Delete(ctx, activeName, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{ResourceVersion: &rv}})
@@ -257,12 +259,12 @@ func (k *Kube) settle() error {
 }
 
 // putArchived writes p to the run's archive object unless that holds a newer version.
-func (k *Kube) putArchived(p payload) error {
+func (k *Kube) putArchived(ctx context.Context, p payload) error {
 	obj, err := runObject(runObjectName(p.Run.ID), "run", p)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := k.ctx()
+	ctx, cancel := call(ctx)
 	defer cancel()
 	cur, err := k.cms.Get(ctx, obj.Name, metav1.GetOptions{})
 	switch {
@@ -283,8 +285,8 @@ func (k *Kube) putArchived(p payload) error {
 	return nil
 }
 
-func (k *Kube) readArchived(id string) (*corev1.ConfigMap, error) {
-	ctx, cancel := k.ctx()
+func (k *Kube) readArchived(ctx context.Context, id string) (*corev1.ConfigMap, error) {
+	ctx, cancel := call(ctx)
 	defer cancel()
 	cm, err := k.cms.Get(ctx, runObjectName(id), metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
@@ -297,8 +299,8 @@ func (k *Kube) readArchived(id string) (*corev1.ConfigMap, error) {
 }
 
 // saveArchived updates a run that no longer holds the lock.
-func (k *Kube) saveArchived(run *engine.Run, audit []engine.AuditEntry) error {
-	cm, err := k.readArchived(run.ID)
+func (k *Kube) saveArchived(ctx context.Context, run *engine.Run, audit []engine.AuditEntry) error {
+	cm, err := k.readArchived(ctx, run.ID)
 	if err != nil {
 		return fmt.Errorf("save run %s: %w", run.ID, err)
 	}
@@ -306,12 +308,12 @@ func (k *Kube) saveArchived(run *engine.Run, audit []engine.AuditEntry) error {
 	if err != nil {
 		return err
 	}
-	return k.writeNext(cm, "run", p, run, audit)
+	return k.writeNext(ctx, cm, "run", p, run, audit)
 }
 
 // writeNext replaces cm (holding p) with the next version of run and its new audit
 // entries, conditional on the resourceVersion read.
-func (k *Kube) writeNext(cm *corev1.ConfigMap, kind string, p payload, run *engine.Run, audit []engine.AuditEntry) error {
+func (k *Kube) writeNext(ctx context.Context, cm *corev1.ConfigMap, kind string, p payload, run *engine.Run, audit []engine.AuditEntry) error {
 	if run.Version == p.Run.Version && sameRun(p.Run, run) && sameAudit(p.Audit, audit) {
 		return nil // written already: a retry of a write that landed although it failed
 	}
@@ -323,7 +325,7 @@ func (k *Kube) writeNext(cm *corev1.ConfigMap, kind string, p payload, run *engi
 		return err
 	}
 	obj.ResourceVersion = cm.ResourceVersion
-	ctx, cancel := k.ctx()
+	ctx, cancel := call(ctx)
 	defer cancel()
 	if _, err := k.cms.Update(ctx, obj, metav1.UpdateOptions{}); err != nil {
 		if apierrors.IsConflict(err) {
@@ -336,34 +338,34 @@ func (k *Kube) writeNext(cm *corev1.ConfigMap, kind string, p payload, run *engi
 
 // Active returns the run holding the lock, or nil. An ended run left in the active
 // object by a crash is moved to the archive first.
-func (k *Kube) Active() (*engine.Run, error) {
-	cm, p, err := k.readActive()
+func (k *Kube) Active(ctx context.Context) (*engine.Run, error) {
+	cm, p, err := k.readActive(ctx)
 	if err != nil || cm == nil {
 		return nil, err
 	}
 	if p.Run.State != engine.Active {
-		return nil, k.settle()
+		return nil, k.settle(ctx)
 	}
 	return p.Run, nil
 }
 
 // Get returns one run, the newest version of it wherever it is.
-func (k *Kube) Get(id string) (*engine.Run, error) {
-	p, err := k.newest(id)
+func (k *Kube) Get(ctx context.Context, id string) (*engine.Run, error) {
+	p, err := k.newest(ctx, id)
 	return p.Run, err
 }
 
 // newest reads one run where it may be (the active object, its archive object) and
 // returns the newer version.
-func (k *Kube) newest(id string) (payload, error) {
-	_, best, err := k.readActive()
+func (k *Kube) newest(ctx context.Context, id string) (payload, error) {
+	_, best, err := k.readActive(ctx)
 	if err != nil {
 		return payload{}, err
 	}
 	if best.Run != nil && best.Run.ID != id {
 		best = payload{}
 	}
-	cm, err := k.readArchived(id)
+	cm, err := k.readArchived(ctx, id)
 	if err != nil {
 		if best.Run != nil && errors.Is(err, engine.ErrNotFound) {
 			return best, nil
@@ -381,8 +383,8 @@ func (k *Kube) newest(id string) (payload, error) {
 }
 
 // all reads every run object: the newest payload per run ID.
-func (k *Kube) all() (map[string]payload, error) {
-	ctx, cancel := k.ctx()
+func (k *Kube) all(ctx context.Context) (map[string]payload, error) {
+	ctx, cancel := call(ctx)
 	defer cancel()
 	list, err := k.cms.List(ctx, metav1.ListOptions{LabelSelector: labelKind + " in (active,run)"})
 	if err != nil {
@@ -402,8 +404,8 @@ func (k *Kube) all() (map[string]payload, error) {
 }
 
 // List returns up to limit runs, newest first.
-func (k *Kube) List(limit int) ([]*engine.Run, error) {
-	all, err := k.all()
+func (k *Kube) List(ctx context.Context, limit int) ([]*engine.Run, error) {
+	all, err := k.all(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -424,15 +426,15 @@ func (k *Kube) List(limit int) ([]*engine.Run, error) {
 }
 
 // Audit returns the audit log, oldest first, for one run or all ("").
-func (k *Kube) Audit(runID string) ([]engine.AuditEntry, error) {
+func (k *Kube) Audit(ctx context.Context, runID string) ([]engine.AuditEntry, error) {
 	if runID != "" {
-		p, err := k.newest(runID)
+		p, err := k.newest(ctx, runID)
 		if errors.Is(err, engine.ErrNotFound) {
 			return nil, nil
 		}
 		return p.Audit, err
 	}
-	all, err := k.all()
+	all, err := k.all(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -458,7 +460,7 @@ func kvObjectName(key string) string {
 }
 
 // PutValue stores a small record (a schedule) under key.
-func (k *Kube) PutValue(key string, v any) error {
+func (k *Kube) PutValue(ctx context.Context, key string, v any) error {
 	raw, err := json.Marshal(v)
 	if err != nil {
 		return err
@@ -467,7 +469,7 @@ func (k *Kube) PutValue(key string, v any) error {
 		ObjectMeta: metav1.ObjectMeta{Name: kvObjectName(key), Labels: map[string]string{labelKind: "kv", labelManaged: "cutoverbot"}},
 		Data:       map[string]string{keyKVName: key, keyKV: string(raw)},
 	}
-	ctx, cancel := k.ctx()
+	ctx, cancel := call(ctx)
 	defer cancel()
 	// Last writer wins (replicas may write the same record): a conflict, or a create
 	// that lost to another, means another write landed in between, so read again and
@@ -491,8 +493,8 @@ func (k *Kube) PutValue(key string, v any) error {
 }
 
 // DeleteValue removes a record; a missing one is not an error.
-func (k *Kube) DeleteValue(key string) error {
-	ctx, cancel := k.ctx()
+func (k *Kube) DeleteValue(ctx context.Context, key string) error {
+	ctx, cancel := call(ctx)
 	defer cancel()
 	err := k.cms.Delete(ctx, kvObjectName(key), metav1.DeleteOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {
@@ -502,8 +504,8 @@ func (k *Kube) DeleteValue(key string) error {
 }
 
 // Values calls fn for every record whose key starts with prefix, in key order.
-func (k *Kube) Values(prefix string, fn func(key string, raw []byte) error) error {
-	ctx, cancel := k.ctx()
+func (k *Kube) Values(ctx context.Context, prefix string, fn func(key string, raw []byte) error) error {
+	ctx, cancel := call(ctx)
 	defer cancel()
 	list, err := k.cms.List(ctx, metav1.ListOptions{LabelSelector: labelKind + "=kv"})
 	if err != nil {

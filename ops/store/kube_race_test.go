@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"context"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -75,19 +76,19 @@ func TestKubePutValueWinsARaceWithAnotherReplica(t *testing.T) {
 	}
 	read := func(key string) string {
 		var got string
-		require.NoError(t, other.Values(key, func(_ string, raw []byte) error { got = string(raw); return nil }))
+		require.NoError(t, other.Values(context.Background(), key, func(_ string, raw []byte) error { got = string(raw); return nil }))
 		return got
 	}
 
 	// The other replica creates the record between this one's "not found" and its create.
-	racer.arm(writes, func() { require.NoError(t, other.PutValue("schedule/a", "theirs")) })
-	require.NoError(t, mine.PutValue("schedule/a", "mine"))
+	racer.arm(writes, func() { require.NoError(t, other.PutValue(context.Background(), "schedule/a", "theirs")) })
+	require.NoError(t, mine.PutValue(context.Background(), "schedule/a", "mine"))
 	assert.Equal(t, `"mine"`, read("schedule/a"))
 	assert.Equal(t, []string{http.MethodPost, http.MethodPut}, racer.methods(), "the create lost, then an update won")
 
 	// The other replica updates the record between this one's read and its update.
-	racer.arm(writes, func() { require.NoError(t, other.PutValue("schedule/a", "theirs again")) })
-	require.NoError(t, mine.PutValue("schedule/a", "mine again"))
+	racer.arm(writes, func() { require.NoError(t, other.PutValue(context.Background(), "schedule/a", "theirs again")) })
+	require.NoError(t, mine.PutValue(context.Background(), "schedule/a", "mine again"))
 	assert.Equal(t, `"mine again"`, read("schedule/a"))
 	assert.Equal(t, []string{http.MethodPut, http.MethodPut}, racer.methods(), "one update refused with 409, one after reading again")
 }

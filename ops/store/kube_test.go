@@ -50,7 +50,7 @@ func kubeCreateIsExclusiveAcrossReplicas(t *testing.T, c kubernetes.Interface, n
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = s.Create(newRun("r"+string(rune('a'+i)), "U0"+string(rune('A'+i)), t0), nil)
+			errs[i] = s.Create(context.Background(), newRun("r"+string(rune('a'+i)), "U0"+string(rune('A'+i)), t0), nil)
 		}()
 	}
 	wg.Wait()
@@ -74,16 +74,16 @@ func kubeStaleWriterIsRefused(t *testing.T, c kubernetes.Interface, ns string) {
 	leader, late := openKube(t, c, ns), openKube(t, c, ns)
 	t0 := time.Date(2026, 12, 4, 20, 0, 0, 0, time.UTC)
 	r := newRun("r1", "U01ALICE", t0)
-	require.NoError(t, leader.Create(r, nil))
-	old, err := late.Active()
+	require.NoError(t, leader.Create(context.Background(), r, nil))
+	old, err := late.Active(context.Background())
 	require.NoError(t, err)
 
 	r.Version = 2
-	require.NoError(t, leader.Save(r, []engine.AuditEntry{{Event: "decision.approve", RunID: "r1"}}))
+	require.NoError(t, leader.Save(context.Background(), r, []engine.AuditEntry{{Event: "decision.approve", RunID: "r1"}}))
 	old.Version = 2
-	assert.ErrorIs(t, late.Save(old, []engine.AuditEntry{{Event: "decision.reject", RunID: "r1"}}), engine.ErrStaleWrite)
+	assert.ErrorIs(t, late.Save(context.Background(), old, []engine.AuditEntry{{Event: "decision.reject", RunID: "r1"}}), engine.ErrStaleWrite)
 
-	audit, err := leader.Audit("r1")
+	audit, err := leader.Audit(context.Background(), "r1")
 	require.NoError(t, err)
 	require.Len(t, audit, 1)
 	assert.Equal(t, "decision.approve", audit[0].Event, "the refused write left no audit entry")
@@ -99,7 +99,7 @@ func kubeSettlesAnEndedRunLeftHoldingTheLock(t *testing.T, c kubernetes.Interfac
 	s := openKube(t, c, ns)
 	t0 := time.Date(2026, 12, 4, 20, 0, 0, 0, time.UTC)
 	r := newRun("r1", "U01ALICE", t0)
-	require.NoError(t, s.Create(r, []engine.AuditEntry{{Event: "run.started", RunID: "r1"}}))
+	require.NoError(t, s.Create(context.Background(), r, []engine.AuditEntry{{Event: "run.started", RunID: "r1"}}))
 
 	r.Version, r.State = 2, engine.Completed
 	require.NoError(t, s.WriteActiveOnly(r, []engine.AuditEntry{{Event: "run.started", RunID: "r1"}, {Event: "run.completed", RunID: "r1"}}))
@@ -107,28 +107,28 @@ func kubeSettlesAnEndedRunLeftHoldingTheLock(t *testing.T, c kubernetes.Interfac
 	require.Error(t, err, "not archived yet")
 
 	other := openKube(t, c, ns)
-	require.NoError(t, other.Create(newRun("r2", "U02BOB", t0.Add(time.Hour)), nil), "creating settles the ended run and takes the lock")
-	back, err := other.Get("r1")
+	require.NoError(t, other.Create(context.Background(), newRun("r2", "U02BOB", t0.Add(time.Hour)), nil), "creating settles the ended run and takes the lock")
+	back, err := other.Get(context.Background(), "r1")
 	require.NoError(t, err)
 	assert.Equal(t, engine.Completed, back.State)
-	audit, err := other.Audit("r1")
+	audit, err := other.Audit(context.Background(), "r1")
 	require.NoError(t, err)
 	assert.Len(t, audit, 2, "the audit moved with the run")
 	require.NoError(t, c.CoreV1().ConfigMaps(ns).Delete(context.Background(), "cutoverbot-active", metav1.DeleteOptions{}))
 
 	// And through Active: the same leftover is settled and reported as no active run.
-	require.NoError(t, s.Create(newRun("r3", "U02BOB", t0.Add(2*time.Hour)), nil))
-	r3, err := s.Active()
+	require.NoError(t, s.Create(context.Background(), newRun("r3", "U02BOB", t0.Add(2*time.Hour)), nil))
+	r3, err := s.Active(context.Background())
 	require.NoError(t, err)
 	r3.Version, r3.State = 2, engine.Aborted
 	require.NoError(t, s.WriteActiveOnly(r3, nil))
-	a, err := s.Active()
+	a, err := s.Active(context.Background())
 	require.NoError(t, err)
 	assert.Nil(t, a)
-	back, err = s.Get("r3")
+	back, err = s.Get(context.Background(), "r3")
 	require.NoError(t, err)
 	assert.Equal(t, engine.Aborted, back.State)
-	require.NoError(t, s.Create(newRun("r4", "U02BOB", t0.Add(3*time.Hour)), nil), "the lock is free")
+	require.NoError(t, s.Create(context.Background(), newRun("r4", "U02BOB", t0.Add(3*time.Hour)), nil), "the lock is free")
 }
 
 // Large step outputs (a long diff) fit because the payload is compressed; one that
@@ -140,12 +140,12 @@ func TestKubeLargeRunsFitOrAreRefusedClearly(t *testing.T) {
 func kubeLargeRunsFitOrAreRefusedClearly(t *testing.T, c kubernetes.Interface, ns string) {
 	s := openKube(t, c, ns)
 	r := newRun("r1", "U01ALICE", time.Date(2026, 12, 4, 20, 0, 0, 0, time.UTC))
-	require.NoError(t, s.Create(r, nil))
+	require.NoError(t, s.Create(context.Background(), r, nil))
 
 	r.Version = 2
 	r.Steps[0].Output.Details = strings.Repeat("- node 1234 lat 40.7 lon -73.9 status Active\n", 60000) // 2.7 MB, compressible
-	require.NoError(t, s.Save(r, nil))
-	got, err := s.Get("r1")
+	require.NoError(t, s.Save(context.Background(), r, nil))
+	got, err := s.Get(context.Background(), "r1")
 	require.NoError(t, err)
 	assert.Equal(t, r.Steps[0].Output.Details, got.Steps[0].Output.Details)
 
@@ -153,10 +153,10 @@ func kubeLargeRunsFitOrAreRefusedClearly(t *testing.T, c kubernetes.Interface, n
 	_, _ = rand.Read(noise)
 	r.Version = 3
 	r.Steps[0].Output.Details = hex.EncodeToString(noise)
-	err = s.Save(r, nil)
+	err = s.Save(context.Background(), r, nil)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "over the")
-	got, err = s.Get("r1")
+	got, err = s.Get(context.Background(), "r1")
 	require.NoError(t, err)
 	assert.Equal(t, int64(2), got.Version, "nothing changed")
 }
@@ -175,23 +175,23 @@ func TestKubeSaveSucceedsOnceTheRunsOwnWriteLanded(t *testing.T) {
 	s := openKube(t, cl.Clientset(), "cutoverbot")
 	t0 := time.Date(2026, 12, 7, 3, 0, 0, 0, time.UTC)
 	r := newRun("r1", "U01ALICE", t0)
-	require.NoError(t, s.Create(r, nil))
+	require.NoError(t, s.Create(context.Background(), r, nil))
 
 	srv.Deny(kubefake.Permission{Verb: "create", Resource: "configmaps"})
 	r.Version, r.State = 2, engine.Completed
-	require.NoError(t, s.Save(r, []engine.AuditEntry{{Event: "run.completed", RunID: "r1"}}), "the run's own write landed")
-	require.NoError(t, s.Save(r, []engine.AuditEntry{{Event: "run.completed", RunID: "r1"}}), "and a retry of it is the same write")
+	require.NoError(t, s.Save(context.Background(), r, []engine.AuditEntry{{Event: "run.completed", RunID: "r1"}}), "the run's own write landed")
+	require.NoError(t, s.Save(context.Background(), r, []engine.AuditEntry{{Event: "run.completed", RunID: "r1"}}), "and a retry of it is the same write")
 	r.Version, r.Notes = 3, map[string]string{"end": "posted"}
-	require.NoError(t, s.Save(r, nil), "a later write is not refused as stale")
+	require.NoError(t, s.Save(context.Background(), r, nil), "a later write is not refused as stale")
 
 	srv.Allow(kubefake.Permission{Verb: "create", Resource: "configmaps"})
-	a, err := s.Active()
+	a, err := s.Active(context.Background())
 	require.NoError(t, err)
 	assert.Nil(t, a, "the next read finishes the move")
-	back, err := s.Get("r1")
+	back, err := s.Get(context.Background(), "r1")
 	require.NoError(t, err)
 	assert.Equal(t, int64(3), back.Version)
-	audit, err := s.Audit("r1")
+	audit, err := s.Audit(context.Background(), "r1")
 	require.NoError(t, err)
 	assert.Len(t, audit, 1)
 }
@@ -204,7 +204,7 @@ func TestKubeObjectSizeLimit(t *testing.T) { eachStoreBackend(t, kubeObjectSizeL
 func kubeObjectSizeLimit(t *testing.T, c kubernetes.Interface, ns string) {
 	s := openKube(t, c, ns)
 	r := newRun("r1", "U01ALICE", time.Date(2026, 12, 4, 20, 0, 0, 0, time.UTC))
-	require.NoError(t, s.Create(r, nil))
+	require.NoError(t, s.Create(context.Background(), r, nil))
 
 	// Random hex compresses to about half: grow it until the payload is within 8 KiB of the limit.
 	noise := make([]byte, store.MaxObject)
@@ -224,8 +224,8 @@ func kubeObjectSizeLimit(t *testing.T, c kubernetes.Interface, ns string) {
 	}
 	require.Greater(t, size, store.MaxObject-8<<10, "a payload near the limit")
 	r.Version = 2
-	require.NoError(t, s.Save(r, nil), "a %d-byte payload fits", size)
-	got, err := s.Get("r1")
+	require.NoError(t, s.Save(context.Background(), r, nil), "a %d-byte payload fits", size)
+	got, err := s.Get(context.Background(), "r1")
 	require.NoError(t, err)
 	assert.Equal(t, r.Steps[0].Output.Details, got.Steps[0].Output.Details)
 

@@ -110,7 +110,7 @@ func Run(ctx context.Context, out io.Writer, opts Options) error {
 		return err
 	}
 	defer logs.Close()
-	srv, err := server.New(cfg, server.Options{Logger: slog.New(slog.NewJSONHandler(logs, nil)), TickEvery: time.Second})
+	srv, err := server.New(ctx, cfg, server.Options{Logger: slog.New(slog.NewJSONHandler(logs, nil)), TickEvery: time.Second})
 	if err != nil {
 		return err
 	}
@@ -169,7 +169,7 @@ func Run(ctx context.Context, out io.Writer, opts Options) error {
 		})
 	}
 
-	runs, err := srv.Store().List(1)
+	runs, err := srv.Store().List(ctx, 1)
 	if err != nil || len(runs) == 0 {
 		return fmt.Errorf("no run was stored: %v", err)
 	}

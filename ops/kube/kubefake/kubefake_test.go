@@ -307,3 +307,36 @@ func TestDenyForbidsRequestsAndAnswersReviews(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "list pods", kube.DescribeMissing(missing))
 }
+
+// A stalled server holds every request: it is served once the stall ends, and let go
+// when its client gives up.
+func TestStalledRequestsWaitUntilReleasedOrGivenUp(t *testing.T) {
+	srv, _, cs := start(t, kubefake.Options{})
+	cms := cs.CoreV1().ConfigMaps(ns)
+	srv.SetStalled(true)
+
+	created := make(chan error, 1)
+	go func() {
+		_, err := cms.Create(context.Background(), &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "held"}}, metav1.CreateOptions{})
+		created <- err
+	}()
+	require.Eventually(t, func() bool { return srv.Stalled() == 1 }, 10*time.Second, time.Millisecond)
+	select {
+	case err := <-created:
+		t.Fatalf("a stalled server answered: %v", err)
+	default:
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	got := make(chan error, 1)
+	go func() { _, err := cms.Get(ctx, "held", metav1.GetOptions{}); got <- err }()
+	require.Eventually(t, func() bool { return srv.Stalled() == 2 }, 10*time.Second, time.Millisecond)
+	cancel()
+	require.ErrorIs(t, <-got, context.Canceled)
+	require.Eventually(t, func() bool { return srv.Stalled() == 1 }, 10*time.Second, time.Millisecond, "the given-up request is let go")
+
+	srv.SetStalled(false)
+	require.NoError(t, <-created, "the held create is served")
+	_, err := cms.Get(context.Background(), "held", metav1.GetOptions{})
+	assert.NoError(t, err)
+	assert.Zero(t, srv.Stalled())
+}

@@ -54,6 +54,8 @@ type Server struct {
 
 	// Fault switches and exec bookkeeping, also under mu.
 	unreachable   bool
+	unstall       chan struct{} // non-nil while SetStalled(true): closed to let requests on
+	stalled       int           // requests waiting on unstall
 	wsDisabled    bool
 	failAfter     int64
 	execHandler   ExecHandler
@@ -166,6 +168,51 @@ func (s *Server) SetReachable(ok bool) {
 	closeAll(conns)
 }
 
+// SetStalled(true) makes the server take requests and answer none, as an API server does
+// while etcd does not answer: each request waits until SetStalled(false) (then it is
+// served), until its client gives up, or until Close. A real API server answers 504
+// after its own request timeout (a minute by default); clients bound their calls
+// sooner.
+func (s *Server) SetStalled(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case on && s.unstall == nil:
+		s.unstall = make(chan struct{})
+	case !on && s.unstall != nil:
+		close(s.unstall)
+		s.unstall = nil
+	}
+}
+
+// Stalled is the number of requests waiting because of SetStalled.
+func (s *Server) Stalled() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stalled
+}
+
+// stall holds r while the server is stalled; false means r is not to be served (its
+// client gave up, or the server closed).
+func (s *Server) stall(r *http.Request) bool {
+	s.mu.Lock()
+	unstall := s.unstall
+	if unstall == nil {
+		s.mu.Unlock()
+		return true
+	}
+	s.stalled++
+	s.mu.Unlock()
+	defer func() { s.mu.Lock(); s.stalled--; s.mu.Unlock() }()
+	select {
+	case <-unstall:
+		return true
+	case <-r.Context().Done():
+	case <-s.done:
+	}
+	return false
+}
+
 // KillExecs ends every command still running, as when their pod is deleted.
 func (s *Server) KillExecs() {
 	s.mu.Lock()
@@ -224,6 +271,9 @@ func (s *Server) routes() http.Handler {
 		s.mu.Unlock()
 		if down {
 			writeStatusError(w, apierrors.NewServiceUnavailable("kubefake: API server made unreachable by SetReachable(false)"))
+			return
+		}
+		if !s.stall(r) {
 			return
 		}
 		if !s.authorized(r) {
