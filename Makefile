@@ -50,6 +50,8 @@ e2e-kube: $(STAMP)
 # BENCH_INSTALLS sets the database size of the dump/restore benchmark.
 BENCH_INSTALLS ?= 80000
 bench: $(STAMP)
+	@command -v pgcopydb >/dev/null 2>&1 || { echo "bench: installing Debian's pgcopydb (the dump/restore benchmark compares with it)"; \
+		SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq pgcopydb >/dev/null; }
 	CUTOVERBOT_BENCH=1 CUTOVERBOT_BENCH_INSTALLS=$(BENCH_INSTALLS) $(GO) test -count=1 -timeout 60m -v -run 'TestBenchmark' \
 		./ops/steps/ ./ops/snapshot/ ./e2e/ 2>&1 | grep -vE '^(=== RUN|E[0-9]{4} )'
 	$(GO) test -count=1 -run '^$$' -bench ExecStream -benchtime 1x ./ops/kube/
