@@ -422,8 +422,10 @@ func (c *ClusterSteps) pgRestore(ctx context.Context, x engine.StepContext, pgx 
 	if err := x.Record(result); err != nil {
 		return out, fmt.Errorf("could not record the backup of %s in the run before restoring (%w); nothing was restored: Retry", x.Step.Cluster, err)
 	}
-	x.Progress("pg_restore in " + x.Step.Cluster)
-	res, err := pg.RestoreStaged(ctx, pgx, c.db, result.Restored, remote, x.Step.Restore.Jobs)
+	opts, how := c.restoreOptions(ctx, x, pgx)
+	x.Progress(fmt.Sprintf("pg_restore in %s (%s)", x.Step.Cluster, how))
+	notes = append(notes, "pg_restore "+how)
+	res, err := pg.RestoreStaged(ctx, pgx, c.db, result.Restored, remote, opts)
 	result.IgnoredErrors = res.IgnoredErrors
 	out = out.WithResult(result)
 	if err != nil {
