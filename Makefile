@@ -47,10 +47,16 @@ e2e-kube: $(STAMP)
 		./sandbox/realkube/ ./ops/kube/ ./ops/store/ ./deploy/ ./e2e/ 2>&1 | grep -vE '^(=== (RUN|PAUSE|CONT)|E[0-9]{4} )'; exit $${PIPESTATUS[0]}
 
 # Benchmarks print tables of ratios measured side by side; they assert no times.
-# BENCH_INSTALLS sets the database size of the dump/restore benchmark.
-BENCH_INSTALLS ?= 80000
+# BENCH_INSTALLS sets the database sizes of the dump/restore benchmark (installs; 80000 is
+# about 50 MB of dump, 800000 about 500 MB), BENCH_ROUNDS its interleaved rounds and
+# BENCH_VARIANTS other bot configurations to measure beside the defaults (jobs1 z6 z0 server serial).
+BENCH_INSTALLS ?= 80000 800000
+BENCH_ROUNDS ?= 2
+BENCH_VARIANTS ?=
 bench: $(STAMP)
-	CUTOVERBOT_BENCH=1 CUTOVERBOT_BENCH_INSTALLS=$(BENCH_INSTALLS) $(GO) test -count=1 -timeout 60m -v -run 'TestBenchmark' \
+	@command -v pgcopydb >/dev/null 2>&1 || { echo "bench: installing Debian's pgcopydb (the dump/restore benchmark compares with it)"; \
+		SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq pgcopydb >/dev/null; }
+	CUTOVERBOT_BENCH=1 CUTOVERBOT_BENCH_INSTALLS="$(BENCH_INSTALLS)" CUTOVERBOT_BENCH_ROUNDS=$(BENCH_ROUNDS) CUTOVERBOT_BENCH_VARIANTS="$(BENCH_VARIANTS)" $(GO) test -count=1 -timeout 120m -v -run 'TestBenchmark' \
 		./ops/steps/ ./ops/snapshot/ ./e2e/ 2>&1 | grep -vE '^(=== RUN|E[0-9]{4} )'
 	$(GO) test -count=1 -run '^$$' -bench ExecStream -benchtime 1x ./ops/kube/
 

@@ -14,6 +14,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"go.yaml.in/yaml/v3"
+
 	cutoverbot "github.com/nycmeshnet/cutoverbot"
 )
 
@@ -50,7 +52,9 @@ func TestExampleLoads(t *testing.T) {
 	assert.Equal(t, "prod2", cfg.Clusters["prod2"].CertsEnvironment)
 	assert.Equal(t, time.Hour, cfg.GitHub.RunTimeout.Duration)
 	assert.Equal(t, 5*time.Second, cfg.Service.ReadyPollEvery.Duration)
-	assert.Equal(t, 1, cfg.Database.RestoreJobs)
+	assert.True(t, cfg.Database.RestoreJobs.Auto(), "restore_jobs: auto")
+	memAuto, _ := cfg.Database.RestoreMaintenance()
+	assert.True(t, memAuto, "restore_maintenance_work_mem: auto")
 	require.NotNil(t, cfg.Database.DumpCompression)
 	assert.Equal(t, "1", cfg.Database.PG().Compress)
 	assert.Equal(t, "auto", cfg.GitHub.DNS.Merge)
@@ -87,6 +91,11 @@ func TestEachProblemHasItsPath(t *testing.T) {
 		{"compression too high", "dump_compression: 1 ", "dump_compression: 10 ", "database.dump_compression", "between 0 (none) and 9"},
 		{"negative compression", "dump_compression: 1 ", "dump_compression: -1 ", "database.dump_compression", "between 0 (none) and 9"},
 		{"compression by name", "dump_compression: 1 ", "dump_compression: lz4 ", "database.dump_compression", "wrong type"},
+		{"no restore jobs", "restore_jobs: auto", "restore_jobs: 0", "database.restore_jobs", "auto or between 1 and 16"},
+		{"too many restore jobs", "restore_jobs: auto", "restore_jobs: 17", "database.restore_jobs", "auto or between 1 and 16"},
+		{"restore jobs by word", "restore_jobs: auto", "restore_jobs: many", "database.restore_jobs", `"many" is not auto or a number`},
+		{"memory without unit", "restore_maintenance_work_mem: auto", "restore_maintenance_work_mem: 256", "database.restore_maintenance_work_mem", "not auto, server, or a size"},
+		{"memory in lower case", "restore_maintenance_work_mem: auto", "restore_maintenance_work_mem: 256mb", "database.restore_maintenance_work_mem", "not auto, server, or a size"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -129,6 +138,50 @@ func TestConfigWithoutWorkflowKeys(t *testing.T) {
 	assert.Equal(t, "prod1", cfg.Clusters["prod1"].CertsEnvironment, "the cluster's name")
 	assert.Equal(t, 2*time.Minute, cfg.GitHub.RunAppearTimeout.Duration)
 	assert.Equal(t, 15*time.Second, cfg.GitHub.RunPollEvery.Duration)
+}
+
+// restore_jobs is auto when omitted or said, else the number given (a configuration
+// written before auto, with restore_jobs: 1, keeps one job); restore_maintenance_work_mem
+// is auto when omitted, server leaves the server's, a size is read in kB.
+func TestRestoreJobsAndMemory(t *testing.T) {
+	src := example(t)
+	for _, tc := range []struct {
+		jobs, mem string
+		want      Jobs
+		memAuto   bool
+		memKB     int64
+	}{
+		{"", "", JobsAuto, true, 0},
+		{"auto", "auto", JobsAuto, true, 0},
+		{"1", "server", NJobs(1), false, 0},
+		{"16", "256MB", NJobs(16), false, 256 << 10},
+		{"2", "1 GB", NJobs(2), false, 1 << 20},
+		{"3", "65536kB", NJobs(3), false, 65536},
+	} {
+		s := src
+		for key, v := range map[string]string{"restore_jobs: auto": tc.jobs, "restore_maintenance_work_mem: auto": tc.mem} {
+			require.Contains(t, s, key)
+			line := ""
+			if v != "" {
+				line = strings.SplitN(key, ":", 2)[0] + ": " + v
+			}
+			s = strings.Replace(s, key, line, 1)
+		}
+		cfg, problems := Parse([]byte(s), Options{Getenv: env(nil)})
+		require.Empty(t, problems.Criticals(), "restore_jobs %q, restore_maintenance_work_mem %q", tc.jobs, tc.mem)
+		assert.Equal(t, tc.want.N, cfg.Database.RestoreJobs.N, "restore_jobs %q", tc.jobs)
+		memAuto, kb := cfg.Database.RestoreMaintenance()
+		assert.Equal(t, tc.memAuto, memAuto, "restore_maintenance_work_mem %q", tc.mem)
+		assert.Equal(t, tc.memKB, kb, "restore_maintenance_work_mem %q", tc.mem)
+		// Written back and read again (the sandbox does), the value holds.
+		raw, err := yaml.Marshal(cfg.Database)
+		require.NoError(t, err)
+		var back Database
+		require.NoError(t, yaml.Unmarshal(raw, &back))
+		v := &validator{}
+		v.jobs("database.restore_jobs", &back.RestoreJobs)
+		assert.Equal(t, tc.want.N, back.RestoreJobs.N, "%s", raw)
+	}
 }
 
 // An omitted dump_compression means -Z 1; an explicit 0 (no compression) is kept,

@@ -26,9 +26,6 @@ func applyDefaults(c *Config) {
 	if len(c.Service.SnapshotPaths) == 0 {
 		c.Service.SnapshotPaths = []string{"/api/v1/mapdata/nodes/", "/api/v1/mapdata/links/", "/api/v1/mapdata/sectors/"}
 	}
-	if c.Database.RestoreJobs == 0 {
-		c.Database.RestoreJobs = 1
-	}
 	if c.Database.PodBackupDir == "" {
 		c.Database.PodBackupDir = DefaultPodBackupDir
 	}

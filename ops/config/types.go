@@ -1,7 +1,9 @@
 package config
 
 import (
+	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nycmeshnet/cutoverbot/ops/pg"
@@ -70,7 +72,15 @@ type Database struct {
 	Name          string   `yaml:"name"`
 	User          string   `yaml:"user"`
 	ExcludeTables []string `yaml:"exclude_tables"`
-	RestoreJobs   int      `yaml:"restore_jobs"`
+	// RestoreJobs is pg_restore's -j: a number, or auto (the default): as many as
+	// the destination's postgres container has cores (its CPU limit, else the cores
+	// it sees), at most pg.MaxAutoJobs.
+	RestoreJobs Jobs `yaml:"restore_jobs"`
+	// RestoreMaintenanceWorkMem is the maintenance_work_mem of the restore's own
+	// sessions (index and constraint builds sort in it): auto (the default: an
+	// eighth of the pod's memory shared among the jobs, at most 1GB, never below
+	// the server's), a size such as 256MB, or "server" to leave the server's.
+	RestoreMaintenanceWorkMem string `yaml:"restore_maintenance_work_mem"`
 	// DumpCompression is pg_dump's -Z level (0-9); omitted means 1. nil only
 	// before defaults are applied.
 	DumpCompression *int `yaml:"dump_compression"`
@@ -87,6 +97,66 @@ const DefaultPodBackupDir = "/var/lib/postgresql/data/cutoverbot-backups"
 // default (6) spends twice the time for a file about a tenth smaller
 // (docs/benchmarks.md), and the dump runs while MeshDB is in maintenance.
 const DefaultDumpCompression = 1
+
+// Jobs is a count of parallel jobs, or auto: the step reads the pod's cores when it
+// runs. Numbers and "auto" are read during validation, so a bad value is reported
+// with its path.
+type Jobs struct {
+	N   int // 0: auto
+	raw string
+}
+
+// JobsAuto is "auto".
+var JobsAuto = Jobs{}
+
+// NJobs is a fixed count.
+func NJobs(n int) Jobs { return Jobs{N: n} }
+
+// Auto says whether the count is read from the pod when the step runs.
+func (j Jobs) Auto() bool { return j.N == 0 }
+
+func (j *Jobs) UnmarshalText(b []byte) error {
+	j.raw = string(b)
+	return nil
+}
+
+func (j Jobs) MarshalText() ([]byte, error) { return []byte(j.String()), nil }
+
+func (j Jobs) String() string {
+	if j.Auto() {
+		return "auto"
+	}
+	return strconv.Itoa(j.N)
+}
+
+// RestoreMaintenance says how the restore sets maintenance_work_mem: auto, or kb (0:
+// the server's own).
+func (d Database) RestoreMaintenance() (auto bool, kb int64) {
+	v := strings.TrimSpace(d.RestoreMaintenanceWorkMem)
+	switch v {
+	case "", "auto":
+		return true, 0
+	case "server":
+		return false, 0
+	}
+	kb, _ = parseMemSize(v)
+	return false, kb
+}
+
+// parseMemSize reads a PostgreSQL memory size with its unit (kB, MB, GB), in kB.
+func parseMemSize(s string) (int64, bool) {
+	m := memSize.FindStringSubmatch(s)
+	if m == nil {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(m[1], 10, 64)
+	if err != nil || n <= 0 || n > 1<<30 {
+		return 0, false
+	}
+	return n * map[string]int64{"kB": 1, "MB": 1 << 10, "GB": 1 << 20}[m[2]], true
+}
+
+var memSize = regexp.MustCompile(`^([0-9]+) ?(kB|MB|GB)$`)
 
 // PG is the database the cutover acts on, as the pg package takes it.
 func (d Database) PG() pg.DB {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -69,6 +70,31 @@ func (v *validator) duration(path string, d *Duration, min time.Duration) {
 	}
 	if d.Duration < min {
 		v.crit(path, "must be at least %s", min)
+	}
+}
+
+// jobs reads a count of parallel jobs: auto (also when omitted) or 1 to 16.
+func (v *validator) jobs(path string, j *Jobs) {
+	raw := strings.TrimSpace(j.raw)
+	switch {
+	case raw == "" || raw == "auto":
+		if raw == "auto" {
+			j.N = 0
+		}
+	default:
+		n, err := strconv.Atoi(raw)
+		if err != nil {
+			v.crit(path, "%q is not auto or a number of jobs", j.raw)
+			return
+		}
+		if n < 1 {
+			v.crit(path, "must be auto or between 1 and 16")
+			return
+		}
+		j.N = n
+	}
+	if j.N < 0 || j.N > 16 {
+		v.crit(path, "must be auto or between 1 and 16")
 	}
 }
 
@@ -223,8 +249,9 @@ func (v *validator) database(c *Config) {
 	for i, t := range d.ExcludeTables {
 		v.match(fmt.Sprintf("database.exclude_tables[%d]", i), t, sqlIdent, "a plain table name")
 	}
-	if d.RestoreJobs < 1 || d.RestoreJobs > 16 {
-		v.crit("database.restore_jobs", "must be between 1 and 16")
+	v.jobs("database.restore_jobs", &c.Database.RestoreJobs)
+	if _, kb := d.RestoreMaintenance(); kb == 0 && !slices.Contains([]string{"", "auto", "server"}, strings.TrimSpace(d.RestoreMaintenanceWorkMem)) {
+		v.crit("database.restore_maintenance_work_mem", "%q is not auto, server, or a size such as 256MB or 1GB (units kB, MB, GB)", d.RestoreMaintenanceWorkMem)
 	}
 	if l := d.DumpCompression; l != nil && (*l < 0 || *l > 9) {
 		v.crit("database.dump_compression", "must be a pg_dump -Z level between 0 (none) and 9 (smallest, slowest)")

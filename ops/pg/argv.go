@@ -32,6 +32,25 @@ func RestoreArgv(db DB, file string, jobs int) []string {
 	return append(argv, file)
 }
 
+// WithEnv runs argv with environment variables set (NAME=value each): through env(1),
+// which Tracked folds into its own.
+func WithEnv(argv []string, env ...string) []string {
+	if len(env) == 0 {
+		return argv
+	}
+	return append(append([]string{"env"}, env...), argv...)
+}
+
+// RestoreEnv is the environment of a restore whose sessions set
+// maintenance_work_mem to kb (index and constraint builds sort in it); none for 0.
+// PGOPTIONS reaches every connection pg_restore -j opens, and only those.
+func RestoreEnv(maintenanceKB int64) []string {
+	if maintenanceKB <= 0 {
+		return nil
+	}
+	return []string{"PGOPTIONS=-c maintenance_work_mem=" + strconv.FormatInt(maintenanceKB, 10) + "kB"}
+}
+
 // PsqlArgv runs one SQL text, unaligned and tuples-only, stopping at the first error.
 func PsqlArgv(db DB, sql string) []string {
 	return []string{"psql", "-d", db.Name, "-U", db.User, "-X", "-v", "ON_ERROR_STOP=1", "-At", "-c", sql}

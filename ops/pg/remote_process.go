@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -58,17 +59,35 @@ func track(ex Execer, argv []string, name string) []string {
 }
 
 // Tracked wraps argv so that it writes its pid to pidFile and runs with PGAPPNAME set
-// to the tag's application name; exec keeps the pid.
+// to the tag's application name; exec keeps the pid. The variables of an argv made
+// by WithEnv join PGAPPNAME.
 func Tracked(argv []string, tag Tag, pidFile string) []string {
-	words := make([]string, len(argv))
-	for i, a := range argv {
-		words[i] = shellQuote(a)
+	env, cmd := splitEnv(argv)
+	words := []string{shellQuote("PGAPPNAME=" + tag.AppName())}
+	for _, a := range append(env, cmd...) {
+		words = append(words, shellQuote(a))
 	}
-	return []string{"sh", "-c", "echo $$ > " + shellQuote(pidFile) + " && exec env " + shellQuote("PGAPPNAME="+tag.AppName()) + " " + strings.Join(words, " ")}
+	return []string{"sh", "-c", "echo $$ > " + shellQuote(pidFile) + " && exec env " + strings.Join(words, " ")}
 }
 
-// Untracked returns the command a Tracked argv runs, its application name and pid
-// file; ok is false for any other argv.
+// splitEnv takes apart what WithEnv made: the variables and the command.
+func splitEnv(argv []string) (env, cmd []string) {
+	if len(argv) == 0 || argv[0] != "env" {
+		return nil, argv
+	}
+	i := 1
+	for i < len(argv) && isEnvWord(argv[i]) {
+		i++
+	}
+	return argv[1:i], argv[i:]
+}
+
+var envWord = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*=`)
+
+func isEnvWord(s string) bool { return envWord.MatchString(s) }
+
+// Untracked returns the command a Tracked argv runs (without the variables it sets),
+// its application name and pid file; ok is false for any other argv.
 func Untracked(argv []string) (inner []string, appName, pidFile string, ok bool) {
 	if len(argv) != 3 || argv[0] != "sh" || argv[1] != "-c" || !strings.HasPrefix(argv[2], "echo $$ > ") {
 		return nil, "", "", false
@@ -77,7 +96,11 @@ func Untracked(argv []string) (inner []string, appName, pidFile string, ok bool)
 	if !ok || len(words) < 6 || words[1] != "&&" || words[2] != "exec" || words[3] != "env" || !strings.HasPrefix(words[4], "PGAPPNAME=") {
 		return nil, "", "", false
 	}
-	return words[5:], strings.TrimPrefix(words[4], "PGAPPNAME="), words[0], true
+	i := 5
+	for i < len(words)-1 && isEnvWord(words[i]) {
+		i++
+	}
+	return words[i:], strings.TrimPrefix(words[4], "PGAPPNAME="), words[0], true
 }
 
 // shellQuote quotes s for sh: single quotes, with each ' written as '\”.

@@ -48,7 +48,7 @@ func Restore(ctx context.Context, ex Execer, db DB, local DumpResult, remoteFile
 	if err := Stage(ctx, ex, local, remoteFile); err != nil {
 		return RestoreResult{RemoteFile: remoteFile}, err
 	}
-	return RestoreStaged(ctx, ex, db, local, remoteFile, jobs)
+	return RestoreStaged(ctx, ex, db, local, remoteFile, RestoreOptions{Jobs: jobs})
 }
 
 // Unstage removes the copy in the pod, even when ctx is done (with a fresh, short
@@ -115,12 +115,21 @@ func CheckStaged(ctx context.Context, ex Execer, local DumpResult, remoteFile st
 	return nil
 }
 
+// RestoreOptions tune pg_restore.
+type RestoreOptions struct {
+	Jobs int // pg_restore -j; 1 or less: one
+	// MaintenanceWorkMemKB is the maintenance_work_mem of the restore's sessions
+	// (RestoreEnv); 0 leaves the server's.
+	MaintenanceWorkMemKB int64
+}
+
 // RestoreStaged runs pg_restore on a staged copy, reading what it says rather than
 // trusting its exit code.
-func RestoreStaged(ctx context.Context, ex Execer, db DB, local DumpResult, remoteFile string, jobs int) (RestoreResult, error) {
+func RestoreStaged(ctx context.Context, ex Execer, db DB, local DumpResult, remoteFile string, opts RestoreOptions) (RestoreResult, error) {
 	res := RestoreResult{RemoteFile: remoteFile}
 	log := newTail(256 << 10)
-	err := ex.Exec(ctx, track(ex, RestoreArgv(db, remoteFile, jobs), "restore"), nil, io.Discard, log)
+	argv := WithEnv(RestoreArgv(db, remoteFile, opts.Jobs), RestoreEnv(opts.MaintenanceWorkMemKB)...)
+	err := ex.Exec(ctx, track(ex, argv, "restore"), nil, io.Discard, log)
 	res.LogTail = log.String()
 	ignored, msgs, fatal := ParseRestoreLog(res.LogTail)
 	res.IgnoredErrors, res.Messages = ignored, msgs

@@ -162,7 +162,7 @@ func (b builder) step(spec config.StepSpec) (Step, error) {
 		if from == "" {
 			from = "dump-origin"
 		}
-		s.Restore = &Restore{From: from, BackupArgv: pg.DumpArgv(b.db()), Argv: pg.RestoreArgv(b.db(), RemoteDumpPath("<run>"), b.cfg.Database.RestoreJobs), Jobs: b.cfg.Database.RestoreJobs}
+		s.Restore = &Restore{From: from, BackupArgv: pg.DumpArgv(b.db()), Argv: pg.RestoreArgv(b.db(), RemoteDumpPath("<run>"), b.cfg.Database.RestoreJobs.N), Jobs: b.cfg.Database.RestoreJobs.N}
 	case KindVerify:
 		s.Verify = &Verify{Exclude: b.cfg.Database.ExcludeTables}
 	case KindPullRequest:

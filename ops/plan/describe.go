@@ -123,6 +123,9 @@ func Commands(cfg *config.Config, p Plan, s Step) []Command {
 		sum.Note = "must equal the local sha256"
 		restore := in(s.Cluster, "postgres", s.Restore.Argv)
 		restore.Note = "output is read: errors ignored on restore are reported"
+		if s.Restore.Jobs == 0 {
+			restore.Note = fmt.Sprintf("with -j N, N the pod's cores (its CPU limit, else nproc), at most %d; ", pg.MaxAutoJobs) + restore.Note
+		}
 		cleanup := in(s.Cluster, "postgres", []string{"rm", "-f", remote})
 		return []Command{backup, copyIn, sum, restore, cleanup}
 	case KindVerify:

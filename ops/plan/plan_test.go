@@ -138,10 +138,21 @@ func TestDefaultPlanMatchesTheRunbook(t *testing.T) {
 }
 
 func TestRestoreJobsReachTheArgv(t *testing.T) {
-	cfg := load(t, func(s string) string { return strings.Replace(s, "restore_jobs: 1", "restore_jobs: 4", 1) })
+	cfg := load(t, func(s string) string { return strings.Replace(s, "restore_jobs: auto", "restore_jobs: 4", 1) })
 	p, err := plan.Build(cfg, "prod1", "prod2")
 	require.NoError(t, err)
-	assert.Equal(t, []string{"pg_restore", "-d", "meshdb", "-U", "meshdb", "-c", "--if-exists", "-j", "4", "/tmp/cutoverbot-<run>.dump"}, p.Steps[p.Index("restore-destination")].Restore.Argv)
+	rs := p.Steps[p.Index("restore-destination")]
+	assert.Equal(t, []string{"pg_restore", "-d", "meshdb", "-U", "meshdb", "-c", "--if-exists", "-j", "4", "/tmp/cutoverbot-<run>.dump"}, rs.Restore.Argv)
+	assert.Equal(t, 4, rs.Restore.Jobs)
+	assert.NotContains(t, strings.Join(plan.Describe(cfg, p, rs), "\n"), "the pod's cores")
+
+	// auto (the default): the step reads the pod's cores when it runs, and the plan says so.
+	cfg = load(t, nil)
+	p, err = plan.Build(cfg, "prod1", "prod2")
+	require.NoError(t, err)
+	rs = p.Steps[p.Index("restore-destination")]
+	assert.Equal(t, 0, rs.Restore.Jobs)
+	assert.Contains(t, strings.Join(plan.Describe(cfg, p, rs), "\n"), "with -j N, N the pod's cores (its CPU limit, else nproc), at most 4")
 }
 
 func TestPairsAreChecked(t *testing.T) {

@@ -116,7 +116,7 @@ type Restore struct {
 	FromBackup string   `json:"from_backup,omitempty"`
 	BackupArgv []string `json:"backup_argv,omitempty"`
 	Argv       []string `json:"argv"`
-	Jobs       int      `json:"jobs"`
+	Jobs       int      `json:"jobs"` // 0: as many as the pod's cores (restore_jobs: auto)
 }
 
 // Verify compares per-table fingerprints of both databases.

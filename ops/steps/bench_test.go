@@ -3,6 +3,7 @@ package steps_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -40,6 +41,8 @@ func peakRSS() int64 {
 }
 
 // resetPeak lets VmHWM start again from the current RSS (Linux: write 5 to clear_refs).
+func resetPeak() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
+
 func median(xs []float64) float64 {
 	s := slices.Clone(xs)
 	slices.Sort(s)
@@ -48,8 +51,6 @@ func median(xs []float64) float64 {
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
-
-func resetPeak() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
 
 func sh(ctx context.Context, script string, env ...string) error {
 	cmd := exec.CommandContext(ctx, "sh", "-c", script)
@@ -61,95 +62,148 @@ func sh(ctx context.Context, script string, env ...string) error {
 	return nil
 }
 
-// TestBenchmarkDumpRestore measures the bot's dump+restore path through client-go and
-// the local Kubernetes API against the floor (a raw pg_dump | pg_restore pipe), the
-// manual runbook (dump to a file, copy to a laptop, copy to the destination, restore)
-// and pgcopydb when installed. Every path starts from the same destination (its
-// original 1,000 installs are restored, untimed, before each), and the paths run in
-// interleaved rounds so that a burst of load on the shared machine hits one round, not
-// one path. It prints a table of ratios; it asserts no times.
-// CUTOVERBOT_BENCH=1 runs it; CUTOVERBOT_BENCH_INSTALLS sets the size,
-// CUTOVERBOT_BENCH_JOBS the bot's restore_jobs (2), CUTOVERBOT_BENCH_ROUNDS the rounds (2).
+// loadAvg is the 1-minute load average of the machine, as uptime shows it.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	return strings.Fields(string(b))[0]
+}
+
+// benchVariants are bot configurations the benchmark can add beside the defaults
+// (CUTOVERBOT_BENCH_VARIANTS, comma-separated), to measure what a setting buys.
+var benchVariants = map[string]struct {
+	note   string
+	mutate func(*config.Config)
+	serial bool // the dump step neither copies into the destination nor backs it up
+}{
+	"jobs1":  {note: "restore_jobs: 1 (the default before auto)", mutate: func(c *config.Config) { c.Database.RestoreJobs = config.NJobs(1) }},
+	"z6":     {note: "dump_compression: 6 (pg_dump's own level)", mutate: func(c *config.Config) { six := 6; c.Database.DumpCompression = &six }},
+	"z0":     {note: "dump_compression: 0", mutate: func(c *config.Config) { zero := 0; c.Database.DumpCompression = &zero }},
+	"server": {note: "restore_maintenance_work_mem: server", mutate: func(c *config.Config) { c.Database.RestoreMaintenanceWorkMem = "server" }},
+	"serial": {note: "nothing overlaps the dump: the restore step backs up and copies", serial: true},
+}
+
+// TestBenchmarkDumpRestore measures the bot's dump and restore steps at their default
+// configuration, through client-go and the local Kubernetes API, beside a raw
+// pg_dump | pg_restore pipe, the manual runbook (dump to a file, copy to a laptop, copy
+// to the destination, restore) and pgcopydb clone (make bench installs Debian's). Every
+// path starts from the same destination (its original 1,000 installs are restored,
+// untimed, before each), and the paths run in interleaved rounds so that a burst of
+// load on the shared machine hits one round, not one path. It prints tables of
+// ratios; it asserts no times.
+// CUTOVERBOT_BENCH=1 runs it; CUTOVERBOT_BENCH_INSTALLS sets the sizes (installs,
+// space- or comma-separated; 80000 is about 50 MB of dump, 800000 about 500 MB),
+// CUTOVERBOT_BENCH_ROUNDS the rounds (2), CUTOVERBOT_BENCH_VARIANTS extra bot
+// configurations (benchVariants).
 func TestBenchmarkDumpRestore(t *testing.T) {
 	if os.Getenv("CUTOVERBOT_BENCH") == "" {
 		t.Skip("set CUTOVERBOT_BENCH=1 (make bench)")
 	}
-	installs := 80000 // about 50 MB of dump, the small size
-	if v, err := strconv.Atoi(os.Getenv("CUTOVERBOT_BENCH_INSTALLS")); err == nil {
-		installs = v
+	sizes := []int{80000}
+	if v := strings.FieldsFunc(os.Getenv("CUTOVERBOT_BENCH_INSTALLS"), func(r rune) bool { return r == ',' || r == ' ' }); len(v) > 0 {
+		sizes = nil
+		for _, s := range v {
+			n, err := strconv.Atoi(s)
+			require.NoError(t, err, "CUTOVERBOT_BENCH_INSTALLS")
+			sizes = append(sizes, n)
+		}
 	}
 	rounds := 2
 	if v, err := strconv.Atoi(os.Getenv("CUTOVERBOT_BENCH_ROUNDS")); err == nil && v > 0 {
 		rounds = v
 	}
+	var variants []string
+	for _, v := range strings.FieldsFunc(os.Getenv("CUTOVERBOT_BENCH_VARIANTS"), func(r rune) bool { return r == ',' || r == ' ' }) {
+		_, ok := benchVariants[v]
+		require.True(t, ok, "CUTOVERBOT_BENCH_VARIANTS: no variant %q", v)
+		variants = append(variants, v)
+	}
+	for _, n := range sizes {
+		benchDumpRestore(t, n, rounds, variants)
+	}
+}
+
+type benchPath struct {
+	name, note string
+	run        func() error
+	times      []time.Duration
+	loads      []string // the 1-minute load average as each round started
+	rss        int64
+	size       int64 // the dump's size (the bot's paths)
+}
+
+func (p *benchPath) best() time.Duration {
+	if len(p.times) == 0 {
+		return 0
+	}
+	return slices.Min(p.times)
+}
+
+func benchDumpRestore(t *testing.T, installs, rounds int, variants []string) {
 	ctx := context.Background()
 	dir := t.TempDir()
+	seedStart := time.Now()
 	origin, err := sandbox.NewCluster(ctx, "prod2", filepath.Join(dir, "prod2"), sandbox.Options{Installs: installs})
 	require.NoError(t, err)
-	t.Cleanup(origin.Close)
+	defer origin.Close()
 	dest, err := sandbox.NewCluster(ctx, "prod1", filepath.Join(dir, "prod1"), sandbox.Options{Installs: 1000})
 	require.NoError(t, err)
-	t.Cleanup(dest.Close)
-	jobs := 2 // pg_restore -j works from a file: the copy into the pod makes it possible
-	if v, err := strconv.Atoi(os.Getenv("CUTOVERBOT_BENCH_JOBS")); err == nil {
-		jobs = v
-	}
-	w := worldFromConfig(t, dir, origin, dest, func(c *config.Config) { c.Database.RestoreJobs = jobs })
-	// The same bot at pg_dump's own compression level (6, what the raw pipe and the
-	// manual runbook use), to show what database.dump_compression buys.
-	dir6 := filepath.Join(dir, "z6")
-	require.NoError(t, os.MkdirAll(dir6, 0o700))
-	level6 := 6
-	w6 := worldFromConfig(t, dir6, origin, dest, func(c *config.Config) {
-		c.Database.RestoreJobs, c.Database.DumpCompression = jobs, &level6
-	})
+	defer dest.Close()
+	// The origin as a real one is: analyzed, its pages all-visible (pg_dump then
+	// reads no pages it must also write).
+	_, err = origin.PG.SQL(ctx, "meshdb", "VACUUM ANALYZE")
+	require.NoError(t, err)
+	seeded := time.Since(seedStart)
 	size, _ := origin.PG.SQL(ctx, "meshdb", "SELECT pg_size_pretty(pg_database_size('meshdb'))")
 
-	check := func() {
+	check := func(name string) {
 		db := pg.DB{Name: "meshdb", User: "meshdb", ExcludeTables: []string{"flags_flagstate"}}
 		a, err := pg.Fingerprints(ctx, origin.Execer(), db)
 		require.NoError(t, err)
 		b, err := pg.Fingerprints(ctx, dest.Execer(), db)
 		require.NoError(t, err)
-		require.Empty(t, pg.CompareFingerprints(a, b), "every path must restore the same data")
+		require.Empty(t, pg.CompareFingerprints(a, b), "every path must restore the same data: %s", name)
 	}
 	env := func(s *pgserver.Server) string { return fmt.Sprintf("PGHOST=127.0.0.1 PGPORT=%d", s.Port()) }
 	bin, err := pgserver.BinDir()
 	require.NoError(t, err)
 	destOrig := filepath.Join(dir, "dest-original.dump")
 	require.NoError(t, sh(ctx, fmt.Sprintf("%s %s/pg_dump -d meshdb -U meshdb -Fc -f %s", env(dest.PG), bin, destOrig)))
-	// The reset ends with VACUUM ANALYZE and a checkpoint so that neither autovacuum nor
-	// the checkpointer works on the freshly restored tables during the next path.
+	// The reset drops what the last path restored (a whole database of tables), then
+	// restores the destination's own 1,000 installs; it ends with VACUUM ANALYZE and a
+	// checkpoint so that neither autovacuum nor the checkpointer works on the freshly
+	// restored tables during the next path.
 	reset := func() {
 		require.NoError(t, sh(ctx, fmt.Sprintf("%s %s/pg_restore -d meshdb -U meshdb -c --if-exists %s", env(dest.PG), bin, destOrig)))
-		_, err := dest.PG.SQL(ctx, "meshdb", "VACUUM ANALYZE")
-		require.NoError(t, err)
-		_, err = dest.PG.SQL(ctx, "meshdb", "CHECKPOINT") // its dirty pages written now, not during the next path
-		require.NoError(t, err)
+		for _, q := range []string{"VACUUM ANALYZE", "CHECKPOINT"} {
+			_, err := dest.PG.SQL(ctx, "meshdb", q)
+			require.NoError(t, err)
+		}
 	}
 	laptop := filepath.Join(dir, "laptop")
 	require.NoError(t, os.MkdirAll(laptop, 0o700))
 
-	type path struct {
-		name, note string
-		run        func() error
-		times      []time.Duration
-		rss        int64
-	}
 	var timeline strings.Builder
-	dumpSize := map[*world]int64{}
-	botPath := func(w *world, name string) *path {
-		p := &path{name: name, note: "includes the destination backup, the copy into the pod and its sha256"}
+	botPath := func(name, note string, w *world, serial bool) *benchPath {
+		p := &benchPath{name: name, note: note}
 		p.run = func() error {
 			w.progress, w.progressAt = nil, nil
+			if serial {
+				// Every command in the destination's pod fails during the dump step:
+				// the dump goes on alone, and the restore step backs up and copies.
+				dest.SetExecHook(func(context.Context, string, []string) error { return errors.New("not during the dump") })
+			}
 			resetPeak()
 			start := time.Now()
 			out, err := w.step(t, "dump-origin")
+			dest.SetExecHook(nil)
 			if err != nil {
 				return err
 			}
 			dumpDone := time.Now()
-			dumpSize[w] = result[steps.DumpResult](t, out).Spool.Size
+			p.size = result[steps.DumpResult](t, out).Spool.Size
 			rout, err := w.step(t, "restore-destination")
 			if err != nil {
 				return err
@@ -165,70 +219,81 @@ func TestBenchmarkDumpRestore(t *testing.T) {
 		}
 		return p
 	}
-	bot := botPath(w, fmt.Sprintf("bot: dump -Z %d + restore -j %d, client-go exec", *w.cfg.Database.DumpCompression, jobs))
-	bot6 := botPath(w6, fmt.Sprintf("bot at pg_dump's default -Z 6, restore -j %d", jobs))
-	raw := &path{name: "raw pipe: pg_dump -Fc | pg_restore -c --if-exists", note: "the floor: no file, no checks", run: func() error {
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "bot"), 0o700))
+	bot := botPath("bot at its defaults", "dump step + restore step: backup of the destination, copy into its pod, sha256 there",
+		worldFromConfig(t, filepath.Join(dir, "bot"), origin, dest, nil), false)
+	paths := []*benchPath{bot}
+	for _, v := range variants {
+		bv := benchVariants[v]
+		vdir := filepath.Join(dir, "bot-"+v)
+		require.NoError(t, os.MkdirAll(vdir, 0o700))
+		paths = append(paths, botPath("bot, "+v, bv.note, worldFromConfig(t, vdir, origin, dest, bv.mutate), bv.serial))
+	}
+	raw := &benchPath{name: "raw pipe: pg_dump -Fc | pg_restore -c --if-exists", note: "the floor of the runbook's tools: no file, no checks", run: func() error {
 		return sh(ctx, fmt.Sprintf("%s %s/pg_dump -d meshdb -U meshdb -Fc | %s %s/pg_restore -d meshdb -U meshdb -c --if-exists", env(origin.PG), bin, env(dest.PG), bin))
 	}}
-	manual := &path{name: "manual runbook: dump, copy to laptop, copy to dest, restore", note: "kubectl cp/scp hops as local copies", run: func() error {
+	manual := &benchPath{name: "manual runbook: dump, copy to laptop, to dest, restore", note: "kubectl cp/scp hops as local copies", run: func() error {
 		return sh(ctx, fmt.Sprintf("%[1]s %[2]s/pg_dump -d meshdb -U meshdb -Fc -f %[3]s/origin.dump && cp %[3]s/origin.dump %[4]s/ && cp %[4]s/origin.dump %[3]s/dest.dump && %[5]s %[2]s/pg_restore -d meshdb -U meshdb -c --if-exists %[3]s/dest.dump",
 			env(origin.PG), bin, dir, laptop, env(dest.PG)))
 	}}
-	paths := []*path{bot, bot6, raw, manual}
+	paths = append(paths, raw, manual)
+	var copydb *benchPath
+	if p, err := exec.LookPath("pgcopydb"); err == nil {
+		copydb = &benchPath{name: "pgcopydb clone", note: "Debian's pgcopydb, its default jobs; no file, no backup, no undo"}
+		copydb.run = func() error {
+			work := filepath.Join(dir, fmt.Sprintf("pgcopydb-%d", len(copydb.times)))
+			return sh(ctx, fmt.Sprintf("%s clone --source 'postgres://meshdb@127.0.0.1:%d/meshdb' --target 'postgres://meshdb@127.0.0.1:%d/meshdb' --dir %s --drop-if-exists --no-owner --no-acl >%s.log 2>&1 || { tail -5 %s.log; exit 1; }",
+				p, origin.PG.Port(), dest.PG.Port(), work, work, work))
+		}
+		paths = append(paths, copydb)
+	} else {
+		fmt.Println("pgcopydb is not installed (make bench installs Debian's pgcopydb): its row is left out")
+	}
 	for range rounds {
 		for _, p := range paths {
 			reset()
+			p.loads = append(p.loads, loadAvg())
 			start := time.Now()
 			require.NoError(t, p.run(), p.name)
 			p.times = append(p.times, time.Since(start))
-			check()
-		}
-	}
-	copydb := &path{name: "pgcopydb clone", note: "not installed (apt-get install pgcopydb)"}
-	if p, err := exec.LookPath("pgcopydb"); err == nil {
-		reset()
-		start := time.Now()
-		err := sh(ctx, fmt.Sprintf("%s clone --source 'postgres://meshdb@127.0.0.1:%d/meshdb' --target 'postgres://meshdb@127.0.0.1:%d/meshdb' --dir %s/pgcopydb --drop-if-exists --no-owner --no-acl >/dev/null 2>&1", p, origin.PG.Port(), dest.PG.Port(), dir))
-		copydb.times, copydb.note = []time.Duration{time.Since(start)}, "Debian's pgcopydb"
-		if err != nil {
-			copydb.note = "failed: " + strings.SplitN(err.Error(), "\n", 2)[0]
+			check(p.name)
 		}
 	}
 
-	best := func(p *path) time.Duration {
-		if len(p.times) == 0 {
-			return 0
-		}
-		return slices.Min(p.times)
-	}
-	fmt.Printf("\nDump and restore, %d installs (database %s, custom-format dump %.1f MB at -Z %d, %.1f MB at -Z 6), 2 cores, %d round(s):\n",
-		installs, strings.TrimSpace(size), float64(dumpSize[w])/1e6, *w.cfg.Database.DumpCompression, float64(dumpSize[w6])/1e6, rounds)
-	fmt.Printf("%-62s %-24s %8s %8s %10s  %s\n", "path", "time per round", "best", "x raw", "peak RSS", "note")
-	for _, p := range append(paths, copydb) {
+	fmt.Printf("\nDump and restore, %d installs (database %s, seeded in %s; the bot's dump %.1f MB), %d round(s), load average at each path's start in brackets:\n",
+		installs, strings.TrimSpace(size), seeded.Round(time.Second), float64(bot.size)/1e6, rounds)
+	fmt.Printf("%-56s %-40s %8s %7s %9s %9s  %s\n", "path", "time per round [load]", "best", "x raw", "x pgcopydb", "peak RSS", "note")
+	for _, p := range paths {
 		var each []string
-		for _, d := range p.times {
-			each = append(each, d.Round(10*time.Millisecond).String())
+		for i, d := range p.times {
+			each = append(each, fmt.Sprintf("%s [%s]", d.Round(10*time.Millisecond), p.loads[i]))
 		}
-		rss, ratio := "-", "-"
+		rss, vsCopy := "-", "-"
 		if p.rss > 0 {
 			rss = fmt.Sprintf("%.0f MB", float64(p.rss)/1e6)
 		}
-		if b := best(p); b > 0 {
-			ratio = fmt.Sprintf("%.2f", float64(b)/float64(best(raw)))
+		if copydb != nil {
+			vsCopy = fmt.Sprintf("%.2f", float64(p.best())/float64(copydb.best()))
 		}
-		fmt.Printf("%-62s %-24s %8s %8s %10s  %s\n", p.name, strings.Join(each, " "), best(p).Round(10*time.Millisecond), ratio, rss, p.note)
+		fmt.Printf("%-56s %-40s %8s %7.2f %9s %9s  %s\n", p.name, strings.Join(each, " "), p.best().Round(10*time.Millisecond),
+			float64(p.best())/float64(raw.best()), vsCopy, rss, p.note)
 	}
-	for _, b := range []*path{bot, bot6} {
-		var perRound []string
-		var vsManual, vsRaw []float64
-		for i := range rounds {
-			vsManual = append(vsManual, float64(b.times[i])/float64(manual.times[i]))
-			vsRaw = append(vsRaw, float64(b.times[i])/float64(raw.times[i]))
-			perRound = append(perRound, fmt.Sprintf("%.2f/%.2f", vsManual[i], vsRaw[i]))
+	others := []*benchPath{raw, manual}
+	if copydb != nil {
+		others = append(others, copydb)
+	}
+	for _, b := range paths[:1+len(variants)] {
+		var parts []string
+		for _, o := range others {
+			var per []float64
+			var each []string
+			for i := range rounds {
+				per = append(per, float64(b.times[i])/float64(o.times[i]))
+				each = append(each, fmt.Sprintf("%.2f", per[i]))
+			}
+			parts = append(parts, fmt.Sprintf("vs %s: %s (median %.2f, best vs best %.2f)", strings.SplitN(o.name, ":", 2)[0], strings.Join(each, " "), median(per), float64(b.best())/float64(o.best())))
 		}
-		fmt.Printf("%s vs manual / vs raw, per round: %s; median of rounds: %.2fx manual, %.2fx raw; best vs best: %.2fx manual, %.2fx raw\n",
-			strings.SplitN(b.name, ":", 2)[0], strings.Join(perRound, "  "), median(vsManual), median(vsRaw),
-			float64(best(b))/float64(best(manual)), float64(best(b))/float64(best(raw)))
+		fmt.Printf("%s, per round: %s\n", b.name, strings.Join(parts, "; "))
 	}
 	fmt.Print(timeline.String())
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -390,6 +391,9 @@ func TestDumpStagesAndBacksUpTheDestinationTheRestoreUsesWhileUnchanged(t *testi
 		assert.Contains(t, rout.Summary, "used the copy made in pod "+destPod+" during the dump")
 		assert.Contains(t, rout.Summary, "taken during the dump step; prod1 has not changed since", "%s\n%s", out.Summary, rout.Summary)
 		assert.Contains(t, rout.Summary, "checked in the pod")
+		// restore_jobs: auto, the default: as many jobs as the pod has cores.
+		jobs := min(runtime.NumCPU(), pg.MaxAutoJobs)
+		assert.Contains(t, rout.Summary, fmt.Sprintf("pg_restore -j %d for %d cores (nproc)", jobs, runtime.NumCPU()))
 		assert.Equal(t, result[steps.DumpResult](t, out).Early.File.Path, result[steps.RestoreResult](t, rout).Backup.File.Path, "the undo uses the backup from the dump step")
 		assert.Equal(t, result[steps.DumpResult](t, out).Early.After, *result[steps.RestoreResult](t, rout).BackupState)
 		ran := cmds()
@@ -397,6 +401,7 @@ func TestDumpStagesAndBacksUpTheDestinationTheRestoreUsesWhileUnchanged(t *testi
 		assert.Equal(t, 0, countPrefix(ran, "pg_dump"), "no second backup: %q", ran)
 		assert.Equal(t, 1, countPrefix(ran, "sha256sum "+remote), "the sha256 is checked in the pod: %q", ran)
 		assert.Equal(t, "sha256sum "+remote, ran[len(ran)-3], "right before pg_restore: %q", ran)
+		assert.Equal(t, fmt.Sprintf("pg_restore -d meshdb -U meshdb -c --if-exists -j %d %s", jobs, remote), ran[len(ran)-2])
 		_, err = os.Stat(remote)
 		assert.True(t, os.IsNotExist(err), "the copy in the pod is removed")
 

@@ -387,6 +387,9 @@ func (c *ClusterSteps) restore(ctx context.Context, x engine.StepContext) (engin
 			}()
 		}
 	}
+	// How pg_restore runs is read from the pod now: the sha256 check stays the last
+	// command before it.
+	opts, how := c.restoreOptions(ctx, x, pgx)
 	st := c.stageForRestore(ctx, x, dump.Copy, src, pgx, remote)
 	b := <-bch
 	src = st.src
@@ -410,20 +413,21 @@ func (c *ClusterSteps) restore(ctx context.Context, x engine.StepContext) (engin
 			return out, fmt.Errorf("nothing was restored into %s: %w", x.Step.Cluster, err)
 		}
 	}
-	return c.pgRestore(ctx, x, pgx, remote, result, b.note, st.notes)
+	return c.pgRestore(ctx, x, pgx, remote, opts, how, result, b.note, st.notes)
 }
 
 // pgRestore records the backup in the run, then runs pg_restore on the checked file in
 // the pod and says what was restored, which backup of the old data is kept (backupNote:
 // how it was had) and notes.
 func (c *ClusterSteps) pgRestore(ctx context.Context, x engine.StepContext, pgx podExec, remote string,
-	result RestoreResult, backupNote string, notes []string) (engine.Output, error) {
+	opts pg.RestoreOptions, how string, result RestoreResult, backupNote string, notes []string) (engine.Output, error) {
 	out := engine.Output{}.WithResult(result)
 	if err := x.Record(result); err != nil {
 		return out, fmt.Errorf("could not record the backup of %s in the run before restoring (%w); nothing was restored: Retry", x.Step.Cluster, err)
 	}
-	x.Progress("pg_restore in " + x.Step.Cluster)
-	res, err := pg.RestoreStaged(ctx, pgx, c.db, result.Restored, remote, x.Step.Restore.Jobs)
+	x.Progress(fmt.Sprintf("pg_restore in %s (%s)", x.Step.Cluster, how))
+	notes = append(notes, "pg_restore "+how)
+	res, err := pg.RestoreStaged(ctx, pgx, c.db, result.Restored, remote, opts)
 	result.IgnoredErrors = res.IgnoredErrors
 	out = out.WithResult(result)
 	if err != nil {
@@ -488,6 +492,7 @@ func (c *ClusterSteps) restoreBackup(ctx context.Context, x engine.StepContext, 
 		}
 		fresh.note = note
 	}
+	opts, how := c.restoreOptions(ctx, x, pgx)
 	if from.inPod == "" {
 		x.Progress(fmt.Sprintf("copying %s into pod %s", HumanBytes(o.Backup.File.Size), pgx.pod))
 		if err := pg.Stage(ctx, pgx, o.Backup.File, remote); err != nil {
@@ -495,7 +500,7 @@ func (c *ClusterSteps) restoreBackup(ctx context.Context, x engine.StepContext, 
 		}
 	}
 	notes := []string{"restored the backup " + from.note}
-	return c.pgRestore(ctx, x, pgx, remote, RestoreResult{Backup: fresh.b, Restored: o.Backup.File}, fresh.note, notes)
+	return c.pgRestore(ctx, x, pgx, remote, opts, how, RestoreResult{Backup: fresh.b, Restored: o.Backup.File}, fresh.note, notes)
 }
 
 // removeCopy undoes what the dump step x.Step.Undoes left in the destination pod: the
