@@ -3,7 +3,6 @@ package engine_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -61,11 +60,7 @@ func backends(t *testing.T) map[string]func() engine.Store {
 			return s
 		},
 		"kubernetes": func() engine.Store {
-			srv, err := kubefake.Start(kubefake.Options{})
-			require.NoError(t, err)
-			t.Cleanup(srv.Close)
-			path := filepath.Join(t.TempDir(), "kubeconfig")
-			require.NoError(t, kubefake.WriteKubeconfig(path, map[string]*kubefake.Server{"home": srv}))
+			_, path := kubefake.StartForTest(t, kubefake.Options{}, "home")
 			cl, err := kube.Connect(kube.Options{Name: "home", Kubeconfig: path, Context: "home", Namespace: "cutoverbot"})
 			require.NoError(t, err)
 			s, err := store.OpenKube(context.Background(), cl.Clientset(), "cutoverbot")
@@ -129,11 +124,7 @@ func TestStoreWriteFailuresAreRetriedOrStopTheBot(t *testing.T) {
 
 // openStalling is the Kubernetes store over a local API server the test can stall.
 func openStalling(t *testing.T) (engine.Store, *kubefake.Server) {
-	srv, err := kubefake.Start(kubefake.Options{})
-	require.NoError(t, err)
-	t.Cleanup(srv.Close)
-	path := filepath.Join(t.TempDir(), "kubeconfig")
-	require.NoError(t, kubefake.WriteKubeconfig(path, map[string]*kubefake.Server{"home": srv}))
+	srv, path := kubefake.StartForTest(t, kubefake.Options{}, "home")
 	cl, err := kube.Connect(kube.Options{Name: "home", Kubeconfig: path, Context: "home", Namespace: "cutoverbot"})
 	require.NoError(t, err)
 	s, err := store.OpenKube(context.Background(), cl.Clientset(), "cutoverbot")

@@ -27,11 +27,7 @@ func TestMain(m *testing.M) {
 // clients are real client-go built from a kubeconfig like the bot's.
 func eachStoreBackend(t *testing.T, f func(t *testing.T, c kubernetes.Interface, ns string)) {
 	t.Run("kubefake", func(t *testing.T) {
-		srv, err := kubefake.Start(kubefake.Options{})
-		require.NoError(t, err)
-		t.Cleanup(srv.Close)
-		path := filepath.Join(t.TempDir(), "kubeconfig")
-		require.NoError(t, kubefake.WriteKubeconfig(path, map[string]*kubefake.Server{"home": srv}))
+		_, path := kubefake.StartForTest(t, kubefake.Options{}, "home")
 		f(t, connectHome(t, path, "cutoverbot"), "cutoverbot")
 	})
 	if os.Getenv(realkube.EnvEnable) == "" {

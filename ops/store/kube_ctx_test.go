@@ -2,7 +2,6 @@ package store_test
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -18,11 +17,7 @@ import (
 // ends when its caller's context does (shutdown, a request given up), not after the
 // store's own bound on a call, and changes nothing.
 func TestKubeCallsEndWithTheirContext(t *testing.T) {
-	srv, err := kubefake.Start(kubefake.Options{})
-	require.NoError(t, err)
-	t.Cleanup(srv.Close)
-	path := filepath.Join(t.TempDir(), "kubeconfig")
-	require.NoError(t, kubefake.WriteKubeconfig(path, map[string]*kubefake.Server{"home": srv}))
+	srv, path := kubefake.StartForTest(t, kubefake.Options{}, "home")
 	s := openKube(t, connectHome(t, path, "cutoverbot"), "cutoverbot")
 	ctx := context.Background()
 	t0 := time.Date(2026, 12, 4, 20, 0, 0, 0, time.UTC)
@@ -106,11 +101,7 @@ func TestStoresRefuseAnEndedContext(t *testing.T) {
 		check(t, s)
 	})
 	t.Run("kubernetes", func(t *testing.T) {
-		srv, err := kubefake.Start(kubefake.Options{})
-		require.NoError(t, err)
-		t.Cleanup(srv.Close)
-		path := filepath.Join(t.TempDir(), "kubeconfig")
-		require.NoError(t, kubefake.WriteKubeconfig(path, map[string]*kubefake.Server{"home": srv}))
+		_, path := kubefake.StartForTest(t, kubefake.Options{}, "home")
 		check(t, openKube(t, connectHome(t, path, "cutoverbot"), "cutoverbot"))
 	})
 }

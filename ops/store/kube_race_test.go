@@ -3,7 +3,6 @@ package store_test
 import (
 	"context"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -56,11 +55,7 @@ func (r *raceFirst) methods() []string {
 // that finds the record changed (409 Conflict) or created (409 AlreadyExists) after it
 // looked reads again and writes over it, rather than failing.
 func TestKubePutValueWinsARaceWithAnotherReplica(t *testing.T) {
-	srv, err := kubefake.Start(kubefake.Options{})
-	require.NoError(t, err)
-	t.Cleanup(srv.Close)
-	path := filepath.Join(t.TempDir(), "kubeconfig")
-	require.NoError(t, kubefake.WriteKubeconfig(path, map[string]*kubefake.Server{"home": srv}))
+	_, path := kubefake.StartForTest(t, kubefake.Options{}, "home")
 	cfg, err := clientcmd.BuildConfigFromFlags("", path)
 	require.NoError(t, err)
 	plain, err := kubernetes.NewForConfig(cfg)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -165,11 +164,7 @@ func kubeLargeRunsFitOrAreRefusedClearly(t *testing.T, c kubernetes.Interface, n
 // archive cannot be created): Save reports success, since the run's own write landed,
 // later writes are not refused as stale, and the next read finishes the move.
 func TestKubeSaveSucceedsOnceTheRunsOwnWriteLanded(t *testing.T) {
-	srv, err := kubefake.Start(kubefake.Options{})
-	require.NoError(t, err)
-	t.Cleanup(srv.Close)
-	path := filepath.Join(t.TempDir(), "kubeconfig")
-	require.NoError(t, kubefake.WriteKubeconfig(path, map[string]*kubefake.Server{"home": srv}))
+	srv, path := kubefake.StartForTest(t, kubefake.Options{}, "home")
 	cl, err := kube.Connect(kube.Options{Name: "home", Kubeconfig: path, Context: "home", Namespace: "cutoverbot"})
 	require.NoError(t, err)
 	s := openKube(t, cl.Clientset(), "cutoverbot")

@@ -285,11 +285,7 @@ func TestInformerSyncs(t *testing.T) {
 // A denied permission is refused with 403 on the real request and answered "not
 // allowed" by a SelfSubjectAccessReview; others are untouched.
 func TestDenyForbidsRequestsAndAnswersReviews(t *testing.T) {
-	srv, err := kubefake.Start(kubefake.Options{})
-	require.NoError(t, err)
-	t.Cleanup(srv.Close)
-	path := filepath.Join(t.TempDir(), "kubeconfig")
-	require.NoError(t, kubefake.WriteKubeconfig(path, map[string]*kubefake.Server{"c": srv}))
+	srv, path := kubefake.StartForTest(t, kubefake.Options{}, "c")
 	cl, err := kube.Connect(kube.Options{Name: "c", Kubeconfig: path, Context: "c", Namespace: "meshdb"})
 	require.NoError(t, err)
 	ctx := context.Background()
