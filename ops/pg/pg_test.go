@@ -60,6 +60,16 @@ func start(t *testing.T, installs int) *pgserver.Server {
 	return s
 }
 
+// startPair starts an origin of 2,000 installs and a destination of 300, at once.
+func startPair(t *testing.T) (origin, dest *pgserver.Server) {
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); origin = start(t, 2000) }()
+	go func() { defer wg.Done(); dest = start(t, 300) }()
+	wg.Wait()
+	return origin, dest
+}
+
 func fingerprints(t *testing.T, s *pgserver.Server) []pg.Fingerprint {
 	t.Helper()
 	fps, err := pg.Fingerprints(context.Background(), local(s), db)
@@ -85,12 +95,7 @@ func TestArgv(t *testing.T) {
 
 func TestDumpRestoreRoundTripProvenByFingerprints(t *testing.T) {
 	ctx := context.Background()
-	var origin, dest *pgserver.Server
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); origin = start(t, 2000) }()
-	go func() { defer wg.Done(); dest = start(t, 300) }()
-	wg.Wait()
+	origin, dest := startPair(t)
 	require.NotEmpty(t, pg.CompareFingerprints(fingerprints(t, origin), fingerprints(t, dest)))
 
 	path := filepath.Join(t.TempDir(), "origin.dump")

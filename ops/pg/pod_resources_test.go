@@ -9,14 +9,12 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/nycmeshnet/cutoverbot/ops/pg"
-	"github.com/nycmeshnet/cutoverbot/ops/pg/pgserver"
 )
 
 // shell runs commands on this machine, as a pod's shell would.
@@ -84,12 +82,7 @@ func TestReadPodResourcesHere(t *testing.T) {
 // it takes restores everything.
 func TestRestoreSessionsGetTheirMaintenanceWorkMem(t *testing.T) {
 	ctx := context.Background()
-	var origin, dest *pgserver.Server
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); origin = start(t, 2000) }()
-	go func() { defer wg.Done(); dest = start(t, 300) }()
-	wg.Wait()
+	origin, dest := startPair(t)
 	res, err := pg.Dump(ctx, local(origin), db, filepath.Join(t.TempDir(), "origin.dump"))
 	require.NoError(t, err)
 	before := fingerprints(t, dest)
