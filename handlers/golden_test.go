@@ -148,7 +148,7 @@ func TestGoldenMessages(t *testing.T) {
 		"diff-summary":        handlers.Failure(diff, 11, 1, mention),
 		"progress":            handlers.Progress(r, 8, "copying 13.2 MiB into prod1 pod meshdb-postgres-5c6b7-klmno, then pg_restore"),
 		"progress-waiting":    handlers.Progress(waiting, 13, "waiting for db.nycmesh.net → kubernetes-lb-prod-sn3.nycmesh.net: 1.1.1.1:53 answers kubernetes-lb-prod-sn10.nycmesh.net"),
-		"reminder":            handlers.Reminder(r, 8, "waiting for approval for 1h0m0s", mention, t0.Add(9*time.Minute+2*time.Hour)),
+		"reminder":            handlers.Reminder(r, 8, time.Hour, mention, t0.Add(9*time.Minute+2*time.Hour)),
 		"direct-message":      handlers.DirectPrompt(r, 8, link(withThread(r.Clone(), "1764014400.000100"))+"?thread_ts=1764014400.000100&cid=C0123MESHDB", "C0123MESHDB"),
 		"status":              handlers.Status(r, 1, now),
 		"status-none":         handlers.Status(nil, 1, now),

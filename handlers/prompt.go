@@ -216,8 +216,8 @@ func FailureDecided(r *engine.Run, i, attempt int, d engine.Decision) message.Me
 
 // Reminder nudges the approvers while an approval waits; expires, when not zero, says
 // when the prompt expires (each reader sees it in their own time zone).
-func Reminder(r *engine.Run, i int, msg, mention string, expires time.Time) message.Message {
-	text := fmt.Sprintf("⏰ Step %d: %s is %s.", i+1, r.Steps[i].Step.Title, msg)
+func Reminder(r *engine.Run, i int, waited time.Duration, mention string, expires time.Time) message.Message {
+	text := fmt.Sprintf("⏰ Step %d: %s is %s.", i+1, r.Steps[i].Step.Title, say("reminder", waited))
 	if !expires.IsZero() {
 		text += " It expires " + slackTime(expires) + " unless someone decides."
 	}

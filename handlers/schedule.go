@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -60,6 +61,10 @@ func ScheduleHooks(cfg *config.Config, p Poster, runs Starter, log *slog.Logger,
 		},
 		Start: func(ctx context.Context, s schedule.Schedule) (string, error) {
 			r, err := runs.Start(ctx, s.Origin, s.Dest, s.By)
+			if ref, ok := engine.IsRefusal(err); ok {
+				// The schedule keeps the error to show in its list: in words.
+				return "", errors.New(RefusalText(ref))
+			}
 			if err != nil {
 				return "", err
 			}

@@ -186,10 +186,10 @@ func (h *harness) active() *engine.Run {
 	return r
 }
 
-func (h *harness) decide(user string, a engine.Action, reason string) (string, error) {
+func (h *harness) decide(user string, a engine.Action, reason string) (engine.Outcome, error) {
 	r := h.eng.Active()
 	if r == nil {
-		return "", fmt.Errorf("no active run")
+		return engine.Outcome{}, fmt.Errorf("no active run")
 	}
 	msg, err := h.eng.Decide(context.Background(), engine.Request{RunID: r.ID, Step: r.Current, Attempt: r.Steps[r.Current].Attempt, User: user, Action: a, Reason: reason})
 	h.eng.Wait()

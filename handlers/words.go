@@ -1,0 +1,64 @@
+package handlers
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"strings"
+	"text/template"
+	"time"
+
+	"github.com/nycmeshnet/cutoverbot/ops/engine"
+)
+
+// What people read of the engine, the steps and the scheduler is worded here, from the
+// templates in templates/: ops/ returns a kind and its facts (a refusal, a decision's
+// outcome, a step's summary, what the end of a run left), and each kind has one
+// template named after it, so a message is reviewed and changed in one place.
+
+//go:embed templates/*.tmpl
+var templateFiles embed.FS
+
+// wordFuncs are what the templates may call.
+var wordFuncs = template.FuncMap{
+	// human is a step's or a run's state in words.
+	"human": func(v any) string { return engine.Human(fmt.Sprint(v)) },
+	// clock is a time of day in UTC.
+	"clock": func(t time.Time) string { return t.UTC().Format("15:04 MST") },
+	// codes shows IDs as code, or says none.
+	"codes": func(ids []string) string {
+		if len(ids) == 0 {
+			return "none"
+		}
+		out := make([]string, len(ids))
+		for i, id := range ids {
+			out[i] = "`" + id + "`"
+		}
+		return strings.Join(out, ", ")
+	},
+	"join": strings.Join,
+}
+
+// templates hold every message; a field a template names that the data lacks is an
+// error, not "<no value>".
+var templates = template.Must(template.New("words").Funcs(wordFuncs).Option("missingkey=error").ParseFS(templateFiles, "templates/*.tmpl"))
+
+// say executes the template name on data. A template that fails is a bug the tests
+// catch (each kind is rendered); people then read which message failed rather than
+// nothing.
+func say(name string, data any) string {
+	var b bytes.Buffer
+	if err := templates.ExecuteTemplate(&b, name, data); err != nil {
+		return fmt.Sprintf("(the bot could not word its message %s: %v)", name, err)
+	}
+	return b.String()
+}
+
+// hasWords says whether a template of that name exists.
+func hasWords(name string) bool { return templates.Lookup(name) != nil }
+
+// RefusalText words a refusal of the engine.
+func RefusalText(r *engine.Refusal) string { return say("refusal/"+string(r.Kind), r.Fields) }
+
+// OutcomeText words what an accepted decision did.
+func OutcomeText(o engine.Outcome) string { return say("outcome/"+string(o.Kind), o.Fields) }

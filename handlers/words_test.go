@@ -1,0 +1,110 @@
+package handlers_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/nycmeshnet/cutoverbot/handlers"
+	"github.com/nycmeshnet/cutoverbot/ops/engine"
+)
+
+// Every refusal the engine can return is worded, with the facts it carries; the
+// wording is what the engine wrote itself before it returned data.
+func TestEveryRefusalIsWorded(t *testing.T) {
+	since := time.Date(2026, 11, 24, 20, 0, 0, 0, time.UTC)
+	cases := map[engine.RefusalKind]struct {
+		fields engine.F
+		want   string
+	}{
+		engine.RefusedPlan:          {engine.F{"Error": `unknown cluster "prod3"`}, `unknown cluster "prod3"`},
+		engine.RefusedShuttingDown:  {nil, "the bot is shutting down; start again in a minute"},
+		engine.RefusedBusy:          {engine.F{"Run": "r1", "Initiator": "U01ALICE", "Since": since}, "run r1 started by <@U01ALICE> at 20:00 UTC is still active: see `/cutover status`"},
+		engine.RefusedNotMaintainer: {engine.F{"Action": "start"}, "only MeshDB maintainers can start a cutover; ask one of them"},
+		engine.RefusedUnknownAction: {engine.F{"Action": engine.Action("dance")}, `unknown action "dance"`},
+		engine.RefusedRunEnded:      {engine.F{"Run": "r1", "State": engine.RolledBack}, "run r1 has ended (rolled back); this button no longer does anything"},
+		engine.RefusedOtherRun:      {engine.F{"Run": "r1", "Active": "r2"}, "this button belongs to run r1, not to the active run r2"},
+		engine.RefusedNoRun:         {engine.F{"Run": "r1"}, "run r1 is not active; nothing happened"},
+		engine.RefusedStaleStep: {engine.F{"Step": 2, "Current": 4, "Title": "Announce the start", "State": engine.Awaiting},
+			"this button is for step 2, which is no longer waiting; the run is at step 4 (Announce the start, awaiting approval)"},
+		engine.RefusedStaleAttempt:     {engine.F{"Step": 3, "Attempt": 1, "Current": 2}, "this button is from attempt 1 of step 3; the current attempt is 2"},
+		engine.RefusedCancelNotWaiting: {engine.F{"Step": 3, "State": engine.Awaiting}, "step 3 is awaiting approval; Cancel only ends a step that is waiting"},
+		engine.RefusedCancelChanging: {engine.F{"Step": 3, "Title": "Restore"},
+			"step 3 (Restore) is changing something, not only waiting; it cannot be cut short safely. Abort when it has finished"},
+		engine.RefusedCancelling: {engine.F{"Step": 3}, "step 3 is already being cancelled"},
+		engine.RefusedAbortRunning: {engine.F{"Step": 3, "Title": "Restore"},
+			"step 3 (Restore) is running; abort when it has finished (a half-run step cannot be undone safely)"},
+		engine.RefusedApproveDecided: {engine.F{"Step": 3, "Attempt": 1, "State": engine.Running}, "step 3 attempt 1 was already decided (running); nothing more to do"},
+		engine.RefusedApproveStuck:   {engine.F{"Step": 3, "State": engine.Failed}, "step 3 failed; use Retry, Skip or Abort"},
+		engine.RefusedApproveState:   {engine.F{"Step": 3, "State": engine.Pending}, "step 3 is pending, not waiting for approval"},
+		engine.RefusedApproveOwnRun:  {nil, "you started this run, so you cannot approve its steps; another maintainer must"},
+		engine.RefusedApproveTwice:   {engine.F{"Step": 3, "More": 1}, "you already approved step 3; it needs 1 more approval(s) from other maintainers"},
+		engine.RefusedRetryState:     {engine.F{"Step": 3, "State": engine.Succeeded}, "step 3 is succeeded; Retry is for a failed, interrupted or expired step"},
+		engine.RefusedRejectState:    {engine.F{"Step": 3, "State": engine.Running}, "step 3 is running and cannot be rejected now"},
+		engine.RefusedSkipState:      {engine.F{"Step": 3, "State": engine.Running}, "step 3 is running and cannot be skipped now"},
+		engine.RefusedSkipOwnRun:     {nil, "you started this run, so another maintainer must decide to skip a step"},
+		engine.RefusedSkipReason:     {engine.F{"Step": 3}, "skipping step 3 needs a reason"},
+		engine.RefusedSkipTwice: {engine.F{"Step": 3, "More": 1},
+			"you already chose to skip step 3; 1 more maintainer(s) other than the initiator must confirm"},
+		engine.RefusedOverrideState: {engine.F{"Step": 1, "State": engine.Awaiting},
+			"step 1 is awaiting approval; a check can be overridden only while its step has failed on it"},
+		engine.RefusedOverrideNoChecks: {engine.F{"Step": 2, "Title": "Scale", "Attempt": 1},
+			"step 2 (Scale) has no checks of attempt 1 to override; use Retry, Skip or Abort"},
+		engine.RefusedOverrideUnknown: {engine.F{"Step": 1, "Check": "typo", "Failed": []string{"dns", "deploy"}},
+			"step 1 has no check \"typo\"; the checks that failed are `dns`, `deploy`"},
+		engine.RefusedOverrideNotFailed: {engine.F{"Step": 1, "Check": "pods", "Attempt": 2, "Outcome": engine.CheckPassed},
+			"check \"pods\" did not fail in attempt 2 of step 1 (passed); there is nothing to override"},
+		engine.RefusedOverrideOwnRun: {nil, "you started this run, so another maintainer must override a check"},
+		engine.RefusedOverrideReason: {engine.F{"Check": "dns"}, "overriding check \"dns\" needs a reason"},
+		engine.RefusedOverrideDone: {engine.F{"Check": "dns", "By": []string{"U02BOB", "U03CAROL"}, "Blocking": []string(nil)},
+			"check \"dns\" is already overridden by U02BOB, U03CAROL; the checks still blocking are none"},
+		engine.RefusedOverrideTwice: {engine.F{"Check": "dns", "More": 1},
+			"you already chose to override check \"dns\"; 1 more maintainer(s) other than the initiator must"},
+	}
+	for _, kind := range engine.RefusalKinds() {
+		tc, ok := cases[kind]
+		if !assert.True(t, ok, "refusal %s has a case here", kind) {
+			continue
+		}
+		assert.Equal(t, tc.want, handlers.RefusalText(&engine.Refusal{Kind: kind, Fields: tc.fields}), string(kind))
+	}
+	assert.Len(t, cases, len(engine.RefusalKinds()), "no case for a kind the engine no longer has")
+	assert.Contains(t, handlers.RefusalText(&engine.Refusal{Kind: engine.RefusedBusy, Fields: engine.F{"Run": "r1"}}), "could not word",
+		"a fact missing is seen, not shown as <no value>")
+}
+
+func TestEveryOutcomeIsWorded(t *testing.T) {
+	cases := map[engine.OutcomeKind]struct {
+		fields engine.F
+		want   string
+	}{
+		engine.DidApprove:       {engine.F{"Have": 1, "Need": 2}, "approval 1 of 2 recorded"},
+		engine.DidRun:           {nil, "approved; running"},
+		engine.DidRetryAwaiting: {nil, "retry requested; waiting for another maintainer's approval"},
+		engine.DidRetry:         {nil, "retrying"},
+		engine.DidProposeSkip:   {engine.F{"More": 1}, "skip proposed; 1 more maintainer(s) other than the initiator must choose Skip to confirm it"},
+		engine.DidSkip:          {nil, "skipped"},
+		engine.DidEndWait:       {nil, "ending the wait; the step will offer Retry, Skip and Abort"},
+		engine.DidEndWaitAbort:  {nil, "ending the wait; the rollback plan follows"},
+		engine.DidStopRollback:  {nil, "rollback stopped; the run has ended. Check both clusters by hand"},
+		engine.DidEndUnchanged:  {nil, "the run has ended; nothing had changed, so there is nothing to roll back"},
+		engine.DidPlanRollback:  {engine.F{"Steps": 5}, "stopped; a rollback plan of 5 step(s) follows, each waiting for approval"},
+		engine.DidVoteOverride: {engine.F{"Check": "dns", "More": 1},
+			"override of check \"dns\" recorded; 1 more maintainer(s) other than the initiator must choose Override to accept it"},
+		engine.DidOverrideBlocked: {engine.F{"Check": "dns", "Step": 1, "Blocking": []string{"deploy"}},
+			"check \"dns\" overridden; step 1 still fails on `deploy`: fix and Retry, or override each"},
+		engine.DidOverrideRerun: {engine.F{"Check": "dns", "Step": 1},
+			"check \"dns\" overridden; every failed check is overridden, so step 1 runs again with the other checks enforced"},
+		engine.DidOverrideAwait: {engine.F{"Check": "dns", "Step": 1},
+			"check \"dns\" overridden; every failed check is overridden, so step 1 waits for approval to run again"},
+	}
+	for _, kind := range engine.OutcomeKinds() {
+		tc, ok := cases[kind]
+		if !assert.True(t, ok, "outcome %s has a case here", kind) {
+			continue
+		}
+		assert.Equal(t, tc.want, handlers.OutcomeText(engine.Outcome{Kind: kind, Fields: tc.fields}), string(kind))
+	}
+	assert.Len(t, cases, len(engine.OutcomeKinds()))
+}
