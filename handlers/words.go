@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
+	"github.com/nycmeshnet/cutoverbot/ops/schedule"
 )
 
 // What people read of the engine, the steps and the scheduler is worded here, from the
@@ -37,6 +38,12 @@ var wordFuncs = template.FuncMap{
 		return strings.Join(out, ", ")
 	},
 	"join": strings.Join,
+	// rfc3339 is a time as RFC 3339, in its own zone.
+	"rfc3339": func(t time.Time) string { return t.Format(time.RFC3339) },
+	// timeIn shows a time in each reader's zone, with loc's as the fallback.
+	"timeIn": slackTimeIn,
+	// before is a reminder's lead time ("24 h").
+	"before": humanBefore,
 }
 
 // templates hold every message; a field a template names that the data lacks is an
@@ -56,6 +63,11 @@ func say(name string, data any) string {
 
 // hasWords says whether a template of that name exists.
 func hasWords(name string) bool { return templates.Lookup(name) != nil }
+
+// ScheduleRefusalText words a refusal of the scheduler.
+func ScheduleRefusalText(r *schedule.Refusal) string {
+	return say("schedule/refusal/"+string(r.Kind), r)
+}
 
 // RefusalText words a refusal of the engine.
 func RefusalText(r *engine.Refusal) string { return say("refusal/"+string(r.Kind), r.Fields) }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/nycmeshnet/cutoverbot/handlers"
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
+	"github.com/nycmeshnet/cutoverbot/ops/schedule"
 )
 
 // Every refusal the engine can return is worded, with the facts it carries; the
@@ -107,4 +108,34 @@ func TestEveryOutcomeIsWorded(t *testing.T) {
 		assert.Equal(t, tc.want, handlers.OutcomeText(engine.Outcome{Kind: kind, Fields: tc.fields}), string(kind))
 	}
 	assert.Len(t, cases, len(engine.OutcomeKinds()))
+}
+
+func TestEveryScheduleRefusalIsWorded(t *testing.T) {
+	ny, err := time.LoadLocation("America/New_York")
+	if err != nil {
+		t.Skip("no time zone database:", err)
+	}
+	at := time.Date(2026, 12, 1, 2, 0, 0, 0, ny)
+	other := &schedule.Schedule{ID: "s0a1b2c", Origin: "prod2", Dest: "prod1", At: time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)}
+	cases := map[schedule.RefusalKind]struct {
+		r    schedule.Refusal
+		want string
+	}{
+		schedule.NotATime: {schedule.Refusal{Text: "next tuesday", Zone: ny},
+			`"next tuesday" is not a time: use "2026-12-01 02:00" (America/New_York) or RFC 3339 like 2026-12-01T02:00:00-05:00`},
+		schedule.NotInFuture: {schedule.Refusal{At: at}, "2026-12-01T02:00:00-05:00 is not in the future: use `/cutover start` to start now"},
+		schedule.TooFarAhead: {schedule.Refusal{At: at}, "2026-12-01 is more than 90 days away"},
+		schedule.TooClose: {schedule.Refusal{At: at, Other: other},
+			"schedule s0a1b2c (prod2 → prod1 at 2026-12-01T08:00:00Z) is within two hours of that time"},
+		schedule.UnknownID: {schedule.Refusal{ID: "nope"}, "no such schedule \"nope\": `/cutover schedule` lists them"},
+	}
+	for _, kind := range schedule.RefusalKinds() {
+		tc, ok := cases[kind]
+		if !assert.True(t, ok, "refusal %s has a case here", kind) {
+			continue
+		}
+		tc.r.Kind = kind
+		assert.Equal(t, tc.want, handlers.ScheduleRefusalText(&tc.r), string(kind))
+	}
+	assert.Len(t, cases, len(schedule.RefusalKinds()))
 }
