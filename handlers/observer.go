@@ -129,7 +129,7 @@ func (h *Handler) Observe(ctx context.Context, ev engine.Event) {
 		h.remind(ctx, r, ev.Step, ev.Waited, thread)
 	case engine.EventEnded:
 		h.updateHeader(ctx, r)
-		_, err := h.opts.Poster.Post(ctx, h.channel(), thread, Ended(r, h.opts.Clock(), ev.Message))
+		_, err := h.opts.Poster.Post(ctx, h.channel(), thread, Ended(r, h.opts.Clock(), ev.Report))
 		fail("post the end of the run", err)
 	}
 }

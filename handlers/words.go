@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
+	"github.com/nycmeshnet/cutoverbot/ops/plan"
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 	"github.com/nycmeshnet/cutoverbot/ops/schedule"
 )
 
@@ -44,6 +46,15 @@ var wordFuncs = template.FuncMap{
 	"timeIn": slackTimeIn,
 	// before is a reminder's lead time ("24 h").
 	"before": humanBefore,
+	// bytes is a size in KiB, MiB, GiB.
+	"bytes": report.HumanBytes,
+	// short is the start of a checksum.
+	"short": func(sum string) string { return sum[:min(12, len(sum))] },
+	// shell is a command as a shell would run it.
+	"shell": plan.ShellQuote,
+	// date is a day; utc a time of day with its date, in UTC.
+	"date": func(t time.Time) string { return t.UTC().Format("2006-01-02") },
+	"utc":  func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 MST") },
 }
 
 // templates hold every message; a field a template names that the data lacks is an
@@ -63,6 +74,31 @@ func say(name string, data any) string {
 
 // hasWords says whether a template of that name exists.
 func hasWords(name string) bool { return templates.Lookup(name) != nil }
+
+// ReportText words what a step, or the end of a run, reported ("" for nil).
+func ReportText(r *engine.Report) string {
+	if r == nil {
+		return ""
+	}
+	facts, err := report.Decode(r.Kind, r.Facts)
+	if err != nil {
+		return fmt.Sprintf("(the bot could not read its %s report: %v)", r.Kind, err)
+	}
+	text := say("report/"+r.Kind, facts)
+	if len(r.Stopped) > 0 {
+		text = say("stopped", r.Stopped) + "; " + text
+	}
+	return text
+}
+
+// OutputText is a step's account: its report in words, or the sentence of a step
+// (or a run stored by an earlier version) that reports in words.
+func OutputText(o engine.Output) string {
+	if o.Report != nil {
+		return ReportText(o.Report)
+	}
+	return o.Summary
+}
 
 // ScheduleRefusalText words a refusal of the scheduler.
 func ScheduleRefusalText(r *schedule.Refusal) string {

@@ -5,9 +5,11 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/nycmeshnet/cutoverbot/handlers"
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 	"github.com/nycmeshnet/cutoverbot/ops/schedule"
 )
 
@@ -138,4 +140,91 @@ func TestEveryScheduleRefusalIsWorded(t *testing.T) {
 		assert.Equal(t, tc.want, handlers.ScheduleRefusalText(&tc.r), string(kind))
 	}
 	assert.Len(t, cases, len(schedule.RefusalKinds()))
+}
+
+// Every kind of report is worded; the wording is what each step wrote itself before
+// it reported data.
+func TestEveryReportIsWorded(t *testing.T) {
+	notAfter := time.Date(2027, 2, 22, 12, 0, 0, 0, time.UTC)
+	cases := map[string][]struct {
+		facts report.Facts
+		want  string
+	}{
+		"checks": {
+			{report.Checks{Total: 8, Passed: 8}, "8 of 8 checks passed"},
+			{report.Checks{Total: 8, Passed: 5, Warned: 1, Overridden: 2}, "5 of 8 checks passed, 1 warning(s), 2 overridden"},
+		},
+		"scale": {
+			{report.Scale{Workload: "statefulset", Name: "meshdb-celery-worker", Cluster: "prod1", From: 1, To: 0, Before: 1, Source: report.CountRecorded},
+				"statefulset meshdb-celery-worker in prod1: 1 -> 0 replicas (count before the run: 1, recorded in the run and on the workload)"},
+			{report.Scale{Workload: "statefulset", Name: "w", Cluster: "prod1", From: 0, To: 0, Before: 2, Source: report.CountEarlierAttempt},
+				"statefulset w in prod1: 0 -> 0 replicas (count before the run: 2, kept from an earlier attempt)"},
+			{report.Scale{Workload: "deployment", Name: "w", Cluster: "prod2", From: 3, To: 0, Before: 3, Source: report.CountAnnotation, Annotation: "cutoverbot/replicas"},
+				"deployment w in prod2: 3 -> 0 replicas (count before the run: 3, read from the annotation cutoverbot/replicas)"},
+		},
+		"scale_back": {
+			{report.ScaleBack{Workload: "statefulset", Name: "w", Cluster: "prod1", From: 0, To: 1, Source: report.CountStep, Step: "scale-destination-celery"},
+				"statefulset w in prod1: 0 -> 1 replicas (recorded by step scale-destination-celery)"},
+			{report.ScaleBack{Workload: "statefulset", Name: "w", Cluster: "prod1", From: 0, To: 1, Source: report.CountAnnotation, Annotation: "cutoverbot/replicas"},
+				"statefulset w in prod1: 0 -> 1 replicas (read from the annotation cutoverbot/replicas)"},
+		},
+		"maintenance": {
+			{report.Maintenance{On: true, Cluster: "prod1", Via: "manage.py", Verb: "enable_flag", Pod: "meshweb-1"},
+				"MAINTENANCE_MODE is on in prod1 (via manage.py enable_flag in pod meshweb-1; read back from flags_flagstate)"},
+			{report.Maintenance{On: false, Cluster: "prod1", Via: "sql", Pod: "meshdb-postgres-0"},
+				"MAINTENANCE_MODE is off in prod1 (via SQL in pod meshdb-postgres-0; read back from flags_flagstate)"},
+		},
+		"exec": {{report.Exec{Argv: []string{"python", "manage.py", "migrate"}, Cluster: "prod1", Pod: "meshweb-1"}, "python manage.py migrate exited 0 in prod1 pod meshweb-1"}},
+		"verify": {{report.Verify{Tables: 14, Rows: 181204, Origin: "prod2", Destination: "prod1"},
+			"14 tables, 181204 rows: count(*) and md5 equal on prod2 and prod1"}},
+		"snapshot": {
+			{report.Snapshot{Where: report.Where{URL: "https://db.nycmesh.net"}, Files: []report.SnapshotFile{{Name: "nodes.json", Entries: 3, Bytes: 120}, {Name: "links.json", Entries: 2, Bytes: 80}}},
+				"snapshot via the public URL https://db.nycmesh.net: nodes.json 3 entries (120 bytes), links.json 2 entries (80 bytes)"},
+			{report.Snapshot{Where: report.Where{Cluster: "prod1", LB: "199.170.132.45:443"}, ReadyAttempt: 4, Files: []report.SnapshotFile{{Name: "nodes.json", Entries: 3, Bytes: 120}}},
+				"meshweb answered 200 on attempt 4; snapshot via prod1 LB 199.170.132.45:443: nodes.json 3 entries (120 bytes)"},
+		},
+		"no_diff": {{report.NoDiff{ReadyAttempt: 2, Endpoints: []report.Endpoint{{Name: "nodes", Before: 3, After: 3}, {Name: "map", Before: 5, After: 5, Repeated: 2}, {Name: "links", Before: 1, After: 1, Repeated: 1}}},
+			"meshweb answered 200 on attempt 2; no difference: nodes: 3 before, 3 after, 0 added, 0 removed, 0 changed; " +
+				"map: 5 before, 5 after, 0 added, 0 removed, 0 changed; 2 keys held by more than one entry, compared as multisets; " +
+				"links: 1 before, 1 after, 0 added, 0 removed, 0 changed; 1 key held by more than one entry, compared as multisets"}},
+		"revert_none":     {{report.RevertNone{Step: "pr-dns"}, "no pull request was opened by pr-dns; nothing to revert"}},
+		"revert_unmerged": {{report.RevertUnmerged{URL: "https://github.com/o/r/pull/1"}, "https://github.com/o/r/pull/1 was not merged; nothing to revert (close it by hand if it is still open)"}},
+		"merged": {
+			{report.Merged{URL: "https://github.com/o/r/pull/1"}, "https://github.com/o/r/pull/1 merged"},
+			{report.Merged{URL: "https://github.com/o/r/pull/1", Workflow: "SLD Terraform", RunURL: "https://github.com/o/r/actions/runs/9"},
+				"https://github.com/o/r/pull/1 merged; the SLD Terraform run https://github.com/o/r/actions/runs/9 succeeded"},
+		},
+		"dns": {{report.DNS{Name: "db.nycmesh.net", Want: "lb.nycmesh.net", Resolvers: 3}, "db.nycmesh.net → lb.nycmesh.net on all 3 resolvers"}},
+		"tls": {{report.TLS{Address: "199.170.132.45:443", ServerName: "db.nycmesh.net", SANs: []string{"db.nycmesh.net", "www.db.nycmesh.net"}, Issuer: "R11", NotAfter: notAfter},
+			"TLS to 199.170.132.45:443 as db.nycmesh.net verifies: valid for db.nycmesh.net, www.db.nycmesh.net, issued by R11, expires 2027-02-22"}},
+		"copy_removed": {
+			{report.CopyRemoved{Path: "/tmp/x.dump", Cluster: "prod1", Pods: []string{"pg-1", "pg-2"}}, "removed /tmp/x.dump (if it was there) in prod1 pod pg-1 and pg-2"},
+			{report.CopyRemoved{Path: "/tmp/x.dump", Cluster: "prod1"}, "prod1: no pod left that holds /tmp/x.dump"},
+		},
+		"announced": {{report.Announced{Template: "start", Channel: "C0123MESHDB"}, "posted the start announcement top-level in <#C0123MESHDB>"}},
+		"end": {
+			{report.End{Leftovers: []report.Leftover{{Path: "/tmp/x.dump", Cluster: "prod2", Err: "no pod matches"}}},
+				"Files the bot could not remove (they hold members' data):\nprod2: no postgres pod found (no pod matches); if it still holds /tmp/x.dump, remove it by hand"},
+			{report.End{Backups: []report.KeptBackup{{File: "b.dump", Bytes: 2048, SHA256: "0123456789abcdef", Replica: "cutoverbot-1", PodCluster: "prod1", PodPath: "/var/lib/postgresql/data/b.dump"}},
+				KeptUntil: time.Date(2026, 12, 1, 21, 0, 0, 0, time.UTC)},
+				"Backups kept until 2026-12-01 21:00 UTC (state.retention), then removed: b.dump (2.0 KiB, sha256 0123456789ab) in the spool of replica cutoverbot-1 and on prod1's postgres volume (/var/lib/postgresql/data/b.dump)"},
+		},
+	}
+	for _, kind := range report.Kinds() {
+		tcs, ok := cases[kind]
+		if !assert.True(t, ok, "report %s has a case here", kind) {
+			continue
+		}
+		for _, tc := range tcs {
+			require.Equal(t, kind, tc.facts.ReportKind())
+			assert.Equal(t, tc.want, handlers.ReportText(engine.ReportOf(tc.facts)), kind)
+		}
+	}
+	assert.Len(t, cases, len(report.Kinds()))
+
+	stopped := engine.ReportOf(report.DNS{Name: "a", Want: "b", Resolvers: 1})
+	stopped.Stopped = []string{"prod1 pg_restore (pid 12)", "prod2 pg_dump (pid 7)"}
+	assert.Equal(t, "stopped what earlier attempts left running: prod1 pg_restore (pid 12); prod2 pg_dump (pid 7); a → b on all 1 resolvers", handlers.ReportText(stopped))
+	assert.Contains(t, handlers.ReportText(&engine.Report{Kind: "no-such-kind"}), "could not read")
+	assert.Equal(t, "legacy words", handlers.OutputText(engine.Output{Summary: "legacy words"}), "a run stored by an earlier version shows its sentence")
 }

@@ -58,8 +58,8 @@ type Options struct {
 	Observer func(ctx context.Context, ev Event)
 	// OnEnd runs when a run has ended, however it ended, before EventEnded is emitted
 	// (off the engine's lock; Close waits for it): it removes what the run left in the
-	// pods, and what it says goes with EventEnded as its Message.
-	OnEnd func(ctx context.Context, r *Run) string
+	// pods, and what it reports (nil: nothing) goes with EventEnded as its Report.
+	OnEnd func(ctx context.Context, r *Run) *Report
 	// StoreRetry bounds how long a write of a run is retried (with backoff) before the
 	// engine gives up (default 30s). OnStoreFailure then hears it once: the bot must
 	// stop acting (exit, so that Recover settles the run on the restart), since the

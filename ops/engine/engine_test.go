@@ -383,8 +383,8 @@ func TestAbortAfterAFailedRestoreUndoesIt(t *testing.T) {
 	assert.Equal(t, "undo-restore-destination", undo[0], "the undo of the restore comes first: %v", undo)
 }
 
-// OnEnd runs once for every run, however it ends, before EventEnded, whose message
-// carries what it said.
+// OnEnd runs once for every run, however it ends, before EventEnded, which carries
+// what it reported.
 func TestOnEndRunsHoweverARunEnds(t *testing.T) {
 	for name, end := range map[string]func(h *harness){
 		"rejected":                 func(h *harness) { h.mustDecide(carol, engine.Reject, "not tonight") },
@@ -406,11 +406,11 @@ func TestOnEndRunsHoweverARunEnds(t *testing.T) {
 			var mu sync.Mutex
 			var ended []string
 			h.eng.Close(context.Background())
-			h.opts.OnEnd = func(_ context.Context, r *engine.Run) string {
+			h.opts.OnEnd = func(_ context.Context, r *engine.Run) *engine.Report {
 				mu.Lock()
 				defer mu.Unlock()
 				ended = append(ended, r.ID)
-				return "cleaned " + r.ID
+				return &engine.Report{Kind: "cleaned", Facts: []byte(`"` + r.ID + `"`)}
 			}
 			h.eng = engine.New(h.opts)
 			require.NoError(t, h.eng.Recover(context.Background()))
@@ -421,13 +421,14 @@ func TestOnEndRunsHoweverARunEnds(t *testing.T) {
 			mu.Lock()
 			assert.Equal(t, []string{r.ID}, ended)
 			mu.Unlock()
-			var msg string
+			var said *engine.Report
 			for _, ev := range h.snapshotEvents() {
 				if ev.Kind == engine.EventEnded {
-					msg = ev.Message
+					said = ev.Report
 				}
 			}
-			assert.Equal(t, "cleaned "+r.ID, msg)
+			require.NotNil(t, said)
+			assert.Equal(t, engine.Report{Kind: "cleaned", Facts: []byte(`"` + r.ID + `"`)}, *said)
 		})
 	}
 }
@@ -573,4 +574,29 @@ func TestWaitsCanBeCancelledOrAborted(t *testing.T) {
 		h.eng.Wait()
 		assert.Equal(t, engine.Succeeded, h.stored(r.ID).Steps[r.Current].State)
 	})
+}
+
+// A step's account goes into the audit log as the step succeeds: the sentence of a step
+// that reports in words, or the kind and facts of one that reports data.
+func TestTheAuditLogKeepsWhatEachStepReported(t *testing.T) {
+	h := newHarness(t, 1)
+	r := h.start()
+	h.mustDecide(bob, engine.Approve, "") // scale destination celery to 0
+	h.mustDecide(bob, engine.Approve, "") // maintenance on, destination
+	audit, err := h.store.Audit(context.Background(), r.ID)
+	require.NoError(t, err)
+	said := map[string]string{}
+	for _, a := range audit {
+		if a.Event == "step.succeeded" {
+			said[a.StepID] = a.Reason
+		}
+	}
+	assert.Equal(t, map[string]string{
+		"preflight":                  "preflight done",
+		"scale-destination-celery":   `scaled {"from":1,"to":0}`,
+		"maintenance-on-destination": "maintenance-on-destination done",
+	}, said)
+	out := h.stored(r.ID).Steps[1].Output
+	require.NotNil(t, out.Report)
+	assert.Equal(t, engine.Report{Kind: "scaled", Facts: []byte(`{"from":1,"to":0}`)}, *out.Report, "the run keeps the report as data")
 }

@@ -30,9 +30,11 @@ type Event struct {
 	Run      *Run
 	Step     int // 0-based; -1 when the event concerns the run
 	Decision *Decision
-	// Message is a running step's progress (EventProgress) or what the end of the run
-	// could not clean up (EventEnded).
+	// Message is a running step's progress (EventProgress).
 	Message string
+	// Report is what the end of the run reports (EventEnded): what it could not clean
+	// up, and the backups it keeps; nil when nothing.
+	Report *Report
 	// Waited is how long the step has waited for approval (EventReminder).
 	Waited time.Duration
 }

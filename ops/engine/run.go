@@ -72,10 +72,13 @@ type Decision struct {
 	Check string `json:"check,omitempty"`
 }
 
-// Output is what a step reports: a one-line summary, its result (what later steps,
-// rollback and metrics read: a recorded replica count, a dump's sha256), and longer
-// details for a file.
+// Output is what a step reports: its account as data (Report, which the transport
+// words), its result (what later steps, rollback and metrics read: a recorded replica
+// count, a dump's sha256), and longer details for a file.
 type Output struct {
+	Report *Report `json:"report,omitempty"`
+	// Summary is a one-line account in words: runs stored by earlier versions have it,
+	// and the steps not yet reporting data (dump, restore, a failed snapshot diff).
 	Summary string          `json:"summary,omitempty"`
 	Result  json.RawMessage `json:"result,omitempty"`
 	// Values is the untyped result of runs stored by earlier versions; read it

@@ -156,8 +156,8 @@ func (e *Engine) ended(r *Run) {
 		defer e.wg.Done()
 		ctx, cancel := context.WithTimeout(base, endTimeout)
 		defer cancel()
-		msg := e.opts.OnEnd(ctx, snapshot)
-		e.emitIn(base, EventEnded, snapshot, -1, nil, msg)
+		rep := e.opts.OnEnd(ctx, snapshot)
+		e.events.push(base, Event{Kind: EventEnded, Run: snapshot.Clone(), Step: -1, Report: rep})
 	}()
 }
 
@@ -298,7 +298,7 @@ func (e *Engine) finish(ctx context.Context, runID string, i, attempt int, out O
 	case endedByDecision && err == nil && ended.Action == Abort:
 		// The wait ended by itself as the Abort came: the run stops all the same.
 		s.Error = ""
-		e.setState(c, i, Succeeded, &audit, "", out.Summary)
+		e.setState(c, i, Succeeded, &audit, "", auditSummary(out))
 		e.stop(c, ended.User, abortReason(ended), Aborted, &audit)
 	case endedByDecision && err != nil && !e.closing:
 		reason := "the wait was ended by " + ended.User
@@ -318,7 +318,7 @@ func (e *Engine) finish(ctx context.Context, runID string, i, attempt int, out O
 		s.Error = err.Error()
 	default:
 		s.Error = ""
-		e.setState(c, i, Succeeded, &audit, "", out.Summary)
+		e.setState(c, i, Succeeded, &audit, "", auditSummary(out))
 		e.advance(c, i+1, &audit)
 	}
 	if cerr := e.commit(ctx, c, audit); cerr != nil {
