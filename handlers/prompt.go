@@ -120,7 +120,7 @@ func Decided(r *engine.Run, i, attempt int, required int) message.Message {
 		who = append(who, verdict)
 	}
 	if s.Attempt == attempt && s.State == engine.Expired {
-		who = append(who, "Expired: "+s.Reason)
+		who = append(who, "Expired: "+whyStopped(s))
 	}
 	if len(who) == 0 {
 		who = []string{engine.Human(s.State)}
@@ -151,11 +151,7 @@ func Failure(r *engine.Run, i int, required int, mention string) message.Message
 		m.Sections = []string{"*" + m.Text + "*", diff,
 			"The whole diff is in the file above. If the difference is expected, *Skip* and say why; otherwise *Abort*."}
 	} else {
-		detail := s.Error
-		if detail == "" {
-			detail = s.Reason
-		}
-		m.Code = clipLines(detail, 40)
+		m.Code = clipLines(whyStopped(s), 40)
 	}
 	if mention != "" {
 		m.Text += " · " + mention

@@ -100,6 +100,21 @@ func OutputText(o engine.Output) string {
 	return o.Summary
 }
 
+// CauseText words why the engine failed, interrupted or expired a step.
+func CauseText(c engine.Cause) string { return say("cause/"+string(c.Kind), c) }
+
+// whyStopped is why step s stopped: what the executor returned, else the engine's
+// cause, else the reason stored by an earlier version.
+func whyStopped(s engine.StepRun) string {
+	switch {
+	case s.Error != "":
+		return s.Error
+	case s.Cause != nil:
+		return CauseText(*s.Cause)
+	}
+	return s.Reason
+}
+
 // ScheduleRefusalText words a refusal of the scheduler.
 func ScheduleRefusalText(r *schedule.Refusal) string {
 	return say("schedule/refusal/"+string(r.Kind), r)

@@ -228,3 +228,20 @@ func TestEveryReportIsWorded(t *testing.T) {
 	assert.Contains(t, handlers.ReportText(&engine.Report{Kind: "no-such-kind"}), "could not read")
 	assert.Equal(t, "legacy words", handlers.OutputText(engine.Output{Summary: "legacy words"}), "a run stored by an earlier version shows its sentence")
 }
+
+// What the engine records as the cause of a step it stopped reads as it did when the
+// engine wrote it in words; runs stored then show their words.
+func TestCausesAreWorded(t *testing.T) {
+	for _, tc := range []struct {
+		c    engine.Cause
+		want string
+	}{
+		{engine.Cause{Kind: engine.CauseExpired, Timeout: 2 * time.Hour}, "no decision within 2h0m0s; the step was not run"},
+		{engine.Cause{Kind: engine.CauseRestarted, Was: engine.Running}, "the bot stopped while this step was running; it may have partly run"},
+		{engine.Cause{Kind: engine.CauseShutDown, Err: "context canceled"}, "the bot shut down while this step ran: context canceled"},
+		{engine.Cause{Kind: engine.CauseWaitEnded, User: "U03CAROL", Reason: "DNS will not change tonight"}, "the wait was ended by U03CAROL: DNS will not change tonight"},
+		{engine.Cause{Kind: engine.CauseWaitEnded, User: "U03CAROL"}, "the wait was ended by U03CAROL"},
+	} {
+		assert.Equal(t, tc.want, handlers.CauseText(tc.c), string(tc.c.Kind))
+	}
+}

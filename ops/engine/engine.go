@@ -130,8 +130,7 @@ func (e *Engine) Recover(ctx context.Context) error {
 	if s := r.CurrentStep(); s != nil && (s.State == Running || s.State == Approved) {
 		c := r.Clone()
 		var audit []AuditEntry
-		was := s.State
-		e.setState(c, c.Current, Interrupted, &audit, "", "the bot stopped while this step was "+string(was)+"; it may have partly run")
+		e.setCaused(c, c.Current, Interrupted, &audit, "", Cause{Kind: CauseRestarted, Was: s.State})
 		c.Steps[c.Current].Ended = e.now()
 		if err := e.commit(ctx, c, audit); err != nil {
 			return err
@@ -278,7 +277,7 @@ func (e *Engine) Tick(ctx context.Context) error {
 	if e.opts.ApprovalTimeout > 0 && now.Sub(s.AwaitingSince) >= e.opts.ApprovalTimeout {
 		c := r.Clone()
 		var audit []AuditEntry
-		e.setState(c, c.Current, Expired, &audit, "", fmt.Sprintf("no decision within %s; the step was not run", e.opts.ApprovalTimeout))
+		e.setCaused(c, c.Current, Expired, &audit, "", Cause{Kind: CauseExpired, Timeout: e.opts.ApprovalTimeout})
 		if err := e.commit(ctx, c, audit); err != nil {
 			return err
 		}

@@ -291,7 +291,7 @@ func TestApprovalsExpireAndRemindersAreSent(t *testing.T) {
 	require.NoError(t, h.eng.Tick(ctx))
 	r := h.active()
 	assert.Equal(t, engine.Expired, r.Steps[1].State)
-	assert.Contains(t, r.Steps[1].Reason, "not run")
+	assert.Equal(t, &engine.Cause{Kind: engine.CauseExpired, Timeout: 2 * time.Hour}, r.Steps[1].Cause, "the step was not run")
 	_, err := h.decide(bob, engine.Approve, "")
 	refusal(t, err, engine.RefusedApproveStuck, "Step", 2, "State", engine.Expired)
 	assert.Equal(t, 0, h.exec.count(r.Steps[1].Step.ID), "an expired step is not run")
@@ -348,7 +348,7 @@ func TestRestartTurnsARunningStepIntoInterrupted(t *testing.T) {
 	require.NoError(t, h2.eng.Recover(context.Background()))
 	r2 := h2.active()
 	assert.Equal(t, engine.Interrupted, r2.Steps[1].State)
-	assert.Contains(t, r2.Steps[1].Reason, "may have partly run")
+	assert.Equal(t, &engine.Cause{Kind: engine.CauseRestarted, Was: engine.Running}, r2.Steps[1].Cause, "it may have partly run")
 	_, err = h2.decide(bob, engine.Approve, "")
 	refusal(t, err, engine.RefusedApproveStuck, "Step", 2, "State", engine.Interrupted)
 	assert.Equal(t, 0, h2.exec.count(step), "nothing re-ran by itself")
@@ -538,7 +538,8 @@ func TestWaitsCanBeCancelledOrAborted(t *testing.T) {
 			got := h.stored(r.ID)
 			s := got.Steps[r.Current]
 			assert.Equal(t, tc.want, s.State)
-			assert.Equal(t, "the wait was ended by "+carol+": DNS will not change tonight", s.Error)
+			assert.Equal(t, &engine.Cause{Kind: engine.CauseWaitEnded, User: carol, Reason: "DNS will not change tonight"}, s.Cause)
+			assert.Empty(t, s.Error, "the executor's error is not what ended it")
 			assert.False(t, s.Waiting)
 			if tc.action == engine.Cancel {
 				assert.Equal(t, r.Current, got.Current, "the run stays at the step, which offers Retry, Skip and Abort")
@@ -547,6 +548,7 @@ func TestWaitsCanBeCancelledOrAborted(t *testing.T) {
 				h.exec.mu.Unlock()
 				h.mustDecide(bob, engine.Retry, "")
 				assert.Equal(t, engine.Succeeded, h.stored(r.ID).Steps[r.Current].State, "the retry waits again and ends")
+				assert.Nil(t, h.stored(r.ID).Steps[r.Current].Cause, "a new attempt has no cause of the old one's")
 			} else {
 				assert.True(t, got.State != engine.Active || got.InRollback(), "the abort stopped the run")
 			}

@@ -3,6 +3,7 @@ package engine
 import (
 	"encoding/json"
 	"fmt"
+	"time"
 )
 
 // Report is an account of what a step did (or of what the end of a run left), as
@@ -46,4 +47,36 @@ func auditSummary(o Output) string {
 		s += " stopped " + string(b)
 	}
 	return s
+}
+
+// CauseKind says why the engine itself failed, interrupted or expired a step.
+type CauseKind string
+
+const (
+	// CauseExpired: no decision came within Timeout; the step was not run.
+	CauseExpired CauseKind = "expired"
+	// CauseRestarted: the bot stopped while the step was Was; it may have partly run.
+	CauseRestarted CauseKind = "restarted"
+	// CauseShutDown: the bot shut down while the step ran; Err is what it returned.
+	CauseShutDown CauseKind = "shut_down"
+	// CauseWaitEnded: User ended the step's wait (Cancel or Abort), for Reason.
+	CauseWaitEnded CauseKind = "wait_ended"
+)
+
+// Cause is why the engine failed, interrupted or expired a step, as data (the
+// transport words it). StepRun.Reason and Error keep what people typed and what the
+// executor returned.
+type Cause struct {
+	Kind    CauseKind     `json:"kind"`
+	Timeout time.Duration `json:"timeout,omitempty"`
+	Was     StepState     `json:"was,omitempty"`
+	User    string        `json:"user,omitempty"`
+	Reason  string        `json:"reason,omitempty"`
+	Err     string        `json:"err,omitempty"`
+}
+
+// audit is the cause for the audit log: its kind and facts.
+func (c Cause) audit() string {
+	b, _ := json.Marshal(c)
+	return string(c.Kind) + " " + string(b)
 }

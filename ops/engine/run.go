@@ -103,8 +103,10 @@ type StepRun struct {
 	Ended         time.Time `json:"ended,omitzero"`
 	Output        Output    `json:"output,omitzero"`
 	Error         string    `json:"error,omitempty"`
-	Reason        string    `json:"reason,omitempty"` // why it was skipped, rejected or expired
-	Executions    int       `json:"executions"`       // how many times the executor was started
+	Reason        string    `json:"reason,omitempty"` // why it was skipped or rejected (expired, interrupted: runs of earlier versions)
+	// Cause is why the engine failed, interrupted or expired the current attempt.
+	Cause      *Cause `json:"cause,omitempty"`
+	Executions int    `json:"executions"` // how many times the executor was started
 	// Waiting says the running attempt only waits (DNS, TLS, a merge by a person): Abort
 	// and Cancel may end it.
 	Waiting bool `json:"waiting,omitempty"`

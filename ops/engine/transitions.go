@@ -23,9 +23,15 @@ func (e *Engine) setState(r *Run, i int, to StepState, audit *[]AuditEntry, user
 	*audit = append(*audit, AuditEntry{At: e.now(), RunID: r.ID, Step: i + 1, StepID: s.Step.ID, Attempt: s.Attempt,
 		User: user, Event: "step." + string(to), From: string(s.State), To: string(to), Reason: reason})
 	s.State = to
-	if reason != "" && (to == Skipped || to == Rejected || to == Expired || to == Interrupted) {
+	if reason != "" && (to == Skipped || to == Rejected) {
 		s.Reason = reason
 	}
+}
+
+// setCaused moves step i of r to a state for a cause of the engine's own.
+func (e *Engine) setCaused(r *Run, i int, to StepState, audit *[]AuditEntry, user string, c Cause) {
+	e.setState(r, i, to, audit, user, c.audit())
+	r.Steps[i].Cause = &c
 }
 
 // advance makes step i current: awaiting approval, or running at once when it is a
@@ -301,17 +307,13 @@ func (e *Engine) finish(ctx context.Context, runID string, i, attempt int, out O
 		e.setState(c, i, Succeeded, &audit, "", auditSummary(out))
 		e.stop(c, ended.User, abortReason(ended), Aborted, &audit)
 	case endedByDecision && err != nil && !e.closing:
-		reason := "the wait was ended by " + ended.User
-		if ended.Reason != "" {
-			reason += ": " + ended.Reason
-		}
-		s.Error = reason
-		e.setState(c, i, Failed, &audit, ended.User, reason)
+		s.Error = ""
+		e.setCaused(c, i, Failed, &audit, ended.User, Cause{Kind: CauseWaitEnded, User: ended.User, Reason: ended.Reason})
 		if ended.Action == Abort {
 			e.stop(c, ended.User, abortReason(ended), Aborted, &audit)
 		}
 	case err != nil && cancelled && e.closing:
-		e.setState(c, i, Interrupted, &audit, "", "the bot shut down while this step ran: "+err.Error())
+		e.setCaused(c, i, Interrupted, &audit, "", Cause{Kind: CauseShutDown, Err: err.Error()})
 		s.Error = err.Error()
 	case err != nil:
 		e.setState(c, i, Failed, &audit, "", err.Error())
@@ -390,7 +392,7 @@ func (e *Engine) retry(ctx context.Context, r *Run, q Request) (Outcome, error) 
 	audit := []AuditEntry{decisionAudit(c, d)}
 	cs := &c.Steps[q.Step]
 	cs.Attempt++
-	cs.Approvals, cs.Error, cs.Reason = nil, "", ""
+	cs.Approvals, cs.Error, cs.Reason, cs.Cause = nil, "", "", nil
 	cs.SkipVotes, cs.SkipReasons = nil, nil
 	cs.AwaitingSince = e.now()
 	e.setState(c, q.Step, Awaiting, &audit, q.User, "")
