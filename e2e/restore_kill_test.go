@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/nycmeshnet/cutoverbot/handlers"
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
 	"github.com/nycmeshnet/cutoverbot/ops/pg"
 	"github.com/nycmeshnet/cutoverbot/ops/steps"
@@ -397,7 +398,7 @@ func TestReliabilityKilledMidScaleKeepsTheReplicaCount(t *testing.T) {
 	run, audit := w.finalRun()
 	assert.Equal(t, int32(1), w.dest.Kube.SpecReplicas("statefulset", sandbox.Namespace, sandbox.CeleryStatefulSet),
 		"celery is back at the count it had before the run, not at the 0 the retry found")
-	assert.Contains(t, run.Steps[1].Output.Summary, "count before the run: 1, kept from an earlier attempt")
+	assert.Contains(t, handlers.OutputText(run.Steps[1].Output), "count before the run: 1, kept from an earlier attempt")
 	requireDecisions(t, audit, len(clusterPlan())-1, 1)
 	record(t, suiteRow{Scenario: "SIGKILL mid-scale, Retry", Faults: "bot killed while celery scaled to 0 had not stopped; the retry found 0",
 		Runs: completed(run), RunTwice: stepsRunTwice(run, audit), RowsLost: lost, Decisions: decisions(audit)})

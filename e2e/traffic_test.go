@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/nycmeshnet/cutoverbot/handlers"
 	"github.com/nycmeshnet/cutoverbot/ops/config"
 	"github.com/nycmeshnet/cutoverbot/ops/dns"
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
@@ -66,7 +67,7 @@ func TestE2EDefaultPlanEndsWithDNSAndTLSAtTheDestination(t *testing.T) {
 	run, _ := w.finalRun()
 	assert.Equal(t, engine.Completed, run.State)
 	assert.Len(t, run.Steps, 18)
-	assert.Contains(t, run.Steps[12].Output.Summary, "/pull/1 merged")
+	assert.Contains(t, handlers.OutputText(run.Steps[12].Output), "/pull/1 merged")
 	// Each merge waited for the workflow run it started, linked in the summary.
 	for i, want := range map[int]struct{ repo, file, name string }{
 		12: {w.cfg.GitHub.DNS.Repo, w.cfg.GitHub.DNS.Workflow, "SLD Terraform"},
@@ -74,12 +75,12 @@ func TestE2EDefaultPlanEndsWithDNSAndTLSAtTheDestination(t *testing.T) {
 	} {
 		runs := w.traffic.GitHub.WorkflowRuns(want.repo, want.file)
 		require.Len(t, runs, 1, "one merge, one run of %s", want.file)
-		assert.Contains(t, run.Steps[i].Output.Summary, "merged; the "+want.name+" run "+runs[0].URL+" succeeded")
+		assert.Contains(t, handlers.OutputText(run.Steps[i].Output), "merged; the "+want.name+" run "+runs[0].URL+" succeeded")
 	}
 	assert.Contains(t, run.Steps[0].Output.Details, "deploy_environments.yaml deploys to prod1 (deploy_prod1)", "preflight read the certificate workflow")
-	assert.Contains(t, run.Steps[11].Output.Summary, "no difference")
-	assert.Contains(t, run.Steps[11].Output.Summary, "keys held by more than one entry", "the map data repeats keys, as MeshDB's does")
-	assert.Contains(t, run.Steps[11].Output.Summary, fmt.Sprintf("meshweb answered 200 on attempt %d", sandbox.RestartingRequests+1),
+	assert.Contains(t, handlers.OutputText(run.Steps[11].Output), "no difference")
+	assert.Contains(t, handlers.OutputText(run.Steps[11].Output), "keys held by more than one entry", "the map data repeats keys, as MeshDB's does")
+	assert.Contains(t, handlers.OutputText(run.Steps[11].Output), fmt.Sprintf("meshweb answered 200 on attempt %d", sandbox.RestartingRequests+1),
 		"the post snapshot waited out the LB's 502/503 after maintenance")
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 )
 
 // Announcer executes announce steps; it needs no Handler, so it is registered before
@@ -22,7 +23,7 @@ func (a Announcer) Announce(ctx context.Context, x engine.StepContext) (engine.O
 	if err != nil {
 		return engine.Output{}, fmt.Errorf("post the %s announcement in <#%s>: %w", x.Step.Announce.Template, a.Channel, err)
 	}
-	return engine.Output{Summary: fmt.Sprintf("posted the %s announcement top-level in <#%s>", x.Step.Announce.Template, a.Channel)}.
+	return engine.Output{}.WithReport(report.Announced{Template: x.Step.Announce.Template, Channel: a.Channel}).
 		WithResult(AnnounceResult{TS: ts}), nil
 }
 

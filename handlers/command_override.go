@@ -49,5 +49,5 @@ func (overrideCommand) run(ctx context.Context, h *Handler, c Command, args []st
 		h.refuseErr(ctx, c, err)
 		return
 	}
-	h.reply(ctx, c, Info(fmt.Sprintf("Step %d: %s.", r.Current+1, msg)))
+	h.reply(ctx, c, Info(fmt.Sprintf("Step %d: %s.", r.Current+1, OutcomeText(msg))))
 }

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -43,14 +44,24 @@ func (scheduleCommand) run(ctx context.Context, h *Handler, c Command, args []st
 	}
 	at, err := schedule.ParseWhen(strings.Join(args[2:], " "), h.zone())
 	if err != nil {
-		h.refuse(ctx, c.to(), "usage", err.Error())
+		h.refuseSchedule(ctx, c, "usage", err)
 		return
 	}
 	sc, err := s.Add(ctx, args[0], args[1], at, c.UserID)
 	if err != nil {
-		h.refuse(ctx, c.to(), "bad_input", err.Error())
+		h.refuseSchedule(ctx, c, "bad_input", err)
 		return
 	}
-	h.reply(ctx, c, Info(fmt.Sprintf("Scheduled %s: %s → %s at %s, started by <@%s>. Reminders 24 h and 1 h before in <#%s>. `/cutover unschedule %s` removes it.",
-		sc.ID, sc.Origin, sc.Dest, slackTimeIn(sc.At, h.zone()), sc.By, h.channel(), sc.ID)))
+	h.reply(ctx, c, Info(say("schedule/added", scheduleWords{S: sc, Zone: h.zone(), Channel: h.channel()})))
+}
+
+// refuseSchedule answers a request the scheduler refused, or a pair the plan refused
+// (its error says why), with code for the metrics.
+func (h *Handler) refuseSchedule(ctx context.Context, c Command, code string, err error) {
+	var r *schedule.Refusal
+	if errors.As(err, &r) {
+		h.refuse(ctx, c.to(), code, ScheduleRefusalText(r))
+		return
+	}
+	h.refuse(ctx, c.to(), code, err.Error())
 }

@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"context"
-	"fmt"
 )
 
 // unscheduleCommand answers `/cutover unschedule ID`; schedule's line in Help covers it.
@@ -27,8 +26,8 @@ func (unscheduleCommand) run(ctx context.Context, h *Handler, c Command, args []
 	}
 	sc, err := h.opts.Scheduler.Remove(ctx, args[0])
 	if err != nil {
-		h.refuse(ctx, c.to(), "bad_input", err.Error())
+		h.refuseSchedule(ctx, c, "bad_input", err)
 		return
 	}
-	h.reply(ctx, c, Info(fmt.Sprintf("Removed schedule %s (%s → %s at %s).", sc.ID, sc.Origin, sc.Dest, slackTimeIn(sc.At, h.zone()))))
+	h.reply(ctx, c, Info(say("schedule/removed", scheduleWords{S: sc, Zone: h.zone()})))
 }

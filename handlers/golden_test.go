@@ -22,6 +22,7 @@ import (
 	"github.com/nycmeshnet/cutoverbot/ops/config"
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
 	"github.com/nycmeshnet/cutoverbot/ops/plan"
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 	"github.com/nycmeshnet/cutoverbot/ops/snapshot"
 
 	"github.com/nycmeshnet/cutoverbot/handlers"
@@ -148,7 +149,7 @@ func TestGoldenMessages(t *testing.T) {
 		"diff-summary":        handlers.Failure(diff, 11, 1, mention),
 		"progress":            handlers.Progress(r, 8, "copying 13.2 MiB into prod1 pod meshdb-postgres-5c6b7-klmno, then pg_restore"),
 		"progress-waiting":    handlers.Progress(waiting, 13, "waiting for db.nycmesh.net → kubernetes-lb-prod-sn3.nycmesh.net: 1.1.1.1:53 answers kubernetes-lb-prod-sn10.nycmesh.net"),
-		"reminder":            handlers.Reminder(r, 8, "waiting for approval for 1h0m0s", mention, t0.Add(9*time.Minute+2*time.Hour)),
+		"reminder":            handlers.Reminder(r, 8, time.Hour, mention, t0.Add(9*time.Minute+2*time.Hour)),
 		"direct-message":      handlers.DirectPrompt(r, 8, link(withThread(r.Clone(), "1764014400.000100"))+"?thread_ts=1764014400.000100&cid=C0123MESHDB", "C0123MESHDB"),
 		"status":              handlers.Status(r, 1, now),
 		"status-none":         handlers.Status(nil, 1, now),
@@ -167,11 +168,13 @@ func TestGoldenMessages(t *testing.T) {
 		}),
 		"token-warning": handlers.TokenWarning([]handlers.ExpiringToken{
 			{Cluster: "prod2", Expires: now.Add(6*24*time.Hour + 3*time.Hour)}, {Cluster: "prod1", Expires: now.Add(-time.Hour)}}, now),
-		"ended": handlers.Ended(ended, now, ""),
-		"ended-cleanup": handlers.Ended(ended, now, "Files the bot could not remove (they hold members' data):\n"+
-			"could not remove /tmp/cutoverbot-20261124-2000-ab12.dump in prod1 pod meshdb-postgres-5c6b7-klmno (connection refused); remove it by hand:\n"+
-			"  kubectl -n meshdb exec meshdb-postgres-5c6b7-klmno -c meshdb-postgres -- rm -f /tmp/cutoverbot-20261124-2000-ab12.dump\n"+
-			"Backups kept until 2026-12-01 21:00 UTC (state.retention), then removed: restore-destination-backup-early-1.1.dump (1.2 MiB, sha256 77951f881c6b) in the spool of replica cutoverbot-0"),
+		"ended": handlers.Ended(ended, now, nil),
+		"ended-cleanup": handlers.Ended(ended, now, engine.ReportOf(report.End{
+			Leftovers: []report.Leftover{{Path: "/tmp/cutoverbot-20261124-2000-ab12.dump", Cluster: "prod1", Namespace: "meshdb",
+				Pod: "meshdb-postgres-5c6b7-klmno", Container: "meshdb-postgres", Err: "connection refused"}},
+			Backups: []report.KeptBackup{{File: "restore-destination-backup-early-1.1.dump", Bytes: 1258291,
+				SHA256: "77951f881c6b0d2e3f4a5b6c7d8e9f00112233445566778899aabbccddeeff00", Replica: "cutoverbot-0"}},
+			KeptUntil: time.Date(2026, 12, 1, 21, 0, 0, 0, time.UTC)})),
 	}
 	cases["preflight-failure"] = handlers.Failure(pre, 0, 2, mention)
 	cases["preflight-result"] = handlers.Result(preDone, 0)
@@ -338,7 +341,7 @@ func preflightRuns(r *engine.Run, now time.Time) (failed, passed *engine.Run) {
 	s := &failed.Steps[0]
 	s.State, s.Attempt, s.Started, s.Ended = engine.Failed, 2, now, now.Add(4*time.Second)
 	s.Overrides = []engine.CheckOverride{dns, deploy}
-	s.Output = engine.Output{Summary: "4 of 8 checks passed, 1 warning(s)"}.WithResult(engine.Checks{Attempt: 2, Checks: lines})
+	s.Output = engine.Output{}.WithReport(report.Checks{Total: 8, Passed: 4, Warned: 1}).WithResult(engine.Checks{Attempt: 2, Checks: lines})
 	s.Error = "preflight failed: no-meshdb-deploy-in-progress, dns-points-at-the-origin, the-merges-workflows"
 	failed.Decisions = []engine.Decision{{Step: 0, StepID: "preflight", Attempt: 2, User: "U03CAROL", Action: engine.Override,
 		Check: "dns-points-at-the-origin", Reason: "1.1.1.1 and 8.8.8.8 answer the origin", At: now}}
@@ -353,6 +356,6 @@ func preflightRuns(r *engine.Run, now time.Time) (failed, passed *engine.Run) {
 	after[6].Outcome, after[6].Override = engine.CheckOverridden, &dns
 	after[7].Outcome, after[7].Message = engine.CheckPassed, "sld_terraform.yaml runs on a push to main of nycmeshnet/nycmesh-dns; deploy_environments.yaml deploys to prod1 (deploy_prod1)"
 	s.State, s.Attempt, s.Error = engine.Succeeded, 3, ""
-	s.Output = engine.Output{Summary: "5 of 8 checks passed, 1 warning(s), 2 overridden"}.WithResult(engine.Checks{Attempt: 3, Checks: after})
+	s.Output = engine.Output{}.WithReport(report.Checks{Total: 8, Passed: 5, Warned: 1, Overridden: 2}).WithResult(engine.Checks{Attempt: 3, Checks: after})
 	return failed, passed
 }

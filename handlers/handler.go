@@ -65,7 +65,7 @@ type replyTo struct {
 type Engine interface {
 	Active() *engine.Run
 	Start(ctx context.Context, origin, dest, initiator string) (*engine.Run, error)
-	Decide(ctx context.Context, q engine.Request) (string, error)
+	Decide(ctx context.Context, q engine.Request) (engine.Outcome, error)
 	SetNote(ctx context.Context, runID, key, value string) error
 }
 
@@ -231,12 +231,12 @@ func (h *Handler) decideCommand(ctx context.Context, c Command, a engine.Action,
 		h.refuseErr(ctx, c, err)
 		return
 	}
-	h.reply(ctx, c, Info(msg))
+	h.reply(ctx, c, Info(OutcomeText(msg)))
 }
 
 func (h *Handler) refuseErr(ctx context.Context, c Command, err error) {
 	if r, ok := engine.IsRefusal(err); ok {
-		h.refuse(ctx, c.to(), r.Code, r.Msg)
+		h.refuse(ctx, c.to(), r.Code, RefusalText(r))
 		return
 	}
 	h.opts.Logger.Error("command failed", "user", c.UserID, "err", err)
@@ -286,7 +286,7 @@ func (h *Handler) refuseDecision(ctx context.Context, to replyTo, runID string, 
 		return
 	}
 	if r, ok := engine.IsRefusal(err); ok {
-		h.refuse(ctx, to, r.Code, r.Msg)
+		h.refuse(ctx, to, r.Code, RefusalText(r))
 		return
 	}
 	h.opts.Logger.Error("decision failed", "user", to.User, "run", runID, "err", err)

@@ -150,5 +150,5 @@ func (h *Handler) HandleSubmission(ctx context.Context, s Submission) {
 		h.refuseDecision(ctx, to, meta.RunID, err)
 		return
 	}
-	h.answer(ctx, to, Info(fmt.Sprintf("Step %d: %s.", meta.Step+1, msg)))
+	h.answer(ctx, to, Info(fmt.Sprintf("Step %d: %s.", meta.Step+1, OutcomeText(msg))))
 }

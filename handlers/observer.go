@@ -126,10 +126,10 @@ func (h *Handler) Observe(ctx context.Context, ev engine.Event) {
 		}
 		h.showCurrent(ctx, r, false)
 	case engine.EventReminder:
-		h.remind(ctx, r, ev.Step, ev.Message, thread)
+		h.remind(ctx, r, ev.Step, ev.Waited, thread)
 	case engine.EventEnded:
 		h.updateHeader(ctx, r)
-		_, err := h.opts.Poster.Post(ctx, h.channel(), thread, Ended(r, h.opts.Clock(), ev.Message))
+		_, err := h.opts.Poster.Post(ctx, h.channel(), thread, Ended(r, h.opts.Clock(), ev.Report))
 		fail("post the end of the run", err)
 	}
 }
@@ -197,14 +197,14 @@ func (h *Handler) showCurrent(ctx context.Context, r *engine.Run, again bool) {
 
 // remind nudges the approvers of a waiting step; past half its expiry the reminder is
 // shown in the channel too, once per attempt.
-func (h *Handler) remind(ctx context.Context, r *engine.Run, i int, msg, thread string) {
+func (h *Handler) remind(ctx context.Context, r *engine.Run, i int, waited time.Duration, thread string) {
 	s := r.Steps[i]
 	timeout := h.cfg().Slack.ApprovalTimeout.Duration
 	var expires time.Time
 	if timeout > 0 && !s.AwaitingSince.IsZero() {
 		expires = s.AwaitingSince.Add(timeout)
 	}
-	m := Reminder(r, i, msg, h.mention(r, i), expires)
+	m := Reminder(r, i, waited, h.mention(r, i), expires)
 	key := noteBroadcast(i, s.Attempt)
 	m.Broadcast = h.cfg().Slack.Notify.Has(config.NotifyBroadcast) && !expires.IsZero() &&
 		h.opts.Clock().Sub(s.AwaitingSince) >= timeout/2 && h.lookup(r, key) == ""

@@ -120,7 +120,7 @@ func Decided(r *engine.Run, i, attempt int, required int) message.Message {
 		who = append(who, verdict)
 	}
 	if s.Attempt == attempt && s.State == engine.Expired {
-		who = append(who, "Expired: "+s.Reason)
+		who = append(who, "Expired: "+whyStopped(s))
 	}
 	if len(who) == 0 {
 		who = []string{engine.Human(s.State)}
@@ -151,11 +151,7 @@ func Failure(r *engine.Run, i int, required int, mention string) message.Message
 		m.Sections = []string{"*" + m.Text + "*", diff,
 			"The whole diff is in the file above. If the difference is expected, *Skip* and say why; otherwise *Abort*."}
 	} else {
-		detail := s.Error
-		if detail == "" {
-			detail = s.Reason
-		}
-		m.Code = clipLines(detail, 40)
+		m.Code = clipLines(whyStopped(s), 40)
 	}
 	if mention != "" {
 		m.Text += " · " + mention
@@ -216,8 +212,8 @@ func FailureDecided(r *engine.Run, i, attempt int, d engine.Decision) message.Me
 
 // Reminder nudges the approvers while an approval waits; expires, when not zero, says
 // when the prompt expires (each reader sees it in their own time zone).
-func Reminder(r *engine.Run, i int, msg, mention string, expires time.Time) message.Message {
-	text := fmt.Sprintf("⏰ Step %d: %s is %s.", i+1, r.Steps[i].Step.Title, msg)
+func Reminder(r *engine.Run, i int, waited time.Duration, mention string, expires time.Time) message.Message {
+	text := fmt.Sprintf("⏰ Step %d: %s is %s.", i+1, r.Steps[i].Step.Title, say("reminder", waited))
 	if !expires.IsZero() {
 		text += " It expires " + slackTime(expires) + " unless someone decides."
 	}

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -54,24 +55,36 @@ func ScheduleHooks(cfg *config.Config, p Poster, runs Starter, log *slog.Logger,
 	return schedule.Hooks{
 		Check: check,
 		Remind: func(ctx context.Context, s schedule.Schedule, before time.Duration) error {
-			_, err := p.Post(ctx, channel, "", Info(fmt.Sprintf("⏰ Reminder: a MeshDB cutover %s → %s is scheduled in %s, at %s (by <@%s>, schedule %s).",
-				s.Origin, s.Dest, humanBefore(before), slackTimeIn(s.At, zoneOf(cfg)), s.By, s.ID)))
+			_, err := p.Post(ctx, channel, "", Info(say("schedule/reminder", scheduleWords{S: s, Zone: zoneOf(cfg), Before: before})))
 			return err
 		},
 		Start: func(ctx context.Context, s schedule.Schedule) (string, error) {
 			r, err := runs.Start(ctx, s.Origin, s.Dest, s.By)
+			if ref, ok := engine.IsRefusal(err); ok {
+				// The schedule keeps the error to show in its list: in words.
+				return "", errors.New(RefusalText(ref))
+			}
 			if err != nil {
 				return "", err
 			}
 			return r.ID, nil
 		},
 		Failed: func(ctx context.Context, s schedule.Schedule, err error) {
-			_, perr := p.Post(ctx, channel, "", Info(fmt.Sprintf("⚠️ The scheduled cutover %s (%s → %s, by <@%s>) could not start: %s", s.ID, s.Origin, s.Dest, s.By, err)))
+			_, perr := p.Post(ctx, channel, "", Info(say("schedule/failed", scheduleWords{S: s, Zone: zoneOf(cfg), Err: err})))
 			if perr != nil {
 				log.Error("could not report a failed scheduled start", "schedule", s.ID, "err", perr)
 			}
 		},
 	}
+}
+
+// scheduleWords are the facts of a schedule's messages (templates/schedule.tmpl).
+type scheduleWords struct {
+	S       schedule.Schedule
+	Zone    *time.Location
+	Before  time.Duration // a reminder's lead time
+	Channel string
+	Err     error // why a scheduled start failed
 }
 
 func humanBefore(d time.Duration) string {
@@ -85,17 +98,10 @@ func humanBefore(d time.Duration) string {
 func ScheduleList(list []schedule.Schedule, loc *time.Location) Message {
 	var lines []string
 	for _, s := range list {
-		state := "planned"
-		if s.Started {
-			state = "started as run " + s.RunID
-			if s.LastError != "" {
-				state = "could not start: " + s.LastError
-			}
-		}
-		lines = append(lines, fmt.Sprintf("• `%s` %s → %s at %s by <@%s> (%s)", s.ID, s.Origin, s.Dest, slackTimeIn(s.At, loc), s.By, state))
+		lines = append(lines, say("schedule/line", scheduleWords{S: s, Zone: loc}))
 	}
 	if len(lines) == 0 {
-		return Info("No cutover is scheduled. `/cutover schedule ORIGIN DEST TIME` plans one.")
+		return Info(say("schedule/none", nil))
 	}
 	return Message{Text: "Scheduled cutovers", Sections: []string{"*Scheduled cutovers*\n" + strings.Join(lines, "\n")}}
 }

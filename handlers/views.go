@@ -116,8 +116,8 @@ func Result(r *engine.Run, i int) message.Message {
 	s := r.Steps[i]
 	text := fmt.Sprintf("✅ Step %d: %s succeeded in %s", i+1, s.Step.Title, dur(s.Duration()))
 	m := message.Message{Text: text, Sections: []string{"*" + text + "*"}}
-	if s.Output.Summary != "" {
-		m.Sections = append(m.Sections, message.Escape(s.Output.Summary))
+	if sum := OutputText(s.Output); sum != "" {
+		m.Sections = append(m.Sections, message.Escape(sum))
 	}
 	if res, ok := checksOf(s); ok {
 		// One line per check, with who overrode which (the details say it in plain text).
@@ -139,10 +139,10 @@ func Progress(r *engine.Run, i int, msg string) message.Message {
 	return m
 }
 
-// Ended closes the thread.
-// cleanup says what the bot could not remove from the pods and how long the backups
-// are kept (engine.Event.Message of EventEnded).
-func Ended(r *engine.Run, now time.Time, cleanup string) message.Message {
+// Ended closes the thread. end is what the end of the run reported (engine.Event's
+// Report of EventEnded, a report.End): what the bot could not remove from the pods and
+// how long the backups are kept; nil when nothing.
+func Ended(r *engine.Run, now time.Time, end *engine.Report) message.Message {
 	ok, skipped := 0, 0
 	for _, s := range r.Steps {
 		switch s.State {
@@ -154,7 +154,7 @@ func Ended(r *engine.Run, now time.Time, cleanup string) message.Message {
 	}
 	text := fmt.Sprintf("Run %s %s after %s: %d step(s) succeeded, %d skipped.", r.ID, engine.Human(r.State), dur(r.Elapsed(now)), ok, skipped)
 	m := message.Message{Text: text, Sections: []string{"*" + text + "*"}}
-	if cleanup = strings.TrimSpace(cleanup); cleanup != "" {
+	if cleanup := strings.TrimSpace(ReportText(end)); cleanup != "" {
 		m.Sections = append(m.Sections, "```"+strings.ReplaceAll(cleanup, "```", "` ` `")+"```")
 	}
 	return m

@@ -58,8 +58,8 @@ type Options struct {
 	Observer func(ctx context.Context, ev Event)
 	// OnEnd runs when a run has ended, however it ended, before EventEnded is emitted
 	// (off the engine's lock; Close waits for it): it removes what the run left in the
-	// pods, and what it says goes with EventEnded as its Message.
-	OnEnd func(ctx context.Context, r *Run) string
+	// pods, and what it reports (nil: nothing) goes with EventEnded as its Report.
+	OnEnd func(ctx context.Context, r *Run) *Report
 	// StoreRetry bounds how long a write of a run is retried (with backoff) before the
 	// engine gives up (default 30s). OnStoreFailure then hears it once: the bot must
 	// stop acting (exit, so that Recover settles the run on the restart), since the
@@ -107,19 +107,6 @@ func New(opts Options) *Engine {
 	return e
 }
 
-// Refusal is a user-facing "no": it says what to do instead, and nothing changed.
-// Code classifies it for metrics (not_maintainer, busy, stale, own_run, ...).
-type Refusal struct {
-	Code string
-	Msg  string
-}
-
-func (r *Refusal) Error() string { return r.Msg }
-
-func refuse(code, format string, args ...any) error {
-	return &Refusal{Code: code, Msg: fmt.Sprintf(format, args...)}
-}
-
 // Recover loads the active run after a start. A step found running (or approved but
 // not yet started) may have partly run, so it becomes interrupted and needs a new
 // approval through Retry: nothing is executed again on its own.
@@ -143,8 +130,7 @@ func (e *Engine) Recover(ctx context.Context) error {
 	if s := r.CurrentStep(); s != nil && (s.State == Running || s.State == Approved) {
 		c := r.Clone()
 		var audit []AuditEntry
-		was := s.State
-		e.setState(c, c.Current, Interrupted, &audit, "", "the bot stopped while this step was "+string(was)+"; it may have partly run")
+		e.setCaused(c, c.Current, Interrupted, &audit, "", Cause{Kind: CauseRestarted, Was: s.State})
 		c.Steps[c.Current].Ended = e.now()
 		if err := e.commit(ctx, c, audit); err != nil {
 			return err
@@ -158,20 +144,20 @@ func (e *Engine) Recover(ctx context.Context) error {
 
 // Start begins a run of the plan for origin -> dest on behalf of initiator.
 func (e *Engine) Start(ctx context.Context, origin, dest, initiator string) (*Run, error) {
-	if err := e.mustBeMaintainer(ctx, initiator, "start a cutover"); err != nil {
+	if err := e.mustBeMaintainer(ctx, initiator, "start"); err != nil {
 		return nil, err
 	}
 	p, err := e.opts.Build(origin, dest)
 	if err != nil {
-		return nil, &Refusal{Code: "bad_input", Msg: err.Error()}
+		return nil, refuse(RefusedPlan, F{"Error": err.Error()})
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closing {
-		return nil, refuse("shutting_down", "the bot is shutting down; start again in a minute")
+		return nil, refuse(RefusedShuttingDown, nil)
 	}
 	if e.run != nil {
-		return nil, refuse("busy", "run %s started by <@%s> at %s is still active: see `/cutover status`", e.run.ID, e.run.Initiator, e.run.Created.UTC().Format("15:04 MST"))
+		return nil, refuse(RefusedBusy, F{"Run": e.run.ID, "Initiator": e.run.Initiator, "Since": e.run.Created})
 	}
 	now := e.now()
 	r := &Run{ID: newRunID(now), Origin: origin, Destination: dest, Initiator: initiator, Created: now, State: Active, Plan: p, Notes: map[string]string{}}
@@ -184,7 +170,7 @@ func (e *Engine) Start(ctx context.Context, origin, dest, initiator string) (*Ru
 	if err := e.opts.Store.Create(ctx, r, e.stamp(r, audit)); err != nil {
 		var busy *BusyError
 		if errors.As(err, &busy) {
-			return nil, refuse("busy", "run %s started by <@%s> at %s is still active: see `/cutover status`", busy.RunID, busy.Holder, busy.Since.UTC().Format("15:04 MST"))
+			return nil, refuse(RefusedBusy, F{"Run": busy.RunID, "Initiator": busy.Holder, "Since": busy.Since})
 		}
 		return nil, fmt.Errorf("store the new run: %w", err)
 	}
@@ -207,25 +193,25 @@ type Request struct {
 	Check string
 }
 
-// Decide applies a maintainer's decision. A *Refusal error says, for the person, why
-// nothing happened (stale button, own run, not a maintainer, ...).
-func (e *Engine) Decide(ctx context.Context, q Request) (string, error) {
+// Decide applies a maintainer's decision and says what it did. A *Refusal error says
+// why nothing happened (stale button, own run, not a maintainer, ...).
+func (e *Engine) Decide(ctx context.Context, q Request) (Outcome, error) {
 	if err := e.mustBeMaintainer(ctx, q.User, string(q.Action)); err != nil {
-		return "", err
+		return Outcome{}, err
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	r := e.run
 	if r == nil || r.ID != q.RunID {
-		return "", e.staleRun(ctx, q.RunID)
+		return Outcome{}, e.staleRun(ctx, q.RunID)
 	}
 	if q.Step != r.Current {
 		cur := r.Steps[r.Current]
-		return "", refuse("stale", "this button is for step %d, which is no longer waiting; the run is at step %d (%s, %s)", q.Step+1, r.Current+1, cur.Step.Title, human(cur.State))
+		return Outcome{}, refuse(RefusedStaleStep, F{"Step": q.Step + 1, "Current": r.Current + 1, "Title": cur.Step.Title, "State": cur.State})
 	}
 	s := r.Steps[q.Step]
 	if q.Attempt != s.Attempt {
-		return "", refuse("stale", "this button is from attempt %d of step %d; the current attempt is %d", q.Attempt, q.Step+1, s.Attempt)
+		return Outcome{}, refuse(RefusedStaleAttempt, F{"Step": q.Step + 1, "Attempt": q.Attempt, "Current": s.Attempt})
 	}
 	switch q.Action {
 	case Abort:
@@ -243,7 +229,7 @@ func (e *Engine) Decide(ctx context.Context, q Request) (string, error) {
 	case Override:
 		return e.override(ctx, r, q)
 	}
-	return "", refuse("bad_input", "unknown action %q", q.Action)
+	return Outcome{}, refuse(RefusedUnknownAction, F{"Action": q.Action})
 }
 
 // Active returns a copy of the active run, or nil.
@@ -291,7 +277,7 @@ func (e *Engine) Tick(ctx context.Context) error {
 	if e.opts.ApprovalTimeout > 0 && now.Sub(s.AwaitingSince) >= e.opts.ApprovalTimeout {
 		c := r.Clone()
 		var audit []AuditEntry
-		e.setState(c, c.Current, Expired, &audit, "", fmt.Sprintf("no decision within %s; the step was not run", e.opts.ApprovalTimeout))
+		e.setCaused(c, c.Current, Expired, &audit, "", Cause{Kind: CauseExpired, Timeout: e.opts.ApprovalTimeout})
 		if err := e.commit(ctx, c, audit); err != nil {
 			return err
 		}
@@ -305,7 +291,7 @@ func (e *Engine) Tick(ctx context.Context) error {
 	}
 	if e.opts.ReminderEvery > 0 && now.Sub(last) >= e.opts.ReminderEvery {
 		e.remind[key] = now
-		e.emit(EventReminder, r, r.Current, nil, fmt.Sprintf("waiting for approval for %s", now.Sub(s.AwaitingSince).Round(time.Minute)))
+		e.events.push(e.baseCtx, Event{Kind: EventReminder, Run: r.Clone(), Step: r.Current, Waited: now.Sub(s.AwaitingSince).Round(time.Minute)})
 	}
 	return nil
 }
@@ -340,7 +326,9 @@ func (e *Engine) WaitEvents() { e.events.drain() }
 
 func (e *Engine) now() time.Time { return e.opts.Clock().UTC() }
 
-func (e *Engine) mustBeMaintainer(ctx context.Context, user, what string) error {
+// mustBeMaintainer refuses user unless a maintainer; action is what they asked
+// (an Action, or "start").
+func (e *Engine) mustBeMaintainer(ctx context.Context, user, action string) error {
 	if e.opts.Policy == nil {
 		return nil
 	}
@@ -349,7 +337,7 @@ func (e *Engine) mustBeMaintainer(ctx context.Context, user, what string) error 
 		return fmt.Errorf("check whether %s is a maintainer: %w", user, err)
 	}
 	if !ok {
-		return refuse("not_maintainer", "only MeshDB maintainers can %s; ask one of them", what)
+		return refuse(RefusedNotMaintainer, F{"Action": action})
 	}
 	return nil
 }
@@ -357,13 +345,13 @@ func (e *Engine) mustBeMaintainer(ctx context.Context, user, what string) error 
 func (e *Engine) staleRun(ctx context.Context, id string) error {
 	if r, err := e.opts.Store.Get(ctx, id); err == nil {
 		if r.State != Active {
-			return refuse("stale", "run %s has ended (%s); this button no longer does anything", id, human(r.State))
+			return refuse(RefusedRunEnded, F{"Run": id, "State": r.State})
 		}
 	}
 	if e.run != nil {
-		return refuse("stale", "this button belongs to run %s, not to the active run %s", id, e.run.ID)
+		return refuse(RefusedOtherRun, F{"Run": id, "Active": e.run.ID})
 	}
-	return refuse("stale", "run %s is not active; nothing happened", id)
+	return refuse(RefusedNoRun, F{"Run": id})
 }
 
 func newRunID(now time.Time) string {

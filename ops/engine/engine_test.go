@@ -12,12 +12,17 @@ import (
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
 )
 
-func refusal(t *testing.T, err error, contains string) {
+// refusal checks that err is a refusal of that kind, with the facts given as
+// key, value pairs among its fields.
+func refusal(t *testing.T, err error, kind engine.RefusalKind, facts ...any) {
 	t.Helper()
 	require.Error(t, err)
 	r, ok := engine.IsRefusal(err)
 	require.True(t, ok, "want a refusal, got %v", err)
-	assert.Contains(t, r.Msg, contains)
+	assert.Equal(t, kind, r.Kind, "%v", err)
+	for i := 0; i+1 < len(facts); i += 2 {
+		assert.Equal(t, facts[i+1], r.Fields[facts[i].(string)], "%s of %v", facts[i], err)
+	}
 }
 
 func TestPreflightRunsAtStartThenEveryStepWaits(t *testing.T) {
@@ -36,15 +41,15 @@ func TestApprovalPolicy(t *testing.T) {
 		name     string
 		required int
 		clicks   []string // approvers in order
-		refused  map[int]string
+		refused  map[int]engine.RefusalKind
 		runsAt   int // index of the click after which the step runs; -1 never
 	}{
-		{"initiator cannot approve", 1, []string{alice}, map[int]string{0: "you started this run"}, -1},
-		{"non-maintainer cannot approve", 1, []string{eve}, map[int]string{0: "only MeshDB maintainers"}, -1},
+		{"initiator cannot approve", 1, []string{alice}, map[int]engine.RefusalKind{0: engine.RefusedApproveOwnRun}, -1},
+		{"non-maintainer cannot approve", 1, []string{eve}, map[int]engine.RefusalKind{0: engine.RefusedNotMaintainer}, -1},
 		{"one approval is enough", 1, []string{bob}, nil, 0},
 		{"two distinct approvals needed", 2, []string{bob, carol}, nil, 1},
-		{"same person twice does not count twice", 2, []string{bob, bob, carol}, map[int]string{1: "you already approved"}, 2},
-		{"initiator does not count toward two", 2, []string{bob, alice, carol}, map[int]string{1: "you started this run"}, 2},
+		{"same person twice does not count twice", 2, []string{bob, bob, carol}, map[int]engine.RefusalKind{1: engine.RefusedApproveTwice}, 2},
+		{"initiator does not count toward two", 2, []string{bob, alice, carol}, map[int]engine.RefusalKind{1: engine.RefusedApproveOwnRun}, 2},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -90,7 +95,7 @@ func TestDecidedAttemptAndStaleButtonsAreRefused(t *testing.T) {
 	h.mustDecide(bob, engine.Approve, "")
 	// The same button again: step 1 is done, the run is at step 2.
 	_, err := h.eng.Decide(context.Background(), old)
-	refusal(t, err, "no longer waiting")
+	refusal(t, err, engine.RefusedStaleStep, "Step", 2, "Current", 3, "Title", h.active().Steps[2].Step.Title, "State", engine.Awaiting)
 	assert.Equal(t, 1, h.exec.count(h.active().Steps[1].Step.ID))
 
 	// A button from an older attempt of the current step.
@@ -100,11 +105,11 @@ func TestDecidedAttemptAndStaleButtonsAreRefused(t *testing.T) {
 	cur := h.active()
 	require.Equal(t, 2, cur.Current)
 	_, err = h.eng.Decide(context.Background(), engine.Request{RunID: r.ID, Step: 2, Attempt: 1, User: carol, Action: engine.Approve})
-	refusal(t, err, "attempt 1")
+	refusal(t, err, engine.RefusedStaleAttempt, "Step", 3, "Attempt", 1, "Current", 2)
 
 	// Another run's button.
 	_, err = h.eng.Decide(context.Background(), engine.Request{RunID: "20260101-0000-beef", Step: 2, Attempt: 1, User: bob, Action: engine.Approve})
-	refusal(t, err, "not to the active run")
+	refusal(t, err, engine.RefusedOtherRun, "Run", "20260101-0000-beef", "Active", r.ID)
 
 	// A finished run's button.
 	h.mustDecide(alice, engine.Abort, "testing")
@@ -112,29 +117,36 @@ func TestDecidedAttemptAndStaleButtonsAreRefused(t *testing.T) {
 		h.mustDecide(bob, engine.Approve, "")
 	}
 	_, err = h.eng.Decide(context.Background(), engine.Request{RunID: r.ID, Step: 3, Attempt: 1, User: bob, Action: engine.Approve})
-	refusal(t, err, "has ended")
+	refusal(t, err, engine.RefusedRunEnded, "Run", r.ID, "State", engine.RolledBack)
 }
 
 func TestTwoRunsAtOnceAreRefusedWithTheHolderNamed(t *testing.T) {
 	h := newHarness(t, 1)
 	first := h.start()
 	_, err := h.eng.Start(context.Background(), "prod1", "prod2", bob)
-	refusal(t, err, "run "+first.ID+" started by <@"+alice+">")
+	refusal(t, err, engine.RefusedBusy, "Run", first.ID, "Initiator", alice, "Since", first.Created)
 	// The lock is in the store: a second engine on the same file refuses too.
 	h.reopen()
 	_, err = h.eng.Start(context.Background(), "prod1", "prod2", carol)
-	refusal(t, err, first.ID)
+	refusal(t, err, engine.RefusedBusy, "Run", first.ID, "Initiator", alice)
 }
 
 func TestStartRefusesBadInputAndChangesNothing(t *testing.T) {
 	h := newHarness(t, 1)
-	for _, tc := range []struct{ origin, dest, user, msg string }{
-		{"prod2", "prod3", alice, `unknown cluster "prod3"`},
-		{"prod1", "prod1", alice, "both \"prod1\""},
-		{"prod2", "prod1", eve, "only MeshDB maintainers"},
+	for _, tc := range []struct {
+		origin, dest, user string
+		kind               engine.RefusalKind
+		says               string
+	}{
+		{"prod2", "prod3", alice, engine.RefusedPlan, `unknown cluster "prod3"`},
+		{"prod1", "prod1", alice, engine.RefusedPlan, "both \"prod1\""},
+		{"prod2", "prod1", eve, engine.RefusedNotMaintainer, ""},
 	} {
 		_, err := h.eng.Start(context.Background(), tc.origin, tc.dest, tc.user)
-		refusal(t, err, tc.msg)
+		refusal(t, err, tc.kind)
+		if r, ok := engine.IsRefusal(err); ok && tc.says != "" {
+			assert.Contains(t, r.Fields["Error"], tc.says)
+		}
 	}
 	runs, err := h.store.List(context.Background(), 0)
 	require.NoError(t, err)
@@ -178,7 +190,7 @@ func TestFailureOffersRetrySkipAbort(t *testing.T) {
 	assert.Equal(t, engine.Failed, r.Steps[1].State)
 	assert.Contains(t, r.Steps[1].Error, "failed on purpose")
 	_, err := h.decide(bob, engine.Approve, "")
-	refusal(t, err, "use Retry, Skip or Abort")
+	refusal(t, err, engine.RefusedApproveStuck, "Step", 2, "State", engine.Failed)
 
 	// The initiator's Retry asks again; it does not approve.
 	h.mustDecide(alice, engine.Retry, "")
@@ -192,9 +204,9 @@ func TestFailureOffersRetrySkipAbort(t *testing.T) {
 
 	// Skip needs a reason and someone other than the initiator.
 	_, err = h.decide(bob, engine.Skip, "")
-	refusal(t, err, "needs a reason")
+	refusal(t, err, engine.RefusedSkipReason, "Step", 2)
 	_, err = h.decide(alice, engine.Skip, "ok")
-	refusal(t, err, "another maintainer")
+	refusal(t, err, engine.RefusedSkipOwnRun)
 	h.mustDecide(bob, engine.Skip, "celery already at 0 by hand")
 	r = h.active()
 	assert.Equal(t, engine.Skipped, r.Steps[1].State)
@@ -218,7 +230,7 @@ func TestAbortBuildsAGatedRollback(t *testing.T) {
 	require.Equal(t, "dump-origin", h.active().Steps[h.active().Current].Step.ID)
 	before := len(h.exec.Calls())
 	_, err := h.decide(eve, engine.Abort, "")
-	refusal(t, err, "only MeshDB maintainers")
+	refusal(t, err, engine.RefusedNotMaintainer, "Action", "abort")
 	h.mustDecide(alice, engine.Abort, "found a problem") // the initiator may abort
 	assert.Len(t, h.exec.Calls(), before, "abort runs nothing by itself")
 	cur := h.active()
@@ -230,7 +242,7 @@ func TestAbortBuildsAGatedRollback(t *testing.T) {
 	}
 	assert.Equal(t, []string{"undo-maintenance-on-origin", "undo-scale-origin-celery", "undo-maintenance-on-destination", "undo-scale-destination-celery", "undo-announce-done"}, ids)
 	_, err = h.decide(alice, engine.Approve, "")
-	refusal(t, err, "you started this run")
+	refusal(t, err, engine.RefusedApproveOwnRun)
 	for h.eng.Active() != nil {
 		h.mustDecide(carol, engine.Approve, "")
 	}
@@ -252,7 +264,7 @@ func TestAbortWhileAStepRunsIsRefused(t *testing.T) {
 	_, err := h.eng.Decide(context.Background(), engine.Request{RunID: r.ID, Step: 1, Attempt: 1, User: bob, Action: engine.Approve})
 	require.NoError(t, err)
 	_, err = h.eng.Decide(context.Background(), engine.Request{RunID: r.ID, Step: 1, Attempt: 1, User: bob, Action: engine.Abort})
-	refusal(t, err, "is running")
+	refusal(t, err, engine.RefusedAbortRunning, "Step", 2, "Title", r.Steps[1].Step.Title)
 	close(release)
 	h.eng.Wait()
 	h.mustDecide(bob, engine.Abort, "")
@@ -279,9 +291,9 @@ func TestApprovalsExpireAndRemindersAreSent(t *testing.T) {
 	require.NoError(t, h.eng.Tick(ctx))
 	r := h.active()
 	assert.Equal(t, engine.Expired, r.Steps[1].State)
-	assert.Contains(t, r.Steps[1].Reason, "not run")
+	assert.Equal(t, &engine.Cause{Kind: engine.CauseExpired, Timeout: 2 * time.Hour}, r.Steps[1].Cause, "the step was not run")
 	_, err := h.decide(bob, engine.Approve, "")
-	refusal(t, err, "expired")
+	refusal(t, err, engine.RefusedApproveStuck, "Step", 2, "State", engine.Expired)
 	assert.Equal(t, 0, h.exec.count(r.Steps[1].Step.ID), "an expired step is not run")
 	h.mustDecide(bob, engine.Retry, "")
 	assert.Equal(t, 1, h.exec.count(r.Steps[1].Step.ID))
@@ -336,9 +348,9 @@ func TestRestartTurnsARunningStepIntoInterrupted(t *testing.T) {
 	require.NoError(t, h2.eng.Recover(context.Background()))
 	r2 := h2.active()
 	assert.Equal(t, engine.Interrupted, r2.Steps[1].State)
-	assert.Contains(t, r2.Steps[1].Reason, "may have partly run")
+	assert.Equal(t, &engine.Cause{Kind: engine.CauseRestarted, Was: engine.Running}, r2.Steps[1].Cause, "it may have partly run")
 	_, err = h2.decide(bob, engine.Approve, "")
-	refusal(t, err, "use Retry, Skip or Abort")
+	refusal(t, err, engine.RefusedApproveStuck, "Step", 2, "State", engine.Interrupted)
 	assert.Equal(t, 0, h2.exec.count(step), "nothing re-ran by itself")
 	h2.mustDecide(carol, engine.Retry, "")
 	assert.Equal(t, 1, h2.exec.count(step))
@@ -371,8 +383,8 @@ func TestAbortAfterAFailedRestoreUndoesIt(t *testing.T) {
 	assert.Equal(t, "undo-restore-destination", undo[0], "the undo of the restore comes first: %v", undo)
 }
 
-// OnEnd runs once for every run, however it ends, before EventEnded, whose message
-// carries what it said.
+// OnEnd runs once for every run, however it ends, before EventEnded, which carries
+// what it reported.
 func TestOnEndRunsHoweverARunEnds(t *testing.T) {
 	for name, end := range map[string]func(h *harness){
 		"rejected":                 func(h *harness) { h.mustDecide(carol, engine.Reject, "not tonight") },
@@ -394,11 +406,11 @@ func TestOnEndRunsHoweverARunEnds(t *testing.T) {
 			var mu sync.Mutex
 			var ended []string
 			h.eng.Close(context.Background())
-			h.opts.OnEnd = func(_ context.Context, r *engine.Run) string {
+			h.opts.OnEnd = func(_ context.Context, r *engine.Run) *engine.Report {
 				mu.Lock()
 				defer mu.Unlock()
 				ended = append(ended, r.ID)
-				return "cleaned " + r.ID
+				return &engine.Report{Kind: "cleaned", Facts: []byte(`"` + r.ID + `"`)}
 			}
 			h.eng = engine.New(h.opts)
 			require.NoError(t, h.eng.Recover(context.Background()))
@@ -409,13 +421,14 @@ func TestOnEndRunsHoweverARunEnds(t *testing.T) {
 			mu.Lock()
 			assert.Equal(t, []string{r.ID}, ended)
 			mu.Unlock()
-			var msg string
+			var said *engine.Report
 			for _, ev := range h.snapshotEvents() {
 				if ev.Kind == engine.EventEnded {
-					msg = ev.Message
+					said = ev.Report
 				}
 			}
-			assert.Equal(t, "cleaned "+r.ID, msg)
+			require.NotNil(t, said)
+			assert.Equal(t, engine.Report{Kind: "cleaned", Facts: []byte(`"` + r.ID + `"`)}, *said)
 		})
 	}
 }
@@ -438,7 +451,7 @@ func TestAbortIsBoundToItsStepAndAttempt(t *testing.T) {
 	h.mustDecide(bob, engine.Approve, "")
 	h.mustDecide(bob, engine.Approve, "")
 	_, err := h.eng.Decide(context.Background(), old)
-	refusal(t, err, "no longer waiting")
+	refusal(t, err, engine.RefusedStaleStep, "Step", 1, "Current", 4)
 	assert.Equal(t, engine.Active, h.active().State)
 	assert.False(t, h.active().InRollback())
 
@@ -450,13 +463,13 @@ func TestAbortIsBoundToItsStepAndAttempt(t *testing.T) {
 	failed := engine.Request{RunID: cur.ID, Step: cur.Current, Attempt: cur.Steps[cur.Current].Attempt, User: carol, Action: engine.Abort, Reason: "attempt 1"}
 	h.mustDecide(alice, engine.Retry, "") // the initiator's Retry waits for approval
 	_, err = h.eng.Decide(context.Background(), failed)
-	refusal(t, err, "from attempt 1")
+	refusal(t, err, engine.RefusedStaleAttempt, "Attempt", 1, "Current", 2)
 
 	// In a rollback, an Abort drawn for a forward step does not abandon it.
 	h.mustDecide(carol, engine.Abort, "now")
 	require.True(t, h.active().InRollback())
 	_, err = h.eng.Decide(context.Background(), old)
-	refusal(t, err, "no longer waiting")
+	refusal(t, err, engine.RefusedStaleStep, "Step", 1, "Current", h.active().Current+1)
 	assert.True(t, h.active().InRollback(), "the rollback goes on")
 }
 
@@ -476,14 +489,14 @@ func TestSkipNeedsAsManyMaintainersAsApproving(t *testing.T) {
 
 	msg, err := h.decide(bob, engine.Skip, "scaled by hand")
 	require.NoError(t, err)
-	assert.Contains(t, msg, "1 more maintainer(s)")
+	assert.Equal(t, engine.Outcome{Kind: engine.DidProposeSkip, Fields: engine.F{"More": 1}}, msg)
 	r = h.active()
 	assert.Equal(t, engine.Failed, r.Steps[i].State, "one skip is a proposal")
 	assert.Equal(t, []string{bob}, r.Steps[i].SkipVotes)
 	_, err = h.decide(bob, engine.Skip, "again")
-	refusal(t, err, "already chose to skip")
+	refusal(t, err, engine.RefusedSkipTwice, "More", 1)
 	_, err = h.decide(alice, engine.Skip, "I started it")
-	refusal(t, err, "another maintainer")
+	refusal(t, err, engine.RefusedSkipOwnRun)
 	h.mustDecide(carol, engine.Skip, "checked: celery is at 0")
 	r = h.active()
 	assert.Equal(t, engine.Skipped, r.Steps[i].State)
@@ -519,12 +532,14 @@ func TestWaitsCanBeCancelledOrAborted(t *testing.T) {
 			require.Eventually(t, func() bool { return h.eng.Active().Steps[r.Current].Waiting }, 10*time.Second, 5*time.Millisecond)
 			msg, err := h.eng.Decide(context.Background(), engine.Request{RunID: r.ID, Step: r.Current, Attempt: 1, User: carol, Action: tc.action, Reason: "DNS will not change tonight"})
 			require.NoError(t, err)
-			assert.Contains(t, msg, "ending the wait")
+			want := map[engine.Action]engine.OutcomeKind{engine.Cancel: engine.DidEndWait, engine.Abort: engine.DidEndWaitAbort}[tc.action]
+			assert.Equal(t, want, msg.Kind)
 			h.eng.Wait()
 			got := h.stored(r.ID)
 			s := got.Steps[r.Current]
 			assert.Equal(t, tc.want, s.State)
-			assert.Equal(t, "the wait was ended by "+carol+": DNS will not change tonight", s.Error)
+			assert.Equal(t, &engine.Cause{Kind: engine.CauseWaitEnded, User: carol, Reason: "DNS will not change tonight"}, s.Cause)
+			assert.Empty(t, s.Error, "the executor's error is not what ended it")
 			assert.False(t, s.Waiting)
 			if tc.action == engine.Cancel {
 				assert.Equal(t, r.Current, got.Current, "the run stays at the step, which offers Retry, Skip and Abort")
@@ -533,6 +548,7 @@ func TestWaitsCanBeCancelledOrAborted(t *testing.T) {
 				h.exec.mu.Unlock()
 				h.mustDecide(bob, engine.Retry, "")
 				assert.Equal(t, engine.Succeeded, h.stored(r.ID).Steps[r.Current].State, "the retry waits again and ends")
+				assert.Nil(t, h.stored(r.ID).Steps[r.Current].Cause, "a new attempt has no cause of the old one's")
 			} else {
 				assert.True(t, got.State != engine.Active || got.InRollback(), "the abort stopped the run")
 			}
@@ -550,13 +566,39 @@ func TestWaitsCanBeCancelledOrAborted(t *testing.T) {
 		require.NoError(t, err)
 		for _, a := range []engine.Action{engine.Cancel, engine.Abort} {
 			_, err = h.eng.Decide(context.Background(), engine.Request{RunID: r.ID, Step: r.Current, Attempt: 1, User: carol, Action: a, Reason: "x"})
-			refusal(t, err, "")
+			want := map[engine.Action]engine.RefusalKind{engine.Cancel: engine.RefusedCancelChanging, engine.Abort: engine.RefusedAbortRunning}[a]
+			refusal(t, err, want, "Step", r.Current+1, "Title", r.Steps[r.Current].Step.Title)
 			var ref *engine.Refusal
 			require.ErrorAs(t, err, &ref)
-			assert.Equal(t, "running", ref.Code, "%s: %s", a, ref.Msg)
+			assert.Equal(t, "running", ref.Code, "%s: %v", a, ref)
 		}
 		close(release)
 		h.eng.Wait()
 		assert.Equal(t, engine.Succeeded, h.stored(r.ID).Steps[r.Current].State)
 	})
+}
+
+// A step's account goes into the audit log as the step succeeds: the sentence of a step
+// that reports in words, or the kind and facts of one that reports data.
+func TestTheAuditLogKeepsWhatEachStepReported(t *testing.T) {
+	h := newHarness(t, 1)
+	r := h.start()
+	h.mustDecide(bob, engine.Approve, "") // scale destination celery to 0
+	h.mustDecide(bob, engine.Approve, "") // maintenance on, destination
+	audit, err := h.store.Audit(context.Background(), r.ID)
+	require.NoError(t, err)
+	said := map[string]string{}
+	for _, a := range audit {
+		if a.Event == "step.succeeded" {
+			said[a.StepID] = a.Reason
+		}
+	}
+	assert.Equal(t, map[string]string{
+		"preflight":                  "preflight done",
+		"scale-destination-celery":   `scaled {"from":1,"to":0}`,
+		"maintenance-on-destination": "maintenance-on-destination done",
+	}, said)
+	out := h.stored(r.ID).Steps[1].Output
+	require.NotNil(t, out.Report)
+	assert.Equal(t, engine.Report{Kind: "scaled", Facts: []byte(`{"from":1,"to":0}`)}, *out.Report, "the run keeps the report as data")
 }

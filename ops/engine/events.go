@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"sync"
+	"time"
 )
 
 // EventKind says what changed.
@@ -29,7 +30,13 @@ type Event struct {
 	Run      *Run
 	Step     int // 0-based; -1 when the event concerns the run
 	Decision *Decision
-	Message  string
+	// Message is a running step's progress (EventProgress).
+	Message string
+	// Report is what the end of the run reports (EventEnded): what it could not clean
+	// up, and the backups it keeps; nil when nothing.
+	Report *Report
+	// Waited is how long the step has waited for approval (EventReminder).
+	Waited time.Duration
 }
 
 // emit queues an event; it runs with e.mu held.

@@ -95,9 +95,19 @@ func (f *fakeExec) Execute(ctx context.Context, x engine.StepContext) (engine.Ou
 	out := engine.Output{Summary: x.Step.ID + " done", Values: map[string]string{}}
 	if x.Step.Scale != nil && x.Step.Scale.Replicas != nil {
 		out.Values["previous_replicas"] = "1"
+		out = out.WithReport(scaled{From: 1, To: *x.Step.Scale.Replicas})
+		out.Summary = ""
 	}
 	return out, nil
 }
+
+// scaled is what the fake executor reports of a scale step, as data.
+type scaled struct {
+	From int32 `json:"from"`
+	To   int32 `json:"to"`
+}
+
+func (scaled) ReportKind() string { return "scaled" }
 
 func (f *fakeExec) Calls() []execKey {
 	f.mu.Lock()
@@ -186,10 +196,10 @@ func (h *harness) active() *engine.Run {
 	return r
 }
 
-func (h *harness) decide(user string, a engine.Action, reason string) (string, error) {
+func (h *harness) decide(user string, a engine.Action, reason string) (engine.Outcome, error) {
 	r := h.eng.Active()
 	if r == nil {
-		return "", fmt.Errorf("no active run")
+		return engine.Outcome{}, fmt.Errorf("no active run")
 	}
 	msg, err := h.eng.Decide(context.Background(), engine.Request{RunID: r.ID, Step: r.Current, Attempt: r.Steps[r.Current].Attempt, User: user, Action: a, Reason: reason})
 	h.eng.Wait()

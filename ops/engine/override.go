@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -124,33 +123,33 @@ func (e *Engine) OverridesNeeded() int { return e.opts.ApprovalsRequired }
 
 // override records q.User's Override of check q.Check of the failed step q.Step; it
 // runs the step again when that makes every failed check of the attempt overridden.
-func (e *Engine) override(ctx context.Context, r *Run, q Request) (string, error) {
+func (e *Engine) override(ctx context.Context, r *Run, q Request) (Outcome, error) {
 	s := r.Steps[q.Step]
 	if s.State != Failed {
-		return "", refuse("state", "step %d is %s; a check can be overridden only while its step has failed on it", q.Step+1, human(s.State))
+		return Outcome{}, refuse(RefusedOverrideState, F{"Step": q.Step + 1, "State": s.State})
 	}
 	res, ok := ChecksOf(s)
 	if !ok {
-		return "", refuse("state", "step %d (%s) has no checks of attempt %d to override; use Retry, Skip or Abort", q.Step+1, s.Step.Title, s.Attempt)
+		return Outcome{}, refuse(RefusedOverrideNoChecks, F{"Step": q.Step + 1, "Title": s.Step.Title, "Attempt": s.Attempt})
 	}
 	line, ok := res.Line(q.Check)
 	switch {
 	case !ok:
-		return "", refuse("bad_input", "step %d has no check %q; the checks that failed are %s", q.Step+1, q.Check, checkIDs(res.Failed()))
+		return Outcome{}, refuse(RefusedOverrideUnknown, F{"Step": q.Step + 1, "Check": q.Check, "Failed": checkIDs(res.Failed())})
 	case line.Outcome != CheckFailed:
-		return "", refuse("state", "check %q did not fail in attempt %d of step %d (%s); there is nothing to override", q.Check, s.Attempt, q.Step+1, line.Outcome)
+		return Outcome{}, refuse(RefusedOverrideNotFailed, F{"Step": q.Step + 1, "Check": q.Check, "Attempt": s.Attempt, "Outcome": line.Outcome})
 	case q.User == r.Initiator:
-		return "", refuse("own_run", "you started this run, so another maintainer must override a check")
+		return Outcome{}, refuse(RefusedOverrideOwnRun, nil)
 	case strings.TrimSpace(q.Reason) == "":
-		return "", refuse("reason_required", "overriding check %q needs a reason", q.Check)
+		return Outcome{}, refuse(RefusedOverrideReason, F{"Check": q.Check})
 	}
 	o, _ := s.OverrideOf(q.Check)
 	need := e.OverridesNeeded()
 	switch {
 	case o.Accepted:
-		return "", refuse("decided", "check %q is already overridden by %s; the checks still blocking are %s", q.Check, strings.Join(o.Users(), ", "), checkIDs(blocking(s, res)))
+		return Outcome{}, refuse(RefusedOverrideDone, F{"Check": q.Check, "By": o.Users(), "Blocking": checkIDs(blocking(s, res))})
 	case slices.Contains(o.Users(), q.User):
-		return "", refuse("duplicate", "you already chose to override check %q; %d more maintainer(s) other than the initiator must", q.Check, need-len(o.Votes))
+		return Outcome{}, refuse(RefusedOverrideTwice, F{"Check": q.Check, "More": need - len(o.Votes)})
 	}
 
 	c := r.Clone()
@@ -163,20 +162,19 @@ func (e *Engine) override(ctx context.Context, r *Run, q Request) (string, error
 	cs := &c.Steps[q.Step]
 	co := cs.override(q.Check)
 	co.Votes = append(co.Votes, OverrideVote{User: q.User, Reason: q.Reason, Attempt: s.Attempt, At: d.At})
-	msg := fmt.Sprintf("override of check %q recorded; %d more maintainer(s) other than the initiator must choose Override to accept it", q.Check, need-len(co.Votes))
+	msg := did(DidVoteOverride, F{"Check": q.Check, "More": need - len(co.Votes)})
 	if len(co.Votes) >= need {
 		co.Accepted = true
 		audit = append(audit, AuditEntry{At: d.At, RunID: c.ID, Step: q.Step + 1, StepID: cs.Step.ID, Attempt: cs.Attempt, User: q.User,
 			Event: "check.overridden", Check: q.Check, Reason: overrideReasons(*co)})
-		msg = fmt.Sprintf("check %q overridden", q.Check)
 		if left := blocking(*cs, res); len(left) > 0 {
-			msg += fmt.Sprintf("; step %d still fails on %s: fix and Retry, or override each", q.Step+1, checkIDs(left))
+			msg = did(DidOverrideBlocked, F{"Check": q.Check, "Step": q.Step + 1, "Blocking": checkIDs(left)})
 		} else {
-			msg += e.again(c, q.Step, &audit)
+			msg = did(e.again(c, q.Step, &audit), F{"Check": q.Check, "Step": q.Step + 1})
 		}
 	}
 	if err := e.commit(ctx, c, audit); err != nil {
-		return "", err
+		return Outcome{}, err
 	}
 	e.emit(EventDecided, c, q.Step, &d, "")
 	e.afterCommit(ctx, c)
@@ -185,20 +183,20 @@ func (e *Engine) override(ctx context.Context, r *Run, q Request) (string, error
 
 // again starts a new attempt of step i once none of its failed checks blocks: at once
 // when the step is read-only, or else waiting for approval as after a Retry.
-func (e *Engine) again(c *Run, i int, audit *[]AuditEntry) string {
+func (e *Engine) again(c *Run, i int, audit *[]AuditEntry) OutcomeKind {
 	cs := &c.Steps[i]
 	cs.Attempt++
-	cs.Approvals, cs.Error, cs.Reason = nil, "", ""
+	cs.Approvals, cs.Error, cs.Reason, cs.Cause = nil, "", "", nil
 	cs.SkipVotes, cs.SkipReasons = nil, nil
 	cs.AwaitingSince = e.now()
 	if cs.Step.AutoRun {
 		e.setState(c, i, Running, audit, "", "every failed check is overridden; the read-only step runs again")
 		cs.Started = e.now()
 		cs.Executions++
-		return fmt.Sprintf("; every failed check is overridden, so step %d runs again with the other checks enforced", i+1)
+		return DidOverrideRerun
 	}
 	e.setState(c, i, Awaiting, audit, "", "every failed check is overridden")
-	return fmt.Sprintf("; every failed check is overridden, so step %d waits for approval to run again", i+1)
+	return DidOverrideAwait
 }
 
 // override returns the votes for check id of s, adding an empty record first.
@@ -223,15 +221,12 @@ func blocking(s StepRun, res Checks) []CheckLine {
 	return out
 }
 
-func checkIDs(lines []CheckLine) string {
-	if len(lines) == 0 {
-		return "none"
-	}
+func checkIDs(lines []CheckLine) []string {
 	ids := make([]string, len(lines))
 	for i, l := range lines {
-		ids[i] = "`" + l.ID + "`"
+		ids[i] = l.ID
 	}
-	return strings.Join(ids, ", ")
+	return ids
 }
 
 // overrideReasons is "U1: why; U2: why".

@@ -66,7 +66,7 @@ func (w *checkWorld) run(x engine.StepContext) (engine.Output, error) {
 	return out, nil
 }
 
-func (h *harness) override(user, check, reason string) (string, error) {
+func (h *harness) override(user, check, reason string) (engine.Outcome, error) {
 	r := h.active()
 	msg, err := h.eng.Decide(context.Background(), engine.Request{RunID: r.ID, Step: r.Current, Attempt: r.Steps[r.Current].Attempt,
 		User: user, Action: engine.Override, Check: check, Reason: reason})
@@ -74,7 +74,7 @@ func (h *harness) override(user, check, reason string) (string, error) {
 	return msg, err
 }
 
-func (h *harness) mustOverride(user, check, reason string) string {
+func (h *harness) mustOverride(user, check, reason string) engine.Outcome {
 	h.t.Helper()
 	msg, err := h.override(user, check, reason)
 	require.NoError(h.t, err)
@@ -111,23 +111,25 @@ func TestOverrideLetsOneFailedCheckPass(t *testing.T) {
 	require.Equal(t, 1, pre.Attempt)
 
 	for _, tc := range []struct {
-		user, check, reason, refused string
+		user, check, reason string
+		refused             engine.RefusalKind
+		facts               []any
 	}{
-		{alice, dnsCheck, "I know", "you started this run"},
-		{eve, dnsCheck, "I know", "only MeshDB maintainers"},
-		{bob, dnsCheck, "  ", "needs a reason"},
-		{bob, "clusters-reachable", "fine anyway", "did not fail in attempt 1"},
-		{bob, "no-such-check", "typo", "has no check \"no-such-check\"; the checks that failed are `dns-points-at-the-origin`, `no-meshdb-deploy-in-progress`"},
+		{alice, dnsCheck, "I know", engine.RefusedOverrideOwnRun, nil},
+		{eve, dnsCheck, "I know", engine.RefusedNotMaintainer, []any{"Action", "override"}},
+		{bob, dnsCheck, "  ", engine.RefusedOverrideReason, []any{"Check", dnsCheck}},
+		{bob, "clusters-reachable", "fine anyway", engine.RefusedOverrideNotFailed, []any{"Check", "clusters-reachable", "Attempt", 1, "Step", 1, "Outcome", engine.CheckPassed}},
+		{bob, "no-such-check", "typo", engine.RefusedOverrideUnknown, []any{"Step", 1, "Check", "no-such-check", "Failed", []string{dnsCheck, deployCheck}}},
 	} {
 		_, err := h.override(tc.user, tc.check, tc.reason)
-		refusal(t, err, tc.refused)
+		refusal(t, err, tc.refused, tc.facts...)
 	}
 	assert.Empty(t, h.active().Steps[0].Overrides, "a refused override records nothing")
 
 	msg := h.mustOverride(bob, dnsCheck, "9.9.9.9 still caches the old answer")
-	assert.Contains(t, msg, "1 more maintainer(s)")
+	assert.Equal(t, engine.Outcome{Kind: engine.DidVoteOverride, Fields: engine.F{"Check": dnsCheck, "More": 1}}, msg)
 	_, err := h.override(bob, dnsCheck, "again")
-	refusal(t, err, "you already chose to override check \"dns-points-at-the-origin\"; 1 more")
+	refusal(t, err, engine.RefusedOverrideTwice, "Check", dnsCheck, "More", 1)
 	pre = h.active().Steps[0]
 	assert.Equal(t, engine.Failed, pre.State, "one vote of two is not an override")
 	o, ok := pre.OverrideOf(dnsCheck)
@@ -149,17 +151,17 @@ func TestOverrideLetsOneFailedCheckPass(t *testing.T) {
 	assert.Equal(t, 1, o.Votes[0].Attempt)
 
 	msg = h.mustOverride(carol, dnsCheck, "the TTL is 300 s and the record is right")
-	assert.Contains(t, msg, "check \"dns-points-at-the-origin\" overridden; step 1 still fails on `no-meshdb-deploy-in-progress`")
+	assert.Equal(t, engine.Outcome{Kind: engine.DidOverrideBlocked, Fields: engine.F{"Check": dnsCheck, "Step": 1, "Blocking": []string{deployCheck}}}, msg)
 	assert.Equal(t, engine.Failed, h.active().Steps[0].State, "another failed check still blocks")
 	assert.Equal(t, 2, h.exec.count("preflight"), "nothing runs while a failed check blocks")
 	_, err = h.override(bob, dnsCheck, "more")
-	refusal(t, err, "already overridden")
+	refusal(t, err, engine.RefusedOverrideDone, "Check", dnsCheck, "By", []string{bob, carol}, "Blocking", []string{deployCheck})
 
 	// Meanwhile the pods go unready: the next attempt enforces that afresh.
 	w.fail(dnsCheck, deployCheck, podsCheck)
 	h.mustOverride(bob, deployCheck, "the running deploy is of a docs branch")
 	msg = h.mustOverride(carol, deployCheck, "the run is for dev3 only")
-	assert.Contains(t, msg, "runs again")
+	assert.Equal(t, engine.Outcome{Kind: engine.DidOverrideRerun, Fields: engine.F{"Check": deployCheck, "Step": 1}}, msg)
 	assert.Equal(t, 3, h.exec.count("preflight"), "read-only: it runs again at once")
 	pre = h.active().Steps[0]
 	assert.Equal(t, 3, pre.Attempt)
@@ -210,22 +212,22 @@ func TestOverrideWithOneApprovalAndStepsWithoutChecks(t *testing.T) {
 	h.start()
 	old := h.active()
 	msg := h.mustOverride(bob, dnsCheck, "resolver lag")
-	assert.Contains(t, msg, "runs again")
+	assert.Equal(t, engine.DidOverrideRerun, msg.Kind)
 	r := h.active()
 	assert.Equal(t, engine.Succeeded, r.Steps[0].State)
 	assert.Equal(t, engine.CheckOverridden, outcomes(t, r.Steps[0])[dnsCheck])
 
 	// A button of the failed attempt is stale now.
 	_, err := h.eng.Decide(context.Background(), engine.Request{RunID: old.ID, Step: 0, Attempt: 1, User: carol, Action: engine.Override, Check: dnsCheck, Reason: "late"})
-	refusal(t, err, "no longer waiting")
+	refusal(t, err, engine.RefusedStaleStep, "Step", 1, "Current", 2)
 
 	h.exec.fail[r.Steps[1].Step.ID] = 1
 	h.mustDecide(bob, engine.Approve, "")
 	require.Equal(t, engine.Failed, h.active().Steps[1].State)
 	_, err = h.override(bob, dnsCheck, "wrong step")
-	refusal(t, err, "has no checks of attempt 1 to override; use Retry, Skip or Abort")
+	refusal(t, err, engine.RefusedOverrideNoChecks, "Step", 2, "Attempt", 1, "Title", h.active().Steps[1].Step.Title)
 	_, err = h.override(bob, "", "wrong step")
-	refusal(t, err, "has no checks of attempt 1 to override")
+	refusal(t, err, engine.RefusedOverrideNoChecks, "Step", 2, "Attempt", 1)
 }
 
 // An attempt that failed before running its checks keeps the earlier attempt's lines,
@@ -245,6 +247,6 @@ func TestOverrideNeedsTheChecksOfTheCurrentAttempt(t *testing.T) {
 	_, stale := engine.ChecksOf(pre)
 	assert.False(t, stale, "the lines in the output are attempt 1's")
 	_, err := h.override(bob, dnsCheck, "resolver lag")
-	refusal(t, err, "has no checks of attempt 2 to override")
+	refusal(t, err, engine.RefusedOverrideNoChecks, "Step", 1, "Attempt", 2)
 	assert.Empty(t, h.active().Steps[0].Overrides)
 }

@@ -72,10 +72,13 @@ type Decision struct {
 	Check string `json:"check,omitempty"`
 }
 
-// Output is what a step reports: a one-line summary, its result (what later steps,
-// rollback and metrics read: a recorded replica count, a dump's sha256), and longer
-// details for a file.
+// Output is what a step reports: its account as data (Report, which the transport
+// words), its result (what later steps, rollback and metrics read: a recorded replica
+// count, a dump's sha256), and longer details for a file.
 type Output struct {
+	Report *Report `json:"report,omitempty"`
+	// Summary is a one-line account in words: runs stored by earlier versions have it,
+	// and the steps not yet reporting data (dump, restore, a failed snapshot diff).
 	Summary string          `json:"summary,omitempty"`
 	Result  json.RawMessage `json:"result,omitempty"`
 	// Values is the untyped result of runs stored by earlier versions; read it
@@ -100,8 +103,10 @@ type StepRun struct {
 	Ended         time.Time `json:"ended,omitzero"`
 	Output        Output    `json:"output,omitzero"`
 	Error         string    `json:"error,omitempty"`
-	Reason        string    `json:"reason,omitempty"` // why it was skipped, rejected or expired
-	Executions    int       `json:"executions"`       // how many times the executor was started
+	Reason        string    `json:"reason,omitempty"` // why it was skipped or rejected (expired, interrupted: runs of earlier versions)
+	// Cause is why the engine failed, interrupted or expired the current attempt.
+	Cause      *Cause `json:"cause,omitempty"`
+	Executions int    `json:"executions"` // how many times the executor was started
 	// Waiting says the running attempt only waits (DNS, TLS, a merge by a person): Abort
 	// and Cancel may end it.
 	Waiting bool `json:"waiting,omitempty"`

@@ -23,9 +23,15 @@ func (e *Engine) setState(r *Run, i int, to StepState, audit *[]AuditEntry, user
 	*audit = append(*audit, AuditEntry{At: e.now(), RunID: r.ID, Step: i + 1, StepID: s.Step.ID, Attempt: s.Attempt,
 		User: user, Event: "step." + string(to), From: string(s.State), To: string(to), Reason: reason})
 	s.State = to
-	if reason != "" && (to == Skipped || to == Rejected || to == Expired || to == Interrupted) {
+	if reason != "" && (to == Skipped || to == Rejected) {
 		s.Reason = reason
 	}
+}
+
+// setCaused moves step i of r to a state for a cause of the engine's own.
+func (e *Engine) setCaused(r *Run, i int, to StepState, audit *[]AuditEntry, user string, c Cause) {
+	e.setState(r, i, to, audit, user, c.audit())
+	r.Steps[i].Cause = &c
 }
 
 // advance makes step i current: awaiting approval, or running at once when it is a
@@ -156,8 +162,8 @@ func (e *Engine) ended(r *Run) {
 		defer e.wg.Done()
 		ctx, cancel := context.WithTimeout(base, endTimeout)
 		defer cancel()
-		msg := e.opts.OnEnd(ctx, snapshot)
-		e.emitIn(base, EventEnded, snapshot, -1, nil, msg)
+		rep := e.opts.OnEnd(ctx, snapshot)
+		e.events.push(base, Event{Kind: EventEnded, Run: snapshot.Clone(), Step: -1, Report: rep})
 	}()
 }
 
@@ -221,31 +227,31 @@ func (e *Engine) markWaiting(ctx context.Context, runID string, i, attempt int) 
 // cancelWait ends the wait of the running step (Cancel, or Abort of a waiting step):
 // the decision is stored, the step's context cancelled; when the step has returned,
 // finish fails it, and for an Abort goes on to stop the run.
-func (e *Engine) cancelWait(ctx context.Context, r *Run, q Request) (string, error) {
+func (e *Engine) cancelWait(ctx context.Context, r *Run, q Request) (Outcome, error) {
 	s := r.Steps[q.Step]
 	key := fmt.Sprintf("%s/%d/%d", r.ID, q.Step, s.Attempt)
 	cancel, running := e.running[key]
 	switch {
 	case s.State != Running || !running:
-		return "", refuse("state", "step %d is %s; Cancel only ends a step that is waiting", q.Step+1, human(s.State))
+		return Outcome{}, refuse(RefusedCancelNotWaiting, F{"Step": q.Step + 1, "State": s.State})
 	case !s.Waiting:
-		return "", refuse("running", "step %d (%s) is changing something, not only waiting; it cannot be cut short safely. Abort when it has finished", q.Step+1, s.Step.Title)
+		return Outcome{}, refuse(RefusedCancelChanging, F{"Step": q.Step + 1, "Title": s.Step.Title})
 	}
 	if _, ok := e.cancelling[key]; ok {
-		return "", refuse("decided", "step %d is already being cancelled", q.Step+1)
+		return Outcome{}, refuse(RefusedCancelling, F{"Step": q.Step + 1})
 	}
 	c := r.Clone()
 	d := e.decision(c, q)
 	if err := e.commit(ctx, c, []AuditEntry{decisionAudit(c, d)}); err != nil {
-		return "", err
+		return Outcome{}, err
 	}
 	e.cancelling[key] = q
 	cancel()
 	e.emit(EventDecided, c, q.Step, &d, "")
 	if q.Action == Abort {
-		return "ending the wait; the rollback plan follows", nil
+		return did(DidEndWaitAbort, nil), nil
 	}
-	return "ending the wait; the step will offer Retry, Skip and Abort", nil
+	return did(DidEndWait, nil), nil
 }
 
 // record stores v as the result so far of a running attempt.
@@ -298,27 +304,23 @@ func (e *Engine) finish(ctx context.Context, runID string, i, attempt int, out O
 	case endedByDecision && err == nil && ended.Action == Abort:
 		// The wait ended by itself as the Abort came: the run stops all the same.
 		s.Error = ""
-		e.setState(c, i, Succeeded, &audit, "", out.Summary)
+		e.setState(c, i, Succeeded, &audit, "", auditSummary(out))
 		e.stop(c, ended.User, abortReason(ended), Aborted, &audit)
 	case endedByDecision && err != nil && !e.closing:
-		reason := "the wait was ended by " + ended.User
-		if ended.Reason != "" {
-			reason += ": " + ended.Reason
-		}
-		s.Error = reason
-		e.setState(c, i, Failed, &audit, ended.User, reason)
+		s.Error = ""
+		e.setCaused(c, i, Failed, &audit, ended.User, Cause{Kind: CauseWaitEnded, User: ended.User, Reason: ended.Reason})
 		if ended.Action == Abort {
 			e.stop(c, ended.User, abortReason(ended), Aborted, &audit)
 		}
 	case err != nil && cancelled && e.closing:
-		e.setState(c, i, Interrupted, &audit, "", "the bot shut down while this step ran: "+err.Error())
+		e.setCaused(c, i, Interrupted, &audit, "", Cause{Kind: CauseShutDown, Err: err.Error()})
 		s.Error = err.Error()
 	case err != nil:
 		e.setState(c, i, Failed, &audit, "", err.Error())
 		s.Error = err.Error()
 	default:
 		s.Error = ""
-		e.setState(c, i, Succeeded, &audit, "", out.Summary)
+		e.setState(c, i, Succeeded, &audit, "", auditSummary(out))
 		e.advance(c, i+1, &audit)
 	}
 	if cerr := e.commit(ctx, c, audit); cerr != nil {
@@ -348,64 +350,64 @@ func decisionAudit(r *Run, d Decision) AuditEntry {
 	return AuditEntry{At: d.At, RunID: r.ID, Step: d.Step + 1, StepID: d.StepID, Attempt: d.Attempt, User: d.User, Event: "decision." + string(d.Action), Reason: d.Reason}
 }
 
-func (e *Engine) approve(ctx context.Context, r *Run, q Request) (string, error) {
+func (e *Engine) approve(ctx context.Context, r *Run, q Request) (Outcome, error) {
 	s := r.Steps[q.Step]
 	switch {
 	case s.State == Approved || s.State == Running || s.State.Final():
-		return "", refuse("decided", "step %d attempt %d was already decided (%s); nothing more to do", q.Step+1, s.Attempt, human(s.State))
+		return Outcome{}, refuse(RefusedApproveDecided, F{"Step": q.Step + 1, "Attempt": s.Attempt, "State": s.State})
 	case s.State.Stuck():
-		return "", refuse("state", "step %d %s; use Retry, Skip or Abort", q.Step+1, human(s.State))
+		return Outcome{}, refuse(RefusedApproveStuck, F{"Step": q.Step + 1, "State": s.State})
 	case s.State != Awaiting:
-		return "", refuse("state", "step %d is %s, not waiting for approval", q.Step+1, human(s.State))
+		return Outcome{}, refuse(RefusedApproveState, F{"Step": q.Step + 1, "State": s.State})
 	case q.User == r.Initiator:
-		return "", refuse("own_run", "you started this run, so you cannot approve its steps; another maintainer must")
+		return Outcome{}, refuse(RefusedApproveOwnRun, nil)
 	case slices.Contains(s.Approvals, q.User):
-		return "", refuse("duplicate", "you already approved step %d; it needs %d more approval(s) from other maintainers", q.Step+1, e.opts.ApprovalsRequired-len(s.Approvals))
+		return Outcome{}, refuse(RefusedApproveTwice, F{"Step": q.Step + 1, "More": e.opts.ApprovalsRequired - len(s.Approvals)})
 	}
 	c := r.Clone()
 	d := e.decision(c, q)
 	audit := []AuditEntry{decisionAudit(c, d)}
 	cs := &c.Steps[q.Step]
 	cs.Approvals = append(cs.Approvals, q.User)
-	msg := fmt.Sprintf("approval %d of %d recorded", len(cs.Approvals), e.opts.ApprovalsRequired)
+	msg := did(DidApprove, F{"Have": len(cs.Approvals), "Need": e.opts.ApprovalsRequired})
 	if len(cs.Approvals) >= e.opts.ApprovalsRequired {
 		e.setState(c, q.Step, Approved, &audit, q.User, "")
-		msg = "approved; running"
+		msg = did(DidRun, nil)
 	}
 	if err := e.commit(ctx, c, audit); err != nil {
-		return "", err
+		return Outcome{}, err
 	}
 	e.emit(EventDecided, c, q.Step, &d, "")
 	e.afterCommit(ctx, c)
 	return msg, nil
 }
 
-func (e *Engine) retry(ctx context.Context, r *Run, q Request) (string, error) {
+func (e *Engine) retry(ctx context.Context, r *Run, q Request) (Outcome, error) {
 	s := r.Steps[q.Step]
 	if !s.State.Stuck() {
-		return "", refuse("state", "step %d is %s; Retry is for a failed, interrupted or expired step", q.Step+1, human(s.State))
+		return Outcome{}, refuse(RefusedRetryState, F{"Step": q.Step + 1, "State": s.State})
 	}
 	c := r.Clone()
 	d := e.decision(c, q)
 	audit := []AuditEntry{decisionAudit(c, d)}
 	cs := &c.Steps[q.Step]
 	cs.Attempt++
-	cs.Approvals, cs.Error, cs.Reason = nil, "", ""
+	cs.Approvals, cs.Error, cs.Reason, cs.Cause = nil, "", "", nil
 	cs.SkipVotes, cs.SkipReasons = nil, nil
 	cs.AwaitingSince = e.now()
 	e.setState(c, q.Step, Awaiting, &audit, q.User, "")
-	msg := "retry requested; waiting for another maintainer's approval"
+	msg := did(DidRetryAwaiting, nil)
 	// A Retry click by someone other than the initiator is their approval of the new attempt.
 	if q.User != c.Initiator {
 		cs.Approvals = []string{q.User}
 		audit = append(audit, AuditEntry{At: d.At, RunID: c.ID, Step: q.Step + 1, StepID: cs.Step.ID, Attempt: cs.Attempt, User: q.User, Event: "decision.approve", Reason: "by retry"})
 		if len(cs.Approvals) >= e.opts.ApprovalsRequired {
 			e.setState(c, q.Step, Approved, &audit, q.User, "")
-			msg = "retrying"
+			msg = did(DidRetry, nil)
 		}
 	}
 	if err := e.commit(ctx, c, audit); err != nil {
-		return "", err
+		return Outcome{}, err
 	}
 	e.emit(EventDecided, c, q.Step, &d, "")
 	e.afterCommit(ctx, c)
@@ -425,17 +427,17 @@ func (e *Engine) skipsNeeded(s StepRun) int {
 // skip proposes, or confirms, skipping step q.Step: the step is skipped once as many
 // distinct maintainers other than the initiator as running it needs have chosen Skip,
 // each with a reason.
-func (e *Engine) skip(ctx context.Context, r *Run, q Request) (string, error) {
+func (e *Engine) skip(ctx context.Context, r *Run, q Request) (Outcome, error) {
 	s := r.Steps[q.Step]
 	switch {
 	case s.State != Awaiting && !s.State.Stuck():
-		return "", refuse("state", "step %d is %s and cannot be skipped now", q.Step+1, human(s.State))
+		return Outcome{}, refuse(RefusedSkipState, F{"Step": q.Step + 1, "State": s.State})
 	case q.User == r.Initiator:
-		return "", refuse("own_run", "you started this run, so another maintainer must decide to skip a step")
+		return Outcome{}, refuse(RefusedSkipOwnRun, nil)
 	case q.Reason == "":
-		return "", refuse("reason_required", "skipping step %d needs a reason", q.Step+1)
+		return Outcome{}, refuse(RefusedSkipReason, F{"Step": q.Step + 1})
 	case slices.Contains(s.SkipVotes, q.User):
-		return "", refuse("duplicate", "you already chose to skip step %d; %d more maintainer(s) other than the initiator must confirm", q.Step+1, e.skipsNeeded(s)-len(s.SkipVotes))
+		return Outcome{}, refuse(RefusedSkipTwice, F{"Step": q.Step + 1, "More": e.skipsNeeded(s) - len(s.SkipVotes)})
 	}
 	c := r.Clone()
 	d := e.decision(c, q)
@@ -444,10 +446,10 @@ func (e *Engine) skip(ctx context.Context, r *Run, q Request) (string, error) {
 	cs.SkipVotes, cs.SkipReasons = append(cs.SkipVotes, q.User), append(cs.SkipReasons, q.Reason)
 	if need := e.skipsNeeded(*cs); len(cs.SkipVotes) < need {
 		if err := e.commit(ctx, c, audit); err != nil {
-			return "", err
+			return Outcome{}, err
 		}
 		e.emit(EventDecided, c, q.Step, &d, "")
-		return fmt.Sprintf("skip proposed; %d more maintainer(s) other than the initiator must choose Skip to confirm it", need-len(cs.SkipVotes)), nil
+		return did(DidProposeSkip, F{"More": need - len(cs.SkipVotes)}), nil
 	}
 	reason := q.Reason
 	if len(cs.SkipReasons) > 1 {
@@ -457,17 +459,17 @@ func (e *Engine) skip(ctx context.Context, r *Run, q Request) (string, error) {
 	c.Steps[q.Step].Ended = e.now()
 	e.advance(c, q.Step+1, &audit)
 	if err := e.commit(ctx, c, audit); err != nil {
-		return "", err
+		return Outcome{}, err
 	}
 	e.emit(EventDecided, c, q.Step, &d, "")
 	e.afterCommit(ctx, c)
-	return "skipped", nil
+	return did(DidSkip, nil), nil
 }
 
-func (e *Engine) reject(ctx context.Context, r *Run, q Request) (string, error) {
+func (e *Engine) reject(ctx context.Context, r *Run, q Request) (Outcome, error) {
 	s := r.Steps[q.Step]
 	if s.State != Awaiting && !s.State.Stuck() {
-		return "", refuse("state", "step %d is %s and cannot be rejected now", q.Step+1, human(s.State))
+		return Outcome{}, refuse(RefusedRejectState, F{"Step": q.Step + 1, "State": s.State})
 	}
 	c := r.Clone()
 	d := e.decision(c, q)
@@ -480,7 +482,7 @@ func (e *Engine) reject(ctx context.Context, r *Run, q Request) (string, error) 
 	c.Steps[q.Step].Ended = e.now()
 	msg := e.stop(c, q.User, reason, Stopped, &audit)
 	if err := e.commit(ctx, c, audit); err != nil {
-		return "", err
+		return Outcome{}, err
 	}
 	e.emit(EventDecided, c, q.Step, &d, "")
 	e.afterCommit(ctx, c)
@@ -494,13 +496,13 @@ func abortReason(q Request) string {
 	return q.Reason
 }
 
-func (e *Engine) abort(ctx context.Context, r *Run, q Request) (string, error) {
+func (e *Engine) abort(ctx context.Context, r *Run, q Request) (Outcome, error) {
 	cur := r.CurrentStep()
 	if cur != nil && cur.State == Running && cur.Waiting {
 		return e.cancelWait(ctx, r, q)
 	}
 	if cur != nil && (cur.State == Running || cur.State == Approved) {
-		return "", refuse("running", "step %d (%s) is running; abort when it has finished (a half-run step cannot be undone safely)", r.Current+1, cur.Step.Title)
+		return Outcome{}, refuse(RefusedAbortRunning, F{"Step": r.Current + 1, "Title": cur.Step.Title})
 	}
 	c := r.Clone()
 	q.Step = c.Current
@@ -515,7 +517,7 @@ func (e *Engine) abort(ctx context.Context, r *Run, q Request) (string, error) {
 	}
 	msg := e.stop(c, q.User, reason, Aborted, &audit)
 	if err := e.commit(ctx, c, audit); err != nil {
-		return "", err
+		return Outcome{}, err
 	}
 	e.emit(EventDecided, c, q.Step, &d, "")
 	e.afterCommit(ctx, c)
@@ -525,10 +527,10 @@ func (e *Engine) abort(ctx context.Context, r *Run, q Request) (string, error) {
 // stop ends the forward phase. When something has changed, the rollback plan built
 // from what ran is appended and its first step waits for approval; otherwise the
 // run ends with state end. Stopping during a rollback abandons it.
-func (e *Engine) stop(c *Run, user, reason string, end RunState, audit *[]AuditEntry) string {
+func (e *Engine) stop(c *Run, user, reason string, end RunState, audit *[]AuditEntry) Outcome {
 	if c.Steps[c.Current].Rollback {
 		e.endRun(c, Aborted, audit, user, "rollback stopped: "+reason)
-		return "rollback stopped; the run has ended. Check both clusters by hand"
+		return did(DidStopRollback, nil)
 	}
 	ran := map[string]plan.Ran{}
 	for _, s := range c.Steps {
@@ -544,7 +546,7 @@ func (e *Engine) stop(c *Run, user, reason string, end RunState, audit *[]AuditE
 	steps := plan.Rollback(c.Plan, ran)
 	if len(steps) == 0 {
 		e.endRun(c, end, audit, user, reason)
-		return "the run has ended; nothing had changed, so there is nothing to roll back"
+		return did(DidEndUnchanged, nil)
 	}
 	first := len(c.Steps)
 	for _, s := range steps {
@@ -552,12 +554,5 @@ func (e *Engine) stop(c *Run, user, reason string, end RunState, audit *[]AuditE
 	}
 	*audit = append(*audit, AuditEntry{At: e.now(), RunID: c.ID, User: user, Event: "run.rollback_planned", Reason: fmt.Sprintf("%d step(s)", len(steps))})
 	e.advance(c, first, audit)
-	return fmt.Sprintf("stopped; a rollback plan of %d step(s) follows, each waiting for approval", len(steps))
-}
-
-// IsRefusal reports whether err is a user-facing refusal.
-func IsRefusal(err error) (*Refusal, bool) {
-	var r *Refusal
-	ok := errors.As(err, &r)
-	return r, ok
+	return did(DidPlanRollback, F{"Steps": len(steps)})
 }

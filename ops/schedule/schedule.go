@@ -89,7 +89,7 @@ func ParseWhen(text string, loc *time.Location) (time.Time, error) {
 			return t, nil
 		}
 	}
-	return time.Time{}, fmt.Errorf("%q is not a time: use \"2026-12-01 02:00\" (%s) or RFC 3339 like 2026-12-01T02:00:00-05:00", text, loc)
+	return time.Time{}, &Refusal{Kind: NotATime, Text: text, Zone: loc}
 }
 
 // Add plans a cutover.
@@ -101,10 +101,10 @@ func (s *Scheduler) Add(ctx context.Context, origin, dest string, at time.Time, 
 	}
 	now := s.clock()
 	if !at.After(now.Add(time.Minute)) {
-		return Schedule{}, fmt.Errorf("%s is not in the future: use /cutover start to start now", at.Format(time.RFC3339))
+		return Schedule{}, &Refusal{Kind: NotInFuture, At: at}
 	}
-	if at.After(now.Add(90 * 24 * time.Hour)) {
-		return Schedule{}, fmt.Errorf("%s is more than 90 days away", at.Format("2006-01-02"))
+	if at.After(now.Add(MaxAhead)) {
+		return Schedule{}, &Refusal{Kind: TooFarAhead, At: at}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -113,8 +113,8 @@ func (s *Scheduler) Add(ctx context.Context, origin, dest string, at time.Time, 
 		return Schedule{}, err
 	}
 	for _, o := range all {
-		if !o.Started && o.At.Sub(at).Abs() < 2*time.Hour {
-			return Schedule{}, fmt.Errorf("schedule %s (%s → %s at %s) is within two hours of that time", o.ID, o.Origin, o.Dest, o.At.Format(time.RFC3339))
+		if !o.Started && o.At.Sub(at).Abs() < MinApart {
+			return Schedule{}, &Refusal{Kind: TooClose, At: at, Other: &o}
 		}
 	}
 	var b [3]byte
@@ -153,7 +153,8 @@ func (s *Scheduler) list(ctx context.Context) ([]Schedule, error) {
 	return out, err
 }
 
-// ErrUnknown is returned for an ID that names no schedule.
+// ErrUnknown is returned (as a *Refusal of kind UnknownID) for an ID that names no
+// schedule.
 var ErrUnknown = errors.New("no such schedule")
 
 // Remove deletes a schedule.
@@ -169,7 +170,7 @@ func (s *Scheduler) Remove(ctx context.Context, id string) (Schedule, error) {
 			return sc, s.kv.DeleteValue(ctx, prefix+id)
 		}
 	}
-	return Schedule{}, fmt.Errorf("%w %q: /cutover schedule lists them", ErrUnknown, id)
+	return Schedule{}, &Refusal{Kind: UnknownID, ID: id}
 }
 
 // Tick sends the reminders that are due and starts the runs whose time has come.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,7 +26,10 @@ func TestParseWhen(t *testing.T) {
 	assert.Equal(t, time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC), got.UTC())
 	for _, bad := range []string{"", "tomorrow", "2026-13-01 02:00", "02:00", "2026-12-01; rm -rf /"} {
 		_, err := schedule.ParseWhen(bad, ny)
-		assert.Error(t, err, bad)
+		var ref *schedule.Refusal
+		if assert.ErrorAs(t, err, &ref, bad) {
+			assert.Equal(t, schedule.Refusal{Kind: schedule.NotATime, Text: strings.TrimSpace(bad), Zone: ny}, *ref)
+		}
 	}
 }
 
@@ -61,12 +65,20 @@ func TestRemindersAndStartSurviveRestarts(t *testing.T) {
 
 	_, err = s.Add(context.Background(), "prod1", "prod1", now.Add(48*time.Hour), "U01ALICE")
 	assert.ErrorContains(t, err, "same cluster")
+	var ref *schedule.Refusal
 	_, err = s.Add(context.Background(), "prod2", "prod1", now.Add(-time.Hour), "U01ALICE")
-	assert.ErrorContains(t, err, "not in the future")
+	require.ErrorAs(t, err, &ref)
+	assert.Equal(t, schedule.Refusal{Kind: schedule.NotInFuture, At: now.Add(-time.Hour)}, *ref)
+	_, err = s.Add(context.Background(), "prod2", "prod1", now.Add(91*24*time.Hour), "U01ALICE")
+	require.ErrorAs(t, err, &ref)
+	assert.Equal(t, schedule.TooFarAhead, ref.Kind)
 	sc, err := s.Add(context.Background(), "prod2", "prod1", now.Add(48*time.Hour), "U01ALICE")
 	require.NoError(t, err)
 	_, err = s.Add(context.Background(), "prod1", "prod2", now.Add(49*time.Hour), "U02BOB")
-	assert.ErrorContains(t, err, "within two hours")
+	require.ErrorAs(t, err, &ref)
+	assert.Equal(t, schedule.TooClose, ref.Kind)
+	require.NotNil(t, ref.Other)
+	assert.Equal(t, sc.ID, ref.Other.ID, "the schedule it is too close to is named")
 
 	s.Tick(context.Background())
 	assert.Empty(t, ev.reminders)
@@ -99,6 +111,8 @@ func TestRemindersAndStartSurviveRestarts(t *testing.T) {
 
 	_, err = s.Remove(context.Background(), "nope")
 	assert.ErrorIs(t, err, schedule.ErrUnknown)
+	require.ErrorAs(t, err, &ref)
+	assert.Equal(t, schedule.Refusal{Kind: schedule.UnknownID, ID: "nope"}, *ref)
 	_, err = s.Remove(context.Background(), sc.ID)
 	require.NoError(t, err)
 	list, _ = s.List(context.Background())

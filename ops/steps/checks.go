@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 )
 
 // Check is one read-only preflight check: it returns a line for people, or an error
@@ -91,16 +92,10 @@ func (e *Executor) preflight(ctx context.Context, x engine.StepContext) (engine.
 		res.Checks = append(res.Checks, l)
 		lines = append(lines, CheckText(l))
 	}
-	summary := fmt.Sprintf("%d of %d checks passed", len(e.checks)-failed-warned-overridden, len(e.checks))
-	if warned > 0 {
-		summary += fmt.Sprintf(", %d warning(s)", warned)
-	}
-	if overridden > 0 {
-		summary += fmt.Sprintf(", %d overridden", overridden)
-	}
-	out := engine.Output{Details: strings.Join(lines, "\n"), Summary: summary}.WithResult(res)
+	out := engine.Output{Details: strings.Join(lines, "\n")}.WithResult(res).WithReport(report.Checks{
+		Total: len(e.checks), Passed: len(e.checks) - failed - warned - overridden, Warned: warned, Overridden: overridden})
 	if failed > 0 {
-		return out, fmt.Errorf("preflight failed: %s. Fix and Retry, or override each failed check with a reason (`/cutover override CHECK REASON`):\n%s",
+		return out, fmt.Errorf("preflight failed: %s. Fix and Retry, or override each failed check with a reason:\n%s",
 			strings.Join(failedIDs, ", "), out.Details)
 	}
 	return out, nil

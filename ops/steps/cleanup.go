@@ -14,6 +14,7 @@ import (
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
 	"github.com/nycmeshnet/cutoverbot/ops/pg"
 	"github.com/nycmeshnet/cutoverbot/ops/plan"
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 )
 
 // What a run leaves behind holds members' personal data. When a run ends, however it
@@ -24,12 +25,12 @@ import (
 
 // EndRun removes what run left in the postgres pods' /tmp: the dump's copy and the pid
 // files, in today's postgres pod of each cluster and in the pod the copy was recorded
-// in. It says, for people, what could not be removed (with the command to remove it)
-// and how long the backups are kept.
-func (c *ClusterSteps) EndRun(ctx context.Context, run *engine.Run) string {
+// in. It reports (report.End) what could not be removed and where, and how long the
+// backups are kept; nil when there is nothing to say.
+func (c *ClusterSteps) EndRun(ctx context.Context, run *engine.Run) *engine.Report {
 	x := engine.StepContext{Run: run}
 	remote := plan.RemoteDumpPath(run.ID)
-	var problems []string
+	var end report.End
 	for _, name := range clustersOf(run) {
 		cl, err := c.cluster(name)
 		if err != nil {
@@ -41,7 +42,7 @@ func (c *ClusterSteps) EndRun(ctx context.Context, run *engine.Run) string {
 				pods = append(pods, cur.pod)
 			}
 		} else if len(pods) == 0 {
-			problems = append(problems, fmt.Sprintf("%s: no postgres pod found (%v); if it still holds %s, remove it by hand", name, err, remote))
+			end.Leftovers = append(end.Leftovers, report.Leftover{Path: remote, Cluster: name, Err: err.Error()})
 			continue
 		}
 		cc := c.cfg.Clusters[name]
@@ -50,20 +51,18 @@ func (c *ClusterSteps) EndRun(ctx context.Context, run *engine.Run) string {
 			px := podExec{cl, pod, cc.Postgres.Container, pg.Tag{}}
 			err := px.Exec(ctx, []string{"sh", "-c", "rm -f '" + remote + "' " + glob}, nil, nil, nil)
 			if err != nil && !isGonePod(err) {
-				problems = append(problems, fmt.Sprintf("could not remove %s in %s pod %s (%v); remove it by hand:\n  kubectl -n %s exec %s -c %s -- rm -f %s",
-					remote, name, pod, err, cc.Namespace, pod, cc.Postgres.Container, remote))
+				end.Leftovers = append(end.Leftovers, report.Leftover{Path: remote, Cluster: name, Namespace: cc.Namespace, Pod: pod,
+					Container: cc.Postgres.Container, Err: err.Error()})
 			}
 		}
 	}
-	var lines []string
-	if len(problems) > 0 {
-		lines = append(lines, "Files the bot could not remove (they hold members' data):")
-		lines = append(lines, problems...)
+	if end.Backups = c.keptBackups(run); len(end.Backups) > 0 {
+		end.KeptUntil = run.Ended.Add(c.cfg.State.Retention.Duration).UTC()
 	}
-	if kept := c.keptBackups(run); kept != "" {
-		lines = append(lines, kept)
+	if end.Empty() {
+		return nil
 	}
-	return strings.Join(lines, "\n")
+	return engine.ReportOf(end)
 }
 
 // recordedPods are the pods of cluster name the run recorded a file in.
@@ -85,9 +84,9 @@ func isGonePod(err error) bool {
 	return strings.Contains(err.Error(), "not found") || strings.Contains(err.Error(), "NotFound")
 }
 
-// keptBackups says where the run's backups are and until when.
-func (c *ClusterSteps) keptBackups(run *engine.Run) string {
-	var where []string
+// keptBackups lists the run's backups.
+func (c *ClusterSteps) keptBackups(run *engine.Run) []report.KeptBackup {
+	var kept []report.KeptBackup
 	for _, s := range run.Steps {
 		if s.Step.Kind != plan.KindRestore {
 			continue
@@ -96,17 +95,13 @@ func (c *ClusterSteps) keptBackups(run *engine.Run) string {
 		if err != nil || !r.Backup.Taken() {
 			continue
 		}
-		w := fmt.Sprintf("%s (%s, sha256 %s) in the spool of replica %s", filepath.Base(r.Backup.File.Path), HumanBytes(r.Backup.File.Size), short(r.Backup.File.SHA256), r.Backup.Replica)
+		k := report.KeptBackup{File: filepath.Base(r.Backup.File.Path), Bytes: r.Backup.File.Size, SHA256: r.Backup.File.SHA256, Replica: r.Backup.Replica}
 		if r.Backup.InPod != nil {
-			w += fmt.Sprintf(" and on %s's postgres volume (%s)", r.Backup.InPod.Cluster, r.Backup.InPod.Path)
+			k.PodCluster, k.PodPath = r.Backup.InPod.Cluster, r.Backup.InPod.Path
 		}
-		where = append(where, w)
+		kept = append(kept, k)
 	}
-	if len(where) == 0 {
-		return ""
-	}
-	until := run.Ended.Add(c.cfg.State.Retention.Duration)
-	return fmt.Sprintf("Backups kept until %s (state.retention), then removed: %s", until.UTC().Format("2006-01-02 15:04 MST"), strings.Join(where, "; "))
+	return kept
 }
 
 // SpoolRun is what the spool holds of one run on this replica.

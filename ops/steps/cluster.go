@@ -17,6 +17,7 @@ import (
 	"github.com/nycmeshnet/cutoverbot/ops/kube"
 	"github.com/nycmeshnet/cutoverbot/ops/pg"
 	"github.com/nycmeshnet/cutoverbot/ops/plan"
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 )
 
 // Cluster is what the steps need of one Kubernetes cluster (*kube.Cluster).
@@ -124,11 +125,11 @@ func (c *ClusterSteps) scale(ctx context.Context, x engine.StepContext) (engine.
 	// an earlier attempt's record (it may have scaled already), else the workload's
 	// annotation for this run (a bot that lost its state), else the count now, which
 	// is recorded in the run and on the workload before anything changes.
-	res, how := ScaleResult{}, ""
+	res, rep := ScaleResult{}, report.Scale{Workload: s.Workload, Name: s.Name, Cluster: x.Step.Cluster, To: target}
 	if prev, err := engine.Decode[ScaleResult](x.Run.Steps[x.Index].Output); err == nil && x.Attempt > 1 {
-		res.Previous, how = prev.Previous, "kept from an earlier attempt"
+		res.Previous, rep.Source = prev.Previous, report.CountEarlierAttempt
 	} else if n, ok := c.annotatedReplicas(ctx, cl, kind, s.Name, x.Run.ID); ok {
-		res.Previous, how = n, "read from the annotation "+kube.ReplicasAnnotation
+		res.Previous, rep.Source, rep.Annotation = n, report.CountAnnotation, kube.ReplicasAnnotation
 	} else {
 		spec, _, err := cl.Replicas(ctx, kind, s.Name)
 		if err != nil {
@@ -137,7 +138,7 @@ func (c *ClusterSteps) scale(ctx context.Context, x engine.StepContext) (engine.
 		if err := cl.Annotate(ctx, kind, s.Name, kube.ReplicasAnnotation, fmt.Sprintf("%s=%d", x.Run.ID, spec)); err != nil {
 			return engine.Output{}, fmt.Errorf("record the replica count of %s before scaling it (nothing was changed): %w", s.Name, err)
 		}
-		res.Previous, how = spec, "recorded in the run and on the workload"
+		res.Previous, rep.Source = spec, report.CountRecorded
 	}
 	if err := x.Record(res); err != nil {
 		return engine.Output{}, fmt.Errorf("record the replica count of %s in the run before scaling it (nothing was changed): %w", s.Name, err)
@@ -147,8 +148,8 @@ func (c *ClusterSteps) scale(ctx context.Context, x engine.StepContext) (engine.
 	if err != nil {
 		return out, err
 	}
-	out.Summary = fmt.Sprintf("%s %s in %s: %d -> %d replicas (count before the run: %d, %s)", s.Workload, s.Name, x.Step.Cluster, found, target, res.Previous, how)
-	return out, nil
+	rep.From, rep.Before = found, res.Previous
+	return out.WithReport(rep), nil
 }
 
 // restoreScale scales a workload back to the count another step recorded.
@@ -156,14 +157,14 @@ func (c *ClusterSteps) restoreScale(ctx context.Context, x engine.StepContext, c
 	s := x.Step.Scale
 	kind := kube.Workload(s.Workload)
 	rec, _, err := engine.ResultOf[ScaleResult](x.Run, s.RestoreFrom)
-	how := "recorded by step " + s.RestoreFrom
+	rep := report.ScaleBack{Workload: s.Workload, Name: s.Name, Cluster: x.Step.Cluster, Source: report.CountStep, Step: s.RestoreFrom}
 	switch {
 	case errors.Is(err, engine.ErrNoResult):
 		n, ok := c.annotatedReplicas(ctx, cl, kind, s.Name, x.Run.ID)
 		if !ok {
 			return engine.Output{}, fmt.Errorf("step %s recorded no previous replica count for %s; scale it by hand and Skip with a reason", s.RestoreFrom, s.Name)
 		}
-		rec.Previous, how = n, "read from the annotation "+kube.ReplicasAnnotation
+		rec.Previous, rep.Source, rep.Step, rep.Annotation = n, report.CountAnnotation, "", kube.ReplicasAnnotation
 	case err != nil:
 		return engine.Output{}, fmt.Errorf("step %s: %w", s.RestoreFrom, err)
 	}
@@ -172,8 +173,8 @@ func (c *ClusterSteps) restoreScale(ctx context.Context, x engine.StepContext, c
 	if err != nil {
 		return out, err
 	}
-	out.Summary = fmt.Sprintf("%s %s in %s: %d -> %d replicas (%s)", s.Workload, s.Name, x.Step.Cluster, found, rec.Previous, how)
-	return out, nil
+	rep.From, rep.To = found, rec.Previous
+	return out.WithReport(rep), nil
 }
 
 // annotatedReplicas reads the count the workload's annotation recorded for run runID.
@@ -211,7 +212,7 @@ func (c *ClusterSteps) maintenance(ctx context.Context, x engine.StepContext) (e
 		verb, word = "enable_flag", "enabled"
 	}
 	var notes []string
-	via := ""
+	var rep report.Maintenance
 	pod, err := cl.FindPod(ctx, cc.Meshweb.Selector, cc.Meshweb.Container)
 	if err == nil {
 		argv := append(append([]string(nil), cc.Meshweb.Manage...), verb, "MAINTENANCE_MODE")
@@ -222,20 +223,20 @@ func (c *ClusterSteps) maintenance(ctx context.Context, x engine.StepContext) (e
 			err = fmt.Errorf("%w: %q, not %q", errManageOutput, strings.TrimSpace(tail(stdout.String(), 300)), want)
 		}
 		if err == nil {
-			via = "manage.py " + verb + " in pod " + pod.Name
+			rep = report.Maintenance{Via: "manage.py", Verb: verb, Pod: pod.Name}
 		}
 	}
 	pgx, perr := c.postgres(ctx, name, x)
 	if perr != nil {
 		return engine.Output{}, fmt.Errorf("maintenance %s: %w", onOff(on), perr)
 	}
-	if via == "" {
+	if rep.Via == "" {
 		notes = append(notes, "meshweb path failed ("+err.Error()+"); used the SQL fallback")
 		x.Progress("meshweb path failed; setting the flag in SQL")
 		if err := pg.SetMaintenanceSQL(ctx, pgx, c.db, on); err != nil {
 			return engine.Output{}, fmt.Errorf("maintenance %s in %s: the meshweb path failed and so did SQL: %w", onOff(on), name, err)
 		}
-		via = "SQL in pod " + pgx.pod
+		rep = report.Maintenance{Via: "sql", Pod: pgx.pod}
 	}
 	state, err := pg.MaintenanceState(ctx, pgx, c.db)
 	if err != nil {
@@ -245,8 +246,8 @@ func (c *ClusterSteps) maintenance(ctx context.Context, x engine.StepContext) (e
 	if state != on {
 		return out, fmt.Errorf("MAINTENANCE_MODE reads %s in %s after setting it %s", onOff(state), name, onOff(on))
 	}
-	out.Summary = fmt.Sprintf("MAINTENANCE_MODE is %s in %s (via %s; read back from flags_flagstate)", onOff(state), name, via)
-	return out, nil
+	rep.On, rep.Cluster = state, name
+	return out.WithReport(rep), nil
 }
 
 func onOff(b bool) string {
@@ -294,8 +295,7 @@ func (c *ClusterSteps) exec(ctx context.Context, x engine.StepContext) (engine.O
 	if err != nil {
 		return out, err
 	}
-	out.Summary = fmt.Sprintf("%s exited 0 in %s pod %s", plan.ShellQuote(x.Step.Exec.Argv), x.Step.Cluster, pod.Name)
-	return out, nil
+	return out.WithReport(report.Exec{Argv: x.Step.Exec.Argv, Cluster: x.Step.Cluster, Pod: pod.Name}), nil
 }
 
 func (c *ClusterSteps) verify(ctx context.Context, x engine.StepContext) (engine.Output, error) {
@@ -329,8 +329,7 @@ func (c *ClusterSteps) verify(ctx context.Context, x engine.StepContext) (engine
 		out.Details = strings.Join(lines, "\n") + "\n\n" + out.Details
 		return out, fmt.Errorf("%d table(s) differ between %s and %s: %s", len(diffs), x.Run.Origin, x.Run.Destination, strings.Join(lines, "; "))
 	}
-	out.Summary = fmt.Sprintf("%d tables, %d rows: count(*) and md5 equal on %s and %s", len(a), rows, x.Run.Origin, x.Run.Destination)
-	return out, nil
+	return out.WithReport(report.Verify{Tables: len(a), Rows: rows, Origin: x.Run.Origin, Destination: x.Run.Destination}), nil
 }
 
 func fingerprintTable(fps []pg.Fingerprint) string {
@@ -364,14 +363,4 @@ func dirOf(path string) string {
 }
 
 // HumanBytes renders a size for people: KiB, MiB, GiB.
-func HumanBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
-}
+func HumanBytes(n int64) string { return report.HumanBytes(n) }

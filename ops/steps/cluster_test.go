@@ -24,6 +24,7 @@ import (
 	"github.com/nycmeshnet/cutoverbot/ops/kube"
 	"github.com/nycmeshnet/cutoverbot/ops/pg"
 	"github.com/nycmeshnet/cutoverbot/ops/plan"
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 	"github.com/nycmeshnet/cutoverbot/ops/steps"
 	"github.com/nycmeshnet/cutoverbot/sandbox"
 )
@@ -171,14 +172,18 @@ func TestClusterStepsMoveTheDatabaseThroughKubernetes(t *testing.T) {
 
 	out, err = w.step(t, "maintenance-on-destination")
 	require.NoError(t, err)
-	assert.Contains(t, out.Summary, "MAINTENANCE_MODE is on in prod1 (via manage.py enable_flag")
+	on := reported[report.Maintenance](t, out)
+	assert.Equal(t, report.Maintenance{On: true, Cluster: "prod1", Via: "manage.py", Verb: "enable_flag", Pod: on.Pod}, on)
+	assert.True(t, strings.HasPrefix(on.Pod, "meshdb-meshweb"), on.Pod)
 	assert.Equal(t, "True", w.sql(t, w.dest, "SELECT value FROM flags_flagstate WHERE name='MAINTENANCE_MODE'"))
 
 	// Meshweb pods restart while the flag is on: the origin's flag goes through SQL.
 	w.origin.SetMeshwebReady(false)
 	out, err = w.step(t, "maintenance-on-origin")
 	require.NoError(t, err)
-	assert.Contains(t, out.Summary, "via SQL in pod meshdb-postgres")
+	on = reported[report.Maintenance](t, out)
+	assert.Equal(t, report.Maintenance{On: true, Cluster: "prod2", Via: "sql", Pod: on.Pod}, on)
+	assert.True(t, strings.HasPrefix(on.Pod, "meshdb-postgres"), on.Pod)
 	assert.Contains(t, out.Details, "used the SQL fallback")
 	assert.Equal(t, "True", w.sql(t, w.origin, "SELECT value FROM flags_flagstate WHERE name='MAINTENANCE_MODE'"))
 
@@ -204,12 +209,17 @@ func TestClusterStepsMoveTheDatabaseThroughKubernetes(t *testing.T) {
 
 	out, err = w.step(t, "verify-database")
 	require.NoError(t, err)
-	assert.Contains(t, out.Summary, "count(*) and md5 equal on prod2 and prod1")
+	verified := reported[report.Verify](t, out)
+	assert.Equal(t, report.Verify{Tables: verified.Tables, Rows: verified.Rows, Origin: "prod2", Destination: "prod1"}, verified)
+	assert.Positive(t, verified.Tables)
+	assert.Positive(t, verified.Rows)
 
 	// The dump carried the origin's flag (on); the destination comes out of maintenance.
 	out, err = w.step(t, "maintenance-off-destination")
 	require.NoError(t, err)
-	assert.Contains(t, out.Summary, "MAINTENANCE_MODE is off in prod1")
+	off := reported[report.Maintenance](t, out)
+	assert.False(t, off.On)
+	assert.Equal(t, "prod1", off.Cluster)
 
 	out, err = w.step(t, "restore-destination-celery")
 	require.NoError(t, err)
@@ -246,7 +256,7 @@ func TestPreflightListsEveryClusterProblem(t *testing.T) {
 	require.NoError(t, err, out.Details)
 	assert.Contains(t, out.Details, "⚠ meshweb image digests equal: prod2 runs ")
 	assert.Contains(t, out.Details, "but prod1 runs docker.io/willnilges/meshdb@sha256:0000")
-	assert.Contains(t, out.Summary, "1 warning(s)")
+	assert.Equal(t, 1, reported[report.Checks](t, out).Warned)
 	res := result[engine.Checks](t, out)
 	line, ok := res.Line("meshweb-image-digests-equal")
 	require.True(t, ok)
@@ -348,6 +358,17 @@ func result[T any](t *testing.T, out engine.Output) T {
 	v, err := engine.Decode[T](out)
 	require.NoError(t, err)
 	return v
+}
+
+// reported returns the facts a step reported, of the type T its kind must have.
+func reported[T report.Facts](t *testing.T, out engine.Output) T {
+	t.Helper()
+	var want T
+	require.NotNil(t, out.Report, "the step reports what it did")
+	require.Equal(t, want.ReportKind(), out.Report.Kind)
+	f, err := report.Decode(out.Report.Kind, out.Report.Facts)
+	require.NoError(t, err)
+	return f.(T)
 }
 
 // setCopyPod rewrites the dump step's record of the pod its copy went to.
@@ -595,7 +616,7 @@ func TestRollbackRemovesTheCopyNoRestoreUsed(t *testing.T) {
 	require.NoError(t, err)
 	_, err = os.Stat(remote)
 	assert.True(t, os.IsNotExist(err), "the copy is removed")
-	assert.Equal(t, "removed "+remote+" (if it was there) in prod1 pod "+destPod, uout.Summary)
+	assert.Equal(t, report.CopyRemoved{Path: remote, Cluster: "prod1", Pods: []string{destPod}}, reported[report.CopyRemoved](t, uout))
 	assert.Equal(t, 1, countPrefix(cmds(), "rm -f "), "once: the recorded pod is today's pod: %q", cmds())
 	assert.Equal(t, "rm -f "+remote, cmds()[len(cmds())-1])
 	assert.Equal(t, result[steps.DumpResult](t, out).Spool.SHA256, sha256File(t, result[steps.DumpResult](t, out).Spool.Path), "the spool keeps the dump")
@@ -608,7 +629,7 @@ func TestRollbackRemovesTheCopyNoRestoreUsed(t *testing.T) {
 	require.NoError(t, err)
 	_, err = os.Stat(remote)
 	assert.True(t, os.IsNotExist(err))
-	assert.Contains(t, uout.Summary, "in prod1 pod "+destPod)
+	assert.Contains(t, reported[report.CopyRemoved](t, uout).Pods, destPod)
 	assert.Contains(t, uout.Details, "pod meshdb-postgres-gone (where the dump step copied it)")
 	assert.Contains(t, uout.Details, "took its /tmp with it")
 
@@ -647,16 +668,27 @@ func TestRunEndAndRetentionRemoveWhatTheRunLeft(t *testing.T) {
 		})
 	}
 	w.run.State, w.run.Ended = engine.Completed, time.Now()
-	msg := cs.EndRun(context.Background(), w.run)
+	end := endReport(t, cs.EndRun(context.Background(), w.run))
 	w.dest.SetExecHook(nil)
 	w.origin.SetExecHook(nil)
-	assert.Contains(t, msg, "could not remove "+remote+" in prod1 pod "+destPod)
-	assert.Contains(t, msg, "kubectl -n meshdb exec "+destPod+" -c meshdb-postgres -- rm -f "+remote)
+	var inDest []report.Leftover
+	for _, l := range end.Leftovers {
+		assert.Contains(t, l.Err, "connection refused")
+		if l.Cluster == "prod1" {
+			l.Err = ""
+			inDest = append(inDest, l)
+		}
+	}
+	assert.Equal(t, []report.Leftover{{Path: remote, Cluster: "prod1", Namespace: "meshdb", Pod: destPod, Container: "meshdb-postgres"}}, inDest,
+		"what to remove by hand, and where: %+v", end.Leftovers)
 	assert.FileExists(t, remote)
 
-	msg = cs.EndRun(context.Background(), w.run)
-	assert.NotContains(t, msg, "could not remove")
-	assert.Contains(t, msg, "Backups kept until")
+	end = endReport(t, cs.EndRun(context.Background(), w.run))
+	assert.Empty(t, end.Leftovers)
+	require.Len(t, end.Backups, 1)
+	assert.Equal(t, report.KeptBackup{File: filepath.Base(backup.File.Path), Bytes: backup.File.Size, SHA256: backup.File.SHA256,
+		Replica: backup.Replica, PodCluster: "prod1", PodPath: backup.InPod.Path}, end.Backups[0])
+	assert.Equal(t, w.run.Ended.Add(w.cfg.State.Retention.Duration).UTC(), end.KeptUntil)
 	assert.NoFileExists(t, remote, "the copy in the pod is gone")
 	assert.NoFileExists(t, pid)
 	assert.FileExists(t, backup.File.Path, "backups stay until the retention ends")
@@ -695,7 +727,8 @@ func TestScaleRecordsTheCountOnTheWorkload(t *testing.T) {
 	w := newWorld(t)
 	out, err := w.step(t, "scale-destination-celery")
 	require.NoError(t, err)
-	assert.Contains(t, out.Summary, "count before the run: 1, recorded in the run and on the workload")
+	scaled := reported[report.Scale](t, out)
+	assert.Equal(t, report.Scale{Workload: "statefulset", Name: sandbox.CeleryStatefulSet, Cluster: "prod1", From: 1, To: 0, Before: 1, Source: report.CountRecorded}, scaled)
 	ann, err := w.celeryAnnotation(t, "prod1")
 	require.NoError(t, err)
 	assert.Equal(t, w.run.ID+"=1", ann)
@@ -704,7 +737,9 @@ func TestScaleRecordsTheCountOnTheWorkload(t *testing.T) {
 	// annotation still says 1, although the workload is at 0 now.
 	out, err = w.step(t, "scale-destination-celery")
 	require.NoError(t, err)
-	assert.Contains(t, out.Summary, "count before the run: 1, read from the annotation")
+	scaled = reported[report.Scale](t, out)
+	assert.Equal(t, report.Scale{Workload: "statefulset", Name: sandbox.CeleryStatefulSet, Cluster: "prod1", From: 0, To: 0, Before: 1,
+		Source: report.CountAnnotation, Annotation: kube.ReplicasAnnotation}, scaled)
 	out, err = w.step(t, "restore-destination-celery")
 	require.NoError(t, err)
 	assert.Equal(t, int32(1), w.dest.Kube.SpecReplicas("statefulset", sandbox.Namespace, sandbox.CeleryStatefulSet))
@@ -724,4 +759,14 @@ func (w *world) celeryAnnotation(t *testing.T, cluster string) (string, error) {
 	c, err := kube.Connect(kube.Options{Name: cluster, Kubeconfig: cc.Kubeconfig, Context: cc.Context, Namespace: cc.Namespace})
 	require.NoError(t, err)
 	return c.Annotation(context.Background(), kube.StatefulSet, cc.CeleryStatefulSet, kube.ReplicasAnnotation)
+}
+
+// endReport reads what the end of a run reported.
+func endReport(t *testing.T, r *engine.Report) report.End {
+	t.Helper()
+	require.NotNil(t, r, "the end of the run reports something")
+	require.Equal(t, "end", r.Kind)
+	f, err := report.Decode(r.Kind, r.Facts)
+	require.NoError(t, err)
+	return f.(report.End)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
 	"github.com/nycmeshnet/cutoverbot/ops/pg"
 	"github.com/nycmeshnet/cutoverbot/ops/plan"
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 )
 
 // The dump and restore steps: the part of the cutover where data moves.
@@ -540,10 +541,5 @@ func (c *ClusterSteps) removeCopy(ctx context.Context, x engine.StepContext) (en
 			return engine.Output{}, err
 		}
 	}
-	out := engine.Output{Details: strings.Join(notes, "\n")}
-	out.Summary = fmt.Sprintf("removed %s (if it was there) in %s pod %s", remote, name, strings.Join(removed, " and "))
-	if len(removed) == 0 {
-		out.Summary = fmt.Sprintf("%s: no pod left that holds %s", name, remote)
-	}
-	return out, nil
+	return engine.Output{Details: strings.Join(notes, "\n")}.WithReport(report.CopyRemoved{Path: remote, Cluster: name, Pods: removed}), nil
 }

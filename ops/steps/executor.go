@@ -26,7 +26,7 @@ type Executor struct {
 	// With the cluster steps registered: sweep stops what earlier attempts left running
 	// before the steps that need it; stopOwn stops what an attempt started when its
 	// context ended before it returned.
-	sweep   func(ctx context.Context, x engine.StepContext) (string, error)
+	sweep   func(ctx context.Context, x engine.StepContext) ([]string, error)
 	stopOwn func(ctx context.Context, x engine.StepContext) []string
 }
 
@@ -48,14 +48,14 @@ func (e *Executor) Execute(ctx context.Context, x engine.StepContext) (engine.Ou
 	if !ok {
 		return engine.Output{}, fmt.Errorf("this bot has no executor for %s steps; Skip it with a reason if it was done by hand", x.Step.Kind)
 	}
-	note := ""
+	var stopped []string
 	if e.sweep != nil && sweeps(x) {
 		var err error
-		if note, err = e.sweep(ctx, x); err != nil {
+		if stopped, err = e.sweep(ctx, x); err != nil {
 			return engine.Output{}, err
 		}
-		if note != "" {
-			x.Progress(note)
+		if len(stopped) > 0 {
+			x.Progress("stopped what earlier attempts left running: " + strings.Join(stopped, "; "))
 		}
 	}
 	out, err := fn(ctx, x)
@@ -64,8 +64,12 @@ func (e *Executor) Execute(ctx context.Context, x engine.StepContext) (engine.Ou
 			out.Details = strings.TrimSpace(out.Details + "\n" + strings.Join(notes, "\n"))
 		}
 	}
-	if note != "" {
-		out.Summary = strings.TrimSuffix(note+"; "+out.Summary, "; ")
+	switch {
+	case len(stopped) == 0:
+	case out.Report != nil:
+		out.Report.Stopped = stopped
+	default: // a step that still reports in words
+		out.Summary = strings.TrimSuffix("stopped what earlier attempts left running: "+strings.Join(stopped, "; ")+"; "+out.Summary, "; ")
 	}
 	return out, err
 }

@@ -65,10 +65,10 @@ func clustersOf(run *engine.Run) []string {
 }
 
 // stopLeftovers stops, in both postgres pods, every command of this run an earlier
-// attempt left running and every database session of the bot's but x's. It returns a
-// line for the thread, empty when nothing was left; an error when a pod cannot be
-// checked (then nothing may run: a leftover could overlap).
-func (c *ClusterSteps) stopLeftovers(ctx context.Context, x engine.StepContext) (string, error) {
+// attempt left running and every database session of the bot's but x's. It returns
+// what it stopped (cluster and command), none when nothing was left; an error when a
+// pod cannot be checked (then nothing may run: a leftover could overlap).
+func (c *ClusterSteps) stopLeftovers(ctx context.Context, x engine.StepContext) ([]string, error) {
 	var found []string
 	for _, name := range clustersOf(x.Run) {
 		if _, ok := c.clusters[name]; !ok {
@@ -76,7 +76,7 @@ func (c *ClusterSteps) stopLeftovers(ctx context.Context, x engine.StepContext) 
 		}
 		px, err := c.postgres(ctx, name, x)
 		if err != nil {
-			return "", fmt.Errorf("could not look for commands earlier attempts left running in %s (%w); nothing was run", name, err)
+			return nil, fmt.Errorf("could not look for commands earlier attempts left running in %s (%w); nothing was run", name, err)
 		}
 		glob := pidBase(x.Run.ID) + "." + unsafePathChars.ReplaceAllString(name, "_") + ".*.pid"
 		left, err := pg.StopLeftovers(ctx, px, c.db, glob, pg.AppPrefix, tagOf(x))
@@ -84,13 +84,10 @@ func (c *ClusterSteps) stopLeftovers(ctx context.Context, x engine.StepContext) 
 			found = append(found, name+" "+l.What)
 		}
 		if err != nil {
-			return "", fmt.Errorf("could not stop what earlier attempts left running in %s (%w); nothing was run", name, err)
+			return nil, fmt.Errorf("could not stop what earlier attempts left running in %s (%w); nothing was run", name, err)
 		}
 	}
-	if len(found) == 0 {
-		return "", nil
-	}
-	return "stopped what earlier attempts left running: " + strings.Join(found, "; "), nil
+	return found, nil
 }
 
 // stopOwn stops what x's attempt started, after its context ended (shutdown, a lost

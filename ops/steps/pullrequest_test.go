@@ -18,6 +18,7 @@ import (
 	"github.com/nycmeshnet/cutoverbot/ops/github"
 	"github.com/nycmeshnet/cutoverbot/ops/github/githubfake"
 	"github.com/nycmeshnet/cutoverbot/ops/plan"
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 	"github.com/nycmeshnet/cutoverbot/ops/steps"
 )
 
@@ -148,7 +149,8 @@ func TestThePullRequestStepMergesTheHeadItCompared(t *testing.T) {
 	pulls := w.gh.Pulls(w.repo())
 	require.Len(t, pulls, 1)
 	assert.Equal(t, pulls[0].HeadSHA, res.HeadSHA, "the result names the head that was compared and merged")
-	assert.Contains(t, out.Summary, "/pull/1 merged")
+	assert.Equal(t, report.Merged{URL: res.URL}, reported[report.Merged](t, out))
+	assert.True(t, strings.HasSuffix(res.URL, "/pull/1"), res.URL)
 }
 
 // A push lands on the PR's branch between the bot's last read and its merge: the bot's

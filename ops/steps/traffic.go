@@ -14,6 +14,7 @@ import (
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
 	"github.com/nycmeshnet/cutoverbot/ops/github"
 	"github.com/nycmeshnet/cutoverbot/ops/plan"
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 	"github.com/nycmeshnet/cutoverbot/ops/snapshot"
 	"github.com/nycmeshnet/cutoverbot/ops/tlswait"
 )
@@ -53,8 +54,12 @@ func (t *TrafficSteps) snapshot(ctx context.Context, x engine.StepContext) (engi
 		target.LBAddress = s.LBAddress
 		target.Where = fmt.Sprintf("%s LB %s", x.Step.Cluster, s.LBAddress)
 	}
+	where := report.Where{URL: s.URL}
+	if s.Via == "lb" {
+		where = report.Where{Cluster: x.Step.Cluster, LB: s.LBAddress}
+	}
 	dir := SpoolPath(t.cfg, x.Run.ID, x.Step.ID+fmt.Sprintf("-attempt-%d", x.Attempt))
-	ready := ""
+	ready := 0
 	if len(s.Paths) > 0 {
 		// Maintenance mode fails meshweb's probes: after it, pods may still be coming back.
 		x.Progress("waiting for meshweb to answer 200 via " + target.Where)
@@ -65,7 +70,7 @@ func (t *TrafficSteps) snapshot(ctx context.Context, x engine.StepContext) (engi
 			return engine.Output{}, err
 		}
 		if n > 1 {
-			ready = fmt.Sprintf("meshweb answered 200 on attempt %d; ", n)
+			ready = n
 		}
 	}
 	x.Progress("fetching " + strings.Join(s.Paths, ", ") + " via " + target.Where)
@@ -74,11 +79,11 @@ func (t *TrafficSteps) snapshot(ctx context.Context, x engine.StepContext) (engi
 		return engine.Output{}, err
 	}
 	out := engine.Output{}.WithResult(SnapshotResult{Dir: dir})
-	var counts []string
+	got := report.Snapshot{Where: where, ReadyAttempt: ready}
 	for _, f := range snap.Files {
-		counts = append(counts, fmt.Sprintf("%s %d entries (%d bytes)", f.Name, f.Entries, f.Size))
+		got.Files = append(got.Files, report.SnapshotFile{Name: f.Name, Entries: f.Entries, Bytes: f.Size})
 	}
-	out.Summary = ready + "snapshot via " + target.Where + ": " + strings.Join(counts, ", ")
+	out = out.WithReport(got)
 	if s.DiffAgainst == "" {
 		return out, nil
 	}
@@ -94,13 +99,17 @@ func (t *TrafficSteps) snapshot(ctx context.Context, x engine.StepContext) (engi
 	if err != nil {
 		return out, err
 	}
-	out.Summary = rep.Summary(5)
 	out.Details = rep.Full()
 	if !rep.Empty() {
-		return out, fmt.Errorf("the post snapshot differs from the prior one:\n%s\nIf that is expected, Skip with the reason (`/cutover skip <reason>`)", rep.Summary(5))
+		// The transport lays the summary out per endpoint (handlers' diffSummary).
+		out.Report, out.Summary = nil, rep.Summary(5)
+		return out, fmt.Errorf("the post snapshot differs from the prior one:\n%s\nIf that is expected, Skip with the reason", rep.Summary(5))
 	}
-	out.Summary = ready + "no difference: " + strings.ReplaceAll(out.Summary, "\n", "; ")
-	return out, nil
+	same := report.NoDiff{ReadyAttempt: ready}
+	for _, r := range rep.Results {
+		same.Endpoints = append(same.Endpoints, report.Endpoint{Name: r.Name, Before: r.Before, After: r.After, Repeated: len(r.Repeated)})
+	}
+	return out.WithReport(same), nil
 }
 
 func (t *TrafficSteps) serviceHost() string {
@@ -129,14 +138,14 @@ func (t *TrafficSteps) pullRequest(ctx context.Context, x engine.StepContext) (e
 			return engine.Output{}, fmt.Errorf("step %s: %w", p.RevertOf, err)
 		}
 		if prev.Number == 0 {
-			return engine.Output{Summary: "no pull request was opened by " + p.RevertOf + "; nothing to revert"}, nil
+			return engine.Output{}.WithReport(report.RevertNone{Step: p.RevertOf}), nil
 		}
 		orig, err := t.gh.Get(ctx, prev.Repo, prev.Number)
 		if err != nil {
 			return engine.Output{}, err
 		}
 		if !orig.Merged {
-			return engine.Output{Summary: fmt.Sprintf("%s was not merged; nothing to revert (close it by hand if it is still open)", orig.URL)}, nil
+			return engine.Output{}.WithReport(report.RevertUnmerged{URL: orig.URL}), nil
 		}
 		open = func() (github.PR, error) {
 			return t.gh.Revert(ctx, orig, p.Base, branch+"-revert", p.Files, body+"\n\nRollback: reverts "+orig.URL)
@@ -228,9 +237,9 @@ func (t *TrafficSteps) pullRequest(ctx context.Context, x engine.StepContext) (e
 	res.HeadSHA = done.HeadSHA
 	res.Merged, res.BaseSHA = true, done.BaseSHA
 	out = out.WithResult(res)
-	out.Summary = fmt.Sprintf("%s merged", done.URL)
+	merged := report.Merged{URL: done.URL}
 	if p.Workflow == "" {
-		return out, nil
+		return out.WithReport(merged), nil
 	}
 	run, err := t.waitRun(ctx, x, p, done)
 	if run.ID != 0 {
@@ -240,8 +249,8 @@ func (t *TrafficSteps) pullRequest(ctx context.Context, x engine.StepContext) (e
 	if err != nil {
 		return out, err
 	}
-	out.Summary += fmt.Sprintf("; the %s run %s succeeded", runLabel(run), run.URL)
-	return out, nil
+	merged.Workflow, merged.RunURL = runLabel(run), run.URL
+	return out.WithReport(merged), nil
 }
 
 // waitRun follows the workflow run that the merge of pr started, in the step's
@@ -285,8 +294,7 @@ func (t *TrafficSteps) waitDNS(ctx context.Context, x engine.StepContext) (engin
 	if err != nil {
 		return out, err
 	}
-	out.Summary = fmt.Sprintf("%s → %s on all %d resolvers", w.Name, w.Want, len(answers))
-	return out, nil
+	return out.WithReport(report.DNS{Name: w.Name, Want: w.Want, Resolvers: len(answers)}), nil
 }
 
 func (t *TrafficSteps) waitTLS(ctx context.Context, x engine.StepContext) (engine.Output, error) {
@@ -298,7 +306,7 @@ func (t *TrafficSteps) waitTLS(ctx context.Context, x engine.StepContext) (engin
 	if err != nil {
 		return engine.Output{}, err
 	}
-	return engine.Output{Summary: fmt.Sprintf("TLS to %s as %s verifies: %s", w.Address, w.ServerName, cert)}, nil
+	return engine.Output{}.WithReport(report.TLS{Address: w.Address, ServerName: w.ServerName, SANs: cert.SANs, Issuer: cert.Issuer, NotAfter: cert.NotAfter}), nil
 }
 
 // planHas reports whether the run's plan has a step of one of the kinds.

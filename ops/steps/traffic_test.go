@@ -17,6 +17,7 @@ import (
 	"github.com/nycmeshnet/cutoverbot/ops/github"
 	"github.com/nycmeshnet/cutoverbot/ops/github/githubfake"
 	"github.com/nycmeshnet/cutoverbot/ops/plan"
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 	"github.com/nycmeshnet/cutoverbot/ops/steps"
 )
 
@@ -128,7 +129,7 @@ func TestPullRequestWaitsForTheRunItsMergeStarts(t *testing.T) {
 	w.gh.RerunWorkflowRun(g.DNS.Repo, runs[0].ID)
 	out, err = w.step(t, "pr-dns", 2)
 	require.NoError(t, err)
-	assert.Equal(t, "https://github.com/nycmeshnet/nycmesh-dns/pull/1 merged; the SLD Terraform run "+runs[0].URL+" succeeded", out.Summary)
+	assert.Equal(t, report.Merged{URL: "https://github.com/nycmeshnet/nycmesh-dns/pull/1", Workflow: "SLD Terraform", RunURL: runs[0].URL}, reported[report.Merged](t, out))
 	assert.Len(t, w.gh.Pulls(g.DNS.Repo), 1, "the retry found the merged PR")
 }
 

@@ -1,0 +1,127 @@
+package handlers
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"strings"
+	"text/template"
+	"time"
+
+	"github.com/nycmeshnet/cutoverbot/ops/engine"
+	"github.com/nycmeshnet/cutoverbot/ops/plan"
+	"github.com/nycmeshnet/cutoverbot/ops/report"
+	"github.com/nycmeshnet/cutoverbot/ops/schedule"
+)
+
+// What people read of the engine, the steps and the scheduler is worded here, from the
+// templates in templates/: ops/ returns a kind and its facts (a refusal, a decision's
+// outcome, a step's summary, what the end of a run left), and each kind has one
+// template named after it, so a message is reviewed and changed in one place.
+
+//go:embed templates/*.tmpl
+var templateFiles embed.FS
+
+// wordFuncs are what the templates may call.
+var wordFuncs = template.FuncMap{
+	// human is a step's or a run's state in words.
+	"human": func(v any) string { return engine.Human(fmt.Sprint(v)) },
+	// clock is a time of day in UTC.
+	"clock": func(t time.Time) string { return t.UTC().Format("15:04 MST") },
+	// codes shows IDs as code, or says none.
+	"codes": func(ids []string) string {
+		if len(ids) == 0 {
+			return "none"
+		}
+		out := make([]string, len(ids))
+		for i, id := range ids {
+			out[i] = "`" + id + "`"
+		}
+		return strings.Join(out, ", ")
+	},
+	"join": strings.Join,
+	// rfc3339 is a time as RFC 3339, in its own zone.
+	"rfc3339": func(t time.Time) string { return t.Format(time.RFC3339) },
+	// timeIn shows a time in each reader's zone, with loc's as the fallback.
+	"timeIn": slackTimeIn,
+	// before is a reminder's lead time ("24 h").
+	"before": humanBefore,
+	// bytes is a size in KiB, MiB, GiB.
+	"bytes": report.HumanBytes,
+	// short is the start of a checksum.
+	"short": func(sum string) string { return sum[:min(12, len(sum))] },
+	// shell is a command as a shell would run it.
+	"shell": plan.ShellQuote,
+	// date is a day; utc a time of day with its date, in UTC.
+	"date": func(t time.Time) string { return t.UTC().Format("2006-01-02") },
+	"utc":  func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 MST") },
+}
+
+// templates hold every message; a field a template names that the data lacks is an
+// error, not "<no value>".
+var templates = template.Must(template.New("words").Funcs(wordFuncs).Option("missingkey=error").ParseFS(templateFiles, "templates/*.tmpl"))
+
+// say executes the template name on data. A template that fails is a bug the tests
+// catch (each kind is rendered); people then read which message failed rather than
+// nothing.
+func say(name string, data any) string {
+	var b bytes.Buffer
+	if err := templates.ExecuteTemplate(&b, name, data); err != nil {
+		return fmt.Sprintf("(the bot could not word its message %s: %v)", name, err)
+	}
+	return b.String()
+}
+
+// hasWords says whether a template of that name exists.
+func hasWords(name string) bool { return templates.Lookup(name) != nil }
+
+// ReportText words what a step, or the end of a run, reported ("" for nil).
+func ReportText(r *engine.Report) string {
+	if r == nil {
+		return ""
+	}
+	facts, err := report.Decode(r.Kind, r.Facts)
+	if err != nil {
+		return fmt.Sprintf("(the bot could not read its %s report: %v)", r.Kind, err)
+	}
+	text := say("report/"+r.Kind, facts)
+	if len(r.Stopped) > 0 {
+		text = say("stopped", r.Stopped) + "; " + text
+	}
+	return text
+}
+
+// OutputText is a step's account: its report in words, or the sentence of a step
+// (or a run stored by an earlier version) that reports in words.
+func OutputText(o engine.Output) string {
+	if o.Report != nil {
+		return ReportText(o.Report)
+	}
+	return o.Summary
+}
+
+// CauseText words why the engine failed, interrupted or expired a step.
+func CauseText(c engine.Cause) string { return say("cause/"+string(c.Kind), c) }
+
+// whyStopped is why step s stopped: what the executor returned, else the engine's
+// cause, else the reason stored by an earlier version.
+func whyStopped(s engine.StepRun) string {
+	switch {
+	case s.Error != "":
+		return s.Error
+	case s.Cause != nil:
+		return CauseText(*s.Cause)
+	}
+	return s.Reason
+}
+
+// ScheduleRefusalText words a refusal of the scheduler.
+func ScheduleRefusalText(r *schedule.Refusal) string {
+	return say("schedule/refusal/"+string(r.Kind), r)
+}
+
+// RefusalText words a refusal of the engine.
+func RefusalText(r *engine.Refusal) string { return say("refusal/"+string(r.Kind), r.Fields) }
+
+// OutcomeText words what an accepted decision did.
+func OutcomeText(o engine.Outcome) string { return say("outcome/"+string(o.Kind), o.Fields) }

@@ -1,0 +1,58 @@
+package report_test
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/nycmeshnet/cutoverbot/ops/report"
+)
+
+// Each kind comes back from the JSON stored in a run as the value it was, and a kind
+// this version does not know is an error, not an empty account.
+func TestEveryKindDecodesAsStored(t *testing.T) {
+	facts := []report.Facts{
+		report.Checks{Total: 8, Passed: 5, Warned: 1, Overridden: 2},
+		report.Scale{Workload: "statefulset", Name: "w", Cluster: "prod1", From: 1, To: 0, Before: 1, Source: report.CountAnnotation, Annotation: "a"},
+		report.ScaleBack{Workload: "statefulset", Name: "w", Cluster: "prod1", To: 1, Source: report.CountStep, Step: "s"},
+		report.Maintenance{On: true, Cluster: "prod1", Via: "manage.py", Verb: "enable_flag", Pod: "p"},
+		report.Exec{Argv: []string{"true"}, Cluster: "prod1", Pod: "p"},
+		report.Verify{Tables: 14, Rows: 1 << 40, Origin: "prod2", Destination: "prod1"},
+		report.Snapshot{Where: report.Where{Cluster: "prod1", LB: "1.2.3.4:443"}, ReadyAttempt: 3, Files: []report.SnapshotFile{{Name: "n", Entries: 1, Bytes: 2}}},
+		report.NoDiff{Endpoints: []report.Endpoint{{Name: "n", Before: 1, After: 1, Repeated: 1}}},
+		report.RevertNone{Step: "pr-dns"},
+		report.RevertUnmerged{URL: "u"},
+		report.Merged{URL: "u", Workflow: "w", RunURL: "r"},
+		report.DNS{Name: "n", Want: "w", Resolvers: 3},
+		report.TLS{Address: "a", ServerName: "s", SANs: []string{"s"}, Issuer: "i", NotAfter: time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)},
+		report.CopyRemoved{Path: "/tmp/x", Cluster: "prod1", Pods: []string{"p"}},
+		report.Announced{Template: "start", Channel: "C1"},
+		report.End{Leftovers: []report.Leftover{{Path: "/tmp/x", Cluster: "prod1", Err: "e"}}, Backups: []report.KeptBackup{{File: "f", Bytes: 1}},
+			KeptUntil: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)},
+	}
+	seen := map[string]bool{}
+	for _, f := range facts {
+		raw, err := json.Marshal(f)
+		require.NoError(t, err)
+		back, err := report.Decode(f.ReportKind(), raw)
+		require.NoError(t, err, f.ReportKind())
+		assert.Equal(t, f, back, f.ReportKind())
+		seen[f.ReportKind()] = true
+	}
+	for _, k := range report.Kinds() {
+		assert.True(t, seen[k], "kind %s is covered here", k)
+	}
+	_, err := report.Decode("from-a-newer-version", []byte(`{}`))
+	assert.ErrorContains(t, err, `no report kind "from-a-newer-version"`)
+	_, err = report.Decode("scale", []byte(`{"from":"one"}`))
+	assert.Error(t, err)
+}
+
+func TestHumanBytes(t *testing.T) {
+	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 13841203: "13.2 MiB", 3 << 30: "3.00 GiB"} {
+		assert.Equal(t, want, report.HumanBytes(n), n)
+	}
+}
