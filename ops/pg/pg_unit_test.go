@@ -131,12 +131,18 @@ func TestRestoreReadsThePgRestoreLog(t *testing.T) {
 		exit    error
 		ok      bool
 		ignored int
+		lost    bool // the error says the server was lost part-way
 	}{
-		{"clean", "", nil, true, 0},
-		{"ignored errors", "pg_restore: error: could not execute query: ERROR:  role \"meshdb_ro\" does not exist\nCommand was: GRANT SELECT ON TABLE public.x TO meshdb_ro;\npg_restore: warning: errors ignored on restore: 1\n", errors.New("exit 1"), true, 1},
-		{"error without summary", "pg_restore: error: could not read input file: end of file\n", errors.New("exit 1"), false, 0},
-		{"non-zero exit, nothing said", "", errors.New("exit 137"), false, 0},
-		{"error lines but exit 0", "pg_restore: error: something\n", nil, false, 0},
+		{"clean", "", nil, true, 0, false},
+		{"ignored errors", "pg_restore: error: could not execute query: ERROR:  role \"meshdb_ro\" does not exist\nCommand was: GRANT SELECT ON TABLE public.x TO meshdb_ro;\npg_restore: warning: errors ignored on restore: 1\n", errors.New("exit 1"), true, 1, false},
+		{"error without summary", "pg_restore: error: could not read input file: end of file\n", errors.New("exit 1"), false, 0, false},
+		{"non-zero exit, nothing said", "", errors.New("exit 137"), false, 0, false},
+		{"error lines but exit 0", "pg_restore: error: something\n", nil, false, 0, false},
+		// pg_restore -j: a worker that lost the server ends it without the summary.
+		{"server lost under -j", "pg_restore: error: could not execute query: no connection to the server\nCommand was: ALTER TABLE public.x OWNER TO meshdb;\n" +
+			"pg_restore: error: reconnection failed: connection to server at \"127.0.0.1\", port 5432 failed: server closed the connection unexpectedly\n" +
+			"pg_restore: error: a worker process died unexpectedly\n", errors.New("exit 1"), false, 0, true},
+		{"server lost, one job", "pg_restore: error: could not execute query: server closed the connection unexpectedly\npg_restore: warning: errors ignored on restore: 3\n", errors.New("exit 1"), false, 3, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var removed bool
@@ -166,6 +172,7 @@ func TestRestoreReadsThePgRestoreLog(t *testing.T) {
 			}
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), strings.TrimSpace(strings.SplitN(tc.log, "\n", 2)[0]), "the error shows the log")
+			assert.Equal(t, tc.lost, strings.Contains(err.Error(), "lost the database server part-way"), err.Error())
 		})
 	}
 }

@@ -133,14 +133,16 @@ func RestoreStaged(ctx context.Context, ex Execer, db DB, local DumpResult, remo
 	res.LogTail = log.String()
 	ignored, msgs, fatal := ParseRestoreLog(res.LogTail)
 	res.IgnoredErrors, res.Messages = ignored, msgs
+	// A lost server is said first: with -j, a worker that lost it ends pg_restore
+	// without the "errors ignored on restore" summary.
+	if (fatal || err != nil) && lostServer(strings.ToLower(res.LogTail)) {
+		return res, fmt.Errorf("pg_restore into %s lost the database server part-way: the destination may be half-restored; "+
+			"Retry restores everything again from the start (or abort and roll back from the backup). %s", db.Name, lastLines(res.LogTail, 15))
+	}
 	if err != nil && ignored == 0 {
 		return res, fmt.Errorf("pg_restore into %s failed (%w) without saying it finished: %s", db.Name, err, lastLines(res.LogTail, 15))
 	}
 	if fatal {
-		if lostServer(strings.ToLower(res.LogTail)) {
-			return res, fmt.Errorf("pg_restore into %s lost the database server part-way: the destination may be half-restored; "+
-				"Retry restores everything again from the start (or abort and roll back from the backup). %s", db.Name, lastLines(res.LogTail, 15))
-		}
 		return res, fmt.Errorf("pg_restore into %s failed: %s", db.Name, lastLines(res.LogTail, 15))
 	}
 	return res, nil
