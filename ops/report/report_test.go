@@ -30,6 +30,13 @@ func TestEveryKindDecodesAsStored(t *testing.T) {
 		report.TLS{Address: "a", ServerName: "s", SANs: []string{"s"}, Issuer: "i", NotAfter: time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)},
 		report.CopyRemoved{Path: "/tmp/x", Cluster: "prod1", Pods: []string{"p"}},
 		report.Announced{Template: "start", Channel: "C1"},
+		report.Dump{Database: "meshdb", Cluster: "prod2", Size: 3, SHA256: "s", Dest: "prod1", CopyErr: "e", Backup: &report.DumpBackup{Size: 1, SHA256: "b", Second: true, Changed: true, NoPodCopy: "e"}},
+		report.Restore{Cluster: "prod1", Size: 3, SHA256: "s", BackupSize: 1, BackupSHA256: "b",
+			Backup: report.BackupHow{Cluster: "prod1", Source: report.BackupChanged, After: &report.DBState{NextXid: "1"}, Now: &report.DBState{NextXid: "2", OpenWrites: 1}},
+			Notes:  []report.Note{{Kind: report.NoteRestoredBackup, Found: &report.Found{Cluster: "prod1", Spool: true, PodErr: "e"}}},
+			Jobs:   report.Jobs{Jobs: 2, Resources: &report.Resources{Cores: 2, CPULimit: 1.5, MemLimit: 1 << 30}, MemKB: 1 << 20}, IgnoredErrors: 1},
+		report.BackingUp{Why: report.BackupHow{Cluster: "prod1", Source: report.BackupNone}},
+		report.Restoring{Cluster: "prod1", Jobs: report.Jobs{Jobs: 1, ResourcesErr: "e"}},
 		report.End{Leftovers: []report.Leftover{{Path: "/tmp/x", Cluster: "prod1", Err: "e"}}, Backups: []report.KeptBackup{{File: "f", Bytes: 1}},
 			KeptUntil: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)},
 	}
@@ -49,6 +56,12 @@ func TestEveryKindDecodesAsStored(t *testing.T) {
 	assert.ErrorContains(t, err, `no report kind "from-a-newer-version"`)
 	_, err = report.Decode("scale", []byte(`{"from":"one"}`))
 	assert.Error(t, err)
+}
+
+func TestKB(t *testing.T) {
+	for kb, want := range map[int64]string{65536: "64MB", 1 << 20: "1GB", 65537: "65537kB", 3 << 20: "3GB"} {
+		assert.Equal(t, want, report.KB(kb), kb)
+	}
 }
 
 func TestHumanBytes(t *testing.T) {
