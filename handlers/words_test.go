@@ -201,7 +201,17 @@ func TestEveryReportIsWorded(t *testing.T) {
 		"announced": {{report.Announced{Template: "start", Channel: "C0123MESHDB"}, "posted the start announcement top-level in <#C0123MESHDB>"}},
 		"dump":      dumpCases(),
 		"restore":   restoreCases(),
+		"dumping": {
+			{report.Dumping{Database: "meshdb", Cluster: "prod2", Pod: "pg-2"}, "dumping meshdb from prod2 pod pg-2"},
+			{report.Dumping{Database: "meshdb", Cluster: "prod2", Pod: "pg-2", Dest: "prod1", DestPod: "pg-1"},
+				"dumping meshdb from prod2 pod pg-2, copying it into prod1 pod pg-1 as it comes, and backing up prod1 meanwhile"},
+			{report.Dumping{Database: "meshdb", Cluster: "prod2", Pod: "pg-2", Dest: "prod1", DestPod: "pg-1", Again: true},
+				"the dump spool is not on this replica: dumping meshdb from prod2 pod pg-2 again, into pod pg-1 as it comes"},
+		},
+		"checking_copy": {{report.CheckingCopy{Pod: "pg-1"}, "checking the sha256 of the copy in pod pg-1"}},
+		"copying":       {{report.Copying{Size: 13841203, Pod: "pg-1"}, "copying 13.2 MiB into pod pg-1"}},
 		"backing_up": {
+			{report.BackingUp{Why: report.BackupHow{Cluster: "prod1", Source: report.BackupFresh}}, "backing up prod1 as it is now, kept in case"},
 			{report.BackingUp{Why: report.BackupHow{Cluster: "prod1", Source: report.BackupNone}}, "backing up prod1 (taken now)"},
 			{report.BackingUp{Why: report.BackupHow{Cluster: "prod1", Source: report.BackupWrites, Now: &report.DBState{NextXid: "812", OpenWrites: 2, Sequences: "none"}}},
 				"backing up prod1 (taken again: 2 write transaction(s) open in prod1)"},

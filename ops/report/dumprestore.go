@@ -183,7 +183,37 @@ func KB(kb int64) string {
 	return fmt.Sprintf("%dkB", kb)
 }
 
-// BackingUp is progress: the restore backs up the old data, taken now for why says.
+// Dumping is progress: pg_dump of Database from Cluster's pod Pod into the spool and,
+// with DestPod, into Dest's pod as it comes. Again: the dump spool was not on this
+// replica, so the restore dumps the origin again; else Dest is backed up meanwhile.
+type Dumping struct {
+	Database string `json:"database"`
+	Cluster  string `json:"cluster"`
+	Pod      string `json:"pod"`
+	Dest     string `json:"dest,omitempty"`
+	DestPod  string `json:"dest_pod,omitempty"`
+	Again    bool   `json:"again,omitempty"`
+}
+
+func (Dumping) ReportKind() string { return "dumping" }
+
+// CheckingCopy is progress: the sha256 of the dump's copy in Pod is checked.
+type CheckingCopy struct {
+	Pod string `json:"pod"`
+}
+
+func (CheckingCopy) ReportKind() string { return "checking_copy" }
+
+// Copying is progress: a file of Size bytes is copied into Pod.
+type Copying struct {
+	Size int64  `json:"size"`
+	Pod  string `json:"pod"`
+}
+
+func (Copying) ReportKind() string { return "copying" }
+
+// BackingUp is progress: the restore backs up the old data, taken now for why says
+// (BackupFresh: the undo backs up the database as it is now, kept in case).
 type BackingUp struct {
 	Why BackupHow `json:"why"`
 }

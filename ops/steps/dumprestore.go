@@ -116,10 +116,9 @@ func (c *ClusterSteps) dump(ctx context.Context, x engine.StepContext) (engine.O
 		go func() {
 			early <- c.backupWithState(bctx, x, rs.Cluster, *dst, rs.ID+"-backup-early", dumping)
 		}()
-		x.Progress(fmt.Sprintf("dumping %s from %s pod %s, copying it into %s pod %s as it comes, and backing up %s meanwhile",
-			c.db.Name, x.Step.Cluster, pgx.pod, rs.Cluster, dst.pod, rs.Cluster))
+		x.ProgressReport(report.Dumping{Database: c.db.Name, Cluster: x.Step.Cluster, Pod: pgx.pod, Dest: rs.Cluster, DestPod: dst.pod})
 	} else {
-		x.Progress(fmt.Sprintf("dumping %s from %s pod %s", c.db.Name, x.Step.Cluster, pgx.pod))
+		x.ProgressReport(report.Dumping{Database: c.db.Name, Cluster: x.Step.Cluster, Pod: pgx.pod})
 	}
 	res, stageErr, err := c.streamDump(ctx, pgx, path, dst, remote)
 	close(dumping)
@@ -245,7 +244,7 @@ func (c *ClusterSteps) stageForRestore(ctx context.Context, x engine.StepContext
 			// Best effort: a dump must not stay behind in a pod's /tmp.
 			_ = pg.Unstage(ctx, podExec{pgx.cl, cp.Pod, pgx.container, pgx.tag}, cp.Path)
 		default:
-			x.Progress(fmt.Sprintf("checking the sha256 of the copy in pod %s", pgx.pod))
+			x.ProgressReport(report.CheckingCopy{Pod: pgx.pod})
 			err := pg.CheckStaged(ctx, pgx, src, remote)
 			if err == nil {
 				st.checked = time.Now()
@@ -256,7 +255,7 @@ func (c *ClusterSteps) stageForRestore(ctx context.Context, x engine.StepContext
 		}
 	}
 	if spoolErr == nil {
-		x.Progress(fmt.Sprintf("copying %s into pod %s", HumanBytes(src.Size), pgx.pod))
+		x.ProgressReport(report.Copying{Size: src.Size, Pod: pgx.pod})
 		if st.err = pg.Stage(ctx, pgx, src, remote); st.err == nil {
 			st.checked = time.Now()
 			if len(st.notes) > 0 {
@@ -280,7 +279,7 @@ func (c *ClusterSteps) stageForRestore(ctx context.Context, x engine.StepContext
 		st.err = fmt.Errorf("create spool directory: %w", err)
 		return st
 	}
-	x.Progress(fmt.Sprintf("the dump spool is not on this replica: dumping %s from %s pod %s again, into pod %s as it comes", c.db.Name, from, opx.pod, pgx.pod))
+	x.ProgressReport(report.Dumping{Database: c.db.Name, Cluster: from, Pod: opx.pod, Dest: name, DestPod: pgx.pod, Again: true})
 	res, stageErr, err := c.streamDump(ctx, opx, src.Path, &pgx, remote)
 	if err != nil {
 		st.err = fmt.Errorf("the dump spool is not on this replica (%v), and dumping %s again failed: %w", spoolErr, from, err)
@@ -403,7 +402,7 @@ func (c *ClusterSteps) restore(ctx context.Context, x engine.StepContext) (engin
 	// The sha256 in the pod is checked right before pg_restore: again if the backup
 	// finished after the last check.
 	if !st.checked.After(b.done) {
-		x.Progress(fmt.Sprintf("checking the sha256 of the copy in pod %s", pgx.pod))
+		x.ProgressReport(report.CheckingCopy{Pod: pgx.pod})
 		if err := pg.CheckStaged(ctx, pgx, src, remote); err != nil {
 			return out, fmt.Errorf("nothing was restored into %s: %w", x.Step.Cluster, err)
 		}
@@ -471,8 +470,8 @@ func (c *ClusterSteps) restoreBackup(ctx context.Context, x engine.StepContext, 
 			return keep, err
 		}
 	} else {
-		x.Progress(fmt.Sprintf("backing up %s as it is now, kept in case", x.Step.Cluster))
 		fresh.how = report.BackupHow{Cluster: x.Step.Cluster, Source: report.BackupFresh}
+		x.ProgressReport(report.BackingUp{Why: fresh.how})
 		fresh.b, fresh.how.NoPodCopy, fresh.err = c.takeBackup(ctx, x, x.Step.Cluster, pgx, fmt.Sprintf("%s-backup-attempt-%d.dump", x.Step.ID, x.Attempt))
 		if fresh.err != nil {
 			return keep, fmt.Errorf("backup of %s before the restore failed, nothing was restored: %w", x.Step.Cluster, fresh.err)
@@ -480,7 +479,7 @@ func (c *ClusterSteps) restoreBackup(ctx context.Context, x engine.StepContext, 
 	}
 	opts, how := c.restoreOptions(ctx, x, pgx)
 	if from.inPod == "" {
-		x.Progress(fmt.Sprintf("copying %s into pod %s", HumanBytes(o.Backup.File.Size), pgx.pod))
+		x.ProgressReport(report.Copying{Size: o.Backup.File.Size, Pod: pgx.pod})
 		if err := pg.Stage(ctx, pgx, o.Backup.File, remote); err != nil {
 			return engine.Output{}.WithResult(RestoreResult{Backup: fresh.b, Restored: o.Backup.File}), fmt.Errorf("nothing was restored into %s: %w", x.Step.Cluster, err)
 		}
