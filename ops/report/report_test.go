@@ -40,6 +40,11 @@ func TestEveryKindDecodesAsStored(t *testing.T) {
 		report.Copying{Size: 1, Pod: "q"},
 		report.BackingUp{Why: report.BackupHow{Cluster: "prod1", Source: report.BackupNone}},
 		report.Restoring{Cluster: "prod1", Jobs: report.Jobs{Jobs: 1, ResourcesErr: "e"}},
+		report.Checking{Check: "c"},
+		report.StoppedLeftovers{What: []string{"prod1 pg_dump (pid 7)"}},
+		report.SQLFallback{},
+		report.WaitingReady{Where: report.Where{URL: "u"}, Attempt: 2, Err: "e"},
+		report.Fetching{Paths: []string{"/a"}, Where: report.Where{Cluster: "prod1", LB: "l"}},
 		report.End{Leftovers: []report.Leftover{{Path: "/tmp/x", Cluster: "prod1", Err: "e"}}, Backups: []report.KeptBackup{{File: "f", Bytes: 1}},
 			KeptUntil: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)},
 	}

@@ -232,7 +232,7 @@ func (c *ClusterSteps) maintenance(ctx context.Context, x engine.StepContext) (e
 	}
 	if rep.Via == "" {
 		notes = append(notes, "meshweb path failed ("+err.Error()+"); used the SQL fallback")
-		x.Progress("meshweb path failed; setting the flag in SQL")
+		x.ProgressReport(report.SQLFallback{})
 		if err := pg.SetMaintenanceSQL(ctx, pgx, c.db, on); err != nil {
 			return engine.Output{}, fmt.Errorf("maintenance %s in %s: the meshweb path failed and so did SQL: %w", onOff(on), name, err)
 		}

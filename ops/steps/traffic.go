@@ -62,9 +62,9 @@ func (t *TrafficSteps) snapshot(ctx context.Context, x engine.StepContext) (engi
 	ready := 0
 	if len(s.Paths) > 0 {
 		// Maintenance mode fails meshweb's probes: after it, pods may still be coming back.
-		x.Progress("waiting for meshweb to answer 200 via " + target.Where)
+		x.ProgressReport(report.WaitingReady{Where: where})
 		n, err := snapshot.WaitReady(ctx, target, s.Paths[0], t.cfg.Service.ReadyPollEvery.Duration, t.cfg.Service.ReadyTimeout.Duration, func(n int, err error) {
-			x.Progress(fmt.Sprintf("waiting for meshweb to answer 200 via %s: attempt %d: %v", target.Where, n, err))
+			x.ProgressReport(report.WaitingReady{Where: where, Attempt: n, Err: err.Error()})
 		})
 		if err != nil {
 			return engine.Output{}, err
@@ -73,7 +73,7 @@ func (t *TrafficSteps) snapshot(ctx context.Context, x engine.StepContext) (engi
 			ready = n
 		}
 	}
-	x.Progress("fetching " + strings.Join(s.Paths, ", ") + " via " + target.Where)
+	x.ProgressReport(report.Fetching{Paths: s.Paths, Where: where})
 	snap, err := snapshot.Fetch(ctx, target, s.Paths, dir)
 	if err != nil {
 		return engine.Output{}, err

@@ -84,7 +84,13 @@ func (w *githubWorld) step(t *testing.T, id string, attempt int) (engine.Output,
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	return w.exec.Execute(ctx, engine.StepContext{Run: w.run.Clone(), Index: i, Step: w.run.Plan.Steps[i], Attempt: attempt,
-		Progress: func(m string) { w.mu.Lock(); w.said = append(w.said, m); w.mu.Unlock() }, OnlyWaiting: func() {}})
+		Progress: func(m string) { w.mu.Lock(); w.said = append(w.said, m); w.mu.Unlock() }, OnlyWaiting: func() {},
+		ProgressReport: func(v engine.Reported) {
+			r := engine.ReportOf(v)
+			w.mu.Lock()
+			w.said = append(w.said, r.Kind+" "+string(r.Facts))
+			w.mu.Unlock()
+		}})
 }
 
 func (w *githubWorld) progress() string {
