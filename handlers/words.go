@@ -59,6 +59,8 @@ var wordFuncs = template.FuncMap{
 	"gib": func(n int64) float64 { return float64(n) / (1 << 30) },
 	// kb is a PostgreSQL memory setting in kB as SHOW writes it.
 	"kb": report.KB,
+	// spaced is GitHub's state with spaces for underscores ("in progress").
+	"spaced": func(s string) string { return strings.ReplaceAll(s, "_", " ") },
 	// pair is a cluster and an error, for a template that words both.
 	"pair": func(cluster, err string) map[string]string { return map[string]string{"Cluster": cluster, "Err": err} },
 }

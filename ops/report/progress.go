@@ -41,3 +41,92 @@ type Fetching struct {
 }
 
 func (Fetching) ReportKind() string { return "fetching" }
+
+// PRState is progress: the pull request found or opened, whose head holds exactly the
+// bot's change (unless it was closed without merging).
+type PRState struct {
+	URL    string `json:"url"`
+	State  string `json:"state"` // GitHub's: open, closed
+	Merged bool   `json:"merged,omitempty"`
+	Head   string `json:"head"`
+}
+
+func (PRState) ReportKind() string { return "pr_state" }
+
+// HeadMoved is progress: the pull request's head moved after it was compared, so GitHub
+// refused to merge it (Reason); it is compared again.
+type HeadMoved struct {
+	URL    string `json:"url"`
+	Reason string `json:"reason"`
+}
+
+func (HeadMoved) ReportKind() string { return "head_moved" }
+
+// AwaitingMerge is progress: a person is to merge the pull request (Refused: GitHub
+// refused the bot's merge, for Reason).
+type AwaitingMerge struct {
+	URL     string `json:"url"`
+	Refused bool   `json:"refused,omitempty"`
+	Reason  string `json:"reason,omitempty"`
+}
+
+func (AwaitingMerge) ReportKind() string { return "awaiting_merge" }
+
+// AwaitingRun is progress: the pull request merged as MergeSHA; the Workflow run its
+// merge starts is awaited.
+type AwaitingRun struct {
+	URL      string `json:"url"`
+	MergeSHA string `json:"merge_sha"`
+	Workflow string `json:"workflow"`
+}
+
+func (AwaitingRun) ReportKind() string { return "awaiting_run" }
+
+// RunState is progress: the workflow run the merge of URL started, as GitHub gives it.
+type RunState struct {
+	URL        string `json:"url"`
+	Workflow   string `json:"workflow"`
+	RunURL     string `json:"run_url"`
+	Status     string `json:"status"`               // queued, in_progress, completed, ...
+	Conclusion string `json:"conclusion,omitempty"` // success, failure, ... (completed)
+}
+
+func (RunState) ReportKind() string { return "run_state" }
+
+// Answer is one resolver's answer for a name.
+type Answer struct {
+	Resolver string   `json:"resolver"`
+	Err      string   `json:"err,omitempty"`
+	CNAME    string   `json:"cname,omitempty"`
+	A        []string `json:"a,omitempty"`
+}
+
+// WaitingDNS is progress: the name does not answer Want on every resolver yet.
+type WaitingDNS struct {
+	Name    string   `json:"name"`
+	Want    string   `json:"want"`
+	Answers []Answer `json:"answers"`
+}
+
+func (WaitingDNS) ReportKind() string { return "waiting_dns" }
+
+// Scaling is progress: a workload scaled From -> To replicas, with Status running.
+type Scaling struct {
+	Cluster   string `json:"cluster"`
+	Namespace string `json:"namespace"`
+	Workload  string `json:"workload"`
+	Name      string `json:"name"`
+	From      int32  `json:"from"`
+	To        int32  `json:"to"`
+	Status    int32  `json:"status"`
+}
+
+func (Scaling) ReportKind() string { return "scaling" }
+
+// TLSAttempt is progress: an attempt at the certificate that did not verify (Err).
+type TLSAttempt struct {
+	Attempt int    `json:"attempt"`
+	Err     string `json:"err"`
+}
+
+func (TLSAttempt) ReportKind() string { return "tls_attempt" }

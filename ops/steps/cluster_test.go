@@ -173,6 +173,8 @@ func TestClusterStepsMoveTheDatabaseThroughKubernetes(t *testing.T) {
 	assert.Equal(t, int32(1), result[steps.ScaleResult](t, out).Previous)
 	assert.Equal(t, int32(0), w.dest.Kube.SpecReplicas("statefulset", sandbox.Namespace, sandbox.CeleryStatefulSet))
 	assert.NotEmpty(t, w.progress, "scaling reports progress while it waits")
+	assert.Contains(t, w.progress, `scaling {"cluster":"prod1","namespace":"`+sandbox.Namespace+`","workload":"statefulset","name":"`+sandbox.CeleryStatefulSet+`","from":1,"to":0,"status":0}`,
+		"the wait ends at the count it set: %q", w.progress)
 
 	out, err = w.step(t, "maintenance-on-destination")
 	require.NoError(t, err)

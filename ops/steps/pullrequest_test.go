@@ -264,7 +264,7 @@ func TestAPersonMergingAChangedPRFailsTheStep(t *testing.T) {
 		_, err := w.step(t, ctx, "pr-dns", 1)
 		errc <- err
 	}()
-	require.Eventually(t, func() bool { return strings.Contains(w.progress(), "waiting for a person to merge") }, 20*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return strings.Contains(w.progress(), "awaiting_merge {") }, 20*time.Second, 5*time.Millisecond)
 	w.pushForeign(dnsBranch(w.run), prSwitched)
 	require.NoError(t, w.gh.MergePR(w.repo(), 1))
 	err := <-errc
