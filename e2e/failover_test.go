@@ -22,6 +22,7 @@ import (
 	"go.yaml.in/yaml/v3"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/nycmeshnet/cutoverbot/handlers"
 	"github.com/nycmeshnet/cutoverbot/ops/config"
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
 	"github.com/nycmeshnet/cutoverbot/ops/kube"
@@ -341,7 +342,7 @@ func TestE2EFailoverAfterTheDumpRedumpsOnTheFollower(t *testing.T) {
 	assert.Equal(t, engine.Completed, run.State)
 	restore := run.Steps[7]
 	require.Equal(t, "restore-destination", restore.Step.ID)
-	assert.Contains(t, restore.Output.Summary+restore.Output.Details, "not on this replica")
+	assert.Contains(t, handlers.OutputText(restore.Output)+restore.Output.Details, "not on this replica")
 	audit, err := st.Audit(context.Background(), run.ID)
 	require.NoError(t, err)
 	assert.Zero(t, stepsRunTwice(run, audit))

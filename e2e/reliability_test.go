@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nycmeshnet/cutoverbot/bot/slackfake"
+	"github.com/nycmeshnet/cutoverbot/handlers"
 	"github.com/nycmeshnet/cutoverbot/ops/config"
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
 	"github.com/nycmeshnet/cutoverbot/ops/pg"
@@ -478,7 +479,7 @@ func TestReliabilityInfrastructureFaults(t *testing.T) {
 	requireDecisions(t, audit, len(clusterPlan())-1, 2)
 	// The first attempt dropped tables before the server went down: the backup kept for
 	// undo is the one taken before it, not one of the half-restored database.
-	assert.Contains(t, run.Steps[7].Output.Summary, "kept from an earlier attempt")
+	assert.Contains(t, handlers.OutputText(run.Steps[7].Output), "kept from an earlier attempt")
 	record(t, suiteRow{Scenario: "exec cut mid-dump; destination PG down mid-restore",
 		Faults: "exec stream cut after 64 KiB of pg_dump; destination PG stopped (immediate) mid pg_restore",
 		Runs:   completed(run), RunTwice: stepsRunTwice(run, audit), RowsLost: lost, Decisions: decisions(audit)})

@@ -217,8 +217,8 @@ func TestReliabilityKilledMidRestoreRetryStopsTheLeftover(t *testing.T) {
 
 	run, audit := w.finalRun()
 	restore := run.Steps[7]
-	assert.Contains(t, restore.Output.Summary, "stopped what earlier attempts left running", restore.Output.Summary)
-	assert.Contains(t, restore.Output.Summary, "kept from an earlier attempt", "the backup taken before attempt 1 is kept: %s", restore.Output.Summary)
+	assert.Contains(t, handlers.OutputText(restore.Output), "stopped what earlier attempts left running", handlers.OutputText(restore.Output))
+	assert.Contains(t, handlers.OutputText(restore.Output), "kept from an earlier attempt", "the backup taken before attempt 1 is kept: %s", handlers.OutputText(restore.Output))
 	assert.Equal(t, 2, restore.Attempt)
 	overlaps := overlap.overlaps()
 	assert.Zero(t, overlaps, "no two pg_restore ran at once")
@@ -294,9 +294,9 @@ func killedMidRestoreThenAbort(t *testing.T, twoReplicas bool) {
 		}
 	}
 	require.NotNil(t, undo)
-	assert.Contains(t, undo.Output.Summary, "stopped what earlier attempts left running", undo.Output.Summary)
+	assert.Contains(t, handlers.OutputText(undo.Output), "stopped what earlier attempts left running", handlers.OutputText(undo.Output))
 	if twoReplicas {
-		assert.Contains(t, undo.Output.Summary, "postgres volume", "the follower restored the copy kept on the pod's volume: %s", undo.Output.Summary)
+		assert.Contains(t, handlers.OutputText(undo.Output), "postgres volume", "the follower restored the copy kept on the pod's volume: %s", handlers.OutputText(undo.Output))
 	}
 	overlaps := overlap.overlaps()
 	assert.Zero(t, overlaps)

@@ -15,6 +15,7 @@ import (
 	"github.com/nycmeshnet/cutoverbot/ops/config"
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
 	"github.com/nycmeshnet/cutoverbot/ops/plan"
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 )
 
 // asks returns the messages posted (as first posted, not as edited) that ask for a
@@ -194,4 +195,33 @@ func TestTheHomeTabShowsTheRunAndLinksItsThread(t *testing.T) {
 	assert.Contains(t, got, "Step 2 of 18: Scale destination celery to 0 (awaiting approval)")
 	header := strings.ReplaceAll(f.eng.Active().Note("header"), ".", "")
 	assert.Contains(t, got, "<https://nycmesh.slack.com/archives/C0123MESHDB/p"+header+"|MeshDB cutover prod2 → prod1>")
+}
+
+// progressExec reports progress of the second step in words, then as data.
+type progressExec struct{ okExec }
+
+func (e *progressExec) Execute(ctx context.Context, x engine.StepContext) (engine.Output, error) {
+	if x.Index == 1 {
+		x.Progress("scaling in words")
+		x.ProgressReport(report.Copying{Size: 13841203, Pod: "meshdb-postgres-0"})
+	}
+	return e.okExec.Execute(ctx, x)
+}
+
+// Progress a step reports as data is worded from the templates, in the same message
+// as progress in words.
+func TestProgressAsDataIsWorded(t *testing.T) {
+	f := newFixtureWith(t, fixtureOptions{exec: func(a handlers.Announcer) engine.Executor { return &progressExec{okExec{a}} }})
+	f.cmd("U01ALICE", "start prod2 prod1")
+	f.click(t, "U02BOB", "Approve")
+	var texts []string
+	for _, kind := range []string{"post", "update"} {
+		for _, p := range f.poster.kinds(kind) {
+			if strings.HasPrefix(p.Msg.Text, "🔄 Step 2:") {
+				texts = append(texts, p.Msg.Text)
+			}
+		}
+	}
+	assert.Contains(t, texts, "🔄 Step 2: Scale destination celery to 0 — scaling in words")
+	assert.Contains(t, texts, "🔄 Step 2: Scale destination celery to 0 — copying 13.2 MiB into pod meshdb-postgres-0")
 }

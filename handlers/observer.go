@@ -99,7 +99,11 @@ func (h *Handler) Observe(ctx context.Context, ev engine.Event) {
 		h.updateHeader(ctx, r)
 	case engine.EventProgress:
 		key := noteKey("progress", ev.Step, r.Steps[ev.Step].Attempt)
-		m := Progress(r, ev.Step, ev.Message)
+		msg := ev.Message
+		if ev.Progress != nil {
+			msg = ReportText(ev.Progress)
+		}
+		m := Progress(r, ev.Step, msg)
 		if ts := h.remembered(r.ID, key); ts != "" {
 			fail("update progress", h.opts.Poster.Update(ctx, h.channel(), ts, m))
 			return

@@ -55,6 +55,14 @@ var wordFuncs = template.FuncMap{
 	// date is a day; utc a time of day with its date, in UTC.
 	"date": func(t time.Time) string { return t.UTC().Format("2006-01-02") },
 	"utc":  func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 MST") },
+	// gib is a size in GiB, for printf.
+	"gib": func(n int64) float64 { return float64(n) / (1 << 30) },
+	// kb is a PostgreSQL memory setting in kB as SHOW writes it.
+	"kb": report.KB,
+	// spaced is GitHub's state with spaces for underscores ("in progress").
+	"spaced": func(s string) string { return strings.ReplaceAll(s, "_", " ") },
+	// pair is a cluster and an error, for a template that words both.
+	"pair": func(cluster, err string) map[string]string { return map[string]string{"Cluster": cluster, "Err": err} },
 }
 
 // templates hold every message; a field a template names that the data lacks is an

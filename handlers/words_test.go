@@ -146,10 +146,7 @@ func TestEveryScheduleRefusalIsWorded(t *testing.T) {
 // it reported data.
 func TestEveryReportIsWorded(t *testing.T) {
 	notAfter := time.Date(2027, 2, 22, 12, 0, 0, 0, time.UTC)
-	cases := map[string][]struct {
-		facts report.Facts
-		want  string
-	}{
+	cases := map[string][]reportCase{
 		"checks": {
 			{report.Checks{Total: 8, Passed: 8}, "8 of 8 checks passed"},
 			{report.Checks{Total: 8, Passed: 5, Warned: 1, Overridden: 2}, "5 of 8 checks passed, 1 warning(s), 2 overridden"},
@@ -201,7 +198,73 @@ func TestEveryReportIsWorded(t *testing.T) {
 			{report.CopyRemoved{Path: "/tmp/x.dump", Cluster: "prod1", Pods: []string{"pg-1", "pg-2"}}, "removed /tmp/x.dump (if it was there) in prod1 pod pg-1 and pg-2"},
 			{report.CopyRemoved{Path: "/tmp/x.dump", Cluster: "prod1"}, "prod1: no pod left that holds /tmp/x.dump"},
 		},
-		"announced": {{report.Announced{Template: "start", Channel: "C0123MESHDB"}, "posted the start announcement top-level in <#C0123MESHDB>"}},
+		"announced":         {{report.Announced{Template: "start", Channel: "C0123MESHDB"}, "posted the start announcement top-level in <#C0123MESHDB>"}},
+		"dump":              dumpCases(),
+		"restore":           restoreCases(),
+		"checking":          {{report.Checking{Check: "DNS points at the origin"}, "checking DNS points at the origin"}},
+		"stopped_leftovers": {{report.StoppedLeftovers{What: []string{"prod1 pg_restore (pid 12)", "prod2 pg_dump (pid 7)"}}, "stopped what earlier attempts left running: prod1 pg_restore (pid 12); prod2 pg_dump (pid 7)"}},
+		"sql_fallback":      {{report.SQLFallback{}, "meshweb path failed; setting the flag in SQL"}},
+		"waiting_ready": {
+			{report.WaitingReady{Where: report.Where{URL: "https://db.nycmesh.net"}}, "waiting for meshweb to answer 200 via the public URL https://db.nycmesh.net"},
+			{report.WaitingReady{Where: report.Where{Cluster: "prod1", LB: "199.170.132.45:443"}, Attempt: 3, Err: "503 Service Unavailable"},
+				"waiting for meshweb to answer 200 via prod1 LB 199.170.132.45:443: attempt 3: 503 Service Unavailable"},
+		},
+		"fetching": {
+			{report.Fetching{Paths: []string{"/api/v1/nodes/", "/api/v1/links/"}, Where: report.Where{URL: "https://db.nycmesh.net"}},
+				"fetching /api/v1/nodes/, /api/v1/links/ via the public URL https://db.nycmesh.net"},
+			{report.Fetching{Paths: []string{"/api/v1/nodes/"}, Where: report.Where{Cluster: "prod1", LB: "199.170.132.45:443"}}, "fetching /api/v1/nodes/ via prod1 LB 199.170.132.45:443"},
+		},
+		"pr_state": {
+			{report.PRState{URL: "https://github.com/o/r/pull/1", State: "open", Head: "0123456789abcdef0123"},
+				"pull request https://github.com/o/r/pull/1 is open; its head 0123456789ab holds exactly the bot's change"},
+			{report.PRState{URL: "https://github.com/o/r/pull/1", State: "closed", Merged: true, Head: "0123456789abcdef0123"},
+				"pull request https://github.com/o/r/pull/1 is merged; its head 0123456789ab holds exactly the bot's change"},
+			{report.PRState{URL: "https://github.com/o/r/pull/1", State: "closed", Head: "0123456789abcdef0123"}, "pull request https://github.com/o/r/pull/1 was closed without merging"},
+		},
+		"head_moved": {{report.HeadMoved{URL: "https://github.com/o/r/pull/1", Reason: "Head branch was modified"},
+			"https://github.com/o/r/pull/1 moved after it was compared (Head branch was modified); comparing it again"}},
+		"awaiting_merge": {
+			{report.AwaitingMerge{URL: "https://github.com/o/r/pull/1"}, "waiting for a person to merge https://github.com/o/r/pull/1"},
+			{report.AwaitingMerge{URL: "https://github.com/o/r/pull/1", Refused: true, Reason: "At least 1 approving review is required"},
+				"GitHub refused the merge (At least 1 approving review is required); waiting for a person to merge https://github.com/o/r/pull/1"},
+		},
+		"awaiting_run": {{report.AwaitingRun{URL: "https://github.com/o/r/pull/1", MergeSHA: "fedcba9876543210fedc", Workflow: "SLD Terraform"},
+			"https://github.com/o/r/pull/1 merged as fedcba987654; waiting for the SLD Terraform run it starts"}},
+		"run_state": {
+			{report.RunState{URL: "https://github.com/o/r/pull/1", Workflow: "SLD Terraform", RunURL: "https://github.com/o/r/actions/runs/9", Status: "in_progress"},
+				"https://github.com/o/r/pull/1 merged; the SLD Terraform run https://github.com/o/r/actions/runs/9 is in progress"},
+			{report.RunState{URL: "u", Workflow: "w", RunURL: "r", Status: "completed", Conclusion: "success"}, "u merged; the w run r is succeeded"},
+			{report.RunState{URL: "u", Workflow: "w", RunURL: "r", Status: "completed", Conclusion: "failure"}, "u merged; the w run r is failed"},
+			{report.RunState{URL: "u", Workflow: "w", RunURL: "r", Status: "completed"}, "u merged; the w run r is completed"},
+			{report.RunState{URL: "u", Workflow: "w", RunURL: "r", Status: "completed", Conclusion: "timed_out"}, "u merged; the w run r is timed out"},
+		},
+		"waiting_dns": {{report.WaitingDNS{Name: "db.nycmesh.net", Want: "lb.nycmesh.net", Answers: []report.Answer{
+			{Resolver: "1.1.1.1:53", CNAME: "old.nycmesh.net"}, {Resolver: "8.8.8.8:53", A: []string{"10.0.0.1", "10.0.0.2"}},
+			{Resolver: "9.9.9.9:53"}, {Resolver: "10.10.10.10:53", Err: "i/o timeout"}}},
+			"waiting for db.nycmesh.net → lb.nycmesh.net: 1.1.1.1:53: CNAME old.nycmesh.net; 8.8.8.8:53: no CNAME (A 10.0.0.1, 10.0.0.2); 9.9.9.9:53: no CNAME, no A; 10.10.10.10:53: i/o timeout"}},
+		"scaling": {{report.Scaling{Cluster: "prod1", Namespace: "meshdb", Workload: "statefulset", Name: "meshdb-celery-worker", From: 3, To: 0, Status: 2},
+			"prod1/meshdb statefulset meshdb-celery-worker: 3 -> 0 (status 2)"}},
+		"tls_attempt": {{report.TLSAttempt{Attempt: 2, Err: "x509: certificate is valid for sn10temp.nycmesh.net, not db.nycmesh.net"},
+			"attempt 2: x509: certificate is valid for sn10temp.nycmesh.net, not db.nycmesh.net"}},
+		"dumping": {
+			{report.Dumping{Database: "meshdb", Cluster: "prod2", Pod: "pg-2"}, "dumping meshdb from prod2 pod pg-2"},
+			{report.Dumping{Database: "meshdb", Cluster: "prod2", Pod: "pg-2", Dest: "prod1", DestPod: "pg-1"},
+				"dumping meshdb from prod2 pod pg-2, copying it into prod1 pod pg-1 as it comes, and backing up prod1 meanwhile"},
+			{report.Dumping{Database: "meshdb", Cluster: "prod2", Pod: "pg-2", Dest: "prod1", DestPod: "pg-1", Again: true},
+				"the dump spool is not on this replica: dumping meshdb from prod2 pod pg-2 again, into pod pg-1 as it comes"},
+		},
+		"checking_copy": {{report.CheckingCopy{Pod: "pg-1"}, "checking the sha256 of the copy in pod pg-1"}},
+		"copying":       {{report.Copying{Size: 13841203, Pod: "pg-1"}, "copying 13.2 MiB into pod pg-1"}},
+		"backing_up": {
+			{report.BackingUp{Why: report.BackupHow{Cluster: "prod1", Source: report.BackupFresh}}, "backing up prod1 as it is now, kept in case"},
+			{report.BackingUp{Why: report.BackupHow{Cluster: "prod1", Source: report.BackupNone}}, "backing up prod1 (taken now)"},
+			{report.BackingUp{Why: report.BackupHow{Cluster: "prod1", Source: report.BackupWrites, Now: &report.DBState{NextXid: "812", OpenWrites: 2, Sequences: "none"}}},
+				"backing up prod1 (taken again: 2 write transaction(s) open in prod1)"},
+		},
+		"restoring": {
+			{report.Restoring{Cluster: "prod1", Jobs: report.Jobs{Jobs: 4, Resources: &report.Resources{Cores: 8, MemTotal: 16 << 30}, MemKB: 512 << 10}},
+				"pg_restore in prod1 (-j 4 for 8 cores (nproc), 16.0 GiB (node); maintenance_work_mem 512MB in its sessions)"},
+		},
 		"end": {
 			{report.End{Leftovers: []report.Leftover{{Path: "/tmp/x.dump", Cluster: "prod2", Err: "no pod matches"}}},
 				"Files the bot could not remove (they hold members' data):\nprod2: no postgres pod found (no pod matches); if it still holds /tmp/x.dump, remove it by hand"},
@@ -243,5 +306,124 @@ func TestCausesAreWorded(t *testing.T) {
 		{engine.Cause{Kind: engine.CauseWaitEnded, User: "U03CAROL"}, "the wait was ended by U03CAROL"},
 	} {
 		assert.Equal(t, tc.want, handlers.CauseText(tc.c), string(tc.c.Kind))
+	}
+}
+
+type reportCase struct {
+	facts report.Facts
+	want  string
+}
+
+const (
+	dumpSum   = "9f2c1a0b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f"
+	backupSum = "77aa01bb02cc03dd04ee05ff06aa07bb08cc09dd00ee11ff22aa33bb44cc55dd"
+)
+
+// dumpCases are the dump step's accounts, as the step wrote them before it reported data.
+func dumpCases() []reportCase {
+	base := report.Dump{Database: "meshdb", Cluster: "prod2", Size: 13841203, SHA256: dumpSum}
+	with := func(f func(*report.Dump)) report.Dump {
+		d := base
+		f(&d)
+		return d
+	}
+	head := "dumped meshdb from prod2: 13.2 MiB, sha256 " + dumpSum + ", PGDMP magic checked, fsynced"
+	copied := "; copied into prod1 pod meshdb-postgres-0 as it came (/tmp/cutoverbot-r1.dump; the restore step checks its sha256 there, then removes it)"
+	return []reportCase{
+		{base, head},
+		{with(func(d *report.Dump) { d.Dest, d.DestErr = "prod1", "no pod matches app=postgres" }),
+			head + "; not copied into prod1 nor backed up during the dump (no pod matches app=postgres): the restore step does both"},
+		{with(func(d *report.Dump) {
+			d.Dest, d.CopyPod, d.CopyPath = "prod1", "meshdb-postgres-0", "/tmp/cutoverbot-r1.dump"
+			d.Backup = &report.DumpBackup{Size: 13526016, SHA256: backupSum}
+		}), head + copied + "; backup of prod1 taken meanwhile: 12.9 MiB, sha256 77aa01bb02cc (prod1 did not change while it was taken; the restore step uses it if it still has not)"},
+		{with(func(d *report.Dump) {
+			d.Dest, d.CopyErr = "prod1", "pod evicted"
+			d.Backup = &report.DumpBackup{Size: 1024, SHA256: backupSum, Second: true, Changed: true, NoPodCopy: "mkdir -p /data/b in pod p: exit 1"}
+		}), head + "; not copied into prod1 during the dump (pod evicted): the restore step copies it" +
+			"; backup of prod1 taken meanwhile: 1.0 KiB, sha256 77aa01bb02cc (second attempt: the state moved during the first; prod1 may have changed while it was taken: the restore step takes it again)" +
+			"; no copy on prod1's postgres volume (mkdir -p /data/b in pod p: exit 1): only this replica's spool holds it"},
+		{with(func(d *report.Dump) {
+			d.Dest, d.CopyPod, d.CopyPath = "prod1", "meshdb-postgres-0", "/tmp/cutoverbot-r1.dump"
+			d.Backup = &report.DumpBackup{Size: 1024, SHA256: backupSum, Changed: true}
+		}), head + copied + "; backup of prod1 taken meanwhile: 1.0 KiB, sha256 77aa01bb02cc (prod1 may have changed while it was taken: the restore step takes it again)"},
+		{with(func(d *report.Dump) {
+			d.Dest, d.CopyPod, d.CopyPath, d.BackupErr = "prod1", "meshdb-postgres-0", "/tmp/cutoverbot-r1.dump", "connection refused"
+		}), head + copied + "; no backup of prod1 during the dump (connection refused): the restore step takes it"},
+	}
+}
+
+// restoreCases are the restore step's accounts (and the undo's), as the step wrote
+// them before it reported data.
+func restoreCases() []reportCase {
+	s1 := &report.DBState{NextXid: "812", RowChanges: 4, Sequences: "5d41402abc4b2a76b9719d911017c592"}
+	s2 := &report.DBState{NextXid: "815", RowChanges: 9, OpenWrites: 1, Sequences: "5d41402abc4b2a76b9719d911017c592"}
+	state1 := "next xid 812, 4 row changes, 0 open writes, sequences 5d41402abc4b2a76b9719d911017c592"
+	state2 := "next xid 815, 9 row changes, 1 open writes, sequences 5d41402abc4b2a76b9719d911017c592"
+	both := &report.Found{Cluster: "prod1", Spool: true, InPod: "/var/lib/postgresql/data/cutoverbot-backups/r1/b.dump"}
+	r := func(how report.BackupHow, jobs report.Jobs, notes ...report.Note) report.Restore {
+		how.Cluster = "prod1"
+		return report.Restore{Cluster: "prod1", Size: 13841203, SHA256: dumpSum, BackupSize: 13526016, BackupSHA256: backupSum, Backup: how, Notes: notes, Jobs: jobs}
+	}
+	j2 := report.Jobs{Jobs: 2}
+	head := "restored 13.2 MiB (sha256 9f2c1a0b3c4d, checked in the pod) into prod1; backup of the old data: 12.9 MiB, sha256 77aa01bb02cc"
+	ignored := r(report.BackupHow{Source: report.BackupNone}, j2)
+	ignored.IgnoredErrors = 3
+	return []reportCase{
+		// How the backup of the old data was had.
+		{r(report.BackupHow{Source: report.BackupKept, Found: both}, j2),
+			head + ", kept from an earlier attempt, taken before any attempt could change prod1 (sha256 checked again in the spool and on prod1's postgres volume); pg_restore -j 2"},
+		{r(report.BackupHow{Source: report.BackupKept, Found: &report.Found{Cluster: "prod1", Spool: true, PodErr: "no copy was kept on prod1's postgres volume"}}, j2),
+			head + ", kept from an earlier attempt, taken before any attempt could change prod1 (sha256 checked again in the spool (the copy on prod1's volume: no copy was kept on prod1's postgres volume)); pg_restore -j 2"},
+		{r(report.BackupHow{Source: report.BackupKept, Found: &report.Found{Cluster: "prod1", InPod: "/data/b.dump", Replica: "cutoverbot-0"}}, j2),
+			head + ", kept from an earlier attempt, taken before any attempt could change prod1 (sha256 checked again on prod1's postgres volume (/data/b.dump); the spool copy is on replica cutoverbot-0); pg_restore -j 2"},
+		{r(report.BackupHow{Source: report.BackupEarly, Now: s1}, j2),
+			head + ", taken during the dump step; prod1 has not changed since (" + state1 + "); pg_restore -j 2"},
+		{r(report.BackupHow{Source: report.BackupFresh}, j2), head + "; pg_restore -j 2"},
+		{r(report.BackupHow{Source: report.BackupFresh, NoPodCopy: "disk full"}, j2),
+			head + ", no copy on prod1's postgres volume (disk full): only this replica's spool holds it; pg_restore -j 2"},
+		{r(report.BackupHow{Source: report.BackupNone}, j2), head + ", taken now; pg_restore -j 2"},
+		{r(report.BackupHow{Source: report.BackupNone, NoPodCopy: "disk full"}, j2),
+			head + ", taken now; no copy on prod1's postgres volume (disk full): only this replica's spool holds it; pg_restore -j 2"},
+		{r(report.BackupHow{Source: report.BackupOtherCluster, EarlyCluster: "prod3"}, j2), head + ", taken now: the dump step backed up prod3; pg_restore -j 2"},
+		{r(report.BackupHow{Source: report.BackupMoved, Before: s1, After: s2}, j2),
+			head + ", taken again: prod1 may have changed while the dump step backed it up (" + state1 + ", then " + state2 + "); pg_restore -j 2"},
+		{r(report.BackupHow{Source: report.BackupNotHere}, j2), head + ", taken again: the backup from the dump step is not on this replica; pg_restore -j 2"},
+		{r(report.BackupHow{Source: report.BackupNotHere, Err: "sha256 mismatch"}, j2),
+			head + ", taken again: the backup from the dump step is not on this replica, and its copy on prod1's volume failed its check (sha256 mismatch); pg_restore -j 2"},
+		{r(report.BackupHow{Source: report.BackupStateUnread, Err: "read the transaction horizon and row counters of meshdb: exit 2"}, j2),
+			head + ", taken again: read the transaction horizon and row counters of meshdb: exit 2; pg_restore -j 2"},
+		{r(report.BackupHow{Source: report.BackupChanged, After: s1, Now: s2}, j2),
+			head + ", taken again: prod1 changed since the dump step backed it up (" + state1 + ", now " + state2 + "); pg_restore -j 2"},
+		{r(report.BackupHow{Source: report.BackupWrites, Now: s2, NoPodCopy: "disk full"}, j2),
+			head + ", taken again: 1 write transaction(s) open in prod1; no copy on prod1's postgres volume (disk full): only this replica's spool holds it; pg_restore -j 2"},
+		// Notes on the file restored, in order.
+		{r(report.BackupHow{Source: report.BackupNone}, j2,
+			report.Note{Kind: report.NoteCopyElsewhere, Path: "/tmp/x.dump", Cluster: "prod3"},
+			report.Note{Kind: report.NoteCopyPodReplaced, Pod: "pg-old", NowPod: "pg-new"},
+			report.Note{Kind: report.NoteCopyFailed, Pod: "pg-new", Err: "sha256 mismatch"},
+			report.Note{Kind: report.NoteCopiedAgain}),
+			head + ", taken now; the copy made during the dump (/tmp/x.dump in prod3) is not where this step restores from" +
+				"; the copy made during the dump is in pod pg-old, the postgres pod is now pg-new" +
+				"; the copy made in pod pg-new during the dump failed its check (sha256 mismatch); copied it in again from the spool; pg_restore -j 2"},
+		{r(report.BackupHow{Source: report.BackupNone}, j2, report.Note{Kind: report.NoteCopyUsed, Pod: "pg-0"}),
+			head + ", taken now; used the copy made in pod pg-0 during the dump; pg_restore -j 2"},
+		{r(report.BackupHow{Source: report.BackupNone}, j2, report.Note{Kind: report.NoteCopyUsed, Pod: "pg-0", NoSpool: true}),
+			head + ", taken now; the dump spool was not on this replica; used the copy made in pod pg-0 during the dump (its sha256 is the dump's); pg_restore -j 2"},
+		{r(report.BackupHow{Source: report.BackupNone}, j2, report.Note{Kind: report.NoteRedumped, Cluster: "prod2", Size: 13841203, SHA256: dumpSum}),
+			head + ", taken now; the dump spool was not on this replica; dumped prod2 again: 13.2 MiB, sha256 " + dumpSum +
+				", PGDMP magic checked, fsynced (the verify step compares the tables); pg_restore -j 2"},
+		{r(report.BackupHow{Source: report.BackupFresh}, j2, report.Note{Kind: report.NoteRestoredBackup, Found: both}),
+			head + "; restored the backup sha256 checked again in the spool and on prod1's postgres volume; pg_restore -j 2"},
+		// How pg_restore ran.
+		{r(report.BackupHow{Source: report.BackupFresh}, report.Jobs{Jobs: 1, ResourcesErr: "read what the pod may use: exit 1"}),
+			head + "; pg_restore -j 1: read what the pod may use: exit 1"},
+		{r(report.BackupHow{Source: report.BackupFresh}, report.Jobs{Jobs: 3, Resources: &report.Resources{Cores: 3}, MemKB: 65537}),
+			head + "; pg_restore -j 3 for 3 cores (nproc), memory unknown; maintenance_work_mem 65537kB in its sessions"},
+		{r(report.BackupHow{Source: report.BackupFresh}, report.Jobs{Jobs: 2, Resources: &report.Resources{Cores: 2, CPULimit: 2.5, MemLimit: 4 << 30}, ServerMemKB: 1 << 20}),
+			head + "; pg_restore -j 2 for 2 cores (CPU limit 2.50), 4.0 GiB (memory limit); maintenance_work_mem left at the server's 1GB"},
+		{r(report.BackupHow{Source: report.BackupFresh}, report.Jobs{Jobs: 4, Resources: &report.Resources{Cores: 8, MemTotal: 16 << 30}, MemErr: "psql: exit 2"}),
+			head + "; pg_restore -j 4 for 8 cores (nproc), 16.0 GiB (node); maintenance_work_mem left as the server has it (psql: exit 2)"},
+		{ignored, head + ", taken now; pg_restore -j 2; pg_restore ignored 3 error(s): see details, then check the verify step"},
 	}
 }

@@ -26,6 +26,9 @@ type StepContext struct {
 	Step     plan.Step
 	Attempt  int
 	Progress func(msg string)
+	// ProgressReport is progress as data (a type of ops/report), which the transport
+	// words as it words a report.
+	ProgressReport func(Reported)
 	// Record stores v as this attempt's result so far, in the run, before the step goes
 	// on: what a retry or an undo must find even if the bot dies before the step returns
 	// (the backup taken before a restore). An error means nothing was stored, and the

@@ -30,8 +30,10 @@ type Event struct {
 	Run      *Run
 	Step     int // 0-based; -1 when the event concerns the run
 	Decision *Decision
-	// Message is a running step's progress (EventProgress).
-	Message string
+	// Message is a running step's progress in words (EventProgress); Progress, when
+	// set, the same as data.
+	Message  string
+	Progress *Report
 	// Report is what the end of the run reports (EventEnded): what it could not clean
 	// up, and the backups it keeps; nil when nothing.
 	Report *Report

@@ -193,6 +193,14 @@ func (e *Engine) launch(r *Run) {
 				}
 				e.emitIn(base, EventProgress, ev, i, nil, msg)
 			},
+			ProgressReport: func(v Reported) {
+				ev := snapshot
+				if waiting.Load() {
+					ev = snapshot.Clone()
+					ev.Steps[i].Waiting = true
+				}
+				e.events.push(base, Event{Kind: EventProgress, Run: ev.Clone(), Step: i, Progress: ReportOf(v)})
+			},
 			Record: func(v any) error { return e.record(ctx, r.ID, i, s.Attempt, v) },
 			OnlyWaiting: func() {
 				if !waiting.Swap(true) {

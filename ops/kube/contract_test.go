@@ -124,8 +124,8 @@ func TestContractScale(t *testing.T) {
 				name := "celery-" + string(kind)
 				b.addWorkload(t, kind, name, 3, map[string]string{"app": name})
 				var mu sync.Mutex
-				var msgs []string
-				progress := func(m string) { mu.Lock(); defer mu.Unlock(); msgs = append(msgs, m) }
+				var msgs []kube.ScaleProgress
+				progress := func(p kube.ScaleProgress) { mu.Lock(); defer mu.Unlock(); msgs = append(msgs, p) }
 
 				history := b.watchStatus(t, kind, name)
 				prev, err := c.Scale(context.Background(), kind, name, 0, 2*time.Minute, progress)
@@ -135,18 +135,15 @@ func TestContractScale(t *testing.T) {
 				spec, status, err := c.Replicas(context.Background(), kind, name)
 				require.NoError(t, err)
 				assert.Equal(t, [2]int32{0, 0}, [2]int32{spec, status})
-				t.Logf("progress: %q", msgs)
-				prefix := "prod1/" + c.Namespace() + " " + string(kind) + " " + name + ": 3 -> 0"
+				t.Logf("progress: %+v", msgs)
 				require.NotEmpty(t, msgs)
-				assert.Equal(t, prefix+" (status 3)", msgs[0], "the wait reports the state it starts from")
-				assert.Equal(t, prefix+" (status 0)", msgs[len(msgs)-1])
+				assert.Equal(t, kube.ScaleProgress{Previous: 3, Want: 0, Status: 3}, msgs[0], "the wait reports the state it starts from")
+				assert.Equal(t, kube.ScaleProgress{Previous: 3, Want: 0, Status: 0}, msgs[len(msgs)-1])
 				last := int32(4)
 				for _, m := range msgs {
-					var n int32
-					_, err := fmt.Sscanf(m[strings.LastIndex(m, "(status "):], "(status %d)", &n)
-					require.NoError(t, err, m)
-					assert.Less(t, n, last, "status only goes down: %q", msgs)
-					last = n
+					assert.Equal(t, [2]int32{3, 0}, [2]int32{m.Previous, m.Want}, "%+v", msgs)
+					assert.Less(t, m.Status, last, "status only goes down: %+v", msgs)
+					last = m.Status
 				}
 				if kind == kube.StatefulSet {
 					// The wait may miss a count between two reads; a watch sees every one.

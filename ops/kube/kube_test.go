@@ -219,11 +219,11 @@ func TestScale(t *testing.T) {
 				srv.AddDeployment(ns, "meshdb-celery-worker", 3, labels)
 			}
 			var mu sync.Mutex
-			var msgs []string
-			progress := func(m string) {
+			var msgs []kube.ScaleProgress
+			progress := func(p kube.ScaleProgress) {
 				mu.Lock()
 				defer mu.Unlock()
-				msgs = append(msgs, m)
+				msgs = append(msgs, p)
 			}
 
 			prev, err := c.Scale(context.Background(), kind, "meshdb-celery-worker", 0, 30*time.Second, progress)
@@ -233,10 +233,10 @@ func TestScale(t *testing.T) {
 			spec, status, err := c.Replicas(context.Background(), kind, "meshdb-celery-worker")
 			require.NoError(t, err)
 			assert.Equal(t, [2]int32{0, 0}, [2]int32{spec, status})
-			prefix := "prod1/meshdb " + string(kind) + " meshdb-celery-worker: 3 -> 0"
-			want := []string{prefix + " (status 3)", prefix + " (status 0)"}
+			at := func(status int32) kube.ScaleProgress { return kube.ScaleProgress{Previous: 3, Want: 0, Status: status} }
+			want := []kube.ScaleProgress{at(3), at(0)}
 			if kind == kube.StatefulSet { // one pod at a time, as the StatefulSet controller does
-				want = []string{prefix + " (status 3)", prefix + " (status 2)", prefix + " (status 1)", prefix + " (status 0)"}
+				want = []kube.ScaleProgress{at(3), at(2), at(1), at(0)}
 			}
 			assert.Equal(t, want, msgs)
 

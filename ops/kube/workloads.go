@@ -59,13 +59,19 @@ func deref(p *int32) int32 {
 	return *p
 }
 
+// ScaleProgress is the state of a scale: from Previous to Want spec.replicas, with
+// status.replicas at Status.
+type ScaleProgress struct {
+	Previous, Want, Status int32
+}
+
 // Scale sets the workload's replica count through the scale subresource and waits up to timeout
 // until status.replicas reaches it, calling progress (if not nil) with the state at the start
 // and at every change. It returns the previous spec.replicas, also when waiting fails, so the
 // caller can record it for rollback.
-func (c *Cluster) Scale(ctx context.Context, kind Workload, name string, replicas int32, timeout time.Duration, progress func(msg string)) (previous int32, err error) {
+func (c *Cluster) Scale(ctx context.Context, kind Workload, name string, replicas int32, timeout time.Duration, progress func(ScaleProgress)) (previous int32, err error) {
 	if progress == nil {
-		progress = func(string) {}
+		progress = func(ScaleProgress) {}
 	}
 	if replicas < 0 {
 		return 0, fmt.Errorf("%s: scale %s %s to %d: replicas must not be negative", c.where(), kind, name, replicas)
@@ -74,8 +80,8 @@ func (c *Cluster) Scale(ctx context.Context, kind Workload, name string, replica
 	if err != nil {
 		return previous, err
 	}
-	state := func(status int32) string {
-		return fmt.Sprintf("%s %s %s: %d -> %d (status %d)", c.where(), kind, name, previous, replicas, status)
+	state := func(status int32) ScaleProgress {
+		return ScaleProgress{Previous: previous, Want: replicas, Status: status}
 	}
 
 	last := int32(-1)

@@ -16,7 +16,9 @@ type Facts interface{ ReportKind() string }
 
 // all holds one value of each kind's type.
 var all = []Facts{Checks{}, Scale{}, ScaleBack{}, Maintenance{}, Exec{}, Verify{}, Snapshot{}, NoDiff{},
-	RevertNone{}, RevertUnmerged{}, Merged{}, DNS{}, TLS{}, CopyRemoved{}, Announced{}, End{}}
+	RevertNone{}, RevertUnmerged{}, Merged{}, DNS{}, TLS{}, CopyRemoved{}, Announced{}, End{}, Dump{}, Restore{},
+	Dumping{}, CheckingCopy{}, Copying{}, BackingUp{}, Restoring{}, Checking{}, StoppedLeftovers{}, SQLFallback{}, WaitingReady{}, Fetching{},
+	PRState{}, HeadMoved{}, AwaitingMerge{}, AwaitingRun{}, RunState{}, WaitingDNS{}, Scaling{}, TLSAttempt{}}
 
 var kinds = func() map[string]reflect.Type {
 	m := map[string]reflect.Type{}

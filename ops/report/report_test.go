@@ -30,6 +30,29 @@ func TestEveryKindDecodesAsStored(t *testing.T) {
 		report.TLS{Address: "a", ServerName: "s", SANs: []string{"s"}, Issuer: "i", NotAfter: time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)},
 		report.CopyRemoved{Path: "/tmp/x", Cluster: "prod1", Pods: []string{"p"}},
 		report.Announced{Template: "start", Channel: "C1"},
+		report.Dump{Database: "meshdb", Cluster: "prod2", Size: 3, SHA256: "s", Dest: "prod1", CopyErr: "e", Backup: &report.DumpBackup{Size: 1, SHA256: "b", Second: true, Changed: true, NoPodCopy: "e"}},
+		report.Restore{Cluster: "prod1", Size: 3, SHA256: "s", BackupSize: 1, BackupSHA256: "b",
+			Backup: report.BackupHow{Cluster: "prod1", Source: report.BackupChanged, After: &report.DBState{NextXid: "1"}, Now: &report.DBState{NextXid: "2", OpenWrites: 1}},
+			Notes:  []report.Note{{Kind: report.NoteRestoredBackup, Found: &report.Found{Cluster: "prod1", Spool: true, PodErr: "e"}}},
+			Jobs:   report.Jobs{Jobs: 2, Resources: &report.Resources{Cores: 2, CPULimit: 1.5, MemLimit: 1 << 30}, MemKB: 1 << 20}, IgnoredErrors: 1},
+		report.Dumping{Database: "meshdb", Cluster: "prod2", Pod: "p", Dest: "prod1", DestPod: "q", Again: true},
+		report.CheckingCopy{Pod: "q"},
+		report.Copying{Size: 1, Pod: "q"},
+		report.BackingUp{Why: report.BackupHow{Cluster: "prod1", Source: report.BackupNone}},
+		report.Restoring{Cluster: "prod1", Jobs: report.Jobs{Jobs: 1, ResourcesErr: "e"}},
+		report.Checking{Check: "c"},
+		report.StoppedLeftovers{What: []string{"prod1 pg_dump (pid 7)"}},
+		report.SQLFallback{},
+		report.WaitingReady{Where: report.Where{URL: "u"}, Attempt: 2, Err: "e"},
+		report.Fetching{Paths: []string{"/a"}, Where: report.Where{Cluster: "prod1", LB: "l"}},
+		report.PRState{URL: "u", State: "closed", Merged: true, Head: "h"},
+		report.HeadMoved{URL: "u", Reason: "r"},
+		report.AwaitingMerge{URL: "u", Refused: true, Reason: "r"},
+		report.AwaitingRun{URL: "u", MergeSHA: "m", Workflow: "w"},
+		report.RunState{URL: "u", Workflow: "w", RunURL: "r", Status: "completed", Conclusion: "success"},
+		report.WaitingDNS{Name: "n", Want: "w", Answers: []report.Answer{{Resolver: "r", Err: "e", CNAME: "c", A: []string{"a"}}}},
+		report.Scaling{Cluster: "prod1", Namespace: "meshdb", Workload: "statefulset", Name: "w", From: 1, To: 0, Status: 1},
+		report.TLSAttempt{Attempt: 2, Err: "e"},
 		report.End{Leftovers: []report.Leftover{{Path: "/tmp/x", Cluster: "prod1", Err: "e"}}, Backups: []report.KeptBackup{{File: "f", Bytes: 1}},
 			KeptUntil: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)},
 	}
@@ -49,6 +72,12 @@ func TestEveryKindDecodesAsStored(t *testing.T) {
 	assert.ErrorContains(t, err, `no report kind "from-a-newer-version"`)
 	_, err = report.Decode("scale", []byte(`{"from":"one"}`))
 	assert.Error(t, err)
+}
+
+func TestKB(t *testing.T) {
+	for kb, want := range map[int64]string{65536: "64MB", 1 << 20: "1GB", 65537: "65537kB", 3 << 20: "3GB"} {
+		assert.Equal(t, want, report.KB(kb), kb)
+	}
 }
 
 func TestHumanBytes(t *testing.T) {

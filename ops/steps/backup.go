@@ -11,6 +11,7 @@ import (
 
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
 	"github.com/nycmeshnet/cutoverbot/ops/pg"
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 )
 
 // Backups of the destination, taken before it is overwritten and kept for the undo.
@@ -39,9 +40,9 @@ func (c *ClusterSteps) podBackupPath(runID, name string) string {
 }
 
 // takeBackup backs up the database of pgx's cluster into a new spool file, copying it
-// as it streams onto the pod's volume. A failed copy does not fail the backup: note
-// says why there is none.
-func (c *ClusterSteps) takeBackup(ctx context.Context, x engine.StepContext, cluster string, pgx podExec, name string) (b Backup, note string, err error) {
+// as it streams onto the pod's volume. A failed copy does not fail the backup:
+// noPodCopy says why there is none.
+func (c *ClusterSteps) takeBackup(ctx context.Context, x engine.StepContext, cluster string, pgx podExec, name string) (b Backup, noPodCopy string, err error) {
 	spool := SpoolPath(c.cfg, x.Run.ID, name)
 	if err := os.MkdirAll(dirOf(spool), 0o700); err != nil {
 		return b, "", fmt.Errorf("create spool directory: %w", err)
@@ -72,7 +73,7 @@ func (c *ClusterSteps) takeBackup(ctx context.Context, x engine.StepContext, clu
 		stageErr = st.Finish(ctx, res.Size)
 	}
 	if stageErr != nil {
-		return b, fmt.Sprintf("no copy on %s's postgres volume (%v): only this replica's spool holds it", cluster, stageErr), nil
+		return b, stageErr.Error(), nil
 	}
 	b.InPod = &PodFile{Cluster: cluster, Pod: pgx.pod, Path: inPod}
 	return b, "", nil
@@ -99,7 +100,7 @@ func checkSpool(f pg.DumpResult) error {
 type backupSource struct {
 	spool bool   // the spool file checks out
 	inPod string // the copy on the pod's volume checks out there (path), or ""
-	note  string
+	found report.Found
 }
 
 // findBackup checks that a recorded backup can still be had, in this replica's spool or
@@ -115,13 +116,13 @@ func (c *ClusterSteps) findBackup(ctx context.Context, b Backup, pgx podExec) (b
 			src.inPod = b.InPod.Path
 		}
 	}
+	src.found = report.Found{Cluster: b.Cluster, Spool: src.spool, InPod: src.inPod}
 	switch {
 	case src.spool && src.inPod != "":
-		src.note = "sha256 checked again in the spool and on " + b.Cluster + "'s postgres volume"
 	case src.spool:
-		src.note = fmt.Sprintf("sha256 checked again in the spool (the copy on %s's volume: %v)", b.Cluster, podErr)
+		src.found.PodErr = podErr.Error()
 	case src.inPod != "":
-		src.note = fmt.Sprintf("sha256 checked again on %s's postgres volume (%s); the spool copy is on replica %s", b.Cluster, src.inPod, b.Replica)
+		src.found.Replica = b.Replica
 	default:
 		where := b.File.Path + " in the spool of replica " + b.Replica
 		if b.InPod != nil {

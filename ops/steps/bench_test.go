@@ -214,7 +214,7 @@ func benchDumpRestore(t *testing.T, installs, rounds int, variants []string) {
 			for i, m := range w.progress {
 				fmt.Fprintf(&timeline, "  +%-8s %s\n", w.progressAt[i].Sub(start).Round(10*time.Millisecond), m)
 			}
-			fmt.Fprintf(&timeline, "  dump:    %s\n  restore: %s\n", out.Summary, rout.Summary)
+			fmt.Fprintf(&timeline, "  dump:    %s\n  restore: %s\n", said(out), said(rout))
 			return nil
 		}
 		return p

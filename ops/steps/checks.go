@@ -70,7 +70,7 @@ func (e *Executor) preflight(ctx context.Context, x engine.StepContext) (engine.
 	var failed, warned, overridden int
 	var failedIDs []string
 	for _, c := range e.checks {
-		x.Progress("checking " + c.name)
+		x.ProgressReport(report.Checking{Check: c.name})
 		msg, err := c.fn(ctx, x.Run)
 		l := engine.CheckLine{ID: c.id, Name: c.name, Outcome: engine.CheckPassed, Message: msg}
 		var w *warning

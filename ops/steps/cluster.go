@@ -23,11 +23,12 @@ import (
 // Cluster is what the steps need of one Kubernetes cluster (*kube.Cluster).
 type Cluster interface {
 	Name() string
+	Namespace() string
 	Ping(ctx context.Context) error
 	FindPod(ctx context.Context, selector, container string) (kube.Pod, error)
 	Exec(ctx context.Context, pod, container string, argv []string, stdin io.Reader, stdout, stderr io.Writer) error
 	ExecShown(ctx context.Context, pod, container string, argv, shown []string, stdin io.Reader, stdout, stderr io.Writer) error
-	Scale(ctx context.Context, kind kube.Workload, name string, replicas int32, wait time.Duration, progress func(string)) (int32, error)
+	Scale(ctx context.Context, kind kube.Workload, name string, replicas int32, wait time.Duration, progress func(kube.ScaleProgress)) (int32, error)
 	WorkloadExists(ctx context.Context, kind kube.Workload, name string) error
 	Replicas(ctx context.Context, kind kube.Workload, name string) (spec, status int32, err error)
 	Annotation(ctx context.Context, kind kube.Workload, name, key string) (string, error)
@@ -143,7 +144,7 @@ func (c *ClusterSteps) scale(ctx context.Context, x engine.StepContext) (engine.
 	if err := x.Record(res); err != nil {
 		return engine.Output{}, fmt.Errorf("record the replica count of %s in the run before scaling it (nothing was changed): %w", s.Name, err)
 	}
-	found, err := cl.Scale(ctx, kind, s.Name, target, ScaleWait, x.Progress)
+	found, err := cl.Scale(ctx, kind, s.Name, target, ScaleWait, scaling(x, cl, kind, s.Name))
 	out := engine.Output{}.WithResult(res)
 	if err != nil {
 		return out, err
@@ -168,7 +169,7 @@ func (c *ClusterSteps) restoreScale(ctx context.Context, x engine.StepContext, c
 	case err != nil:
 		return engine.Output{}, fmt.Errorf("step %s: %w", s.RestoreFrom, err)
 	}
-	found, err := cl.Scale(ctx, kind, s.Name, rec.Previous, ScaleWait, x.Progress)
+	found, err := cl.Scale(ctx, kind, s.Name, rec.Previous, ScaleWait, scaling(x, cl, kind, s.Name))
 	out := engine.Output{}.WithResult(ScaleResult{Previous: found})
 	if err != nil {
 		return out, err
@@ -232,7 +233,7 @@ func (c *ClusterSteps) maintenance(ctx context.Context, x engine.StepContext) (e
 	}
 	if rep.Via == "" {
 		notes = append(notes, "meshweb path failed ("+err.Error()+"); used the SQL fallback")
-		x.Progress("meshweb path failed; setting the flag in SQL")
+		x.ProgressReport(report.SQLFallback{})
 		if err := pg.SetMaintenanceSQL(ctx, pgx, c.db, on); err != nil {
 			return engine.Output{}, fmt.Errorf("maintenance %s in %s: the meshweb path failed and so did SQL: %w", onOff(on), name, err)
 		}
@@ -364,3 +365,10 @@ func dirOf(path string) string {
 
 // HumanBytes renders a size for people: KiB, MiB, GiB.
 func HumanBytes(n int64) string { return report.HumanBytes(n) }
+
+// scaling reports a scale's progress as data.
+func scaling(x engine.StepContext, cl Cluster, kind kube.Workload, name string) func(kube.ScaleProgress) {
+	return func(p kube.ScaleProgress) {
+		x.ProgressReport(report.Scaling{Cluster: cl.Name(), Namespace: cl.Namespace(), Workload: string(kind), Name: name, From: p.Previous, To: p.Want, Status: p.Status})
+	}
+}

@@ -137,6 +137,10 @@ func (w *world) runStepCtx(t *testing.T, ctx context.Context, i int, s plan.Step
 	w.run.Steps[i].State = engine.Running
 	out, err := w.exec.Execute(ctx, engine.StepContext{Run: w.run.Clone(), Index: i, Step: s, Attempt: w.run.Steps[i].Attempt,
 		Progress: func(m string) { w.progress, w.progressAt = append(w.progress, m), append(w.progressAt, time.Now()) },
+		ProgressReport: func(v engine.Reported) {
+			r := engine.ReportOf(v)
+			w.progress, w.progressAt = append(w.progress, r.Kind+" "+string(r.Facts)), append(w.progressAt, time.Now())
+		},
 		Record: func(v any) error {
 			w.run.Steps[i].Output = engine.Output{}.WithResult(v)
 			return nil
@@ -169,6 +173,8 @@ func TestClusterStepsMoveTheDatabaseThroughKubernetes(t *testing.T) {
 	assert.Equal(t, int32(1), result[steps.ScaleResult](t, out).Previous)
 	assert.Equal(t, int32(0), w.dest.Kube.SpecReplicas("statefulset", sandbox.Namespace, sandbox.CeleryStatefulSet))
 	assert.NotEmpty(t, w.progress, "scaling reports progress while it waits")
+	assert.Contains(t, w.progress, `scaling {"cluster":"prod1","namespace":"`+sandbox.Namespace+`","workload":"statefulset","name":"`+sandbox.CeleryStatefulSet+`","from":1,"to":0,"status":0}`,
+		"the wait ends at the count it set: %q", w.progress)
 
 	out, err = w.step(t, "maintenance-on-destination")
 	require.NoError(t, err)
@@ -198,7 +204,7 @@ func TestClusterStepsMoveTheDatabaseThroughKubernetes(t *testing.T) {
 	before := w.sql(t, w.dest, "SELECT count(*) FROM meshapi_install")
 	out, err = w.step(t, "restore-destination")
 	require.NoError(t, err)
-	assert.Contains(t, out.Summary, "checked in the pod")
+	assert.Equal(t, result[steps.RestoreResult](t, out).Restored.SHA256, reported[report.Restore](t, out).SHA256, "the restore reports the file it checked in the pod")
 	backup, err := os.ReadFile(result[steps.RestoreResult](t, out).Backup.File.Path)
 	require.NoError(t, err)
 	assert.Equal(t, "PGDMP", string(backup[:5]), "the destination was backed up first")
@@ -347,7 +353,7 @@ func (w *world) undoRestore(t *testing.T) {
 	undo := plan.Rollback(w.plan, map[string]plan.Ran{"dump-origin": plan.Done, "restore-destination": plan.Done})
 	require.Len(t, undo, 1)
 	out, err := w.rollback(t, undo[0])
-	require.NoError(t, err, out.Summary)
+	require.NoError(t, err, said(out))
 }
 
 const destPod = "meshdb-postgres-5c6b7-klmno"
@@ -358,6 +364,14 @@ func result[T any](t *testing.T, out engine.Output) T {
 	v, err := engine.Decode[T](out)
 	require.NoError(t, err)
 	return v
+}
+
+// said is what a step reported, for a failure's message.
+func said(out engine.Output) string {
+	if out.Report == nil {
+		return out.Summary
+	}
+	return out.Report.Kind + " " + string(out.Report.Facts)
 }
 
 // reported returns the facts a step reported, of the type T its kind must have.
@@ -398,23 +412,32 @@ func TestDumpStagesAndBacksUpTheDestinationTheRestoreUsesWhileUnchanged(t *testi
 		assert.Equal(t, destPod, result[steps.DumpResult](t, out).Copy.Pod)
 		assert.Equal(t, result[steps.DumpResult](t, out).Spool.SHA256, sha256File(t, remote), "the copy in the destination pod is the dump")
 		assert.Equal(t, result[steps.DumpResult](t, out).Spool.SHA256, sha256File(t, result[steps.DumpResult](t, out).Spool.Path))
-		assert.Contains(t, out.Summary, "copied into prod1 pod "+destPod+" as it came")
+		drep := reported[report.Dump](t, out)
+		assert.Equal(t, "prod1", drep.Dest)
+		assert.Equal(t, destPod, drep.CopyPod, "copied into the destination pod as it came")
+		assert.Equal(t, remote, drep.CopyPath)
 		assert.Contains(t, out.Details, "rm -f "+remote, "how to remove the copy if the run stops")
 		require.NotNil(t, result[steps.DumpResult](t, out).Early)
 		assert.Equal(t, result[steps.DumpResult](t, out).Early.Before, result[steps.DumpResult](t, out).Early.After)
-		assert.Contains(t, out.Summary, "backup of prod1 taken meanwhile")
+		require.NotNil(t, drep.Backup, "the destination was backed up meanwhile: %+v", drep)
+		assert.Equal(t, result[steps.DumpResult](t, out).Early.File.SHA256, drep.Backup.SHA256)
 		assert.Equal(t, destInstalls, w.sql(t, w.dest, "SELECT count(*) FROM meshapi_install"), "the destination's data is untouched")
 
 		cmds := recordPod(w.dest, nil)
 		rout, err := w.step(t, "restore-destination")
 		w.dest.SetExecHook(nil)
 		require.NoError(t, err)
-		assert.Contains(t, rout.Summary, "used the copy made in pod "+destPod+" during the dump")
-		assert.Contains(t, rout.Summary, "taken during the dump step; prod1 has not changed since", "%s\n%s", out.Summary, rout.Summary)
-		assert.Contains(t, rout.Summary, "checked in the pod")
+		rrep := reported[report.Restore](t, rout)
+		assert.Contains(t, rrep.Notes, report.Note{Kind: report.NoteCopyUsed, Pod: destPod}, "the copy made during the dump is used")
+		assert.Equal(t, report.BackupEarly, rrep.Backup.Source, "the backup taken during the dump step is kept: %+v", rrep.Backup)
+		assert.Equal(t, "prod1", rrep.Backup.Cluster)
+		assert.Equal(t, result[steps.DumpResult](t, out).Spool.SHA256, rrep.SHA256, "the file checked in the pod is the dump")
 		// restore_jobs: auto, the default: as many jobs as the pod has cores.
 		jobs := min(runtime.NumCPU(), pg.MaxAutoJobs)
-		assert.Contains(t, rout.Summary, fmt.Sprintf("pg_restore -j %d for %d cores (nproc)", jobs, runtime.NumCPU()))
+		assert.Equal(t, jobs, rrep.Jobs.Jobs)
+		require.NotNil(t, rrep.Jobs.Resources, "chosen for what the pod may use")
+		assert.Equal(t, runtime.NumCPU(), rrep.Jobs.Resources.Cores)
+		assert.Zero(t, rrep.Jobs.Resources.CPULimit, "the cores are nproc's, no CPU limit")
 		assert.Equal(t, result[steps.DumpResult](t, out).Early.File.Path, result[steps.RestoreResult](t, rout).Backup.File.Path, "the undo uses the backup from the dump step")
 		assert.Equal(t, result[steps.DumpResult](t, out).Early.After, *result[steps.RestoreResult](t, rout).BackupState)
 		ran := cmds()
@@ -427,7 +450,7 @@ func TestDumpStagesAndBacksUpTheDestinationTheRestoreUsesWhileUnchanged(t *testi
 		assert.True(t, os.IsNotExist(err), "the copy in the pod is removed")
 
 		out, err = w.step(t, "verify-database")
-		require.NoError(t, err, out.Summary)
+		require.NoError(t, err, said(out))
 		w.undoRestore(t)
 		assert.Equal(t, destInstalls, w.sql(t, w.dest, "SELECT count(*) FROM meshapi_install"), "the backup from the dump step brings the destination back")
 	})
@@ -442,7 +465,10 @@ func TestDumpStagesAndBacksUpTheDestinationTheRestoreUsesWhileUnchanged(t *testi
 		w.sql(t, w.dest, "UPDATE meshapi_member SET notes = 'written after the dump' WHERE id = (SELECT id FROM meshapi_member ORDER BY id LIMIT 1)")
 		rout, err := w.step(t, "restore-destination")
 		require.NoError(t, err)
-		assert.Contains(t, rout.Summary, "taken again: prod1 changed since the dump step backed it up")
+		why := reported[report.Restore](t, rout).Backup
+		assert.Equal(t, report.BackupChanged, why.Source, "taken again: prod1 changed since the dump step backed it up")
+		assert.Equal(t, "prod1", why.Cluster)
+		assert.NotEqual(t, *why.After, *why.Now)
 		backup := result[steps.RestoreResult](t, rout).Backup.File.Path
 		assert.NotEqual(t, early, backup)
 		memberData := func(path string) string {
@@ -456,7 +482,7 @@ func TestDumpStagesAndBacksUpTheDestinationTheRestoreUsesWhileUnchanged(t *testi
 		assert.Contains(t, memberData(backup), "written after the dump", "the backup kept for undo has the row")
 
 		out, err = w.step(t, "verify-database")
-		require.NoError(t, err, out.Summary)
+		require.NoError(t, err, said(out))
 		w.undoRestore(t)
 		assert.Equal(t, "written after the dump", w.sql(t, w.dest, "SELECT notes FROM meshapi_member WHERE id = (SELECT id FROM meshapi_member ORDER BY id LIMIT 1)"))
 	})
@@ -469,24 +495,31 @@ func TestDumpStagesAndBacksUpTheDestinationTheRestoreUsesWhileUnchanged(t *testi
 func TestStagedCopyOrSpoolLostIsReplacedNeverRestoredWrong(t *testing.T) {
 	w := newWorld(t)
 	remote := plan.RemoteDumpPath(w.run.ID)
-	var restoreAttempt func(t *testing.T, wantNote string, run func(*testing.T, string) (engine.Output, error)) engine.Output
-	restore := func(t *testing.T, wantNote string) engine.Output {
-		return restoreAttempt(t, wantNote, w.step)
+	// want checks the notes of what the restore reported; every restore reports the
+	// file it restored, checked in the pod.
+	var restoreAttempt func(t *testing.T, want func(*testing.T, []report.Note), run func(*testing.T, string) (engine.Output, error)) engine.Output
+	restore := func(t *testing.T, want func(*testing.T, []report.Note)) engine.Output {
+		return restoreAttempt(t, want, w.step)
 	}
-	restoreAttempt = func(t *testing.T, wantNote string, run func(*testing.T, string) (engine.Output, error)) engine.Output {
+	restoreAttempt = func(t *testing.T, want func(*testing.T, []report.Note), run func(*testing.T, string) (engine.Output, error)) engine.Output {
 		t.Helper()
 		cmds := recordPod(w.dest, nil)
 		out, err := run(t, "restore-destination")
 		w.dest.SetExecHook(nil)
 		require.NoError(t, err)
-		assert.Contains(t, out.Summary, wantNote)
+		rep := reported[report.Restore](t, out)
+		assert.Equal(t, result[steps.RestoreResult](t, out).Restored.SHA256, rep.SHA256, "restored the file checked in the pod")
+		assert.Equal(t, "prod1", rep.Cluster)
+		if want != nil {
+			want(t, rep.Notes)
+		}
 		ran := cmds()
 		assert.Equal(t, 1, countPrefix(ran, "sh -c cat > '"+remote+"'"), "copied in again: %q", ran)
 		assert.Equal(t, "sha256sum "+remote, ran[len(ran)-3], "checked right before pg_restore: %q", ran)
 		_, err = os.Stat(remote)
 		assert.True(t, os.IsNotExist(err), "the copy in the pod is removed")
 		vout, err := w.step(t, "verify-database")
-		require.NoError(t, err, vout.Summary)
+		require.NoError(t, err, said(vout))
 		return out
 	}
 
@@ -501,9 +534,13 @@ func TestStagedCopyOrSpoolLostIsReplacedNeverRestoredWrong(t *testing.T) {
 		w.dest.SetExecHook(nil)
 		require.NoError(t, err, "the dump does not depend on the copy")
 		assert.Nil(t, result[steps.DumpResult](t, out).Copy)
-		assert.Contains(t, out.Summary, "not copied into prod1 during the dump")
-		assert.Contains(t, out.Summary, "PGDMP magic checked, fsynced")
-		restore(t, "checked in the pod")
+		drep := reported[report.Dump](t, out)
+		assert.Equal(t, "prod1", drep.Dest)
+		assert.Empty(t, drep.CopyPod, "not copied into prod1 during the dump")
+		assert.Contains(t, drep.CopyErr, "pod evicted")
+		assert.Equal(t, result[steps.DumpResult](t, out).Spool.SHA256, drep.SHA256, "the dump (PGDMP magic checked, fsynced) is reported")
+		assert.Equal(t, result[steps.DumpResult](t, out).Spool.Size, drep.Size)
+		restore(t, nil)
 	})
 
 	t.Run("copy damaged in the pod", func(t *testing.T) {
@@ -514,21 +551,30 @@ func TestStagedCopyOrSpoolLostIsReplacedNeverRestoredWrong(t *testing.T) {
 		_, err = f.WriteAt([]byte("XXXX"), 4096)
 		require.NoError(t, err)
 		require.NoError(t, f.Close())
-		restore(t, "failed its check (sha256 mismatch")
+		restore(t, func(t *testing.T, notes []report.Note) {
+			require.NotEmpty(t, notes)
+			assert.Equal(t, report.NoteCopyFailed, notes[0].Kind, "%+v", notes)
+			assert.Equal(t, destPod, notes[0].Pod)
+			assert.Contains(t, notes[0].Err, "sha256 mismatch")
+		})
 	})
 
 	t.Run("copy gone from the pod", func(t *testing.T) {
 		_, err := w.step(t, "dump-origin")
 		require.NoError(t, err)
 		require.NoError(t, os.Remove(remote))
-		restore(t, "copied it in again from the spool")
+		restore(t, func(t *testing.T, notes []report.Note) {
+			assert.Contains(t, notes, report.Note{Kind: report.NoteCopiedAgain})
+		})
 	})
 
 	t.Run("postgres pod replaced", func(t *testing.T) {
 		_, err := w.step(t, "dump-origin")
 		require.NoError(t, err)
 		w.setCopyPod(t, "meshdb-postgres-5c6b7-old")
-		restore(t, "in pod meshdb-postgres-5c6b7-old, the postgres pod is now "+destPod)
+		restore(t, func(t *testing.T, notes []report.Note) {
+			assert.Contains(t, notes, report.Note{Kind: report.NoteCopyPodReplaced, Pod: "meshdb-postgres-5c6b7-old", NowPod: destPod})
+		})
 	})
 
 	t.Run("spool on another replica: the checked copy is used", func(t *testing.T) {
@@ -537,9 +583,10 @@ func TestStagedCopyOrSpoolLostIsReplacedNeverRestoredWrong(t *testing.T) {
 		require.NoError(t, os.Remove(result[steps.DumpResult](t, out).Spool.Path))
 		rout, err := w.step(t, "restore-destination")
 		require.NoError(t, err)
-		assert.Contains(t, rout.Summary, "the dump spool was not on this replica; used the copy made in pod "+destPod+" during the dump (its sha256 is the dump's)")
+		assert.Contains(t, reported[report.Restore](t, rout).Notes, report.Note{Kind: report.NoteCopyUsed, Pod: destPod, NoSpool: true},
+			"the dump spool was not on this replica; the copy made in the pod during the dump is used")
 		out, err = w.step(t, "verify-database")
-		require.NoError(t, err, out.Summary)
+		require.NoError(t, err, said(out))
 	})
 
 	t.Run("spool on another replica and no copy: the origin is dumped again", func(t *testing.T) {
@@ -562,9 +609,11 @@ func TestStagedCopyOrSpoolLostIsReplacedNeverRestoredWrong(t *testing.T) {
 		assert.Equal(t, result[steps.RestoreResult](t, rout).Restored.SHA256, sha256File(t, result[steps.RestoreResult](t, rout).Restored.Path))
 		assert.Equal(t, result[steps.DumpResult](t, out).Spool.SHA256, result[steps.RestoreResult](t, rout).RedumpOf)
 		// The retry restores that new dump from the spool: no third dump, no refusal.
-		rout = restoreAttempt(t, "restored", w.retry)
+		rout = restoreAttempt(t, nil, w.retry)
 		assert.Equal(t, sha256File(t, result[steps.DumpResult](t, out).Spool.Path), result[steps.RestoreResult](t, rout).Restored.SHA256)
-		assert.NotContains(t, rout.Summary, "dumped prod2 again")
+		for _, n := range reported[report.Restore](t, rout).Notes {
+			assert.NotEqual(t, report.NoteRedumped, n.Kind, "prod2 is not dumped again: %+v", n)
+		}
 	})
 
 	t.Run("copy damaged at every check is refused", func(t *testing.T) {

@@ -21,7 +21,7 @@ import (
 // destination's state read before and after it.
 type earlyBackup struct {
 	b             Backup
-	note          string
+	noPodCopy     string // why b has no copy on the pod's volume
 	before, after pg.State
 	attempts      int
 	err           error
@@ -44,7 +44,7 @@ func (c *ClusterSteps) backupWithState(ctx context.Context, x engine.StepContext
 		}
 		b.attempts++
 		b.before = b.after
-		if b.b, b.note, b.err = c.takeBackup(ctx, x, cluster, dst, fmt.Sprintf("%s-%d.%d.dump", name, x.Attempt, b.attempts)); b.err != nil {
+		if b.b, b.noPodCopy, b.err = c.takeBackup(ctx, x, cluster, dst, fmt.Sprintf("%s-%d.%d.dump", name, x.Attempt, b.attempts)); b.err != nil {
 			return b
 		}
 		if b.after, b.err = pg.ReadState(ctx, dst, c.db); b.err != nil {
@@ -96,11 +96,12 @@ func (c *ClusterSteps) dump(ctx context.Context, x engine.StepContext) (engine.O
 	}
 	rs := x.Run.Plan.RestoreOf(x.Step.ID)
 	var dst *podExec
-	var notes []string
+	var rep report.Dump
 	if rs != nil {
+		rep.Dest = rs.Cluster
 		d, err := c.postgres(ctx, rs.Cluster, x)
 		if err != nil {
-			notes = append(notes, fmt.Sprintf("not copied into %s nor backed up during the dump (%v): the restore step does both", rs.Cluster, err))
+			rep.DestErr = err.Error()
 		} else {
 			dst = &d
 		}
@@ -115,10 +116,9 @@ func (c *ClusterSteps) dump(ctx context.Context, x engine.StepContext) (engine.O
 		go func() {
 			early <- c.backupWithState(bctx, x, rs.Cluster, *dst, rs.ID+"-backup-early", dumping)
 		}()
-		x.Progress(fmt.Sprintf("dumping %s from %s pod %s, copying it into %s pod %s as it comes, and backing up %s meanwhile",
-			c.db.Name, x.Step.Cluster, pgx.pod, rs.Cluster, dst.pod, rs.Cluster))
+		x.ProgressReport(report.Dumping{Database: c.db.Name, Cluster: x.Step.Cluster, Pod: pgx.pod, Dest: rs.Cluster, DestPod: dst.pod})
 	} else {
-		x.Progress(fmt.Sprintf("dumping %s from %s pod %s", c.db.Name, x.Step.Cluster, pgx.pod))
+		x.ProgressReport(report.Dumping{Database: c.db.Name, Cluster: x.Step.Cluster, Pod: pgx.pod})
 	}
 	res, stageErr, err := c.streamDump(ctx, pgx, path, dst, remote)
 	close(dumping)
@@ -136,44 +136,32 @@ func (c *ClusterSteps) dump(ctx context.Context, x engine.StepContext) (engine.O
 	// once: taking them here too would compete with pg_dump for the CPU.
 	result := DumpResult{Spool: res}
 	var out engine.Output
-	out.Summary = fmt.Sprintf("dumped %s from %s: %s, sha256 %s, PGDMP magic checked, fsynced", c.db.Name, x.Step.Cluster, HumanBytes(res.Size), res.SHA256)
+	rep.Database, rep.Cluster, rep.Size, rep.SHA256 = c.db.Name, x.Step.Cluster, res.Size, res.SHA256
 	if dst != nil {
 		if stageErr == nil {
 			result.Copy = &PodFile{Cluster: rs.Cluster, Pod: dst.pod, Path: remote}
-			notes = append(notes, fmt.Sprintf("copied into %s pod %s as it came (%s; the restore step checks its sha256 there, then removes it)", rs.Cluster, dst.pod, remote))
+			rep.CopyPod, rep.CopyPath = dst.pod, remote
 			out.Details = fmt.Sprintf("The dump is also at %s in %s pod %s. The restore step removes it; if the run stops before, remove it by hand (in %s):\n  kubectl -n %s exec %s -c %s -- rm -f %s\n",
 				remote, rs.Cluster, dst.pod, rs.Cluster, c.cfg.Clusters[rs.Cluster].Namespace, dst.pod, dst.container, remote)
 		} else {
-			notes = append(notes, fmt.Sprintf("not copied into %s during the dump (%v): the restore step copies it", rs.Cluster, stageErr))
+			rep.CopyErr = stageErr.Error()
 		}
 		switch {
 		case eb.err != nil:
-			notes = append(notes, fmt.Sprintf("no backup of %s during the dump (%v): the restore step takes it", rs.Cluster, eb.err))
+			rep.BackupErr = eb.err.Error()
 		default:
 			result.Early = &EarlyBackup{Backup: eb.b, Before: eb.before, After: eb.after}
-			how := rs.Cluster + " did not change while it was taken; the restore step uses it if it still has not"
-			if eb.before != eb.after || !eb.before.Quiet() {
-				how = rs.Cluster + " may have changed while it was taken: the restore step takes it again"
-			}
-			if eb.attempts > 1 {
-				how = "second attempt: the state moved during the first; " + how
-			}
-			notes = append(notes, fmt.Sprintf("backup of %s taken meanwhile: %s, sha256 %s (%s)", rs.Cluster, HumanBytes(eb.b.File.Size), short(eb.b.File.SHA256), how))
-			if eb.note != "" {
-				notes = append(notes, eb.note)
-			}
+			rep.Backup = &report.DumpBackup{Size: eb.b.File.Size, SHA256: eb.b.File.SHA256, Second: eb.attempts > 1,
+				Changed: eb.before != eb.after || !eb.before.Quiet(), NoPodCopy: eb.noPodCopy}
 		}
 	}
-	if len(notes) > 0 {
-		out.Summary += "; " + strings.Join(notes, "; ")
-	}
-	return out.WithResult(result), nil
+	return out.WithResult(result).WithReport(rep), nil
 }
 
 // backupOutcome is the backup the restore step keeps for undo, and how it was had.
 type backupOutcome struct {
 	b     Backup
-	note  string
+	how   report.BackupHow
 	state *pg.State
 	done  time.Time
 	err   error
@@ -182,45 +170,60 @@ type backupOutcome struct {
 // earlyBackupUsable says whether the backup taken during the dump step is still a
 // backup of the destination as it is: the same transaction horizon, row counters
 // and sequences before it, after it and now, and no write open (pg.State). On any doubt
-// it says why not (the restore step then takes the backup again).
-func (c *ClusterSteps) earlyBackupUsable(ctx context.Context, x engine.StepContext, d DumpResult, pgx podExec) (b backupOutcome, why string) {
+// it says why not (the restore step then takes the backup again): usable is false
+// and b.how says why.
+func (c *ClusterSteps) earlyBackupUsable(ctx context.Context, x engine.StepContext, d DumpResult, pgx podExec) (b backupOutcome, usable bool) {
 	name := x.Step.Cluster
 	eb := d.Early
+	defer func() { b.how.Cluster = name }()
 	switch {
 	case eb == nil:
-		return b, "taken now"
+		b.how = report.BackupHow{Source: report.BackupNone}
+		return b, false
 	case eb.Cluster != name:
-		return b, "taken now: the dump step backed up " + eb.Cluster
+		b.how = report.BackupHow{Source: report.BackupOtherCluster, EarlyCluster: eb.Cluster}
+		return b, false
 	case eb.Before != eb.After:
-		return b, fmt.Sprintf("taken again: %s may have changed while the dump step backed it up (%s, then %s)", name, eb.Before, eb.After)
+		b.how = report.BackupHow{Source: report.BackupMoved, Before: dbState(eb.Before), After: dbState(eb.After)}
+		return b, false
 	}
 	if fi, err := os.Stat(eb.File.Path); err != nil || fi.Size() != eb.File.Size || len(eb.File.SHA256) != 64 {
+		b.how = report.BackupHow{Source: report.BackupNotHere}
 		if eb.InPod == nil {
-			return b, "taken again: the backup from the dump step is not on this replica"
+			return b, false
 		}
 		if err := pg.CheckStaged(ctx, pgx, eb.File, eb.InPod.Path); err != nil {
-			return b, fmt.Sprintf("taken again: the backup from the dump step is not on this replica, and its copy on %s's volume failed its check (%v)", name, err)
+			b.how.Err = err.Error()
+			return b, false
 		}
 	}
 	now, err := pg.ReadState(ctx, pgx, c.db)
 	switch {
 	case err != nil:
-		return b, fmt.Sprintf("taken again: %v", err)
+		b.how = report.BackupHow{Source: report.BackupStateUnread, Err: err.Error()}
+		return b, false
 	case now != eb.After:
-		return b, fmt.Sprintf("taken again: %s changed since the dump step backed it up (%s, now %s)", name, eb.After, now)
+		b.how = report.BackupHow{Source: report.BackupChanged, After: dbState(eb.After), Now: dbState(now)}
+		return b, false
 	case !now.Quiet():
-		return b, fmt.Sprintf("taken again: %d write transaction(s) open in %s", now.OpenWrites, name)
+		b.how = report.BackupHow{Source: report.BackupWrites, Now: dbState(now)}
+		return b, false
 	}
 	b.b, b.state, b.done = eb.Backup, &now, time.Now()
-	b.note = fmt.Sprintf("taken during the dump step; %s has not changed since (%s)", name, now)
-	return b, ""
+	b.how = report.BackupHow{Source: report.BackupEarly, Now: dbState(now)}
+	return b, true
+}
+
+// dbState is a database's state as the report gives it.
+func dbState(s pg.State) *report.DBState {
+	return &report.DBState{NextXid: s.NextXid, RowChanges: s.RowChanges, OpenWrites: s.OpenWrites, Sequences: s.Sequences}
 }
 
 // stageOutcome is the dump's copy in the pod, ready for pg_restore.
 type stageOutcome struct {
 	src      pg.DumpResult
 	redumped bool
-	notes    []string
+	notes    []report.Note
 	checked  time.Time // when its sha256 in the pod was last found equal to the dump's
 	err      error
 }
@@ -235,32 +238,28 @@ func (c *ClusterSteps) stageForRestore(ctx context.Context, x engine.StepContext
 	if cp != nil {
 		switch {
 		case cp.Path != remote || cp.Cluster != name:
-			st.notes = append(st.notes, fmt.Sprintf("the copy made during the dump (%s in %s) is not where this step restores from", cp.Path, cp.Cluster))
+			st.notes = append(st.notes, report.Note{Kind: report.NoteCopyElsewhere, Path: cp.Path, Cluster: cp.Cluster})
 		case cp.Pod != pgx.pod:
-			st.notes = append(st.notes, fmt.Sprintf("the copy made during the dump is in pod %s, the postgres pod is now %s", cp.Pod, pgx.pod))
+			st.notes = append(st.notes, report.Note{Kind: report.NoteCopyPodReplaced, Pod: cp.Pod, NowPod: pgx.pod})
 			// Best effort: a dump must not stay behind in a pod's /tmp.
 			_ = pg.Unstage(ctx, podExec{pgx.cl, cp.Pod, pgx.container, pgx.tag}, cp.Path)
 		default:
-			x.Progress(fmt.Sprintf("checking the sha256 of the copy in pod %s", pgx.pod))
+			x.ProgressReport(report.CheckingCopy{Pod: pgx.pod})
 			err := pg.CheckStaged(ctx, pgx, src, remote)
 			if err == nil {
 				st.checked = time.Now()
-				note := fmt.Sprintf("used the copy made in pod %s during the dump", pgx.pod)
-				if spoolErr != nil {
-					note = "the dump spool was not on this replica; " + note + " (its sha256 is the dump's)"
-				}
-				st.notes = append(st.notes, note)
+				st.notes = append(st.notes, report.Note{Kind: report.NoteCopyUsed, Pod: pgx.pod, NoSpool: spoolErr != nil})
 				return st
 			}
-			st.notes = append(st.notes, fmt.Sprintf("the copy made in pod %s during the dump failed its check (%v)", pgx.pod, err))
+			st.notes = append(st.notes, report.Note{Kind: report.NoteCopyFailed, Pod: pgx.pod, Err: err.Error()})
 		}
 	}
 	if spoolErr == nil {
-		x.Progress(fmt.Sprintf("copying %s into pod %s", HumanBytes(src.Size), pgx.pod))
+		x.ProgressReport(report.Copying{Size: src.Size, Pod: pgx.pod})
 		if st.err = pg.Stage(ctx, pgx, src, remote); st.err == nil {
 			st.checked = time.Now()
 			if len(st.notes) > 0 {
-				st.notes = append(st.notes, "copied it in again from the spool")
+				st.notes = append(st.notes, report.Note{Kind: report.NoteCopiedAgain})
 			}
 		}
 		return st
@@ -280,15 +279,14 @@ func (c *ClusterSteps) stageForRestore(ctx context.Context, x engine.StepContext
 		st.err = fmt.Errorf("create spool directory: %w", err)
 		return st
 	}
-	x.Progress(fmt.Sprintf("the dump spool is not on this replica: dumping %s from %s pod %s again, into pod %s as it comes", c.db.Name, from, opx.pod, pgx.pod))
+	x.ProgressReport(report.Dumping{Database: c.db.Name, Cluster: from, Pod: opx.pod, Dest: name, DestPod: pgx.pod, Again: true})
 	res, stageErr, err := c.streamDump(ctx, opx, src.Path, &pgx, remote)
 	if err != nil {
 		st.err = fmt.Errorf("the dump spool is not on this replica (%v), and dumping %s again failed: %w", spoolErr, from, err)
 		return st
 	}
 	st.src, st.redumped = res, true
-	st.notes = append(st.notes, fmt.Sprintf("the dump spool was not on this replica; dumped %s again: %s, sha256 %s, PGDMP magic checked, fsynced (the verify step compares the tables)",
-		from, HumanBytes(res.Size), res.SHA256))
+	st.notes = append(st.notes, report.Note{Kind: report.NoteRedumped, Cluster: from, Size: res.Size, SHA256: res.SHA256})
 	if stageErr == nil {
 		st.err = pg.CheckStaged(ctx, pgx, res, remote)
 	} else {
@@ -320,7 +318,7 @@ func (c *ClusterSteps) keepRecordedBackup(ctx context.Context, x engine.StepCont
 			err, x.Step.Cluster, prev.Backup.File.Path, x.Step.Cluster, x.Step.Cluster, x.Step.Cluster)
 	}
 	b := backupOutcome{b: prev.Backup, state: prev.BackupState, done: time.Now()}
-	b.note = fmt.Sprintf("kept from an earlier attempt, taken before any attempt could change %s (%s)", x.Step.Cluster, src.note)
+	b.how = report.BackupHow{Cluster: x.Step.Cluster, Source: report.BackupKept, Found: &src.found}
 	return b, src, nil
 }
 
@@ -372,17 +370,12 @@ func (c *ClusterSteps) restore(ctx context.Context, x engine.StepContext) (engin
 		}
 		bch <- b
 	default:
-		if b, why := c.earlyBackupUsable(ctx, x, dump, pgx); why == "" {
+		if b, usable := c.earlyBackupUsable(ctx, x, dump, pgx); usable {
 			bch <- b
 		} else {
-			x.Progress(fmt.Sprintf("backing up %s (%s)", x.Step.Cluster, why))
+			x.ProgressReport(report.BackingUp{Why: b.how})
 			go func() {
-				b := backupOutcome{note: why}
-				var note string
-				b.b, note, b.err = c.takeBackup(ctx, x, x.Step.Cluster, pgx, fmt.Sprintf("%s-backup-attempt-%d.dump", x.Step.ID, x.Attempt))
-				if note != "" {
-					b.note += "; " + note
-				}
+				b.b, b.how.NoPodCopy, b.err = c.takeBackup(ctx, x, x.Step.Cluster, pgx, fmt.Sprintf("%s-backup-attempt-%d.dump", x.Step.ID, x.Attempt))
 				b.done = time.Now()
 				bch <- b
 			}()
@@ -409,42 +402,34 @@ func (c *ClusterSteps) restore(ctx context.Context, x engine.StepContext) (engin
 	// The sha256 in the pod is checked right before pg_restore: again if the backup
 	// finished after the last check.
 	if !st.checked.After(b.done) {
-		x.Progress(fmt.Sprintf("checking the sha256 of the copy in pod %s", pgx.pod))
+		x.ProgressReport(report.CheckingCopy{Pod: pgx.pod})
 		if err := pg.CheckStaged(ctx, pgx, src, remote); err != nil {
 			return out, fmt.Errorf("nothing was restored into %s: %w", x.Step.Cluster, err)
 		}
 	}
-	return c.pgRestore(ctx, x, pgx, remote, opts, how, result, b.note, st.notes)
+	return c.pgRestore(ctx, x, pgx, remote, opts, how, result, b.how, st.notes)
 }
 
 // pgRestore records the backup in the run, then runs pg_restore on the checked file in
-// the pod and says what was restored, which backup of the old data is kept (backupNote:
+// the pod and reports what was restored, which backup of the old data is kept (backup:
 // how it was had) and notes.
 func (c *ClusterSteps) pgRestore(ctx context.Context, x engine.StepContext, pgx podExec, remote string,
-	opts pg.RestoreOptions, how string, result RestoreResult, backupNote string, notes []string) (engine.Output, error) {
+	opts pg.RestoreOptions, how report.Jobs, result RestoreResult, backup report.BackupHow, notes []report.Note) (engine.Output, error) {
 	out := engine.Output{}.WithResult(result)
 	if err := x.Record(result); err != nil {
 		return out, fmt.Errorf("could not record the backup of %s in the run before restoring (%w); nothing was restored: Retry", x.Step.Cluster, err)
 	}
-	x.Progress(fmt.Sprintf("pg_restore in %s (%s)", x.Step.Cluster, how))
-	notes = append(notes, "pg_restore "+how)
+	x.ProgressReport(report.Restoring{Cluster: x.Step.Cluster, Jobs: how})
 	res, err := pg.RestoreStaged(ctx, pgx, c.db, result.Restored, remote, opts)
 	result.IgnoredErrors = res.IgnoredErrors
 	out = out.WithResult(result)
 	if err != nil {
 		return out, fmt.Errorf("restore into %s: %w", x.Step.Cluster, err)
 	}
-	src, backup := result.Restored, result.Backup.File
-	out.Summary = fmt.Sprintf("restored %s (sha256 %s, checked in the pod) into %s; backup of the old data: %s, sha256 %s",
-		HumanBytes(src.Size), short(src.SHA256), x.Step.Cluster, HumanBytes(backup.Size), short(backup.SHA256))
-	if backupNote != "" {
-		out.Summary += ", " + backupNote
-	}
-	if len(notes) > 0 {
-		out.Summary += "; " + strings.Join(notes, "; ")
-	}
+	src, kept := result.Restored, result.Backup.File
+	out = out.WithReport(report.Restore{Cluster: x.Step.Cluster, Size: src.Size, SHA256: src.SHA256, BackupSize: kept.Size, BackupSHA256: kept.SHA256,
+		Backup: backup, Notes: notes, Jobs: how, IgnoredErrors: res.IgnoredErrors})
 	if res.IgnoredErrors > 0 {
-		out.Summary += fmt.Sprintf("; pg_restore ignored %d error(s): see details, then check the verify step", res.IgnoredErrors)
 		out.Details = strings.Join(res.Messages, "\n")
 	}
 	return out, nil
@@ -485,23 +470,22 @@ func (c *ClusterSteps) restoreBackup(ctx context.Context, x engine.StepContext, 
 			return keep, err
 		}
 	} else {
-		x.Progress(fmt.Sprintf("backing up %s as it is now, kept in case", x.Step.Cluster))
-		var note string
-		fresh.b, note, fresh.err = c.takeBackup(ctx, x, x.Step.Cluster, pgx, fmt.Sprintf("%s-backup-attempt-%d.dump", x.Step.ID, x.Attempt))
+		fresh.how = report.BackupHow{Cluster: x.Step.Cluster, Source: report.BackupFresh}
+		x.ProgressReport(report.BackingUp{Why: fresh.how})
+		fresh.b, fresh.how.NoPodCopy, fresh.err = c.takeBackup(ctx, x, x.Step.Cluster, pgx, fmt.Sprintf("%s-backup-attempt-%d.dump", x.Step.ID, x.Attempt))
 		if fresh.err != nil {
 			return keep, fmt.Errorf("backup of %s before the restore failed, nothing was restored: %w", x.Step.Cluster, fresh.err)
 		}
-		fresh.note = note
 	}
 	opts, how := c.restoreOptions(ctx, x, pgx)
 	if from.inPod == "" {
-		x.Progress(fmt.Sprintf("copying %s into pod %s", HumanBytes(o.Backup.File.Size), pgx.pod))
+		x.ProgressReport(report.Copying{Size: o.Backup.File.Size, Pod: pgx.pod})
 		if err := pg.Stage(ctx, pgx, o.Backup.File, remote); err != nil {
 			return engine.Output{}.WithResult(RestoreResult{Backup: fresh.b, Restored: o.Backup.File}), fmt.Errorf("nothing was restored into %s: %w", x.Step.Cluster, err)
 		}
 	}
-	notes := []string{"restored the backup " + from.note}
-	return c.pgRestore(ctx, x, pgx, remote, opts, how, RestoreResult{Backup: fresh.b, Restored: o.Backup.File}, fresh.note, notes)
+	notes := []report.Note{{Kind: report.NoteRestoredBackup, Found: &from.found}}
+	return c.pgRestore(ctx, x, pgx, remote, opts, how, RestoreResult{Backup: fresh.b, Restored: o.Backup.File}, fresh.how, notes)
 }
 
 // removeCopy undoes what the dump step x.Step.Undoes left in the destination pod: the

@@ -13,6 +13,7 @@ import (
 	"github.com/nycmeshnet/cutoverbot/ops/config"
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
 	"github.com/nycmeshnet/cutoverbot/ops/plan"
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 )
 
 // Func runs one step of one kind.
@@ -55,7 +56,7 @@ func (e *Executor) Execute(ctx context.Context, x engine.StepContext) (engine.Ou
 			return engine.Output{}, err
 		}
 		if len(stopped) > 0 {
-			x.Progress("stopped what earlier attempts left running: " + strings.Join(stopped, "; "))
+			x.ProgressReport(report.StoppedLeftovers{What: stopped})
 		}
 	}
 	out, err := fn(ctx, x)

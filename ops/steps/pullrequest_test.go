@@ -104,7 +104,13 @@ func (w *prWorld) step(t *testing.T, ctx context.Context, id string, attempt int
 	require.GreaterOrEqual(t, i, 0, "no step %s", id)
 	x := engine.StepContext{Run: w.run, Index: i, Step: w.run.Steps[i].Step, Attempt: attempt,
 		Progress: func(msg string) { w.mu.Lock(); w.said = append(w.said, msg); w.mu.Unlock() },
-		Record:   func(any) error { return nil }, OnlyWaiting: func() {}}
+		ProgressReport: func(v engine.Reported) {
+			r := engine.ReportOf(v)
+			w.mu.Lock()
+			w.said = append(w.said, r.Kind+" "+string(r.Facts))
+			w.mu.Unlock()
+		},
+		Record: func(any) error { return nil }, OnlyWaiting: func() {}}
 	out, err := w.exec.Execute(ctx, x)
 	s := &w.run.Steps[i]
 	s.Attempt, s.Output, s.State, s.Error = attempt, out, engine.Succeeded, ""
@@ -258,7 +264,7 @@ func TestAPersonMergingAChangedPRFailsTheStep(t *testing.T) {
 		_, err := w.step(t, ctx, "pr-dns", 1)
 		errc <- err
 	}()
-	require.Eventually(t, func() bool { return strings.Contains(w.progress(), "waiting for a person to merge") }, 20*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return strings.Contains(w.progress(), "awaiting_merge {") }, 20*time.Second, 5*time.Millisecond)
 	w.pushForeign(dnsBranch(w.run), prSwitched)
 	require.NoError(t, w.gh.MergePR(w.repo(), 1))
 	err := <-errc

@@ -2,18 +2,18 @@ package steps
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
 	"github.com/nycmeshnet/cutoverbot/ops/pg"
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 )
 
 // restoreOptions chooses pg_restore's jobs and the maintenance_work_mem of its
 // sessions in pgx's pod: what the configuration fixes, else what the pod may use
 // (restore_jobs and restore_maintenance_work_mem: auto). how says what was chosen and
-// why, for the summary. A pod that cannot say what it has gets one job and the
+// why, for the report. A pod that cannot say what it has gets one job and the
 // server's setting: slower, never wrong.
-func (c *ClusterSteps) restoreOptions(ctx context.Context, x engine.StepContext, pgx podExec) (opts pg.RestoreOptions, how string) {
+func (c *ClusterSteps) restoreOptions(ctx context.Context, x engine.StepContext, pgx podExec) (opts pg.RestoreOptions, how report.Jobs) {
 	opts.Jobs = x.Step.Restore.Jobs
 	memAuto, memKB := c.cfg.Database.RestoreMaintenance()
 	var res pg.PodResources
@@ -21,16 +21,16 @@ func (c *ClusterSteps) restoreOptions(ctx context.Context, x engine.StepContext,
 	if opts.Jobs == 0 || memAuto {
 		res, resErr = pg.ReadPodResources(ctx, pgx)
 	}
-	how = fmt.Sprintf("-j %d", opts.Jobs)
 	if opts.Jobs == 0 {
 		if resErr != nil {
 			opts.Jobs = 1
-			how = fmt.Sprintf("-j 1: %v", resErr)
+			how.ResourcesErr = resErr.Error()
 		} else {
 			opts.Jobs = res.AutoJobs()
-			how = fmt.Sprintf("-j %d for %s", opts.Jobs, res)
+			how.Resources = resources(res)
 		}
 	}
+	how.Jobs = opts.Jobs
 	switch {
 	case memKB > 0:
 		opts.MaintenanceWorkMemKB = memKB
@@ -42,25 +42,29 @@ func (c *ClusterSteps) restoreOptions(ctx context.Context, x engine.StepContext,
 		cur, err := pg.MaintenanceWorkMemKB(ctx, pgx, c.db)
 		switch {
 		case err != nil:
-			return opts, how + fmt.Sprintf("; maintenance_work_mem left as the server has it (%v)", err)
+			how.MemErr = err.Error()
+			return opts, how
 		case cur >= kb:
-			return opts, how + fmt.Sprintf("; maintenance_work_mem left at the server's %s", kbString(cur))
+			how.ServerMemKB = cur
+			return opts, how
 		}
 		opts.MaintenanceWorkMemKB = kb
 	}
-	if opts.MaintenanceWorkMemKB > 0 {
-		how += fmt.Sprintf("; maintenance_work_mem %s in its sessions", kbString(opts.MaintenanceWorkMemKB))
-	}
+	how.MemKB = opts.MaintenanceWorkMemKB
 	return opts, how
 }
 
-// kbString writes a PostgreSQL memory setting in kB the way SHOW does.
-func kbString(kb int64) string {
-	switch {
-	case kb%(1<<20) == 0:
-		return fmt.Sprintf("%dGB", kb>>20)
-	case kb%(1<<10) == 0:
-		return fmt.Sprintf("%dMB", kb>>10)
+// resources is what the pod may use, as the report gives it.
+func resources(r pg.PodResources) *report.Resources {
+	out := &report.Resources{Cores: r.Cores()}
+	if r.CPUQuota > 0 && r.Cores() < max(r.CPUs, 1) {
+		out.CPULimit = r.CPUQuota
 	}
-	return fmt.Sprintf("%dkB", kb)
+	switch {
+	case r.MemLimit > 0:
+		out.MemLimit = r.MemLimit
+	case r.MemTotal > 0:
+		out.MemTotal = r.MemTotal
+	}
+	return out
 }

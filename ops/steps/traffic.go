@@ -62,9 +62,9 @@ func (t *TrafficSteps) snapshot(ctx context.Context, x engine.StepContext) (engi
 	ready := 0
 	if len(s.Paths) > 0 {
 		// Maintenance mode fails meshweb's probes: after it, pods may still be coming back.
-		x.Progress("waiting for meshweb to answer 200 via " + target.Where)
+		x.ProgressReport(report.WaitingReady{Where: where})
 		n, err := snapshot.WaitReady(ctx, target, s.Paths[0], t.cfg.Service.ReadyPollEvery.Duration, t.cfg.Service.ReadyTimeout.Duration, func(n int, err error) {
-			x.Progress(fmt.Sprintf("waiting for meshweb to answer 200 via %s: attempt %d: %v", target.Where, n, err))
+			x.ProgressReport(report.WaitingReady{Where: where, Attempt: n, Err: err.Error()})
 		})
 		if err != nil {
 			return engine.Output{}, err
@@ -73,7 +73,7 @@ func (t *TrafficSteps) snapshot(ctx context.Context, x engine.StepContext) (engi
 			ready = n
 		}
 	}
-	x.Progress("fetching " + strings.Join(s.Paths, ", ") + " via " + target.Where)
+	x.ProgressReport(report.Fetching{Paths: s.Paths, Where: where})
 	snap, err := snapshot.Fetch(ctx, target, s.Paths, dir)
 	if err != nil {
 		return engine.Output{}, err
@@ -183,18 +183,14 @@ func (t *TrafficSteps) pullRequest(ctx context.Context, x engine.StepContext) (e
 	if err != nil {
 		return out, err
 	}
-	if pr.State == "closed" && !pr.Merged {
-		x.Progress("pull request " + pr.URL + " was closed without merging")
-	} else {
-		x.Progress(fmt.Sprintf("pull request %s is %s; its head %s holds exactly the bot's change", pr.URL, pr.StateText(), short(pr.HeadSHA)))
-	}
+	x.ProgressReport(report.PRState{URL: pr.URL, State: pr.State, Merged: pr.Merged, Head: pr.HeadSHA})
 	if !pr.Merged && p.Merge == "auto" {
 		// Merge only the head that was compared; a push after the comparison makes
 		// GitHub refuse, and the PR is compared again.
 		for tries := 1; ; tries++ {
 			merged, reason, err := t.gh.Merge(ctx, pr, pr.HeadSHA, "Merged by cutoverbot after approval in Slack")
 			if errors.Is(err, github.ErrHeadMoved) && tries < 3 {
-				x.Progress(fmt.Sprintf("%s moved after it was compared (%s); comparing it again", pr.URL, reason))
+				x.ProgressReport(report.HeadMoved{URL: pr.URL, Reason: reason})
 				if pr, err = open(); err != nil {
 					return out, err
 				}
@@ -209,13 +205,13 @@ func (t *TrafficSteps) pullRequest(ctx context.Context, x engine.StepContext) (e
 			// step only waits, and Abort or Cancel may end it.
 			x.OnlyWaiting()
 			if !merged {
-				x.Progress(fmt.Sprintf("GitHub refused the merge (%s); waiting for a person to merge %s", reason, pr.URL))
+				x.ProgressReport(report.AwaitingMerge{URL: pr.URL, Refused: true, Reason: reason})
 			}
 			break
 		}
 	} else if !pr.Merged {
 		x.OnlyWaiting()
-		x.Progress("waiting for a person to merge " + pr.URL)
+		x.ProgressReport(report.AwaitingMerge{URL: pr.URL})
 	} else {
 		x.OnlyWaiting()
 	}
@@ -260,11 +256,11 @@ func (t *TrafficSteps) waitRun(ctx context.Context, x engine.StepContext, p *pla
 		return github.Run{}, fmt.Errorf("GitHub gives no merge commit for %s, so its %s run cannot be found: check that run in GitHub, then Skip with a reason", pr.URL, p.Workflow)
 	}
 	g := t.cfg.GitHub
-	x.Progress(fmt.Sprintf("%s merged as %s; waiting for the %s run it starts", pr.URL, short(pr.MergeSHA), p.Workflow))
+	x.ProgressReport(report.AwaitingRun{URL: pr.URL, MergeSHA: pr.MergeSHA, Workflow: p.Workflow})
 	return t.gh.WaitRun(ctx, pr.Repo, p.Workflow, pr.MergeSHA, github.WaitRunOptions{
 		Every: g.RunPollEvery.Duration, Appear: g.RunAppearTimeout.Duration, Timeout: g.RunTimeout.Duration, Branch: p.Base,
 		Progress: func(r github.Run) {
-			x.Progress(fmt.Sprintf("%s merged; the %s run %s is %s", pr.URL, runLabel(r), r.URL, r.StateText()))
+			x.ProgressReport(report.RunState{URL: pr.URL, Workflow: runLabel(r), RunURL: r.URL, Status: r.Status, Conclusion: r.Conclusion})
 		}})
 }
 
@@ -280,11 +276,15 @@ func (t *TrafficSteps) waitDNS(ctx context.Context, x engine.StepContext) (engin
 	w := x.Step.WaitDNS
 	answers, err := dns.Wait(ctx, dns.WaitOptions{Name: w.Name, Want: w.Want, Resolvers: w.Resolvers, Every: t.cfg.DNS.PollEvery.Duration, Timeout: t.cfg.DNS.Timeout.Duration,
 		Progress: func(as []dns.Answer) {
-			var lines []string
+			p := report.WaitingDNS{Name: w.Name, Want: w.Want}
 			for _, a := range as {
-				lines = append(lines, a.String())
+				ra := report.Answer{Resolver: a.Resolver, CNAME: a.CNAME, A: a.A}
+				if a.Err != nil {
+					ra.Err = a.Err.Error()
+				}
+				p.Answers = append(p.Answers, ra)
 			}
-			x.Progress("waiting for " + w.Name + " → " + w.Want + ": " + strings.Join(lines, "; "))
+			x.ProgressReport(p)
 		}})
 	var lines []string
 	for _, a := range answers {
@@ -301,7 +301,7 @@ func (t *TrafficSteps) waitTLS(ctx context.Context, x engine.StepContext) (engin
 	x.OnlyWaiting()
 	w := x.Step.WaitTLS
 	cert, err := tlswait.Wait(ctx, w.Address, w.ServerName, t.roots, t.cfg.TLS.PollEvery.Duration, t.cfg.TLS.Timeout.Duration, func(n int, err error) {
-		x.Progress(fmt.Sprintf("attempt %d: %v", n, err))
+		x.ProgressReport(report.TLSAttempt{Attempt: n, Err: err.Error()})
 	})
 	if err != nil {
 		return engine.Output{}, err

@@ -30,6 +30,8 @@ type githubWorld struct {
 	run  *engine.Run
 	mu   sync.Mutex
 	said []string
+	// reported is the progress reported as data, in order.
+	reported []engine.Reported
 }
 
 const ghToken = "ghp_steps_test"
@@ -84,7 +86,14 @@ func (w *githubWorld) step(t *testing.T, id string, attempt int) (engine.Output,
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	return w.exec.Execute(ctx, engine.StepContext{Run: w.run.Clone(), Index: i, Step: w.run.Plan.Steps[i], Attempt: attempt,
-		Progress: func(m string) { w.mu.Lock(); w.said = append(w.said, m); w.mu.Unlock() }, OnlyWaiting: func() {}})
+		Progress: func(m string) { w.mu.Lock(); w.said = append(w.said, m); w.mu.Unlock() }, OnlyWaiting: func() {},
+		ProgressReport: func(v engine.Reported) {
+			r := engine.ReportOf(v)
+			w.mu.Lock()
+			w.said = append(w.said, r.Kind+" "+string(r.Facts))
+			w.reported = append(w.reported, v)
+			w.mu.Unlock()
+		}})
 }
 
 func (w *githubWorld) progress() string {
@@ -123,8 +132,20 @@ func TestPullRequestWaitsForTheRunItsMergeStarts(t *testing.T) {
 	assert.True(t, res.Merged)
 	require.NotNil(t, res.Run)
 	assert.Equal(t, "failure", res.Run.Conclusion)
-	assert.Contains(t, w.progress(), "/pull/1 merged; the SLD Terraform run "+runs[0].URL+" is queued")
-	assert.Contains(t, w.progress(), "is in progress")
+	// The run is followed in the progress message: "… merged; the SLD Terraform run … is queued", then "in progress".
+	var states []string
+	w.mu.Lock()
+	for _, v := range w.reported {
+		if r, ok := v.(report.RunState); ok {
+			assert.True(t, strings.HasSuffix(r.URL, "/pull/1"), r.URL)
+			assert.Equal(t, "SLD Terraform", r.Workflow)
+			assert.Equal(t, runs[0].URL, r.RunURL)
+			states = append(states, r.Status)
+		}
+	}
+	w.mu.Unlock()
+	assert.Contains(t, states, "queued")
+	assert.Contains(t, states, "in_progress")
 
 	w.gh.RerunWorkflowRun(g.DNS.Repo, runs[0].ID)
 	out, err = w.step(t, "pr-dns", 2)
