@@ -56,8 +56,16 @@ func TestContractFindPod(t *testing.T) {
 			{"web-b", web, map[string]string{"meshdb-meshweb": "x@sha256:01"}, true, ""},
 			{"web-a", web, map[string]string{"sidecar": "x@sha256:02"}, true, ""},
 		}, "web-b"},
+		{"pending is skipped", []pod{
+			{"web-b", web, map[string]string{"meshdb-meshweb": "x@sha256:01"}, true, ""},
+			{"web-a", web, map[string]string{"meshdb-meshweb": "x@sha256:02"}, true, corev1.PodPending},
+		}, "web-b"},
 		{"other labels are ignored", []pod{
 			{"pg-1", map[string]string{"app": "meshdb-postgres-app"}, map[string]string{"meshdb-meshweb": "x@sha256:01"}, true, ""},
+		}, ""},
+		{"none ready", []pod{
+			{"web-b", web, map[string]string{"meshdb-meshweb": "x@sha256:01"}, false, ""},
+			{"web-a", web, map[string]string{"meshdb-meshweb": "x@sha256:01"}, true, corev1.PodFailed},
 		}, ""},
 	}
 	eachBackend(t, backendOptions{}, func(t *testing.T, b backend) {
@@ -82,6 +90,7 @@ func TestContractFindPod(t *testing.T) {
 					var npe *kube.NoPodError
 					require.ErrorAs(t, err, &npe)
 					assert.Equal(t, "prod1", npe.Cluster)
+					assert.True(t, strings.HasPrefix(err.Error(), "no ready pod "+sel+",app=meshdb-meshweb-app with container meshdb-meshweb in prod1/"), err.Error())
 					return
 				}
 				require.NoError(t, err)

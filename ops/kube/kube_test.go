@@ -4,14 +4,12 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/nycmeshnet/cutoverbot/ops/kube"
@@ -107,74 +105,8 @@ func TestUnreachableServer(t *testing.T) {
 	assert.NoError(t, c.Ping(context.Background()))
 }
 
-func TestFindPod(t *testing.T) {
-	web := map[string]string{"app": "meshdb-meshweb-app"}
-	base := time.Date(2025, 5, 1, 12, 0, 0, 0, time.UTC)
-	type pod struct {
-		name       string
-		labels     map[string]string
-		containers map[string]string
-		ready      bool
-		phase      corev1.PodPhase
-		created    time.Time
-	}
-	cases := []struct {
-		name string
-		pods []pod
-		want string // pod name, or "" for ErrNoPod
-	}{
-		{"newest ready wins", []pod{
-			{"web-old", web, map[string]string{"meshdb-meshweb": "x@sha256:01"}, true, "", base},
-			{"web-new", web, map[string]string{"meshdb-meshweb": "x@sha256:02"}, true, "", base.Add(time.Hour)},
-			{"web-mid", web, map[string]string{"meshdb-meshweb": "x@sha256:03"}, true, "", base.Add(time.Minute)},
-		}, "web-new"},
-		{"not ready is skipped", []pod{
-			{"web-old", web, map[string]string{"meshdb-meshweb": "x@sha256:01"}, true, "", base},
-			{"web-new", web, map[string]string{"meshdb-meshweb": "x@sha256:02"}, false, "", base.Add(time.Hour)},
-		}, "web-old"},
-		{"not running is skipped", []pod{
-			{"web-old", web, map[string]string{"meshdb-meshweb": "x@sha256:01"}, true, "", base},
-			{"web-new", web, map[string]string{"meshdb-meshweb": "x@sha256:02"}, true, corev1.PodPending, base.Add(time.Hour)},
-		}, "web-old"},
-		{"wrong container is skipped", []pod{
-			{"web-old", web, map[string]string{"meshdb-meshweb": "x@sha256:01"}, true, "", base},
-			{"web-new", web, map[string]string{"sidecar": "x@sha256:02"}, true, "", base.Add(time.Hour)},
-		}, "web-old"},
-		{"other labels are ignored", []pod{
-			{"pg-1", map[string]string{"app": "meshdb-postgres-app"}, map[string]string{"meshdb-meshweb": "x@sha256:01"}, true, "", base},
-		}, ""},
-		{"none ready", []pod{
-			{"web-1", web, map[string]string{"meshdb-meshweb": "x@sha256:01"}, false, "", base},
-			{"web-2", web, map[string]string{"meshdb-meshweb": "x@sha256:01"}, true, corev1.PodFailed, base},
-		}, ""},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			srv, c := startCluster(t, kubefake.Options{})
-			for _, p := range tc.pods {
-				srv.AddPod(ns, p.name, p.labels, p.containers, p.ready, p.created)
-				if p.phase != "" {
-					srv.SetPodPhase(ns, p.name, p.phase)
-				}
-			}
-			got, err := c.FindPod(context.Background(), "app=meshdb-meshweb-app", "meshdb-meshweb")
-			if tc.want == "" {
-				require.ErrorIs(t, err, kube.ErrNoPod)
-				var npe *kube.NoPodError
-				require.ErrorAs(t, err, &npe)
-				assert.Equal(t, "prod1", npe.Cluster)
-				assert.True(t, strings.HasPrefix(err.Error(),
-					"no ready pod app=meshdb-meshweb-app with container meshdb-meshweb in prod1/meshdb"), err.Error())
-				return
-			}
-			require.NoError(t, err)
-			assert.Equal(t, tc.want, got.Name)
-			assert.Equal(t, ns, got.Namespace)
-			assert.Contains(t, got.Containers, "meshdb-meshweb")
-			assert.False(t, got.Created.IsZero())
-		})
-	}
-}
+// FindPod's choice among pods is a contract test (contract_test.go), held against a
+// real API server too.
 
 func TestFindPodSetBasedSelectorAndReadiness(t *testing.T) {
 	srv, c := startCluster(t, kubefake.Options{})
