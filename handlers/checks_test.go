@@ -42,9 +42,7 @@ func (e *checksExec) Execute(ctx context.Context, x engine.StepContext) (engine.
 		l := engine.CheckLine{ID: id, Name: checkNames[id], Outcome: engine.CheckPassed, Message: "fine"}
 		if e.failing[id] {
 			l.Outcome, l.Message = engine.CheckFailed, checkNames[id]+" is not so"
-			if o, ok := x.Run.Steps[x.Index].Accepted(id); ok {
-				l.Outcome, l.Override = engine.CheckOverridden, &o
-			} else {
+			if l = x.Run.Steps[x.Index].Settle(l); l.Outcome == engine.CheckFailed {
 				failed = append(failed, id)
 			}
 		}

@@ -117,6 +117,18 @@ func (s StepRun) Accepted(id string) (CheckOverride, bool) {
 	return o, ok && o.Accepted
 }
 
+// Settle is a check's line as this step decides it: a failed check whose override was
+// accepted is overridden (it does not block), any other line stays as it is.
+func (s StepRun) Settle(l CheckLine) CheckLine {
+	if l.Outcome != CheckFailed {
+		return l
+	}
+	if o, ok := s.Accepted(l.ID); ok {
+		l.Outcome, l.Override = CheckOverridden, &o
+	}
+	return l
+}
+
 // OverridesNeeded is how many distinct maintainers other than the initiator must
 // override a check: as many as approving a step needs.
 func (e *Engine) OverridesNeeded() int { return e.opts.ApprovalsRequired }

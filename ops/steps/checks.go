@@ -81,8 +81,7 @@ func (e *Executor) preflight(ctx context.Context, x engine.StepContext) (engine.
 			warned++
 		default:
 			l.Outcome, l.Message = engine.CheckFailed, err.Error()
-			if o, ok := self.Accepted(c.id); ok {
-				l.Outcome, l.Override = engine.CheckOverridden, &o
+			if l = self.Settle(l); l.Outcome == engine.CheckOverridden {
 				overridden++
 				break
 			}
