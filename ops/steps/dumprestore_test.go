@@ -61,6 +61,10 @@ func TestDumpStagesAndBacksUpTheDestinationTheRestoreUsesWhileUnchanged(t *testi
 		require.NotNil(t, rrep.Jobs.Resources, "chosen for what the pod may use")
 		assert.Equal(t, runtime.NumCPU(), rrep.Jobs.Resources.Cores)
 		assert.Zero(t, rrep.Jobs.Resources.CPULimit, "the cores are nproc's, no CPU limit")
+		// restore_maintenance_work_mem: auto: chosen from the pod's memory, or left at the
+		// server's when that is already as much; never unread.
+		assert.Empty(t, rrep.Jobs.MemErr)
+		assert.True(t, rrep.Jobs.MemKB > 0 || rrep.Jobs.ServerMemKB > 0, "%+v", rrep.Jobs)
 		assert.Equal(t, result[steps.DumpResult](t, out).Early.File.Path, result[steps.RestoreResult](t, rout).Backup.File.Path, "the undo uses the backup from the dump step")
 		assert.Equal(t, result[steps.DumpResult](t, out).Early.After, *result[steps.RestoreResult](t, rout).BackupState)
 		ran := cmds()
