@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -156,22 +155,11 @@ func TestHandlerServesTheAPIInProcess(t *testing.T) {
 	s, err := slackfake.Start(slackfake.Options{BotToken: botToken, AppToken: appToken, Channels: map[string]string{channel: "meshdb"}})
 	require.NoError(t, err)
 	t.Cleanup(s.Close)
-	api := slack.New(botToken, slack.OptionAPIURL(s.APIURL()), slack.OptionHTTPClient(&http.Client{Transport: inProcess{s.Handler()}}))
+	api := slack.New(botToken, slack.OptionAPIURL(s.APIURL()), slack.OptionHTTPClient(s.InProcessClient()))
 	s.Close() // the listener is gone; the handler still answers
 	_, ts, err := api.PostMessage(channel, slack.MsgOptionText("hello", false))
 	require.NoError(t, err)
 	m, ok := s.Message(channel, ts)
 	require.True(t, ok)
 	assert.Equal(t, "hello", m.Text)
-}
-
-// inProcess serves a client's requests with a handler directly, without sockets.
-type inProcess struct{ h http.Handler }
-
-func (p inProcess) RoundTrip(r *http.Request) (*http.Response, error) {
-	in := r.Clone(r.Context())
-	in.RequestURI = r.URL.RequestURI()
-	rec := httptest.NewRecorder()
-	p.h.ServeHTTP(rec, in)
-	return rec.Result(), nil
 }

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"slices"
 	"sort"
@@ -232,11 +233,24 @@ func (s *Server) Close() {
 
 func (s *Server) now() time.Time { return s.opts.Clock() }
 
-// Handler serves the local Slack's routes in-process, for a client whose transport calls
-// it directly: a test in a testing/synctest bubble, where real sockets are not allowed,
-// so that waits (Retry-After, backoff) pass in the bubble's time. Links the server hands
-// out (upload and response URLs) still name its listener.
-func (s *Server) Handler() http.Handler { return s.http.Handler }
+// InProcessClient is an HTTP client whose requests the local Slack's routes serve
+// in-process, without sockets: for a test in a testing/synctest bubble, where real
+// sockets are not allowed, so that waits (Retry-After, backoff) pass in the bubble's
+// time. Links the server hands out (upload and response URLs) still name its listener.
+func (s *Server) InProcessClient() *http.Client {
+	return &http.Client{Transport: inProcess{s.http.Handler}}
+}
+
+// inProcess serves a client's requests with a handler directly.
+type inProcess struct{ h http.Handler }
+
+func (p inProcess) RoundTrip(r *http.Request) (*http.Response, error) {
+	in := r.Clone(r.Context())
+	in.RequestURI = r.URL.RequestURI()
+	rec := httptest.NewRecorder()
+	p.h.ServeHTTP(rec, in)
+	return rec.Result(), nil
+}
 
 // APIURL is the Web API base for slack.OptionAPIURL (it ends with "/").
 func (s *Server) APIURL() string { return s.base + "api/" }

@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -281,22 +280,11 @@ func TestInvalidTokensStopWithAClearError(t *testing.T) {
 	}
 }
 
-// inProcess serves a client's requests with a handler directly, without sockets.
-type inProcess struct{ h http.Handler }
-
-func (p inProcess) RoundTrip(r *http.Request) (*http.Response, error) {
-	in := r.Clone(r.Context())
-	in.RequestURI = r.URL.RequestURI()
-	rec := httptest.NewRecorder()
-	p.h.ServeHTTP(rec, in)
-	return rec.Result(), nil
-}
-
 // bubbleSender is a Sender whose Web API calls reach s in-process, so that inside a
 // synctest bubble its waits pass in the bubble's time and every goroutine it starts
 // can be waited for.
 func bubbleSender(s *slackfake.Server) *transport.Sender {
-	api := slack.New(botToken, slack.OptionAPIURL(s.APIURL()), slack.OptionHTTPClient(&http.Client{Transport: inProcess{s.Handler()}}))
+	api := slack.New(botToken, slack.OptionAPIURL(s.APIURL()), slack.OptionHTTPClient(s.InProcessClient()))
 	return transport.NewSender(api, slog.New(slog.NewTextHandler(testLogOut, nil)))
 }
 
