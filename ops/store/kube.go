@@ -182,8 +182,13 @@ func (k *Kube) readActive(ctx context.Context) (*corev1.ConfigMap, payload, erro
 // Create stores a new run and takes the lock: creating cutoverbot-active succeeds for
 // exactly one writer.
 func (k *Kube) Create(ctx context.Context, run *engine.Run, audit []engine.AuditEntry) error {
-	if _, err := k.readArchived(ctx, run.ID); err == nil {
+	switch _, err := k.readArchived(ctx, run.ID); {
+	case err == nil:
 		return fmt.Errorf("run %s exists already", run.ID)
+	case !errors.Is(err, engine.ErrNotFound):
+		// Whether a run of this ID was archived is unknown: creating it could end by
+		// overwriting that run's archive.
+		return fmt.Errorf("create run %s: could not check it is new: %w", run.ID, err)
 	}
 	cm, err := runObject(activeName, "active", payload{Run: run, Audit: numberAudit(nil, audit)})
 	if err != nil {

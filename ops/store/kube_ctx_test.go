@@ -105,3 +105,22 @@ func TestStoresRefuseAnEndedContext(t *testing.T) {
 		check(t, openKube(t, connectHome(t, path, "cutoverbot"), "cutoverbot"))
 	})
 }
+
+// Create cannot tell whether a run of that ID was archived when the API server refuses
+// to read its object: it refuses too, and creates nothing (a second run of one ID would
+// overwrite the first's archive when it ends).
+func TestKubeCreateRefusesWhenItCannotReadTheArchive(t *testing.T) {
+	srv, path := kubefake.StartForTest(t, kubefake.Options{}, "home")
+	s := openKube(t, connectHome(t, path, "cutoverbot"), "cutoverbot")
+	ctx := context.Background()
+	t0 := time.Date(2026, 12, 4, 20, 0, 0, 0, time.UTC)
+	srv.Deny(kubefake.Permission{Verb: "get", Resource: "configmaps", Name: "cutoverbot-run-r1"})
+	err := s.Create(ctx, newRun("r1", "U01ALICE", t0), []engine.AuditEntry{{Event: "run.started", RunID: "r1"}})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "r1")
+	assert.NotErrorIs(t, err, engine.ErrNotFound)
+	srv.Allow(kubefake.Permission{Verb: "get", Resource: "configmaps", Name: "cutoverbot-run-r1"})
+	active, err := s.Active(ctx)
+	require.NoError(t, err)
+	assert.Nil(t, active, "nothing was created")
+}
