@@ -63,6 +63,15 @@ var wordFuncs = template.FuncMap{
 	"spaced": func(s string) string { return strings.ReplaceAll(s, "_", " ") },
 	// pair is a cluster and an error, for a template that words both.
 	"pair": func(cluster, err string) map[string]string { return map[string]string{"Cluster": cluster, "Err": err} },
+	// cause is where a failure's cause goes in its words (failures.go).
+	"cause": func() string { return causeMark },
+	// onOff is a flag's state.
+	"onOff": func(on bool) string {
+		if on {
+			return "on"
+		}
+		return "off"
+	},
 }
 
 // templates hold every message; a field a template names that the data lacks is an
@@ -111,10 +120,13 @@ func OutputText(o engine.Output) string {
 // CauseText words why the engine failed, interrupted or expired a step.
 func CauseText(c engine.Cause) string { return say("cause/"+string(c.Kind), c) }
 
-// whyStopped is why step s stopped: what the executor returned, else the engine's
-// cause, else the reason stored by an earlier version.
+// whyStopped is why step s stopped: what the executor returned (its failure in words,
+// or the error's text of a failure that carries no data, or of a run stored by an
+// earlier version), else the engine's cause, else the reason stored by an earlier version.
 func whyStopped(s engine.StepRun) string {
 	switch {
+	case s.Failure != nil:
+		return FailureText(s.Failure)
 	case s.Error != "":
 		return s.Error
 	case s.Cause != nil:
