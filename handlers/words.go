@@ -65,6 +65,9 @@ var wordFuncs = template.FuncMap{
 	"pair": func(cluster, err string) map[string]string { return map[string]string{"Cluster": cluster, "Err": err} },
 	// cause is where a failure's cause goes in its words (failures.go).
 	"cause": func() string { return causeMark },
+	// err words an error's text stored in a report (ErrText, set in init: it uses the
+	// templates).
+	"err": func(s string) string { return s },
 	// onOff is a flag's state.
 	"onOff": func(on bool) string {
 		if on {
@@ -128,7 +131,7 @@ func whyStopped(s engine.StepRun) string {
 	case s.Failure != nil:
 		return FailureText(s.Failure)
 	case s.Error != "":
-		return s.Error
+		return ErrText(s.Error)
 	case s.Cause != nil:
 		return CauseText(*s.Cause)
 	}

@@ -52,7 +52,7 @@ type Found struct {
 	Cluster string `json:"cluster"`
 	Spool   bool   `json:"spool,omitempty"`   // in this replica's spool
 	InPod   string `json:"in_pod,omitempty"`  // on Cluster's postgres volume, at this path
-	PodErr  string `json:"pod_err,omitempty"` // why not on the volume (Spool only)
+	PodErr  string `json:"pod_err,omitempty"` // why not on the volume (Spool only; "": no copy was kept)
 	Replica string `json:"replica,omitempty"` // the replica whose spool holds it (InPod only)
 }
 
