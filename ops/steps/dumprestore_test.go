@@ -182,7 +182,8 @@ func TestStagedCopyOrSpoolLostIsReplacedNeverRestoredWrong(t *testing.T) {
 			require.NotEmpty(t, notes)
 			assert.Equal(t, report.NoteCopyFailed, notes[0].Kind, "%+v", notes)
 			assert.Equal(t, destPod, notes[0].Pod)
-			assert.Contains(t, notes[0].Err, "sha256 mismatch")
+			// The error is held as a failure's data; the transport words it.
+			assert.Contains(t, notes[0].Err, `failed_checksum {"of":"copy"`)
 		})
 	})
 
@@ -244,7 +245,7 @@ func TestStagedCopyOrSpoolLostIsReplacedNeverRestoredWrong(t *testing.T) {
 	})
 
 	t.Run("copy damaged at every check is refused", func(t *testing.T) {
-		_, err := w.step(t, "dump-origin")
+		dout, err := w.step(t, "dump-origin")
 		require.NoError(t, err)
 		w.sql(t, w.dest, "UPDATE meshapi_member SET notes = 'kept' WHERE id = (SELECT id FROM meshapi_member ORDER BY id LIMIT 1)")
 		before := w.fingerprints(t, w.dest)
@@ -258,10 +259,23 @@ func TestStagedCopyOrSpoolLostIsReplacedNeverRestoredWrong(t *testing.T) {
 			}
 			return nil
 		})
+		dump := result[steps.DumpResult](t, dout)
 		_, err = w.step(t, "restore-destination")
 		w.dest.SetExecHook(nil)
 		require.ErrorIs(t, err, pg.ErrChecksum)
-		assert.Contains(t, err.Error(), "nothing was restored")
+		// The failure arrives as data: nothing restored into prod1, because the copy's
+		// sha256 in the pod is not the dump's.
+		var f *report.Failed
+		require.ErrorAs(t, err, &f)
+		assert.Equal(t, report.NotRestored{Cluster: "prod1"}, f.Facts)
+		var sum *report.Failed
+		require.ErrorAs(t, f.Unwrap(), &sum)
+		c, ok := sum.Facts.(report.Checksum)
+		require.True(t, ok, "%#v", sum.Facts)
+		assert.Equal(t, report.ChecksumCopy, c.Of)
+		assert.Equal(t, dump.Spool.SHA256, c.Want)
+		assert.Len(t, c.Got, 64)
+		assert.NotEqual(t, c.Want, c.Got)
 		assert.Empty(t, pg.CompareFingerprints(before, w.fingerprints(t, w.dest)), "the destination is untouched")
 		_, err = os.Stat(remote)
 		assert.True(t, os.IsNotExist(err), "the damaged copy is removed")
