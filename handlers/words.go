@@ -128,14 +128,21 @@ func CauseText(c engine.Cause) string { return say("cause/"+string(c.Kind), c) }
 // earlier version), else the engine's cause, else the reason stored by an earlier version.
 func whyStopped(s engine.StepRun) string {
 	switch {
-	case s.Failure != nil:
-		return FailureText(s.Failure)
-	case s.Error != "":
-		return ErrText(s.Error)
+	case s.Failure != nil || s.Error != "":
+		return StepErrorText(s)
 	case s.Cause != nil:
 		return CauseText(*s.Cause)
 	}
 	return s.Reason
+}
+
+// StepErrorText words what the executor returned for step s: its failure, else its
+// error's text ("" when it returned none).
+func StepErrorText(s engine.StepRun) string {
+	if s.Failure != nil {
+		return FailureText(s.Failure)
+	}
+	return ErrText(s.Error)
 }
 
 // ScheduleRefusalText words a refusal of the scheduler.
