@@ -51,7 +51,7 @@ func failureWords(kind string, raw json.RawMessage, cause string) string {
 }
 
 // failedForm finds a failure in an error's text where Failed.Error wrote it
-// ("failed_kind {facts}"): at the start, or after ": " or "(".
+// ("failed_kind {facts} cause \"...\""): at the start, or after ": " or "(".
 var failedForm = regexp.MustCompile(`(?:^|: |\()(failed_[a-z_]+) \{`)
 
 // ErrText words an error's text as stored in a run or a report's field: each failure of
@@ -73,9 +73,11 @@ func ErrText(s string) string {
 		return s
 	}
 	rest, cause := s[start+int(dec.InputOffset()):], ""
-	if c, ok := strings.CutPrefix(rest, ": "); ok {
-		// The cause runs to the end: Failed.Error writes it last.
-		rest, cause = "", ErrText(c)
+	if c, ok := strings.CutPrefix(rest, " cause "); ok {
+		cdec := json.NewDecoder(strings.NewReader(c))
+		if cdec.Decode(&cause) == nil {
+			rest, cause = c[cdec.InputOffset():], ErrText(cause)
+		}
 	}
-	return s[:loc[2]] + failureWords(kind, raw, cause) + rest
+	return s[:loc[2]] + failureWords(kind, raw, cause) + ErrText(rest)
 }

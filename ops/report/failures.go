@@ -23,13 +23,15 @@ type Failed struct {
 // Fail returns the failure facts with its cause (nil when the facts say all).
 func Fail(facts Facts, cause error) error { return &Failed{Facts: facts, Err: cause} }
 
-// Error is a short form for logs: the kind, its facts as JSON and the cause. People
-// read the transport's words instead.
+// Error is a short form for logs, which the transport can read back and word (a
+// failure's error text stored in a report's field, or wrapped): the kind, its facts as
+// JSON, and the cause's text as a JSON string after "cause".
 func (f *Failed) Error() string {
 	b, _ := json.Marshal(f.Facts)
 	s := f.Facts.ReportKind() + " " + string(b)
 	if f.Err != nil {
-		s += ": " + f.Err.Error()
+		c, _ := json.Marshal(f.Err.Error())
+		s += " cause " + string(c)
 	}
 	return s
 }
