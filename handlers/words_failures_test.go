@@ -41,9 +41,9 @@ func TestEveryFailureIsWorded(t *testing.T) {
 	}
 	where := path + " in the spool of replica cutoverbot-0, and " + pod + " in prod1's postgres pod"
 	cases := map[string][]failureCase{
-		"failed_spool_dir":          {{report.SpoolDir{Path: "/var/lib/cutoverbot/spool/r1"}, "mkdir: permission denied", "create spool directory: mkdir: permission denied"}},
-		"failed_no_cluster":         {{report.NoCluster{Cluster: "prod3"}, "", fmt.Sprintf("no connection to cluster %q is configured", "prod3")}},
-		"failed_step_result":        {{report.StepResult{Step: "dump-origin"}, "bad json", fmt.Sprintf("step %s: %s", "dump-origin", "bad json")}},
+		"failed_spool_dir":   {{report.SpoolDir{Path: "/var/lib/cutoverbot/spool/r1"}, "mkdir: permission denied", "create spool directory: mkdir: permission denied"}},
+		"failed_no_cluster":  {{report.NoCluster{Cluster: "prod3"}, "", fmt.Sprintf("no connection to cluster %q is configured", "prod3")}},
+		"failed_step_result": {{report.StepResult{Step: "dump-origin"}, "bad json", fmt.Sprintf("step %s: %s", "dump-origin", "bad json")}},
 		"failed_leftovers": {
 			{report.Leftovers{Cluster: "prod1"}, cause, fmt.Sprintf("could not look for commands earlier attempts left running in %s (%s); nothing was run", "prod1", cause)},
 			{report.Leftovers{Cluster: "prod2", Stop: true}, cause, fmt.Sprintf("could not stop what earlier attempts left running in %s (%s); nothing was run", "prod2", cause)},
@@ -82,7 +82,9 @@ func TestEveryFailureIsWorded(t *testing.T) {
 			{report.Checksum{Of: report.ChecksumBackup, Path: path, Got: bad, Want: sum}, "", fmt.Sprintf("%s: %s hashes to %s, the backup was %s", "sha256 mismatch", path, bad, sum)},
 		},
 		"failed_backup_not_found": {
-			{with(func(n *report.BackupNotFound) { n.SpoolErr, n.PodErr = "open "+path+": no such file or directory", "sha256sum in the pod: exit code 1" }), "",
+			{with(func(n *report.BackupNotFound) {
+				n.SpoolErr, n.PodErr = "open "+path+": no such file or directory", "sha256sum in the pod: exit code 1"
+			}), "",
 				fmt.Sprintf("the backup of %s (sha256 %s) cannot be found: %s (spool: %v; pod: %v)", "prod1", sum[:12], where, "open "+path+": no such file or directory", "sha256sum in the pod: exit code 1")},
 			{with(func(n *report.BackupNotFound) { n.SpoolGot, n.PodGot = bad, bad }), "",
 				fmt.Sprintf("the backup of %s (sha256 %s) cannot be found: %s (spool: %v; pod: %v)", "prod1", sum[:12], where,
