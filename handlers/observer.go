@@ -233,7 +233,7 @@ func (h *Handler) updateHeader(ctx context.Context, r *engine.Run) {
 }
 
 func (h *Handler) withDetails(ctx context.Context, r *engine.Run, i int, m *message.Message, thread string) {
-	d := strings.TrimSpace(r.Steps[i].Output.Details)
+	d := strings.TrimSpace(DetailsText(r.Steps[i].Output))
 	if _, checks := checksOf(r.Steps[i]); d == "" || checks {
 		return
 	}

@@ -120,6 +120,20 @@ func OutputText(o engine.Output) string {
 	return o.Summary
 }
 
+// DetailsText is a step's longer details: what it stored (runs of earlier versions,
+// and text that is not ours: a command's output, pg_restore's messages), else its
+// report's details in words ("" when its kind has none).
+func DetailsText(o engine.Output) string {
+	if o.Details != "" || o.Report == nil || !hasWords("details/"+o.Report.Kind) {
+		return o.Details
+	}
+	facts, err := report.Decode(o.Report.Kind, o.Report.Facts)
+	if err != nil {
+		return fmt.Sprintf("(the bot could not read its %s report: %v)", o.Report.Kind, err)
+	}
+	return say("details/"+o.Report.Kind, facts)
+}
+
 // CauseText words why the engine failed, interrupted or expired a step.
 func CauseText(c engine.Cause) string { return say("cause/"+string(c.Kind), c) }
 

@@ -159,3 +159,35 @@ func TestFailureChainsAndOldRuns(t *testing.T) {
 	assert.Equal(t, want, handlers.StepErrorText(engine.StepRun{Error: err.Error(), Failure: f}), "the failure, not the log form")
 	assert.Contains(t, handlers.FailureText(&engine.Failure{Kind: "failed_from_a_newer_version"}), "could not read")
 }
+
+// A step's details that were sentences are data in its report now, worded as the step
+// wrote them; runs stored by earlier versions show the details they stored.
+func TestReportDetailsAreWorded(t *testing.T) {
+	remote := "/tmp/cutoverbot-r1.dump"
+	for _, tc := range []struct {
+		facts report.Facts
+		want  string
+	}{
+		{report.Dump{Database: "meshdb", Cluster: "prod2", Dest: "prod1", CopyPod: "meshdb-postgres-0", CopyPath: remote, CopyNamespace: "meshdb", CopyContainer: "postgres"},
+			fmt.Sprintf("The dump is also at %s in %s pod %s. The restore step removes it; if the run stops before, remove it by hand (in %s):\n  kubectl -n %s exec %s -c %s -- rm -f %s\n",
+				remote, "prod1", "meshdb-postgres-0", "prod1", "meshdb", "meshdb-postgres-0", "postgres", remote)},
+		{report.Dump{Database: "meshdb", Cluster: "prod2", Dest: "prod1", CopyErr: "pod evicted"}, ""},
+		{report.Maintenance{On: true, Cluster: "prod2", Via: "sql", Pod: "p", MeshwebErr: "no pod matches app=meshweb"},
+			"meshweb path failed (" + "no pod matches app=meshweb" + "); used the SQL fallback"},
+		{report.Maintenance{On: true, Cluster: "prod2", Via: "manage.py", Verb: "enable_flag", Pod: "p"}, ""},
+		{report.CopyRemoved{Path: remote, Cluster: "prod1", Pods: []string{"pg-1"}, NowErr: "no pod matches app=postgres",
+			Gone: []report.PodErr{{Pod: "pg-0", Err: "pods \"pg-0\" not found"}, {Pod: "pg-2", Err: "gone"}}},
+			fmt.Sprintf("no postgres pod found in %s now (%v)", "prod1", "no pod matches app=postgres") + "\n" +
+				fmt.Sprintf("pod %s (where the dump step copied it): %v; a pod that is gone took its /tmp with it", "pg-0", `pods "pg-0" not found`) + "\n" +
+				fmt.Sprintf("pod %s (where the dump step copied it): %v; a pod that is gone took its /tmp with it", "pg-2", "gone")},
+		{report.CopyRemoved{Path: remote, Cluster: "prod1", Gone: []report.PodErr{{Pod: "pg-0", Err: "gone"}}},
+			"pod pg-0 (where the dump step copied it): gone; a pod that is gone took its /tmp with it"},
+		{report.CopyRemoved{Path: remote, Cluster: "prod1", Pods: []string{"pg-0"}}, ""},
+		{report.Verify{Tables: 1}, ""},
+	} {
+		assert.Equal(t, tc.want, handlers.DetailsText(engine.Output{}.WithReport(tc.facts)), "%#v", tc.facts)
+	}
+	old := engine.Output{Details: "The dump is also at /tmp/x in prod1 pod p. …"}.WithReport(report.Dump{CopyPod: "p", CopyPath: "/tmp/x"})
+	assert.Equal(t, old.Details, handlers.DetailsText(old), "a run stored by an earlier version shows its details")
+	assert.Equal(t, "pg_restore: warning", handlers.DetailsText(engine.Output{Details: "pg_restore: warning"}))
+}

@@ -212,7 +212,6 @@ func (c *ClusterSteps) maintenance(ctx context.Context, x engine.StepContext) (e
 	if on {
 		verb, word = "enable_flag", "enabled"
 	}
-	var notes []string
 	var rep report.Maintenance
 	pod, err := cl.FindPod(ctx, cc.Meshweb.Selector, cc.Meshweb.Container)
 	if err == nil {
@@ -232,18 +231,18 @@ func (c *ClusterSteps) maintenance(ctx context.Context, x engine.StepContext) (e
 		return engine.Output{}, report.Fail(report.MaintenanceNoPostgres{On: on}, perr)
 	}
 	if rep.Via == "" {
-		notes = append(notes, "meshweb path failed ("+err.Error()+"); used the SQL fallback")
+		meshwebErr := err.Error()
 		x.ProgressReport(report.SQLFallback{})
 		if err := pg.SetMaintenanceSQL(ctx, pgx, c.db, on); err != nil {
 			return engine.Output{}, report.Fail(report.MaintenanceSQL{On: on, Cluster: name}, err)
 		}
-		rep = report.Maintenance{Via: "sql", Pod: pgx.pod}
+		rep = report.Maintenance{Via: "sql", Pod: pgx.pod, MeshwebErr: meshwebErr}
 	}
 	state, err := pg.MaintenanceState(ctx, pgx, c.db)
 	if err != nil {
 		return engine.Output{}, report.Fail(report.MaintenanceUnread{Cluster: name}, err)
 	}
-	out := engine.Output{Details: strings.Join(notes, "\n")}.WithResult(MaintenanceResult{On: state})
+	out := engine.Output{}.WithResult(MaintenanceResult{On: state})
 	if state != on {
 		return out, report.Fail(report.MaintenanceReads{Reads: state, Set: on, Cluster: name}, nil)
 	}

@@ -140,9 +140,9 @@ func (c *ClusterSteps) dump(ctx context.Context, x engine.StepContext) (engine.O
 	if dst != nil {
 		if stageErr == nil {
 			result.Copy = &PodFile{Cluster: rs.Cluster, Pod: dst.pod, Path: remote}
+			// The details say how to remove it by hand (handlers' details/dump).
 			rep.CopyPod, rep.CopyPath = dst.pod, remote
-			out.Details = fmt.Sprintf("The dump is also at %s in %s pod %s. The restore step removes it; if the run stops before, remove it by hand (in %s):\n  kubectl -n %s exec %s -c %s -- rm -f %s\n",
-				remote, rs.Cluster, dst.pod, rs.Cluster, c.cfg.Clusters[rs.Cluster].Namespace, dst.pod, dst.container, remote)
+			rep.CopyNamespace, rep.CopyContainer = c.cfg.Clusters[rs.Cluster].Namespace, dst.container
 		} else {
 			rep.CopyErr = stageErr.Error()
 		}
@@ -497,7 +497,8 @@ func (c *ClusterSteps) removeCopy(ctx context.Context, x engine.StepContext) (en
 		return engine.Output{}, err
 	}
 	container := c.cfg.Clusters[name].Postgres.Container
-	var pods, notes []string
+	var pods []string
+	rep := report.CopyRemoved{Path: remote, Cluster: name}
 	if prev, _, err := engine.ResultOf[DumpResult](x.Run, x.Step.Undoes); err == nil && prev.Copy != nil && prev.Copy.Cluster == name {
 		pods = append(pods, prev.Copy.Pod)
 	}
@@ -506,21 +507,20 @@ func (c *ClusterSteps) removeCopy(ctx context.Context, x engine.StepContext) (en
 		if len(pods) == 0 {
 			return engine.Output{}, report.Fail(report.FindPodToRemove{Cluster: name, Path: remote}, err)
 		}
-		notes = append(notes, fmt.Sprintf("no postgres pod found in %s now (%v)", name, err))
+		rep.NowErr = err.Error()
 	} else if !slices.Contains(pods, cur.pod) {
 		pods = append(pods, cur.pod)
 	}
-	var removed []string
 	for _, pod := range pods {
 		err := pg.Unstage(ctx, podExec{cl, pod, container, tagOf(x)}, remote)
 		switch {
 		case err == nil:
-			removed = append(removed, pod)
+			rep.Pods = append(rep.Pods, pod)
 		case cur.pod != "" && pod != cur.pod:
-			notes = append(notes, fmt.Sprintf("pod %s (where the dump step copied it): %v; a pod that is gone took its /tmp with it", pod, err))
+			rep.Gone = append(rep.Gone, report.PodErr{Pod: pod, Err: err.Error()})
 		default:
 			return engine.Output{}, err
 		}
 	}
-	return engine.Output{Details: strings.Join(notes, "\n")}.WithReport(report.CopyRemoved{Path: remote, Cluster: name, Pods: removed}), nil
+	return engine.Output{}.WithReport(rep), nil
 }

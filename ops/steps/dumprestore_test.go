@@ -16,6 +16,7 @@ import (
 	"github.com/nycmeshnet/cutoverbot/ops/plan"
 	"github.com/nycmeshnet/cutoverbot/ops/report"
 	"github.com/nycmeshnet/cutoverbot/ops/steps"
+	"github.com/nycmeshnet/cutoverbot/sandbox"
 )
 
 // The dump step copies the dump into the destination pod and backs the destination
@@ -39,7 +40,9 @@ func TestDumpStagesAndBacksUpTheDestinationTheRestoreUsesWhileUnchanged(t *testi
 		assert.Equal(t, "prod1", drep.Dest)
 		assert.Equal(t, destPod, drep.CopyPod, "copied into the destination pod as it came")
 		assert.Equal(t, remote, drep.CopyPath)
-		assert.Contains(t, out.Details, "rm -f "+remote, "how to remove the copy if the run stops")
+		assert.Equal(t, w.cfg.Clusters["prod1"].Namespace, drep.CopyNamespace, "how to remove the copy if the run stops: the namespace")
+		assert.Equal(t, sandbox.PostgresContainer, drep.CopyContainer, "and the container")
+		assert.Empty(t, out.Details, "the details are data in the report")
 		require.NotNil(t, result[steps.DumpResult](t, out).Early)
 		assert.Equal(t, result[steps.DumpResult](t, out).Early.Before, result[steps.DumpResult](t, out).Early.After)
 		require.NotNil(t, drep.Backup, "the destination was backed up meanwhile: %+v", drep)
@@ -320,8 +323,10 @@ func TestRollbackRemovesTheCopyNoRestoreUsed(t *testing.T) {
 	_, err = os.Stat(remote)
 	assert.True(t, os.IsNotExist(err))
 	assert.Contains(t, reported[report.CopyRemoved](t, uout).Pods, destPod)
-	assert.Contains(t, uout.Details, "pod meshdb-postgres-gone (where the dump step copied it)")
-	assert.Contains(t, uout.Details, "took its /tmp with it")
+	gone := reported[report.CopyRemoved](t, uout).Gone
+	require.Len(t, gone, 1, "the pod where the dump step copied it is gone")
+	assert.Equal(t, "meshdb-postgres-gone", gone[0].Pod)
+	assert.NotEmpty(t, gone[0].Err)
 
 	// Running it again finds nothing to remove and succeeds (rm -f).
 	_, err = w.rollback(t, undo)
