@@ -12,6 +12,7 @@ import (
 
 	"github.com/nycmeshnet/cutoverbot/handlers"
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
+	"github.com/nycmeshnet/cutoverbot/ops/plan"
 	"github.com/nycmeshnet/cutoverbot/ops/report"
 )
 
@@ -190,4 +191,20 @@ func TestReportDetailsAreWorded(t *testing.T) {
 	old := engine.Output{Details: "The dump is also at /tmp/x in prod1 pod p. …"}.WithReport(report.Dump{CopyPod: "p", CopyPath: "/tmp/x"})
 	assert.Equal(t, old.Details, handlers.DetailsText(old), "a run stored by an earlier version shows its details")
 	assert.Equal(t, "pg_restore: warning", handlers.DetailsText(engine.Output{Details: "pg_restore: warning"}))
+}
+
+// The failure message shows the failure's words, not the error's log form; a run
+// stored by an earlier version shows its error's text as before.
+func TestFailureMessageWordsTheFailure(t *testing.T) {
+	sum, got := strings.Repeat("a", 64), strings.Repeat("b", 64)
+	err := report.Fail(report.NotRestored{Cluster: "prod1"}, &report.Failed{Facts: report.Checksum{Of: report.ChecksumCopy, Got: got, Want: sum}})
+	run := func(s engine.StepRun) *engine.Run {
+		s.Step = plan.Step{ID: "restore-destination", Title: "Restore the dump into prod1", Kind: plan.KindRestore, Cluster: "prod1"}
+		s.State, s.Attempt = engine.Failed, 1
+		return &engine.Run{ID: "r1", Origin: "prod2", Destination: "prod1", Initiator: "U01ALICE", State: engine.Active, Steps: []engine.StepRun{s}}
+	}
+	m := handlers.Failure(run(engine.StepRun{Error: err.Error(), Failure: engine.FailureOf(err)}), 0, 1, "")
+	assert.Equal(t, "nothing was restored into prod1: sha256 mismatch: the copy in the pod hashes to "+got+", the dump is "+sum+"; nothing was restored", m.Code)
+	old := "restore into prod1: sha256 in the pod 0bad… does not match the local 9f2c…; the file was removed and nothing was restored"
+	assert.Equal(t, old, handlers.Failure(run(engine.StepRun{Error: old}), 0, 1, "").Code)
 }
