@@ -109,6 +109,15 @@ func TestEveryFailureIsWorded(t *testing.T) {
 			fmt.Sprintf("%s was not merged within %s (github.merge_timeout): merge it and Retry, or Skip with a reason, or Abort", "https://github.com/nycmeshnet/nycmesh-dns/pull/7", 6*time.Hour)}},
 		"failed_no_merge_commit": {{report.NoMergeCommit{URL: "https://github.com/nycmeshnet/nycmesh-dns/pull/7", Workflow: "SLD Terraform"}, "",
 			fmt.Sprintf("GitHub gives no merge commit for %s, so its %s run cannot be found: check that run in GitHub, then Skip with a reason", "https://github.com/nycmeshnet/nycmesh-dns/pull/7", "SLD Terraform")}},
+		"failed_not_a_number": {
+			{report.NotANumber{Of: report.NumberReplicas, Value: "one"}, "", fmt.Sprintf("recorded replica count %q is not a number", "one")},
+			{report.NotANumber{Of: report.NumberPR, Value: "#7"}, "", fmt.Sprintf("recorded pull request number %q is not a number", "#7")},
+			{report.NotANumber{Of: report.NumberSize, Value: "big", Path: path}, "", fmt.Sprintf("recorded size %q of %s is not a number", "big", path)},
+		},
+		"failed_mkdir_in_pod": {{report.MkdirInPod{Dir: "/var/lib/postgresql/data/cutoverbot-backups/r1", Pod: "meshdb-postgres-0", Stderr: "mkdir: Read-only file system"}, "exit code 1",
+			fmt.Sprintf("mkdir -p %s in pod %s: %s %s", "/var/lib/postgresql/data/cutoverbot-backups/r1", "meshdb-postgres-0", "exit code 1", "mkdir: Read-only file system")}},
+		"failed_manage_output": {{report.ManageOutput{Stdout: "Traceback …", Want: "Successfully enabled MAINTENANCE_MODE"}, "",
+			fmt.Sprintf("%s: %q, not %q", "unexpected output", "Traceback …", "Successfully enabled MAINTENANCE_MODE")}},
 	}
 	for _, kind := range report.FailureKinds() {
 		tcs, ok := cases[kind]

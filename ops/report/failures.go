@@ -53,7 +53,7 @@ var failures = []Facts{SpoolDir{}, DumpFailed{}, RedumpNoOrigin{}, RedumpFailed{
 	StepResult{}, NoDumpFile{}, NoBackup{}, BackupFailed{}, NotRestored{}, NotRecorded{}, RestoreFailed{}, BackupMissing{},
 	FindPodToRemove{}, Checksum{}, BackupExists{}, NoCluster{}, RecordCount{}, NoCount{}, MaintenanceNoPostgres{},
 	MaintenanceSQL{}, MaintenanceUnread{}, MaintenanceReads{}, Fingerprint{}, TablesDiffer{}, Leftovers{},
-	NoPrior{}, PriorGone{}, NotMerged{}, NoMergeCommit{}}
+	NoPrior{}, PriorGone{}, NotMerged{}, NoMergeCommit{}, NotANumber{}, MkdirInPod{}, ManageOutput{}}
 
 // Failure kinds are decoded as report kinds are (Decode); their names are distinct.
 func init() {
@@ -336,3 +336,38 @@ type NoMergeCommit struct {
 }
 
 func (NoMergeCommit) ReportKind() string { return "failed_no_merge_commit" }
+
+// NumberOf names a number recorded by an earlier version as a string.
+type NumberOf string
+
+const (
+	NumberReplicas NumberOf = "replicas"  // a scale's replica count
+	NumberPR       NumberOf = "pr_number" // a pull request's number
+	NumberSize     NumberOf = "size"      // a file's size (Path)
+)
+
+// NotANumber: a number recorded by an earlier version (Of) is not one (Value).
+type NotANumber struct {
+	Of    NumberOf `json:"of"`
+	Value string   `json:"value"`
+	Path  string   `json:"path,omitempty"`
+}
+
+func (NotANumber) ReportKind() string { return "failed_not_a_number" }
+
+// MkdirInPod: mkdir -p Dir failed in Pod (Stderr: its last words).
+type MkdirInPod struct {
+	Dir    string `json:"dir"`
+	Pod    string `json:"pod"`
+	Stderr string `json:"stderr"`
+}
+
+func (MkdirInPod) ReportKind() string { return "failed_mkdir_in_pod" }
+
+// ManageOutput: manage.py said Stdout, not Want.
+type ManageOutput struct {
+	Stdout string `json:"stdout"`
+	Want   string `json:"want"`
+}
+
+func (ManageOutput) ReportKind() string { return "failed_manage_output" }

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"path"
@@ -54,7 +53,7 @@ func (c *ClusterSteps) takeBackup(ctx context.Context, x engine.StepContext, clu
 	stderr := &lockedBuffer{}
 	stageErr := pgx.Exec(ctx, []string{"mkdir", "-p", path.Dir(inPod)}, nil, io.Discard, stderr)
 	if stageErr != nil {
-		stageErr = fmt.Errorf("mkdir -p %s in pod %s: %w %s", path.Dir(inPod), pgx.pod, stageErr, tail(stderr.String(), 300))
+		stageErr = report.Fail(report.MkdirInPod{Dir: path.Dir(inPod), Pod: pgx.pod, Stderr: tail(stderr.String(), 300)}, stageErr)
 	} else {
 		st, stageErr = pg.StartStage(ctx, pgx, inPod, pg.StageOptions{})
 	}

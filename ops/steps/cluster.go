@@ -195,8 +195,6 @@ func (c *ClusterSteps) annotatedReplicas(ctx context.Context, cl Cluster, kind k
 	return int32(count), true
 }
 
-var errManageOutput = errors.New("unexpected output")
-
 // maintenance flips the flag through manage.py in a meshweb pod; meshweb pods restart
 // while the flag is on, so when none is ready or the command fails it falls back to
 // the same change in SQL. Either way the state is read back from the database.
@@ -220,7 +218,7 @@ func (c *ClusterSteps) maintenance(ctx context.Context, x engine.StepContext) (e
 		err = cl.Exec(ctx, pod.Name, cc.Meshweb.Container, argv, nil, &stdout, &stderr)
 		want := "Successfully " + word + " MAINTENANCE_MODE"
 		if err == nil && !strings.Contains(stdout.String(), want) {
-			err = fmt.Errorf("%w: %q, not %q", errManageOutput, strings.TrimSpace(tail(stdout.String(), 300)), want)
+			err = report.Fail(report.ManageOutput{Stdout: strings.TrimSpace(tail(stdout.String(), 300)), Want: want}, nil)
 		}
 		if err == nil {
 			rep = report.Maintenance{Via: "manage.py", Verb: verb, Pod: pod.Name}
