@@ -217,3 +217,14 @@ func TestFailureMessageWordsTheFailure(t *testing.T) {
 	old := "restore into prod1: sha256 in the pod 0bad… does not match the local 9f2c…; the file was removed and nothing was restored"
 	assert.Equal(t, old, handlers.Failure(run(engine.StepRun{Error: old}), 0, 1, "").Code)
 }
+
+// A failure's cause that wraps a failure of ours in words of its own keeps those words.
+func TestWrappedCauseKeepsItsWords(t *testing.T) {
+	path := "/spool/r1/b.dump"
+	err := report.Fail(report.BackupFailed{Cluster: "prod1"}, fmt.Errorf("move %s to %s: %w", path+".partial", path, &report.Failed{Facts: report.BackupExists{Path: path}}))
+	f := engine.FailureOf(err)
+	require.NotNil(t, f)
+	assert.Nil(t, f.Then, "the cause is a wrapper: kept as its text")
+	assert.Equal(t, "backup of prod1 before the restore failed, nothing was restored: move "+path+".partial to "+path+": a file is already there: "+path+"; a backup is never overwritten",
+		handlers.FailureText(f))
+}

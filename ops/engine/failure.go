@@ -31,12 +31,21 @@ func FailureOf(err error) *Failure {
 	if !errors.As(err, &f) {
 		return nil
 	}
+	return failureOf(f)
+}
+
+// failureOf is f as data. A cause that is itself a failure is kept as data (Then);
+// any other cause as its text, which keeps the words of a wrapper around a failure
+// deeper down (the transport words that failure in the text: handlers' ErrText).
+func failureOf(f Failing) *Failure {
 	r := ReportOf(f.FailureFacts())
 	out := &Failure{Kind: r.Kind, Facts: r.Facts}
-	if c := f.FailureCause(); c != nil {
-		if out.Then = FailureOf(c); out.Then == nil {
-			out.Cause = c.Error()
-		}
+	switch c := f.FailureCause().(type) {
+	case nil:
+	case Failing:
+		out.Then = failureOf(c)
+	default:
+		out.Cause = c.Error()
 	}
 	return out
 }
