@@ -354,9 +354,14 @@ func TestReliabilityRetryWithoutTheBackupIsRefused(t *testing.T) {
 	final, audit := w.finalRun()
 	restore := final.Steps[7]
 	assert.Equal(t, engine.Failed, restore.State)
-	assert.Contains(t, restore.Error, "cannot be found")
-	assert.Contains(t, restore.Error, "will not back it up again")
-	assert.Contains(t, restore.Error, "nothing was run")
+	require.NotNil(t, restore.Failure, "the failure is stored as data")
+	assert.Equal(t, "failed_backup_lost", restore.Failure.Kind)
+	require.NotNil(t, restore.Failure.Then)
+	assert.Equal(t, "failed_backup_not_found", restore.Failure.Then.Kind)
+	said := handlers.StepErrorText(restore)
+	assert.Contains(t, said, "cannot be found")
+	assert.Contains(t, said, "will not back it up again")
+	assert.Contains(t, said, "nothing was run")
 	assert.Equal(t, rec.Backup.File.SHA256, mustDecode(t, restore.Output).Backup.File.SHA256, "the record of the backup is kept")
 	record(t, suiteRow{Scenario: "retry without a findable backup", Faults: "bot killed mid-restore; backup removed from the spool and the pod",
 		Runs: 0, RunTwice: stepsRunTwice(final, audit), Refused: true, Decisions: decisions(audit)})

@@ -181,8 +181,8 @@ func (h *Handler) showCurrent(ctx context.Context, r *engine.Run, again bool) {
 		switch {
 		case IsDiff(*s):
 			h.upload(ctx, r, fmt.Sprintf("step-%d-attempt-%d-diff.txt", i+1, s.Attempt), fmt.Sprintf("Step %d: the whole diff", i+1), s.Output.Details)
-		case len(s.Error) > detailsInline:
-			h.upload(ctx, r, fmt.Sprintf("step-%d-attempt-%d-error.txt", i+1, s.Attempt), "Step "+fmt.Sprint(i+1)+" error", s.Error)
+		case len(StepErrorText(*s)) > detailsInline:
+			h.upload(ctx, r, fmt.Sprintf("step-%d-attempt-%d-error.txt", i+1, s.Attempt), "Step "+fmt.Sprint(i+1)+" error", StepErrorText(*s))
 		}
 	}
 	first := h.broadcastFirst(r)
@@ -233,7 +233,7 @@ func (h *Handler) updateHeader(ctx context.Context, r *engine.Run) {
 }
 
 func (h *Handler) withDetails(ctx context.Context, r *engine.Run, i int, m *message.Message, thread string) {
-	d := strings.TrimSpace(r.Steps[i].Output.Details)
+	d := strings.TrimSpace(DetailsText(r.Steps[i].Output))
 	if _, checks := checksOf(r.Steps[i]); d == "" || checks {
 		return
 	}

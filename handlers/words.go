@@ -63,6 +63,18 @@ var wordFuncs = template.FuncMap{
 	"spaced": func(s string) string { return strings.ReplaceAll(s, "_", " ") },
 	// pair is a cluster and an error, for a template that words both.
 	"pair": func(cluster, err string) map[string]string { return map[string]string{"Cluster": cluster, "Err": err} },
+	// cause is where a failure's cause goes in its words (failures.go).
+	"cause": func() string { return causeMark },
+	// err words an error's text stored in a report (ErrText, set in init: it uses the
+	// templates).
+	"err": func(s string) string { return s },
+	// onOff is a flag's state.
+	"onOff": func(on bool) string {
+		if on {
+			return "on"
+		}
+		return "off"
+	},
 }
 
 // templates hold every message; a field a template names that the data lacks is an
@@ -108,19 +120,43 @@ func OutputText(o engine.Output) string {
 	return o.Summary
 }
 
+// DetailsText is a step's longer details: what it stored (runs of earlier versions,
+// and text that is not ours: a command's output, pg_restore's messages), else its
+// report's details in words ("" when its kind has none).
+func DetailsText(o engine.Output) string {
+	if o.Details != "" || o.Report == nil || !hasWords("details/"+o.Report.Kind) {
+		return o.Details
+	}
+	facts, err := report.Decode(o.Report.Kind, o.Report.Facts)
+	if err != nil {
+		return fmt.Sprintf("(the bot could not read its %s report: %v)", o.Report.Kind, err)
+	}
+	return say("details/"+o.Report.Kind, facts)
+}
+
 // CauseText words why the engine failed, interrupted or expired a step.
 func CauseText(c engine.Cause) string { return say("cause/"+string(c.Kind), c) }
 
-// whyStopped is why step s stopped: what the executor returned, else the engine's
-// cause, else the reason stored by an earlier version.
+// whyStopped is why step s stopped: what the executor returned (its failure in words,
+// or the error's text of a failure that carries no data, or of a run stored by an
+// earlier version), else the engine's cause, else the reason stored by an earlier version.
 func whyStopped(s engine.StepRun) string {
 	switch {
-	case s.Error != "":
-		return s.Error
+	case s.Failure != nil || s.Error != "":
+		return StepErrorText(s)
 	case s.Cause != nil:
 		return CauseText(*s.Cause)
 	}
 	return s.Reason
+}
+
+// StepErrorText words what the executor returned for step s: its failure, else its
+// error's text ("" when it returned none).
+func StepErrorText(s engine.StepRun) string {
+	if s.Failure != nil {
+		return FailureText(s.Failure)
+	}
+	return ErrText(s.Error)
 }
 
 // ScheduleRefusalText words a refusal of the scheduler.

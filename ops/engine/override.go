@@ -198,7 +198,7 @@ func (e *Engine) override(ctx context.Context, r *Run, q Request) (Outcome, erro
 func (e *Engine) again(c *Run, i int, audit *[]AuditEntry) OutcomeKind {
 	cs := &c.Steps[i]
 	cs.Attempt++
-	cs.Approvals, cs.Error, cs.Reason, cs.Cause = nil, "", "", nil
+	cs.Approvals, cs.Error, cs.Reason, cs.Cause, cs.Failure = nil, "", "", nil, nil
 	cs.SkipVotes, cs.SkipReasons = nil, nil
 	cs.AwaitingSince = e.now()
 	if cs.Step.AutoRun {

@@ -103,7 +103,10 @@ type StepRun struct {
 	Ended         time.Time `json:"ended,omitzero"`
 	Output        Output    `json:"output,omitzero"`
 	Error         string    `json:"error,omitempty"`
-	Reason        string    `json:"reason,omitempty"` // why it was skipped or rejected (expired, interrupted: runs of earlier versions)
+	// Failure is why the attempt failed, as data (the transport words it); nil when the
+	// executor's error carried none, or in runs stored by earlier versions (Error then).
+	Failure *Failure `json:"failure,omitempty"`
+	Reason  string   `json:"reason,omitempty"` // why it was skipped or rejected (expired, interrupted: runs of earlier versions)
 	// Cause is why the engine failed, interrupted or expired the current attempt.
 	Cause      *Cause `json:"cause,omitempty"`
 	Executions int    `json:"executions"` // how many times the executor was started

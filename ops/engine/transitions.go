@@ -311,23 +311,23 @@ func (e *Engine) finish(ctx context.Context, runID string, i, attempt int, out O
 	switch {
 	case endedByDecision && err == nil && ended.Action == Abort:
 		// The wait ended by itself as the Abort came: the run stops all the same.
-		s.Error = ""
+		s.Error, s.Failure = "", nil
 		e.setState(c, i, Succeeded, &audit, "", auditSummary(out))
 		e.stop(c, ended.User, abortReason(ended), Aborted, &audit)
 	case endedByDecision && err != nil && !e.closing:
-		s.Error = ""
+		s.Error, s.Failure = "", nil
 		e.setCaused(c, i, Failed, &audit, ended.User, Cause{Kind: CauseWaitEnded, User: ended.User, Reason: ended.Reason})
 		if ended.Action == Abort {
 			e.stop(c, ended.User, abortReason(ended), Aborted, &audit)
 		}
 	case err != nil && cancelled && e.closing:
 		e.setCaused(c, i, Interrupted, &audit, "", Cause{Kind: CauseShutDown, Err: err.Error()})
-		s.Error = err.Error()
+		s.Error, s.Failure = err.Error(), FailureOf(err)
 	case err != nil:
 		e.setState(c, i, Failed, &audit, "", err.Error())
-		s.Error = err.Error()
+		s.Error, s.Failure = err.Error(), FailureOf(err)
 	default:
-		s.Error = ""
+		s.Error, s.Failure = "", nil
 		e.setState(c, i, Succeeded, &audit, "", auditSummary(out))
 		e.advance(c, i+1, &audit)
 	}
@@ -400,7 +400,7 @@ func (e *Engine) retry(ctx context.Context, r *Run, q Request) (Outcome, error) 
 	audit := []AuditEntry{decisionAudit(c, d)}
 	cs := &c.Steps[q.Step]
 	cs.Attempt++
-	cs.Approvals, cs.Error, cs.Reason, cs.Cause = nil, "", "", nil
+	cs.Approvals, cs.Error, cs.Reason, cs.Cause, cs.Failure = nil, "", "", nil, nil
 	cs.SkipVotes, cs.SkipReasons = nil, nil
 	cs.AwaitingSince = e.now()
 	e.setState(c, q.Step, Awaiting, &audit, q.User, "")

@@ -19,6 +19,7 @@ import (
 
 	"github.com/nycmeshnet/cutoverbot/ops/pg"
 	"github.com/nycmeshnet/cutoverbot/ops/pg/pgserver"
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 )
 
 var db = pg.DB{Name: "meshdb", User: "meshdb"}
@@ -260,7 +261,10 @@ func TestChecksumMismatchRefusesTheRestore(t *testing.T) {
 	remote := filepath.Join(t.TempDir(), "x.dump")
 	_, err = pg.Restore(ctx, damaging, db, res, remote, 1)
 	require.ErrorIs(t, err, pg.ErrChecksum)
-	assert.Contains(t, err.Error(), "nothing was restored")
+	var f *report.Failed
+	require.ErrorAs(t, err, &f)
+	assert.Equal(t, report.Checksum{Of: report.ChecksumCopy, Got: f.Facts.(report.Checksum).Got, Want: res.SHA256}, f.Facts, "the copy in the pod is not the dump")
+	assert.NotEqual(t, res.SHA256, f.Facts.(report.Checksum).Got)
 	assert.Empty(t, pg.CompareFingerprints(before, fingerprints(t, dest)), "the destination is untouched")
 	_, err = os.Stat(remote)
 	assert.True(t, os.IsNotExist(err), "the damaged copy is removed")

@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 )
 
 // DumpResult describes a finished dump file.
@@ -72,13 +74,13 @@ var ErrExists = errors.New("a file is already there")
 // (a backup of a run is never overwritten), and fails with ErrExists instead.
 func Backup(ctx context.Context, ex Execer, db DB, path string, tee io.Writer) (DumpResult, error) {
 	if _, err := os.Lstat(path); err == nil {
-		return DumpResult{}, fmt.Errorf("%w: %s; a backup is never overwritten", ErrExists, path)
+		return DumpResult{}, &report.Failed{Facts: report.BackupExists{Path: path}, Sentinel: ErrExists}
 	}
 	// link(2) fails if path appeared meanwhile: nothing is replaced.
 	return dumpTo(ctx, ex, db, path, tee, func(partial, path string) error {
 		if err := os.Link(partial, path); err != nil {
 			if errors.Is(err, os.ErrExist) {
-				return fmt.Errorf("%w: %s; a backup is never overwritten", ErrExists, path)
+				return &report.Failed{Facts: report.BackupExists{Path: path}, Sentinel: ErrExists}
 			}
 			return err
 		}

@@ -13,6 +13,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 )
 
 // RestoreResult is what pg_restore said.
@@ -25,6 +27,11 @@ type RestoreResult struct {
 
 // ErrChecksum says the copy in the pod is not the dump that was taken.
 var ErrChecksum = errors.New("sha256 mismatch")
+
+// checksumErr is a sha256 that did not match, as a failure (errors.Is ErrChecksum).
+func checksumErr(c report.Checksum) error {
+	return &report.Failed{Facts: c, Sentinel: ErrChecksum}
+}
 
 var safePath = regexp.MustCompile(`^/[A-Za-z0-9/._,-]+$`)
 
@@ -84,7 +91,7 @@ func Stage(ctx context.Context, ex Execer, local DumpResult, remoteFile string) 
 		return fmt.Errorf("copy the dump into the pod: %w%s", err, stderrNote(stderr))
 	}
 	if sent := hex.EncodeToString(h.Sum(nil)); sent != local.SHA256 {
-		return fmt.Errorf("%w: the spool file hashes to %s, the dump was %s; nothing was restored: retry the dump", ErrChecksum, sent, local.SHA256)
+		return checksumErr(report.Checksum{Of: report.ChecksumSent, Got: sent, Want: local.SHA256})
 	}
 	return CheckStaged(ctx, ex, local, remoteFile)
 }
@@ -97,7 +104,7 @@ func CheckStaged(ctx context.Context, ex Execer, local DumpResult, remoteFile st
 		return err
 	}
 	if len(local.SHA256) != 64 {
-		return fmt.Errorf("%w: no sha256 is recorded for the dump (%q)", ErrChecksum, local.SHA256)
+		return checksumErr(report.Checksum{Of: report.ChecksumNone, Want: local.SHA256})
 	}
 	var out bytes.Buffer
 	stderr := newTail(4096)
@@ -110,7 +117,7 @@ func CheckStaged(ctx context.Context, ex Execer, local DumpResult, remoteFile st
 		if len(fields) > 0 {
 			got = fields[0]
 		}
-		return fmt.Errorf("%w: the copy in the pod hashes to %s, the dump is %s; nothing was restored", ErrChecksum, got, local.SHA256)
+		return checksumErr(report.Checksum{Of: report.ChecksumCopy, Got: got, Want: local.SHA256})
 	}
 	return nil
 }

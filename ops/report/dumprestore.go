@@ -36,10 +36,13 @@ type Dump struct {
 	Dest     string `json:"dest,omitempty"`
 	// DestErr: no postgres pod was found in Dest; nothing was done there.
 	DestErr string `json:"dest_err,omitempty"`
-	// CopyPod and CopyPath: where the copy went as it came; CopyErr: why it did not.
-	CopyPod  string `json:"copy_pod,omitempty"`
-	CopyPath string `json:"copy_path,omitempty"`
-	CopyErr  string `json:"copy_err,omitempty"`
+	// CopyPod and CopyPath: where the copy went as it came (CopyNamespace and
+	// CopyContainer: how to reach it by hand); CopyErr: why it did not.
+	CopyPod       string `json:"copy_pod,omitempty"`
+	CopyPath      string `json:"copy_path,omitempty"`
+	CopyNamespace string `json:"copy_namespace,omitempty"`
+	CopyContainer string `json:"copy_container,omitempty"`
+	CopyErr       string `json:"copy_err,omitempty"`
 	// Backup of Dest taken meanwhile; BackupErr: why none was.
 	Backup    *DumpBackup `json:"backup,omitempty"`
 	BackupErr string      `json:"backup_err,omitempty"`
@@ -52,7 +55,7 @@ type Found struct {
 	Cluster string `json:"cluster"`
 	Spool   bool   `json:"spool,omitempty"`   // in this replica's spool
 	InPod   string `json:"in_pod,omitempty"`  // on Cluster's postgres volume, at this path
-	PodErr  string `json:"pod_err,omitempty"` // why not on the volume (Spool only)
+	PodErr  string `json:"pod_err,omitempty"` // why not on the volume (Spool only; "": no copy was kept)
 	Replica string `json:"replica,omitempty"` // the replica whose spool holds it (InPod only)
 }
 

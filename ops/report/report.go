@@ -114,6 +114,8 @@ type Maintenance struct {
 	Via  string `json:"via"`
 	Verb string `json:"verb,omitempty"`
 	Pod  string `json:"pod"`
+	// MeshwebErr: why the meshweb path failed (Via "sql").
+	MeshwebErr string `json:"meshweb_err,omitempty"`
 }
 
 func (Maintenance) ReportKind() string { return "maintenance" }
@@ -229,6 +231,17 @@ type CopyRemoved struct {
 	Path    string   `json:"path"`
 	Cluster string   `json:"cluster"`
 	Pods    []string `json:"pods,omitempty"`
+	// NowErr: why no postgres pod was found in Cluster now; Gone: the pods where the
+	// dump step copied it that could not be reached (a pod that is gone took its /tmp
+	// with it).
+	NowErr string   `json:"now_err,omitempty"`
+	Gone   []PodErr `json:"gone,omitempty"`
+}
+
+// PodErr is a pod and why it could not be reached.
+type PodErr struct {
+	Pod string `json:"pod"`
+	Err string `json:"err"`
 }
 
 func (CopyRemoved) ReportKind() string { return "copy_removed" }

@@ -4,7 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
+	"errors"
 	"io"
 	"os"
 	"path"
@@ -45,7 +45,7 @@ func (c *ClusterSteps) podBackupPath(runID, name string) string {
 func (c *ClusterSteps) takeBackup(ctx context.Context, x engine.StepContext, cluster string, pgx podExec, name string) (b Backup, noPodCopy string, err error) {
 	spool := SpoolPath(c.cfg, x.Run.ID, name)
 	if err := os.MkdirAll(dirOf(spool), 0o700); err != nil {
-		return b, "", fmt.Errorf("create spool directory: %w", err)
+		return b, "", report.Fail(report.SpoolDir{Path: dirOf(spool)}, err)
 	}
 	b = Backup{Cluster: cluster, Replica: replicaName()}
 	inPod := c.podBackupPath(x.Run.ID, name)
@@ -53,7 +53,7 @@ func (c *ClusterSteps) takeBackup(ctx context.Context, x engine.StepContext, clu
 	stderr := &lockedBuffer{}
 	stageErr := pgx.Exec(ctx, []string{"mkdir", "-p", path.Dir(inPod)}, nil, io.Discard, stderr)
 	if stageErr != nil {
-		stageErr = fmt.Errorf("mkdir -p %s in pod %s: %w %s", path.Dir(inPod), pgx.pod, stageErr, tail(stderr.String(), 300))
+		stageErr = report.Fail(report.MkdirInPod{Dir: path.Dir(inPod), Pod: pgx.pod, Stderr: tail(stderr.String(), 300)}, stageErr)
 	} else {
 		st, stageErr = pg.StartStage(ctx, pgx, inPod, pg.StageOptions{})
 	}
@@ -91,7 +91,7 @@ func checkSpool(f pg.DumpResult) error {
 		return err
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != f.SHA256 {
-		return fmt.Errorf("%w: %s hashes to %s, the backup was %s", pg.ErrChecksum, f.Path, got, f.SHA256)
+		return &report.Failed{Facts: report.Checksum{Of: report.ChecksumBackup, Path: f.Path, Got: got, Want: f.SHA256}, Sentinel: pg.ErrChecksum}
 	}
 	return nil
 }
@@ -110,7 +110,7 @@ func (c *ClusterSteps) findBackup(ctx context.Context, b Backup, pgx podExec) (b
 	var src backupSource
 	spoolErr := checkSpool(b.File)
 	src.spool = spoolErr == nil
-	podErr := fmt.Errorf("no copy was kept on %s's postgres volume", b.Cluster)
+	var podErr error = errNoPodCopy
 	if b.InPod != nil && b.InPod.Cluster == b.Cluster {
 		if podErr = pg.CheckStaged(ctx, pgx, b.File, b.InPod.Path); podErr == nil {
 			src.inPod = b.InPod.Path
@@ -120,15 +120,36 @@ func (c *ClusterSteps) findBackup(ctx context.Context, b Backup, pgx podExec) (b
 	switch {
 	case src.spool && src.inPod != "":
 	case src.spool:
-		src.found.PodErr = podErr.Error()
+		if podErr != errNoPodCopy {
+			src.found.PodErr = podErr.Error() // "": no copy was kept
+		}
 	case src.inPod != "":
 		src.found.Replica = b.Replica
 	default:
-		where := b.File.Path + " in the spool of replica " + b.Replica
+		nf := report.BackupNotFound{Cluster: b.Cluster, SHA256: b.File.SHA256, Path: b.File.Path, Replica: b.Replica}
 		if b.InPod != nil {
-			where += ", and " + b.InPod.Path + " in " + b.Cluster + "'s postgres pod"
+			nf.PodPath = b.InPod.Path
 		}
-		return src, fmt.Errorf("the backup of %s (sha256 %s) cannot be found: %s (spool: %v; pod: %v)", b.Cluster, short(b.File.SHA256), where, spoolErr, podErr)
+		nf.SpoolGot, nf.SpoolErr = mismatch(spoolErr)
+		if podErr != errNoPodCopy {
+			nf.PodGot, nf.PodErr = mismatch(podErr)
+		}
+		return src, report.Fail(nf, nil)
 	}
 	return src, nil
+}
+
+// errNoPodCopy: a backup has no copy on its cluster's postgres volume.
+var errNoPodCopy = errors.New("no copy was kept on the postgres volume")
+
+// mismatch is the sha256 found where a file was checked, or the error's text when the
+// check failed otherwise.
+func mismatch(err error) (got, text string) {
+	var f *report.Failed
+	if errors.As(err, &f) {
+		if c, ok := f.Facts.(report.Checksum); ok && c.Got != "" {
+			return c.Got, ""
+		}
+	}
+	return "", err.Error()
 }

@@ -66,7 +66,7 @@ func RegisterClusterSteps(e *Executor, cfg *config.Config, clusters map[string]C
 func (c *ClusterSteps) cluster(name string) (Cluster, error) {
 	cl, ok := c.clusters[name]
 	if !ok {
-		return nil, fmt.Errorf("no connection to cluster %q is configured", name)
+		return nil, report.Fail(report.NoCluster{Cluster: name}, nil)
 	}
 	return cl, nil
 }
@@ -137,12 +137,12 @@ func (c *ClusterSteps) scale(ctx context.Context, x engine.StepContext) (engine.
 			return engine.Output{}, err
 		}
 		if err := cl.Annotate(ctx, kind, s.Name, kube.ReplicasAnnotation, fmt.Sprintf("%s=%d", x.Run.ID, spec)); err != nil {
-			return engine.Output{}, fmt.Errorf("record the replica count of %s before scaling it (nothing was changed): %w", s.Name, err)
+			return engine.Output{}, report.Fail(report.RecordCount{Name: s.Name}, err)
 		}
 		res.Previous, rep.Source = spec, report.CountRecorded
 	}
 	if err := x.Record(res); err != nil {
-		return engine.Output{}, fmt.Errorf("record the replica count of %s in the run before scaling it (nothing was changed): %w", s.Name, err)
+		return engine.Output{}, report.Fail(report.RecordCount{Name: s.Name, InRun: true}, err)
 	}
 	found, err := cl.Scale(ctx, kind, s.Name, target, ScaleWait, scaling(x, cl, kind, s.Name))
 	out := engine.Output{}.WithResult(res)
@@ -163,11 +163,11 @@ func (c *ClusterSteps) restoreScale(ctx context.Context, x engine.StepContext, c
 	case errors.Is(err, engine.ErrNoResult):
 		n, ok := c.annotatedReplicas(ctx, cl, kind, s.Name, x.Run.ID)
 		if !ok {
-			return engine.Output{}, fmt.Errorf("step %s recorded no previous replica count for %s; scale it by hand and Skip with a reason", s.RestoreFrom, s.Name)
+			return engine.Output{}, report.Fail(report.NoCount{Step: s.RestoreFrom, Name: s.Name}, nil)
 		}
 		rec.Previous, rep.Source, rep.Step, rep.Annotation = n, report.CountAnnotation, "", kube.ReplicasAnnotation
 	case err != nil:
-		return engine.Output{}, fmt.Errorf("step %s: %w", s.RestoreFrom, err)
+		return engine.Output{}, report.Fail(report.StepResult{Step: s.RestoreFrom}, err)
 	}
 	found, err := cl.Scale(ctx, kind, s.Name, rec.Previous, ScaleWait, scaling(x, cl, kind, s.Name))
 	out := engine.Output{}.WithResult(ScaleResult{Previous: found})
@@ -195,8 +195,6 @@ func (c *ClusterSteps) annotatedReplicas(ctx context.Context, cl Cluster, kind k
 	return int32(count), true
 }
 
-var errManageOutput = errors.New("unexpected output")
-
 // maintenance flips the flag through manage.py in a meshweb pod; meshweb pods restart
 // while the flag is on, so when none is ready or the command fails it falls back to
 // the same change in SQL. Either way the state is read back from the database.
@@ -212,7 +210,6 @@ func (c *ClusterSteps) maintenance(ctx context.Context, x engine.StepContext) (e
 	if on {
 		verb, word = "enable_flag", "enabled"
 	}
-	var notes []string
 	var rep report.Maintenance
 	pod, err := cl.FindPod(ctx, cc.Meshweb.Selector, cc.Meshweb.Container)
 	if err == nil {
@@ -221,7 +218,7 @@ func (c *ClusterSteps) maintenance(ctx context.Context, x engine.StepContext) (e
 		err = cl.Exec(ctx, pod.Name, cc.Meshweb.Container, argv, nil, &stdout, &stderr)
 		want := "Successfully " + word + " MAINTENANCE_MODE"
 		if err == nil && !strings.Contains(stdout.String(), want) {
-			err = fmt.Errorf("%w: %q, not %q", errManageOutput, strings.TrimSpace(tail(stdout.String(), 300)), want)
+			err = report.Fail(report.ManageOutput{Stdout: strings.TrimSpace(tail(stdout.String(), 300)), Want: want}, nil)
 		}
 		if err == nil {
 			rep = report.Maintenance{Via: "manage.py", Verb: verb, Pod: pod.Name}
@@ -229,33 +226,26 @@ func (c *ClusterSteps) maintenance(ctx context.Context, x engine.StepContext) (e
 	}
 	pgx, perr := c.postgres(ctx, name, x)
 	if perr != nil {
-		return engine.Output{}, fmt.Errorf("maintenance %s: %w", onOff(on), perr)
+		return engine.Output{}, report.Fail(report.MaintenanceNoPostgres{On: on}, perr)
 	}
 	if rep.Via == "" {
-		notes = append(notes, "meshweb path failed ("+err.Error()+"); used the SQL fallback")
+		meshwebErr := err.Error()
 		x.ProgressReport(report.SQLFallback{})
 		if err := pg.SetMaintenanceSQL(ctx, pgx, c.db, on); err != nil {
-			return engine.Output{}, fmt.Errorf("maintenance %s in %s: the meshweb path failed and so did SQL: %w", onOff(on), name, err)
+			return engine.Output{}, report.Fail(report.MaintenanceSQL{On: on, Cluster: name}, err)
 		}
-		rep = report.Maintenance{Via: "sql", Pod: pgx.pod}
+		rep = report.Maintenance{Via: "sql", Pod: pgx.pod, MeshwebErr: meshwebErr}
 	}
 	state, err := pg.MaintenanceState(ctx, pgx, c.db)
 	if err != nil {
-		return engine.Output{}, fmt.Errorf("read MAINTENANCE_MODE back in %s: %w", name, err)
+		return engine.Output{}, report.Fail(report.MaintenanceUnread{Cluster: name}, err)
 	}
-	out := engine.Output{Details: strings.Join(notes, "\n")}.WithResult(MaintenanceResult{On: state})
+	out := engine.Output{}.WithResult(MaintenanceResult{On: state})
 	if state != on {
-		return out, fmt.Errorf("MAINTENANCE_MODE reads %s in %s after setting it %s", onOff(state), name, onOff(on))
+		return out, report.Fail(report.MaintenanceReads{Reads: state, Set: on, Cluster: name}, nil)
 	}
 	rep.On, rep.Cluster = state, name
 	return out.WithReport(rep), nil
-}
-
-func onOff(b bool) string {
-	if b {
-		return "on"
-	}
-	return "off"
 }
 
 type lockedBuffer struct {
@@ -310,11 +300,11 @@ func (c *ClusterSteps) verify(ctx context.Context, x engine.StepContext) (engine
 	}
 	a, err := pg.Fingerprints(ctx, origin, c.db)
 	if err != nil {
-		return engine.Output{}, fmt.Errorf("fingerprint %s: %w", x.Run.Origin, err)
+		return engine.Output{}, report.Fail(report.Fingerprint{Cluster: x.Run.Origin}, err)
 	}
 	b, err := pg.Fingerprints(ctx, dest, c.db)
 	if err != nil {
-		return engine.Output{}, fmt.Errorf("fingerprint %s: %w", x.Run.Destination, err)
+		return engine.Output{}, report.Fail(report.Fingerprint{Cluster: x.Run.Destination}, err)
 	}
 	diffs := pg.CompareFingerprints(a, b)
 	var rows int64
@@ -328,7 +318,7 @@ func (c *ClusterSteps) verify(ctx context.Context, x engine.StepContext) (engine
 			lines = append(lines, fmt.Sprint(d))
 		}
 		out.Details = strings.Join(lines, "\n") + "\n\n" + out.Details
-		return out, fmt.Errorf("%d table(s) differ between %s and %s: %s", len(diffs), x.Run.Origin, x.Run.Destination, strings.Join(lines, "; "))
+		return out, report.Fail(report.TablesDiffer{Origin: x.Run.Origin, Destination: x.Run.Destination, Diffs: lines}, nil)
 	}
 	return out.WithReport(report.Verify{Tables: len(a), Rows: rows, Origin: x.Run.Origin, Destination: x.Run.Destination}), nil
 }

@@ -92,7 +92,7 @@ func (c *ClusterSteps) dump(ctx context.Context, x engine.StepContext) (engine.O
 	}
 	path := SpoolPath(c.cfg, x.Run.ID, x.Step.ID+".dump")
 	if err := os.MkdirAll(dirOf(path), 0o700); err != nil {
-		return engine.Output{}, fmt.Errorf("create spool directory: %w", err)
+		return engine.Output{}, report.Fail(report.SpoolDir{Path: dirOf(path)}, err)
 	}
 	rs := x.Run.Plan.RestoreOf(x.Step.ID)
 	var dst *podExec
@@ -130,7 +130,7 @@ func (c *ClusterSteps) dump(ctx context.Context, x engine.StepContext) (engine.O
 		eb = <-early
 	}
 	if err != nil {
-		return engine.Output{}, fmt.Errorf("dump %s: %w", x.Step.Cluster, err)
+		return engine.Output{}, report.Fail(report.DumpFailed{Cluster: x.Step.Cluster}, err)
 	}
 	// The origin's table fingerprints are taken by the verify step, on both sides at
 	// once: taking them here too would compete with pg_dump for the CPU.
@@ -140,9 +140,9 @@ func (c *ClusterSteps) dump(ctx context.Context, x engine.StepContext) (engine.O
 	if dst != nil {
 		if stageErr == nil {
 			result.Copy = &PodFile{Cluster: rs.Cluster, Pod: dst.pod, Path: remote}
+			// The details say how to remove it by hand (handlers' details/dump).
 			rep.CopyPod, rep.CopyPath = dst.pod, remote
-			out.Details = fmt.Sprintf("The dump is also at %s in %s pod %s. The restore step removes it; if the run stops before, remove it by hand (in %s):\n  kubectl -n %s exec %s -c %s -- rm -f %s\n",
-				remote, rs.Cluster, dst.pod, rs.Cluster, c.cfg.Clusters[rs.Cluster].Namespace, dst.pod, dst.container, remote)
+			rep.CopyNamespace, rep.CopyContainer = c.cfg.Clusters[rs.Cluster].Namespace, dst.container
 		} else {
 			rep.CopyErr = stageErr.Error()
 		}
@@ -272,17 +272,17 @@ func (c *ClusterSteps) stageForRestore(ctx context.Context, x engine.StepContext
 	}
 	opx, err := c.postgres(ctx, from, x)
 	if err != nil {
-		st.err = fmt.Errorf("the dump spool is not on this replica (%v) and %s cannot be dumped again: %w", spoolErr, from, err)
+		st.err = report.Fail(report.RedumpNoOrigin{SpoolErr: spoolErr.Error(), From: from}, err)
 		return st
 	}
 	if err := os.MkdirAll(dirOf(src.Path), 0o700); err != nil {
-		st.err = fmt.Errorf("create spool directory: %w", err)
+		st.err = report.Fail(report.SpoolDir{Path: dirOf(src.Path)}, err)
 		return st
 	}
 	x.ProgressReport(report.Dumping{Database: c.db.Name, Cluster: from, Pod: opx.pod, Dest: name, DestPod: pgx.pod, Again: true})
 	res, stageErr, err := c.streamDump(ctx, opx, src.Path, &pgx, remote)
 	if err != nil {
-		st.err = fmt.Errorf("the dump spool is not on this replica (%v), and dumping %s again failed: %w", spoolErr, from, err)
+		st.err = report.Fail(report.RedumpFailed{SpoolErr: spoolErr.Error(), From: from}, err)
 		return st
 	}
 	st.src, st.redumped = res, true
@@ -312,10 +312,7 @@ func recordedBackup(x engine.StepContext) (RestoreResult, bool) {
 func (c *ClusterSteps) keepRecordedBackup(ctx context.Context, x engine.StepContext, prev RestoreResult, pgx podExec) (backupOutcome, backupSource, error) {
 	src, err := c.findBackup(ctx, prev.Backup, pgx)
 	if err != nil {
-		return backupOutcome{}, src, fmt.Errorf("nothing was run: %w. An earlier attempt of this step may have half-restored %s, so the bot will not back it up again "+
-			"as the data before the run. Bring the backup back (to %s on the bot's replica, or to its path in %s's postgres pod) and Retry; "+
-			"or Abort and restore %s by hand; or Skip with a reason, accepting that the undo cannot restore %s's old data",
-			err, x.Step.Cluster, prev.Backup.File.Path, x.Step.Cluster, x.Step.Cluster, x.Step.Cluster)
+		return backupOutcome{}, src, report.Fail(report.BackupLost{Cluster: x.Step.Cluster, Path: prev.Backup.File.Path}, err)
 	}
 	b := backupOutcome{b: prev.Backup, state: prev.BackupState, done: time.Now()}
 	b.how = report.BackupHow{Cluster: x.Step.Cluster, Source: report.BackupKept, Found: &src.found}
@@ -333,14 +330,14 @@ func (c *ClusterSteps) restore(ctx context.Context, x engine.StepContext) (engin
 	}
 	dump, ok, err := engine.ResultOf[DumpResult](x.Run, r.From)
 	if !ok {
-		return engine.Output{}, fmt.Errorf("step %s has not produced a dump; run it first", r.From)
+		return engine.Output{}, report.Fail(report.NoDump{Step: r.From}, nil)
 	}
 	if err != nil {
-		return engine.Output{}, fmt.Errorf("step %s: %w", r.From, err)
+		return engine.Output{}, report.Fail(report.StepResult{Step: r.From}, err)
 	}
 	src := dump.Spool
 	if src.Path == "" || src.SHA256 == "" {
-		return engine.Output{}, errors.New("no dump file is recorded to restore from")
+		return engine.Output{}, report.Fail(report.NoDumpFile{}, nil)
 	}
 	prev, hasBackup := recordedBackup(x)
 	// An earlier attempt of this step dumped the origin again into the spool, in place
@@ -388,7 +385,7 @@ func (c *ClusterSteps) restore(ctx context.Context, x engine.StepContext) (engin
 	b := <-bch
 	src = st.src
 	if b.err != nil {
-		return keep, fmt.Errorf("backup of %s before the restore failed, nothing was restored: %w", x.Step.Cluster, b.err)
+		return keep, report.Fail(report.BackupFailed{Cluster: x.Step.Cluster}, b.err)
 	}
 	result := RestoreResult{Backup: b.b, BackupState: b.state, Restored: src}
 	if st.redumped && redumpOf == "" {
@@ -397,14 +394,14 @@ func (c *ClusterSteps) restore(ctx context.Context, x engine.StepContext) (engin
 	result.RedumpOf = redumpOf
 	out := engine.Output{}.WithResult(result)
 	if st.err != nil {
-		return out, fmt.Errorf("nothing was restored into %s: %w", x.Step.Cluster, st.err)
+		return out, report.Fail(report.NotRestored{Cluster: x.Step.Cluster}, st.err)
 	}
 	// The sha256 in the pod is checked right before pg_restore: again if the backup
 	// finished after the last check.
 	if !st.checked.After(b.done) {
 		x.ProgressReport(report.CheckingCopy{Pod: pgx.pod})
 		if err := pg.CheckStaged(ctx, pgx, src, remote); err != nil {
-			return out, fmt.Errorf("nothing was restored into %s: %w", x.Step.Cluster, err)
+			return out, report.Fail(report.NotRestored{Cluster: x.Step.Cluster}, err)
 		}
 	}
 	return c.pgRestore(ctx, x, pgx, remote, opts, how, result, b.how, st.notes)
@@ -417,14 +414,14 @@ func (c *ClusterSteps) pgRestore(ctx context.Context, x engine.StepContext, pgx 
 	opts pg.RestoreOptions, how report.Jobs, result RestoreResult, backup report.BackupHow, notes []report.Note) (engine.Output, error) {
 	out := engine.Output{}.WithResult(result)
 	if err := x.Record(result); err != nil {
-		return out, fmt.Errorf("could not record the backup of %s in the run before restoring (%w); nothing was restored: Retry", x.Step.Cluster, err)
+		return out, report.Fail(report.NotRecorded{Cluster: x.Step.Cluster}, err)
 	}
 	x.ProgressReport(report.Restoring{Cluster: x.Step.Cluster, Jobs: how})
 	res, err := pg.RestoreStaged(ctx, pgx, c.db, result.Restored, remote, opts)
 	result.IgnoredErrors = res.IgnoredErrors
 	out = out.WithResult(result)
 	if err != nil {
-		return out, fmt.Errorf("restore into %s: %w", x.Step.Cluster, err)
+		return out, report.Fail(report.RestoreFailed{Cluster: x.Step.Cluster}, err)
 	}
 	src, kept := result.Restored, result.Backup.File
 	out = out.WithReport(report.Restore{Cluster: x.Step.Cluster, Size: src.Size, SHA256: src.SHA256, BackupSize: kept.Size, BackupSHA256: kept.SHA256,
@@ -442,17 +439,17 @@ func (c *ClusterSteps) restoreBackup(ctx context.Context, x engine.StepContext, 
 	r := x.Step.Restore
 	o, _, err := engine.ResultOf[RestoreResult](x.Run, r.FromBackup)
 	if err != nil && !errors.Is(err, engine.ErrNoResult) {
-		return engine.Output{}, fmt.Errorf("step %s: %w", r.FromBackup, err)
+		return engine.Output{}, report.Fail(report.StepResult{Step: r.FromBackup}, err)
 	}
 	if !o.Backup.Taken() {
-		return engine.Output{}, errors.New("no backup is recorded to restore from")
+		return engine.Output{}, report.Fail(report.NoBackup{}, nil)
 	}
 	if o.Backup.Cluster == "" {
 		o.Backup.Cluster = x.Step.Cluster // recorded by a version that did not name it
 	}
 	from, err := c.findBackup(ctx, o.Backup, pgx)
 	if err != nil {
-		return engine.Output{}, fmt.Errorf("nothing was restored: %w; bring it back to either place and Retry", err)
+		return engine.Output{}, report.Fail(report.BackupMissing{}, err)
 	}
 	prev, hasBackup := recordedBackup(x)
 	keep := engine.Output{}
@@ -474,14 +471,14 @@ func (c *ClusterSteps) restoreBackup(ctx context.Context, x engine.StepContext, 
 		x.ProgressReport(report.BackingUp{Why: fresh.how})
 		fresh.b, fresh.how.NoPodCopy, fresh.err = c.takeBackup(ctx, x, x.Step.Cluster, pgx, fmt.Sprintf("%s-backup-attempt-%d.dump", x.Step.ID, x.Attempt))
 		if fresh.err != nil {
-			return keep, fmt.Errorf("backup of %s before the restore failed, nothing was restored: %w", x.Step.Cluster, fresh.err)
+			return keep, report.Fail(report.BackupFailed{Cluster: x.Step.Cluster}, fresh.err)
 		}
 	}
 	opts, how := c.restoreOptions(ctx, x, pgx)
 	if from.inPod == "" {
 		x.ProgressReport(report.Copying{Size: o.Backup.File.Size, Pod: pgx.pod})
 		if err := pg.Stage(ctx, pgx, o.Backup.File, remote); err != nil {
-			return engine.Output{}.WithResult(RestoreResult{Backup: fresh.b, Restored: o.Backup.File}), fmt.Errorf("nothing was restored into %s: %w", x.Step.Cluster, err)
+			return engine.Output{}.WithResult(RestoreResult{Backup: fresh.b, Restored: o.Backup.File}), report.Fail(report.NotRestored{Cluster: x.Step.Cluster}, err)
 		}
 	}
 	notes := []report.Note{{Kind: report.NoteRestoredBackup, Found: &from.found}}
@@ -500,30 +497,30 @@ func (c *ClusterSteps) removeCopy(ctx context.Context, x engine.StepContext) (en
 		return engine.Output{}, err
 	}
 	container := c.cfg.Clusters[name].Postgres.Container
-	var pods, notes []string
+	var pods []string
+	rep := report.CopyRemoved{Path: remote, Cluster: name}
 	if prev, _, err := engine.ResultOf[DumpResult](x.Run, x.Step.Undoes); err == nil && prev.Copy != nil && prev.Copy.Cluster == name {
 		pods = append(pods, prev.Copy.Pod)
 	}
 	cur, err := c.postgres(ctx, name, x)
 	if err != nil {
 		if len(pods) == 0 {
-			return engine.Output{}, fmt.Errorf("find the postgres pod in %s to remove %s: %w", name, remote, err)
+			return engine.Output{}, report.Fail(report.FindPodToRemove{Cluster: name, Path: remote}, err)
 		}
-		notes = append(notes, fmt.Sprintf("no postgres pod found in %s now (%v)", name, err))
+		rep.NowErr = err.Error()
 	} else if !slices.Contains(pods, cur.pod) {
 		pods = append(pods, cur.pod)
 	}
-	var removed []string
 	for _, pod := range pods {
 		err := pg.Unstage(ctx, podExec{cl, pod, container, tagOf(x)}, remote)
 		switch {
 		case err == nil:
-			removed = append(removed, pod)
+			rep.Pods = append(rep.Pods, pod)
 		case cur.pod != "" && pod != cur.pod:
-			notes = append(notes, fmt.Sprintf("pod %s (where the dump step copied it): %v; a pod that is gone took its /tmp with it", pod, err))
+			rep.Gone = append(rep.Gone, report.PodErr{Pod: pod, Err: err.Error()})
 		default:
 			return engine.Output{}, err
 		}
 	}
-	return engine.Output{Details: strings.Join(notes, "\n")}.WithReport(report.CopyRemoved{Path: remote, Cluster: name, Pods: removed}), nil
+	return engine.Output{}.WithReport(rep), nil
 }

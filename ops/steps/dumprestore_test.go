@@ -16,6 +16,7 @@ import (
 	"github.com/nycmeshnet/cutoverbot/ops/plan"
 	"github.com/nycmeshnet/cutoverbot/ops/report"
 	"github.com/nycmeshnet/cutoverbot/ops/steps"
+	"github.com/nycmeshnet/cutoverbot/sandbox"
 )
 
 // The dump step copies the dump into the destination pod and backs the destination
@@ -39,7 +40,9 @@ func TestDumpStagesAndBacksUpTheDestinationTheRestoreUsesWhileUnchanged(t *testi
 		assert.Equal(t, "prod1", drep.Dest)
 		assert.Equal(t, destPod, drep.CopyPod, "copied into the destination pod as it came")
 		assert.Equal(t, remote, drep.CopyPath)
-		assert.Contains(t, out.Details, "rm -f "+remote, "how to remove the copy if the run stops")
+		assert.Equal(t, w.cfg.Clusters["prod1"].Namespace, drep.CopyNamespace, "how to remove the copy if the run stops: the namespace")
+		assert.Equal(t, sandbox.PostgresContainer, drep.CopyContainer, "and the container")
+		assert.Empty(t, out.Details, "the details are data in the report")
 		require.NotNil(t, result[steps.DumpResult](t, out).Early)
 		assert.Equal(t, result[steps.DumpResult](t, out).Early.Before, result[steps.DumpResult](t, out).Early.After)
 		require.NotNil(t, drep.Backup, "the destination was backed up meanwhile: %+v", drep)
@@ -182,7 +185,8 @@ func TestStagedCopyOrSpoolLostIsReplacedNeverRestoredWrong(t *testing.T) {
 			require.NotEmpty(t, notes)
 			assert.Equal(t, report.NoteCopyFailed, notes[0].Kind, "%+v", notes)
 			assert.Equal(t, destPod, notes[0].Pod)
-			assert.Contains(t, notes[0].Err, "sha256 mismatch")
+			// The error is held as a failure's data; the transport words it.
+			assert.Contains(t, notes[0].Err, `failed_checksum {"of":"copy"`)
 		})
 	})
 
@@ -244,7 +248,7 @@ func TestStagedCopyOrSpoolLostIsReplacedNeverRestoredWrong(t *testing.T) {
 	})
 
 	t.Run("copy damaged at every check is refused", func(t *testing.T) {
-		_, err := w.step(t, "dump-origin")
+		dout, err := w.step(t, "dump-origin")
 		require.NoError(t, err)
 		w.sql(t, w.dest, "UPDATE meshapi_member SET notes = 'kept' WHERE id = (SELECT id FROM meshapi_member ORDER BY id LIMIT 1)")
 		before := w.fingerprints(t, w.dest)
@@ -258,10 +262,23 @@ func TestStagedCopyOrSpoolLostIsReplacedNeverRestoredWrong(t *testing.T) {
 			}
 			return nil
 		})
+		dump := result[steps.DumpResult](t, dout)
 		_, err = w.step(t, "restore-destination")
 		w.dest.SetExecHook(nil)
 		require.ErrorIs(t, err, pg.ErrChecksum)
-		assert.Contains(t, err.Error(), "nothing was restored")
+		// The failure arrives as data: nothing restored into prod1, because the copy's
+		// sha256 in the pod is not the dump's.
+		var f *report.Failed
+		require.ErrorAs(t, err, &f)
+		assert.Equal(t, report.NotRestored{Cluster: "prod1"}, f.Facts)
+		var sum *report.Failed
+		require.ErrorAs(t, f.Unwrap(), &sum)
+		c, ok := sum.Facts.(report.Checksum)
+		require.True(t, ok, "%#v", sum.Facts)
+		assert.Equal(t, report.ChecksumCopy, c.Of)
+		assert.Equal(t, dump.Spool.SHA256, c.Want)
+		assert.Len(t, c.Got, 64)
+		assert.NotEqual(t, c.Want, c.Got)
 		assert.Empty(t, pg.CompareFingerprints(before, w.fingerprints(t, w.dest)), "the destination is untouched")
 		_, err = os.Stat(remote)
 		assert.True(t, os.IsNotExist(err), "the damaged copy is removed")
@@ -306,8 +323,10 @@ func TestRollbackRemovesTheCopyNoRestoreUsed(t *testing.T) {
 	_, err = os.Stat(remote)
 	assert.True(t, os.IsNotExist(err))
 	assert.Contains(t, reported[report.CopyRemoved](t, uout).Pods, destPod)
-	assert.Contains(t, uout.Details, "pod meshdb-postgres-gone (where the dump step copied it)")
-	assert.Contains(t, uout.Details, "took its /tmp with it")
+	gone := reported[report.CopyRemoved](t, uout).Gone
+	require.Len(t, gone, 1, "the pod where the dump step copied it is gone")
+	assert.Equal(t, "meshdb-postgres-gone", gone[0].Pod)
+	assert.NotEmpty(t, gone[0].Err)
 
 	// Running it again finds nothing to remove and succeeds (rm -f).
 	_, err = w.rollback(t, undo)

@@ -10,6 +10,7 @@ import (
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
 	"github.com/nycmeshnet/cutoverbot/ops/pg"
 	"github.com/nycmeshnet/cutoverbot/ops/plan"
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 )
 
 // What a step's commands leave running when the bot is gone. A command started
@@ -76,7 +77,7 @@ func (c *ClusterSteps) stopLeftovers(ctx context.Context, x engine.StepContext) 
 		}
 		px, err := c.postgres(ctx, name, x)
 		if err != nil {
-			return nil, fmt.Errorf("could not look for commands earlier attempts left running in %s (%w); nothing was run", name, err)
+			return nil, report.Fail(report.Leftovers{Cluster: name}, err)
 		}
 		glob := pidBase(x.Run.ID) + "." + unsafePathChars.ReplaceAllString(name, "_") + ".*.pid"
 		left, err := pg.StopLeftovers(ctx, px, c.db, glob, pg.AppPrefix, tagOf(x))
@@ -84,7 +85,7 @@ func (c *ClusterSteps) stopLeftovers(ctx context.Context, x engine.StepContext) 
 			found = append(found, name+" "+l.What)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("could not stop what earlier attempts left running in %s (%w); nothing was run", name, err)
+			return nil, report.Fail(report.Leftovers{Cluster: name, Stop: true}, err)
 		}
 	}
 	return found, nil

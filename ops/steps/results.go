@@ -1,10 +1,10 @@
 package steps
 
 import (
-	"fmt"
 	"strconv"
 
 	"github.com/nycmeshnet/cutoverbot/ops/pg"
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 )
 
 // The result of each step kind: what later steps, the rollback, metrics and messages
@@ -115,7 +115,7 @@ const (
 func (r *ScaleResult) FromValues(v map[string]string) error {
 	n, err := strconv.ParseInt(v[legacyPreviousReplicas], 10, 32)
 	if err != nil {
-		return fmt.Errorf("recorded replica count %q is not a number", v[legacyPreviousReplicas])
+		return report.Fail(report.NotANumber{Of: report.NumberReplicas, Value: v[legacyPreviousReplicas]}, nil)
 	}
 	r.Previous = int32(n)
 	return nil
@@ -135,7 +135,7 @@ func (r *PullRequestResult) FromValues(v map[string]string) error {
 	if v["pr_number"] != "" {
 		n, err := strconv.Atoi(v["pr_number"])
 		if err != nil {
-			return fmt.Errorf("recorded pull request number %q is not a number", v["pr_number"])
+			return report.Fail(report.NotANumber{Of: report.NumberPR, Value: v["pr_number"]}, nil)
 		}
 		r.Number = n
 	}
@@ -149,7 +149,7 @@ func legacyFile(v map[string]string, path, size, sum string) (pg.DumpResult, err
 	if v[size] != "" {
 		n, err := strconv.ParseInt(v[size], 10, 64)
 		if err != nil {
-			return f, fmt.Errorf("recorded size %q of %s is not a number", v[size], f.Path)
+			return f, report.Fail(report.NotANumber{Of: report.NumberSize, Value: v[size], Path: f.Path}, nil)
 		}
 		f.Size = n
 	}

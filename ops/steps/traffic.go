@@ -89,11 +89,11 @@ func (t *TrafficSteps) snapshot(ctx context.Context, x engine.StepContext) (engi
 	}
 	prior, ok, err := engine.ResultOf[SnapshotResult](x.Run, s.DiffAgainst)
 	if !ok || err != nil || prior.Dir == "" {
-		return out, fmt.Errorf("step %s took no snapshot to compare with; Skip with a reason to go on without the diff", s.DiffAgainst)
+		return out, report.Fail(report.NoPrior{Step: s.DiffAgainst}, nil)
 	}
 	before, err := snapshot.Load(prior.Dir)
 	if err != nil {
-		return out, fmt.Errorf("the prior snapshot is gone from the spool: %w", err)
+		return out, report.Fail(report.PriorGone{}, err)
 	}
 	rep, err := snapshot.DiffSnapshots(before, snap)
 	if err != nil {
@@ -135,7 +135,7 @@ func (t *TrafficSteps) pullRequest(ctx context.Context, x engine.StepContext) (e
 	if p.RevertOf != "" {
 		prev, _, err := engine.ResultOf[PullRequestResult](x.Run, p.RevertOf)
 		if err != nil && !errors.Is(err, engine.ErrNoResult) {
-			return engine.Output{}, fmt.Errorf("step %s: %w", p.RevertOf, err)
+			return engine.Output{}, report.Fail(report.StepResult{Step: p.RevertOf}, err)
 		}
 		if prev.Number == 0 {
 			return engine.Output{}.WithReport(report.RevertNone{Step: p.RevertOf}), nil
@@ -219,7 +219,7 @@ func (t *TrafficSteps) pullRequest(ctx context.Context, x engine.StepContext) (e
 	defer cancel()
 	done, err := t.gh.WaitMerged(mctx, pr, t.mergeE, nil)
 	if err != nil && mctx.Err() != nil && ctx.Err() == nil {
-		return out, fmt.Errorf("%s was not merged within %s (github.merge_timeout): merge it and Retry, or Skip with a reason, or Abort", pr.URL, t.cfg.GitHub.MergeTimeout.Duration)
+		return out, report.Fail(report.NotMerged{URL: pr.URL, Timeout: t.cfg.GitHub.MergeTimeout.Duration}, nil)
 	}
 	if err != nil {
 		return out, err
@@ -253,7 +253,7 @@ func (t *TrafficSteps) pullRequest(ctx context.Context, x engine.StepContext) (e
 // progress message, until it finishes.
 func (t *TrafficSteps) waitRun(ctx context.Context, x engine.StepContext, p *plan.PullRequest, pr github.PR) (github.Run, error) {
 	if pr.MergeSHA == "" {
-		return github.Run{}, fmt.Errorf("GitHub gives no merge commit for %s, so its %s run cannot be found: check that run in GitHub, then Skip with a reason", pr.URL, p.Workflow)
+		return github.Run{}, report.Fail(report.NoMergeCommit{URL: pr.URL, Workflow: p.Workflow}, nil)
 	}
 	g := t.cfg.GitHub
 	x.ProgressReport(report.AwaitingRun{URL: pr.URL, MergeSHA: pr.MergeSHA, Workflow: p.Workflow})

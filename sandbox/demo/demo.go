@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/nycmeshnet/cutoverbot/bot/slackfake"
+	"github.com/nycmeshnet/cutoverbot/handlers"
 	"github.com/nycmeshnet/cutoverbot/ops/config"
 	"github.com/nycmeshnet/cutoverbot/ops/dns"
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
@@ -152,7 +153,7 @@ func Run(ctx context.Context, out io.Writer, opts Options) error {
 		}
 		s := run.Steps[run.Current]
 		if s.State.Stuck() {
-			return fmt.Errorf("step %d (%s) %s: %s", run.Current+1, s.Step.Title, engine.Human(s.State), s.Error)
+			return fmt.Errorf("step %d (%s) %s: %s", run.Current+1, s.Step.Title, engine.Human(s.State), handlers.StepErrorText(s))
 		}
 		ts, action, ok := slack.FindButton(Channel, run.Note("header"), "Approve")
 		if !ok {
