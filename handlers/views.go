@@ -116,8 +116,8 @@ func Result(r *engine.Run, i int) message.Message {
 	s := r.Steps[i]
 	text := fmt.Sprintf("✅ Step %d: %s succeeded in %s", i+1, s.Step.Title, dur(s.Duration()))
 	m := message.Message{Text: text, Sections: []string{"*" + text + "*"}}
-	if sum := OutputText(s.Output); sum != "" {
-		m.Sections = append(m.Sections, message.Escape(sum))
+	if sum := OutputMrkdwn(s.Output); sum != "" {
+		m.Sections = append(m.Sections, sum)
 	}
 	if res, ok := checksOf(s); ok {
 		// One line per check, with who overrode which (the details say it in plain text).
