@@ -1,8 +1,8 @@
 package handlers
 
 import (
-	"strings"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
