@@ -132,6 +132,7 @@ type benchPath struct {
 	loads      []string // the 1-minute load average as each round started
 	rss        int64
 	size       int64 // the dump's size (the bot's paths)
+	floor      bool  // restores nothing: the destination is not checked after it
 }
 
 func (p *benchPath) best() time.Duration {
@@ -191,9 +192,15 @@ func benchDumpRestore(t *testing.T, installs, rounds int, variants []string) {
 		p.run = func() error {
 			w.progress, w.progressAt = nil, nil
 			if serial {
-				// Every command in the destination's pod fails during the dump step:
-				// the dump goes on alone, and the restore step backs up and copies.
-				dest.SetExecHook(func(context.Context, string, []string) error { return errors.New("not during the dump") })
+				// The backup of the destination and the copy into its pod fail during the
+				// dump step: the dump goes on alone, and the restore step backs up and
+				// copies. (The sweep of leftovers before a second attempt still runs.)
+				dest.SetExecHook(func(_ context.Context, _ string, argv []string) error {
+					if cmd := strings.Join(argv, " "); strings.Contains(cmd, "pg_dump") || strings.Contains(cmd, "cat >") {
+						return errors.New("not during the dump")
+					}
+					return nil
+				})
 			}
 			resetPeak()
 			start := time.Now()
@@ -236,7 +243,27 @@ func benchDumpRestore(t *testing.T, installs, rounds int, variants []string) {
 		return sh(ctx, fmt.Sprintf("%[1]s %[2]s/pg_dump -d meshdb -U meshdb -Fc -f %[3]s/origin.dump && cp %[3]s/origin.dump %[4]s/ && cp %[4]s/origin.dump %[3]s/dest.dump && %[5]s %[2]s/pg_restore -d meshdb -U meshdb -c --if-exists %[3]s/dest.dump",
 			env(origin.PG), bin, dir, laptop, env(dest.PG)))
 	}}
-	paths = append(paths, raw, manual)
+	// The floor of the bot's shape: its two steps run one after the other (the restore
+	// waits for an approval), so it cannot take less than pg_dump alone plus pg_restore
+	// alone, whatever it does around them. floorRestore restores what floorDump wrote.
+	floorFile := filepath.Join(dir, "floor.dump")
+	floorDump := &benchPath{name: "floor: pg_dump -Fc -Z 1 alone, to a file", note: "no restore: the dump step's floor", floor: true, run: func() error {
+		return sh(ctx, fmt.Sprintf("%s %s/pg_dump -d meshdb -U meshdb -Fc -Z 1 -f %s", env(origin.PG), bin, floorFile))
+	}}
+	// pg_restore as the bot runs it at its defaults: the jobs and maintenance_work_mem
+	// it chooses from what the destination's pod reports.
+	res, err := pg.ReadPodResources(ctx, dest.Execer())
+	require.NoError(t, err)
+	jobs := res.AutoJobs()
+	restoreEnv := ""
+	for _, kv := range pg.RestoreEnv(res.RestoreMaintenanceWorkMemKB(jobs)) {
+		k, v, _ := strings.Cut(kv, "=")
+		restoreEnv += fmt.Sprintf(" %s='%s'", k, v)
+	}
+	floorRestore := &benchPath{name: fmt.Sprintf("floor: pg_restore -j %d alone, of that file", jobs), note: "no dump: the restore step's floor", run: func() error {
+		return sh(ctx, fmt.Sprintf("%s %s %s/pg_restore -d meshdb -U meshdb -c --if-exists -j %d %s", env(dest.PG), restoreEnv, bin, jobs, floorFile))
+	}}
+	paths = append(paths, raw, manual, floorDump, floorRestore)
 	var copydb *benchPath
 	if p, err := exec.LookPath("pgcopydb"); err == nil {
 		copydb = &benchPath{name: "pgcopydb clone", note: "Debian's pgcopydb, its default jobs; no file, no backup, no undo"}
@@ -256,7 +283,9 @@ func benchDumpRestore(t *testing.T, installs, rounds int, variants []string) {
 			start := time.Now()
 			require.NoError(t, p.run(), p.name)
 			p.times = append(p.times, time.Since(start))
-			check(p.name)
+			if !p.floor {
+				check(p.name)
+			}
 		}
 	}
 
@@ -295,5 +324,15 @@ func benchDumpRestore(t *testing.T, installs, rounds int, variants []string) {
 		}
 		fmt.Printf("%s, per round: %s\n", b.name, strings.Join(parts, "; "))
 	}
+	var floors []string
+	for i := range rounds {
+		sum := floorDump.times[i] + floorRestore.times[i]
+		line := fmt.Sprintf("%s (bot %.2fx it", sum.Round(10*time.Millisecond), float64(bot.times[i])/float64(sum))
+		if copydb != nil {
+			line += fmt.Sprintf("; it is %.2fx pgcopydb", float64(sum)/float64(copydb.times[i]))
+		}
+		floors = append(floors, line+")")
+	}
+	fmt.Printf("floor of the bot's shape (pg_dump alone + pg_restore alone), per round: %s\n", strings.Join(floors, ", "))
 	fmt.Print(timeline.String())
 }
