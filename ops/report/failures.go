@@ -53,7 +53,9 @@ var failures = []Facts{SpoolDir{}, DumpFailed{}, RedumpNoOrigin{}, RedumpFailed{
 	StepResult{}, NoDumpFile{}, NoBackup{}, BackupFailed{}, NotRestored{}, NotRecorded{}, RestoreFailed{}, BackupMissing{},
 	FindPodToRemove{}, Checksum{}, BackupExists{}, NoCluster{}, RecordCount{}, NoCount{}, MaintenanceNoPostgres{},
 	MaintenanceSQL{}, MaintenanceUnread{}, MaintenanceReads{}, Fingerprint{}, TablesDiffer{}, Leftovers{},
-	NoPrior{}, PriorGone{}, NotMerged{}, NoMergeCommit{}, NotANumber{}, MkdirInPod{}, ManageOutput{}}
+	NoPrior{}, PriorGone{}, NotMerged{}, NoMergeCommit{}, NotANumber{}, MkdirInPod{}, ManageOutput{},
+	PodCommand{}, UnexpectedAnswer{}, SpoolFile{}, RemotePath{}, BadMagic{}, DumpExit{}, DumpStopped{}, PgRestore{},
+	StageStalled{}, StageExited{}, StageShort{}, SessionsLeft{}}
 
 // Failure kinds are decoded as report kinds are (Decode); their names are distinct.
 func init() {
