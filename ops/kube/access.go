@@ -2,9 +2,9 @@ package kube
 
 import (
 	"context"
-	"fmt"
 	"strings"
 
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -80,7 +80,7 @@ func (c *Cluster) Missing(ctx context.Context, want []Access) ([]Access, error) 
 		}, metav1.CreateOptions{})
 		cancel()
 		if err != nil {
-			return nil, fmt.Errorf("%s: ask whether it may %s: %w", c.where(), a, err)
+			return nil, report.Fail(report.AccessReview{Cluster: c.name, Namespace: c.namespace, Access: a.String()}, err)
 		}
 		if !review.Status.Allowed {
 			missing = append(missing, a)

@@ -4,7 +4,9 @@ import (
 	"os"
 	"testing"
 
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 	"github.com/nycmeshnet/cutoverbot/sandbox/realkube"
+	"github.com/stretchr/testify/require"
 )
 
 // TestMain closes the real control plane the contract tests share, if one was started.
@@ -12,4 +14,13 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	realkube.CloseShared()
 	os.Exit(code)
+}
+
+// failure is the first failure of ours err carries: the transport words it from its
+// facts, so tests hold the facts rather than text.
+func failure(t *testing.T, err error) *report.Failed {
+	t.Helper()
+	var f *report.Failed
+	require.ErrorAs(t, err, &f)
+	return f
 }

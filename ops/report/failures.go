@@ -55,7 +55,9 @@ var failures = []Facts{SpoolDir{}, DumpFailed{}, RedumpNoOrigin{}, RedumpFailed{
 	MaintenanceSQL{}, MaintenanceUnread{}, MaintenanceReads{}, Fingerprint{}, TablesDiffer{}, Leftovers{},
 	NoPrior{}, PriorGone{}, NotMerged{}, NoMergeCommit{}, NotANumber{}, MkdirInPod{}, ManageOutput{},
 	PodCommand{}, UnexpectedAnswer{}, SpoolFile{}, RemotePath{}, BadMagic{}, DumpExit{}, DumpStopped{}, PgRestore{},
-	StageStalled{}, StageExited{}, StageShort{}, SessionsLeft{}}
+	StageStalled{}, StageExited{}, StageShort{}, SessionsLeft{},
+	NoPod{}, ExitCode{}, ExecFailed{}, NoExitStatus{}, APIRefused{}, ListPods{}, NoImageID{}, UnknownWorkload{}, WorkloadNotFound{},
+	WorkloadCall{}, ScaleFailed{}, AccessReview{}, Ping{}}
 
 // Failure kinds are decoded as report kinds are (Decode); their names are distinct.
 func init() {
