@@ -50,6 +50,9 @@ func failureWords(kind string, raw json.RawMessage, cause string) string {
 	return text + ": " + cause
 }
 
+// AnswerText words one resolver's answer ("10.0.0.53:53: CNAME sn10.example").
+func AnswerText(a report.Answer) string { return say("dns-answer", a) }
+
 // failedForm finds a failure in an error's text where Failed.Error wrote it
 // ("failed_kind {facts} cause \"...\""): at the start, or after ": ", "(", "; " (a
 // check's failures in both clusters) or a new line (errors.Join: a copy given up, then

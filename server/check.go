@@ -179,7 +179,7 @@ func Check(ctx context.Context, cfg *config.Config) []CheckResult {
 
 	for _, r := range cfg.DNS.Resolvers {
 		a := dns.Query(cctx, r, cfg.DNS.Name)
-		add("resolver "+r, a.Err, a.String())
+		add("resolver "+r, a.Err, handlers.AnswerText(a.Report()))
 	}
 	return out
 }

@@ -57,7 +57,7 @@ var failures = []Facts{SpoolDir{}, DumpFailed{}, RedumpNoOrigin{}, RedumpFailed{
 	PodCommand{}, UnexpectedAnswer{}, SpoolFile{}, RemotePath{}, BadMagic{}, DumpExit{}, DumpStopped{}, PgRestore{},
 	StageStalled{}, StageExited{}, StageShort{}, SessionsLeft{},
 	NoPod{}, ExitCode{}, ExecFailed{}, NoExitStatus{}, APIRefused{}, ListPods{}, NoImageID{}, UnknownWorkload{}, WorkloadNotFound{},
-	WorkloadCall{}, ScaleFailed{}, AccessReview{}, Ping{}}
+	WorkloadCall{}, ScaleFailed{}, AccessReview{}, Ping{}, DNSAnswer{}, DNSWait{}, DNSCheck{}}
 
 // Failure kinds are decoded as report kinds are (Decode); their names are distinct.
 func init() {
