@@ -71,3 +71,20 @@ func TestDNSAnswersAreWorded(t *testing.T) {
 	assert.Equal(t, want[3], handlers.AnswerText(answers[3]))
 	assert.Empty(t, handlers.DetailsText(engine.Output{}.WithReport(report.DNS{Name: "db.example", Want: "sn3.example", Resolvers: 4})), "a report of an earlier version has none")
 }
+
+// engineFailureCases are the engine's and the executor's failures, each with the
+// format written before they were data.
+func engineFailureCases() map[string][]failureCase {
+	return map[string][]failureCase{
+		"failed_no_executor": {{report.NoExecutor{Kind: "teleport"}, "",
+			fmt.Sprintf("this bot has no executor for %s steps; Skip it with a reason if it was done by hand", "teleport")}},
+		"failed_crashed": {{report.Crashed{Step: "dump-origin", Panic: "runtime error: index out of range [3] with length 3"}, "",
+			fmt.Sprintf("step %s crashed: %v", "dump-origin", "runtime error: index out of range [3] with length 3")}},
+		"failed_stored_result": {
+			{report.StoredResult{Type: "steps.DumpResult"}, "unexpected end of JSON input",
+				fmt.Sprintf("read the stored result as %s: %s", "steps.DumpResult", "unexpected end of JSON input")},
+			{report.StoredResult{Type: "steps.DumpResult", Legacy: true}, "",
+				fmt.Sprintf("the stored result predates typed results and cannot be read as %s", "steps.DumpResult")},
+		},
+	}
+}
