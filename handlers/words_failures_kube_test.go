@@ -6,9 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+
 	"github.com/nycmeshnet/cutoverbot/handlers"
 	"github.com/nycmeshnet/cutoverbot/ops/report"
-	"github.com/stretchr/testify/assert"
 )
 
 // kubeFailureCases are ops/kube's failures, each with the format ops/kube wrote before

@@ -6,9 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+
 	"github.com/nycmeshnet/cutoverbot/handlers"
 	"github.com/nycmeshnet/cutoverbot/ops/report"
-	"github.com/stretchr/testify/assert"
 )
 
 // pgFailureCases are ops/pg's failures, each with the fmt.Errorf format ops/pg wrote

@@ -12,8 +12,9 @@ import (
 	"time"
 
 	mdns "github.com/miekg/dns"
-	"github.com/nycmeshnet/cutoverbot/ops/report"
 	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 )
 
 // DefaultQueryTimeout bounds one question to one resolver (UDP and the TCP retry).

@@ -4,9 +4,10 @@ import (
 	"context"
 	"strings"
 
-	"github.com/nycmeshnet/cutoverbot/ops/report"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 )
 
 // Access is one permission the bot needs in a namespace.

@@ -4,10 +4,11 @@ import (
 	"context"
 	"encoding/json"
 
-	"github.com/nycmeshnet/cutoverbot/ops/report"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 )
 
 // ReplicasAnnotation records, on a workload the bot scales, the replica count it had

@@ -12,12 +12,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nycmeshnet/cutoverbot/ops/report"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/version"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 )
 
 // Options says how to reach one cluster.

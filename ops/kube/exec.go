@@ -10,12 +10,13 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/nycmeshnet/cutoverbot/ops/report"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/remotecommand"
 	utilexec "k8s.io/client-go/util/exec"
 	"k8s.io/streaming/pkg/httpstream"
+
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 )
 
 // stderrTailSize is how much of a failed command's stderr its report.ExitCode keeps.

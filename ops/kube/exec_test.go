@@ -93,7 +93,7 @@ func TestExecWithoutStdinSeesEOF(t *testing.T) {
 }
 
 func TestExecNonZeroExitKeepsStderrTail(t *testing.T) {
-	// 3 KB of stderr: the ExitError keeps the last 2 KB, the caller's writer gets all of it.
+	// 3 KB of stderr: the ExitCode failure keeps the last 2 KB, the caller's writer gets all of it.
 	stderrText := strings.Repeat("noise\n", 500) + "pg_dump: error: connection refused\n"
 	for _, tr := range transports {
 		t.Run(tr.name, func(t *testing.T) {
@@ -120,7 +120,7 @@ func TestExecNonZeroExitKeepsStderrTail(t *testing.T) {
 	}
 }
 
-func TestExecHandlerErrorIsNotAnExitError(t *testing.T) {
+func TestExecHandlerErrorIsNotAnExitCode(t *testing.T) {
 	for _, tr := range transports {
 		t.Run(tr.name, func(t *testing.T) {
 			_, c := execCluster(t, tr.disableWS, func(context.Context, kubefake.ExecRequest) (int, error) {

@@ -4,9 +4,10 @@ import (
 	"os"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/nycmeshnet/cutoverbot/ops/report"
 	"github.com/nycmeshnet/cutoverbot/sandbox/realkube"
-	"github.com/stretchr/testify/require"
 )
 
 // TestMain closes the real control plane the contract tests share, if one was started.

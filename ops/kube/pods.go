@@ -7,9 +7,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nycmeshnet/cutoverbot/ops/report"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 )
 
 // Pod is a running, ready pod chosen to run commands in.

@@ -7,8 +7,9 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/nycmeshnet/cutoverbot/ops/report"
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 
 	//lint:ignore SA1019 client-go's spdy.Upgrader still speaks this package's Connection type
 	"k8s.io/apimachinery/pkg/util/httpstream"

@@ -5,11 +5,12 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/nycmeshnet/cutoverbot/ops/report"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/util/retry"
+
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 )
 
 // Workload is a kind of replicated workload that can be scaled.

@@ -9,8 +9,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nycmeshnet/cutoverbot/ops/report"
 	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 )
 
 // A command started through pods/exec keeps running when its client goes away (the bot
