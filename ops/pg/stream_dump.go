@@ -134,8 +134,8 @@ func dumpTo(ctx context.Context, ex Execer, db DB, path string, tee io.Writer, p
 	}
 	if err := place(partial, path); err != nil {
 		// A refusal of ours (a backup is never overwritten) says it all.
-		var f *report.Failed
-		if errors.As(err, &f) {
+		var refused *report.Failed
+		if errors.As(err, &refused) {
 			return DumpResult{}, err
 		}
 		return DumpResult{}, report.Fail(report.SpoolFile{Of: report.SpoolMove, Path: partial, To: path}, err)
