@@ -50,9 +50,14 @@ func failureWords(kind string, raw json.RawMessage, cause string) string {
 	return text + ": " + cause
 }
 
+// AnswerText words one resolver's answer ("10.0.0.53:53: CNAME sn10.example").
+func AnswerText(a report.Answer) string { return say("dns-answer", a) }
+
 // failedForm finds a failure in an error's text where Failed.Error wrote it
-// ("failed_kind {facts} cause \"...\""): at the start, or after ": " or "(".
-var failedForm = regexp.MustCompile(`(?:^|: |\()(failed_[a-z_]+) \{`)
+// ("failed_kind {facts} cause \"...\""): at the start, or after ": ", "(", "; " (a
+// check's failures in both clusters) or a new line (errors.Join: a copy given up, then
+// its removal from the pod failed too).
+var failedForm = regexp.MustCompile(`(?:^|: |\(|; |\n)(failed_[a-z_]+) \{`)
 
 // ErrText words an error's text as stored in a run or a report's field: each failure of
 // ours in it (Failed.Error's form) in words, with its cause; any other text, and the

@@ -12,6 +12,7 @@ import (
 
 	"github.com/slack-go/slack"
 
+	"github.com/nycmeshnet/cutoverbot/handlers"
 	"github.com/nycmeshnet/cutoverbot/ops/config"
 	"github.com/nycmeshnet/cutoverbot/ops/dns"
 	"github.com/nycmeshnet/cutoverbot/ops/github"
@@ -33,7 +34,7 @@ func Check(ctx context.Context, cfg *config.Config) []CheckResult {
 	var out []CheckResult
 	add := func(name string, err error, ok string) {
 		if err != nil {
-			out = append(out, CheckResult{Name: name, Msg: err.Error()})
+			out = append(out, CheckResult{Name: name, Msg: handlers.ErrText(err.Error())})
 			return
 		}
 		out = append(out, CheckResult{Name: name, OK: true, Msg: ok})
@@ -178,7 +179,7 @@ func Check(ctx context.Context, cfg *config.Config) []CheckResult {
 
 	for _, r := range cfg.DNS.Resolvers {
 		a := dns.Query(cctx, r, cfg.DNS.Name)
-		add("resolver "+r, a.Err, a.String())
+		add("resolver "+r, a.Err, handlers.AnswerText(a.Report()))
 	}
 	return out
 }

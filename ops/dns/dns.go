@@ -6,7 +6,6 @@ package dns
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"strings"
 	"sync"
@@ -14,6 +13,8 @@ import (
 
 	mdns "github.com/miekg/dns"
 	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 )
 
 // DefaultQueryTimeout bounds one question to one resolver (UDP and the TCP retry).
@@ -28,17 +29,22 @@ type Answer struct {
 	Err   error
 }
 
-func (a Answer) String() string {
-	switch {
-	case a.Err != nil:
-		return fmt.Sprintf("%s: %v", a.Resolver, a.Err)
-	case a.CNAME == "":
-		if len(a.A) == 0 {
-			return fmt.Sprintf("%s: no CNAME, no A", a.Resolver)
-		}
-		return fmt.Sprintf("%s: no CNAME (A %s)", a.Resolver, strings.Join(a.A, ", "))
+// Report is the answer as reports and failures hold it (the transport words it).
+func (a Answer) Report() report.Answer {
+	r := report.Answer{Resolver: a.Resolver, CNAME: a.CNAME, A: a.A}
+	if a.Err != nil {
+		r.Err = a.Err.Error()
 	}
-	return fmt.Sprintf("%s: CNAME %s", a.Resolver, a.CNAME)
+	return r
+}
+
+// Reports is each answer as reports hold it.
+func Reports(as []Answer) []report.Answer {
+	out := make([]report.Answer, 0, len(as))
+	for _, a := range as {
+		out = append(out, a.Report())
+	}
+	return out
 }
 
 // Normalize writes a DNS name the way answers are compared: lower case, no trailing dot.
@@ -52,7 +58,7 @@ func Normalize(name string) string {
 func Query(ctx context.Context, resolver, name string) Answer {
 	a := Answer{Resolver: resolver}
 	if Normalize(name) == "" {
-		a.Err = errors.New("no name to ask for")
+		a.Err = report.Fail(report.DNSAnswer{How: report.DNSNoName}, nil)
 		return a
 	}
 	addr := resolver
@@ -72,14 +78,14 @@ func Query(ctx context.Context, resolver, name string) Answer {
 	}
 	if err != nil {
 		if ctx.Err() != nil || isTimeout(err) {
-			a.Err = fmt.Errorf("no answer (timed out)")
+			a.Err = report.Fail(report.DNSAnswer{How: report.DNSTimeout}, nil)
 		} else {
-			a.Err = fmt.Errorf("query failed: %w", err)
+			a.Err = report.Fail(report.DNSAnswer{How: report.DNSQuery}, err)
 		}
 		return a
 	}
 	if resp.Rcode != mdns.RcodeSuccess {
-		a.Err = fmt.Errorf("answered %s", mdns.RcodeToString[resp.Rcode])
+		a.Err = report.Fail(report.DNSAnswer{How: report.DNSRcode, Rcode: mdns.RcodeToString[resp.Rcode]}, nil)
 		return a
 	}
 	owner := Normalize(name)
@@ -119,10 +125,10 @@ type WaitOptions struct {
 // lists each resolver's last answer so a person sees which one lags.
 func Wait(ctx context.Context, o WaitOptions) ([]Answer, error) {
 	if len(o.Resolvers) == 0 {
-		return nil, errors.New("no resolvers to ask (dns.resolvers is empty)")
+		return nil, report.Fail(report.DNSWait{How: report.DNSNoResolvers, Name: o.Name, Want: o.Want}, nil)
 	}
 	if Normalize(o.Want) == "" || Normalize(o.Name) == "" {
-		return nil, fmt.Errorf("waiting for %q to point at %q: both names are needed", o.Name, o.Want)
+		return nil, report.Fail(report.DNSWait{How: report.DNSNoNames, Name: o.Name, Want: o.Want}, nil)
 	}
 	if o.Every <= 0 {
 		o.Every = 15 * time.Second
@@ -193,16 +199,9 @@ func ended(ctx context.Context) bool {
 }
 
 func waitError(ctx context.Context, o WaitOptions, last []Answer) error {
-	lines := make([]string, 0, len(last))
-	for _, a := range last {
-		lines = append(lines, a.String())
-	}
-	seen := "no resolver answered yet"
-	if len(lines) > 0 {
-		seen = "last answers: " + strings.Join(lines, "; ")
-	}
+	f := report.DNSWait{How: report.DNSStopped, Name: o.Name, Want: o.Want, Answers: Reports(last)}
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) && o.Timeout > 0 {
-		return fmt.Errorf("%s did not point at %s on every resolver within %s (%s): %w", o.Name, o.Want, o.Timeout, seen, ctx.Err())
+		f.How, f.Timeout = report.DNSTimedOut, o.Timeout
 	}
-	return fmt.Errorf("stopped waiting for %s to point at %s (%s): %w", o.Name, o.Want, seen, ctx.Err())
+	return report.Fail(f, ctx.Err())
 }

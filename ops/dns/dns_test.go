@@ -10,6 +10,7 @@ import (
 
 	"github.com/nycmeshnet/cutoverbot/ops/dns"
 	"github.com/nycmeshnet/cutoverbot/ops/dns/dnsfake"
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 )
 
 const (
@@ -49,7 +50,7 @@ func TestQuery(t *testing.T) {
 	require.NoError(t, a.Err)
 	assert.Equal(t, sn10, a.CNAME)
 	assert.Equal(t, []string{"23.158.16.22"}, a.A)
-	assert.Equal(t, rs[0].Addr()+": CNAME "+sn10, a.String())
+	assert.Equal(t, report.Answer{Resolver: rs[0].Addr(), CNAME: sn10, A: []string{"23.158.16.22"}}, a.Report())
 
 	rs[0].SetCNAME(name, "Kubernetes-LB-Prod-SN3.nycmesh.net.")
 	a = dns.Query(ctx, rs[0].Addr(), "DB.nycmesh.net.")
@@ -57,14 +58,14 @@ func TestQuery(t *testing.T) {
 	assert.Equal(t, sn3, a.CNAME, "compared lower case without the trailing dot")
 
 	a = dns.Query(ctx, rs[0].Addr(), "nothing.nycmesh.net")
-	assert.ErrorContains(t, a.Err, "NXDOMAIN")
+	assert.Equal(t, report.DNSAnswer{How: report.DNSRcode, Rcode: "NXDOMAIN"}, failure(t, a.Err).Facts)
 
 	rs[0].SetCNAME("plain.nycmesh.net", "")
 	rs[0].SetA("plain.nycmesh.net", "10.70.0.1")
 	a = dns.Query(ctx, rs[0].Addr(), "plain.nycmesh.net")
 	require.NoError(t, a.Err)
 	assert.Empty(t, a.CNAME)
-	assert.Equal(t, rs[0].Addr()+": no CNAME (A 10.70.0.1)", a.String())
+	assert.Equal(t, report.Answer{Resolver: rs[0].Addr(), A: []string{"10.70.0.1"}}, a.Report())
 }
 
 func TestQueryFallsBackToTCPWhenTruncated(t *testing.T) {
@@ -82,7 +83,7 @@ func TestQueryOfASilentResolverTimesOut(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	a := dns.Query(ctx, rs[0].Addr(), name)
-	assert.ErrorContains(t, a.Err, "no answer (timed out)")
+	assert.Equal(t, report.DNSAnswer{How: report.DNSTimeout}, failure(t, a.Err).Facts)
 	assert.Equal(t, 1, rs[0].Queries())
 }
 
@@ -140,10 +141,12 @@ func TestWaitTimeoutListsEveryResolver(t *testing.T) {
 		Every: 10 * time.Millisecond, Timeout: 500 * time.Millisecond, QueryTimeout: 50 * time.Millisecond})
 	require.Error(t, err)
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
-	assert.Contains(t, err.Error(), "did not point at "+sn3+" on every resolver within 500ms")
-	assert.Contains(t, err.Error(), rs[0].Addr()+": CNAME "+sn3)
-	assert.Contains(t, err.Error(), rs[1].Addr()+": CNAME "+sn10)
-	assert.Contains(t, err.Error(), rs[2].Addr()+": no answer (timed out)")
+	w, ok := failure(t, err).Facts.(report.DNSWait)
+	require.True(t, ok, "%v", err)
+	timedOut := report.Fail(report.DNSAnswer{How: report.DNSTimeout}, nil).Error()
+	assert.Equal(t, report.DNSWait{How: report.DNSTimedOut, Name: name, Want: sn3, Timeout: 500 * time.Millisecond, Answers: []report.Answer{
+		{Resolver: rs[0].Addr(), CNAME: sn3, A: w.Answers[0].A}, {Resolver: rs[1].Addr(), CNAME: sn10, A: w.Answers[1].A}, {Resolver: rs[2].Addr(), Err: timedOut},
+	}}, w, "every resolver's last answer")
 	require.Len(t, answers, 3)
 	assert.Greater(t, rs[0].Queries(), 1, "it kept polling")
 }
@@ -157,7 +160,7 @@ func TestWaitIsNotHeldUpByASilentResolver(t *testing.T) {
 		Progress: func(a []dns.Answer) {
 			polls++
 			if polls <= 2 {
-				assert.ErrorContains(t, a[1].Err, "timed out")
+				assert.Equal(t, report.DNSAnswer{How: report.DNSTimeout}, failure(t, a[1].Err).Facts)
 				assert.NoError(t, a[0].Err, "the other resolver answers all along")
 			}
 			if polls == 2 { // the silent resolver comes back with the new answer
@@ -176,13 +179,22 @@ func TestWaitStopsWithItsContext(t *testing.T) {
 	_, err := dns.Wait(ctx, dns.WaitOptions{Name: name, Want: sn3, Resolvers: addrs(rs), Every: time.Millisecond,
 		Progress: func([]dns.Answer) { cancel() }})
 	require.ErrorIs(t, err, context.Canceled)
-	assert.Contains(t, err.Error(), "stopped waiting for "+name+" to point at "+sn3)
-	assert.Contains(t, err.Error(), rs[0].Addr()+": CNAME "+sn10)
+	w, ok := failure(t, err).Facts.(report.DNSWait)
+	require.True(t, ok, "%v", err)
+	assert.Equal(t, report.DNSWait{How: report.DNSStopped, Name: name, Want: sn3, Answers: []report.Answer{{Resolver: rs[0].Addr(), CNAME: sn10, A: []string{"23.158.16.22"}}}}, w)
 }
 
 func TestWaitRefusesToWaitForNothing(t *testing.T) {
 	_, err := dns.Wait(context.Background(), dns.WaitOptions{Name: name, Want: sn3})
-	assert.ErrorContains(t, err, "no resolvers")
+	assert.Equal(t, report.DNSWait{How: report.DNSNoResolvers, Name: name, Want: sn3}, failure(t, err).Facts)
 	_, err = dns.Wait(context.Background(), dns.WaitOptions{Name: name, Resolvers: []string{"127.0.0.1:1"}})
-	assert.ErrorContains(t, err, "both names are needed")
+	assert.Equal(t, report.DNSWait{How: report.DNSNoNames, Name: name}, failure(t, err).Facts)
+}
+
+// failure is the failure of ours err carries (the transport words it from its facts).
+func failure(t *testing.T, err error) *report.Failed {
+	t.Helper()
+	var f *report.Failed
+	require.ErrorAs(t, err, &f)
+	return f
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 )
 
 // podGone is a failure kind of a test's own: what failed, as data, and its cause.
@@ -65,4 +66,23 @@ func TestTheFailureIsStoredAsData(t *testing.T) {
 	assert.Equal(t, engine.Failed, s.State)
 	assert.Equal(t, "plain", s.Error)
 	assert.Nil(t, s.Failure, "the new attempt's error carries none")
+}
+
+// A step that panics fails as a failure of its own kind, with the step and what it
+// panicked with as data; the run goes on to wait for a decision.
+func TestACrashIsAFailure(t *testing.T) {
+	h := newHarness(t, 1)
+	h.exec.checks = func(x engine.StepContext) (engine.Output, error) {
+		var m map[string]int
+		m["x"] = 1 // a bug
+		return engine.Output{}, nil
+	}
+	h.start()
+	s := h.stored(h.active().ID).Steps[0]
+	require.Equal(t, engine.Failed, s.State)
+	require.NotNil(t, s.Failure)
+	assert.Equal(t, report.Crashed{}.ReportKind(), s.Failure.Kind)
+	var c report.Crashed
+	require.NoError(t, json.Unmarshal(s.Failure.Facts, &c))
+	assert.Equal(t, report.Crashed{Step: h.active().Plan.Steps[0].ID, Panic: "assignment to entry in nil map"}, c)
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 )
 
 // A step's result is a value of its kind's own type (a dump's file and checksum, a
@@ -39,16 +41,16 @@ func Decode[T any](o Output) (T, error) {
 	switch {
 	case len(o.Result) > 0:
 		if err := json.Unmarshal(o.Result, &v); err != nil {
-			return v, fmt.Errorf("read the stored result as %T: %w", v, err)
+			return v, report.Fail(report.StoredResult{Type: fmt.Sprintf("%T", v)}, err)
 		}
 		return v, nil
 	case o.Values != nil:
 		l, ok := any(&v).(LegacyValues)
 		if !ok {
-			return v, fmt.Errorf("the stored result predates typed results and cannot be read as %T", v)
+			return v, report.Fail(report.StoredResult{Type: fmt.Sprintf("%T", v), Legacy: true}, nil)
 		}
 		if err := l.FromValues(o.Values); err != nil {
-			return v, fmt.Errorf("read the stored result as %T: %w", v, err)
+			return v, report.Fail(report.StoredResult{Type: fmt.Sprintf("%T", v)}, err)
 		}
 		return v, nil
 	}

@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/nycmeshnet/cutoverbot/ops/plan"
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 )
 
 // The methods below run with e.mu held. Each prepares a change on a clone, stores
@@ -278,7 +279,7 @@ func (e *Engine) record(ctx context.Context, runID string, i, attempt int, v any
 func (e *Engine) execute(ctx context.Context, x StepContext) (out Output, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = fmt.Errorf("step %s crashed: %v", x.Step.ID, p)
+			err = report.Fail(report.Crashed{Step: x.Step.ID, Panic: fmt.Sprint(p)}, nil)
 		}
 	}()
 	return e.opts.Executor.Execute(ctx, x)

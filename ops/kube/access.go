@@ -2,11 +2,12 @@ package kube
 
 import (
 	"context"
-	"fmt"
 	"strings"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 )
 
 // Access is one permission the bot needs in a namespace.
@@ -80,7 +81,7 @@ func (c *Cluster) Missing(ctx context.Context, want []Access) ([]Access, error) 
 		}, metav1.CreateOptions{})
 		cancel()
 		if err != nil {
-			return nil, fmt.Errorf("%s: ask whether it may %s: %w", c.where(), a, err)
+			return nil, report.Fail(report.AccessReview{Cluster: c.name, Namespace: c.namespace, Access: a.String()}, err)
 		}
 		if !review.Status.Allowed {
 			missing = append(missing, a)

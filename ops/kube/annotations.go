@@ -3,11 +3,12 @@ package kube
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 )
 
 // ReplicasAnnotation records, on a workload the bot scales, the replica count it had
@@ -33,7 +34,7 @@ func (c *Cluster) Annotation(ctx context.Context, kind Workload, name, key strin
 		}
 		m = d.ObjectMeta
 	default:
-		return "", fmt.Errorf("%s: unknown workload kind %q for %s (want statefulset or deployment)", c.where(), kind, name)
+		return "", c.unknownWorkload(kind, name)
 	}
 	return m.Annotations[key], nil
 }
@@ -52,17 +53,17 @@ func (c *Cluster) Annotate(ctx context.Context, kind Workload, name, key, value 
 	case Deployment:
 		_, err = c.client.AppsV1().Deployments(c.namespace).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{})
 	default:
-		return fmt.Errorf("%s: unknown workload kind %q for %s (want statefulset or deployment)", c.where(), kind, name)
+		return c.unknownWorkload(kind, name)
 	}
 	if err != nil {
-		return fmt.Errorf("%s: annotate %s %s: %w", c.where(), kind, name, c.workloadErr(kind, name, err))
+		return report.Fail(report.WorkloadCall{Of: report.WorkloadAnnotate, Cluster: c.name, Namespace: c.namespace, Kind: string(kind), Name: name}, c.workloadErr(kind, name, err))
 	}
 	return nil
 }
 
 func (c *Cluster) workloadErr(kind Workload, name string, err error) error {
 	if apierrors.IsNotFound(err) {
-		return fmt.Errorf("%s %s %w in %s", kind, name, ErrNotFound, c.where())
+		return c.notFound(kind, name)
 	}
 	return explain(err)
 }

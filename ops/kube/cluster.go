@@ -17,6 +17,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 )
 
 // Options says how to reach one cluster.
@@ -114,14 +116,14 @@ func (c *Cluster) Ping(ctx context.Context) error {
 	defer cancel()
 	body, err := c.client.Discovery().RESTClient().Get().AbsPath("/version").Do(ctx).Raw()
 	if err != nil {
-		return fmt.Errorf("cluster %s (%s): %w", c.name, c.rest.Host, explain(err))
+		return report.Fail(report.Ping{Cluster: c.name, Host: c.rest.Host, How: report.PingCall}, explain(err))
 	}
 	var info version.Info
 	if err := json.Unmarshal(body, &info); err != nil {
-		return fmt.Errorf("cluster %s (%s): /version answered with something that is not a Kubernetes version: %w", c.name, c.rest.Host, err)
+		return report.Fail(report.Ping{Cluster: c.name, Host: c.rest.Host, How: report.PingNotVersion}, err)
 	}
 	if info.GitVersion == "" && info.Major == "" {
-		return fmt.Errorf("cluster %s (%s): /version answered without a version", c.name, c.rest.Host)
+		return report.Fail(report.Ping{Cluster: c.name, Host: c.rest.Host, How: report.PingNoVersion}, nil)
 	}
 	return nil
 }
@@ -130,9 +132,9 @@ func (c *Cluster) Ping(ctx context.Context) error {
 func explain(err error) error {
 	switch {
 	case apierrors.IsUnauthorized(err):
-		return fmt.Errorf("401 Unauthorized, the API server refused the token: check the kubeconfig user or service account: %w", err)
+		return report.Fail(report.APIRefused{Code: 401}, err)
 	case apierrors.IsForbidden(err):
-		return fmt.Errorf("403 Forbidden, the service account lacks a permission (see its Role): %w", err)
+		return report.Fail(report.APIRefused{Code: 403}, err)
 	}
 	return err
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/nycmeshnet/cutoverbot/ops/kube"
 	"github.com/nycmeshnet/cutoverbot/ops/kube/kubefake"
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 )
 
 // racingProxy stands between the bot's client and the API server and calls race before
@@ -115,7 +116,8 @@ func TestScaleGivesUpWhenEveryWriteConflicts(t *testing.T) {
 	_, err = c.Scale(context.Background(), kube.StatefulSet, "meshdb-celery-worker", 0, 10*time.Second, nil)
 	require.Error(t, err)
 	assert.True(t, apierrors.IsConflict(err), "the conflict is kept in the error: %v", err)
-	assert.Contains(t, err.Error(), "prod1/meshdb: scale statefulset meshdb-celery-worker to 0: still conflicting after 5 attempts")
+	assert.Equal(t, report.ScaleFailed{How: report.ScaleConflicting, Cluster: "prod1", Namespace: ns, Kind: "statefulset", Name: "meshdb-celery-worker", Replicas: 0, Attempts: 5},
+		failure(t, err).Facts)
 	assert.Equal(t, 5, w.count())
 	assert.NotEqual(t, int32(0), srv.SpecReplicas(kubefake.KindStatefulSet, ns, "meshdb-celery-worker"), "the bot's write never landed")
 }

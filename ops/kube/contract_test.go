@@ -18,6 +18,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/nycmeshnet/cutoverbot/ops/kube"
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 )
 
 // Contract tests: each runs against kubefake and, with a real control plane enabled
@@ -87,10 +88,9 @@ func TestContractFindPod(t *testing.T) {
 				got, err := c.FindPod(context.Background(), sel+",app=meshdb-meshweb-app", "meshdb-meshweb")
 				if tc.want == "" {
 					require.ErrorIs(t, err, kube.ErrNoPod)
-					var npe *kube.NoPodError
-					require.ErrorAs(t, err, &npe)
-					assert.Equal(t, "prod1", npe.Cluster)
-					assert.True(t, strings.HasPrefix(err.Error(), "no ready pod "+sel+",app=meshdb-meshweb-app with container meshdb-meshweb in prod1/"), err.Error())
+					np, ok := failure(t, err).Facts.(report.NoPod)
+					require.True(t, ok, "%v", err)
+					assert.Equal(t, report.NoPod{Cluster: "prod1", Namespace: c.Namespace(), Selector: sel + ",app=meshdb-meshweb-app", Container: "meshdb-meshweb", Matched: np.Matched}, np)
 					return
 				}
 				require.NoError(t, err)
@@ -111,7 +111,8 @@ func TestContractReadinessAndImageDigest(t *testing.T) {
 			map[string]string{"meshdb-postgres": "docker.io/library/postgres@sha256:15"}, false)
 		_, err := c.FindPod(ctx, "app in (meshdb-postgres-app),tier!=web", "meshdb-postgres")
 		require.ErrorIs(t, err, kube.ErrNoPod)
-		assert.Contains(t, err.Error(), "1 pods match the selector")
+		assert.Equal(t, report.NoPod{Cluster: "prod1", Namespace: c.Namespace(), Selector: "app in (meshdb-postgres-app),tier!=web", Container: "meshdb-postgres", Matched: 1},
+			failure(t, err).Facts, "one pod matches the selector, none is ready")
 		b.setPodReady(t, "pg-0", true)
 		p, err := c.FindPod(ctx, "app in (meshdb-postgres-app),tier!=web", "meshdb-postgres")
 		require.NoError(t, err)
@@ -171,7 +172,7 @@ func TestContractScale(t *testing.T) {
 		}
 		_, err := c.Scale(context.Background(), kube.Deployment, "meshweb", 0, time.Second, nil)
 		require.ErrorIs(t, err, kube.ErrNotFound)
-		assert.EqualError(t, err, "deployment meshweb not found in prod1/"+c.Namespace())
+		assert.Equal(t, report.WorkloadNotFound{Cluster: "prod1", Namespace: c.Namespace(), Kind: "deployment", Name: "meshweb"}, failure(t, err).Facts)
 	})
 }
 
@@ -184,7 +185,8 @@ func TestContractScaleTimeoutNamesTheState(t *testing.T) {
 		require.Error(t, err)
 		assert.ErrorIs(t, err, context.DeadlineExceeded)
 		assert.Equal(t, int32(1), prev)
-		assert.Contains(t, err.Error(), "scaled statefulset celery 1 -> 3, but status.replicas is still 1")
+		assert.Equal(t, report.ScaleFailed{How: report.ScaleStuck, Cluster: "prod1", Namespace: c.Namespace(), Kind: "statefulset", Name: "celery",
+			Previous: 1, Replicas: 3, Status: 1, Timeout: time.Second}, failure(t, err).Facts)
 		assert.Equal(t, int32(3), b.specReplicas(t, kube.StatefulSet, "celery"))
 	})
 }
@@ -221,7 +223,8 @@ func TestContractForbiddenAndUnauthorized(t *testing.T) {
 		b.deny(t, kube.Access{Verb: "get", Group: "apps", Resource: "statefulsets"})
 		err := c.WorkloadExists(ctx, kube.StatefulSet, "celery")
 		require.Error(t, err)
-		assert.Contains(t, err.Error(), "403 Forbidden, the service account lacks a permission")
+		assert.Equal(t, report.WorkloadCall{Of: report.WorkloadGet, Cluster: "prod1", Namespace: c.Namespace(), Kind: "statefulset", Name: "celery"}, failure(t, err).Facts)
+		assert.Equal(t, report.APIRefused{Code: 403}, failure(t, failure(t, err).Err).Facts, "what to check is said")
 		assert.NotErrorIs(t, err, kube.ErrNotFound)
 
 		b.deny(t, kube.Access{Verb: "create", Resource: "pods", Subresource: "exec"})
@@ -233,7 +236,7 @@ func TestContractForbiddenAndUnauthorized(t *testing.T) {
 		bad := b.connectWithToken(t, "not-a-token")
 		err = bad.Ping(ctx)
 		require.Error(t, err)
-		assert.Contains(t, err.Error(), "401 Unauthorized")
+		assert.Equal(t, report.APIRefused{Code: 401}, failure(t, failure(t, err).Err).Facts, "what to check is said")
 		err = bad.Exec(ctx, "pg-0", "postgres", []string{"true"}, nil, nil, nil)
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "Unauthorized")
@@ -301,22 +304,23 @@ func TestContractExec(t *testing.T) {
 
 				var stdout, stderr bytes.Buffer
 				err := c.Exec(ctx, "pg-0", "postgres", []string{"fail", "-Fc", "mesh db"}, nil, &stdout, &stderr)
-				var exit *kube.ExitError
-				require.ErrorAs(t, err, &exit)
+				exit, ok := failure(t, err).Facts.(report.ExitCode)
+				require.True(t, ok, "%v", err)
 				assert.Equal(t, 3, exit.Code)
-				assert.True(t, strings.HasSuffix(exit.StderrTail, "pg_dump: error: connection refused\n"))
+				assert.True(t, strings.HasSuffix(exit.Stderr, "pg_dump: error: connection refused"))
 				assert.Equal(t, stderrText, stderr.String())
 				assert.Equal(t, "partial", stdout.String())
 
 				err = c.Exec(ctx, "pg-0", "postgres", []string{"explode"}, nil, nil, nil)
 				require.Error(t, err)
-				assert.False(t, errors.As(err, &exit), "a runtime error is not an exit status")
-				assert.Contains(t, err.Error(), "container runtime exploded")
+				_, isExit := failure(t, err).Facts.(report.ExitCode)
+				assert.False(t, isExit, "a runtime error is not an exit status")
+				assert.ErrorContains(t, failure(t, err).Err, "container runtime exploded")
 
 				execs := b.execCount()
 				err = c.Exec(ctx, "pg-9", "postgres", []string{"true"}, nil, nil, nil)
 				require.Error(t, err)
-				assert.Contains(t, err.Error(), `pods "pg-9" not found`)
+				assert.ErrorContains(t, failure(t, err).Err, `pods "pg-9" not found`)
 				err = c.Exec(ctx, "pg-0", "nope", []string{"true"}, nil, nil, nil)
 				require.Error(t, err)
 				assert.Contains(t, err.Error(), "container nope is not valid for pod pg-0")

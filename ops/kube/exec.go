@@ -15,32 +15,17 @@ import (
 	"k8s.io/client-go/tools/remotecommand"
 	utilexec "k8s.io/client-go/util/exec"
 	"k8s.io/streaming/pkg/httpstream"
+
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 )
 
-// stderrTailSize is how much of a failed command's stderr its ExitError keeps.
+// stderrTailSize is how much of a failed command's stderr its report.ExitCode keeps.
 const stderrTailSize = 2048
-
-// ExitError is a command that ran in a container and exited non-zero.
-type ExitError struct {
-	Cluster, Namespace, Pod, Container string
-	Argv                               []string
-	Code                               int
-	StderrTail                         string // the last ~2 KB of its stderr
-}
-
-func (e *ExitError) Error() string {
-	msg := fmt.Sprintf("%s/%s pod %s container %s: command %s exited with code %d",
-		e.Cluster, e.Namespace, e.Pod, e.Container, quoteArgv(e.Argv), e.Code)
-	if tail := strings.TrimSpace(e.StderrTail); tail != "" {
-		msg += ": " + tail
-	}
-	return msg
-}
 
 // Exec runs argv in a container of a pod without a TTY, streaming stdin (may be nil) to it and
 // its stdout and stderr to the writers (either may be nil). It speaks WebSocket first and falls
 // back to SPDY when the server (or a proxy) refuses the WebSocket upgrade, as kubectl does. A
-// non-zero exit is an *ExitError; cancelling ctx ends the stream. Output is never buffered
+// non-zero exit is a report.ExitCode failure; cancelling ctx ends the stream. Output is never buffered
 // whole: dumps are hundreds of MB.
 func (c *Cluster) Exec(ctx context.Context, pod, container string, argv []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	return c.ExecShown(ctx, pod, container, argv, argv, stdin, stdout, stderr)
@@ -49,9 +34,10 @@ func (c *Cluster) Exec(ctx context.Context, pod, container string, argv []string
 // ExecShown is Exec for a command wrapped for the pod (say, to record its pid) whose
 // errors should name shown, the command people know.
 func (c *Cluster) ExecShown(ctx context.Context, pod, container string, argv, shown []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	where := fmt.Sprintf("%s pod %s container %s: exec %s", c.where(), pod, container, quoteArgv(shown))
+	where := report.ExecFailed{Cluster: c.name, Namespace: c.namespace, Pod: pod, Container: container, Command: quoteArgv(shown)}
 	if len(argv) == 0 {
-		return fmt.Errorf("%s: empty command", where)
+		where.Empty = true
+		return report.Fail(where, nil)
 	}
 	req := c.client.CoreV1().RESTClient().Post().
 		Resource("pods").Namespace(c.namespace).Name(pod).SubResource("exec").
@@ -64,7 +50,7 @@ func (c *Cluster) ExecShown(ctx context.Context, pod, container string, argv, sh
 		}, scheme.ParameterCodec)
 	executor, guard, err := c.executor(req.URL())
 	if err != nil {
-		return fmt.Errorf("%s: %w", where, err)
+		return report.Fail(where, err)
 	}
 
 	if stdout == nil {
@@ -84,19 +70,17 @@ func (c *Cluster) ExecShown(ctx context.Context, pod, container string, argv, sh
 	}
 	var exit utilexec.ExitError
 	if errors.As(err, &exit) && exit.Exited() {
-		return &ExitError{
+		return report.Fail(report.ExitCode{
 			Cluster: c.name, Namespace: c.namespace, Pod: pod, Container: container,
-			Argv: append([]string(nil), shown...), Code: exit.ExitStatus(), StderrTail: tail.String(),
-		}
+			Command: quoteArgv(shown), Code: exit.ExitStatus(), Stderr: strings.TrimSpace(tail.String()),
+		}, nil)
 	}
 	err = explain(err)
 	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
 		err = fmt.Errorf("%w: %w", cerr, err)
 	}
-	if t := strings.TrimSpace(tail.String()); t != "" {
-		return fmt.Errorf("%s: %w (stderr: %s)", where, err, t)
-	}
-	return fmt.Errorf("%s: %w", where, err)
+	where.Stderr = strings.TrimSpace(tail.String())
+	return report.Fail(where, err)
 }
 
 // executor makes a WebSocket executor that falls back to SPDY. The fallback test is the one

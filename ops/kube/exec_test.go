@@ -18,6 +18,7 @@ import (
 
 	"github.com/nycmeshnet/cutoverbot/ops/kube"
 	"github.com/nycmeshnet/cutoverbot/ops/kube/kubefake"
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 )
 
 // transports are the two ways exec reaches the server: WebSocket (v5), and SPDY when the
@@ -92,7 +93,7 @@ func TestExecWithoutStdinSeesEOF(t *testing.T) {
 }
 
 func TestExecNonZeroExitKeepsStderrTail(t *testing.T) {
-	// 3 KB of stderr: the ExitError keeps the last 2 KB, the caller's writer gets all of it.
+	// 3 KB of stderr: the ExitCode failure keeps the last 2 KB, the caller's writer gets all of it.
 	stderrText := strings.Repeat("noise\n", 500) + "pg_dump: error: connection refused\n"
 	for _, tr := range transports {
 		t.Run(tr.name, func(t *testing.T) {
@@ -104,34 +105,31 @@ func TestExecNonZeroExitKeepsStderrTail(t *testing.T) {
 			var stdout, stderr bytes.Buffer
 			err := c.Exec(context.Background(), "pg-0", "postgres", []string{"pg_dump", "-Fc", "mesh db"}, nil, &stdout, &stderr)
 
-			var exit *kube.ExitError
-			require.ErrorAs(t, err, &exit)
-			assert.Equal(t, 3, exit.Code)
-			assert.Equal(t, []string{"pg_dump", "-Fc", "mesh db"}, exit.Argv)
-			assert.Equal(t, kube.ExitError{Cluster: "prod1", Namespace: ns, Pod: "pg-0", Container: "postgres"},
-				kube.ExitError{Cluster: exit.Cluster, Namespace: exit.Namespace, Pod: exit.Pod, Container: exit.Container})
-			assert.LessOrEqual(t, len(exit.StderrTail), 2048+3)
-			assert.True(t, strings.HasSuffix(exit.StderrTail, "pg_dump: error: connection refused\n"))
-			assert.True(t, strings.HasPrefix(exit.Error(),
-				`prod1/meshdb pod pg-0 container postgres: command pg_dump -Fc "mesh db" exited with code 3: ...`), exit.Error())
+			f := failure(t, err)
+			exit, ok := f.Facts.(report.ExitCode)
+			require.True(t, ok, "%v", err)
+			assert.NoError(t, f.Err, "the exit code says it all")
+			assert.LessOrEqual(t, len(exit.Stderr), 2048+3)
+			assert.True(t, strings.HasPrefix(exit.Stderr, "..."), "the start of stderr is cut")
+			assert.True(t, strings.HasSuffix(exit.Stderr, "pg_dump: error: connection refused"))
+			exit.Stderr = ""
+			assert.Equal(t, report.ExitCode{Cluster: "prod1", Namespace: ns, Pod: "pg-0", Container: "postgres", Command: `pg_dump -Fc "mesh db"`, Code: 3}, exit)
 			assert.Equal(t, stderrText, stderr.String())
 			assert.Equal(t, "partial", stdout.String())
 		})
 	}
 }
 
-func TestExecHandlerErrorIsNotAnExitError(t *testing.T) {
+func TestExecHandlerErrorIsNotAnExitCode(t *testing.T) {
 	for _, tr := range transports {
 		t.Run(tr.name, func(t *testing.T) {
 			_, c := execCluster(t, tr.disableWS, func(context.Context, kubefake.ExecRequest) (int, error) {
 				return 0, errors.New("container runtime exploded")
 			})
 			err := c.Exec(context.Background(), "pg-0", "postgres", []string{"true"}, nil, nil, nil)
-			require.Error(t, err)
-			var exit *kube.ExitError
-			assert.False(t, errors.As(err, &exit))
-			assert.Contains(t, err.Error(), "container runtime exploded")
-			assert.Contains(t, err.Error(), "prod1/meshdb pod pg-0 container postgres: exec true")
+			f := failure(t, err)
+			assert.Equal(t, report.ExecFailed{Cluster: "prod1", Namespace: ns, Pod: "pg-0", Container: "postgres", Command: "true"}, f.Facts, "not an exit status")
+			assert.ErrorContains(t, f.Err, "container runtime exploded")
 		})
 	}
 }
@@ -196,7 +194,7 @@ func TestExecStreamCutSurfacesAnError(t *testing.T) {
 			out := &countingWriter{w: io.Discard}
 			err := c.Exec(context.Background(), "pg-0", "postgres", []string{"pg_dump"}, nil, out, nil)
 			require.Error(t, err, "a stream cut after %d bytes must not look like success", out.n.Load())
-			assert.Contains(t, err.Error(), "prod1/meshdb pod pg-0 container postgres: exec pg_dump")
+			assert.Equal(t, report.ExecFailed{Cluster: "prod1", Namespace: ns, Pod: "pg-0", Container: "postgres", Command: "pg_dump"}, failure(t, err).Facts)
 			if tr.disableWS {
 				// client-go alone would report this SPDY stream as a success.
 				assert.ErrorIs(t, err, kube.ErrNoExitStatus)

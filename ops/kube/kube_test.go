@@ -14,6 +14,7 @@ import (
 
 	"github.com/nycmeshnet/cutoverbot/ops/kube"
 	"github.com/nycmeshnet/cutoverbot/ops/kube/kubefake"
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 )
 
 const ns = "meshdb"
@@ -61,7 +62,7 @@ func TestContextsInOneKubeconfigReachTheirOwnServer(t *testing.T) {
 	assert.NoError(t, c2.WorkloadExists(ctx, kube.StatefulSet, "meshdb-celery-worker"))
 	err := c1.WorkloadExists(ctx, kube.StatefulSet, "meshdb-celery-worker")
 	assert.ErrorIs(t, err, kube.ErrNotFound)
-	assert.EqualError(t, err, "statefulset meshdb-celery-worker not found in prod1/meshdb")
+	assert.Equal(t, report.WorkloadNotFound{Cluster: "prod1", Namespace: "meshdb", Kind: "statefulset", Name: "meshdb-celery-worker"}, failure(t, err).Facts)
 }
 
 func TestConnectToMissingContextFails(t *testing.T) {
@@ -86,8 +87,8 @@ func TestBadTokenIsRefusedWithClearError(t *testing.T) {
 
 	err = c.Ping(context.Background())
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "cluster prod1")
-	assert.Contains(t, err.Error(), "Unauthorized")
+	assert.Equal(t, report.Ping{Cluster: "prod1", Host: failure(t, err).Facts.(report.Ping).Host, How: report.PingCall}, failure(t, err).Facts)
+	assert.Equal(t, report.APIRefused{Code: 401}, failure(t, failure(t, err).Err).Facts)
 
 	err = c.Exec(context.Background(), "web-1", "web", []string{"true"}, nil, nil, nil)
 	require.Error(t, err)
@@ -99,8 +100,10 @@ func TestUnreachableServer(t *testing.T) {
 	srv, c := startCluster(t, kubefake.Options{})
 	srv.SetReachable(false)
 	err := c.Ping(context.Background())
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "cluster prod1")
+	ping, ok := failure(t, err).Facts.(report.Ping)
+	require.True(t, ok, "%v", err)
+	assert.Equal(t, report.Ping{Cluster: "prod1", Host: ping.Host, How: report.PingCall}, ping)
+	assert.NotEmpty(t, ping.Host, "the address tried is named")
 	srv.SetReachable(true)
 	assert.NoError(t, c.Ping(context.Background()))
 }
@@ -116,7 +119,7 @@ func TestFindPodSetBasedSelectorAndReadiness(t *testing.T) {
 
 	_, err := c.FindPod(ctx, "app in (meshdb-postgres-app),tier!=web", "meshdb-postgres")
 	require.ErrorIs(t, err, kube.ErrNoPod)
-	assert.Contains(t, err.Error(), "1 pods match the selector")
+	assert.Equal(t, 1, failure(t, err).Facts.(report.NoPod).Matched, "one pod matches the selector, none is ready")
 
 	srv.SetPodReady(ns, "pg-0", true)
 	p, err := c.FindPod(ctx, "app in (meshdb-postgres-app),tier!=web", "meshdb-postgres")
@@ -190,7 +193,8 @@ func TestScaleTimeoutNamesTheState(t *testing.T) {
 	require.Error(t, err)
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.Equal(t, int32(1), prev)
-	assert.Contains(t, err.Error(), "prod1/meshdb: scaled statefulset meshdb-celery-worker 1 -> 0, but status.replicas is still 1")
+	assert.Equal(t, report.ScaleFailed{How: report.ScaleStuck, Cluster: "prod1", Namespace: "meshdb", Kind: "statefulset", Name: "meshdb-celery-worker",
+		Previous: 1, Replicas: 0, Status: 1, Timeout: 200 * time.Millisecond}, failure(t, err).Facts)
 	assert.Equal(t, int32(0), srv.SpecReplicas(kubefake.KindStatefulSet, ns, "meshdb-celery-worker"))
 }
 
@@ -198,7 +202,7 @@ func TestScaleMissingWorkload(t *testing.T) {
 	_, c := startCluster(t, kubefake.Options{})
 	_, err := c.Scale(context.Background(), kube.Deployment, "meshweb", 0, time.Second, nil)
 	require.ErrorIs(t, err, kube.ErrNotFound)
-	assert.EqualError(t, err, "deployment meshweb not found in prod1/meshdb")
+	assert.Equal(t, report.WorkloadNotFound{Cluster: "prod1", Namespace: "meshdb", Kind: "deployment", Name: "meshweb"}, failure(t, err).Facts)
 	_, err = c.Scale(context.Background(), kube.Workload("daemonset"), "x", 0, time.Second, nil)
 	assert.Error(t, err)
 	assert.False(t, errors.Is(err, kube.ErrNotFound))

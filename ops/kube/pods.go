@@ -3,13 +3,14 @@ package kube
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sort"
 	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 )
 
 // Pod is a running, ready pod chosen to run commands in.
@@ -19,24 +20,9 @@ type Pod struct {
 	Created         time.Time
 }
 
-// ErrNoPod is wrapped by NoPodError so a caller can fall back (errors.Is).
+// ErrNoPod is what a report.NoPod failure stands for, so a caller can fall back
+// (errors.Is).
 var ErrNoPod = errors.New("no ready pod")
-
-// NoPodError says no pod fits; Matched counts the pods the selector found at all.
-type NoPodError struct {
-	Cluster, Namespace, Selector, Container string
-	Matched                                 int
-}
-
-func (e *NoPodError) Error() string {
-	msg := fmt.Sprintf("no ready pod %s with container %s in %s/%s", e.Selector, e.Container, e.Cluster, e.Namespace)
-	if e.Matched > 0 {
-		msg += fmt.Sprintf(" (%d pods match the selector, none is Running and Ready with that container)", e.Matched)
-	}
-	return msg
-}
-
-func (e *NoPodError) Unwrap() error { return ErrNoPod }
 
 // FindPod returns the newest pod matching the label selector that is Running, Ready, not
 // being deleted, and has the container.
@@ -60,7 +46,7 @@ func (c *Cluster) ImageDigest(ctx context.Context, selector, container string) (
 		id = id[i+3:]
 	}
 	if id == "" {
-		return "", fmt.Errorf("%s: pod %s container %s reports no image ID yet", c.where(), p.Name, container)
+		return "", report.Fail(report.NoImageID{Cluster: c.name, Namespace: c.namespace, Pod: p.Name, Container: container}, nil)
 	}
 	return id, nil
 }
@@ -71,7 +57,7 @@ func (c *Cluster) readyPods(ctx context.Context, selector, container string) ([]
 	defer cancel()
 	list, err := c.client.CoreV1().Pods(c.namespace).List(ctx, metav1.ListOptions{LabelSelector: selector})
 	if err != nil {
-		return nil, fmt.Errorf("%s: list pods %s: %w", c.where(), selector, explain(err))
+		return nil, report.Fail(report.ListPods{Cluster: c.name, Namespace: c.namespace, Selector: selector}, explain(err))
 	}
 	var out []Pod
 	for i := range list.Items {
@@ -86,7 +72,7 @@ func (c *Cluster) readyPods(ctx context.Context, selector, container string) ([]
 		out = append(out, pod)
 	}
 	if len(out) == 0 {
-		return nil, &NoPodError{Cluster: c.name, Namespace: c.namespace, Selector: selector, Container: container, Matched: len(list.Items)}
+		return nil, &report.Failed{Facts: report.NoPod{Cluster: c.name, Namespace: c.namespace, Selector: selector, Container: container, Matched: len(list.Items)}, Sentinel: ErrNoPod}
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if !out[i].Created.Equal(out[j].Created) {

@@ -8,6 +8,9 @@ import (
 	"sync/atomic"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/nycmeshnet/cutoverbot/ops/report"
+
 	//lint:ignore SA1019 client-go's spdy.Upgrader still speaks this package's Connection type
 	"k8s.io/apimachinery/pkg/util/httpstream"
 	"k8s.io/client-go/rest"
@@ -63,7 +66,7 @@ func (g *statusGuard) check() error {
 		return nil
 	}
 	if (g.protocol == "v4.channel.k8s.io" || g.protocol == "v5.channel.k8s.io") && g.errStream.n.Load() == 0 {
-		return ErrNoExitStatus
+		return &report.Failed{Facts: report.NoExitStatus{}, Sentinel: ErrNoExitStatus}
 	}
 	return nil
 }

@@ -9,6 +9,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/util/retry"
+
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 )
 
 // Workload is a kind of replicated workload that can be scaled.
@@ -43,12 +45,12 @@ func (c *Cluster) Replicas(ctx context.Context, kind Workload, name string) (spe
 		}
 		err = gerr
 	default:
-		return 0, 0, fmt.Errorf("%s: unknown workload kind %q for %s (want statefulset or deployment)", c.where(), kind, name)
+		return 0, 0, c.unknownWorkload(kind, name)
 	}
 	if apierrors.IsNotFound(err) {
-		return 0, 0, fmt.Errorf("%s %s %w in %s", kind, name, ErrNotFound, c.where())
+		return 0, 0, c.notFound(kind, name)
 	}
-	return 0, 0, fmt.Errorf("%s: get %s %s: %w", c.where(), kind, name, explain(err))
+	return 0, 0, report.Fail(report.WorkloadCall{Of: report.WorkloadGet, Cluster: c.name, Namespace: c.namespace, Kind: string(kind), Name: name}, explain(err))
 }
 
 // deref reads spec.replicas, which the API defaults to 1 when unset.
@@ -74,7 +76,7 @@ func (c *Cluster) Scale(ctx context.Context, kind Workload, name string, replica
 		progress = func(ScaleProgress) {}
 	}
 	if replicas < 0 {
-		return 0, fmt.Errorf("%s: scale %s %s to %d: replicas must not be negative", c.where(), kind, name, replicas)
+		return 0, report.Fail(c.scaleFailed(report.ScaleNegative, kind, name, replicas), nil)
 	}
 	previous, err = c.setScale(ctx, kind, name, replicas)
 	if err != nil {
@@ -105,11 +107,13 @@ func (c *Cluster) Scale(ctx context.Context, kind Workload, name string, replica
 	case err == nil:
 		return previous, nil
 	case last < 0:
-		return previous, fmt.Errorf("%s: scaled %s %s %d -> %d, then could not read its status before the wait ended: %w (last error: %v)",
-			c.where(), kind, name, previous, replicas, err, rerr)
+		f := c.scaleFailed(report.ScaleUnread, kind, name, replicas)
+		f.Previous, f.LastErr = previous, fmt.Sprint(rerr)
+		return previous, report.Fail(f, err)
 	default:
-		return previous, fmt.Errorf("%s: scaled %s %s %d -> %d, but status.replicas is still %d after %s: %w",
-			c.where(), kind, name, previous, replicas, last, timeout, err)
+		f := c.scaleFailed(report.ScaleStuck, kind, name, replicas)
+		f.Previous, f.Status, f.Timeout = previous, last, timeout
+		return previous, report.Fail(f, err)
 	}
 }
 
@@ -126,11 +130,13 @@ func (c *Cluster) setScale(ctx context.Context, kind Workload, name string, repl
 	case err == nil:
 		return previous, nil
 	case apierrors.IsNotFound(err):
-		return previous, fmt.Errorf("%s %s %w in %s", kind, name, ErrNotFound, c.where())
+		return previous, c.notFound(kind, name)
 	case apierrors.IsConflict(err):
-		return 0, fmt.Errorf("%s: scale %s %s to %d: still conflicting after %d attempts: %w", c.where(), kind, name, replicas, retry.DefaultRetry.Steps, err)
+		f := c.scaleFailed(report.ScaleConflicting, kind, name, replicas)
+		f.Attempts = retry.DefaultRetry.Steps
+		return 0, report.Fail(f, err)
 	default:
-		return previous, fmt.Errorf("%s: scale %s %s to %d: %w", c.where(), kind, name, replicas, explain(err))
+		return previous, report.Fail(c.scaleFailed(report.ScaleCall, kind, name, replicas), explain(err))
 	}
 }
 
@@ -158,5 +164,20 @@ func (c *Cluster) trySetScale(ctx context.Context, kind Workload, name string, r
 		_, err = apps.Deployments(c.namespace).UpdateScale(ctx, name, sc, metav1.UpdateOptions{})
 		return previous, err
 	}
-	return 0, fmt.Errorf("unknown workload kind %q (want statefulset or deployment)", kind)
+	return 0, report.Fail(report.UnknownWorkload{Kind: string(kind)}, nil)
+}
+
+// scaleFailed is a failed scale of the workload in this cluster.
+func (c *Cluster) scaleFailed(how report.ScaleHow, kind Workload, name string, replicas int32) report.ScaleFailed {
+	return report.ScaleFailed{How: how, Cluster: c.name, Namespace: c.namespace, Kind: string(kind), Name: name, Replicas: replicas}
+}
+
+// unknownWorkload refuses a kind that is neither a statefulset nor a deployment.
+func (c *Cluster) unknownWorkload(kind Workload, name string) error {
+	return report.Fail(report.UnknownWorkload{Cluster: c.name, Namespace: c.namespace, Kind: string(kind), Name: name}, nil)
+}
+
+// notFound is a workload that is not in this cluster (errors.Is ErrNotFound).
+func (c *Cluster) notFound(kind Workload, name string) error {
+	return &report.Failed{Facts: report.WorkloadNotFound{Cluster: c.name, Namespace: c.namespace, Kind: string(kind), Name: name}, Sentinel: ErrNotFound}
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 )
 
 // State is what tells, cheaply, whether a database may have changed between two
@@ -43,7 +45,7 @@ func ReadState(ctx context.Context, ex Execer, db DB) (State, error) {
 	var out bytes.Buffer
 	stderr := newTail(4096)
 	if err := ex.Exec(ctx, PsqlArgv(db, StateSQL), nil, &out, stderr); err != nil {
-		return State{}, fmt.Errorf("read the transaction horizon and row counters of %s: %w%s", db.Name, err, stderrNote(stderr))
+		return State{}, inPod(report.PodCommand{Of: report.CommandState, Database: db.Name}, err, stderr)
 	}
 	return ParseState(strings.TrimSpace(out.String()))
 }
@@ -52,15 +54,15 @@ func ReadState(ctx context.Context, ex Execer, db DB) (State, error) {
 func ParseState(line string) (State, error) {
 	f := strings.Split(line, "|")
 	if len(f) != 4 || f[0] == "" || f[3] == "" {
-		return State{}, fmt.Errorf("unexpected answer to the state query: %q", line)
+		return State{}, report.Fail(report.UnexpectedAnswer{Of: report.AnswerState, Said: line}, nil)
 	}
 	changes, err1 := strconv.ParseInt(f[1], 10, 64)
 	open, err2 := strconv.ParseInt(f[2], 10, 64)
 	if err1 != nil || err2 != nil {
-		return State{}, fmt.Errorf("unexpected answer to the state query: %q", line)
+		return State{}, report.Fail(report.UnexpectedAnswer{Of: report.AnswerState, Said: line}, nil)
 	}
 	if _, err := strconv.ParseUint(f[0], 10, 64); err != nil {
-		return State{}, fmt.Errorf("unexpected answer to the state query: %q", line)
+		return State{}, report.Fail(report.UnexpectedAnswer{Of: report.AnswerState, Said: line}, nil)
 	}
 	return State{NextXid: f[0], RowChanges: changes, OpenWrites: open, Sequences: f[3]}, nil
 }
@@ -75,7 +77,7 @@ func (s State) String() string {
 func ParseStateString(line string) (State, error) {
 	var s State
 	if _, err := fmt.Sscanf(line, "next xid %s %d row changes, %d open writes, sequences %s", &s.NextXid, &s.RowChanges, &s.OpenWrites, &s.Sequences); err != nil {
-		return State{}, fmt.Errorf("unexpected recorded state %q: %w", line, err)
+		return State{}, report.Fail(report.UnexpectedAnswer{Of: report.AnswerRecordedState, Said: line}, err)
 	}
 	s.NextXid = strings.TrimSuffix(s.NextXid, ",")
 	return s, nil

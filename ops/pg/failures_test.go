@@ -15,6 +15,15 @@ import (
 	"github.com/nycmeshnet/cutoverbot/ops/report"
 )
 
+// failed is the first failure of ours err carries: what a person reads is worded
+// from its facts, so tests hold the facts rather than text.
+func failed(t *testing.T, err error) *report.Failed {
+	t.Helper()
+	var f *report.Failed
+	require.ErrorAs(t, err, &f)
+	return f
+}
+
 // A backup refuses to replace a file, before it dumps and when the file appears while
 // it dumps; the refusal is a failure with the path as data (the transport words it),
 // and the file there is left as it was.

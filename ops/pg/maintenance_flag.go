@@ -3,8 +3,9 @@ package pg
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"strings"
+
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 )
 
 // MaintenanceState reads MAINTENANCE_MODE from flags_flagstate: no row means off.
@@ -15,7 +16,7 @@ func MaintenanceState(ctx context.Context, ex Execer, db DB) (bool, error) {
 	var out bytes.Buffer
 	stderr := newTail(2048)
 	if err := ex.Exec(ctx, PsqlArgv(db, MaintenanceQuerySQL()), nil, &out, stderr); err != nil {
-		return false, fmt.Errorf("read MAINTENANCE_MODE in %s: %w%s", db.Name, err, stderrNote(stderr))
+		return false, inPod(report.PodCommand{Of: report.CommandMaintenanceRead, Database: db.Name}, err, stderr)
 	}
 	on := false
 	for _, v := range strings.Split(out.String(), "\n") {
@@ -24,7 +25,7 @@ func MaintenanceState(ctx context.Context, ex Execer, db DB) (bool, error) {
 			on = true
 		case "n", "no", "f", "false", "off", "0", "":
 		default:
-			return false, fmt.Errorf("MAINTENANCE_MODE in %s has value %q, neither True nor False: fix the flags_flagstate row", db.Name, strings.TrimSpace(v))
+			return false, report.Fail(report.UnexpectedAnswer{Of: report.AnswerMaintenance, Said: strings.TrimSpace(v), Database: db.Name}, nil)
 		}
 	}
 	return on, nil
@@ -35,7 +36,7 @@ func MaintenanceState(ctx context.Context, ex Execer, db DB) (bool, error) {
 func SetMaintenanceSQL(ctx context.Context, ex Execer, db DB, on bool) error {
 	stderr := newTail(2048)
 	if err := ex.Exec(ctx, PsqlArgv(db, MaintenanceSetSQL(on)), nil, &bytes.Buffer{}, stderr); err != nil {
-		return fmt.Errorf("set MAINTENANCE_MODE in SQL: %w%s", err, stderrNote(stderr))
+		return inPod(report.PodCommand{Of: report.CommandMaintenanceSet, Database: db.Name}, err, stderr)
 	}
 	return nil
 }

@@ -216,8 +216,11 @@ func TestCutDumpLeavesNothingAndBadMagicIsRefused(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "cut.dump")
 	_, err := pg.Dump(ctx, cutAfter(local(s), 50_000), db, path)
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "failed after")
+	exit, ok := failed(t, err).Facts.(report.DumpExit)
+	require.True(t, ok, "%v", err)
+	assert.Equal(t, strings.Join(pg.DumpArgv(db), " "), exit.Command)
+	assert.Positive(t, exit.Bytes, "the bytes that came before the cut")
+	assert.LessOrEqual(t, exit.Bytes, int64(50_000))
 	entries, _ := os.ReadDir(dir)
 	assert.Empty(t, entries, "no file, not even a partial one")
 
@@ -227,6 +230,7 @@ func TestCutDumpLeavesNothingAndBadMagicIsRefused(t *testing.T) {
 	})
 	_, err = pg.Dump(ctx, notDump, db, path)
 	assert.ErrorIs(t, err, pg.ErrBadMagic)
+	assert.Equal(t, report.BadMagic{Head: "-- pl", Cut: true}, failed(t, err).Facts, "the stream is cut at its first bytes")
 	entries, _ = os.ReadDir(dir)
 	assert.Empty(t, entries)
 
@@ -235,8 +239,10 @@ func TestCutDumpLeavesNothingAndBadMagicIsRefused(t *testing.T) {
 		return errors.New("exit 1")
 	})
 	_, err = pg.Dump(ctx, failing, db, path)
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "connection to server", "the error shows pg_dump's stderr")
+	exit, ok = failed(t, err).Facts.(report.DumpExit)
+	require.True(t, ok, "%v", err)
+	assert.Contains(t, exit.Stderr, "connection to server", "the failure keeps pg_dump's stderr")
+	assert.EqualError(t, failed(t, err).Err, "exit 1")
 }
 
 func TestChecksumMismatchRefusesTheRestore(t *testing.T) {
@@ -277,7 +283,7 @@ func TestChecksumMismatchRefusesTheRestore(t *testing.T) {
 	assert.Empty(t, pg.CompareFingerprints(before, fingerprints(t, dest)))
 
 	_, err = pg.Restore(ctx, local(dest), db, res, "/tmp/x'; rm -rf /", 1)
-	assert.ErrorContains(t, err, "refusing remote path")
+	assert.Equal(t, report.RemotePath{Path: "/tmp/x'; rm -rf /"}, failed(t, err).Facts)
 }
 
 func TestMaintenanceFlagBothWays(t *testing.T) {
@@ -309,10 +315,13 @@ func TestMaintenanceFlagBothWays(t *testing.T) {
 	assert.Equal(t, "False", sql(t, s, "SELECT string_agg(value, ',') FROM flags_flagstate WHERE name='MAINTENANCE_MODE'"))
 	sql(t, s, "UPDATE flags_flagstate SET value = 'maybe'")
 	_, err = pg.MaintenanceState(ctx, local(s), db)
-	assert.ErrorContains(t, err, `"maybe"`)
+	assert.Equal(t, report.UnexpectedAnswer{Of: report.AnswerMaintenance, Said: "maybe", Database: "meshdb"}, failed(t, err).Facts)
 
 	_, err = pg.MaintenanceState(ctx, local(s), pg.DB{Name: "nosuchdb", User: "meshdb"})
-	assert.ErrorContains(t, err, "nosuchdb", "psql's complaint is in the error")
+	cmd, ok := failed(t, err).Facts.(report.PodCommand)
+	require.True(t, ok, "%v", err)
+	assert.Equal(t, report.CommandMaintenanceRead, cmd.Of)
+	assert.Contains(t, cmd.Stderr, "nosuchdb", "psql's complaint is kept")
 }
 
 // Two servers seeded alike fingerprint alike; and fingerprints compare rows, not how a

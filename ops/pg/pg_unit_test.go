@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nycmeshnet/cutoverbot/ops/pg"
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 )
 
 // Small fakes of a pod: what Dump and Restore do with what comes back.
@@ -23,24 +24,25 @@ import (
 func TestDumpFailuresLeaveNoFile(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range []struct {
-		name    string
-		stream  func(w io.Writer) error
-		wantIs  error
-		wantMsg string
+		name   string
+		stream func(w io.Writer) error
+		wantIs error
+		want   report.Facts
+		cause  string // the cause's text, "" none
 	}{
 		{"error after a whole-looking stream", func(w io.Writer) error {
 			_, _ = io.WriteString(w, "PGDMP"+strings.Repeat("x", 1000))
 			return errors.New("exit code 137")
-		}, nil, "failed after 1005 bytes"},
+		}, nil, report.DumpExit{Command: strings.Join(pg.DumpArgv(db), " "), Bytes: 1005}, "exit code 137"},
 		{"stream shorter than the magic", func(w io.Writer) error {
 			_, err := io.WriteString(w, "PGD")
 			return err
-		}, pg.ErrBadMagic, `"PGD"`},
-		{"empty stream", func(w io.Writer) error { return nil }, pg.ErrBadMagic, "0 bytes"},
+		}, pg.ErrBadMagic, report.BadMagic{Head: "PGD", Bytes: 3}, ""},
+		{"empty stream", func(w io.Writer) error { return nil }, pg.ErrBadMagic, report.BadMagic{}, ""},
 		{"cut inside the magic", func(w io.Writer) error {
 			_, _ = io.WriteString(w, "PG")
 			return errors.New("connection reset")
-		}, nil, "connection reset"},
+		}, nil, report.DumpExit{Command: strings.Join(pg.DumpArgv(db), " "), Bytes: 2}, "connection reset"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -50,14 +52,20 @@ func TestDumpFailuresLeaveNoFile(t *testing.T) {
 			ex := pg.ExecFunc(func(ctx context.Context, argv []string, stdin io.Reader, stdout, stderr io.Writer) error {
 				return tc.stream(stdout)
 			})
-			_, err := pg.Dump(ctx, ex, pg.DB{Name: "meshdb", User: "meshdb"}, path)
+			_, err := pg.Dump(ctx, ex, db, path)
 			require.Error(t, err)
 			if tc.wantIs != nil {
 				assert.ErrorIs(t, err, tc.wantIs)
 			} else {
 				assert.NotErrorIs(t, err, pg.ErrBadMagic)
 			}
-			assert.Contains(t, err.Error(), tc.wantMsg)
+			f := failed(t, err)
+			assert.Equal(t, tc.want, f.Facts)
+			if tc.cause == "" {
+				assert.NoError(t, f.Err)
+			} else {
+				assert.EqualError(t, f.Err, tc.cause)
+			}
 			entries, _ := os.ReadDir(dir)
 			assert.Empty(t, entries, "neither the dump nor a partial file")
 		})
@@ -94,8 +102,8 @@ func TestRestoreRefusesUnsafeRemotePathsBeforeRunningAnything(t *testing.T) {
 				return nil
 			})
 			_, err := pg.Restore(context.Background(), ex, pg.DB{Name: "meshdb", User: "meshdb"}, pg.DumpResult{Path: "/nonexistent", SHA256: "x"}, p, 1)
-			assert.ErrorContains(t, err, "refusing remote path")
-			assert.Error(t, pg.Unstage(context.Background(), ex, p))
+			assert.Equal(t, report.RemotePath{Path: p}, failed(t, err).Facts)
+			assert.Equal(t, report.RemotePath{Path: p}, failed(t, pg.Unstage(context.Background(), ex, p)).Facts)
 			assert.Zero(t, calls, "no command runs in the pod")
 		})
 	}
@@ -170,9 +178,11 @@ func TestRestoreReadsThePgRestoreLog(t *testing.T) {
 				assert.Len(t, res.Messages, tc.ignored)
 				return
 			}
-			require.Error(t, err)
-			assert.Contains(t, err.Error(), strings.TrimSpace(strings.SplitN(tc.log, "\n", 2)[0]), "the error shows the log")
-			assert.Equal(t, tc.lost, strings.Contains(err.Error(), "lost the database server part-way"), err.Error())
+			r, isRestore := failed(t, err).Facts.(report.PgRestore)
+			require.True(t, isRestore, "%v", err)
+			assert.Equal(t, "meshdb", r.Database)
+			assert.Contains(t, r.Log, strings.TrimSpace(strings.SplitN(tc.log, "\n", 2)[0]), "the failure keeps the log")
+			assert.Equal(t, tc.lost, r.How == report.RestoreLostServer, r.How)
 		})
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 )
 
 // PodResources is what the postgres container may use, as it sees it from inside:
@@ -37,11 +39,11 @@ func ReadPodResources(ctx context.Context, ex Execer) (PodResources, error) {
 	var out bytes.Buffer
 	stderr := newTail(1024)
 	if err := ex.Exec(ctx, PodResourcesArgv(), nil, &out, stderr); err != nil {
-		return PodResources{}, fmt.Errorf("read the pod's cores and memory: %w%s", err, stderrNote(stderr))
+		return PodResources{}, inPod(report.PodCommand{Of: report.CommandResources}, err, stderr)
 	}
 	r := ParsePodResources(out.String())
 	if r.CPUs < 1 {
-		return r, fmt.Errorf("read the pod's cores: nproc said %q", strings.TrimSpace(out.String()))
+		return r, report.Fail(report.UnexpectedAnswer{Of: report.AnswerNproc, Said: strings.TrimSpace(out.String())}, nil)
 	}
 	return r, nil
 }
@@ -151,11 +153,11 @@ func MaintenanceWorkMemKB(ctx context.Context, ex Execer, db DB) (int64, error) 
 	stderr := newTail(1024)
 	sql := "SELECT setting FROM pg_settings WHERE name = 'maintenance_work_mem' AND unit = 'kB'"
 	if err := ex.Exec(ctx, PsqlArgv(db, sql), nil, &out, stderr); err != nil {
-		return 0, fmt.Errorf("read maintenance_work_mem: %w%s", err, stderrNote(stderr))
+		return 0, inPod(report.PodCommand{Of: report.CommandWorkMem, Database: db.Name}, err, stderr)
 	}
 	kb, err := strconv.ParseInt(strings.TrimSpace(out.String()), 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("read maintenance_work_mem: the server said %q", strings.TrimSpace(out.String()))
+		return 0, report.Fail(report.UnexpectedAnswer{Of: report.AnswerWorkMem, Said: strings.TrimSpace(out.String()), Database: db.Name}, nil)
 	}
 	return kb, nil
 }

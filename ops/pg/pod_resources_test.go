@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nycmeshnet/cutoverbot/ops/pg"
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 )
 
 // shell runs commands on this machine, as a pod's shell would.
@@ -74,7 +75,7 @@ func TestReadPodResourcesHere(t *testing.T) {
 	assert.Positive(t, r.Memory())
 
 	_, err = pg.ReadPodResources(context.Background(), pg.ExecFunc(func(context.Context, []string, io.Reader, io.Writer, io.Writer) error { return nil }))
-	assert.ErrorContains(t, err, "read the pod's cores", "a pod that says nothing")
+	assert.Equal(t, report.UnexpectedAnswer{Of: report.AnswerNproc}, failed(t, err).Facts, "a pod that says nothing")
 }
 
 // The restore's maintenance_work_mem reaches every session it opens, tracked or not:

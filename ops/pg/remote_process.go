@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 )
 
 // A command started through pods/exec keeps running when its client goes away (the bot
@@ -158,7 +160,7 @@ func StopLeftovers(ctx context.Context, ex Execer, db DB, pidGlob, prefix string
 	stderr := newTail(4096)
 	script := stopProcessesScript(pidGlob, prefix, keepApp)
 	if err := ex.Exec(ctx, []string{"sh", "-c", script}, nil, &out, stderr); err != nil {
-		return stopped, fmt.Errorf("stop the processes earlier attempts left in the pod: %w%s", err, stderrNote(stderr))
+		return stopped, inPod(report.PodCommand{Of: report.CommandStopProcesses}, err, stderr)
 	}
 	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
 		if f := strings.Fields(line); len(f) == 3 && (f[0] == "stopped" || f[0] == "killed") {
@@ -185,7 +187,7 @@ func StopLeftovers(ctx context.Context, ex Execer, db DB, pidGlob, prefix string
 		return err == nil && len(left) == 0, nil
 	})
 	if err != nil {
-		return stopped, fmt.Errorf("sessions of earlier attempts (%s) still there after pg_terminate_backend: %w", prefix, err)
+		return stopped, report.Fail(report.SessionsLeft{Prefix: prefix}, err)
 	}
 	return stopped, nil
 }
@@ -221,7 +223,7 @@ func terminateSessions(ctx context.Context, ex Execer, db DB, prefix, keepApp st
 	var out bytes.Buffer
 	stderr := newTail(4096)
 	if err := ex.Exec(ctx, PsqlArgv(db, sql), nil, &out, stderr); err != nil {
-		return nil, fmt.Errorf("end the database sessions earlier attempts left: %w%s", err, stderrNote(stderr))
+		return nil, inPod(report.PodCommand{Of: report.CommandEndSessions, Database: db.Name}, err, stderr)
 	}
 	var found []string
 	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {

@@ -3,7 +3,6 @@ package pg
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"path"
 	"strconv"
@@ -11,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 )
 
 // StageOptions tune StartStage. The zero value is the production setting.
@@ -159,16 +160,16 @@ func (s *StageStream) nextFree() ([]byte, error) {
 				t.Reset(s.stall - idle)
 				continue
 			}
-			return nil, fmt.Errorf("the pod took no data for %s", s.stall)
+			return nil, report.Fail(report.StageStalled{Stall: s.stall}, nil)
 		}
 	}
 }
 
 func (s *StageStream) endedEarly() error {
 	if s.execErr == nil {
-		return errors.New("the command in the pod exited before the end of the stream")
+		return report.Fail(report.StageExited{}, nil)
 	}
-	return fmt.Errorf("the copy into the pod ended early: %w%s", s.execErr, stderrNote(s.stderr))
+	return inPod(report.PodCommand{Of: report.CommandStageEnded, Path: s.remote}, s.execErr, s.stderr)
 }
 
 // giveUpLocked stops the copy: the pod's stdin fails and its exec is cancelled.
@@ -206,15 +207,15 @@ func (s *StageStream) Finish(ctx context.Context, size int64) error {
 		failed = s.wait()
 	}
 	if failed == nil && s.execErr != nil {
-		failed = fmt.Errorf("copy into the pod: %w%s", s.execErr, stderrNote(s.stderr))
+		failed = inPod(report.PodCommand{Of: report.CommandStageStream, Path: s.remote}, s.execErr, s.stderr)
 	}
 	if failed == nil {
 		got, err := strconv.ParseInt(strings.TrimSpace(s.stdout.String()), 10, 64)
 		switch {
 		case err != nil:
-			failed = fmt.Errorf("the pod did not say the size of %s: %q", s.remote, s.stdout.String())
+			failed = report.Fail(report.UnexpectedAnswer{Of: report.AnswerStagedSize, Said: s.stdout.String(), Path: s.remote}, nil)
 		case got != sent || got != size:
-			failed = fmt.Errorf("%s holds %d bytes in the pod; %d were sent of a %d-byte dump", s.remote, got, sent, size)
+			failed = report.Fail(report.StageShort{Path: s.remote, Got: got, Sent: sent, Size: size}, nil)
 		}
 	}
 	if failed != nil {
@@ -259,7 +260,7 @@ func (s *StageStream) wait() error {
 			// Reading the last chunk may end well before cat and wc exit: the stall
 			// counts from the last read either way.
 			if time.Since(time.Unix(0, s.progress.Load())) > s.stall {
-				return fmt.Errorf("the pod took no data for %s", s.stall)
+				return report.Fail(report.StageStalled{Stall: s.stall}, nil)
 			}
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nycmeshnet/cutoverbot/ops/pg"
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 )
 
 // fakeDump is a pod whose pg_dump writes "PGDMP" and then size-5 bytes, 32 KiB at a
@@ -124,17 +125,28 @@ func TestStageStreamGivesUpWithoutFailingTheDump(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		pod  *fakePod
-		want string
+		want func(t *testing.T, f *report.Failed)
 	}{
 		{"stalled pod", &fakePod{read: func(ctx context.Context, in io.Reader, out io.Writer) error {
 			<-ctx.Done() // takes nothing until the copy is given up
 			return ctx.Err()
-		}}, "took no data for 200ms"},
+		}}, func(t *testing.T, f *report.Failed) {
+			assert.Equal(t, report.StageStalled{Stall: 200 * time.Millisecond}, f.Facts)
+		}},
 		{"pod dies halfway", &fakePod{read: func(_ context.Context, in io.Reader, out io.Writer) error {
 			_, _ = io.CopyN(out, in, 1<<20)
 			return errors.New("command terminated with exit code 137")
-		}}, "exit code 137"},
-		{"pod stores fewer bytes", &fakePod{size: func(n int) int { return n - 1 }}, "holds 4194303 bytes in the pod; 4194304 were sent"},
+		}}, func(t *testing.T, f *report.Failed) {
+			// The writer or Finish sees the end first: either way the command's failure.
+			c, ok := f.Facts.(report.PodCommand)
+			require.True(t, ok, "%v", f)
+			assert.Contains(t, []report.PodCommandOf{report.CommandStageEnded, report.CommandStageStream}, c.Of)
+			assert.Equal(t, remote, c.Path)
+			assert.EqualError(t, f.Err, "command terminated with exit code 137")
+		}},
+		{"pod stores fewer bytes", &fakePod{size: func(n int) int { return n - 1 }}, func(t *testing.T, f *report.Failed) {
+			assert.Equal(t, report.StageShort{Path: remote, Got: 4<<20 - 1, Sent: 4 << 20, Size: 4 << 20}, f.Facts)
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			st, err := pg.StartStage(ctx, tc.pod, remote, pg.StageOptions{Buffer: 1 << 20, Stall: 200 * time.Millisecond})
@@ -145,7 +157,7 @@ func TestStageStreamGivesUpWithoutFailingTheDump(t *testing.T) {
 			assert.Equal(t, int64(4<<20), res.Size)
 			err = st.Finish(ctx, res.Size)
 			require.Error(t, err)
-			assert.Contains(t, err.Error(), tc.want)
+			tc.want(t, failed(t, err))
 			assert.Equal(t, []string{remote}, tc.pod.removed, "what reached the pod is removed")
 			if tc.name == "stalled pod" {
 				assert.LessOrEqual(t, st.Sent(), int64(1<<20), "no more than the buffer waits for the pod")
@@ -163,7 +175,7 @@ func TestStageStreamGivesUpWithoutFailingTheDump(t *testing.T) {
 	assert.Equal(t, []string{remote}, pod.removed)
 
 	_, err = pg.StartStage(ctx, pod, "/tmp/x'; rm -rf /", pg.StageOptions{})
-	assert.ErrorContains(t, err, "refusing remote path")
+	assert.Equal(t, report.RemotePath{Path: "/tmp/x'; rm -rf /"}, failed(t, err).Facts)
 }
 
 func TestStateMovesWithEveryKindOfWrite(t *testing.T) {

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -62,7 +61,7 @@ func Dump(ctx context.Context, ex Execer, db DB, path string) (DumpResult, error
 func DumpTee(ctx context.Context, ex Execer, db DB, path string, tee io.Writer) (DumpResult, error) {
 	// A file left at path by an earlier attempt must not pass for this dump.
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return DumpResult{}, fmt.Errorf("remove the old %s before dumping: %w", path, err)
+		return DumpResult{}, report.Fail(report.SpoolFile{Of: report.SpoolRemoveOld, Path: path}, err)
 	}
 	return dumpTo(ctx, ex, db, path, tee, os.Rename)
 }
@@ -92,7 +91,7 @@ func dumpTo(ctx context.Context, ex Execer, db DB, path string, tee io.Writer, p
 	partial := path + ".partial"
 	f, err := os.OpenFile(partial, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
-		return DumpResult{}, fmt.Errorf("create %s: %w", partial, err)
+		return DumpResult{}, report.Fail(report.SpoolFile{Of: report.SpoolCreate, Path: partial}, err)
 	}
 	ok := false
 	defer func() {
@@ -113,28 +112,33 @@ func dumpTo(ctx context.Context, ex Execer, db DB, path string, tee io.Writer, p
 	}
 	err = ex.Exec(ctx, track(ex, DumpArgv(db), "dump-"+filepath.Base(path)), nil, out, stderr)
 	if magic.bad() {
-		return DumpResult{}, fmt.Errorf("%w: the stream starts with %q; is pg_dump run with -Fc?", ErrBadMagic, magic.head)
+		return DumpResult{}, &report.Failed{Facts: report.BadMagic{Head: string(magic.head), Cut: true}, Sentinel: ErrBadMagic}
 	}
 	if err != nil {
-		return DumpResult{}, fmt.Errorf("%s failed after %d bytes, no dump kept: %w%s", strings.Join(DumpArgv(db), " "), counter.n, err, stderrNote(stderr))
+		return DumpResult{}, report.Fail(report.DumpExit{Command: strings.Join(DumpArgv(db), " "), Bytes: counter.n, Stderr: strings.TrimSpace(stderr.String())}, err)
 	}
 	if err := ctx.Err(); err != nil {
-		return DumpResult{}, fmt.Errorf("dump stopped after %d bytes, no dump kept: %w", counter.n, err)
+		return DumpResult{}, report.Fail(report.DumpStopped{Bytes: counter.n}, err)
 	}
 	if !magic.ok() {
-		return DumpResult{}, fmt.Errorf("%w: got %q in %d bytes", ErrBadMagic, magic.head, counter.n)
+		return DumpResult{}, &report.Failed{Facts: report.BadMagic{Head: string(magic.head), Bytes: counter.n}, Sentinel: ErrBadMagic}
 	}
 	if err := buf.Flush(); err != nil {
-		return DumpResult{}, fmt.Errorf("write %s: %w", partial, err)
+		return DumpResult{}, report.Fail(report.SpoolFile{Of: report.SpoolWrite, Path: partial}, err)
 	}
 	if err := f.Sync(); err != nil {
-		return DumpResult{}, fmt.Errorf("fsync %s: %w", partial, err)
+		return DumpResult{}, report.Fail(report.SpoolFile{Of: report.SpoolFsync, Path: partial}, err)
 	}
 	if err := f.Close(); err != nil {
-		return DumpResult{}, fmt.Errorf("close %s: %w", partial, err)
+		return DumpResult{}, report.Fail(report.SpoolFile{Of: report.SpoolClose, Path: partial}, err)
 	}
 	if err := place(partial, path); err != nil {
-		return DumpResult{}, fmt.Errorf("move %s to %s: %w", partial, path, err)
+		// A refusal of ours (a backup is never overwritten) says it all.
+		var refused *report.Failed
+		if errors.As(err, &refused) {
+			return DumpResult{}, err
+		}
+		return DumpResult{}, report.Fail(report.SpoolFile{Of: report.SpoolMove, Path: partial, To: path}, err)
 	}
 	ok = true
 	// Best effort: the rename is durable once the directory is synced; a failure here
@@ -169,10 +173,8 @@ func syncDir(dir string) {
 	}
 }
 
-func stderrNote(t *tailWriter) string {
-	s := strings.TrimSpace(t.String())
-	if s == "" {
-		return ""
-	}
-	return "; stderr: " + s
+// inPod is a command in the pod that failed (cause), with its stderr's last words.
+func inPod(c report.PodCommand, cause error, stderr *tailWriter) error {
+	c.Stderr = strings.TrimSpace(stderr.String())
+	return report.Fail(c, cause)
 }

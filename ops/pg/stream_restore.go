@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"path"
@@ -39,7 +38,7 @@ var safePath = regexp.MustCompile(`^/[A-Za-z0-9/._,-]+$`)
 // argument of rm: absolute, plain characters, no "..".
 func checkRemotePath(p string) error {
 	if !safePath.MatchString(p) || strings.Contains(p, "..") {
-		return fmt.Errorf("refusing remote path %q: it must be absolute and use only A-Z a-z 0-9 / . _ , -", p)
+		return report.Fail(report.RemotePath{Path: p}, nil)
 	}
 	return nil
 }
@@ -69,7 +68,7 @@ func Unstage(ctx context.Context, ex Execer, remoteFile string) error {
 	defer cancel()
 	stderr := newTail(1024)
 	if err := ex.Exec(rctx, []string{"rm", "-f", remoteFile}, nil, io.Discard, stderr); err != nil {
-		return fmt.Errorf("remove %s from the pod (remove it by hand): %w%s", remoteFile, err, stderrNote(stderr))
+		return inPod(report.PodCommand{Of: report.CommandRemove, Path: remoteFile}, err, stderr)
 	}
 	return nil
 }
@@ -81,14 +80,14 @@ func Stage(ctx context.Context, ex Execer, local DumpResult, remoteFile string) 
 	}
 	f, err := os.Open(local.Path)
 	if err != nil {
-		return fmt.Errorf("open the dump: %w", err)
+		return report.Fail(report.SpoolFile{Of: report.SpoolOpen, Path: local.Path}, err)
 	}
 	defer f.Close()
 	// Copy, hashing what is sent: the spool file itself must still be the dump.
 	h := sha256.New()
 	stderr := newTail(4096)
 	if err := ex.Exec(ctx, track(ex, StageArgv(remoteFile), "stage-"+path.Base(remoteFile)), io.TeeReader(f, h), io.Discard, stderr); err != nil {
-		return fmt.Errorf("copy the dump into the pod: %w%s", err, stderrNote(stderr))
+		return inPod(report.PodCommand{Of: report.CommandStage, Path: remoteFile}, err, stderr)
 	}
 	if sent := hex.EncodeToString(h.Sum(nil)); sent != local.SHA256 {
 		return checksumErr(report.Checksum{Of: report.ChecksumSent, Got: sent, Want: local.SHA256})
@@ -109,7 +108,7 @@ func CheckStaged(ctx context.Context, ex Execer, local DumpResult, remoteFile st
 	var out bytes.Buffer
 	stderr := newTail(4096)
 	if err := ex.Exec(ctx, track(ex, []string{"sha256sum", remoteFile}, "sha256sum-"+path.Base(remoteFile)), nil, &out, stderr); err != nil {
-		return fmt.Errorf("sha256sum in the pod: %w%s", err, stderrNote(stderr))
+		return inPod(report.PodCommand{Of: report.CommandSHA256, Path: remoteFile}, err, stderr)
 	}
 	fields := strings.Fields(out.String())
 	if len(fields) == 0 || fields[0] != local.SHA256 {
@@ -143,14 +142,13 @@ func RestoreStaged(ctx context.Context, ex Execer, db DB, local DumpResult, remo
 	// A lost server is said first: with -j, a worker that lost it ends pg_restore
 	// without the "errors ignored on restore" summary.
 	if (fatal || err != nil) && lostServer(strings.ToLower(res.LogTail)) {
-		return res, fmt.Errorf("pg_restore into %s lost the database server part-way: the destination may be half-restored; "+
-			"Retry restores everything again from the start (or abort and roll back from the backup). %s", db.Name, lastLines(res.LogTail, 15))
+		return res, report.Fail(report.PgRestore{Database: db.Name, How: report.RestoreLostServer, Log: lastLines(res.LogTail, 15)}, nil)
 	}
 	if err != nil && ignored == 0 {
-		return res, fmt.Errorf("pg_restore into %s failed (%w) without saying it finished: %s", db.Name, err, lastLines(res.LogTail, 15))
+		return res, report.Fail(report.PgRestore{Database: db.Name, How: report.RestoreUnfinished, Log: lastLines(res.LogTail, 15)}, err)
 	}
 	if fatal {
-		return res, fmt.Errorf("pg_restore into %s failed: %s", db.Name, lastLines(res.LogTail, 15))
+		return res, report.Fail(report.PgRestore{Database: db.Name, How: report.RestoreFatal, Log: lastLines(res.LogTail, 15)}, nil)
 	}
 	return res, nil
 }

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 )
 
 // Fingerprint is one table's row count and the md5 of its rows in key order.
@@ -84,7 +86,7 @@ func Fingerprints(ctx context.Context, ex Execer, db DB) ([]Fingerprint, error) 
 	var out bytes.Buffer
 	stderr := newTail(4096)
 	if err := ex.Exec(ctx, track(ex, PsqlArgv(db, FingerprintSQL(db.ExcludeTables)), "fingerprints"), nil, &out, stderr); err != nil {
-		return nil, fmt.Errorf("fingerprint the tables of %s: %w%s", db.Name, err, stderrNote(stderr))
+		return nil, inPod(report.PodCommand{Of: report.CommandFingerprint, Database: db.Name}, err, stderr)
 	}
 	var fps []Fingerprint
 	for _, line := range strings.Split(out.String(), "\n") {
@@ -94,11 +96,11 @@ func Fingerprints(ctx context.Context, ex Execer, db DB) ([]Fingerprint, error) 
 		}
 		parts := strings.Split(line, "|")
 		if len(parts) != 3 {
-			return nil, fmt.Errorf("unexpected fingerprint line %q from psql", line)
+			return nil, report.Fail(report.UnexpectedAnswer{Of: report.AnswerFingerprint, Said: line, Database: db.Name}, nil)
 		}
 		n, err := strconv.ParseInt(parts[1], 10, 64)
 		if err != nil || len(parts[2]) != 32 {
-			return nil, fmt.Errorf("unexpected fingerprint line %q from psql", line)
+			return nil, report.Fail(report.UnexpectedAnswer{Of: report.AnswerFingerprint, Said: line, Database: db.Name}, nil)
 		}
 		fps = append(fps, Fingerprint{Table: parts[0], Rows: n, MD5: parts[2]})
 	}

@@ -53,7 +53,12 @@ var failures = []Facts{SpoolDir{}, DumpFailed{}, RedumpNoOrigin{}, RedumpFailed{
 	StepResult{}, NoDumpFile{}, NoBackup{}, BackupFailed{}, NotRestored{}, NotRecorded{}, RestoreFailed{}, BackupMissing{},
 	FindPodToRemove{}, Checksum{}, BackupExists{}, NoCluster{}, RecordCount{}, NoCount{}, MaintenanceNoPostgres{},
 	MaintenanceSQL{}, MaintenanceUnread{}, MaintenanceReads{}, Fingerprint{}, TablesDiffer{}, Leftovers{},
-	NoPrior{}, PriorGone{}, NotMerged{}, NoMergeCommit{}, NotANumber{}, MkdirInPod{}, ManageOutput{}}
+	NoPrior{}, PriorGone{}, NotMerged{}, NoMergeCommit{}, NotANumber{}, MkdirInPod{}, ManageOutput{},
+	PodCommand{}, UnexpectedAnswer{}, SpoolFile{}, RemotePath{}, BadMagic{}, DumpExit{}, DumpStopped{}, PgRestore{},
+	StageStalled{}, StageExited{}, StageShort{}, SessionsLeft{},
+	NoPod{}, ExitCode{}, ExecFailed{}, NoExitStatus{}, APIRefused{}, ListPods{}, NoImageID{}, UnknownWorkload{}, WorkloadNotFound{},
+	WorkloadCall{}, ScaleFailed{}, AccessReview{}, Ping{}, DNSAnswer{}, DNSWait{}, DNSCheck{},
+	NoExecutor{}, Crashed{}, StoredResult{}}
 
 // Failure kinds are decoded as report kinds are (Decode); their names are distinct.
 func init() {
@@ -371,3 +376,27 @@ type ManageOutput struct {
 }
 
 func (ManageOutput) ReportKind() string { return "failed_manage_output" }
+
+// NoExecutor: this bot runs no steps of Kind.
+type NoExecutor struct {
+	Kind string `json:"kind"`
+}
+
+func (NoExecutor) ReportKind() string { return "failed_no_executor" }
+
+// Crashed: Step panicked with Panic (a bug).
+type Crashed struct {
+	Step  string `json:"step"`
+	Panic string `json:"panic"`
+}
+
+func (Crashed) ReportKind() string { return "failed_crashed" }
+
+// StoredResult: a step's stored result cannot be read as Type (the cause), or
+// predates typed results and cannot be read as Type at all (Legacy).
+type StoredResult struct {
+	Type   string `json:"type"`
+	Legacy bool   `json:"legacy,omitempty"`
+}
+
+func (StoredResult) ReportKind() string { return "failed_stored_result" }

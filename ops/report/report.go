@@ -207,9 +207,10 @@ func (Merged) ReportKind() string { return "merged" }
 
 // DNS is a name answered as wanted by every resolver.
 type DNS struct {
-	Name      string `json:"name"`
-	Want      string `json:"want"`
-	Resolvers int    `json:"resolvers"`
+	Name      string   `json:"name"`
+	Want      string   `json:"want"`
+	Resolvers int      `json:"resolvers"`
+	Answers   []Answer `json:"answers,omitempty"` // each resolver's (its details)
 }
 
 func (DNS) ReportKind() string { return "dns" }

@@ -6,7 +6,6 @@ package steps
 
 import (
 	"context"
-	"fmt"
 	"path/filepath"
 	"strings"
 
@@ -47,7 +46,7 @@ func (e *Executor) Register(kind plan.Kind, fn Func) { e.kinds[kind] = fn }
 func (e *Executor) Execute(ctx context.Context, x engine.StepContext) (engine.Output, error) {
 	fn, ok := e.kinds[x.Step.Kind]
 	if !ok {
-		return engine.Output{}, fmt.Errorf("this bot has no executor for %s steps; Skip it with a reason if it was done by hand", x.Step.Kind)
+		return engine.Output{}, report.Fail(report.NoExecutor{Kind: string(x.Step.Kind)}, nil)
 	}
 	var stopped []string
 	if e.sweep != nil && sweeps(x) {

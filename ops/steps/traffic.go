@@ -276,25 +276,12 @@ func (t *TrafficSteps) waitDNS(ctx context.Context, x engine.StepContext) (engin
 	w := x.Step.WaitDNS
 	answers, err := dns.Wait(ctx, dns.WaitOptions{Name: w.Name, Want: w.Want, Resolvers: w.Resolvers, Every: t.cfg.DNS.PollEvery.Duration, Timeout: t.cfg.DNS.Timeout.Duration,
 		Progress: func(as []dns.Answer) {
-			p := report.WaitingDNS{Name: w.Name, Want: w.Want}
-			for _, a := range as {
-				ra := report.Answer{Resolver: a.Resolver, CNAME: a.CNAME, A: a.A}
-				if a.Err != nil {
-					ra.Err = a.Err.Error()
-				}
-				p.Answers = append(p.Answers, ra)
-			}
-			x.ProgressReport(p)
+			x.ProgressReport(report.WaitingDNS{Name: w.Name, Want: w.Want, Answers: dns.Reports(as)})
 		}})
-	var lines []string
-	for _, a := range answers {
-		lines = append(lines, a.String())
-	}
-	out := engine.Output{Details: strings.Join(lines, "\n")}
 	if err != nil {
-		return out, err
+		return engine.Output{}, err // the failure holds each resolver's last answer
 	}
-	return out.WithReport(report.DNS{Name: w.Name, Want: w.Want, Resolvers: len(answers)}), nil
+	return engine.Output{}.WithReport(report.DNS{Name: w.Name, Want: w.Want, Resolvers: len(answers), Answers: dns.Reports(answers)}), nil
 }
 
 func (t *TrafficSteps) waitTLS(ctx context.Context, x engine.StepContext) (engine.Output, error) {
@@ -354,20 +341,14 @@ func (t *TrafficSteps) checkDNS(ctx context.Context, run *engine.Run) (string, e
 	}
 	want := strings.ToLower(strings.TrimSuffix(t.cfg.Clusters[run.Origin].LBHostname, "."))
 	dest := strings.ToLower(strings.TrimSuffix(t.cfg.Clusters[run.Destination].LBHostname, "."))
-	var bad []string
+	bad := report.DNSCheck{Origin: want, Destination: dest}
 	for _, r := range t.cfg.DNS.Resolvers {
-		a := dns.Query(ctx, r, t.cfg.DNS.Name)
-		switch {
-		case a.Err != nil:
-			bad = append(bad, a.String())
-		case a.CNAME == dest:
-			bad = append(bad, fmt.Sprintf("%s already answers the destination %s: is the direction right?", r, dest))
-		case a.CNAME != want:
-			bad = append(bad, a.String()+", not the origin "+want)
+		if a := dns.Query(ctx, r, t.cfg.DNS.Name); a.Err != nil || a.CNAME != want {
+			bad.Answers = append(bad.Answers, a.Report())
 		}
 	}
-	if len(bad) > 0 {
-		return "", fmt.Errorf("%s", strings.Join(bad, "; "))
+	if len(bad.Answers) > 0 {
+		return "", report.Fail(bad, nil)
 	}
 	return fmt.Sprintf("%s → %s on all %d resolvers", t.cfg.DNS.Name, want, len(t.cfg.DNS.Resolvers)), nil
 }
