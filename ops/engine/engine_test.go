@@ -34,6 +34,13 @@ func TestPreflightRunsAtStartThenEveryStepWaits(t *testing.T) {
 	assert.Equal(t, 1, r.Current)
 	assert.Equal(t, engine.Awaiting, r.Steps[1].State)
 	assert.Len(t, h.exec.Calls(), 1, "nothing but preflight ran without approval")
+	var progress []*engine.Report
+	for _, ev := range h.snapshotEvents() {
+		if ev.Kind == engine.EventProgress {
+			progress = append(progress, ev.Progress)
+		}
+	}
+	assert.Equal(t, []*engine.Report{{Kind: "working", Facts: []byte(`{"step":"preflight"}`)}}, progress, "the step's progress reaches the transport as data")
 }
 
 func TestApprovalPolicy(t *testing.T) {

@@ -188,7 +188,7 @@ func (e *Engine) override(ctx context.Context, r *Run, q Request) (Outcome, erro
 	if err := e.commit(ctx, c, audit); err != nil {
 		return Outcome{}, err
 	}
-	e.emit(EventDecided, c, q.Step, &d, "")
+	e.emit(EventDecided, c, q.Step, &d)
 	e.afterCommit(ctx, c)
 	return msg, nil
 }

@@ -132,7 +132,7 @@ func (e *Engine) afterCommit(ctx context.Context, r *Run) {
 	}
 	switch s.State {
 	case Awaiting:
-		e.emit(EventAwaiting, r, r.Current, nil, "")
+		e.emit(EventAwaiting, r, r.Current, nil)
 	case Approved:
 		c := r.Clone()
 		var audit []AuditEntry
@@ -152,7 +152,7 @@ func (e *Engine) afterCommit(ctx context.Context, r *Run) {
 // ended emits EventEnded for r, after OnEnd.
 func (e *Engine) ended(r *Run) {
 	if e.opts.OnEnd == nil {
-		e.emit(EventEnded, r, -1, nil, "")
+		e.emit(EventEnded, r, -1, nil)
 		return
 	}
 	snapshot := r.Clone()
@@ -177,7 +177,7 @@ func (e *Engine) launch(r *Run) {
 	ctx, cancel := context.WithCancel(base)
 	key := fmt.Sprintf("%s/%d/%d", r.ID, i, s.Attempt)
 	e.running[key] = cancel
-	e.emit(EventRunning, r, i, nil, "")
+	e.emit(EventRunning, r, i, nil)
 	snapshot := r.Clone()
 	var waiting atomic.Bool
 	e.wg.Add(1)
@@ -185,14 +185,6 @@ func (e *Engine) launch(r *Run) {
 		defer e.wg.Done()
 		defer cancel()
 		x := StepContext{Run: snapshot, Index: i, Step: s.Step, Attempt: s.Attempt,
-			Progress: func(msg string) {
-				ev := snapshot
-				if waiting.Load() {
-					ev = snapshot.Clone()
-					ev.Steps[i].Waiting = true
-				}
-				e.emitIn(base, EventProgress, ev, i, nil, msg)
-			},
 			ProgressReport: func(v Reported) {
 				ev := snapshot
 				if waiting.Load() {
@@ -255,7 +247,7 @@ func (e *Engine) cancelWait(ctx context.Context, r *Run, q Request) (Outcome, er
 	}
 	e.cancelling[key] = q
 	cancel()
-	e.emit(EventDecided, c, q.Step, &d, "")
+	e.emit(EventDecided, c, q.Step, &d)
 	if q.Action == Abort {
 		return did(DidEndWaitAbort, nil), nil
 	}
@@ -337,11 +329,11 @@ func (e *Engine) finish(ctx context.Context, runID string, i, attempt int, out O
 	}
 	switch c.Steps[i].State {
 	case Succeeded:
-		e.emit(EventSucceeded, c, i, nil, "")
+		e.emit(EventSucceeded, c, i, nil)
 	case Failed:
-		e.emit(EventFailed, c, i, nil, "")
+		e.emit(EventFailed, c, i, nil)
 	case Interrupted:
-		e.emit(EventInterrupted, c, i, nil, "")
+		e.emit(EventInterrupted, c, i, nil)
 	}
 	if !e.closing {
 		e.afterCommit(ctx, c)
@@ -385,7 +377,7 @@ func (e *Engine) approve(ctx context.Context, r *Run, q Request) (Outcome, error
 	if err := e.commit(ctx, c, audit); err != nil {
 		return Outcome{}, err
 	}
-	e.emit(EventDecided, c, q.Step, &d, "")
+	e.emit(EventDecided, c, q.Step, &d)
 	e.afterCommit(ctx, c)
 	return msg, nil
 }
@@ -417,7 +409,7 @@ func (e *Engine) retry(ctx context.Context, r *Run, q Request) (Outcome, error) 
 	if err := e.commit(ctx, c, audit); err != nil {
 		return Outcome{}, err
 	}
-	e.emit(EventDecided, c, q.Step, &d, "")
+	e.emit(EventDecided, c, q.Step, &d)
 	e.afterCommit(ctx, c)
 	return msg, nil
 }
@@ -456,7 +448,7 @@ func (e *Engine) skip(ctx context.Context, r *Run, q Request) (Outcome, error) {
 		if err := e.commit(ctx, c, audit); err != nil {
 			return Outcome{}, err
 		}
-		e.emit(EventDecided, c, q.Step, &d, "")
+		e.emit(EventDecided, c, q.Step, &d)
 		return did(DidProposeSkip, F{"More": need - len(cs.SkipVotes)}), nil
 	}
 	reason := q.Reason
@@ -469,7 +461,7 @@ func (e *Engine) skip(ctx context.Context, r *Run, q Request) (Outcome, error) {
 	if err := e.commit(ctx, c, audit); err != nil {
 		return Outcome{}, err
 	}
-	e.emit(EventDecided, c, q.Step, &d, "")
+	e.emit(EventDecided, c, q.Step, &d)
 	e.afterCommit(ctx, c)
 	return did(DidSkip, nil), nil
 }
@@ -492,7 +484,7 @@ func (e *Engine) reject(ctx context.Context, r *Run, q Request) (Outcome, error)
 	if err := e.commit(ctx, c, audit); err != nil {
 		return Outcome{}, err
 	}
-	e.emit(EventDecided, c, q.Step, &d, "")
+	e.emit(EventDecided, c, q.Step, &d)
 	e.afterCommit(ctx, c)
 	return msg, nil
 }
@@ -527,7 +519,7 @@ func (e *Engine) abort(ctx context.Context, r *Run, q Request) (Outcome, error) 
 	if err := e.commit(ctx, c, audit); err != nil {
 		return Outcome{}, err
 	}
-	e.emit(EventDecided, c, q.Step, &d, "")
+	e.emit(EventDecided, c, q.Step, &d)
 	e.afterCommit(ctx, c)
 	return msg, nil
 }

@@ -103,7 +103,6 @@ func (w *prWorld) step(t *testing.T, ctx context.Context, id string, attempt int
 	}
 	require.GreaterOrEqual(t, i, 0, "no step %s", id)
 	x := engine.StepContext{Run: w.run, Index: i, Step: w.run.Steps[i].Step, Attempt: attempt,
-		Progress: func(msg string) { w.mu.Lock(); w.said = append(w.said, msg); w.mu.Unlock() },
 		ProgressReport: func(v engine.Reported) {
 			r := engine.ReportOf(v)
 			w.mu.Lock()

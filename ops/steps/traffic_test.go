@@ -86,7 +86,7 @@ func (w *githubWorld) step(t *testing.T, id string, attempt int) (engine.Output,
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	return w.exec.Execute(ctx, engine.StepContext{Run: w.run.Clone(), Index: i, Step: w.run.Plan.Steps[i], Attempt: attempt,
-		Progress: func(m string) { w.mu.Lock(); w.said = append(w.said, m); w.mu.Unlock() }, OnlyWaiting: func() {},
+		OnlyWaiting: func() {},
 		ProgressReport: func(v engine.Reported) {
 			r := engine.ReportOf(v)
 			w.mu.Lock()
