@@ -25,7 +25,7 @@ func BriefOf(cfg *config.Config, r *engine.Run, i int) Brief {
 	s := r.Steps[i].Step
 	b := Brief{Changes: changes(cfg, r, s), Undo: undone(r, s)}
 	cmds := plan.Commands(cfg, r.Plan, s)
-	facts := plan.Describe(cfg, r.Plan, s)
+	facts := Describe(cfg, r.Plan, s)
 	// Describe ends with the commands; the facts before them stay as they are.
 	for _, f := range facts[:len(facts)-len(cmds)] {
 		b.Details = append(b.Details, message.Escape(f))

@@ -303,7 +303,7 @@ func (h *Handler) finishProgress(ctx context.Context, r *engine.Run, i int) {
 	if ts == "" {
 		return
 	}
-	m := Progress(r, i, engine.Human(s.State)+" after "+dur(s.Duration()))
+	m := Progress(r, i, Human(s.State)+" after "+dur(s.Duration()))
 	if err := h.opts.Poster.Update(ctx, h.channel(), ts, m); err != nil {
 		h.opts.Logger.Error("could not update progress", "run", r.ID, "err", err)
 	}

@@ -24,8 +24,9 @@ var templateFiles embed.FS
 
 // wordFuncs are what the templates may call.
 var wordFuncs = template.FuncMap{
-	// human is a step's or a run's state in words.
-	"human": func(v any) string { return engine.Human(fmt.Sprint(v)) },
+	// human is a step's or a run's state in words (bound in init: its words are
+	// templates too).
+	"human": fmt.Sprint,
 	// clock is a time of day in UTC.
 	"clock": func(t time.Time) string { return t.UTC().Format("15:04 MST") },
 	// codes shows IDs as code, or says none.
@@ -80,6 +81,10 @@ var wordFuncs = template.FuncMap{
 // templates hold every message; a field a template names that the data lacks is an
 // error, not "<no value>".
 var templates = template.Must(template.New("words").Funcs(wordFuncs).Option("missingkey=error").ParseFS(templateFiles, "templates/*.tmpl"))
+
+func init() {
+	templates.Funcs(template.FuncMap{"human": func(v any) string { return Human(fmt.Sprint(v)) }})
+}
 
 // say executes the template name on data. A template that fails is a bug the tests
 // catch (each kind is rendered); people then read which message failed rather than

@@ -361,19 +361,3 @@ func newRunID(now time.Time) string {
 	_, _ = rand.Read(b[:])
 	return now.Format("20060102-1504") + "-" + hex.EncodeToString(b[:])
 }
-
-// human renders a state for people.
-func human[T ~string](s T) string {
-	switch string(s) {
-	case string(Awaiting):
-		return "awaiting approval"
-	case string(Stopped):
-		return "rejected"
-	case string(RolledBack):
-		return "rolled back"
-	}
-	return string(s)
-}
-
-// Human renders a step or run state for people.
-func Human[T ~string](s T) string { return human(s) }

@@ -137,77 +137,108 @@ func Commands(cfg *config.Config, p Plan, s Step) []Command {
 	return nil
 }
 
-// Describe says in words what a step does and where, one line per fact.
-func Describe(cfg *config.Config, p Plan, s Step) []string {
-	var out []string
+// FactKind names one kind of fact of what a step does.
+type FactKind string
+
+const (
+	FactPreflightChecks   FactKind = "preflight_checks"   // Origin, Destination
+	FactPreflightDeployed FactKind = "preflight_deployed" // Destination, Repo, Branch, Workflow
+	FactPreflightDNS      FactKind = "preflight_dns"      // Name, LB
+	FactPreflightOverride FactKind = "preflight_override" // Approvals
+	FactPreflightCerts    FactKind = "preflight_certs"    // Workflow, Repo, Environment
+	FactScale             FactKind = "scale"              // Workload, Name, Cluster, Namespace, Replicas, or RestoreFrom: the step whose recorded count it restores
+	FactAnnounce          FactKind = "announce"           // Channel, Text
+	FactSnapshot          FactKind = "snapshot"           // Paths, URL, LB (Cluster, Address, Host: through a load balancer), ReadyTimeout, PollEvery
+	FactSnapshotDiff      FactKind = "snapshot_diff"      // Against
+	FactVerify            FactKind = "verify"             // -
+	FactVerifyExclude     FactKind = "verify_exclude"     // Tables
+	FactPRDNS             FactKind = "pr_dns"             // Repo, File, Resource, From, To
+	FactPRCerts           FactKind = "pr_certs"           // Repo, Host, List, AddTo, RemoveFrom, Placeholder
+	FactPRRevert          FactKind = "pr_revert"          // Of
+	FactPRMerge           FactKind = "pr_merge"           // Auto
+	FactPRWorkflow        FactKind = "pr_workflow"        // Workflow, Repo, Appear, Timeout
+	FactPRCertsChecked    FactKind = "pr_certs_checked"   // Workflow, Environment, Base
+	FactWaitDNS           FactKind = "wait_dns"           // Resolvers, Want, Name
+	FactWaitTLS           FactKind = "wait_tls"           // Address, ServerName
+)
+
+// FactKinds lists every kind, for the transport's tests (each must have words).
+func FactKinds() []FactKind {
+	return []FactKind{FactPreflightChecks, FactPreflightDeployed, FactPreflightDNS, FactPreflightOverride, FactPreflightCerts,
+		FactScale, FactAnnounce, FactSnapshot, FactSnapshotDiff, FactVerify, FactVerifyExclude, FactPRDNS, FactPRCerts,
+		FactPRRevert, FactPRMerge, FactPRWorkflow, FactPRCertsChecked, FactWaitDNS, FactWaitTLS}
+}
+
+// Fact is one fact of what a step does and where, as data: the transport words it
+// (handlers' templates), in Slack and in the terminal alike.
+type Fact struct {
+	Kind FactKind
+	F    map[string]any
+}
+
+// Facts lists what a step does and where, in the order people read it; the pod
+// commands it runs follow them (Commands).
+func Facts(cfg *config.Config, p Plan, s Step) []Fact {
+	var out []Fact
+	add := func(kind FactKind, f map[string]any) { out = append(out, Fact{Kind: kind, F: f}) }
 	switch s.Kind {
 	case KindPreflight:
-		out = append(out,
-			fmt.Sprintf("read-only checks: %s and %s reachable; meshweb and postgres pods found and ready; celery StatefulSet present", p.Origin, p.Destination),
-			fmt.Sprintf("%s deployed at the head of %s@%s, no %s run in progress", p.Destination, cfg.GitHub.App.Repo, cfg.GitHub.App.Branch, cfg.GitHub.App.DeployWorkflow),
-			fmt.Sprintf("%s points at %s (the origin); no other run active; meshweb image digests compared (a difference only warns)", cfg.DNS.Name, cfg.Clusters[p.Origin].LBHostname),
-			fmt.Sprintf("each failed check can be overridden on its own, with a reason, by %d maintainer(s) other than the initiator", max(1, cfg.Slack.ApprovalsRequired)))
+		app := cfg.GitHub.App
+		add(FactPreflightChecks, map[string]any{"Origin": p.Origin, "Destination": p.Destination})
+		add(FactPreflightDeployed, map[string]any{"Destination": p.Destination, "Repo": app.Repo, "Branch": app.Branch, "Workflow": app.DeployWorkflow})
+		add(FactPreflightDNS, map[string]any{"Name": cfg.DNS.Name, "LB": cfg.Clusters[p.Origin].LBHostname})
+		add(FactPreflightOverride, map[string]any{"Approvals": max(1, cfg.Slack.ApprovalsRequired)})
 		if w := cfg.GitHub.Certs.Workflow; w != "" {
-			out = append(out, fmt.Sprintf("the merges' workflows run on a push to their branch, and %s in %s deploys to environment %s",
-				w, cfg.GitHub.Certs.Repo, cfg.Clusters[p.Destination].CertsEnvironment))
+			add(FactPreflightCerts, map[string]any{"Workflow": w, "Repo": cfg.GitHub.Certs.Repo, "Environment": cfg.Clusters[p.Destination].CertsEnvironment})
 		}
 	case KindScale:
-		target := "the count recorded by step " + s.Scale.RestoreFrom
+		f := map[string]any{"Workload": s.Scale.Workload, "Name": s.Scale.Name, "Cluster": s.Cluster,
+			"Namespace": cfg.Clusters[s.Cluster].Namespace, "Replicas": int32(0), "RestoreFrom": s.Scale.RestoreFrom}
 		if s.Scale.Replicas != nil {
-			target = fmt.Sprint(*s.Scale.Replicas)
+			f["Replicas"], f["RestoreFrom"] = *s.Scale.Replicas, ""
 		}
-		out = append(out, fmt.Sprintf("scale %s %s in %s/%s to %s (scale subresource; the previous count is recorded); wait for status.replicas",
-			s.Scale.Workload, s.Scale.Name, s.Cluster, cfg.Clusters[s.Cluster].Namespace, target))
+		add(FactScale, f)
 	case KindAnnounce:
-		out = append(out, fmt.Sprintf("post top-level in %s: %q", cfg.Slack.Channel, s.Announce.Text))
+		add(FactAnnounce, map[string]any{"Channel": cfg.Slack.Channel, "Text": s.Announce.Text})
 	case KindSnapshot:
-		where := s.Snapshot.URL + " (public)"
+		f := map[string]any{"Paths": s.Snapshot.Paths, "URL": s.Snapshot.URL, "LB": nil,
+			"ReadyTimeout": cfg.Service.ReadyTimeout.Duration, "PollEvery": cfg.Service.ReadyPollEvery.Duration}
 		if s.Snapshot.Via == "lb" {
-			where = fmt.Sprintf("%s LB %s with Host/SNI %s, certificate not verified for this request", s.Cluster, s.Snapshot.LBAddress, serviceHost(s.Snapshot.URL))
+			f["LB"] = map[string]any{"Cluster": s.Cluster, "Address": s.Snapshot.LBAddress, "Host": serviceHost(s.Snapshot.URL)}
 		}
-		out = append(out, fmt.Sprintf("GET %s via %s, after waiting up to %s for meshweb to answer 200 there, asking every %s (the LB answers 502/503 while pods restarted by maintenance mode come back)",
-			strings.Join(s.Snapshot.Paths, ", "), where, cfg.Service.ReadyTimeout.Duration, cfg.Service.ReadyPollEvery.Duration))
+		add(FactSnapshot, f)
 		if s.Snapshot.DiffAgainst != "" {
-			out = append(out, fmt.Sprintf("diff by key against %s; a non-empty diff blocks unless approved with a reason", s.Snapshot.DiffAgainst))
+			add(FactSnapshotDiff, map[string]any{"Against": s.Snapshot.DiffAgainst})
 		}
 	case KindVerify:
-		out = append(out, "per-table count(*) and md5 of rows in primary-key order on both sides must be equal")
+		add(FactVerify, nil)
 		if len(s.Verify.Exclude) > 0 {
-			out = append(out, "excluded tables: "+strings.Join(s.Verify.Exclude, ", "))
+			add(FactVerifyExclude, map[string]any{"Tables": s.Verify.Exclude})
 		}
 	case KindPullRequest:
 		pr := s.PullRequest
 		switch pr.Change {
 		case "dns":
-			out = append(out, fmt.Sprintf("%s %s: in resource %s, answer = %q -> %q", pr.Repo, pr.Files[0], cfg.GitHub.DNS.Resource, pr.From, pr.To))
+			add(FactPRDNS, map[string]any{"Repo": pr.Repo, "File": pr.Files[0], "Resource": cfg.GitHub.DNS.Resource, "From": pr.From, "To": pr.To})
 		case "certs":
-			host := serviceHost(cfg.Service.URL)
-			out = append(out, fmt.Sprintf("%s: add %q to %s in %s, remove it from %s (placeholder %s keeps a list non-empty)",
-				pr.Repo, host, cfg.GitHub.Certs.ListVariable, pr.Files[0], pr.Files[1], cfg.GitHub.Certs.Placeholder))
+			add(FactPRCerts, map[string]any{"Repo": pr.Repo, "Host": serviceHost(cfg.Service.URL), "List": cfg.GitHub.Certs.ListVariable,
+				"AddTo": pr.Files[0], "RemoveFrom": pr.Files[1], "Placeholder": cfg.GitHub.Certs.Placeholder})
 		}
 		if pr.RevertOf != "" {
-			out = append(out, "a revert pull request of the change made by "+pr.RevertOf)
+			add(FactPRRevert, map[string]any{"Of": pr.RevertOf})
 		}
-		if pr.Merge == "auto" {
-			out = append(out, "merged through the API after approval; waits for a human merge if branch protection refuses")
-		} else {
-			out = append(out, "waits for a human merge")
-		}
+		add(FactPRMerge, map[string]any{"Auto": pr.Merge == "auto"})
 		if pr.Workflow != "" {
 			g := cfg.GitHub
-			out = append(out, fmt.Sprintf("then waits for the run of workflow %s that the merge commit starts (https://github.com/%s/actions/workflows/%s): up to %s for it to appear, %s for it to finish; a run that fails fails the step with its link",
-				pr.Workflow, pr.Repo, pr.Workflow, g.RunAppearTimeout.Duration, g.RunTimeout.Duration))
+			add(FactPRWorkflow, map[string]any{"Workflow": pr.Workflow, "Repo": pr.Repo, "Appear": g.RunAppearTimeout.Duration, "Timeout": g.RunTimeout.Duration})
 			if pr.Change == "certs" && pr.RevertOf == "" {
-				out = append(out, fmt.Sprintf("preflight checked that %s deploys to environment %s on a push to %s", pr.Workflow, cfg.Clusters[p.Destination].CertsEnvironment, pr.Base))
+				add(FactPRCertsChecked, map[string]any{"Workflow": pr.Workflow, "Environment": cfg.Clusters[p.Destination].CertsEnvironment, "Base": pr.Base})
 			}
 		}
 	case KindWaitDNS:
-		out = append(out, fmt.Sprintf("poll %s until every resolver answers CNAME %s for %s", strings.Join(s.WaitDNS.Resolvers, ", "), s.WaitDNS.Want, s.WaitDNS.Name))
+		add(FactWaitDNS, map[string]any{"Resolvers": s.WaitDNS.Resolvers, "Want": s.WaitDNS.Want, "Name": s.WaitDNS.Name})
 	case KindWaitTLS:
-		out = append(out, fmt.Sprintf("verified TLS handshake to %s with SNI %s until it succeeds", s.WaitTLS.Address, s.WaitTLS.ServerName))
-	}
-	for _, c := range Commands(cfg, p, s) {
-		out = append(out, c.String())
+		add(FactWaitTLS, map[string]any{"Address": s.WaitTLS.Address, "ServerName": s.WaitTLS.ServerName})
 	}
 	return out
 }
