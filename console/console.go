@@ -4,7 +4,6 @@ package console
 import (
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/nycmeshnet/cutoverbot/handlers"
@@ -75,7 +74,7 @@ func History(w io.Writer, runs []*engine.Run, spool []steps.SpoolRun, audit func
 			return err
 		}
 		for _, a := range entries {
-			fmt.Fprintf(w, "    %s\n", strings.TrimPrefix(a.String(), ""))
+			fmt.Fprintf(w, "    %s\n", handlers.AuditText(a))
 		}
 	}
 	return nil

@@ -202,12 +202,12 @@ func (e *Engine) again(c *Run, i int, audit *[]AuditEntry) OutcomeKind {
 	cs.SkipVotes, cs.SkipReasons = nil, nil
 	cs.AwaitingSince = e.now()
 	if cs.Step.AutoRun {
-		e.setState(c, i, Running, audit, "", "every failed check is overridden; the read-only step runs again")
+		e.setNoted(c, i, Running, audit, NoteOverriddenRerun)
 		cs.Started = e.now()
 		cs.Executions++
 		return DidOverrideRerun
 	}
-	e.setState(c, i, Awaiting, audit, "", "every failed check is overridden")
+	e.setNoted(c, i, Awaiting, audit, NoteOverriddenAwait)
 	return DidOverrideAwait
 }
 

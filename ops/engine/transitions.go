@@ -28,6 +28,13 @@ func (e *Engine) setState(r *Run, i int, to StepState, audit *[]AuditEntry, user
 	}
 }
 
+// setNoted moves step i of r to a state for a reason of the engine's own, which the
+// audit log keeps as a code.
+func (e *Engine) setNoted(r *Run, i int, to StepState, audit *[]AuditEntry, note AuditNote) {
+	e.setState(r, i, to, audit, "", "")
+	(*audit)[len(*audit)-1].Note = note
+}
+
 // setCaused moves step i of r to a state for a cause of the engine's own.
 func (e *Engine) setCaused(r *Run, i int, to StepState, audit *[]AuditEntry, user string, c Cause) {
 	e.setState(r, i, to, audit, user, c.audit())
@@ -51,7 +58,7 @@ func (e *Engine) advance(r *Run, i int, audit *[]AuditEntry) {
 	s.Approvals, s.SkipVotes, s.SkipReasons = nil, nil, nil
 	s.AwaitingSince = e.now()
 	if s.Step.AutoRun {
-		e.setState(r, i, Running, audit, "", "read-only step runs without approval")
+		e.setNoted(r, i, Running, audit, NoteAutoRun)
 		s.Started = e.now()
 		s.Executions++
 		return
@@ -400,7 +407,7 @@ func (e *Engine) retry(ctx context.Context, r *Run, q Request) (Outcome, error) 
 	// A Retry click by someone other than the initiator is their approval of the new attempt.
 	if q.User != c.Initiator {
 		cs.Approvals = []string{q.User}
-		audit = append(audit, AuditEntry{At: d.At, RunID: c.ID, Step: q.Step + 1, StepID: cs.Step.ID, Attempt: cs.Attempt, User: q.User, Event: "decision.approve", Reason: "by retry"})
+		audit = append(audit, AuditEntry{At: d.At, RunID: c.ID, Step: q.Step + 1, StepID: cs.Step.ID, Attempt: cs.Attempt, User: q.User, Event: "decision.approve", Note: NoteByRetry})
 		if len(cs.Approvals) >= e.opts.ApprovalsRequired {
 			e.setState(c, q.Step, Approved, &audit, q.User, "")
 			msg = did(DidRetry, nil)
@@ -529,7 +536,8 @@ func (e *Engine) abort(ctx context.Context, r *Run, q Request) (Outcome, error) 
 // run ends with state end. Stopping during a rollback abandons it.
 func (e *Engine) stop(c *Run, user, reason string, end RunState, audit *[]AuditEntry) Outcome {
 	if c.Steps[c.Current].Rollback {
-		e.endRun(c, Aborted, audit, user, "rollback stopped: "+reason)
+		e.endRun(c, Aborted, audit, user, reason)
+		(*audit)[len(*audit)-1].Note = NoteRollbackStopped
 		return did(DidStopRollback, nil)
 	}
 	ran := map[string]plan.Ran{}
@@ -552,7 +560,7 @@ func (e *Engine) stop(c *Run, user, reason string, end RunState, audit *[]AuditE
 	for _, s := range steps {
 		c.Steps = append(c.Steps, StepRun{Step: s, State: Pending, Rollback: true})
 	}
-	*audit = append(*audit, AuditEntry{At: e.now(), RunID: c.ID, User: user, Event: "run.rollback_planned", Reason: fmt.Sprintf("%d step(s)", len(steps))})
+	*audit = append(*audit, AuditEntry{At: e.now(), RunID: c.ID, User: user, Event: "run.rollback_planned", Note: NoteRollbackPlanned, Steps: len(steps)})
 	e.advance(c, first, audit)
 	return did(DidPlanRollback, F{"Steps": len(steps)})
 }
