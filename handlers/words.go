@@ -139,6 +139,15 @@ func DetailsText(o engine.Output) string {
 	return say("details/"+o.Report.Kind, facts)
 }
 
+// CheckMessage is what a check found: its report in words, or the words of a check
+// that returns them (and of a check stored by an earlier version).
+func CheckMessage(l engine.CheckLine) string {
+	if l.Report != nil {
+		return ReportText(l.Report)
+	}
+	return l.Message
+}
+
 // CauseText words why the engine failed, interrupted or expired a step.
 func CauseText(c engine.Cause) string { return say("cause/"+string(c.Kind), c) }
 

@@ -51,6 +51,10 @@ type CheckLine struct {
 	Name    string       `json:"name"`
 	Outcome CheckOutcome `json:"outcome"`
 	Message string       `json:"message"`
+	// Report is what the check found, as data (a kind of ops/report) that the
+	// transport words; Message holds the words of a check that returns them (and of
+	// checks stored by earlier versions).
+	Report *Report `json:"report,omitempty"`
 	// Override is the accepted override, when Outcome is CheckOverridden.
 	Override *CheckOverride `json:"override,omitempty"`
 }
