@@ -25,10 +25,14 @@ func TestPullRequestsAreWorded(t *testing.T) {
 		pr                   report.PullRequest
 		title, commit, words string
 	}{
-		{"dns", with(func(p *report.PullRequest) { p.Change, p.Name, p.To = "dns", "db.nycmesh.net", "kubernetes-lb-prod-sn3.nycmesh.net" }),
+		{"dns", with(func(p *report.PullRequest) {
+			p.Change, p.Name, p.To = "dns", "db.nycmesh.net", "kubernetes-lb-prod-sn3.nycmesh.net"
+		}),
 			"Point db.nycmesh.net at kubernetes-lb-prod-sn3.nycmesh.net (MeshDB cutover prod2 → prod1)",
 			"Point db.nycmesh.net at kubernetes-lb-prod-sn3.nycmesh.net (MeshDB cutover prod2 → prod1)", body},
-		{"certs, with the thread", with(func(p *report.PullRequest) { p.Change, p.Host, p.To, p.Thread = "certs", "db.nycmesh.net", "prod1", thread }),
+		{"certs, with the thread", with(func(p *report.PullRequest) {
+			p.Change, p.Host, p.To, p.Thread = "certs", "db.nycmesh.net", "prod1", thread
+		}),
 			"Serve db.nycmesh.net from prod1 (MeshDB cutover)", "Serve db.nycmesh.net from prod1 (MeshDB cutover)",
 			body + "\n\nThe run's thread: " + thread},
 		{"revert", with(func(p *report.PullRequest) {
