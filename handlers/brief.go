@@ -46,14 +46,14 @@ func commandLine(c plan.Command, runID string) string {
 		argv[i] = fill(a)
 	}
 	line := fmt.Sprintf("%s %s: `%s`", c.Cluster, c.Selector, message.Escape(plan.ShellQuote(argv)))
-	if c.Stdin != "" {
-		line += ", reading " + message.Escape(fill(c.Stdin))
+	if in := commandIn(c); in != "" {
+		line += ", reading " + message.Escape(fill(in))
 	}
-	if c.Stdout != "" {
-		line += ", writing " + message.Escape(fill(c.Stdout))
+	if out := commandOut(c); out != "" {
+		line += ", writing " + message.Escape(fill(out))
 	}
-	if c.Note != "" {
-		line += " (" + message.Escape(c.Note) + ")"
+	if note := CommandNote(c); note != "" {
+		line += " (" + message.Escape(note) + ")"
 	}
 	return line
 }

@@ -13,9 +13,42 @@ func Describe(cfg *config.Config, p plan.Plan, s plan.Step) []string {
 		out = append(out, FactText(f))
 	}
 	for _, c := range plan.Commands(cfg, p, s) {
-		out = append(out, c.String())
+		out = append(out, CommandText(c))
 	}
 	return out
+}
+
+// CommandText is a pod command as the terminal shows it: where it runs, its argv as
+// a shell would run it, its input and output as redirections, and why it runs.
+func CommandText(c plan.Command) string {
+	return say("command/line", struct {
+		C             plan.Command
+		In, Out, Note string
+	}{c, commandIn(c), commandOut(c), CommandNote(c)})
+}
+
+// commandIn is where a command's input comes from ("" when none).
+func commandIn(c plan.Command) string {
+	if c.Stdin == "" && !c.FromDump {
+		return ""
+	}
+	return say("command/in", c)
+}
+
+// commandOut is where a command's output goes ("" when it is only read).
+func commandOut(c plan.Command) string {
+	if c.Stdout == "" {
+		return ""
+	}
+	return say("command/out", c)
+}
+
+// CommandNote says when or why a command runs ("" when nothing needs saying).
+func CommandNote(c plan.Command) string {
+	if c.Note == "" {
+		return ""
+	}
+	return say("command/note/"+string(c.Note), c)
 }
 
 // FactText words one fact of a plan's step.

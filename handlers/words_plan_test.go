@@ -103,3 +103,64 @@ func TestEveryStateIsWorded(t *testing.T) {
 	assert.Equal(t, "awaiting approval", handlers.Human(engine.Awaiting), "a typed state reads the same")
 	assert.Equal(t, "someday_state", handlers.Human("someday_state"), "a state stored by a later version shows as stored")
 }
+
+// Every note of a pod command is worded as ops/plan wrote it before it returned a code.
+func TestEveryCommandNoteIsWorded(t *testing.T) {
+	cases := map[plan.CommandNote]string{
+		plan.NoteSQLFallback:     "only when no meshweb pod is ready or the command fails",
+		plan.NoteReadsBack:       "reads the state back",
+		plan.NoteRemoveCopies:    "in the pod the dump step copied into, and in today's postgres pod",
+		plan.NoteStageTemp:       "a temporary file, never the database; the restore step checks and removes it",
+		plan.NoteAroundBackup:    "before and after the backup",
+		plan.NoteEarlyBackup:     "read-only backup of the destination, kept for undo while it has not changed",
+		plan.NoteRestoreBackup:   "backup of the destination, kept for undo; not taken again while the dump step's one holds",
+		plan.NoteFreshBackup:     "a fresh backup of the current state, kept in case",
+		plan.NoteUnlessStaged:    "unless the dump step's copy is in this pod",
+		plan.NoteSumMatches:      "must equal the local sha256",
+		plan.NoteRestoreOutput:   "output is read: errors ignored on restore are reported",
+		plan.NoteRestoreAutoJobs: "with -j N, N the pod's cores (its CPU limit, else nproc), at most 4; output is read: errors ignored on restore are reported",
+	}
+	for _, note := range plan.CommandNotes() {
+		want, ok := cases[note]
+		if assert.True(t, ok, "note %s has a case here", note) {
+			assert.Equal(t, want, handlers.CommandNote(plan.Command{Note: note, MaxJobs: 4}), string(note))
+		}
+	}
+	assert.Len(t, cases, len(plan.CommandNotes()))
+}
+
+// A pod command reads in the terminal as plan.Command.String wrote it: redirections
+// for where its input and output go, its note after two spaces.
+func TestCommandLinesAreWorded(t *testing.T) {
+	pod := plan.Command{Cluster: "prod1", Namespace: "meshdb", Selector: "app=meshdb-postgres-app", Container: "meshdb-postgres"}
+	with := func(f func(*plan.Command)) plan.Command {
+		c := pod
+		f(&c)
+		return c
+	}
+	head := "prod1/meshdb pod app=meshdb-postgres-app container meshdb-postgres: "
+	for _, tc := range []struct {
+		c    plan.Command
+		want string
+	}{
+		{with(func(c *plan.Command) { c.Argv = []string{"rm", "-f", "/tmp/x y.dump"} }), head + "rm -f '/tmp/x y.dump'"},
+		{with(func(c *plan.Command) {
+			c.Argv, c.Stdout, c.Checked = []string{"pg_dump"}, "spool/<run>/dump-origin.dump", true
+		}),
+			head + "pg_dump > spool/<run>/dump-origin.dump (sha256, size, PGDMP magic, fsync)"},
+		{with(func(c *plan.Command) {
+			c.Argv, c.FromDump, c.Note = []string{"sh", "-c", "cat > x"}, true, plan.NoteStageTemp
+		}),
+			head + "sh -c 'cat > x' < the dump's bytes as they come  (a temporary file, never the database; the restore step checks and removes it)"},
+		{with(func(c *plan.Command) {
+			c.Argv, c.Stdin = []string{"sh", "-c", "cat > x"}, "spool/<run>/dump-origin.dump"
+		}),
+			head + "sh -c 'cat > x' < spool/<run>/dump-origin.dump"},
+		{with(func(c *plan.Command) {
+			c.Argv, c.Stdout = []string{"pg_dump"}, "spool/<run>/restore-destination-backup.dump"
+		}),
+			head + "pg_dump > spool/<run>/restore-destination-backup.dump"},
+	} {
+		assert.Equal(t, tc.want, handlers.CommandText(tc.c))
+	}
+}

@@ -1,37 +1,54 @@
 package plan
 
 import (
-	"fmt"
 	"strings"
 
 	"github.com/nycmeshnet/cutoverbot/ops/config"
 	"github.com/nycmeshnet/cutoverbot/ops/pg"
 )
 
-// Command is one command a step runs in a pod, named exactly as it will run.
+// Command is one command a step runs in a pod, named exactly as it will run; the
+// transport words where its input and output go and why it runs (handlers' plan.tmpl).
 type Command struct {
 	Cluster   string   `json:"cluster"`
 	Namespace string   `json:"namespace"`
 	Selector  string   `json:"selector"`
 	Container string   `json:"container"`
 	Argv      []string `json:"argv"`
-	Stdin     string   `json:"stdin,omitempty"`  // what is streamed in
-	Stdout    string   `json:"stdout,omitempty"` // where the output goes
-	Note      string   `json:"note,omitempty"`
+	// Stdin is the file streamed in; FromDump: the dump's bytes, as they come.
+	Stdin    string `json:"stdin,omitempty"`
+	FromDump bool   `json:"from_dump,omitempty"`
+	// Stdout is the file the output goes to; Checked: checked as a dump is (sha256,
+	// size, PGDMP magic, fsync).
+	Stdout  string `json:"stdout,omitempty"`
+	Checked bool   `json:"checked,omitempty"`
+	// Note says when or why it runs, as a code (MaxJobs goes with NoteRestoreAutoJobs).
+	Note    CommandNote `json:"note,omitempty"`
+	MaxJobs int         `json:"max_jobs,omitempty"`
 }
 
-func (c Command) String() string {
-	s := fmt.Sprintf("%s/%s pod %s container %s: %s", c.Cluster, c.Namespace, c.Selector, c.Container, ShellQuote(c.Argv))
-	if c.Stdin != "" {
-		s += " < " + c.Stdin
-	}
-	if c.Stdout != "" {
-		s += " > " + c.Stdout
-	}
-	if c.Note != "" {
-		s += "  (" + c.Note + ")"
-	}
-	return s
+// CommandNote says when or why a command runs.
+type CommandNote string
+
+const (
+	NoteSQLFallback     CommandNote = "sql_fallback"      // only when meshweb cannot set the flag
+	NoteReadsBack       CommandNote = "reads_back"        // reads the state back
+	NoteRemoveCopies    CommandNote = "remove_copies"     // where the dump step copied, and today's pod
+	NoteStageTemp       CommandNote = "stage_temp"        // a temporary file the restore checks and removes
+	NoteAroundBackup    CommandNote = "around_backup"     // before and after the backup
+	NoteEarlyBackup     CommandNote = "early_backup"      // the destination's backup during the dump
+	NoteRestoreBackup   CommandNote = "restore_backup"    // the destination's backup before the restore
+	NoteFreshBackup     CommandNote = "fresh_backup"      // a backup of the current state, kept in case
+	NoteUnlessStaged    CommandNote = "unless_staged"     // skipped when the dump step's copy is there
+	NoteSumMatches      CommandNote = "sum_matches"       // must equal the local sha256
+	NoteRestoreOutput   CommandNote = "restore_output"    // its output is read
+	NoteRestoreAutoJobs CommandNote = "restore_auto_jobs" // and -j N is the pod's cores, at most MaxJobs
+)
+
+// CommandNotes lists every note, for the transport's tests (each has words).
+func CommandNotes() []CommandNote {
+	return []CommandNote{NoteSQLFallback, NoteReadsBack, NoteRemoveCopies, NoteStageTemp, NoteAroundBackup, NoteEarlyBackup,
+		NoteRestoreBackup, NoteFreshBackup, NoteUnlessStaged, NoteSumMatches, NoteRestoreOutput, NoteRestoreAutoJobs}
 }
 
 // ShellQuote renders argv so that a person could paste it into a shell.
@@ -75,20 +92,20 @@ func Commands(cfg *config.Config, p Plan, s Step) []Command {
 		}
 		manage := append(append([]string(nil), cfg.Clusters[s.Cluster].Meshweb.Manage...), verb, "MAINTENANCE_MODE")
 		fallback := in(s.Cluster, "postgres", pg.PsqlArgv(db, pg.MaintenanceSetSQL(s.Maintenance.On)))
-		fallback.Note = "only when no meshweb pod is ready or the command fails"
+		fallback.Note = NoteSQLFallback
 		check := in(s.Cluster, "postgres", pg.PsqlArgv(db, pg.MaintenanceQuerySQL()))
-		check.Note = "reads the state back"
+		check.Note = NoteReadsBack
 		return []Command{in(s.Cluster, "meshweb", manage), fallback, check}
 	case KindExec:
 		return []Command{in(s.Cluster, s.Exec.Target, s.Exec.Argv)}
 	case KindDump:
 		if s.Undoes != "" {
 			rm := in(s.Cluster, "postgres", []string{"rm", "-f", RemoteDumpPath("<run>")})
-			rm.Note = "in the pod the dump step copied into, and in today's postgres pod"
+			rm.Note = NoteRemoveCopies
 			return []Command{rm}
 		}
 		c := in(s.Cluster, "postgres", s.Dump.Argv)
-		c.Stdout = "spool/<run>/" + s.ID + ".dump (sha256, size, PGDMP magic, fsync)"
+		c.Stdout, c.Checked = "spool/<run>/"+s.ID+".dump", true
 		rs := p.RestoreOf(s.ID)
 		if rs == nil {
 			return []Command{c}
@@ -98,33 +115,33 @@ func Commands(cfg *config.Config, p Plan, s Step) []Command {
 		// the state has not moved and the copy's sha256 checks out.
 		remote := RemoteDumpPath("<run>")
 		copyIn := in(rs.Cluster, "postgres", pg.StageArgv(remote))
-		copyIn.Stdin = "the dump's bytes as they come"
-		copyIn.Note = "a temporary file, never the database; the restore step checks and removes it"
+		copyIn.FromDump = true
+		copyIn.Note = NoteStageTemp
 		state := in(rs.Cluster, "postgres", pg.PsqlArgv(db, stateNote))
-		state.Note = "before and after the backup"
+		state.Note = NoteAroundBackup
 		backup := in(rs.Cluster, "postgres", rs.Restore.BackupArgv)
 		backup.Stdout = "spool/<run>/" + rs.ID + "-backup-early.dump"
-		backup.Note = "read-only backup of the destination, kept for undo while it has not changed"
+		backup.Note = NoteEarlyBackup
 		return []Command{c, copyIn, state, backup, state}
 	case KindRestore:
 		remote := RemoteDumpPath("<run>")
 		backup := in(s.Cluster, "postgres", s.Restore.BackupArgv)
 		backup.Stdout = "spool/<run>/" + s.ID + "-backup.dump"
-		backup.Note = "backup of the destination, kept for undo; not taken again while the dump step's one holds"
+		backup.Note = NoteRestoreBackup
 		copyIn := in(s.Cluster, "postgres", []string{"sh", "-c", "cat > '" + remote + "'"})
 		copyIn.Stdin = "spool/<run>/" + s.Restore.From + ".dump"
-		copyIn.Note = "unless the dump step's copy is in this pod"
+		copyIn.Note = NoteUnlessStaged
 		if s.Restore.FromBackup != "" {
 			copyIn.Stdin = "spool/<run>/" + s.Restore.FromBackup + "-backup.dump"
-			backup.Note = "a fresh backup of the current state, kept in case"
+			backup.Note = NoteFreshBackup
 			copyIn.Note = ""
 		}
 		sum := in(s.Cluster, "postgres", []string{"sha256sum", remote})
-		sum.Note = "must equal the local sha256"
+		sum.Note = NoteSumMatches
 		restore := in(s.Cluster, "postgres", s.Restore.Argv)
-		restore.Note = "output is read: errors ignored on restore are reported"
+		restore.Note = NoteRestoreOutput
 		if s.Restore.Jobs == 0 {
-			restore.Note = fmt.Sprintf("with -j N, N the pod's cores (its CPU limit, else nproc), at most %d; ", pg.MaxAutoJobs) + restore.Note
+			restore.Note, restore.MaxJobs = NoteRestoreAutoJobs, pg.MaxAutoJobs
 		}
 		cleanup := in(s.Cluster, "postgres", []string{"rm", "-f", remote})
 		return []Command{backup, copyIn, sum, restore, cleanup}

@@ -149,7 +149,7 @@ func TestRestoreJobsReachTheArgv(t *testing.T) {
 	rs := p.Steps[p.Index("restore-destination")]
 	assert.Equal(t, []string{"pg_restore", "-d", "meshdb", "-U", "meshdb", "-c", "--if-exists", "-j", "4", "/tmp/cutoverbot-<run>.dump"}, rs.Restore.Argv)
 	assert.Equal(t, 4, rs.Restore.Jobs)
-	assert.NotContains(t, commandLines(cfg, p, rs), "the pod's cores")
+	assert.NotContains(t, commandNotes(cfg, p, rs), plan.NoteRestoreAutoJobs, "the plan does not say the step reads the pod's cores")
 
 	// auto (the default): the step reads the pod's cores when it runs, and the plan says so.
 	cfg = load(t, nil)
@@ -157,7 +157,8 @@ func TestRestoreJobsReachTheArgv(t *testing.T) {
 	require.NoError(t, err)
 	rs = p.Steps[p.Index("restore-destination")]
 	assert.Equal(t, 0, rs.Restore.Jobs)
-	assert.Contains(t, commandLines(cfg, p, rs), "with -j N, N the pod's cores (its CPU limit, else nproc), at most 4")
+	assert.Contains(t, plan.Commands(cfg, p, rs), plan.Command{Cluster: "prod2", Namespace: "meshdb", Selector: "app=meshdb-postgres-app", Container: "meshdb-postgres",
+		Argv: rs.Restore.Argv, Note: plan.NoteRestoreAutoJobs, MaxJobs: 4}, "the plan says the step reads the pod's cores, up to 4")
 }
 
 func TestPairsAreChecked(t *testing.T) {
@@ -265,11 +266,11 @@ func TestRollbackUndoesWhatRanNewestFirst(t *testing.T) {
 
 }
 
-// commandLines are the pod commands of step s, one a line.
-func commandLines(cfg *config.Config, p plan.Plan, s plan.Step) string {
-	var out []string
+// commandNotes are the notes of the pod commands of step s.
+func commandNotes(cfg *config.Config, p plan.Plan, s plan.Step) []plan.CommandNote {
+	var out []plan.CommandNote
 	for _, c := range plan.Commands(cfg, p, s) {
-		out = append(out, c.String())
+		out = append(out, c.Note)
 	}
-	return strings.Join(out, "\n")
+	return out
 }
