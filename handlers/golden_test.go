@@ -129,7 +129,7 @@ func TestGoldenMessages(t *testing.T) {
 	earlier.ID, earlier.Created, earlier.Ended = "20261123-2000-cd34", t0.Add(-24*time.Hour), t0.Add(-23*time.Hour)
 	deployed := r.Clone()
 	deploy := handlers.Deploy{ID: 8812345, Workflow: "Publish and Deploy", URL: "https://github.com/nycmeshnet/meshdb/actions/runs/8812345",
-		SHA: "5d2e8f1a9b0c3d4e5f60718293a4b5c6d7e8f901", State: "in progress"}
+		SHA: "5d2e8f1a9b0c3d4e5f60718293a4b5c6d7e8f901", Status: "in_progress"}
 	deployed.Notes = map[string]string{handlers.DeployNote(deploy.ID): "https://github.com/nycmeshnet/meshdb/actions/runs/8812345 of 5d2e8f1 (in progress)"}
 
 	p, err := plan.Build(cfg, "prod2", "prod1")

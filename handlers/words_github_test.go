@@ -51,3 +51,19 @@ func TestPullRequestsAreWorded(t *testing.T) {
 		assert.Equal(t, tc.words, handlers.PRBody(tc.pr), tc.name)
 	}
 }
+
+// A deploy's state reads as github.Run.StateText wrote it before handlers.Deploy
+// carried GitHub's status and conclusion.
+func TestDeployStatesAreWorded(t *testing.T) {
+	for _, tc := range []struct{ status, conclusion, want string }{
+		{"queued", "", "queued"},
+		{"in_progress", "", "in progress"},
+		{"completed", "success", "succeeded"},
+		{"completed", "failure", "failed"},
+		{"completed", "", "completed"},
+		{"completed", "timed_out", "timed out"},
+		{"completed", "cancelled", "cancelled"},
+	} {
+		assert.Equal(t, tc.want, handlers.Deploy{Status: tc.status, Conclusion: tc.conclusion}.State(), tc.status+" "+tc.conclusion)
+	}
+}
