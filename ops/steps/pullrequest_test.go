@@ -74,6 +74,7 @@ func newPRWorld(t *testing.T) *prWorld {
 	require.NoError(t, err)
 	client.SetCallTimeout(5 * time.Second)
 	exec := steps.New(cfg)
+	exec.UsePRWords(testPRWords)
 	_, err = steps.RegisterTrafficSteps(exec, cfg, client)
 	require.NoError(t, err)
 	p, err := plan.Build(cfg, "prod2", "prod1")

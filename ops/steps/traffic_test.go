@@ -68,6 +68,7 @@ func newGitHubWorld(t *testing.T, dnsWorkflow, certWorkflow githubfake.Workflow)
 	client, err := github.New(s.URL(), ghToken, nil)
 	require.NoError(t, err)
 	w := &githubWorld{cfg: cfg, gh: s, exec: steps.New(cfg)}
+	w.exec.UsePRWords(testPRWords)
 	_, err = steps.RegisterTrafficSteps(w.exec, cfg, client)
 	require.NoError(t, err)
 	p, err := plan.Build(cfg, "prod2", "prod1")
