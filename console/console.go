@@ -4,9 +4,9 @@ package console
 import (
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
+	"github.com/nycmeshnet/cutoverbot/handlers"
 	"github.com/nycmeshnet/cutoverbot/ops/config"
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
 	"github.com/nycmeshnet/cutoverbot/ops/plan"
@@ -30,7 +30,7 @@ func Plan(w io.Writer, cfg *config.Config, p plan.Plan) {
 			gate = "  (read-only: runs at start)"
 		}
 		fmt.Fprintf(w, "\n%2d. %s%s%s\n", i+1, s.Title, where, gate)
-		for _, line := range plan.Describe(cfg, p, s) {
+		for _, line := range handlers.Describe(cfg, p, s) {
 			fmt.Fprintf(w, "      %s\n", line)
 		}
 	}
@@ -60,7 +60,7 @@ func History(w io.Writer, runs []*engine.Run, spool []steps.SpoolRun, audit func
 		}
 		fmt.Fprintf(w, "%s  %s -> %s  by %s  %s  %s  %d/%d steps succeeded  (%s)\n",
 			r.ID, r.Origin, r.Destination, r.Initiator, r.Created.UTC().Format("2006-01-02 15:04 MST"),
-			engine.Human(r.State), done, len(r.Steps), r.Elapsed(time.Now()).Round(time.Second))
+			handlers.Human(r.State), done, len(r.Steps), r.Elapsed(time.Now()).Round(time.Second))
 		for _, u := range spool {
 			if u.RunID == r.ID {
 				fmt.Fprintf(w, "    spool: %d file(s), %s (dumps, backups, snapshots)\n", u.Files, steps.HumanBytes(u.Bytes))
@@ -74,7 +74,7 @@ func History(w io.Writer, runs []*engine.Run, spool []steps.SpoolRun, audit func
 			return err
 		}
 		for _, a := range entries {
-			fmt.Fprintf(w, "    %s\n", strings.TrimPrefix(a.String(), ""))
+			fmt.Fprintf(w, "    %s\n", handlers.AuditText(a))
 		}
 	}
 	return nil

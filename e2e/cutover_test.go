@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nycmeshnet/cutoverbot/bot/slackfake"
+	"github.com/nycmeshnet/cutoverbot/handlers"
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
 )
 
@@ -107,7 +108,7 @@ func TestE2EWholeCutoverThroughSlack(t *testing.T) {
 	}
 	assertNoSecret(t, log.String())
 	for _, a := range audit {
-		assertNoSecret(t, a.String())
+		assertNoSecret(t, handlers.AuditText(a))
 	}
 }
 

@@ -62,6 +62,8 @@ func TestE2EDefaultPlanEndsWithDNSAndTLSAtTheDestination(t *testing.T) {
 	pulls := w.traffic.GitHub.Pulls(w.cfg.GitHub.DNS.Repo)
 	require.Len(t, pulls, 1)
 	assert.Contains(t, pulls[0].Body, "/archives/"+channel+"/p"+strings.Replace(w.header().TS, ".", "", 1), "the PR links the run's thread")
+	assert.Equal(t, "Point "+w.cfg.DNS.Name+" at "+w.cfg.Clusters["prod1"].LBHostname+" (MeshDB cutover prod2 → prod1)", pulls[0].Title,
+		"the PR is worded by the transport's words, which the wiring passes")
 
 	w.stopBot()
 	run, _ := w.finalRun()

@@ -25,7 +25,7 @@ func BriefOf(cfg *config.Config, r *engine.Run, i int) Brief {
 	s := r.Steps[i].Step
 	b := Brief{Changes: changes(cfg, r, s), Undo: undone(r, s)}
 	cmds := plan.Commands(cfg, r.Plan, s)
-	facts := plan.Describe(cfg, r.Plan, s)
+	facts := Describe(cfg, r.Plan, s)
 	// Describe ends with the commands; the facts before them stay as they are.
 	for _, f := range facts[:len(facts)-len(cmds)] {
 		b.Details = append(b.Details, message.Escape(f))
@@ -46,14 +46,14 @@ func commandLine(c plan.Command, runID string) string {
 		argv[i] = fill(a)
 	}
 	line := fmt.Sprintf("%s %s: `%s`", c.Cluster, c.Selector, message.Escape(plan.ShellQuote(argv)))
-	if c.Stdin != "" {
-		line += ", reading " + message.Escape(fill(c.Stdin))
+	if in := commandIn(c); in != "" {
+		line += ", reading " + message.Escape(fill(in))
 	}
-	if c.Stdout != "" {
-		line += ", writing " + message.Escape(fill(c.Stdout))
+	if out := commandOut(c); out != "" {
+		line += ", writing " + message.Escape(fill(out))
 	}
-	if c.Note != "" {
-		line += " (" + message.Escape(c.Note) + ")"
+	if note := CommandNote(c); note != "" {
+		line += " (" + message.Escape(note) + ")"
 	}
 	return line
 }

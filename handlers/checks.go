@@ -86,7 +86,7 @@ func checkSections(s engine.StepRun, res engine.Checks, required int) []string {
 }
 
 func checkLine(s engine.StepRun, l engine.CheckLine, required int) string {
-	msg := message.Escape(clipRunes(ErrText(l.Message), checkMessageRunes))
+	msg := message.Escape(clipRunes(CheckMessage(l), checkMessageRunes))
 	name := "*" + message.Escape(l.Name) + "*"
 	switch l.Outcome {
 	case engine.CheckPassed:
@@ -168,7 +168,7 @@ func overrideModal(r *engine.Run, i, attempt int, m *message.Modal, check string
 	}
 	m.Title, m.Submit = "Override a check", "Override"
 	m.Sections = []string{
-		"*" + stepTitle(r, i, attempt) + "*\n❌ *" + message.Escape(l.Name) + "*: " + message.Escape(clipRunes(ErrText(l.Message), checkMessageRunes)),
+		"*" + stepTitle(r, i, attempt) + "*\n❌ *" + message.Escape(l.Name) + "*: " + message.Escape(clipRunes(CheckMessage(l), checkMessageRunes)),
 		fmt.Sprintf("Overriding lets the run go on although this check failed. It takes as many maintainers other than the run's initiator as approving a step, each with a reason; every other check stays enforced, and step %d runs again once no failed check blocks.", i+1),
 	}
 	m.Inputs[0].Placeholder = "Why is it safe to go on although this check failed?"

@@ -15,6 +15,7 @@ import (
 	"github.com/nycmeshnet/cutoverbot/ops/config"
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
 	"github.com/nycmeshnet/cutoverbot/ops/plan"
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 
 	"github.com/nycmeshnet/cutoverbot/handlers"
 )
@@ -40,6 +41,9 @@ func (e *checksExec) Execute(ctx context.Context, x engine.StepContext) (engine.
 	var failed []string
 	for _, id := range []string{"clusters-reachable", "no-meshdb-deploy-in-progress", "dns-points-at-the-origin"} {
 		l := engine.CheckLine{ID: id, Name: checkNames[id], Outcome: engine.CheckPassed, Message: "fine"}
+		if id == "clusters-reachable" { // what the check found, as data
+			l.Message, l.Report = "", engine.ReportOf(report.CheckReachable{Clusters: []string{x.Run.Origin, x.Run.Destination}})
+		}
 		if e.failing[id] {
 			l.Outcome, l.Message = engine.CheckFailed, checkNames[id]+" is not so"
 			if l = x.Run.Steps[x.Index].Settle(l); l.Outcome == engine.CheckFailed {
@@ -86,7 +90,7 @@ func TestOverrideEachFailedCheckFromItsButtonOrTyped(t *testing.T) {
 		labels = append(labels, b.Label)
 	}
 	assert.Equal(t, []string{"Retry", "Skip", "Abort", "Override: no MeshDB deploy in progress", "Override: DNS points at the origin"}, labels)
-	assert.Contains(t, text(m), "✅ *clusters reachable*: fine")
+	assert.Contains(t, text(m), "✅ *clusters reachable*: prod2 answers; prod1 answers", "a check's finding as data is worded")
 
 	// The initiator: told at once, no modal.
 	trigger := f.clickWithTrigger(t, "U01ALICE", "Override: DNS points at the origin")

@@ -17,8 +17,13 @@ type Deploy struct {
 	Workflow string
 	URL      string
 	SHA      string
-	State    string
+	// Status and Conclusion are GitHub's (in_progress; completed and success, ...),
+	// worded here.
+	Status, Conclusion string
 }
+
+// State is the deploy's state in words.
+func (d Deploy) State() string { return say("github/run_state", d) }
 
 // DeployNote is the run note under which a deploy seen during the run is kept: the
 // report is made once, and every later prompt shows it.
@@ -55,7 +60,7 @@ func (h *Handler) DeployStarted(ctx context.Context, runID string, d Deploy) {
 }
 
 func deployLine(d Deploy) string {
-	return fmt.Sprintf("%s of %s (%s)", d.URL, shortSHA(d.SHA), d.State)
+	return fmt.Sprintf("%s of %s (%s)", d.URL, shortSHA(d.SHA), d.State())
 }
 
 func shortSHA(s string) string {
@@ -77,7 +82,7 @@ func DeployReport(r *engine.Run, d Deploy, mention string) message.Message {
 		who += " " + mention
 	}
 	text := fmt.Sprintf("⚠️ MeshDB is being deployed during this cutover: the %s run %s of %s is %s. A Helm deploy puts the celery and meshweb replica counts back to the chart's, undoing this run's scaling: check them in both clusters before approving the next step.",
-		message.Escape(name), message.Escape(d.URL), shortSHA(d.SHA), message.Escape(d.State))
+		message.Escape(name), message.Escape(d.URL), shortSHA(d.SHA), message.Escape(d.State()))
 	return message.Message{Text: text + " · " + who, Sections: []string{text, "👉 " + who + ": check the replica counts"}}
 }
 

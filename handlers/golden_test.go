@@ -129,7 +129,7 @@ func TestGoldenMessages(t *testing.T) {
 	earlier.ID, earlier.Created, earlier.Ended = "20261123-2000-cd34", t0.Add(-24*time.Hour), t0.Add(-23*time.Hour)
 	deployed := r.Clone()
 	deploy := handlers.Deploy{ID: 8812345, Workflow: "Publish and Deploy", URL: "https://github.com/nycmeshnet/meshdb/actions/runs/8812345",
-		SHA: "5d2e8f1a9b0c3d4e5f60718293a4b5c6d7e8f901", State: "in progress"}
+		SHA: "5d2e8f1a9b0c3d4e5f60718293a4b5c6d7e8f901", Status: "in_progress"}
 	deployed.Notes = map[string]string{handlers.DeployNote(deploy.ID): "https://github.com/nycmeshnet/meshdb/actions/runs/8812345 of 5d2e8f1 (in progress)"}
 
 	p, err := plan.Build(cfg, "prod2", "prod1")
@@ -325,11 +325,14 @@ func preflightRuns(r *engine.Run, now time.Time) (failed, passed *engine.Run) {
 	deploy := engine.CheckOverride{Check: "no-meshdb-deploy-in-progress", Votes: []engine.OverrideVote{
 		{User: "U02BOB", Reason: "the running deploy is of dev3", Attempt: 2, At: now}}}
 	lines := []engine.CheckLine{
-		{ID: "clusters-reachable", Name: "clusters reachable", Outcome: engine.CheckPassed, Message: "prod2 answers; prod1 answers"},
-		{ID: "pods-ready", Name: "pods ready", Outcome: engine.CheckPassed, Message: "prod2: meshdb-meshweb-7d9f8-abcde, meshdb-postgres-0; prod1: meshdb-meshweb-5c6b7-fghij, meshdb-postgres-0"},
-		{ID: "celery-statefulset-present", Name: "celery StatefulSet present", Outcome: engine.CheckPassed, Message: "prod2/meshdb-celery-worker; prod1/meshdb-celery-worker"},
-		{ID: "meshweb-image-digests-equal", Name: "meshweb image digests equal", Outcome: engine.CheckWarned,
-			Message: "prod2 runs docker.io/willnilges/meshdb@sha256:1111 but prod1 runs docker.io/willnilges/meshdb@sha256:2222: the restore gives prod1 the database of prod2 as migrated by its MeshDB; if that is older, restart meshweb in prod1 after the restore (it runs manage.py migrate as it starts)"},
+		// The cluster checks report what they found as data; the golden shows their words.
+		{ID: "clusters-reachable", Name: "clusters reachable", Outcome: engine.CheckPassed, Report: engine.ReportOf(report.CheckReachable{Clusters: []string{"prod2", "prod1"}})},
+		{ID: "pods-ready", Name: "pods ready", Outcome: engine.CheckPassed, Report: engine.ReportOf(report.CheckPods{Clusters: []report.ClusterPods{
+			{Cluster: "prod2", Meshweb: "meshdb-meshweb-7d9f8-abcde", Postgres: "meshdb-postgres-0"}, {Cluster: "prod1", Meshweb: "meshdb-meshweb-5c6b7-fghij", Postgres: "meshdb-postgres-0"}}})},
+		{ID: "celery-statefulset-present", Name: "celery StatefulSet present", Outcome: engine.CheckPassed, Report: engine.ReportOf(report.CheckCelery{StatefulSets: []report.ClusterWorkload{
+			{Cluster: "prod2", Name: "meshdb-celery-worker"}, {Cluster: "prod1", Name: "meshdb-celery-worker"}}})},
+		{ID: "meshweb-image-digests-equal", Name: "meshweb image digests equal", Outcome: engine.CheckWarned, Report: engine.ReportOf(report.CheckDigestsDiffer{
+			Origin: "prod2", OriginDigest: "docker.io/willnilges/meshdb@sha256:1111", Destination: "prod1", DestinationDigest: "docker.io/willnilges/meshdb@sha256:2222"})},
 		{ID: "destination-runs-the-newest-meshdb", Name: "destination runs the newest MeshDB", Outcome: engine.CheckPassed, Message: "prod1 runs nycmeshnet/meshdb@main (5d2e8f1)"},
 		{ID: "no-meshdb-deploy-in-progress", Name: "no MeshDB deploy in progress", Outcome: engine.CheckFailed,
 			Message: "a publish-and-deploy.yaml run is in progress (https://github.com/nycmeshnet/meshdb/actions/runs/8812345); wait for it to finish: a deploy resets the celery and meshweb replica counts"},

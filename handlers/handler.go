@@ -223,7 +223,7 @@ func (h *Handler) decideCommand(ctx context.Context, c Command, a engine.Action,
 	if step != r.Current+1 {
 		cur := r.Steps[r.Current]
 		h.refuse(ctx, c.to(), "stale", fmt.Sprintf("step %d is not the one waiting: the run is at step %d (%s, %s). Nothing was done.",
-			step, r.Current+1, cur.Step.Title, engine.Human(cur.State)))
+			step, r.Current+1, cur.Step.Title, Human(cur.State)))
 		return
 	}
 	msg, err := h.opts.Engine.Decide(ctx, engine.Request{RunID: r.ID, Step: r.Current, Attempt: r.Steps[r.Current].Attempt, User: c.UserID, Action: a, Reason: reason})

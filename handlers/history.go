@@ -21,7 +21,7 @@ const sectionBudget = 2800
 // on which step and attempt, and why.
 func RunDecisions(r *engine.Run, audit []engine.AuditEntry) message.Message {
 	title := fmt.Sprintf("Decisions of run `%s` (%s → %s, started by <@%s> %s, %s)", r.ID, r.Origin, r.Destination, r.Initiator,
-		r.Created.UTC().Format("2006-01-02 15:04 MST"), engine.Human(r.State))
+		r.Created.UTC().Format("2006-01-02 15:04 MST"), Human(r.State))
 	var lines []string
 	for _, a := range audit {
 		what, ok := decided[a.Event]
@@ -39,7 +39,7 @@ func RunDecisions(r *engine.Run, audit []engine.AuditEntry) message.Message {
 			}
 			step = fmt.Sprintf(" step %d (%s) attempt %d", a.Step, name, a.Attempt)
 		}
-		lines = append(lines, fmt.Sprintf("• %s: *%s*%s by <@%s>%s", a.At.UTC().Format("2006-01-02 15:04:05 MST"), what, step, a.User, reason(a.Reason)))
+		lines = append(lines, fmt.Sprintf("• %s: *%s*%s by <@%s>%s", a.At.UTC().Format("2006-01-02 15:04:05 MST"), what, step, a.User, reason(AuditWhy(a))))
 	}
 	m := message.Message{Text: fmt.Sprintf("Decisions of run %s", r.ID), Sections: []string{"*" + title + "*"}}
 	if len(lines) == 0 {

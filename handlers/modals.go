@@ -124,7 +124,7 @@ func movedOn(r *engine.Run, step, attempt int) string {
 	if r.Current == step {
 		return fmt.Sprintf("this is attempt %d of step %d; the current attempt is %d. Nothing was done.", attempt, step+1, cur.Attempt)
 	}
-	return fmt.Sprintf("step %d is no longer waiting: the run is at step %d (%s, %s). Nothing was done.", step+1, r.Current+1, cur.Step.Title, engine.Human(cur.State))
+	return fmt.Sprintf("step %d is no longer waiting: the run is at step %d (%s, %s). Nothing was done.", step+1, r.Current+1, cur.Step.Title, Human(cur.State))
 }
 
 // HandleSubmission takes the decision of a submitted decision modal, for the run,

@@ -99,11 +99,7 @@ func (h *Handler) Observe(ctx context.Context, ev engine.Event) {
 		h.updateHeader(ctx, r)
 	case engine.EventProgress:
 		key := noteKey("progress", ev.Step, r.Steps[ev.Step].Attempt)
-		msg := ev.Message
-		if ev.Progress != nil {
-			msg = ReportText(ev.Progress)
-		}
-		m := Progress(r, ev.Step, msg)
+		m := Progress(r, ev.Step, ReportText(ev.Progress))
 		if ts := h.remembered(r.ID, key); ts != "" {
 			fail("update progress", h.opts.Poster.Update(ctx, h.channel(), ts, m))
 			return
@@ -307,7 +303,7 @@ func (h *Handler) finishProgress(ctx context.Context, r *engine.Run, i int) {
 	if ts == "" {
 		return
 	}
-	m := Progress(r, i, engine.Human(s.State)+" after "+dur(s.Duration()))
+	m := Progress(r, i, Human(s.State)+" after "+dur(s.Duration()))
 	if err := h.opts.Poster.Update(ctx, h.channel(), ts, m); err != nil {
 		h.opts.Logger.Error("could not update progress", "run", r.ID, "err", err)
 	}

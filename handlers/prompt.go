@@ -123,7 +123,7 @@ func Decided(r *engine.Run, i, attempt int, required int) message.Message {
 		who = append(who, "Expired: "+whyStopped(s))
 	}
 	if len(who) == 0 {
-		who = []string{engine.Human(s.State)}
+		who = []string{Human(s.State)}
 	}
 	return message.Message{Text: title + ": " + strings.Join(who, "; "), Sections: []string{"*" + title + "*\n" + strings.Join(who, " · ")}}
 }

@@ -95,13 +95,13 @@ func Header(r *engine.Run, now time.Time) message.Message {
 		case s.State == engine.Running:
 			line += " — _running_"
 		case s.State == engine.Skipped || s.State == engine.Rejected || s.State == engine.Expired || s.State == engine.Interrupted:
-			line += " — _" + engine.Human(s.State) + "_"
+			line += " — _" + Human(s.State) + "_"
 		}
 		lines = append(lines, line)
 	}
 	state := "in progress"
 	if r.State != engine.Active {
-		state = engine.Human(r.State)
+		state = Human(r.State)
 	}
 	return message.Message{
 		Text:     fmt.Sprintf("%s (%s), started by <@%s>", runTitle(r), state, r.Initiator),
@@ -152,7 +152,7 @@ func Ended(r *engine.Run, now time.Time, end *engine.Report) message.Message {
 			skipped++
 		}
 	}
-	text := fmt.Sprintf("Run %s %s after %s: %d step(s) succeeded, %d skipped.", r.ID, engine.Human(r.State), dur(r.Elapsed(now)), ok, skipped)
+	text := fmt.Sprintf("Run %s %s after %s: %d step(s) succeeded, %d skipped.", r.ID, Human(r.State), dur(r.Elapsed(now)), ok, skipped)
 	m := message.Message{Text: text, Sections: []string{"*" + text + "*"}}
 	if cleanup := strings.TrimSpace(ReportText(end)); cleanup != "" {
 		m.Sections = append(m.Sections, "```"+strings.ReplaceAll(cleanup, "```", "` ` `")+"```")
@@ -167,7 +167,7 @@ func Status(r *engine.Run, required int, now time.Time) message.Message {
 	}
 	s := r.Steps[r.Current]
 	waits := waitsFor(s, required)
-	text := fmt.Sprintf("%s: step %d of %d, %s (%s)", runTitle(r), r.Current+1, len(r.Steps), s.Step.Title, engine.Human(s.State))
+	text := fmt.Sprintf("%s: step %d of %d, %s (%s)", runTitle(r), r.Current+1, len(r.Steps), s.Step.Title, Human(s.State))
 	return message.Message{
 		Text:     text,
 		Sections: []string{"*" + text + "*"},

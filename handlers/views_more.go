@@ -12,7 +12,7 @@ import (
 )
 
 // PlanMessage shows a resolved plan as `cutoverbot plan` prints it: each step with its
-// cluster and role and everything plan.Describe says of it (announcement text, the
+// cluster and role and everything Describe says of it (announcement text, the
 // repositories and files of the pull requests, LB addresses, resolvers, the exact
 // commands).
 func PlanMessage(cfg *config.Config, p plan.Plan) message.Message {
@@ -27,7 +27,7 @@ func PlanMessage(cfg *config.Config, p plan.Plan) message.Message {
 			gate = "  (read-only: runs at start)"
 		}
 		fmt.Fprintf(&b, "%2d. %s%s%s\n", i+1, s.Title, where, gate)
-		for _, line := range plan.Describe(cfg, p, s) {
+		for _, line := range Describe(cfg, p, s) {
 			fmt.Fprintf(&b, "      %s\n", line)
 		}
 	}
@@ -55,7 +55,7 @@ func historyLines(runs []*engine.Run, now time.Time, link func(*engine.Run) stri
 			id = "<" + l + "|" + r.ID + ">"
 		}
 		lines = append(lines, fmt.Sprintf("• %s %s → %s by <@%s>, %s, *%s* (%s)", id, r.Origin, r.Destination, r.Initiator,
-			slackTime(r.Created), engine.Human(r.State), dur(r.Elapsed(now))))
+			slackTime(r.Created), Human(r.State), dur(r.Elapsed(now))))
 	}
 	return lines
 }
@@ -75,7 +75,7 @@ func Home(active *engine.Run, runs []*engine.Run, required int, now time.Time, l
 		s := active.Steps[active.Current]
 		waits := waitsFor(s, required)
 		m.Sections = append(m.Sections, fmt.Sprintf("*Now:* %s, run `%s`, started by <@%s> %s\nStep %d of %d: %s (%s)\nWaiting for: %s",
-			title, active.ID, active.Initiator, slackTime(active.Created), active.Current+1, len(active.Steps), s.Step.Title, engine.Human(s.State), waits))
+			title, active.ID, active.Initiator, slackTime(active.Created), active.Current+1, len(active.Steps), s.Step.Title, Human(s.State), waits))
 	}
 	var past []*engine.Run
 	for _, r := range runs {

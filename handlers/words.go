@@ -24,8 +24,9 @@ var templateFiles embed.FS
 
 // wordFuncs are what the templates may call.
 var wordFuncs = template.FuncMap{
-	// human is a step's or a run's state in words.
-	"human": func(v any) string { return engine.Human(fmt.Sprint(v)) },
+	// human is a step's or a run's state in words (bound in init: its words are
+	// templates too).
+	"human": fmt.Sprint,
 	// clock is a time of day in UTC.
 	"clock": func(t time.Time) string { return t.UTC().Format("15:04 MST") },
 	// codes shows IDs as code, or says none.
@@ -81,6 +82,10 @@ var wordFuncs = template.FuncMap{
 // error, not "<no value>".
 var templates = template.Must(template.New("words").Funcs(wordFuncs).Option("missingkey=error").ParseFS(templateFiles, "templates/*.tmpl"))
 
+func init() {
+	templates.Funcs(template.FuncMap{"human": func(v any) string { return Human(fmt.Sprint(v)) }})
+}
+
 // say executes the template name on data. A template that fails is a bug the tests
 // catch (each kind is rendered); people then read which message failed rather than
 // nothing.
@@ -132,6 +137,15 @@ func DetailsText(o engine.Output) string {
 		return fmt.Sprintf("(the bot could not read its %s report: %v)", o.Report.Kind, err)
 	}
 	return say("details/"+o.Report.Kind, facts)
+}
+
+// CheckMessage is what a check found: its report in words, or the words of a check
+// that returns them (and of a check stored by an earlier version).
+func CheckMessage(l engine.CheckLine) string {
+	if l.Report != nil {
+		return ReportText(l.Report)
+	}
+	return ErrText(l.Message)
 }
 
 // CauseText words why the engine failed, interrupted or expired a step.

@@ -1,6 +1,7 @@
 package handlers_test
 
 import (
+	"maps"
 	"testing"
 	"time"
 
@@ -273,6 +274,7 @@ func TestEveryReportIsWorded(t *testing.T) {
 				"Backups kept until 2026-12-01 21:00 UTC (state.retention), then removed: b.dump (2.0 KiB, sha256 0123456789ab) in the spool of replica cutoverbot-1 and on prod1's postgres volume (/var/lib/postgresql/data/b.dump)"},
 		},
 	}
+	maps.Copy(cases, checkReportCases())
 	for _, kind := range report.Kinds() {
 		tcs, ok := cases[kind]
 		if !assert.True(t, ok, "report %s has a case here", kind) {

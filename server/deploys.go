@@ -65,6 +65,6 @@ func (w *deployWatch) look(ctx context.Context, r *engine.Run) {
 			continue
 		}
 		w.logger.Warn("MeshDB deploy during the run", "run", r.ID, "deploy", d.URL, "status", d.Status)
-		w.handler.DeployStarted(ctx, r.ID, handlers.Deploy{ID: d.ID, Workflow: d.Workflow, URL: d.URL, SHA: d.HeadSHA, State: d.StateText()})
+		w.handler.DeployStarted(ctx, r.ID, handlers.Deploy{ID: d.ID, Workflow: d.Workflow, URL: d.URL, SHA: d.HeadSHA, Status: d.Status, Conclusion: d.Conclusion})
 	}
 }

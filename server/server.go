@@ -122,6 +122,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 		conns[name] = c
 	}
 	exec := steps.New(cfg)
+	exec.UsePRWords(steps.PRWords{Title: handlers.PRTitle, Body: handlers.PRBody, CommitMessage: handlers.PRCommitMessage})
 	s.clusterSteps = steps.RegisterClusterSteps(exec, cfg, clusters)
 	exec.AddCheck("permissions", permissionsCheck(cfg, conns))
 	gh, err := github.New(cfg.GitHub.APIURL, cfg.Tokens.GitHub.Reveal(), nil)

@@ -21,13 +21,12 @@ type Executor interface {
 
 // StepContext is what an executor knows about the step it runs.
 type StepContext struct {
-	Run      *Run
-	Index    int
-	Step     plan.Step
-	Attempt  int
-	Progress func(msg string)
-	// ProgressReport is progress as data (a type of ops/report), which the transport
-	// words as it words a report.
+	Run     *Run
+	Index   int
+	Step    plan.Step
+	Attempt int
+	// ProgressReport is what the step is doing now, as data (a type of ops/report),
+	// which the transport words as it words a report.
 	ProgressReport func(Reported)
 	// Record stores v as this attempt's result so far, in the run, before the step goes
 	// on: what a retry or an undo must find even if the bot dies before the step returns
@@ -138,10 +137,10 @@ func (e *Engine) Recover(ctx context.Context) error {
 		if err := e.commit(ctx, c, audit); err != nil {
 			return err
 		}
-		e.emit(EventInterrupted, c, c.Current, nil, "")
+		e.emit(EventInterrupted, c, c.Current, nil)
 		return nil
 	}
-	e.emit(EventRecovered, r, r.Current, nil, "")
+	e.emit(EventRecovered, r, r.Current, nil)
 	return nil
 }
 
@@ -178,7 +177,7 @@ func (e *Engine) Start(ctx context.Context, origin, dest, initiator string) (*Ru
 		return nil, fmt.Errorf("store the new run: %w", err)
 	}
 	e.run = r
-	e.emit(EventStarted, r, -1, nil, "")
+	e.emit(EventStarted, r, -1, nil)
 	e.afterCommit(ctx, r)
 	return r.Clone(), nil
 }
@@ -284,7 +283,7 @@ func (e *Engine) Tick(ctx context.Context) error {
 		if err := e.commit(ctx, c, audit); err != nil {
 			return err
 		}
-		e.emit(EventExpired, c, c.Current, nil, "")
+		e.emit(EventExpired, c, c.Current, nil)
 		return nil
 	}
 	key := fmt.Sprintf("%s/%d/%d", r.ID, r.Current, s.Attempt)
@@ -362,19 +361,3 @@ func newRunID(now time.Time) string {
 	_, _ = rand.Read(b[:])
 	return now.Format("20060102-1504") + "-" + hex.EncodeToString(b[:])
 }
-
-// human renders a state for people.
-func human[T ~string](s T) string {
-	switch string(s) {
-	case string(Awaiting):
-		return "awaiting approval"
-	case string(Stopped):
-		return "rejected"
-	case string(RolledBack):
-		return "rolled back"
-	}
-	return string(s)
-}
-
-// Human renders a step or run state for people.
-func Human[T ~string](s T) string { return human(s) }

@@ -34,6 +34,13 @@ func TestPreflightRunsAtStartThenEveryStepWaits(t *testing.T) {
 	assert.Equal(t, 1, r.Current)
 	assert.Equal(t, engine.Awaiting, r.Steps[1].State)
 	assert.Len(t, h.exec.Calls(), 1, "nothing but preflight ran without approval")
+	var progress []*engine.Report
+	for _, ev := range h.snapshotEvents() {
+		if ev.Kind == engine.EventProgress {
+			progress = append(progress, ev.Progress)
+		}
+	}
+	assert.Equal(t, []*engine.Report{{Kind: "working", Facts: []byte(`{"step":"preflight"}`)}}, progress, "the step's progress reaches the transport as data")
 }
 
 func TestApprovalPolicy(t *testing.T) {
@@ -253,6 +260,18 @@ func TestAbortBuildsAGatedRollback(t *testing.T) {
 	for _, id := range ids {
 		assert.Equal(t, 1, h.exec.count(id), id)
 	}
+	audit, err := h.store.Audit(context.Background(), r.ID)
+	require.NoError(t, err)
+	var planned []engine.AuditEntry
+	for _, a := range audit {
+		if a.Event == "run.rollback_planned" {
+			planned = append(planned, a)
+		}
+	}
+	require.Len(t, planned, 1)
+	assert.Equal(t, engine.NoteRollbackPlanned, planned[0].Note, "the log says why, as a code")
+	assert.Equal(t, len(ids), planned[0].Steps)
+	assert.Empty(t, planned[0].Reason, "no words of the engine's in the log")
 }
 
 func TestAbortWhileAStepRunsIsRefused(t *testing.T) {
@@ -322,6 +341,9 @@ func TestWholeDefaultPlanCompletes(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 17, approvals, "every step but preflight was approved, and the log says so")
+	require.Greater(t, len(audit), 2)
+	assert.Equal(t, "step.running", audit[1].Event)
+	assert.Equal(t, engine.NoteAutoRun, audit[1].Note, "preflight ran without approval, and the log says why as a code")
 	assert.Equal(t, "run.completed", audit[len(audit)-1].Event)
 	// The lock is released: a new run can start.
 	_, err = h.eng.Start(context.Background(), "prod1", "prod2", bob)

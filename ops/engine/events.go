@@ -30,9 +30,7 @@ type Event struct {
 	Run      *Run
 	Step     int // 0-based; -1 when the event concerns the run
 	Decision *Decision
-	// Message is a running step's progress in words (EventProgress); Progress, when
-	// set, the same as data.
-	Message  string
+	// Progress is what a running step is doing now, as data (EventProgress).
 	Progress *Report
 	// Report is what the end of the run reports (EventEnded): what it could not clean
 	// up, and the backups it keeps; nil when nothing.
@@ -42,13 +40,8 @@ type Event struct {
 }
 
 // emit queues an event; it runs with e.mu held.
-func (e *Engine) emit(kind EventKind, r *Run, step int, d *Decision, msg string) {
-	e.emitIn(e.baseCtx, kind, r, step, d, msg)
-}
-
-// emitIn queues an event to be delivered in ctx (a step's progress, off the lock).
-func (e *Engine) emitIn(ctx context.Context, kind EventKind, r *Run, step int, d *Decision, msg string) {
-	e.events.push(ctx, Event{Kind: kind, Run: r.Clone(), Step: step, Decision: d, Message: msg})
+func (e *Engine) emit(kind EventKind, r *Run, step int, d *Decision) {
+	e.events.push(e.baseCtx, Event{Kind: kind, Run: r.Clone(), Step: step, Decision: d})
 }
 
 // queue delivers events in order on one goroutine, so a slow observer never holds

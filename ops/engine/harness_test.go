@@ -78,7 +78,7 @@ func (f *fakeExec) Execute(ctx context.Context, x engine.StepContext) (engine.Ou
 	if checks != nil && x.Step.Kind == plan.KindPreflight {
 		return checks(x)
 	}
-	x.Progress("working on " + x.Step.ID)
+	x.ProgressReport(working{Step: x.Step.ID})
 	if waits {
 		x.OnlyWaiting()
 	}
@@ -108,6 +108,13 @@ type scaled struct {
 }
 
 func (scaled) ReportKind() string { return "scaled" }
+
+// working is the fake's progress: the step it works on.
+type working struct {
+	Step string `json:"step"`
+}
+
+func (working) ReportKind() string { return "working" }
 
 func (f *fakeExec) Calls() []execKey {
 	f.mu.Lock()

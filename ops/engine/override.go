@@ -51,6 +51,10 @@ type CheckLine struct {
 	Name    string       `json:"name"`
 	Outcome CheckOutcome `json:"outcome"`
 	Message string       `json:"message"`
+	// Report is what the check found, as data (a kind of ops/report) that the
+	// transport words; Message holds the words of a check that returns them (and of
+	// checks stored by earlier versions).
+	Report *Report `json:"report,omitempty"`
 	// Override is the accepted override, when Outcome is CheckOverridden.
 	Override *CheckOverride `json:"override,omitempty"`
 }
@@ -188,7 +192,7 @@ func (e *Engine) override(ctx context.Context, r *Run, q Request) (Outcome, erro
 	if err := e.commit(ctx, c, audit); err != nil {
 		return Outcome{}, err
 	}
-	e.emit(EventDecided, c, q.Step, &d, "")
+	e.emit(EventDecided, c, q.Step, &d)
 	e.afterCommit(ctx, c)
 	return msg, nil
 }
@@ -202,12 +206,12 @@ func (e *Engine) again(c *Run, i int, audit *[]AuditEntry) OutcomeKind {
 	cs.SkipVotes, cs.SkipReasons = nil, nil
 	cs.AwaitingSince = e.now()
 	if cs.Step.AutoRun {
-		e.setState(c, i, Running, audit, "", "every failed check is overridden; the read-only step runs again")
+		e.setNoted(c, i, Running, audit, NoteOverriddenRerun)
 		cs.Started = e.now()
 		cs.Executions++
 		return DidOverrideRerun
 	}
-	e.setState(c, i, Awaiting, audit, "", "every failed check is overridden")
+	e.setNoted(c, i, Awaiting, audit, NoteOverriddenAwait)
 	return DidOverrideAwait
 }
 

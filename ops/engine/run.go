@@ -27,6 +27,11 @@ const (
 	Expired     StepState = "expired"
 )
 
+// StepStates lists every step state, for the transport's tests (each has words).
+func StepStates() []StepState {
+	return []StepState{Pending, Awaiting, Approved, Running, Succeeded, Failed, Skipped, Interrupted, Rejected, Expired}
+}
+
 // Stuck reports whether the step waits for Retry, Skip or Abort.
 func (s StepState) Stuck() bool { return s == Failed || s == Interrupted || s == Expired }
 
@@ -43,6 +48,9 @@ const (
 	Aborted    RunState = "aborted"
 	Stopped    RunState = "rejected"
 )
+
+// RunStates lists every run state, for the transport's tests (each has words).
+func RunStates() []RunState { return []RunState{Active, Completed, RolledBack, Aborted, Stopped} }
 
 // Action is what a maintainer decides.
 type Action string

@@ -41,28 +41,36 @@ type AuditEntry struct {
 	Event   string    `json:"event"` // run.started, step.awaiting_approval, decision.approve, ...
 	From    string    `json:"from,omitempty"`
 	To      string    `json:"to,omitempty"`
-	Reason  string    `json:"reason,omitempty"`
-	Check   string    `json:"check,omitempty"` // the check an override vote is for
+	// Reason is a person's reason, or what a step returned; Note is why the engine
+	// itself made the change, as a code (with Steps, a count), which the transport
+	// words. Entries written by earlier versions hold the engine's words in Reason.
+	Reason string    `json:"reason,omitempty"`
+	Note   AuditNote `json:"note,omitempty"`
+	Steps  int       `json:"steps,omitempty"`
+	Check  string    `json:"check,omitempty"` // the check an override vote is for
 }
 
-func (a AuditEntry) String() string {
-	s := fmt.Sprintf("%s %s %s", a.At.UTC().Format(time.RFC3339), a.RunID, a.Event)
-	if a.Step > 0 {
-		s += fmt.Sprintf(" step %d (%s) attempt %d", a.Step, a.StepID, a.Attempt)
-	}
-	if a.From != "" || a.To != "" {
-		s += fmt.Sprintf(" %s -> %s", a.From, a.To)
-	}
-	if a.Check != "" {
-		s += " check " + a.Check
-	}
-	if a.User != "" {
-		s += " by " + a.User
-	}
-	if a.Reason != "" {
-		s += ": " + a.Reason
-	}
-	return s
+// AuditNote says why the engine itself made a change.
+type AuditNote string
+
+const (
+	// NoteAutoRun: a read-only step runs without approval.
+	NoteAutoRun AuditNote = "auto_run"
+	// NoteOverriddenRerun: every failed check is overridden; the read-only step runs again.
+	NoteOverriddenRerun AuditNote = "overridden_rerun"
+	// NoteOverriddenAwait: every failed check is overridden; the step waits for approval.
+	NoteOverriddenAwait AuditNote = "overridden_await"
+	// NoteByRetry: an approval counted because its maintainer chose Retry.
+	NoteByRetry AuditNote = "by_retry"
+	// NoteRollbackStopped: the rollback was stopped, for the person's Reason.
+	NoteRollbackStopped AuditNote = "rollback_stopped"
+	// NoteRollbackPlanned: a rollback of Steps steps was planned.
+	NoteRollbackPlanned AuditNote = "rollback_planned"
+)
+
+// AuditNotes lists every note, for the transport's tests (each has words).
+func AuditNotes() []AuditNote {
+	return []AuditNote{NoteAutoRun, NoteOverriddenRerun, NoteOverriddenAwait, NoteByRetry, NoteRollbackStopped, NoteRollbackPlanned}
 }
 
 // BusyError says which run holds the lock, who started it and since when.

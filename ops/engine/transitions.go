@@ -29,6 +29,13 @@ func (e *Engine) setState(r *Run, i int, to StepState, audit *[]AuditEntry, user
 	}
 }
 
+// setNoted moves step i of r to a state for a reason of the engine's own, which the
+// audit log keeps as a code.
+func (e *Engine) setNoted(r *Run, i int, to StepState, audit *[]AuditEntry, note AuditNote) {
+	e.setState(r, i, to, audit, "", "")
+	(*audit)[len(*audit)-1].Note = note
+}
+
 // setCaused moves step i of r to a state for a cause of the engine's own.
 func (e *Engine) setCaused(r *Run, i int, to StepState, audit *[]AuditEntry, user string, c Cause) {
 	e.setState(r, i, to, audit, user, c.audit())
@@ -52,7 +59,7 @@ func (e *Engine) advance(r *Run, i int, audit *[]AuditEntry) {
 	s.Approvals, s.SkipVotes, s.SkipReasons = nil, nil, nil
 	s.AwaitingSince = e.now()
 	if s.Step.AutoRun {
-		e.setState(r, i, Running, audit, "", "read-only step runs without approval")
+		e.setNoted(r, i, Running, audit, NoteAutoRun)
 		s.Started = e.now()
 		s.Executions++
 		return
@@ -133,7 +140,7 @@ func (e *Engine) afterCommit(ctx context.Context, r *Run) {
 	}
 	switch s.State {
 	case Awaiting:
-		e.emit(EventAwaiting, r, r.Current, nil, "")
+		e.emit(EventAwaiting, r, r.Current, nil)
 	case Approved:
 		c := r.Clone()
 		var audit []AuditEntry
@@ -153,7 +160,7 @@ func (e *Engine) afterCommit(ctx context.Context, r *Run) {
 // ended emits EventEnded for r, after OnEnd.
 func (e *Engine) ended(r *Run) {
 	if e.opts.OnEnd == nil {
-		e.emit(EventEnded, r, -1, nil, "")
+		e.emit(EventEnded, r, -1, nil)
 		return
 	}
 	snapshot := r.Clone()
@@ -178,7 +185,7 @@ func (e *Engine) launch(r *Run) {
 	ctx, cancel := context.WithCancel(base)
 	key := fmt.Sprintf("%s/%d/%d", r.ID, i, s.Attempt)
 	e.running[key] = cancel
-	e.emit(EventRunning, r, i, nil, "")
+	e.emit(EventRunning, r, i, nil)
 	snapshot := r.Clone()
 	var waiting atomic.Bool
 	e.wg.Add(1)
@@ -186,14 +193,6 @@ func (e *Engine) launch(r *Run) {
 		defer e.wg.Done()
 		defer cancel()
 		x := StepContext{Run: snapshot, Index: i, Step: s.Step, Attempt: s.Attempt,
-			Progress: func(msg string) {
-				ev := snapshot
-				if waiting.Load() {
-					ev = snapshot.Clone()
-					ev.Steps[i].Waiting = true
-				}
-				e.emitIn(base, EventProgress, ev, i, nil, msg)
-			},
 			ProgressReport: func(v Reported) {
 				ev := snapshot
 				if waiting.Load() {
@@ -256,7 +255,7 @@ func (e *Engine) cancelWait(ctx context.Context, r *Run, q Request) (Outcome, er
 	}
 	e.cancelling[key] = q
 	cancel()
-	e.emit(EventDecided, c, q.Step, &d, "")
+	e.emit(EventDecided, c, q.Step, &d)
 	if q.Action == Abort {
 		return did(DidEndWaitAbort, nil), nil
 	}
@@ -338,11 +337,11 @@ func (e *Engine) finish(ctx context.Context, runID string, i, attempt int, out O
 	}
 	switch c.Steps[i].State {
 	case Succeeded:
-		e.emit(EventSucceeded, c, i, nil, "")
+		e.emit(EventSucceeded, c, i, nil)
 	case Failed:
-		e.emit(EventFailed, c, i, nil, "")
+		e.emit(EventFailed, c, i, nil)
 	case Interrupted:
-		e.emit(EventInterrupted, c, i, nil, "")
+		e.emit(EventInterrupted, c, i, nil)
 	}
 	if !e.closing {
 		e.afterCommit(ctx, c)
@@ -386,7 +385,7 @@ func (e *Engine) approve(ctx context.Context, r *Run, q Request) (Outcome, error
 	if err := e.commit(ctx, c, audit); err != nil {
 		return Outcome{}, err
 	}
-	e.emit(EventDecided, c, q.Step, &d, "")
+	e.emit(EventDecided, c, q.Step, &d)
 	e.afterCommit(ctx, c)
 	return msg, nil
 }
@@ -409,7 +408,7 @@ func (e *Engine) retry(ctx context.Context, r *Run, q Request) (Outcome, error) 
 	// A Retry click by someone other than the initiator is their approval of the new attempt.
 	if q.User != c.Initiator {
 		cs.Approvals = []string{q.User}
-		audit = append(audit, AuditEntry{At: d.At, RunID: c.ID, Step: q.Step + 1, StepID: cs.Step.ID, Attempt: cs.Attempt, User: q.User, Event: "decision.approve", Reason: "by retry"})
+		audit = append(audit, AuditEntry{At: d.At, RunID: c.ID, Step: q.Step + 1, StepID: cs.Step.ID, Attempt: cs.Attempt, User: q.User, Event: "decision.approve", Note: NoteByRetry})
 		if len(cs.Approvals) >= e.opts.ApprovalsRequired {
 			e.setState(c, q.Step, Approved, &audit, q.User, "")
 			msg = did(DidRetry, nil)
@@ -418,7 +417,7 @@ func (e *Engine) retry(ctx context.Context, r *Run, q Request) (Outcome, error) 
 	if err := e.commit(ctx, c, audit); err != nil {
 		return Outcome{}, err
 	}
-	e.emit(EventDecided, c, q.Step, &d, "")
+	e.emit(EventDecided, c, q.Step, &d)
 	e.afterCommit(ctx, c)
 	return msg, nil
 }
@@ -457,7 +456,7 @@ func (e *Engine) skip(ctx context.Context, r *Run, q Request) (Outcome, error) {
 		if err := e.commit(ctx, c, audit); err != nil {
 			return Outcome{}, err
 		}
-		e.emit(EventDecided, c, q.Step, &d, "")
+		e.emit(EventDecided, c, q.Step, &d)
 		return did(DidProposeSkip, F{"More": need - len(cs.SkipVotes)}), nil
 	}
 	reason := q.Reason
@@ -470,7 +469,7 @@ func (e *Engine) skip(ctx context.Context, r *Run, q Request) (Outcome, error) {
 	if err := e.commit(ctx, c, audit); err != nil {
 		return Outcome{}, err
 	}
-	e.emit(EventDecided, c, q.Step, &d, "")
+	e.emit(EventDecided, c, q.Step, &d)
 	e.afterCommit(ctx, c)
 	return did(DidSkip, nil), nil
 }
@@ -493,7 +492,7 @@ func (e *Engine) reject(ctx context.Context, r *Run, q Request) (Outcome, error)
 	if err := e.commit(ctx, c, audit); err != nil {
 		return Outcome{}, err
 	}
-	e.emit(EventDecided, c, q.Step, &d, "")
+	e.emit(EventDecided, c, q.Step, &d)
 	e.afterCommit(ctx, c)
 	return msg, nil
 }
@@ -528,7 +527,7 @@ func (e *Engine) abort(ctx context.Context, r *Run, q Request) (Outcome, error) 
 	if err := e.commit(ctx, c, audit); err != nil {
 		return Outcome{}, err
 	}
-	e.emit(EventDecided, c, q.Step, &d, "")
+	e.emit(EventDecided, c, q.Step, &d)
 	e.afterCommit(ctx, c)
 	return msg, nil
 }
@@ -538,7 +537,8 @@ func (e *Engine) abort(ctx context.Context, r *Run, q Request) (Outcome, error) 
 // run ends with state end. Stopping during a rollback abandons it.
 func (e *Engine) stop(c *Run, user, reason string, end RunState, audit *[]AuditEntry) Outcome {
 	if c.Steps[c.Current].Rollback {
-		e.endRun(c, Aborted, audit, user, "rollback stopped: "+reason)
+		e.endRun(c, Aborted, audit, user, reason)
+		(*audit)[len(*audit)-1].Note = NoteRollbackStopped
 		return did(DidStopRollback, nil)
 	}
 	ran := map[string]plan.Ran{}
@@ -561,7 +561,7 @@ func (e *Engine) stop(c *Run, user, reason string, end RunState, audit *[]AuditE
 	for _, s := range steps {
 		c.Steps = append(c.Steps, StepRun{Step: s, State: Pending, Rollback: true})
 	}
-	*audit = append(*audit, AuditEntry{At: e.now(), RunID: c.ID, User: user, Event: "run.rollback_planned", Reason: fmt.Sprintf("%d step(s)", len(steps))})
+	*audit = append(*audit, AuditEntry{At: e.now(), RunID: c.ID, User: user, Event: "run.rollback_planned", Note: NoteRollbackPlanned, Steps: len(steps)})
 	e.advance(c, first, audit)
 	return did(DidPlanRollback, F{"Steps": len(steps)})
 }

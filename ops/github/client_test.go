@@ -305,6 +305,9 @@ func TestCertsPullRequest(t *testing.T) {
 	assert.Equal(t, "cluster = \"prod2\"\nmeshdb_fqdn = [\"devdb.nycmesh.net\"]\n", s.File(certRepo, "main", "terraform/prod2.tfvars"))
 }
 
+// revertText is how the caller words a revert (the transport's words, in production).
+var revertText = github.Text{Title: "Revert #1", Body: "Rollback of run 1", CommitMessage: "Revert #1 (the merged PR)"}
+
 func TestRevertRestoresTheFilesBeforeTheMerge(t *testing.T) {
 	s, c := fake(t)
 	ctx := context.Background()
@@ -320,11 +323,11 @@ func TestRevertRestoresTheFilesBeforeTheMerge(t *testing.T) {
 	require.NoError(t, err)
 	require.NotContains(t, s.Branches(dnsRepo), "cutoverbot/run-1-dns")
 
-	rev, err := c.Revert(ctx, done, "main", "cutoverbot/run-1-dns-revert", nil, "Rollback of run 1")
+	rev, err := c.Revert(ctx, done, "main", "cutoverbot/run-1-dns-revert", nil, revertText)
 	require.NoError(t, err)
 	assert.Equal(t, 2, rev.Number)
 	assert.Equal(t, "Revert #1", s.Pulls(dnsRepo)[1].Title)
-	again, err := c.Revert(ctx, done, "main", "cutoverbot/run-1-dns-revert", nil, "Rollback of run 1")
+	again, err := c.Revert(ctx, done, "main", "cutoverbot/run-1-dns-revert", nil, revertText)
 	require.NoError(t, err)
 	assert.Equal(t, rev.Number, again.Number, "a retried rollback finds its PR")
 	assert.Len(t, s.Pulls(dnsRepo), 2)
@@ -347,15 +350,15 @@ func TestRevertRefusesToOverwriteALaterChange(t *testing.T) {
 	done, err := c.Get(ctx, dnsRepo, pr.Number)
 	require.NoError(t, err)
 
-	_, err = c.Revert(ctx, pr, "main", "cutoverbot/run-1-dns-revert", []string{dnsFile}, "")
+	_, err = c.Revert(ctx, pr, "main", "cutoverbot/run-1-dns-revert", []string{dnsFile}, revertText)
 	require.ErrorContains(t, err, "is not merged", "the PR as it was when opened is not the merged one")
 
 	s.Commit(dnsRepo, "main", map[string]string{dnsFile: switched + "# and a new record\n"}, "someone else")
-	_, err = c.Revert(ctx, done, "main", "cutoverbot/run-1-dns-revert", []string{dnsFile}, "")
+	_, err = c.Revert(ctx, done, "main", "cutoverbot/run-1-dns-revert", []string{dnsFile}, revertText)
 	assert.ErrorContains(t, err, dnsFile+" changed on main since https://github.com/"+dnsRepo+"/pull/1 was merged")
 
 	s.Commit(dnsRepo, "main", map[string]string{dnsFile: records}, "reverted by hand")
-	_, err = c.Revert(ctx, done, "main", "cutoverbot/run-1-dns-revert", []string{dnsFile}, "")
+	_, err = c.Revert(ctx, done, "main", "cutoverbot/run-1-dns-revert", []string{dnsFile}, revertText)
 	assert.ErrorContains(t, err, "nothing to revert")
 	assert.Len(t, s.Pulls(dnsRepo), 1)
 }

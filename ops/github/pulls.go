@@ -54,6 +54,12 @@ type ChangeRequest struct {
 	Files map[string]func([]byte) ([]byte, error)
 }
 
+// Text is what people read of a PR the bot opens: the caller words it (the
+// transport's words, which the wiring hands to the steps).
+type Text struct {
+	Title, Body, CommitMessage string
+}
+
 // OpenChange makes the branch from Base, commits the edited files to it and opens the
 // PR. It is idempotent: when a PR for Branch exists (open, merged or closed) it is
 // returned; a branch left by an attempt that failed before opening the PR is reused.
@@ -284,12 +290,12 @@ func (c *Client) WaitMerged(ctx context.Context, pr PR, every time.Duration, pro
 	}
 }
 
-// Revert opens a PR (on branch, against base) that puts the files a merged PR changed
-// back as they were before it. files may be nil: then the PR's own file list is used.
+// Revert opens a PR (on branch, against base, worded as text) that puts the files a
+// merged PR changed back as they were before it. files may be nil: then the PR's own file list is used.
 // A file changed on base since the merge is not overwritten: that is an error for a
 // person to resolve. Idempotent like OpenChange, and like it the PR returned has been
 // compared with the change: each file as it was before the merged PR.
-func (c *Client) Revert(ctx context.Context, merged PR, base, branch string, files []string, body string) (PR, error) {
+func (c *Client) Revert(ctx context.Context, merged PR, base, branch string, files []string, text Text) (PR, error) {
 	if err := checkRepo(merged.Repo); err != nil {
 		return PR{}, err
 	}
@@ -365,7 +371,6 @@ func (c *Client) Revert(ctx context.Context, merged PR, base, branch string, fil
 	if len(todo) == 0 {
 		return PR{}, fmt.Errorf("%s already read on %s as before %s: nothing to revert", strings.Join(files, ", "), base, merged.URL)
 	}
-	title := fmt.Sprintf("Revert #%d", merged.Number)
 	return c.OpenChange(ctx, ChangeRequest{Repo: merged.Repo, Base: base, Branch: branch, Files: todo,
-		Title: title, CommitMessage: title + " (" + merged.URL + ")", Body: body})
+		Title: text.Title, CommitMessage: text.CommitMessage, Body: text.Body})
 }

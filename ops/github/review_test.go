@@ -98,14 +98,14 @@ func TestRevertComparesTheRevertPR(t *testing.T) {
 	require.True(t, ok)
 	done, err := c.Get(ctx, dnsRepo, pr.Number)
 	require.NoError(t, err)
-	rev, err := c.Revert(ctx, done, "main", "cutoverbot/run-1-dns-revert", nil, "")
+	rev, err := c.Revert(ctx, done, "main", "cutoverbot/run-1-dns-revert", nil, revertText)
 	require.NoError(t, err)
-	again, err := c.Revert(ctx, done, "main", "cutoverbot/run-1-dns-revert", nil, "")
+	again, err := c.Revert(ctx, done, "main", "cutoverbot/run-1-dns-revert", nil, revertText)
 	require.NoError(t, err)
 	assert.Equal(t, rev.HeadSHA, again.HeadSHA)
 
 	s.Commit(dnsRepo, "cutoverbot/run-1-dns-revert", map[string]string{dnsFile: strings.Replace(records, `host        = "devdb"`, `host        = "evil"`, 1)}, "pushed")
-	_, err = c.Revert(ctx, done, "main", "cutoverbot/run-1-dns-revert", nil, "")
+	_, err = c.Revert(ctx, done, "main", "cutoverbot/run-1-dns-revert", nil, revertText)
 	var mm *github.MismatchError
 	require.True(t, errors.As(err, &mm), "%v", err)
 	assert.Contains(t, err.Error(), "/pull/2 does not hold exactly")

@@ -1,37 +1,54 @@
 package plan
 
 import (
-	"fmt"
 	"strings"
 
 	"github.com/nycmeshnet/cutoverbot/ops/config"
 	"github.com/nycmeshnet/cutoverbot/ops/pg"
 )
 
-// Command is one command a step runs in a pod, named exactly as it will run.
+// Command is one command a step runs in a pod, named exactly as it will run; the
+// transport words where its input and output go and why it runs (handlers' plan.tmpl).
 type Command struct {
 	Cluster   string   `json:"cluster"`
 	Namespace string   `json:"namespace"`
 	Selector  string   `json:"selector"`
 	Container string   `json:"container"`
 	Argv      []string `json:"argv"`
-	Stdin     string   `json:"stdin,omitempty"`  // what is streamed in
-	Stdout    string   `json:"stdout,omitempty"` // where the output goes
-	Note      string   `json:"note,omitempty"`
+	// Stdin is the file streamed in; FromDump: the dump's bytes, as they come.
+	Stdin    string `json:"stdin,omitempty"`
+	FromDump bool   `json:"from_dump,omitempty"`
+	// Stdout is the file the output goes to; Checked: checked as a dump is (sha256,
+	// size, PGDMP magic, fsync).
+	Stdout  string `json:"stdout,omitempty"`
+	Checked bool   `json:"checked,omitempty"`
+	// Note says when or why it runs, as a code (MaxJobs goes with NoteRestoreAutoJobs).
+	Note    CommandNote `json:"note,omitempty"`
+	MaxJobs int         `json:"max_jobs,omitempty"`
 }
 
-func (c Command) String() string {
-	s := fmt.Sprintf("%s/%s pod %s container %s: %s", c.Cluster, c.Namespace, c.Selector, c.Container, ShellQuote(c.Argv))
-	if c.Stdin != "" {
-		s += " < " + c.Stdin
-	}
-	if c.Stdout != "" {
-		s += " > " + c.Stdout
-	}
-	if c.Note != "" {
-		s += "  (" + c.Note + ")"
-	}
-	return s
+// CommandNote says when or why a command runs.
+type CommandNote string
+
+const (
+	NoteSQLFallback     CommandNote = "sql_fallback"      // only when meshweb cannot set the flag
+	NoteReadsBack       CommandNote = "reads_back"        // reads the state back
+	NoteRemoveCopies    CommandNote = "remove_copies"     // where the dump step copied, and today's pod
+	NoteStageTemp       CommandNote = "stage_temp"        // a temporary file the restore checks and removes
+	NoteAroundBackup    CommandNote = "around_backup"     // before and after the backup
+	NoteEarlyBackup     CommandNote = "early_backup"      // the destination's backup during the dump
+	NoteRestoreBackup   CommandNote = "restore_backup"    // the destination's backup before the restore
+	NoteFreshBackup     CommandNote = "fresh_backup"      // a backup of the current state, kept in case
+	NoteUnlessStaged    CommandNote = "unless_staged"     // skipped when the dump step's copy is there
+	NoteSumMatches      CommandNote = "sum_matches"       // must equal the local sha256
+	NoteRestoreOutput   CommandNote = "restore_output"    // its output is read
+	NoteRestoreAutoJobs CommandNote = "restore_auto_jobs" // and -j N is the pod's cores, at most MaxJobs
+)
+
+// CommandNotes lists every note, for the transport's tests (each has words).
+func CommandNotes() []CommandNote {
+	return []CommandNote{NoteSQLFallback, NoteReadsBack, NoteRemoveCopies, NoteStageTemp, NoteAroundBackup, NoteEarlyBackup,
+		NoteRestoreBackup, NoteFreshBackup, NoteUnlessStaged, NoteSumMatches, NoteRestoreOutput, NoteRestoreAutoJobs}
 }
 
 // ShellQuote renders argv so that a person could paste it into a shell.
@@ -75,20 +92,20 @@ func Commands(cfg *config.Config, p Plan, s Step) []Command {
 		}
 		manage := append(append([]string(nil), cfg.Clusters[s.Cluster].Meshweb.Manage...), verb, "MAINTENANCE_MODE")
 		fallback := in(s.Cluster, "postgres", pg.PsqlArgv(db, pg.MaintenanceSetSQL(s.Maintenance.On)))
-		fallback.Note = "only when no meshweb pod is ready or the command fails"
+		fallback.Note = NoteSQLFallback
 		check := in(s.Cluster, "postgres", pg.PsqlArgv(db, pg.MaintenanceQuerySQL()))
-		check.Note = "reads the state back"
+		check.Note = NoteReadsBack
 		return []Command{in(s.Cluster, "meshweb", manage), fallback, check}
 	case KindExec:
 		return []Command{in(s.Cluster, s.Exec.Target, s.Exec.Argv)}
 	case KindDump:
 		if s.Undoes != "" {
 			rm := in(s.Cluster, "postgres", []string{"rm", "-f", RemoteDumpPath("<run>")})
-			rm.Note = "in the pod the dump step copied into, and in today's postgres pod"
+			rm.Note = NoteRemoveCopies
 			return []Command{rm}
 		}
 		c := in(s.Cluster, "postgres", s.Dump.Argv)
-		c.Stdout = "spool/<run>/" + s.ID + ".dump (sha256, size, PGDMP magic, fsync)"
+		c.Stdout, c.Checked = "spool/<run>/"+s.ID+".dump", true
 		rs := p.RestoreOf(s.ID)
 		if rs == nil {
 			return []Command{c}
@@ -98,33 +115,33 @@ func Commands(cfg *config.Config, p Plan, s Step) []Command {
 		// the state has not moved and the copy's sha256 checks out.
 		remote := RemoteDumpPath("<run>")
 		copyIn := in(rs.Cluster, "postgres", pg.StageArgv(remote))
-		copyIn.Stdin = "the dump's bytes as they come"
-		copyIn.Note = "a temporary file, never the database; the restore step checks and removes it"
+		copyIn.FromDump = true
+		copyIn.Note = NoteStageTemp
 		state := in(rs.Cluster, "postgres", pg.PsqlArgv(db, stateNote))
-		state.Note = "before and after the backup"
+		state.Note = NoteAroundBackup
 		backup := in(rs.Cluster, "postgres", rs.Restore.BackupArgv)
 		backup.Stdout = "spool/<run>/" + rs.ID + "-backup-early.dump"
-		backup.Note = "read-only backup of the destination, kept for undo while it has not changed"
+		backup.Note = NoteEarlyBackup
 		return []Command{c, copyIn, state, backup, state}
 	case KindRestore:
 		remote := RemoteDumpPath("<run>")
 		backup := in(s.Cluster, "postgres", s.Restore.BackupArgv)
 		backup.Stdout = "spool/<run>/" + s.ID + "-backup.dump"
-		backup.Note = "backup of the destination, kept for undo; not taken again while the dump step's one holds"
+		backup.Note = NoteRestoreBackup
 		copyIn := in(s.Cluster, "postgres", []string{"sh", "-c", "cat > '" + remote + "'"})
 		copyIn.Stdin = "spool/<run>/" + s.Restore.From + ".dump"
-		copyIn.Note = "unless the dump step's copy is in this pod"
+		copyIn.Note = NoteUnlessStaged
 		if s.Restore.FromBackup != "" {
 			copyIn.Stdin = "spool/<run>/" + s.Restore.FromBackup + "-backup.dump"
-			backup.Note = "a fresh backup of the current state, kept in case"
+			backup.Note = NoteFreshBackup
 			copyIn.Note = ""
 		}
 		sum := in(s.Cluster, "postgres", []string{"sha256sum", remote})
-		sum.Note = "must equal the local sha256"
+		sum.Note = NoteSumMatches
 		restore := in(s.Cluster, "postgres", s.Restore.Argv)
-		restore.Note = "output is read: errors ignored on restore are reported"
+		restore.Note = NoteRestoreOutput
 		if s.Restore.Jobs == 0 {
-			restore.Note = fmt.Sprintf("with -j N, N the pod's cores (its CPU limit, else nproc), at most %d; ", pg.MaxAutoJobs) + restore.Note
+			restore.Note, restore.MaxJobs = NoteRestoreAutoJobs, pg.MaxAutoJobs
 		}
 		cleanup := in(s.Cluster, "postgres", []string{"rm", "-f", remote})
 		return []Command{backup, copyIn, sum, restore, cleanup}
@@ -137,77 +154,108 @@ func Commands(cfg *config.Config, p Plan, s Step) []Command {
 	return nil
 }
 
-// Describe says in words what a step does and where, one line per fact.
-func Describe(cfg *config.Config, p Plan, s Step) []string {
-	var out []string
+// FactKind names one kind of fact of what a step does.
+type FactKind string
+
+const (
+	FactPreflightChecks   FactKind = "preflight_checks"   // Origin, Destination
+	FactPreflightDeployed FactKind = "preflight_deployed" // Destination, Repo, Branch, Workflow
+	FactPreflightDNS      FactKind = "preflight_dns"      // Name, LB
+	FactPreflightOverride FactKind = "preflight_override" // Approvals
+	FactPreflightCerts    FactKind = "preflight_certs"    // Workflow, Repo, Environment
+	FactScale             FactKind = "scale"              // Workload, Name, Cluster, Namespace, Replicas, or RestoreFrom: the step whose recorded count it restores
+	FactAnnounce          FactKind = "announce"           // Channel, Text
+	FactSnapshot          FactKind = "snapshot"           // Paths, URL, LB (Cluster, Address, Host: through a load balancer), ReadyTimeout, PollEvery
+	FactSnapshotDiff      FactKind = "snapshot_diff"      // Against
+	FactVerify            FactKind = "verify"             // -
+	FactVerifyExclude     FactKind = "verify_exclude"     // Tables
+	FactPRDNS             FactKind = "pr_dns"             // Repo, File, Resource, From, To
+	FactPRCerts           FactKind = "pr_certs"           // Repo, Host, List, AddTo, RemoveFrom, Placeholder
+	FactPRRevert          FactKind = "pr_revert"          // Of
+	FactPRMerge           FactKind = "pr_merge"           // Auto
+	FactPRWorkflow        FactKind = "pr_workflow"        // Workflow, Repo, Appear, Timeout
+	FactPRCertsChecked    FactKind = "pr_certs_checked"   // Workflow, Environment, Base
+	FactWaitDNS           FactKind = "wait_dns"           // Resolvers, Want, Name
+	FactWaitTLS           FactKind = "wait_tls"           // Address, ServerName
+)
+
+// FactKinds lists every kind, for the transport's tests (each must have words).
+func FactKinds() []FactKind {
+	return []FactKind{FactPreflightChecks, FactPreflightDeployed, FactPreflightDNS, FactPreflightOverride, FactPreflightCerts,
+		FactScale, FactAnnounce, FactSnapshot, FactSnapshotDiff, FactVerify, FactVerifyExclude, FactPRDNS, FactPRCerts,
+		FactPRRevert, FactPRMerge, FactPRWorkflow, FactPRCertsChecked, FactWaitDNS, FactWaitTLS}
+}
+
+// Fact is one fact of what a step does and where, as data: the transport words it
+// (handlers' templates), in Slack and in the terminal alike.
+type Fact struct {
+	Kind FactKind
+	F    map[string]any
+}
+
+// Facts lists what a step does and where, in the order people read it; the pod
+// commands it runs follow them (Commands).
+func Facts(cfg *config.Config, p Plan, s Step) []Fact {
+	var out []Fact
+	add := func(kind FactKind, f map[string]any) { out = append(out, Fact{Kind: kind, F: f}) }
 	switch s.Kind {
 	case KindPreflight:
-		out = append(out,
-			fmt.Sprintf("read-only checks: %s and %s reachable; meshweb and postgres pods found and ready; celery StatefulSet present", p.Origin, p.Destination),
-			fmt.Sprintf("%s deployed at the head of %s@%s, no %s run in progress", p.Destination, cfg.GitHub.App.Repo, cfg.GitHub.App.Branch, cfg.GitHub.App.DeployWorkflow),
-			fmt.Sprintf("%s points at %s (the origin); no other run active; meshweb image digests compared (a difference only warns)", cfg.DNS.Name, cfg.Clusters[p.Origin].LBHostname),
-			fmt.Sprintf("each failed check can be overridden on its own, with a reason, by %d maintainer(s) other than the initiator", max(1, cfg.Slack.ApprovalsRequired)))
+		app := cfg.GitHub.App
+		add(FactPreflightChecks, map[string]any{"Origin": p.Origin, "Destination": p.Destination})
+		add(FactPreflightDeployed, map[string]any{"Destination": p.Destination, "Repo": app.Repo, "Branch": app.Branch, "Workflow": app.DeployWorkflow})
+		add(FactPreflightDNS, map[string]any{"Name": cfg.DNS.Name, "LB": cfg.Clusters[p.Origin].LBHostname})
+		add(FactPreflightOverride, map[string]any{"Approvals": max(1, cfg.Slack.ApprovalsRequired)})
 		if w := cfg.GitHub.Certs.Workflow; w != "" {
-			out = append(out, fmt.Sprintf("the merges' workflows run on a push to their branch, and %s in %s deploys to environment %s",
-				w, cfg.GitHub.Certs.Repo, cfg.Clusters[p.Destination].CertsEnvironment))
+			add(FactPreflightCerts, map[string]any{"Workflow": w, "Repo": cfg.GitHub.Certs.Repo, "Environment": cfg.Clusters[p.Destination].CertsEnvironment})
 		}
 	case KindScale:
-		target := "the count recorded by step " + s.Scale.RestoreFrom
+		f := map[string]any{"Workload": s.Scale.Workload, "Name": s.Scale.Name, "Cluster": s.Cluster,
+			"Namespace": cfg.Clusters[s.Cluster].Namespace, "Replicas": int32(0), "RestoreFrom": s.Scale.RestoreFrom}
 		if s.Scale.Replicas != nil {
-			target = fmt.Sprint(*s.Scale.Replicas)
+			f["Replicas"], f["RestoreFrom"] = *s.Scale.Replicas, ""
 		}
-		out = append(out, fmt.Sprintf("scale %s %s in %s/%s to %s (scale subresource; the previous count is recorded); wait for status.replicas",
-			s.Scale.Workload, s.Scale.Name, s.Cluster, cfg.Clusters[s.Cluster].Namespace, target))
+		add(FactScale, f)
 	case KindAnnounce:
-		out = append(out, fmt.Sprintf("post top-level in %s: %q", cfg.Slack.Channel, s.Announce.Text))
+		add(FactAnnounce, map[string]any{"Channel": cfg.Slack.Channel, "Text": s.Announce.Text})
 	case KindSnapshot:
-		where := s.Snapshot.URL + " (public)"
+		f := map[string]any{"Paths": s.Snapshot.Paths, "URL": s.Snapshot.URL, "LB": nil,
+			"ReadyTimeout": cfg.Service.ReadyTimeout.Duration, "PollEvery": cfg.Service.ReadyPollEvery.Duration}
 		if s.Snapshot.Via == "lb" {
-			where = fmt.Sprintf("%s LB %s with Host/SNI %s, certificate not verified for this request", s.Cluster, s.Snapshot.LBAddress, serviceHost(s.Snapshot.URL))
+			f["LB"] = map[string]any{"Cluster": s.Cluster, "Address": s.Snapshot.LBAddress, "Host": serviceHost(s.Snapshot.URL)}
 		}
-		out = append(out, fmt.Sprintf("GET %s via %s, after waiting up to %s for meshweb to answer 200 there, asking every %s (the LB answers 502/503 while pods restarted by maintenance mode come back)",
-			strings.Join(s.Snapshot.Paths, ", "), where, cfg.Service.ReadyTimeout.Duration, cfg.Service.ReadyPollEvery.Duration))
+		add(FactSnapshot, f)
 		if s.Snapshot.DiffAgainst != "" {
-			out = append(out, fmt.Sprintf("diff by key against %s; a non-empty diff blocks unless approved with a reason", s.Snapshot.DiffAgainst))
+			add(FactSnapshotDiff, map[string]any{"Against": s.Snapshot.DiffAgainst})
 		}
 	case KindVerify:
-		out = append(out, "per-table count(*) and md5 of rows in primary-key order on both sides must be equal")
+		add(FactVerify, nil)
 		if len(s.Verify.Exclude) > 0 {
-			out = append(out, "excluded tables: "+strings.Join(s.Verify.Exclude, ", "))
+			add(FactVerifyExclude, map[string]any{"Tables": s.Verify.Exclude})
 		}
 	case KindPullRequest:
 		pr := s.PullRequest
 		switch pr.Change {
 		case "dns":
-			out = append(out, fmt.Sprintf("%s %s: in resource %s, answer = %q -> %q", pr.Repo, pr.Files[0], cfg.GitHub.DNS.Resource, pr.From, pr.To))
+			add(FactPRDNS, map[string]any{"Repo": pr.Repo, "File": pr.Files[0], "Resource": cfg.GitHub.DNS.Resource, "From": pr.From, "To": pr.To})
 		case "certs":
-			host := serviceHost(cfg.Service.URL)
-			out = append(out, fmt.Sprintf("%s: add %q to %s in %s, remove it from %s (placeholder %s keeps a list non-empty)",
-				pr.Repo, host, cfg.GitHub.Certs.ListVariable, pr.Files[0], pr.Files[1], cfg.GitHub.Certs.Placeholder))
+			add(FactPRCerts, map[string]any{"Repo": pr.Repo, "Host": serviceHost(cfg.Service.URL), "List": cfg.GitHub.Certs.ListVariable,
+				"AddTo": pr.Files[0], "RemoveFrom": pr.Files[1], "Placeholder": cfg.GitHub.Certs.Placeholder})
 		}
 		if pr.RevertOf != "" {
-			out = append(out, "a revert pull request of the change made by "+pr.RevertOf)
+			add(FactPRRevert, map[string]any{"Of": pr.RevertOf})
 		}
-		if pr.Merge == "auto" {
-			out = append(out, "merged through the API after approval; waits for a human merge if branch protection refuses")
-		} else {
-			out = append(out, "waits for a human merge")
-		}
+		add(FactPRMerge, map[string]any{"Auto": pr.Merge == "auto"})
 		if pr.Workflow != "" {
 			g := cfg.GitHub
-			out = append(out, fmt.Sprintf("then waits for the run of workflow %s that the merge commit starts (https://github.com/%s/actions/workflows/%s): up to %s for it to appear, %s for it to finish; a run that fails fails the step with its link",
-				pr.Workflow, pr.Repo, pr.Workflow, g.RunAppearTimeout.Duration, g.RunTimeout.Duration))
+			add(FactPRWorkflow, map[string]any{"Workflow": pr.Workflow, "Repo": pr.Repo, "Appear": g.RunAppearTimeout.Duration, "Timeout": g.RunTimeout.Duration})
 			if pr.Change == "certs" && pr.RevertOf == "" {
-				out = append(out, fmt.Sprintf("preflight checked that %s deploys to environment %s on a push to %s", pr.Workflow, cfg.Clusters[p.Destination].CertsEnvironment, pr.Base))
+				add(FactPRCertsChecked, map[string]any{"Workflow": pr.Workflow, "Environment": cfg.Clusters[p.Destination].CertsEnvironment, "Base": pr.Base})
 			}
 		}
 	case KindWaitDNS:
-		out = append(out, fmt.Sprintf("poll %s until every resolver answers CNAME %s for %s", strings.Join(s.WaitDNS.Resolvers, ", "), s.WaitDNS.Want, s.WaitDNS.Name))
+		add(FactWaitDNS, map[string]any{"Resolvers": s.WaitDNS.Resolvers, "Want": s.WaitDNS.Want, "Name": s.WaitDNS.Name})
 	case KindWaitTLS:
-		out = append(out, fmt.Sprintf("verified TLS handshake to %s with SNI %s until it succeeds", s.WaitTLS.Address, s.WaitTLS.ServerName))
-	}
-	for _, c := range Commands(cfg, p, s) {
-		out = append(out, c.String())
+		add(FactWaitTLS, map[string]any{"Address": s.WaitTLS.Address, "ServerName": s.WaitTLS.ServerName})
 	}
 	return out
 }

@@ -3,6 +3,7 @@ package plan_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -131,10 +132,14 @@ func TestDefaultPlanMatchesTheRunbook(t *testing.T) {
 	// Each merge waits for the workflow run it starts, and the plan says which.
 	assert.Equal(t, "sld_terraform.yaml", dns.Workflow)
 	assert.Equal(t, "deploy_environments.yaml", certs.Workflow)
-	assert.Contains(t, plan.Describe(cfg, p, st("pr-dns")),
-		"then waits for the run of workflow sld_terraform.yaml that the merge commit starts (https://github.com/nycmeshnet/nycmesh-dns/actions/workflows/sld_terraform.yaml): up to 2m0s for it to appear, 1h0m0s for it to finish; a run that fails fails the step with its link")
-	assert.Contains(t, plan.Describe(cfg, p, st("pr-certs")), "preflight checked that deploy_environments.yaml deploys to environment prod1 on a push to main")
-	assert.Contains(t, strings.Join(plan.Describe(cfg, p, st("snapshot-post")), "\n"), "after waiting up to 5m0s for meshweb to answer 200 there")
+	assert.Contains(t, plan.Facts(cfg, p, st("pr-dns")), plan.Fact{Kind: plan.FactPRWorkflow, F: map[string]any{
+		"Workflow": "sld_terraform.yaml", "Repo": "nycmeshnet/nycmesh-dns", "Appear": 2 * time.Minute, "Timeout": time.Hour}})
+	assert.Contains(t, plan.Facts(cfg, p, st("pr-certs")), plan.Fact{Kind: plan.FactPRCertsChecked, F: map[string]any{
+		"Workflow": "deploy_environments.yaml", "Environment": "prod1", "Base": "main"}})
+	snap := plan.Facts(cfg, p, st("snapshot-post"))
+	require.NotEmpty(t, snap)
+	assert.Equal(t, plan.FactSnapshot, snap[0].Kind)
+	assert.Equal(t, 5*time.Minute, snap[0].F["ReadyTimeout"])
 }
 
 func TestRestoreJobsReachTheArgv(t *testing.T) {
@@ -144,7 +149,7 @@ func TestRestoreJobsReachTheArgv(t *testing.T) {
 	rs := p.Steps[p.Index("restore-destination")]
 	assert.Equal(t, []string{"pg_restore", "-d", "meshdb", "-U", "meshdb", "-c", "--if-exists", "-j", "4", "/tmp/cutoverbot-<run>.dump"}, rs.Restore.Argv)
 	assert.Equal(t, 4, rs.Restore.Jobs)
-	assert.NotContains(t, strings.Join(plan.Describe(cfg, p, rs), "\n"), "the pod's cores")
+	assert.NotContains(t, commandNotes(cfg, p, rs), plan.NoteRestoreAutoJobs, "the plan does not say the step reads the pod's cores")
 
 	// auto (the default): the step reads the pod's cores when it runs, and the plan says so.
 	cfg = load(t, nil)
@@ -152,7 +157,8 @@ func TestRestoreJobsReachTheArgv(t *testing.T) {
 	require.NoError(t, err)
 	rs = p.Steps[p.Index("restore-destination")]
 	assert.Equal(t, 0, rs.Restore.Jobs)
-	assert.Contains(t, strings.Join(plan.Describe(cfg, p, rs), "\n"), "with -j N, N the pod's cores (its CPU limit, else nproc), at most 4")
+	assert.Contains(t, plan.Commands(cfg, p, rs), plan.Command{Cluster: "prod2", Namespace: "meshdb", Selector: "app=meshdb-postgres-app", Container: "meshdb-postgres",
+		Argv: rs.Restore.Argv, Note: plan.NoteRestoreAutoJobs, MaxJobs: 4}, "the plan says the step reads the pod's cores, up to 4")
 }
 
 func TestPairsAreChecked(t *testing.T) {
@@ -258,4 +264,13 @@ func TestRollbackUndoesWhatRanNewestFirst(t *testing.T) {
 	}
 	assert.Equal(t, []string{"undo-restore-destination", "undo-dump-origin"}, ids2[:2])
 
+}
+
+// commandNotes are the notes of the pod commands of step s.
+func commandNotes(cfg *config.Config, p plan.Plan, s plan.Step) []plan.CommandNote {
+	var out []plan.CommandNote
+	for _, c := range plan.Commands(cfg, p, s) {
+		out = append(out, c.Note)
+	}
+	return out
 }

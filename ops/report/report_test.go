@@ -16,6 +16,11 @@ import (
 func TestEveryKindDecodesAsStored(t *testing.T) {
 	facts := []report.Facts{
 		report.Checks{Total: 8, Passed: 5, Warned: 1, Overridden: 2},
+		report.CheckReachable{Clusters: []string{"prod2", "prod1"}},
+		report.CheckPods{Clusters: []report.ClusterPods{{Cluster: "prod2", Meshweb: "w", Postgres: "p"}}},
+		report.CheckCelery{StatefulSets: []report.ClusterWorkload{{Cluster: "prod2", Name: "celery"}}},
+		report.CheckDigests{Digest: "sha256:1"},
+		report.CheckDigestsDiffer{Origin: "prod2", OriginDigest: "sha256:1", Destination: "prod1", DestinationDigest: "sha256:2"},
 		report.Scale{Workload: "statefulset", Name: "w", Cluster: "prod1", From: 1, To: 0, Before: 1, Source: report.CountAnnotation, Annotation: "a"},
 		report.ScaleBack{Workload: "statefulset", Name: "w", Cluster: "prod1", To: 1, Source: report.CountStep, Step: "s"},
 		report.Maintenance{On: true, Cluster: "prod1", Via: "manage.py", Verb: "enable_flag", Pod: "p"},

@@ -2,6 +2,7 @@ package steps
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -14,8 +15,16 @@ import (
 // when the run must not go on, or a Warning when what it found is advice.
 type Check func(ctx context.Context, run *engine.Run) (string, error)
 
-// warning is a check's finding that people should read but that does not block.
-type warning struct{ msg string }
+// ReportingCheck is a read-only preflight check that returns what it found as data
+// (a kind of ops/report, which the transport words), or an error, or a Warning.
+type ReportingCheck func(ctx context.Context, run *engine.Run) (report.Facts, error)
+
+// warning is a check's finding that people should read but that does not block: in
+// words (msg), or as data (facts).
+type warning struct {
+	msg   string
+	facts report.Facts
+}
 
 func (w *warning) Error() string { return w.msg }
 
@@ -24,15 +33,27 @@ func Warning(format string, args ...any) error {
 	return &warning{msg: fmt.Sprintf(format, args...)}
 }
 
+// WarningOf makes a check's advice as data.
+func WarningOf(f report.Facts) error {
+	b, _ := json.Marshal(f)
+	return &warning{msg: f.ReportKind() + " " + string(b), facts: f}
+}
+
 type namedCheck struct {
 	id, name string
-	fn       Check
+	fn       Check          // or:
+	facts    ReportingCheck // what it found as data
 }
 
 // AddCheck adds a preflight check. Its ID (a slug of its name) names it in the
 // result, in an override and in `/cutover override`.
 func (e *Executor) AddCheck(name string, fn Check) {
 	e.checks = append(e.checks, namedCheck{id: CheckID(name), name: name, fn: fn})
+}
+
+// AddReportingCheck adds a preflight check that returns what it found as data.
+func (e *Executor) AddReportingCheck(name string, fn ReportingCheck) {
+	e.checks = append(e.checks, namedCheck{id: CheckID(name), name: name, facts: fn})
 }
 
 // CheckID is a check's name as one lowercase word with dashes: "DNS points at the
@@ -71,13 +92,26 @@ func (e *Executor) preflight(ctx context.Context, x engine.StepContext) (engine.
 	var failedIDs []string
 	for _, c := range e.checks {
 		x.ProgressReport(report.Checking{Check: c.name})
-		msg, err := c.fn(ctx, x.Run)
+		var msg string
+		var found report.Facts
+		var err error
+		if c.facts != nil {
+			found, err = c.facts(ctx, x.Run)
+		} else {
+			msg, err = c.fn(ctx, x.Run)
+		}
 		l := engine.CheckLine{ID: c.id, Name: c.name, Outcome: engine.CheckPassed, Message: msg}
 		var w *warning
 		switch {
 		case err == nil:
+			if found != nil {
+				l.Report = engine.ReportOf(found)
+			}
 		case errors.As(err, &w):
 			l.Outcome, l.Message = engine.CheckWarned, w.msg
+			if w.facts != nil {
+				l.Message, l.Report = "", engine.ReportOf(w.facts)
+			}
 			warned++
 		default:
 			l.Outcome, l.Message = engine.CheckFailed, err.Error()
@@ -100,11 +134,15 @@ func (e *Executor) preflight(ctx context.Context, x engine.StepContext) (engine.
 	return out, nil
 }
 
-// CheckText is one check's line as plain text: its outcome's mark, name and message,
-// and who overrode it and why.
+// CheckText is one check's line as plain text: its outcome's mark, name and message
+// (or what it found, as data), and who overrode it and why.
 func CheckText(l engine.CheckLine) string {
 	mark := map[engine.CheckOutcome]string{engine.CheckPassed: "✓", engine.CheckWarned: "⚠", engine.CheckFailed: "✗", engine.CheckOverridden: "↷"}[l.Outcome]
-	s := mark + " " + l.Name + ": " + l.Message
+	found := l.Message
+	if l.Report != nil { // data, as the audit log keeps it: the transport words the check lines
+		found = l.Report.Kind + " " + string(l.Report.Facts)
+	}
+	s := mark + " " + l.Name + ": " + found
 	if l.Override != nil {
 		var why []string
 		for _, v := range l.Override.Votes {

@@ -31,7 +31,7 @@ func checksRun(t *testing.T, checks map[string]error, order []string, overrides 
 	s := plan.Step{ID: "preflight", Kind: plan.KindPreflight, Title: "Preflight checks", AutoRun: true}
 	run := &engine.Run{ID: "r1", Origin: "prod2", Destination: "prod1",
 		Steps: []engine.StepRun{{Step: s, State: engine.Running, Attempt: 2, Overrides: overrides}}}
-	out, err := x.Execute(context.Background(), engine.StepContext{Run: run, Index: 0, Step: s, Attempt: 2, Progress: func(string) {}, ProgressReport: func(engine.Reported) {}})
+	out, err := x.Execute(context.Background(), engine.StepContext{Run: run, Index: 0, Step: s, Attempt: 2, ProgressReport: func(engine.Reported) {}})
 	res, derr := engine.Decode[engine.Checks](out)
 	require.NoError(t, derr, "preflight records one line per check")
 	return res, out, err

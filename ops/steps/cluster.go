@@ -56,10 +56,10 @@ func RegisterClusterSteps(e *Executor, cfg *config.Config, clusters map[string]C
 	e.Register(plan.KindDump, c.dump)
 	e.Register(plan.KindRestore, c.restore)
 	e.Register(plan.KindVerify, c.verify)
-	e.AddCheck("clusters reachable", c.checkReachable)
-	e.AddCheck("pods ready", c.checkPods)
-	e.AddCheck("celery StatefulSet present", c.checkCelery)
-	e.AddCheck("meshweb image digests equal", c.checkDigests)
+	e.AddReportingCheck("clusters reachable", c.checkReachable)
+	e.AddReportingCheck("pods ready", c.checkPods)
+	e.AddReportingCheck("celery StatefulSet present", c.checkCelery)
+	e.AddReportingCheck("meshweb image digests equal", c.checkDigests)
 	return c
 }
 

@@ -28,6 +28,8 @@ type Executor struct {
 	// context ended before it returned.
 	sweep   func(ctx context.Context, x engine.StepContext) ([]string, error)
 	stopOwn func(ctx context.Context, x engine.StepContext) []string
+	// prWords word the pull requests the steps open (UsePRWords).
+	prWords PRWords
 }
 
 var _ engine.Executor = (*Executor)(nil)

@@ -21,7 +21,7 @@ func TestAStepWithoutExecutorFailsAsData(t *testing.T) {
 	x := steps.New(&config.Config{})
 	s := plan.Step{ID: "teleport-db", Kind: plan.Kind("teleport"), Title: "Teleport the database"}
 	run := &engine.Run{ID: "r1", Origin: "prod2", Destination: "prod1", Steps: []engine.StepRun{{Step: s, State: engine.Running, Attempt: 1}}}
-	_, err := x.Execute(context.Background(), engine.StepContext{Run: run, Index: 0, Step: s, Attempt: 1, Progress: func(string) {}, ProgressReport: func(engine.Reported) {}})
+	_, err := x.Execute(context.Background(), engine.StepContext{Run: run, Index: 0, Step: s, Attempt: 1, ProgressReport: func(engine.Reported) {}})
 	var f *report.Failed
 	require.True(t, errors.As(err, &f), "%v", err)
 	assert.Equal(t, report.NoExecutor{Kind: "teleport"}, f.Facts)

@@ -74,6 +74,7 @@ func newPRWorld(t *testing.T) *prWorld {
 	require.NoError(t, err)
 	client.SetCallTimeout(5 * time.Second)
 	exec := steps.New(cfg)
+	exec.UsePRWords(testPRWords)
 	_, err = steps.RegisterTrafficSteps(exec, cfg, client)
 	require.NoError(t, err)
 	p, err := plan.Build(cfg, "prod2", "prod1")
@@ -103,7 +104,6 @@ func (w *prWorld) step(t *testing.T, ctx context.Context, id string, attempt int
 	}
 	require.GreaterOrEqual(t, i, 0, "no step %s", id)
 	x := engine.StepContext{Run: w.run, Index: i, Step: w.run.Steps[i].Step, Attempt: attempt,
-		Progress: func(msg string) { w.mu.Lock(); w.said = append(w.said, msg); w.mu.Unlock() },
 		ProgressReport: func(v engine.Reported) {
 			r := engine.ReportOf(v)
 			w.mu.Lock()

@@ -23,6 +23,7 @@ import (
 // and certificate pull requests, and the waits for DNS and TLS.
 type TrafficSteps struct {
 	cfg    *config.Config
+	exec   *Executor // its PRWords word the pull requests
 	gh     *github.Client
 	roots  *x509.CertPool
 	mergeE time.Duration // how often a waiting PR is checked
@@ -35,7 +36,7 @@ func RegisterTrafficSteps(e *Executor, cfg *config.Config, gh *github.Client) (*
 	if err != nil {
 		return nil, err
 	}
-	t := &TrafficSteps{cfg: cfg, gh: gh, roots: roots, mergeE: cfg.DNS.PollEvery.Duration}
+	t := &TrafficSteps{cfg: cfg, exec: e, gh: gh, roots: roots, mergeE: cfg.DNS.PollEvery.Duration}
 	e.Register(plan.KindSnapshot, t.snapshot)
 	e.Register(plan.KindPullRequest, t.pullRequest)
 	e.Register(plan.KindWaitDNS, t.waitDNS)
@@ -124,10 +125,13 @@ func (t *TrafficSteps) pullRequest(ctx context.Context, x engine.StepContext) (e
 	p := x.Step.PullRequest
 	g := t.cfg.GitHub
 	branch := fmt.Sprintf("cutoverbot/%s-%s", x.Run.ID, p.Change)
-	body := fmt.Sprintf("Opened by cutoverbot for cutover run %s (%s → %s), started by Slack user %s in #meshdb; each step approved there.",
-		x.Run.ID, x.Run.Origin, x.Run.Destination, x.Run.Initiator)
-	if link := x.Run.Note("thread_url"); link != "" {
-		body += "\n\nThe run's thread: " + link
+	facts := report.PullRequest{Change: p.Change, Run: x.Run.ID, Origin: x.Run.Origin, Destination: x.Run.Destination,
+		Initiator: x.Run.Initiator, Thread: x.Run.Note("thread_url"), To: p.To}
+	switch p.Change {
+	case "dns":
+		facts.Name = t.cfg.DNS.Name
+	case "certs":
+		facts.Host = t.serviceHost()
 	}
 	// open opens the PR, or finds the one an earlier attempt opened, and compares it
 	// with the bot's change: the PR it returns holds exactly that change at its HeadSHA.
@@ -147,22 +151,27 @@ func (t *TrafficSteps) pullRequest(ctx context.Context, x engine.StepContext) (e
 		if !orig.Merged {
 			return engine.Output{}.WithReport(report.RevertUnmerged{URL: orig.URL}), nil
 		}
+		facts.Reverts = &report.Reverted{Number: orig.Number, URL: orig.URL}
+		title, body, commit, err := t.exec.prText(facts)
+		if err != nil {
+			return engine.Output{}, err
+		}
 		open = func() (github.PR, error) {
-			return t.gh.Revert(ctx, orig, p.Base, branch+"-revert", p.Files, body+"\n\nRollback: reverts "+orig.URL)
+			return t.gh.Revert(ctx, orig, p.Base, branch+"-revert", p.Files, github.Text{Title: title, Body: body, CommitMessage: commit})
 		}
 	} else {
-		req := github.ChangeRequest{Repo: p.Repo, Base: p.Base, Branch: branch, Body: body}
+		title, body, commit, err := t.exec.prText(facts)
+		if err != nil {
+			return engine.Output{}, err
+		}
+		req := github.ChangeRequest{Repo: p.Repo, Base: p.Base, Branch: branch, Title: title, Body: body, CommitMessage: commit}
 		switch p.Change {
 		case "dns":
-			req.Title = fmt.Sprintf("Point %s at %s (MeshDB cutover %s → %s)", t.cfg.DNS.Name, p.To, x.Run.Origin, x.Run.Destination)
-			req.CommitMessage = req.Title
 			req.Files = map[string]func([]byte) ([]byte, error){p.Files[0]: func(b []byte) ([]byte, error) {
 				return github.EditDNSAnswer(b, g.DNS.Resource, p.From, p.To)
 			}}
 		case "certs":
-			host := t.serviceHost()
-			req.Title = fmt.Sprintf("Serve %s from %s (MeshDB cutover)", host, p.To)
-			req.CommitMessage = req.Title
+			host := facts.Host
 			req.Files = map[string]func([]byte) ([]byte, error){
 				p.Files[0]: func(b []byte) ([]byte, error) {
 					return github.EditFQDNList(b, g.Certs.ListVariable, host, g.Certs.Placeholder, true)

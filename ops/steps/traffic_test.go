@@ -68,6 +68,7 @@ func newGitHubWorld(t *testing.T, dnsWorkflow, certWorkflow githubfake.Workflow)
 	client, err := github.New(s.URL(), ghToken, nil)
 	require.NoError(t, err)
 	w := &githubWorld{cfg: cfg, gh: s, exec: steps.New(cfg)}
+	w.exec.UsePRWords(testPRWords)
 	_, err = steps.RegisterTrafficSteps(w.exec, cfg, client)
 	require.NoError(t, err)
 	p, err := plan.Build(cfg, "prod2", "prod1")
@@ -86,7 +87,7 @@ func (w *githubWorld) step(t *testing.T, id string, attempt int) (engine.Output,
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	return w.exec.Execute(ctx, engine.StepContext{Run: w.run.Clone(), Index: i, Step: w.run.Plan.Steps[i], Attempt: attempt,
-		Progress: func(m string) { w.mu.Lock(); w.said = append(w.said, m); w.mu.Unlock() }, OnlyWaiting: func() {},
+		OnlyWaiting: func() {},
 		ProgressReport: func(v engine.Reported) {
 			r := engine.ReportOf(v)
 			w.mu.Lock()

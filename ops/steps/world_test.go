@@ -136,7 +136,6 @@ func (w *world) runStepCtx(t *testing.T, ctx context.Context, i int, s plan.Step
 	w.run.Steps[i].Attempt++
 	w.run.Steps[i].State = engine.Running
 	out, err := w.exec.Execute(ctx, engine.StepContext{Run: w.run.Clone(), Index: i, Step: s, Attempt: w.run.Steps[i].Attempt,
-		Progress: func(m string) { w.progress, w.progressAt = append(w.progress, m), append(w.progressAt, time.Now()) },
 		ProgressReport: func(v engine.Reported) {
 			r := engine.ReportOf(v)
 			w.progress, w.progressAt = append(w.progress, r.Kind+" "+string(r.Facts)), append(w.progressAt, time.Now())

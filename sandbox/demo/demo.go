@@ -153,7 +153,7 @@ func Run(ctx context.Context, out io.Writer, opts Options) error {
 		}
 		s := run.Steps[run.Current]
 		if s.State.Stuck() {
-			return fmt.Errorf("step %d (%s) %s: %s", run.Current+1, s.Step.Title, engine.Human(s.State), handlers.StepErrorText(s))
+			return fmt.Errorf("step %d (%s) %s: %s", run.Current+1, s.Step.Title, handlers.Human(s.State), handlers.StepErrorText(s))
 		}
 		ts, action, ok := slack.FindButton(Channel, run.Note("header"), "Approve")
 		if !ok {
@@ -175,9 +175,9 @@ func Run(ctx context.Context, out io.Writer, opts Options) error {
 		return fmt.Errorf("no run was stored: %v", err)
 	}
 	final := runs[0]
-	say("\n== run %s %s in %s", final.ID, engine.Human(final.State), final.Elapsed(time.Now()).Round(time.Second))
+	say("\n== run %s %s in %s", final.ID, handlers.Human(final.State), final.Elapsed(time.Now()).Round(time.Second))
 	if final.State != engine.Completed {
-		return fmt.Errorf("the cutover did not complete: %s", engine.Human(final.State))
+		return fmt.Errorf("the cutover did not complete: %s", handlers.Human(final.State))
 	}
 	if err := verify(ctx, out, origin, dest); err != nil {
 		return err
