@@ -79,7 +79,7 @@ func TestE2EDefaultPlanEndsWithDNSAndTLSAtTheDestination(t *testing.T) {
 		require.Len(t, runs, 1, "one merge, one run of %s", want.file)
 		assert.Contains(t, handlers.OutputText(run.Steps[i].Output), "merged; the "+want.name+" run "+runs[0].URL+" succeeded")
 	}
-	assert.Contains(t, run.Steps[0].Output.Details, "deploy_environments.yaml deploys to prod1 (deploy_prod1)", "preflight read the certificate workflow")
+	assert.Contains(t, handlers.DetailsText(run.Steps[0].Output), "deploy_environments.yaml deploys to prod1 (deploy_prod1)", "preflight read the certificate workflow")
 	assert.Contains(t, handlers.OutputText(run.Steps[11].Output), "no difference")
 	assert.Contains(t, handlers.OutputText(run.Steps[11].Output), "keys held by more than one entry", "the map data repeats keys, as MeshDB's does")
 	assert.Contains(t, handlers.OutputText(run.Steps[11].Output), fmt.Sprintf("meshweb answered 200 on attempt %d", sandbox.RestartingRequests+1),

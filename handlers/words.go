@@ -129,6 +129,9 @@ func OutputText(o engine.Output) string {
 // and text that is not ours: a command's output, pg_restore's messages), else its
 // report's details in words ("" when its kind has none).
 func DetailsText(o engine.Output) string {
+	if o.Details == "" && o.Report != nil && o.Report.Kind == (report.Checks{}).ReportKind() {
+		return checkLinesText(o)
+	}
 	if o.Details != "" || o.Report == nil || !hasWords("details/"+o.Report.Kind) {
 		return o.Details
 	}
@@ -137,6 +140,23 @@ func DetailsText(o engine.Output) string {
 		return fmt.Sprintf("(the bot could not read its %s report: %v)", o.Report.Kind, err)
 	}
 	return say("details/"+o.Report.Kind, facts)
+}
+
+// checkLinesText is the preflight step's details: a line per check, with its outcome's
+// mark, what it found and who overrode it.
+func checkLinesText(o engine.Output) string {
+	res, err := engine.Decode[engine.Checks](o)
+	if err != nil {
+		return fmt.Sprintf("(the bot could not read its checks: %v)", err)
+	}
+	lines := make([]string, len(res.Checks))
+	for i, l := range res.Checks {
+		lines[i] = say("details/check_line", struct {
+			L     engine.CheckLine
+			Found string
+		}{l, CheckMessage(l)})
+	}
+	return strings.Join(lines, "\n")
 }
 
 // CheckMessage is what a check found: its report in words, or the words of a check

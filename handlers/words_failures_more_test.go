@@ -76,6 +76,8 @@ func TestDNSAnswersAreWorded(t *testing.T) {
 // format written before they were data.
 func engineFailureCases() map[string][]failureCase {
 	return map[string][]failureCase{
+		"failed_preflight": {{report.PreflightFailed{Checks: []string{"pods-ready", "dns-points-at-the-origin"}}, "",
+			fmt.Sprintf("preflight failed: %s. Fix and Retry, or override each failed check with a reason", strings.Join([]string{"pods-ready", "dns-points-at-the-origin"}, ", "))}},
 		"failed_no_executor": {{report.NoExecutor{Kind: "teleport"}, "",
 			fmt.Sprintf("this bot has no executor for %s steps; Skip it with a reason if it was done by hand", "teleport")}},
 		"failed_crashed": {{report.Crashed{Step: "dump-origin", Panic: "runtime error: index out of range [3] with length 3"}, "",

@@ -58,7 +58,7 @@ var failures = []Facts{SpoolDir{}, DumpFailed{}, RedumpNoOrigin{}, RedumpFailed{
 	StageStalled{}, StageExited{}, StageShort{}, SessionsLeft{},
 	NoPod{}, ExitCode{}, ExecFailed{}, NoExitStatus{}, APIRefused{}, ListPods{}, NoImageID{}, UnknownWorkload{}, WorkloadNotFound{},
 	WorkloadCall{}, ScaleFailed{}, AccessReview{}, Ping{}, DNSAnswer{}, DNSWait{}, DNSCheck{},
-	NoExecutor{}, Crashed{}, StoredResult{}}
+	NoExecutor{}, Crashed{}, StoredResult{}, PreflightFailed{}}
 
 // Failure kinds are decoded as report kinds are (Decode); their names are distinct.
 func init() {
@@ -400,3 +400,11 @@ type StoredResult struct {
 }
 
 func (StoredResult) ReportKind() string { return "failed_stored_result" }
+
+// PreflightFailed: the preflight checks with these IDs failed and were not overridden
+// (the step's result holds every check's line).
+type PreflightFailed struct {
+	Checks []string `json:"checks"`
+}
+
+func (PreflightFailed) ReportKind() string { return "failed_preflight" }

@@ -87,7 +87,6 @@ func (e *Executor) preflight(ctx context.Context, x engine.StepContext) (engine.
 		self = x.Run.Steps[x.Index]
 	}
 	res := engine.Checks{Attempt: x.Attempt}
-	var lines []string
 	var failed, warned, overridden int
 	var failedIDs []string
 	for _, c := range e.checks {
@@ -123,32 +122,13 @@ func (e *Executor) preflight(ctx context.Context, x engine.StepContext) (engine.
 			failedIDs = append(failedIDs, c.id)
 		}
 		res.Checks = append(res.Checks, l)
-		lines = append(lines, CheckText(l))
 	}
-	out := engine.Output{Details: strings.Join(lines, "\n")}.WithResult(res).WithReport(report.Checks{
+	// The check lines are the result, worded by the transport (in Slack and in the
+	// step's details); this step writes no sentence.
+	out := engine.Output{}.WithResult(res).WithReport(report.Checks{
 		Total: len(e.checks), Passed: len(e.checks) - failed - warned - overridden, Warned: warned, Overridden: overridden})
 	if failed > 0 {
-		return out, fmt.Errorf("preflight failed: %s. Fix and Retry, or override each failed check with a reason:\n%s",
-			strings.Join(failedIDs, ", "), out.Details)
+		return out, report.Fail(report.PreflightFailed{Checks: failedIDs}, nil)
 	}
 	return out, nil
-}
-
-// CheckText is one check's line as plain text: its outcome's mark, name and message
-// (or what it found, as data), and who overrode it and why.
-func CheckText(l engine.CheckLine) string {
-	mark := map[engine.CheckOutcome]string{engine.CheckPassed: "✓", engine.CheckWarned: "⚠", engine.CheckFailed: "✗", engine.CheckOverridden: "↷"}[l.Outcome]
-	found := l.Message
-	if l.Report != nil { // data, as the audit log keeps it: the transport words the check lines
-		found = l.Report.Kind + " " + string(l.Report.Facts)
-	}
-	s := mark + " " + l.Name + ": " + found
-	if l.Override != nil {
-		var why []string
-		for _, v := range l.Override.Votes {
-			why = append(why, v.User+": "+v.Reason)
-		}
-		s += " (overridden by " + strings.Join(why, "; ") + ")"
-	}
-	return s
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/nycmeshnet/cutoverbot/handlers"
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
 	"github.com/nycmeshnet/cutoverbot/ops/kube"
 	"github.com/nycmeshnet/cutoverbot/ops/plan"
@@ -22,8 +23,8 @@ func TestClusterStepsMoveTheDatabaseThroughKubernetes(t *testing.T) {
 	w := newWorld(t)
 
 	out, err := w.step(t, "preflight")
-	require.NoError(t, err, "preflight: %s", out.Details)
-	assert.Contains(t, out.Details, "✓ meshweb image digests equal")
+	require.NoError(t, err, "preflight: %s", handlers.DetailsText(out))
+	assert.Contains(t, handlers.DetailsText(out), "✓ meshweb image digests equal")
 
 	out, err = w.step(t, "scale-destination-celery")
 	require.NoError(t, err)
@@ -116,8 +117,8 @@ func TestPreflightListsEveryClusterProblem(t *testing.T) {
 		map[string]string{sandbox.MeshwebContainer: "docker.io/willnilges/meshdb@sha256:0000"}, true, time.Now())
 	// Different images are advice: the destination's is checked against the branch head.
 	out, err := w.step(t, "preflight")
-	require.NoError(t, err, out.Details)
-	assert.Contains(t, out.Details, "⚠ meshweb image digests equal: check_digests_differ ")
+	require.NoError(t, err, handlers.DetailsText(out))
+	assert.Contains(t, handlers.DetailsText(out), "⚠ meshweb image digests equal: prod2 runs ")
 	assert.Equal(t, 1, reported[report.Checks](t, out).Warned)
 	res := result[engine.Checks](t, out)
 	line, ok := res.Line("meshweb-image-digests-equal")
@@ -136,10 +137,10 @@ func TestPreflightListsEveryClusterProblem(t *testing.T) {
 	w.origin.SetMeshwebReady(false)
 	out, err = w.step(t, "preflight")
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "pods ready")
-	assert.Contains(t, out.Details, "✗ pods ready")
-	assert.Contains(t, out.Details, "prod2/meshdb", "the failing cluster and namespace are named")
-	assert.Contains(t, out.Details, "✓ clusters reachable")
+	assert.Contains(t, err.Error(), "pods-ready")
+	assert.Contains(t, handlers.DetailsText(out), "✗ pods ready")
+	assert.Contains(t, handlers.DetailsText(out), "prod2/meshdb", "the failing cluster and namespace are named")
+	assert.Contains(t, handlers.DetailsText(out), "✓ clusters reachable")
 }
 
 func TestExecFailureNamesTheCommandAndPod(t *testing.T) {

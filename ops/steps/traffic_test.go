@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/nycmeshnet/cutoverbot"
+	"github.com/nycmeshnet/cutoverbot/handlers"
 	"github.com/nycmeshnet/cutoverbot/ops/config"
 	"github.com/nycmeshnet/cutoverbot/ops/dns/dnsfake"
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
@@ -161,25 +162,25 @@ func TestPreflightChecksTheCertificateWorkflowDeploysToTheDestination(t *testing
 	w := newGitHubWorld(t, terraformWorkflow(), deployWorkflow("dev3", "prod2"))
 	out, err := w.step(t, "preflight", 1)
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), `nycmeshnet/k8s-infra: no job of workflow "Deploy Environments" (deploy_environments.yaml) deploys to environment prod1 (its jobs deploy to only dev3, prod2)`)
-	assert.Contains(t, out.Details, "✓ DNS points at the origin", "the other checks still ran")
+	assert.Contains(t, handlers.DetailsText(out), `nycmeshnet/k8s-infra: no job of workflow "Deploy Environments" (deploy_environments.yaml) deploys to environment prod1 (its jobs deploy to only dev3, prod2)`)
+	assert.Contains(t, handlers.DetailsText(out), "✓ DNS points at the origin", "the other checks still ran")
 
 	w = newGitHubWorld(t, terraformWorkflow(), deployWorkflow("dev3", "prod1", "prod2"))
 	out, err = w.step(t, "preflight", 1)
-	require.NoError(t, err, out.Details)
-	assert.Contains(t, out.Details, "✓ the merges' workflows: sld_terraform.yaml runs on a push to main of nycmeshnet/nycmesh-dns; deploy_environments.yaml deploys to prod1 (deploy_prod1)")
+	require.NoError(t, err, handlers.DetailsText(out))
+	assert.Contains(t, handlers.DetailsText(out), "✓ the merges' workflows: sld_terraform.yaml runs on a push to main of nycmeshnet/nycmesh-dns; deploy_environments.yaml deploys to prod1 (deploy_prod1)")
 
 	// A DNS workflow that does not run on main would apply nothing; one that is not
 	// there at all is a configuration to check.
 	w.gh.Commit(w.cfg.GitHub.DNS.Repo, "main", map[string]string{".github/workflows/sld_terraform.yaml": "on:\n  push:\n    branches: [master]\njobs:\n  terraform:\n    environment: prod\n"}, "master only")
-	_, err = w.step(t, "preflight", 1)
+	out, err = w.step(t, "preflight", 1)
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "workflow sld_terraform.yaml does not run on a push to main, so the merge would apply nothing")
+	assert.Contains(t, handlers.DetailsText(out), "workflow sld_terraform.yaml does not run on a push to main, so the merge would apply nothing")
 	w.gh.Commit(w.cfg.GitHub.DNS.Repo, "main", map[string]string{".github/workflows/sld_terraform.yaml": ""}, "removed")
-	_, err = w.step(t, "preflight", 1)
+	out, err = w.step(t, "preflight", 1)
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), ".github/workflows/sld_terraform.yaml is not in nycmeshnet/nycmesh-dns at main")
-	assert.Contains(t, err.Error(), "(check github.dns.workflow)")
+	assert.Contains(t, handlers.DetailsText(out), ".github/workflows/sld_terraform.yaml is not in nycmeshnet/nycmesh-dns at main")
+	assert.Contains(t, handlers.DetailsText(out), "(check github.dns.workflow)")
 }
 
 // A MeshDB deploy in progress is a check of its own, apart from what the destination
