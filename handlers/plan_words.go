@@ -62,3 +62,12 @@ func Human[T ~string](s T) string {
 	}
 	return string(s)
 }
+
+// StepTitle is a step's title: its title facts in words, else the title a person wrote
+// in the configuration (or a step stored by an earlier version carries).
+func StepTitle(s plan.Step) string {
+	if s.TitleFacts == nil {
+		return s.Title
+	}
+	return say("title/"+string(s.TitleFacts.Kind), s.TitleFacts)
+}

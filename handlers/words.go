@@ -69,6 +69,16 @@ var wordFuncs = template.FuncMap{
 	// err words an error's text stored in a report (ErrText, set in init: it uses the
 	// templates).
 	"err": func(s string) string { return s },
+	// capital is a word with its first letter in capitals.
+	"capital": func(s any) string {
+		w := fmt.Sprint(s)
+		if w == "" {
+			return w
+		}
+		return strings.ToUpper(w[:1]) + w[1:]
+	},
+	// title is a step's title (StepTitle, bound in init: its words are templates too).
+	"title": func(s plan.Step) string { return s.Title },
 	// onOff is a flag's state.
 	"onOff": func(on bool) string {
 		if on {
@@ -83,7 +93,7 @@ var wordFuncs = template.FuncMap{
 var templates = template.Must(template.New("words").Funcs(wordFuncs).Option("missingkey=error").ParseFS(templateFiles, "templates/*.tmpl"))
 
 func init() {
-	templates.Funcs(template.FuncMap{"human": func(v any) string { return Human(fmt.Sprint(v)) }})
+	templates.Funcs(template.FuncMap{"human": func(v any) string { return Human(fmt.Sprint(v)) }, "title": StepTitle})
 }
 
 // say executes the template name on data. A template that fails is a bug the tests

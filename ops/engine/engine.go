@@ -209,7 +209,7 @@ func (e *Engine) Decide(ctx context.Context, q Request) (Outcome, error) {
 	}
 	if q.Step != r.Current {
 		cur := r.Steps[r.Current]
-		return Outcome{}, refuse(RefusedStaleStep, F{"Step": q.Step + 1, "Current": r.Current + 1, "Title": cur.Step.Title, "State": cur.State})
+		return Outcome{}, refuse(RefusedStaleStep, F{"Step": q.Step + 1, "Current": r.Current + 1, "Title": cur.Step, "State": cur.State})
 	}
 	s := r.Steps[q.Step]
 	if q.Attempt != s.Attempt {
