@@ -127,12 +127,22 @@ func ReportText(r *engine.Report) string {
 }
 
 // OutputText is a step's account: its report in words, or the sentence of a step
-// (or a run stored by an earlier version) that reports in words.
+// (or a run stored by an earlier version) that reports in words, after what the
+// executor stopped before it ran.
 func OutputText(o engine.Output) string {
 	if o.Report != nil {
 		return ReportText(o.Report)
 	}
-	return o.Summary
+	return withStopped(o.Stopped, o.Summary)
+}
+
+// withStopped puts what the executor stopped before a step ran (in words) before
+// the step's own account.
+func withStopped(stopped []string, text string) string {
+	if len(stopped) == 0 {
+		return text
+	}
+	return strings.TrimSuffix(say("stopped", stopped)+"; "+text, "; ")
 }
 
 // DetailsText is a step's longer details: what it stored (runs of earlier versions,

@@ -293,6 +293,16 @@ func TestEveryReportIsWorded(t *testing.T) {
 	assert.Equal(t, "stopped what earlier attempts left running: prod1 pg_restore (pid 12); prod2 pg_dump (pid 7); a → b on all 1 resolvers", handlers.ReportText(stopped))
 	assert.Contains(t, handlers.ReportText(&engine.Report{Kind: "no-such-kind"}), "could not read")
 	assert.Equal(t, "legacy words", handlers.OutputText(engine.Output{Summary: "legacy words"}), "a run stored by an earlier version shows its sentence")
+
+	// A step without a report: what the executor stopped comes first, as the executor
+	// wrote it in words before it was data.
+	left := []string{"prod1 pg_restore (pid 12)", "prod2 psql <x> (pid 7)"}
+	assert.Equal(t, "stopped what earlier attempts left running: prod1 pg_restore (pid 12); prod2 psql <x> (pid 7); /api/v1/nodes/: 1 changed",
+		handlers.OutputText(engine.Output{Stopped: left, Summary: "/api/v1/nodes/: 1 changed"}))
+	assert.Equal(t, "stopped what earlier attempts left running: prod1 pg_restore (pid 12); prod2 psql <x> (pid 7)",
+		handlers.OutputText(engine.Output{Stopped: left}), "a step that returned no account")
+	assert.Equal(t, "stopped what earlier attempts left running: prod1 pg_restore (pid 12); prod2 psql &lt;x&gt; (pid 7); a &lt; b",
+		handlers.OutputMrkdwn(engine.Output{Stopped: left, Summary: "a < b"}), "escaped for Slack")
 }
 
 // What the engine records as the cause of a step it stopped reads as it did when the
