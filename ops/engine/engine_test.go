@@ -272,6 +272,13 @@ func TestAbortBuildsAGatedRollback(t *testing.T) {
 	assert.Equal(t, engine.NoteRollbackPlanned, planned[0].Note, "the log says why, as a code")
 	assert.Equal(t, len(ids), planned[0].Steps)
 	assert.Empty(t, planned[0].Reason, "no words of the engine's in the log")
+	require.NotEmpty(t, audit)
+	started := audit[0]
+	assert.Equal(t, "run.started", started.Event)
+	assert.Equal(t, engine.NoteRunStarted, started.Note, "the start is logged as a code with its clusters")
+	assert.Equal(t, [2]string{r.Origin, r.Destination}, [2]string{started.Origin, started.Destination})
+	assert.NotEmpty(t, started.Origin)
+	assert.Empty(t, started.Reason)
 }
 
 func TestAbortWhileAStepRunsIsRefused(t *testing.T) {
