@@ -95,6 +95,11 @@ func TestDefaultPlanMatchesTheRunbook(t *testing.T) {
 	assert.Equal(t, "prod1: pg_dump -d meshdb -U meshdb -Fc -Z 1", dumpCmds[3], "the destination's backup")
 	assert.Contains(t, dumpCmds[2], "prod1: psql")
 	assert.Equal(t, dumpCmds[2], dumpCmds[4], "its state is read before and after the backup")
+	assert.Equal(t, plan.SQLState, plan.Commands(cfg, p, st("dump-origin"))[2].SQL, "the state's SQL is composed as the step runs: a code")
+	for _, c := range plan.Commands(cfg, p, st("verify-database")) {
+		assert.Equal(t, plan.SQLFingerprint, c.SQL)
+		assert.Equal(t, "", c.Argv[len(c.Argv)-1], "no words stand in the argv")
+	}
 
 	restore := plan.Commands(cfg, p, st("restore-destination"))
 	var argvs []string
