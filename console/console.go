@@ -29,7 +29,7 @@ func Plan(w io.Writer, cfg *config.Config, p plan.Plan) {
 		if s.AutoRun {
 			gate = "  (read-only: runs at start)"
 		}
-		fmt.Fprintf(w, "\n%2d. %s%s%s\n", i+1, s.Title, where, gate)
+		fmt.Fprintf(w, "\n%2d. %s%s%s\n", i+1, handlers.StepTitle(s), where, gate)
 		for _, line := range handlers.Describe(cfg, p, s) {
 			fmt.Fprintf(w, "      %s\n", line)
 		}

@@ -128,7 +128,7 @@ func changes(cfg *config.Config, r *engine.Run, s plan.Step) string {
 	case plan.KindWaitTLS:
 		return fmt.Sprintf("Nothing: waits for a verified TLS handshake with %s at %s.", s.WaitTLS.ServerName, s.WaitTLS.Address)
 	}
-	return s.Title
+	return StepTitle(s)
 }
 
 // undone is one line of how the step's change is undone: the rollback steps an abort
@@ -140,7 +140,7 @@ func undone(r *engine.Run, s plan.Step) string {
 	}
 	var titles []string
 	for _, u := range plan.Rollback(r.Plan, map[string]plan.Ran{s.ID: plan.Done}) {
-		t := strings.TrimPrefix(strings.TrimPrefix(u.Title, "Undo: "), "Undo (optional): ")
+		t := strings.TrimPrefix(strings.TrimPrefix(StepTitle(u), "Undo: "), "Undo (optional): ")
 		if u.Optional {
 			t += " (optional)"
 		}

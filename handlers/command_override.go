@@ -27,7 +27,7 @@ func (overrideCommand) run(ctx context.Context, h *Handler, c Command, args []st
 	res, ok := checksOf(s)
 	blocking := blockingChecks(s, res)
 	if !ok || !s.State.Stuck() || len(blocking) == 0 {
-		h.refuse(ctx, c.to(), "state", fmt.Sprintf("no failed check waits for an override: the run is at step %d (%s, %s)", r.Current+1, s.Step.Title, Human(s.State)))
+		h.refuse(ctx, c.to(), "state", fmt.Sprintf("no failed check waits for an override: the run is at step %d (%s, %s)", r.Current+1, StepTitle(s.Step), Human(s.State)))
 		return
 	}
 	ids := make([]string, len(blocking))

@@ -206,7 +206,7 @@ func (h *Handler) atStep() string {
 	if r == nil {
 		return ""
 	}
-	return fmt.Sprintf(" (the run is at step %d, %s)", r.Current+1, r.Steps[r.Current].Step.Title)
+	return fmt.Sprintf(" (the run is at step %d, %s)", r.Current+1, StepTitle(r.Steps[r.Current].Step))
 }
 
 // decideCommand applies a typed decision to step (1-based; 0 = the current one) of the
@@ -223,7 +223,7 @@ func (h *Handler) decideCommand(ctx context.Context, c Command, a engine.Action,
 	if step != r.Current+1 {
 		cur := r.Steps[r.Current]
 		h.refuse(ctx, c.to(), "stale", fmt.Sprintf("step %d is not the one waiting: the run is at step %d (%s, %s). Nothing was done.",
-			step, r.Current+1, cur.Step.Title, Human(cur.State)))
+			step, r.Current+1, StepTitle(cur.Step), Human(cur.State)))
 		return
 	}
 	msg, err := h.opts.Engine.Decide(ctx, engine.Request{RunID: r.ID, Step: r.Current, Attempt: r.Steps[r.Current].Attempt, User: c.UserID, Action: a, Reason: reason})

@@ -35,7 +35,7 @@ func RunDecisions(r *engine.Run, audit []engine.AuditEntry) message.Message {
 		if a.Step > 0 {
 			name := a.StepID
 			if a.Step-1 < len(r.Steps) {
-				name = r.Steps[a.Step-1].Step.Title
+				name = StepTitle(r.Steps[a.Step-1].Step)
 			}
 			step = fmt.Sprintf(" step %d (%s) attempt %d", a.Step, name, a.Attempt)
 		}

@@ -64,7 +64,7 @@ func DecisionModal(r *engine.Run, i, attempt int, a engine.Action, meta Decision
 	case engine.Skip:
 		next := "The run then ends."
 		if i+1 < len(r.Steps) {
-			next = fmt.Sprintf("The run goes on to step %d (%s) without running this one.", i+2, r.Steps[i+1].Step.Title)
+			next = fmt.Sprintf("The run goes on to step %d (%s) without running this one.", i+2, StepTitle(r.Steps[i+1].Step))
 		}
 		m.Title, m.Submit = fmt.Sprintf("Skip step %d", i+1), "Skip step"
 		m.Sections = []string{title + "\n" + next}
@@ -124,7 +124,7 @@ func movedOn(r *engine.Run, step, attempt int) string {
 	if r.Current == step {
 		return fmt.Sprintf("this is attempt %d of step %d; the current attempt is %d. Nothing was done.", attempt, step+1, cur.Attempt)
 	}
-	return fmt.Sprintf("step %d is no longer waiting: the run is at step %d (%s, %s). Nothing was done.", step+1, r.Current+1, cur.Step.Title, Human(cur.State))
+	return fmt.Sprintf("step %d is no longer waiting: the run is at step %d (%s, %s). Nothing was done.", step+1, r.Current+1, StepTitle(cur.Step), Human(cur.State))
 }
 
 // HandleSubmission takes the decision of a submitted decision modal, for the run,

@@ -29,12 +29,13 @@ func ReportMrkdwn(r *engine.Report) string {
 }
 
 // OutputMrkdwn is OutputText for Slack: a report through ReportMrkdwn, a stored
-// sentence (runs of earlier versions) escaped whole.
+// sentence (runs of earlier versions) escaped whole, after what the executor stopped.
 func OutputMrkdwn(o engine.Output) string {
 	if o.Report != nil {
 		return ReportMrkdwn(o.Report)
 	}
-	return message.Escape(o.Summary)
+	stopped, _ := escapedCopy(reflect.ValueOf(o.Stopped)).Interface().([]string)
+	return withStopped(stopped, message.Escape(o.Summary))
 }
 
 // escapedCopy returns a copy of v in which every string it holds (in exported fields,

@@ -243,7 +243,7 @@ func (h *Handler) withDetails(ctx context.Context, r *engine.Run, i int, m *mess
 		m.Code = d
 		return
 	}
-	h.upload(ctx, r, fmt.Sprintf("step-%d-%s.txt", i+1, r.Steps[i].Step.ID), "Step "+fmt.Sprint(i+1)+": "+r.Steps[i].Step.Title, d)
+	h.upload(ctx, r, fmt.Sprintf("step-%d-%s.txt", i+1, r.Steps[i].Step.ID), "Step "+fmt.Sprint(i+1)+": "+StepTitle(r.Steps[i].Step), d)
 	m.Context = append(m.Context, "Full details in the file above.")
 }
 

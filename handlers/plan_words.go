@@ -19,8 +19,14 @@ func Describe(cfg *config.Config, p plan.Plan, s plan.Step) []string {
 }
 
 // CommandText is a pod command as the terminal shows it: where it runs, its argv as
-// a shell would run it, its input and output as redirections, and why it runs.
+// a shell would run it (SQL the step composes as it runs shown by what it reads), its
+// input and output as redirections, and why it runs.
 func CommandText(c plan.Command) string {
+	if c.SQL != "" && len(c.Argv) > 0 {
+		argv := append([]string(nil), c.Argv...)
+		argv[len(argv)-1] = SQLStandInText(c.SQL)
+		c.Argv = argv
+	}
 	return say("command/line", struct {
 		C             plan.Command
 		In, Out, Note string
@@ -51,6 +57,9 @@ func CommandNote(c plan.Command) string {
 	return say("command/note/"+string(c.Note), c)
 }
 
+// SQLStandInText words SQL a step composes as it runs, by what it reads.
+func SQLStandInText(sql plan.SQLStandIn) string { return say("command/sql/"+string(sql), nil) }
+
 // FactText words one fact of a plan's step.
 func FactText(f plan.Fact) string { return say("plan/"+string(f.Kind), f.F) }
 
@@ -61,4 +70,13 @@ func Human[T ~string](s T) string {
 		return say(name, nil)
 	}
 	return string(s)
+}
+
+// StepTitle is a step's title: its title facts in words, else the title a person wrote
+// in the configuration (or a step stored by an earlier version carries).
+func StepTitle(s plan.Step) string {
+	if s.TitleFacts == nil {
+		return s.Title
+	}
+	return say("title/"+string(s.TitleFacts.Kind), s.TitleFacts)
 }

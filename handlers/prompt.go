@@ -12,7 +12,7 @@ import (
 
 // stepTitle is "Step 9: Restore destination", with the attempt after the first.
 func stepTitle(r *engine.Run, i, attempt int) string {
-	t := fmt.Sprintf("Step %d: %s", i+1, r.Steps[i].Step.Title)
+	t := fmt.Sprintf("Step %d: %s", i+1, StepTitle(r.Steps[i].Step))
 	if attempt > 1 {
 		t += fmt.Sprintf(" (attempt %d)", attempt)
 	}
@@ -203,17 +203,17 @@ func FailureDecided(r *engine.Run, i, attempt int, d engine.Decision) message.Me
 	verb := map[engine.Action]string{engine.Retry: "Retried", engine.Skip: "Skipped", engine.Abort: "Aborted", engine.Reject: "Rejected"}[d.Action]
 	if d.Action == engine.Override {
 		text := fmt.Sprintf("Step %d: %s (attempt %d) — every failed check overridden, the last (`%s`) by <@%s>%s. It runs again with the other checks enforced.",
-			i+1, s.Step.Title, attempt, d.Check, d.User, reason(d.Reason))
+			i+1, StepTitle(s.Step), attempt, d.Check, d.User, reason(d.Reason))
 		return message.Message{Text: text, Sections: []string{text}}
 	}
-	text := fmt.Sprintf("Step %d: %s (attempt %d) — %s by <@%s>%s", i+1, s.Step.Title, attempt, verb, d.User, reason(d.Reason))
+	text := fmt.Sprintf("Step %d: %s (attempt %d) — %s by <@%s>%s", i+1, StepTitle(s.Step), attempt, verb, d.User, reason(d.Reason))
 	return message.Message{Text: text, Sections: []string{text}}
 }
 
 // Reminder nudges the approvers while an approval waits; expires, when not zero, says
 // when the prompt expires (each reader sees it in their own time zone).
 func Reminder(r *engine.Run, i int, waited time.Duration, mention string, expires time.Time) message.Message {
-	text := fmt.Sprintf("⏰ Step %d: %s is %s.", i+1, r.Steps[i].Step.Title, say("reminder", waited))
+	text := fmt.Sprintf("⏰ Step %d: %s is %s.", i+1, StepTitle(r.Steps[i].Step), say("reminder", waited))
 	if !expires.IsZero() {
 		text += " It expires " + slackTime(expires) + " unless someone decides."
 	}

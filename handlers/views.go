@@ -86,7 +86,7 @@ func Header(r *engine.Run, now time.Time) message.Message {
 			lines = append(lines, "*Rollback*")
 			rollbackShown = true
 		}
-		line := fmt.Sprintf("%s %d. %s", icon(s.State), i+1, s.Step.Title)
+		line := fmt.Sprintf("%s %d. %s", icon(s.State), i+1, StepTitle(s.Step))
 		switch {
 		case s.State == engine.Succeeded || s.State == engine.Failed:
 			line += " — " + dur(s.Duration())
@@ -114,7 +114,7 @@ func Header(r *engine.Run, now time.Time) message.Message {
 // Result reports a step that succeeded.
 func Result(r *engine.Run, i int) message.Message {
 	s := r.Steps[i]
-	text := fmt.Sprintf("✅ Step %d: %s succeeded in %s", i+1, s.Step.Title, dur(s.Duration()))
+	text := fmt.Sprintf("✅ Step %d: %s succeeded in %s", i+1, StepTitle(s.Step), dur(s.Duration()))
 	m := message.Message{Text: text, Sections: []string{"*" + text + "*"}}
 	if sum := OutputMrkdwn(s.Output); sum != "" {
 		m.Sections = append(m.Sections, sum)
@@ -129,7 +129,7 @@ func Result(r *engine.Run, i int) message.Message {
 // Progress is the one progress message of a running step, edited in place.
 func Progress(r *engine.Run, i int, msg string) message.Message {
 	s := r.Steps[i]
-	text := fmt.Sprintf("🔄 Step %d: %s — %s", i+1, s.Step.Title, message.Escape(msg))
+	text := fmt.Sprintf("🔄 Step %d: %s — %s", i+1, StepTitle(s.Step), message.Escape(msg))
 	m := message.Message{Text: text, Sections: []string{text}}
 	if s.Waiting && s.State == engine.Running {
 		// Only waiting: it can be ended without leaving anything half done.
@@ -167,7 +167,7 @@ func Status(r *engine.Run, required int, now time.Time) message.Message {
 	}
 	s := r.Steps[r.Current]
 	waits := waitsFor(s, required)
-	text := fmt.Sprintf("%s: step %d of %d, %s (%s)", runTitle(r), r.Current+1, len(r.Steps), s.Step.Title, Human(s.State))
+	text := fmt.Sprintf("%s: step %d of %d, %s (%s)", runTitle(r), r.Current+1, len(r.Steps), StepTitle(s.Step), Human(s.State))
 	return message.Message{
 		Text:     text,
 		Sections: []string{"*" + text + "*"},

@@ -26,7 +26,7 @@ func PlanMessage(cfg *config.Config, p plan.Plan) message.Message {
 		if s.AutoRun {
 			gate = "  (read-only: runs at start)"
 		}
-		fmt.Fprintf(&b, "%2d. %s%s%s\n", i+1, s.Title, where, gate)
+		fmt.Fprintf(&b, "%2d. %s%s%s\n", i+1, StepTitle(s), where, gate)
 		for _, line := range Describe(cfg, p, s) {
 			fmt.Fprintf(&b, "      %s\n", line)
 		}
@@ -75,7 +75,7 @@ func Home(active *engine.Run, runs []*engine.Run, required int, now time.Time, l
 		s := active.Steps[active.Current]
 		waits := waitsFor(s, required)
 		m.Sections = append(m.Sections, fmt.Sprintf("*Now:* %s, run `%s`, started by <@%s> %s\nStep %d of %d: %s (%s)\nWaiting for: %s",
-			title, active.ID, active.Initiator, slackTime(active.Created), active.Current+1, len(active.Steps), s.Step.Title, Human(s.State), waits))
+			title, active.ID, active.Initiator, slackTime(active.Created), active.Current+1, len(active.Steps), StepTitle(s.Step), Human(s.State), waits))
 	}
 	var past []*engine.Run
 	for _, r := range runs {

@@ -69,6 +69,16 @@ var wordFuncs = template.FuncMap{
 	// err words an error's text stored in a report (ErrText, set in init: it uses the
 	// templates).
 	"err": func(s string) string { return s },
+	// capital is a word with its first letter in capitals.
+	"capital": func(s any) string {
+		w := fmt.Sprint(s)
+		if w == "" {
+			return w
+		}
+		return strings.ToUpper(w[:1]) + w[1:]
+	},
+	// title is a step's title (StepTitle, bound in init: its words are templates too).
+	"title": func(s plan.Step) string { return s.Title },
 	// onOff is a flag's state.
 	"onOff": func(on bool) string {
 		if on {
@@ -83,7 +93,7 @@ var wordFuncs = template.FuncMap{
 var templates = template.Must(template.New("words").Funcs(wordFuncs).Option("missingkey=error").ParseFS(templateFiles, "templates/*.tmpl"))
 
 func init() {
-	templates.Funcs(template.FuncMap{"human": func(v any) string { return Human(fmt.Sprint(v)) }})
+	templates.Funcs(template.FuncMap{"human": func(v any) string { return Human(fmt.Sprint(v)) }, "title": StepTitle})
 }
 
 // say executes the template name on data. A template that fails is a bug the tests
@@ -117,12 +127,22 @@ func ReportText(r *engine.Report) string {
 }
 
 // OutputText is a step's account: its report in words, or the sentence of a step
-// (or a run stored by an earlier version) that reports in words.
+// (or a run stored by an earlier version) that reports in words, after what the
+// executor stopped before it ran.
 func OutputText(o engine.Output) string {
 	if o.Report != nil {
 		return ReportText(o.Report)
 	}
-	return o.Summary
+	return withStopped(o.Stopped, o.Summary)
+}
+
+// withStopped puts what the executor stopped before a step ran (in words) before
+// the step's own account.
+func withStopped(stopped []string, text string) string {
+	if len(stopped) == 0 {
+		return text
+	}
+	return strings.TrimSuffix(say("stopped", stopped)+"; "+text, "; ")
 }
 
 // DetailsText is a step's longer details: what it stored (runs of earlier versions,

@@ -23,6 +23,7 @@ func TestEveryAuditNoteIsWorded(t *testing.T) {
 		engine.NoteByRetry:         {engine.AuditEntry{}, "by retry"},
 		engine.NoteRollbackStopped: {engine.AuditEntry{Reason: "the destination is gone"}, "rollback stopped: the destination is gone"},
 		engine.NoteRollbackPlanned: {engine.AuditEntry{Steps: 5}, "5 step(s)"},
+		engine.NoteRunStarted:      {engine.AuditEntry{Origin: "prod2", Destination: "prod1"}, "prod2 -> prod1"},
 	}
 	for _, note := range engine.AuditNotes() {
 		tc, ok := cases[note]
@@ -43,6 +44,9 @@ func TestAuditLinesAreWorded(t *testing.T) {
 		a    engine.AuditEntry
 		want string
 	}{
+		{engine.AuditEntry{At: at, RunID: "r1", Event: "run.started", User: "U01ALICE", Note: engine.NoteRunStarted, Origin: "prod2", Destination: "prod1"},
+			"2026-11-24T20:00:05Z r1 run.started by U01ALICE: prod2 -> prod1"},
+		// As an earlier version stored it: the engine's words in Reason.
 		{engine.AuditEntry{At: at, RunID: "r1", Event: "run.started", User: "U01ALICE", Reason: "prod2 -> prod1"},
 			"2026-11-24T20:00:05Z r1 run.started by U01ALICE: prod2 -> prod1"},
 		{engine.AuditEntry{At: at, RunID: "r1", Step: 1, StepID: "preflight", Attempt: 1, Event: "step.running", From: "pending", To: "running", Note: engine.NoteAutoRun},

@@ -160,7 +160,30 @@ func TestCommandLinesAreWorded(t *testing.T) {
 			c.Argv, c.Stdout = []string{"pg_dump"}, "spool/<run>/restore-destination-backup.dump"
 		}),
 			head + "pg_dump > spool/<run>/restore-destination-backup.dump"},
+		{with(func(c *plan.Command) {
+			c.Argv, c.SQL, c.Note = []string{"psql", "-d", "meshdb", "-At", "-c", ""}, plan.SQLState, plan.NoteAroundBackup
+		}),
+			head + "psql -d meshdb -At -c '<transaction horizon, open writes, row counters, sequences>'  (before and after the backup)"},
 	} {
 		assert.Equal(t, tc.want, handlers.CommandText(tc.c))
 	}
+	argv := []string{"psql", "-c", ""}
+	handlers.CommandText(plan.Command{Argv: argv, SQL: plan.SQLFingerprint})
+	assert.Equal(t, []string{"psql", "-c", ""}, argv, "the plan's argv is not written over")
+}
+
+// SQL a step composes as it runs is shown by what it reads, word for word as ops/plan
+// wrote it in the argv before it was a code.
+func TestEverySQLStandInIsWorded(t *testing.T) {
+	cases := map[plan.SQLStandIn]string{
+		plan.SQLFingerprint: "<per-table count(*) and md5 of rows in key order>",
+		plan.SQLState:       "<transaction horizon, open writes, row counters, sequences>",
+	}
+	for _, sql := range plan.SQLStandIns() {
+		want, ok := cases[sql]
+		if assert.True(t, ok, "stand-in %s has a case here", sql) {
+			assert.Equal(t, want, handlers.SQLStandInText(sql), string(sql))
+		}
+	}
+	assert.Len(t, cases, len(plan.SQLStandIns()))
 }

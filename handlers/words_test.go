@@ -10,6 +10,7 @@ import (
 
 	"github.com/nycmeshnet/cutoverbot/handlers"
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
+	"github.com/nycmeshnet/cutoverbot/ops/plan"
 	"github.com/nycmeshnet/cutoverbot/ops/report"
 	"github.com/nycmeshnet/cutoverbot/ops/schedule"
 )
@@ -30,14 +31,14 @@ func TestEveryRefusalIsWorded(t *testing.T) {
 		engine.RefusedRunEnded:      {engine.F{"Run": "r1", "State": engine.RolledBack}, "run r1 has ended (rolled back); this button no longer does anything"},
 		engine.RefusedOtherRun:      {engine.F{"Run": "r1", "Active": "r2"}, "this button belongs to run r1, not to the active run r2"},
 		engine.RefusedNoRun:         {engine.F{"Run": "r1"}, "run r1 is not active; nothing happened"},
-		engine.RefusedStaleStep: {engine.F{"Step": 2, "Current": 4, "Title": "Announce the start", "State": engine.Awaiting},
+		engine.RefusedStaleStep: {engine.F{"Step": 2, "Current": 4, "Title": plan.Step{TitleFacts: &plan.TitleFacts{Kind: plan.TitleAnnounceStart}}, "State": engine.Awaiting},
 			"this button is for step 2, which is no longer waiting; the run is at step 4 (Announce the start, awaiting approval)"},
 		engine.RefusedStaleAttempt:     {engine.F{"Step": 3, "Attempt": 1, "Current": 2}, "this button is from attempt 1 of step 3; the current attempt is 2"},
 		engine.RefusedCancelNotWaiting: {engine.F{"Step": 3, "State": engine.Awaiting}, "step 3 is awaiting approval; Cancel only ends a step that is waiting"},
-		engine.RefusedCancelChanging: {engine.F{"Step": 3, "Title": "Restore"},
+		engine.RefusedCancelChanging: {engine.F{"Step": 3, "Title": plan.Step{Title: "Restore"}},
 			"step 3 (Restore) is changing something, not only waiting; it cannot be cut short safely. Abort when it has finished"},
 		engine.RefusedCancelling: {engine.F{"Step": 3}, "step 3 is already being cancelled"},
-		engine.RefusedAbortRunning: {engine.F{"Step": 3, "Title": "Restore"},
+		engine.RefusedAbortRunning: {engine.F{"Step": 3, "Title": plan.Step{Title: "Restore"}},
 			"step 3 (Restore) is running; abort when it has finished (a half-run step cannot be undone safely)"},
 		engine.RefusedApproveDecided: {engine.F{"Step": 3, "Attempt": 1, "State": engine.Running}, "step 3 attempt 1 was already decided (running); nothing more to do"},
 		engine.RefusedApproveStuck:   {engine.F{"Step": 3, "State": engine.Failed}, "step 3 failed; use Retry, Skip or Abort"},
@@ -53,7 +54,7 @@ func TestEveryRefusalIsWorded(t *testing.T) {
 			"you already chose to skip step 3; 1 more maintainer(s) other than the initiator must confirm"},
 		engine.RefusedOverrideState: {engine.F{"Step": 1, "State": engine.Awaiting},
 			"step 1 is awaiting approval; a check can be overridden only while its step has failed on it"},
-		engine.RefusedOverrideNoChecks: {engine.F{"Step": 2, "Title": "Scale", "Attempt": 1},
+		engine.RefusedOverrideNoChecks: {engine.F{"Step": 2, "Title": plan.Step{Title: "Scale"}, "Attempt": 1},
 			"step 2 (Scale) has no checks of attempt 1 to override; use Retry, Skip or Abort"},
 		engine.RefusedOverrideUnknown: {engine.F{"Step": 1, "Check": "typo", "Failed": []string{"dns", "deploy"}},
 			"step 1 has no check \"typo\"; the checks that failed are `dns`, `deploy`"},
@@ -292,6 +293,16 @@ func TestEveryReportIsWorded(t *testing.T) {
 	assert.Equal(t, "stopped what earlier attempts left running: prod1 pg_restore (pid 12); prod2 pg_dump (pid 7); a → b on all 1 resolvers", handlers.ReportText(stopped))
 	assert.Contains(t, handlers.ReportText(&engine.Report{Kind: "no-such-kind"}), "could not read")
 	assert.Equal(t, "legacy words", handlers.OutputText(engine.Output{Summary: "legacy words"}), "a run stored by an earlier version shows its sentence")
+
+	// A step without a report: what the executor stopped comes first, as the executor
+	// wrote it in words before it was data.
+	left := []string{"prod1 pg_restore (pid 12)", "prod2 psql <x> (pid 7)"}
+	assert.Equal(t, "stopped what earlier attempts left running: prod1 pg_restore (pid 12); prod2 psql <x> (pid 7); /api/v1/nodes/: 1 changed",
+		handlers.OutputText(engine.Output{Stopped: left, Summary: "/api/v1/nodes/: 1 changed"}))
+	assert.Equal(t, "stopped what earlier attempts left running: prod1 pg_restore (pid 12); prod2 psql <x> (pid 7)",
+		handlers.OutputText(engine.Output{Stopped: left}), "a step that returned no account")
+	assert.Equal(t, "stopped what earlier attempts left running: prod1 pg_restore (pid 12); prod2 psql &lt;x&gt; (pid 7); a &lt; b",
+		handlers.OutputMrkdwn(engine.Output{Stopped: left, Summary: "a < b"}), "escaped for Slack")
 }
 
 // What the engine records as the cause of a step it stopped reads as it did when the

@@ -166,7 +166,7 @@ func (e *Engine) Start(ctx context.Context, origin, dest, initiator string) (*Ru
 	for _, s := range p.Steps {
 		r.Steps = append(r.Steps, StepRun{Step: s, State: Pending})
 	}
-	audit := []AuditEntry{{At: now, RunID: r.ID, User: initiator, Event: "run.started", Reason: origin + " -> " + dest}}
+	audit := []AuditEntry{{At: now, RunID: r.ID, User: initiator, Event: "run.started", Note: NoteRunStarted, Origin: origin, Destination: dest}}
 	e.advance(r, 0, &audit)
 	r.Version = 1
 	if err := e.opts.Store.Create(ctx, r, e.stamp(r, audit)); err != nil {
@@ -209,7 +209,7 @@ func (e *Engine) Decide(ctx context.Context, q Request) (Outcome, error) {
 	}
 	if q.Step != r.Current {
 		cur := r.Steps[r.Current]
-		return Outcome{}, refuse(RefusedStaleStep, F{"Step": q.Step + 1, "Current": r.Current + 1, "Title": cur.Step.Title, "State": cur.State})
+		return Outcome{}, refuse(RefusedStaleStep, F{"Step": q.Step + 1, "Current": r.Current + 1, "Title": cur.Step, "State": cur.State})
 	}
 	s := r.Steps[q.Step]
 	if q.Attempt != s.Attempt {

@@ -102,7 +102,7 @@ func TestDecidedAttemptAndStaleButtonsAreRefused(t *testing.T) {
 	h.mustDecide(bob, engine.Approve, "")
 	// The same button again: step 1 is done, the run is at step 2.
 	_, err := h.eng.Decide(context.Background(), old)
-	refusal(t, err, engine.RefusedStaleStep, "Step", 2, "Current", 3, "Title", h.active().Steps[2].Step.Title, "State", engine.Awaiting)
+	refusal(t, err, engine.RefusedStaleStep, "Step", 2, "Current", 3, "Title", h.active().Steps[2].Step, "State", engine.Awaiting)
 	assert.Equal(t, 1, h.exec.count(h.active().Steps[1].Step.ID))
 
 	// A button from an older attempt of the current step.
@@ -272,6 +272,13 @@ func TestAbortBuildsAGatedRollback(t *testing.T) {
 	assert.Equal(t, engine.NoteRollbackPlanned, planned[0].Note, "the log says why, as a code")
 	assert.Equal(t, len(ids), planned[0].Steps)
 	assert.Empty(t, planned[0].Reason, "no words of the engine's in the log")
+	require.NotEmpty(t, audit)
+	started := audit[0]
+	assert.Equal(t, "run.started", started.Event)
+	assert.Equal(t, engine.NoteRunStarted, started.Note, "the start is logged as a code with its clusters")
+	assert.Equal(t, [2]string{r.Origin, r.Destination}, [2]string{started.Origin, started.Destination})
+	assert.NotEmpty(t, started.Origin)
+	assert.Empty(t, started.Reason)
 }
 
 func TestAbortWhileAStepRunsIsRefused(t *testing.T) {
@@ -283,7 +290,7 @@ func TestAbortWhileAStepRunsIsRefused(t *testing.T) {
 	_, err := h.eng.Decide(context.Background(), engine.Request{RunID: r.ID, Step: 1, Attempt: 1, User: bob, Action: engine.Approve})
 	require.NoError(t, err)
 	_, err = h.eng.Decide(context.Background(), engine.Request{RunID: r.ID, Step: 1, Attempt: 1, User: bob, Action: engine.Abort})
-	refusal(t, err, engine.RefusedAbortRunning, "Step", 2, "Title", r.Steps[1].Step.Title)
+	refusal(t, err, engine.RefusedAbortRunning, "Step", 2, "Title", r.Steps[1].Step)
 	close(release)
 	h.eng.Wait()
 	h.mustDecide(bob, engine.Abort, "")
@@ -589,7 +596,7 @@ func TestWaitsCanBeCancelledOrAborted(t *testing.T) {
 		for _, a := range []engine.Action{engine.Cancel, engine.Abort} {
 			_, err = h.eng.Decide(context.Background(), engine.Request{RunID: r.ID, Step: r.Current, Attempt: 1, User: carol, Action: a, Reason: "x"})
 			want := map[engine.Action]engine.RefusalKind{engine.Cancel: engine.RefusedCancelChanging, engine.Abort: engine.RefusedAbortRunning}[a]
-			refusal(t, err, want, "Step", r.Current+1, "Title", r.Steps[r.Current].Step.Title)
+			refusal(t, err, want, "Step", r.Current+1, "Title", r.Steps[r.Current].Step)
 			var ref *engine.Refusal
 			require.ErrorAs(t, err, &ref)
 			assert.Equal(t, "running", ref.Code, "%s: %v", a, ref)

@@ -146,7 +146,7 @@ func (e *Engine) override(ctx context.Context, r *Run, q Request) (Outcome, erro
 	}
 	res, ok := ChecksOf(s)
 	if !ok {
-		return Outcome{}, refuse(RefusedOverrideNoChecks, F{"Step": q.Step + 1, "Title": s.Step.Title, "Attempt": s.Attempt})
+		return Outcome{}, refuse(RefusedOverrideNoChecks, F{"Step": q.Step + 1, "Title": s.Step, "Attempt": s.Attempt})
 	}
 	line, ok := res.Line(q.Check)
 	switch {

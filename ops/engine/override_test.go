@@ -223,7 +223,7 @@ func TestOverrideWithOneApprovalAndStepsWithoutChecks(t *testing.T) {
 	h.mustDecide(bob, engine.Approve, "")
 	require.Equal(t, engine.Failed, h.active().Steps[1].State)
 	_, err = h.override(bob, dnsCheck, "wrong step")
-	refusal(t, err, engine.RefusedOverrideNoChecks, "Step", 2, "Attempt", 1, "Title", h.active().Steps[1].Step.Title)
+	refusal(t, err, engine.RefusedOverrideNoChecks, "Step", 2, "Attempt", 1, "Title", h.active().Steps[1].Step)
 	_, err = h.override(bob, "", "wrong step")
 	refusal(t, err, engine.RefusedOverrideNoChecks, "Step", 2, "Attempt", 1)
 }

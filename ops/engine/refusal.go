@@ -35,7 +35,7 @@ const (
 	// RefusedNoRun: the button's run is not active and no other is. Run.
 	RefusedNoRun RefusalKind = "no_run"
 	// RefusedStaleStep: the button's step no longer waits. Step (int), Current (int),
-	// Title (the current step's), State (StepState, the current step's).
+	// Title (plan.Step: the current step, worded by its title), State (StepState, the current step's).
 	RefusedStaleStep RefusalKind = "stale_step"
 	// RefusedStaleAttempt: the button is of an older attempt. Step, Attempt, Current (int,
 	// the current attempt).
@@ -43,11 +43,11 @@ const (
 
 	// RefusedCancelNotWaiting: Cancel of a step that does not run. Step, State.
 	RefusedCancelNotWaiting RefusalKind = "cancel_not_waiting"
-	// RefusedCancelChanging: Cancel of a step that changes something. Step, Title.
+	// RefusedCancelChanging: Cancel of a step that changes something. Step, Title (plan.Step, worded by its title).
 	RefusedCancelChanging RefusalKind = "cancel_changing"
 	// RefusedCancelling: the step's wait is already being ended. Step.
 	RefusedCancelling RefusalKind = "cancelling"
-	// RefusedAbortRunning: Abort while a step runs. Step, Title.
+	// RefusedAbortRunning: Abort while a step runs. Step, Title (plan.Step, worded by its title).
 	RefusedAbortRunning RefusalKind = "abort_running"
 
 	// RefusedApproveDecided: the attempt was decided. Step, Attempt, State.
@@ -77,7 +77,7 @@ const (
 
 	// RefusedOverrideState: the step has not failed. Step, State.
 	RefusedOverrideState RefusalKind = "override_state"
-	// RefusedOverrideNoChecks: the attempt recorded no checks. Step, Title, Attempt.
+	// RefusedOverrideNoChecks: the attempt recorded no checks. Step, Title (plan.Step, worded by its title), Attempt.
 	RefusedOverrideNoChecks RefusalKind = "override_no_checks"
 	// RefusedOverrideUnknown: no such check. Step, Check, Failed ([]string: the IDs of
 	// the checks that failed).

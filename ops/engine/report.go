@@ -3,6 +3,7 @@ package engine
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -39,6 +40,10 @@ func (o Output) WithReport(v Reported) Output {
 // auditSummary is the output's account for the audit log, which keeps data as it is.
 func auditSummary(o Output) string {
 	if o.Report == nil {
+		if len(o.Stopped) > 0 {
+			b, _ := json.Marshal(o.Stopped)
+			return strings.TrimSpace("stopped " + string(b) + " " + o.Summary)
+		}
 		return o.Summary
 	}
 	s := o.Report.Kind + " " + string(o.Report.Facts)

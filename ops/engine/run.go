@@ -87,7 +87,11 @@ type Output struct {
 	Report *Report `json:"report,omitempty"`
 	// Summary is a one-line account in words: runs stored by earlier versions have it,
 	// and the steps not yet reporting data (dump, restore, a failed snapshot diff).
-	Summary string          `json:"summary,omitempty"`
+	Summary string `json:"summary,omitempty"`
+	// Stopped lists what earlier attempts had left running, which the executor stopped
+	// before a step without a report ran (cluster and command); a report carries its
+	// own (Report.Stopped). Runs stored by earlier versions have it in Summary's words.
+	Stopped []string        `json:"stopped,omitempty"`
 	Result  json.RawMessage `json:"result,omitempty"`
 	// Values is the untyped result of runs stored by earlier versions; read it
 	// through ResultOf.

@@ -42,12 +42,15 @@ type AuditEntry struct {
 	From    string    `json:"from,omitempty"`
 	To      string    `json:"to,omitempty"`
 	// Reason is a person's reason, or what a step returned; Note is why the engine
-	// itself made the change, as a code (with Steps, a count), which the transport
-	// words. Entries written by earlier versions hold the engine's words in Reason.
-	Reason string    `json:"reason,omitempty"`
-	Note   AuditNote `json:"note,omitempty"`
-	Steps  int       `json:"steps,omitempty"`
-	Check  string    `json:"check,omitempty"` // the check an override vote is for
+	// itself made the change, as a code (with Steps, a count; Origin and Destination,
+	// a run's clusters), which the transport words. Entries written by earlier
+	// versions hold the engine's words in Reason.
+	Reason      string    `json:"reason,omitempty"`
+	Note        AuditNote `json:"note,omitempty"`
+	Steps       int       `json:"steps,omitempty"`
+	Origin      string    `json:"origin,omitempty"`
+	Destination string    `json:"destination,omitempty"`
+	Check       string    `json:"check,omitempty"` // the check an override vote is for
 }
 
 // AuditNote says why the engine itself made a change.
@@ -66,11 +69,13 @@ const (
 	NoteRollbackStopped AuditNote = "rollback_stopped"
 	// NoteRollbackPlanned: a rollback of Steps steps was planned.
 	NoteRollbackPlanned AuditNote = "rollback_planned"
+	// NoteRunStarted: a run from Origin to Destination was started.
+	NoteRunStarted AuditNote = "run_started"
 )
 
 // AuditNotes lists every note, for the transport's tests (each has words).
 func AuditNotes() []AuditNote {
-	return []AuditNote{NoteAutoRun, NoteOverriddenRerun, NoteOverriddenAwait, NoteByRetry, NoteRollbackStopped, NoteRollbackPlanned}
+	return []AuditNote{NoteAutoRun, NoteOverriddenRerun, NoteOverriddenAwait, NoteByRetry, NoteRollbackStopped, NoteRollbackPlanned, NoteRunStarted}
 }
 
 // BusyError says which run holds the lock, who started it and since when.

@@ -243,7 +243,7 @@ func (e *Engine) cancelWait(ctx context.Context, r *Run, q Request) (Outcome, er
 	case s.State != Running || !running:
 		return Outcome{}, refuse(RefusedCancelNotWaiting, F{"Step": q.Step + 1, "State": s.State})
 	case !s.Waiting:
-		return Outcome{}, refuse(RefusedCancelChanging, F{"Step": q.Step + 1, "Title": s.Step.Title})
+		return Outcome{}, refuse(RefusedCancelChanging, F{"Step": q.Step + 1, "Title": s.Step})
 	}
 	if _, ok := e.cancelling[key]; ok {
 		return Outcome{}, refuse(RefusedCancelling, F{"Step": q.Step + 1})
@@ -510,7 +510,7 @@ func (e *Engine) abort(ctx context.Context, r *Run, q Request) (Outcome, error) 
 		return e.cancelWait(ctx, r, q)
 	}
 	if cur != nil && (cur.State == Running || cur.State == Approved) {
-		return Outcome{}, refuse(RefusedAbortRunning, F{"Step": r.Current + 1, "Title": cur.Step.Title})
+		return Outcome{}, refuse(RefusedAbortRunning, F{"Step": r.Current + 1, "Title": cur.Step})
 	}
 	c := r.Clone()
 	q.Step = c.Current

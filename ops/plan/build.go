@@ -16,10 +16,10 @@ func Build(cfg *config.Config, origin, dest string) (Plan, error) {
 		return Plan{}, err
 	}
 	specs := cfg.Plan
-	if len(specs) == 0 {
-		specs = DefaultSpecs()
-	}
 	b := builder{cfg: cfg, origin: origin, dest: dest}
+	if len(specs) == 0 {
+		specs, b.defaults = DefaultSpecs(), true
+	}
 	p := Plan{Origin: origin, Destination: dest}
 	ids := map[string]bool{}
 	for i, spec := range specs {
@@ -64,33 +64,36 @@ func int32p(v int32) *int32 { return &v }
 func boolp(v bool) *bool    { return &v }
 
 // DefaultSpecs is the default plan: MeshDB's manual cutover runbook, step for step,
-// written as configuration would be.
+// written as configuration would be; their titles are worded by the transport
+// (defaultTitles).
 func DefaultSpecs() []config.StepSpec {
 	return []config.StepSpec{
-		{Kind: "preflight", ID: "preflight", Title: "Preflight checks"},
-		{Kind: "scale", ID: "scale-destination-celery", Title: "Scale destination celery to 0", Cluster: "destination", Workload: StatefulSet, Replicas: int32p(0)},
-		{Kind: "maintenance", ID: "maintenance-on-destination", Title: "Maintenance on, destination", Cluster: "destination", On: boolp(true)},
-		{Kind: "announce", ID: "announce-start", Title: "Announce the start", Template: "start"},
-		{Kind: "scale", ID: "scale-origin-celery", Title: "Scale origin celery to 0", Cluster: "origin", Workload: StatefulSet, Replicas: int32p(0)},
-		{Kind: "snapshot", ID: "snapshot-prior", Title: "Prior snapshot", Via: "public"},
-		{Kind: "maintenance", ID: "maintenance-on-origin", Title: "Maintenance on, origin", Cluster: "origin", On: boolp(true)},
-		{Kind: "dump", ID: "dump-origin", Title: "Dump origin", Cluster: "origin"},
-		{Kind: "restore", ID: "restore-destination", Title: "Restore destination", Cluster: "destination"},
-		{Kind: "verify", ID: "verify-database", Title: "Verify database"},
-		{Kind: "maintenance", ID: "maintenance-off-destination", Title: "Maintenance off, destination", Cluster: "destination", On: boolp(false)},
-		{Kind: "snapshot", ID: "snapshot-post", Title: "Post snapshot and diff", Via: "lb", Cluster: "destination", DiffAgainst: "snapshot-prior"},
-		{Kind: "pull-request", ID: "pr-dns", Title: "DNS pull request", Change: "dns"},
-		{Kind: "wait-dns", ID: "wait-dns", Title: "Wait for DNS"},
-		{Kind: "pull-request", ID: "pr-certs", Title: "Certificate pull request", Change: "certs"},
-		{Kind: "wait-tls", ID: "wait-tls", Title: "Wait for TLS"},
-		{Kind: "scale", ID: "restore-destination-celery", Title: "Restore destination celery", Cluster: "destination", Workload: StatefulSet, RestoreFrom: "scale-destination-celery"},
-		{Kind: "announce", ID: "announce-done", Title: "Announce done", Template: "done"},
+		{Kind: "preflight", ID: "preflight"},
+		{Kind: "scale", ID: "scale-destination-celery", Cluster: "destination", Workload: StatefulSet, Replicas: int32p(0)},
+		{Kind: "maintenance", ID: "maintenance-on-destination", Cluster: "destination", On: boolp(true)},
+		{Kind: "announce", ID: "announce-start", Template: "start"},
+		{Kind: "scale", ID: "scale-origin-celery", Cluster: "origin", Workload: StatefulSet, Replicas: int32p(0)},
+		{Kind: "snapshot", ID: "snapshot-prior", Via: "public"},
+		{Kind: "maintenance", ID: "maintenance-on-origin", Cluster: "origin", On: boolp(true)},
+		{Kind: "dump", ID: "dump-origin", Cluster: "origin"},
+		{Kind: "restore", ID: "restore-destination", Cluster: "destination"},
+		{Kind: "verify", ID: "verify-database"},
+		{Kind: "maintenance", ID: "maintenance-off-destination", Cluster: "destination", On: boolp(false)},
+		{Kind: "snapshot", ID: "snapshot-post", Via: "lb", Cluster: "destination", DiffAgainst: "snapshot-prior"},
+		{Kind: "pull-request", ID: "pr-dns", Change: "dns"},
+		{Kind: "wait-dns", ID: "wait-dns"},
+		{Kind: "pull-request", ID: "pr-certs", Change: "certs"},
+		{Kind: "wait-tls", ID: "wait-tls"},
+		{Kind: "scale", ID: "restore-destination-celery", Cluster: "destination", Workload: StatefulSet, RestoreFrom: "scale-destination-celery"},
+		{Kind: "announce", ID: "announce-done", Template: "done"},
 	}
 }
 
 type builder struct {
 	cfg          *config.Config
 	origin, dest string
+	// defaults: the plan is the default one, whose titles are data (defaultTitles).
+	defaults bool
 }
 
 func (b builder) cluster(role string) (string, config.Cluster) {
@@ -189,8 +192,13 @@ func (b builder) step(spec config.StepSpec) (Step, error) {
 	default:
 		return s, fmt.Errorf("unknown step kind %q", spec.Kind)
 	}
+	// A title a person wrote stays theirs, as text; others are data the transport words.
 	if s.Title == "" {
-		s.Title = defaultTitle(s)
+		if kind, ok := defaultTitles[s.ID]; ok && b.defaults {
+			s.TitleFacts = titleOf(kind, s)
+		} else {
+			s.TitleFacts = genericTitle(s)
+		}
 	}
 	return s, nil
 }
@@ -205,30 +213,6 @@ func serviceHost(u string) string {
 		h = h[:i]
 	}
 	return h
-}
-
-func defaultTitle(s Step) string {
-	where := ""
-	if s.Role != "" {
-		where = ", " + string(s.Role)
-	}
-	switch s.Kind {
-	case KindScale:
-		if s.Scale.Replicas != nil {
-			return fmt.Sprintf("Scale %s to %d%s", s.Scale.Name, *s.Scale.Replicas, where)
-		}
-		return fmt.Sprintf("Restore %s replicas%s", s.Scale.Name, where)
-	case KindMaintenance:
-		if s.Maintenance.On {
-			return "Maintenance on" + where
-		}
-		return "Maintenance off" + where
-	case KindExec:
-		return fmt.Sprintf("Run %s in %s%s", strings.Join(s.Exec.Argv, " "), s.Exec.Target, where)
-	case KindAnnounce:
-		return "Announce " + s.Announce.Template
-	}
-	return strings.ToUpper(string(s.Kind[:1])) + string(s.Kind[1:]) + where
 }
 
 // checkReferences makes sure every step that reads another step's output names one

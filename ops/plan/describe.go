@@ -25,7 +25,22 @@ type Command struct {
 	// Note says when or why it runs, as a code (MaxJobs goes with NoteRestoreAutoJobs).
 	Note    CommandNote `json:"note,omitempty"`
 	MaxJobs int         `json:"max_jobs,omitempty"`
+	// SQL names the SQL text psql runs (Argv's last argument, left empty here) when
+	// the step composes it as it runs, from what it finds; the transport words what
+	// it reads in its place.
+	SQL SQLStandIn `json:"sql,omitempty"`
 }
+
+// SQLStandIn names SQL a step composes as it runs, which a plan shows by what it reads.
+type SQLStandIn string
+
+const (
+	SQLFingerprint SQLStandIn = "fingerprint" // per-table count(*) and md5 of rows in key order
+	SQLState       SQLStandIn = "state"       // transaction horizon, open writes, row counters, sequences
+)
+
+// SQLStandIns lists every stand-in, for the transport's tests (each has words).
+func SQLStandIns() []SQLStandIn { return []SQLStandIn{SQLFingerprint, SQLState} }
 
 // CommandNote says when or why a command runs.
 type CommandNote string
@@ -66,11 +81,6 @@ func ShellQuote(argv []string) string {
 	return strings.Join(out, " ")
 }
 
-const (
-	fingerprintNote = "<per-table count(*) and md5 of rows in key order>"
-	stateNote       = "<transaction horizon, open writes, row counters, sequences>"
-)
-
 // Commands lists the pod commands a step runs, in order, for cluster config cfg.
 func Commands(cfg *config.Config, p Plan, s Step) []Command {
 	db := cfg.Database.PG()
@@ -83,6 +93,12 @@ func Commands(cfg *config.Config, p Plan, s Step) []Command {
 			cmd.Selector, cmd.Container = c.Postgres.Selector, c.Postgres.Container
 		}
 		return cmd
+	}
+	// composed is psql running SQL the step composes as it runs.
+	composed := func(cluster string, sql SQLStandIn) Command {
+		c := in(cluster, "postgres", pg.PsqlArgv(db, ""))
+		c.SQL = sql
+		return c
 	}
 	switch s.Kind {
 	case KindMaintenance:
@@ -117,7 +133,7 @@ func Commands(cfg *config.Config, p Plan, s Step) []Command {
 		copyIn := in(rs.Cluster, "postgres", pg.StageArgv(remote))
 		copyIn.FromDump = true
 		copyIn.Note = NoteStageTemp
-		state := in(rs.Cluster, "postgres", pg.PsqlArgv(db, stateNote))
+		state := composed(rs.Cluster, SQLState)
 		state.Note = NoteAroundBackup
 		backup := in(rs.Cluster, "postgres", rs.Restore.BackupArgv)
 		backup.Stdout = "spool/<run>/" + rs.ID + "-backup-early.dump"
@@ -147,8 +163,8 @@ func Commands(cfg *config.Config, p Plan, s Step) []Command {
 		return []Command{backup, copyIn, sum, restore, cleanup}
 	case KindVerify:
 		return []Command{
-			in(p.Origin, "postgres", pg.PsqlArgv(db, fingerprintNote)),
-			in(p.Destination, "postgres", pg.PsqlArgv(db, fingerprintNote)),
+			composed(p.Origin, SQLFingerprint),
+			composed(p.Destination, SQLFingerprint),
 		}
 	}
 	return nil

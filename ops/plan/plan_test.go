@@ -95,6 +95,11 @@ func TestDefaultPlanMatchesTheRunbook(t *testing.T) {
 	assert.Equal(t, "prod1: pg_dump -d meshdb -U meshdb -Fc -Z 1", dumpCmds[3], "the destination's backup")
 	assert.Contains(t, dumpCmds[2], "prod1: psql")
 	assert.Equal(t, dumpCmds[2], dumpCmds[4], "its state is read before and after the backup")
+	assert.Equal(t, plan.SQLState, plan.Commands(cfg, p, st("dump-origin"))[2].SQL, "the state's SQL is composed as the step runs: a code")
+	for _, c := range plan.Commands(cfg, p, st("verify-database")) {
+		assert.Equal(t, plan.SQLFingerprint, c.SQL)
+		assert.Equal(t, "", c.Argv[len(c.Argv)-1], "no words stand in the argv")
+	}
 
 	restore := plan.Commands(cfg, p, st("restore-destination"))
 	var argvs []string
@@ -273,4 +278,42 @@ func commandNotes(cfg *config.Config, p plan.Plan, s plan.Step) []plan.CommandNo
 		out = append(out, c.Note)
 	}
 	return out
+}
+
+// Titles are data the transport words, except one a person wrote in the configuration.
+func TestTitlesAreDataUnlessAPersonWroteThem(t *testing.T) {
+	p, err := plan.Build(load(t, nil), "prod2", "prod1")
+	require.NoError(t, err)
+	for _, s := range p.Steps {
+		assert.Empty(t, s.Title, s.ID)
+		assert.NotNil(t, s.TitleFacts, s.ID)
+	}
+	byID := map[string]plan.Step{}
+	for _, s := range p.Steps {
+		byID[s.ID] = s
+	}
+	assert.Equal(t, &plan.TitleFacts{Kind: plan.TitleScaleCelery, Role: plan.Origin, Name: "meshdb-celery-worker"}, byID["scale-origin-celery"].TitleFacts)
+	assert.Equal(t, &plan.TitleFacts{Kind: plan.TitleMaintenance, Role: plan.Destination, On: false}, byID["maintenance-off-destination"].TitleFacts)
+	assert.Equal(t, &plan.TitleFacts{Kind: plan.TitleAnnounceStart, Name: "start"}, byID["announce-start"].TitleFacts)
+
+	cfg := load(t, func(s string) string {
+		return s + `
+plan:
+  - {kind: preflight, id: preflight}
+  - {kind: maintenance, id: m, cluster: origin, on: true, title: "Close the site"}
+  - {kind: exec, id: check, cluster: destination, target: meshweb, argv: [python, manage.py, check]}
+`
+	})
+	p, err = plan.Build(cfg, "prod2", "prod1")
+	require.NoError(t, err)
+	assert.Equal(t, &plan.TitleFacts{Kind: plan.TitleStepKind, StepKind: plan.KindPreflight}, p.Steps[0].TitleFacts,
+		"a configured step without a title is titled by its kind, even with a default plan's ID")
+	assert.Equal(t, "Close the site", p.Steps[1].Title, "a person's title stays theirs")
+	assert.Nil(t, p.Steps[1].TitleFacts)
+	assert.Equal(t, &plan.TitleFacts{Kind: plan.TitleExec, Role: plan.Destination, Target: "meshweb", Argv: []string{"python", "manage.py", "check"}}, p.Steps[2].TitleFacts)
+
+	undo := plan.Rollback(p, map[string]plan.Ran{"m": plan.Done})
+	require.Len(t, undo, 1)
+	assert.Empty(t, undo[0].Title, "an undo step is titled by the bot, not with the forward step's words")
+	assert.Equal(t, &plan.TitleFacts{Kind: plan.TitleUndoMaintenance, Role: plan.Origin}, undo[0].TitleFacts)
 }

@@ -1,7 +1,5 @@
 package plan
 
-import "fmt"
-
 // Ran says how far a forward step got: Done when it succeeded, Maybe when it failed
 // or was interrupted and so may have changed something.
 type Ran int
@@ -37,7 +35,7 @@ func Rollback(p Plan, ran map[string]Ran) []Step {
 			}
 			u := s
 			u.Scale = &Scale{Workload: s.Scale.Workload, Name: s.Scale.Name, RestoreFrom: s.ID}
-			u.Title = fmt.Sprintf("Undo: restore %s replicas, %s", s.Scale.Name, s.Role)
+			u.Title, u.TitleFacts = "", titleOf(TitleUndoScale, u)
 			out = append(out, undo(u, s))
 		case KindMaintenance:
 			if !s.Maintenance.On || undoneLater(later, ran, func(l Step) bool {
@@ -47,7 +45,7 @@ func Rollback(p Plan, ran map[string]Ran) []Step {
 			}
 			u := s
 			u.Maintenance = &Maintenance{On: false}
-			u.Title = "Undo: maintenance off, " + string(s.Role)
+			u.Title, u.TitleFacts = "", titleOf(TitleUndoMaintenance, u)
 			out = append(out, undo(u, s))
 		case KindDump:
 			// The dump step copies its dump into the destination pod's /tmp; the restore
@@ -58,7 +56,7 @@ func Rollback(p Plan, ran map[string]Ran) []Step {
 			}
 			u := s
 			u.Role, u.Cluster = rs.Role, rs.Cluster
-			u.Title = fmt.Sprintf("Undo: remove the dump's copy from the %s postgres pod", rs.Role)
+			u.Title, u.TitleFacts = "", titleOf(TitleUndoDumpCopy, u)
 			out = append(out, undo(u, s))
 		case KindRestore:
 			if s.Restore.FromBackup != "" {
@@ -69,7 +67,7 @@ func Rollback(p Plan, ran map[string]Ran) []Step {
 			r.From, r.FromBackup = "", s.ID
 			u.Restore = &r
 			u.Optional = true
-			u.Title = "Undo (optional): restore the destination from its backup"
+			u.Title, u.TitleFacts = "", titleOf(TitleUndoRestore, u)
 			out = append(out, undo(u, s))
 		case KindPullRequest:
 			if s.PullRequest.RevertOf != "" {
@@ -79,10 +77,10 @@ func Rollback(p Plan, ran map[string]Ran) []Step {
 			pr := *s.PullRequest
 			pr.RevertOf = s.ID
 			u.PullRequest = &pr
-			u.Title = "Undo: revert the " + pr.Change + " pull request"
+			u.Title, u.TitleFacts = "", titleOf(TitleUndoPR, u)
 			out = append(out, undo(u, s))
 			if pr.Change == "dns" {
-				w := Step{Kind: KindWaitDNS, ID: "undo-wait-dns", Title: "Undo: wait for DNS back at the origin",
+				w := Step{Kind: KindWaitDNS, ID: "undo-wait-dns", TitleFacts: &TitleFacts{Kind: TitleUndoWaitDNS},
 					WaitDNS: &WaitDNS{Name: "", Want: pr.From}}
 				// The wait's name and resolvers come from the forward wait step when there is one.
 				for _, l := range later {
@@ -107,7 +105,7 @@ func Rollback(p Plan, ran map[string]Ran) []Step {
 			if s.Announce != nil && s.Announce.Template == "done" {
 				u := s
 				u.ID = "undo-announce-done"
-				u.Title = "Announce done (rolled back)"
+				u.Title, u.TitleFacts = "", titleOf(TitleAnnounceRolledBack, u)
 				out = append(out, u)
 				break
 			}

@@ -31,9 +31,13 @@ const (
 
 // Step is one gated action. Exactly one of the parameter pointers is set, matching Kind.
 type Step struct {
-	ID    string `json:"id"`
-	Kind  Kind   `json:"kind"`
-	Title string `json:"title"`
+	ID   string `json:"id"`
+	Kind Kind   `json:"kind"`
+	// Title is a title a person wrote in the configuration, or the title of a step
+	// stored by an earlier version; other steps' titles are TitleFacts, which the
+	// transport words.
+	Title      string      `json:"title"`
+	TitleFacts *TitleFacts `json:"title_facts,omitempty"`
 	// Role and Cluster say where the step acts ("" when it acts on no cluster).
 	Role    Role   `json:"role,omitempty"`
 	Cluster string `json:"cluster,omitempty"`

@@ -70,8 +70,8 @@ func (e *Executor) Execute(ctx context.Context, x engine.StepContext) (engine.Ou
 	case len(stopped) == 0:
 	case out.Report != nil:
 		out.Report.Stopped = stopped
-	default: // a step that still reports in words
-		out.Summary = strings.TrimSuffix("stopped what earlier attempts left running: "+strings.Join(stopped, "; ")+"; "+out.Summary, "; ")
+	default: // a step without a report (one that still reports in words, or returned none)
+		out.Stopped = stopped
 	}
 	return out, err
 }

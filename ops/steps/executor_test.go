@@ -26,3 +26,37 @@ func TestAStepWithoutExecutorFailsAsData(t *testing.T) {
 	require.True(t, errors.As(err, &f), "%v", err)
 	assert.Equal(t, report.NoExecutor{Kind: "teleport"}, f.Facts)
 }
+
+// What the sweep stopped before a step ran is data: in the step's report when it has
+// one, else beside the words of a step without a report (which stay as the step wrote them).
+func TestWhatTheSweepStoppedIsData(t *testing.T) {
+	left := []string{"prod1 pg_restore (pid 12)"}
+	x := steps.New(&config.Config{})
+	steps.SetSweep(x, func(context.Context, engine.StepContext) ([]string, error) { return left, nil })
+	cases := map[string]struct {
+		out  engine.Output
+		want engine.Output
+	}{
+		"report": {engine.Output{}.WithReport(report.DNS{Name: "a", Want: "b", Resolvers: 1}),
+			func() engine.Output {
+				o := engine.Output{}.WithReport(report.DNS{Name: "a", Want: "b", Resolvers: 1})
+				o.Report.Stopped = left
+				return o
+			}()},
+		"words": {engine.Output{Summary: "/api/v1/nodes/: 1 changed"}, engine.Output{Summary: "/api/v1/nodes/: 1 changed", Stopped: left}},
+		"none":  {engine.Output{}, engine.Output{Stopped: left}},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			x.Register(plan.KindWaitDNS, func(context.Context, engine.StepContext) (engine.Output, error) { return tc.out, nil })
+			s := plan.Step{ID: "wait-dns", Kind: plan.KindWaitDNS}
+			run := &engine.Run{ID: "r1", Origin: "prod2", Destination: "prod1", Steps: []engine.StepRun{{Step: s, State: engine.Running, Attempt: 2}}}
+			var progress []engine.Reported
+			out, err := x.Execute(context.Background(), engine.StepContext{Run: run, Index: 0, Step: s, Attempt: 2,
+				ProgressReport: func(r engine.Reported) { progress = append(progress, r) }})
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, out)
+			assert.Equal(t, []engine.Reported{report.StoppedLeftovers{What: left}}, progress)
+		})
+	}
+}

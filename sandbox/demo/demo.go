@@ -153,13 +153,13 @@ func Run(ctx context.Context, out io.Writer, opts Options) error {
 		}
 		s := run.Steps[run.Current]
 		if s.State.Stuck() {
-			return fmt.Errorf("step %d (%s) %s: %s", run.Current+1, s.Step.Title, handlers.Human(s.State), handlers.StepErrorText(s))
+			return fmt.Errorf("step %d (%s) %s: %s", run.Current+1, handlers.StepTitle(s.Step), handlers.Human(s.State), handlers.StepErrorText(s))
 		}
 		ts, action, ok := slack.FindButton(Channel, run.Note("header"), "Approve")
 		if !ok {
 			continue
 		}
-		tr.click("bob", "Approve", run.Current+1, s.Step.Title)
+		tr.click("bob", "Approve", run.Current+1, handlers.StepTitle(s.Step))
 		if _, err := slack.Click(Bob, Channel, ts, action); err != nil {
 			return err
 		}
