@@ -427,5 +427,7 @@ func TestShutdownStopsWhatTheStepStarted(t *testing.T) {
 	require.NoError(t, err)
 	restore := run.Steps[7]
 	assert.Equal(t, engine.Interrupted, restore.State)
-	assert.Contains(t, restore.Output.Details, "stopped process", "what it stopped is in the step's details: %s", restore.Output.Details)
+	assert.Contains(t, handlers.DetailsText(restore.Output), "stopped process", "what it stopped is in the step's details: %s", handlers.DetailsText(restore.Output))
+	require.NotNil(t, restore.Output.Own, "what it stopped is data")
+	assert.NotEmpty(t, restore.Output.Own.Stopped)
 }

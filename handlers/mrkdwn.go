@@ -21,8 +21,8 @@ func ReportMrkdwn(r *engine.Report) string {
 	}
 	escaped := escapedCopy(reflect.ValueOf(facts)).Interface().(report.Facts)
 	text := say("report/"+r.Kind, escaped)
-	if len(r.Stopped) > 0 {
-		stopped := escapedCopy(reflect.ValueOf(r.Stopped)).Interface()
+	if len(r.Left) > 0 || len(r.Stopped) > 0 {
+		stopped := escapedCopy(reflect.ValueOf(stoppedData{r.Left, r.Stopped})).Interface()
 		text = say("stopped", stopped) + "; " + text
 	}
 	return text
@@ -34,8 +34,8 @@ func OutputMrkdwn(o engine.Output) string {
 	if o.Report != nil {
 		return ReportMrkdwn(o.Report)
 	}
-	stopped, _ := escapedCopy(reflect.ValueOf(o.Stopped)).Interface().([]string)
-	return withStopped(stopped, message.Escape(o.Summary))
+	left, _ := escapedCopy(reflect.ValueOf(o.Left)).Interface().([]report.Stopped)
+	return withStopped(left, message.Escape(o.Summary))
 }
 
 // escapedCopy returns a copy of v in which every string it holds (in exported fields,

@@ -41,6 +41,8 @@ var wordFuncs = template.FuncMap{
 		return strings.Join(out, ", ")
 	},
 	"join": strings.Join,
+	// stopped is what the "stopped" template words (stoppedData).
+	"stopped": func(left []report.Stopped, words []string) stoppedData { return stoppedData{left, words} },
 	// rfc3339 is a time as RFC 3339, in its own zone.
 	"rfc3339": func(t time.Time) string { return t.Format(time.RFC3339) },
 	// timeIn shows a time in each reader's zone, with loc's as the fallback.
@@ -120,10 +122,17 @@ func ReportText(r *engine.Report) string {
 		return fmt.Sprintf("(the bot could not read its %s report: %v)", r.Kind, err)
 	}
 	text := say("report/"+r.Kind, facts)
-	if len(r.Stopped) > 0 {
-		text = say("stopped", r.Stopped) + "; " + text
+	if len(r.Left) > 0 || len(r.Stopped) > 0 {
+		text = say("stopped", stoppedData{r.Left, r.Stopped}) + "; " + text
 	}
 	return text
+}
+
+// stoppedData is what the "stopped" template words: the commands stopped, or the
+// words of runs stored by earlier versions.
+type stoppedData struct {
+	Left  []report.Stopped
+	Words []string
 }
 
 // OutputText is a step's account: its report in words, or the sentence of a step
@@ -133,22 +142,31 @@ func OutputText(o engine.Output) string {
 	if o.Report != nil {
 		return ReportText(o.Report)
 	}
-	return withStopped(o.Stopped, o.Summary)
+	return withStopped(o.Left, o.Summary)
 }
 
 // withStopped puts what the executor stopped before a step ran (in words) before
 // the step's own account.
-func withStopped(stopped []string, text string) string {
-	if len(stopped) == 0 {
+func withStopped(left []report.Stopped, text string) string {
+	if len(left) == 0 {
 		return text
 	}
-	return strings.TrimSuffix(say("stopped", stopped)+"; "+text, "; ")
+	return strings.TrimSuffix(say("stopped", stoppedData{Left: left})+"; "+text, "; ")
 }
 
 // DetailsText is a step's longer details: what it stored (runs of earlier versions,
 // and text that is not ours: a command's output, pg_restore's messages), else its
 // report's details in words ("" when its kind has none).
 func DetailsText(o engine.Output) string {
+	text := detailsOf(o)
+	if o.Own != nil {
+		text = strings.TrimSpace(text + "\n" + say("details/stopped_own", o.Own))
+	}
+	return text
+}
+
+// detailsOf is a step's own details, without what the executor stopped of it.
+func detailsOf(o engine.Output) string {
 	if o.Details == "" && o.Report != nil && o.Report.Kind == (report.Checks{}).ReportKind() {
 		return checkLinesText(o)
 	}

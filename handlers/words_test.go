@@ -1,6 +1,7 @@
 package handlers_test
 
 import (
+	"fmt"
 	"maps"
 	"testing"
 	"time"
@@ -200,12 +201,21 @@ func TestEveryReportIsWorded(t *testing.T) {
 			{report.CopyRemoved{Path: "/tmp/x.dump", Cluster: "prod1", Pods: []string{"pg-1", "pg-2"}}, "removed /tmp/x.dump (if it was there) in prod1 pod pg-1 and pg-2"},
 			{report.CopyRemoved{Path: "/tmp/x.dump", Cluster: "prod1"}, "prod1: no pod left that holds /tmp/x.dump"},
 		},
-		"announced":         {{report.Announced{Template: "start", Channel: "C0123MESHDB"}, "posted the start announcement top-level in <#C0123MESHDB>"}},
-		"dump":              dumpCases(),
-		"restore":           restoreCases(),
-		"checking":          {{report.Checking{Check: "DNS points at the origin"}, "checking DNS points at the origin"}},
-		"stopped_leftovers": {{report.StoppedLeftovers{What: []string{"prod1 pg_restore (pid 12)", "prod2 pg_dump (pid 7)"}}, "stopped what earlier attempts left running: prod1 pg_restore (pid 12); prod2 pg_dump (pid 7)"}},
-		"sql_fallback":      {{report.SQLFallback{}, "meshweb path failed; setting the flag in SQL"}},
+		"announced": {{report.Announced{Template: "start", Channel: "C0123MESHDB"}, "posted the start announcement top-level in <#C0123MESHDB>"}},
+		"dump":      dumpCases(),
+		"restore":   restoreCases(),
+		"checking":  {{report.Checking{Check: "DNS points at the origin"}, "checking DNS points at the origin"}},
+		"stopped_leftovers": {
+			{report.StoppedLeftovers{What: []string{"prod1 pg_restore (pid 12)", "prod2 pg_dump (pid 7)"}}, "stopped what earlier attempts left running: prod1 pg_restore (pid 12); prod2 pg_dump (pid 7)"},
+			// As pg.StopLeftovers and the sweep wrote them before they were data.
+			{report.StoppedLeftovers{Commands: []report.Stopped{
+				{Cluster: "prod1", PID: "12", PidFile: "/tmp/cutoverbot-r1.prod1.restore-destination.1.restore.pid"},
+				{Cluster: "prod1", PID: "13", PidFile: "/tmp/cutoverbot-r1.prod1.restore-destination.1.stage.pid", Killed: true},
+				{Cluster: "prod2", Session: true, PID: "4242", App: "cutoverbot/r1/verify-database/1"}}},
+				"stopped what earlier attempts left running: " + "prod1 " + fmt.Sprintf("process %s (pid file %s, %s)", "12", "/tmp/cutoverbot-r1.prod1.restore-destination.1.restore.pid", "ended on SIGTERM") +
+					"; prod1 " + fmt.Sprintf("process %s (pid file %s, %s)", "13", "/tmp/cutoverbot-r1.prod1.restore-destination.1.stage.pid", "killed with SIGKILL") +
+					"; prod2 " + "database session " + "4242" + " (" + "cutoverbot/r1/verify-database/1" + ")"}},
+		"sql_fallback": {{report.SQLFallback{}, "meshweb path failed; setting the flag in SQL"}},
 		"waiting_ready": {
 			{report.WaitingReady{Where: report.Where{URL: "https://db.nycmesh.net"}}, "waiting for meshweb to answer 200 via the public URL https://db.nycmesh.net"},
 			{report.WaitingReady{Where: report.Where{Cluster: "prod1", LB: "199.170.132.45:443"}, Attempt: 3, Err: "503 Service Unavailable"},
@@ -294,15 +304,28 @@ func TestEveryReportIsWorded(t *testing.T) {
 	assert.Contains(t, handlers.ReportText(&engine.Report{Kind: "no-such-kind"}), "could not read")
 	assert.Equal(t, "legacy words", handlers.OutputText(engine.Output{Summary: "legacy words"}), "a run stored by an earlier version shows its sentence")
 
+	data := engine.ReportOf(report.DNS{Name: "a", Want: "b", Resolvers: 1})
+	data.Left = []report.Stopped{{Cluster: "prod1", PID: "12", PidFile: "/tmp/a.pid"}}
+	assert.Equal(t, "stopped what earlier attempts left running: prod1 process 12 (pid file /tmp/a.pid, ended on SIGTERM); a → b on all 1 resolvers", handlers.ReportText(data))
+
 	// A step without a report: what the executor stopped comes first, as the executor
 	// wrote it in words before it was data.
-	left := []string{"prod1 pg_restore (pid 12)", "prod2 psql <x> (pid 7)"}
-	assert.Equal(t, "stopped what earlier attempts left running: prod1 pg_restore (pid 12); prod2 psql <x> (pid 7); /api/v1/nodes/: 1 changed",
-		handlers.OutputText(engine.Output{Stopped: left, Summary: "/api/v1/nodes/: 1 changed"}))
-	assert.Equal(t, "stopped what earlier attempts left running: prod1 pg_restore (pid 12); prod2 psql <x> (pid 7)",
-		handlers.OutputText(engine.Output{Stopped: left}), "a step that returned no account")
-	assert.Equal(t, "stopped what earlier attempts left running: prod1 pg_restore (pid 12); prod2 psql &lt;x&gt; (pid 7); a &lt; b",
-		handlers.OutputMrkdwn(engine.Output{Stopped: left, Summary: "a < b"}), "escaped for Slack")
+	left := []report.Stopped{{Cluster: "prod1", PID: "12", PidFile: "/tmp/a.pid"}, {Cluster: "prod2", Session: true, PID: "7", App: "psql <x>"}}
+	assert.Equal(t, "stopped what earlier attempts left running: prod1 process 12 (pid file /tmp/a.pid, ended on SIGTERM); prod2 database session 7 (psql <x>); /api/v1/nodes/: 1 changed",
+		handlers.OutputText(engine.Output{Left: left, Summary: "/api/v1/nodes/: 1 changed"}))
+	assert.Equal(t, "stopped what earlier attempts left running: prod1 process 12 (pid file /tmp/a.pid, ended on SIGTERM); prod2 database session 7 (psql <x>)",
+		handlers.OutputText(engine.Output{Left: left}), "a step that returned no account")
+	assert.Equal(t, "stopped what earlier attempts left running: prod1 process 12 (pid file /tmp/a.pid, ended on SIGTERM); prod2 database session 7 (psql &lt;x&gt;); a &lt; b",
+		handlers.OutputMrkdwn(engine.Output{Left: left, Summary: "a < b"}), "escaped for Slack")
+
+	// What the executor stopped of an attempt whose context ended: a line each in the
+	// details, as the executor wrote them before they were data.
+	own := engine.Output{Details: "pg_restore: warning", Own: &report.StoppedOwn{
+		Stopped:   []report.Stopped{{Cluster: "prod1", PID: "12", PidFile: "/tmp/a.pid", Killed: true}},
+		Unreached: []report.ClusterErr{{Cluster: "prod2", Err: "connection refused", Reach: true}, {Cluster: "prod1", Err: "sessions left"}}}}
+	assert.Equal(t, "pg_restore: warning\n"+"prod1: stopped process 12 (pid file /tmp/a.pid, killed with SIGKILL)\n"+
+		fmt.Sprintf("could not reach %s to stop this attempt's commands: %v", "prod2", "connection refused")+"\n"+fmt.Sprintf("%s: %v", "prod1", "sessions left"),
+		handlers.DetailsText(own))
 }
 
 // What the engine records as the cause of a step it stopped reads as it did when the

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 )
 
 // Report is an account of what a step did (or of what the end of a run left), as
@@ -14,8 +16,10 @@ import (
 type Report struct {
 	Kind  string          `json:"kind"`
 	Facts json.RawMessage `json:"facts,omitempty"`
-	// Stopped lists what earlier attempts had left running, which the executor stopped
-	// before the step ran (cluster and command).
+	// Left lists what earlier attempts had left running, which the executor stopped
+	// before the step ran.
+	Left []report.Stopped `json:"left,omitempty"`
+	// Stopped is Left in words, as runs stored by earlier versions have it.
 	Stopped []string `json:"stopped,omitempty"`
 }
 
@@ -40,14 +44,18 @@ func (o Output) WithReport(v Reported) Output {
 // auditSummary is the output's account for the audit log, which keeps data as it is.
 func auditSummary(o Output) string {
 	if o.Report == nil {
-		if len(o.Stopped) > 0 {
-			b, _ := json.Marshal(o.Stopped)
+		if len(o.Left) > 0 {
+			b, _ := json.Marshal(o.Left)
 			return strings.TrimSpace("stopped " + string(b) + " " + o.Summary)
 		}
 		return o.Summary
 	}
 	s := o.Report.Kind + " " + string(o.Report.Facts)
-	if len(o.Report.Stopped) > 0 {
+	switch {
+	case len(o.Report.Left) > 0:
+		b, _ := json.Marshal(o.Report.Left)
+		s += " stopped " + string(b)
+	case len(o.Report.Stopped) > 0:
 		b, _ := json.Marshal(o.Report.Stopped)
 		s += " stopped " + string(b)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nycmeshnet/cutoverbot/ops/plan"
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 )
 
 // StepState is where a step stands.
@@ -88,11 +89,13 @@ type Output struct {
 	// Summary is a one-line account in words: runs stored by earlier versions have it,
 	// and the steps not yet reporting data (dump, restore, a failed snapshot diff).
 	Summary string `json:"summary,omitempty"`
-	// Stopped lists what earlier attempts had left running, which the executor stopped
-	// before a step without a report ran (cluster and command); a report carries its
-	// own (Report.Stopped). Runs stored by earlier versions have it in Summary's words.
-	Stopped []string        `json:"stopped,omitempty"`
-	Result  json.RawMessage `json:"result,omitempty"`
+	// Left lists what earlier attempts had left running, which the executor stopped
+	// before a step without a report ran; a report carries its own (Report.Left). Runs
+	// stored by earlier versions have it in Summary's words.
+	Left []report.Stopped `json:"left,omitempty"`
+	// Own is what the executor stopped of this attempt after its context ended.
+	Own    *report.StoppedOwn `json:"own,omitempty"`
+	Result json.RawMessage    `json:"result,omitempty"`
 	// Values is the untyped result of runs stored by earlier versions; read it
 	// through ResultOf.
 	Values  map[string]string `json:"values,omitempty"`

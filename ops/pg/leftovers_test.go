@@ -43,15 +43,12 @@ func TestStopLeftoversStopsTrackedCommandsAndTheirSessions(t *testing.T) {
 
 	stopped, err := pg.StopLeftovers(context.Background(), ex, db, filepath.Join(dir, "cutoverbot-"+run+".*.pid"), pg.AppPrefix, keep)
 	require.NoError(t, err)
-	var what []string
-	for _, l := range stopped {
-		what = append(what, l.What)
-	}
 	// The killed psql's server session runs on until it notices: it is ended too.
-	require.Len(t, stopped, 2, "%q", what)
-	assert.Contains(t, stopped[0].What, "process "+strings.TrimSpace(string(oldPID)))
-	assert.Contains(t, stopped[1].What, "database session")
-	assert.Contains(t, stopped[1].What, old.AppName())
+	require.Len(t, stopped, 2, "%+v", stopped)
+	assert.Equal(t, pg.Leftover{PID: strings.TrimSpace(string(oldPID)), PidFile: filepath.Join(dir, "cutoverbot-"+run+".old.pid")}, stopped[0], "the process, ended on SIGTERM")
+	assert.True(t, stopped[1].Session)
+	assert.Equal(t, old.AppName(), stopped[1].App)
+	assert.NotEmpty(t, stopped[1].PID)
 	_, err = os.Stat("/proc/" + strings.TrimSpace(string(oldPID)))
 	assert.True(t, os.IsNotExist(err), "the old psql is gone")
 	assert.NoFileExists(t, filepath.Join(dir, "cutoverbot-"+run+".old.pid"))
@@ -65,7 +62,7 @@ func TestStopLeftoversStopsTrackedCommandsAndTheirSessions(t *testing.T) {
 	stopped, err = pg.StopLeftovers(context.Background(), ex, db, filepath.Join(dir, "none-*.pid"), pg.AppPrefix, keep2)
 	require.NoError(t, err)
 	require.Len(t, stopped, 1)
-	assert.Contains(t, stopped[0].What, "database session")
-	assert.Contains(t, stopped[0].What, keep.AppName())
+	assert.True(t, stopped[0].Session)
+	assert.Equal(t, keep.AppName(), stopped[0].App)
 	assert.NotContains(t, sessions(), "cutoverbot/")
 }

@@ -138,7 +138,11 @@ func shellWords(s string) ([]string, bool) {
 // Leftover is a command, or a database session, that an earlier attempt left running
 // and that was stopped.
 type Leftover struct {
-	What string // "process 123 (pid file ...)" or "session 456 (cutoverbot/...)"
+	Session bool   // a database session (pg_terminate_backend), else a process in the pod
+	PID     string // the process's pid, or the session's backend pid
+	PidFile string // the process's pid file
+	App     string // the session's application_name
+	Killed  bool   // the process took SIGKILL: it outlived SIGTERM by 10 s
 }
 
 // StopLeftovers stops what the bot's commands left running in a pod and its database:
@@ -164,11 +168,7 @@ func StopLeftovers(ctx context.Context, ex Execer, db DB, pidGlob, prefix string
 	}
 	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
 		if f := strings.Fields(line); len(f) == 3 && (f[0] == "stopped" || f[0] == "killed") {
-			how := "ended on SIGTERM"
-			if f[0] == "killed" {
-				how = "killed with SIGKILL"
-			}
-			stopped = append(stopped, Leftover{What: fmt.Sprintf("process %s (pid file %s, %s)", f[1], f[2], how)})
+			stopped = append(stopped, Leftover{PID: f[1], PidFile: f[2], Killed: f[0] == "killed"})
 		}
 	}
 	// Then the sessions, until none is left.
@@ -176,9 +176,7 @@ func StopLeftovers(ctx context.Context, ex Execer, db DB, pidGlob, prefix string
 	if err != nil {
 		return stopped, err
 	}
-	for _, s := range sessions {
-		stopped = append(stopped, Leftover{What: "database session " + s})
-	}
+	stopped = append(stopped, sessions...)
 	if len(sessions) == 0 {
 		return stopped, nil
 	}
@@ -215,8 +213,8 @@ exit 0`
 }
 
 // terminateSessions asks PostgreSQL to end every session whose application_name starts
-// with prefix (but keepApp's) and returns "PID (application_name)" for each it found.
-func terminateSessions(ctx context.Context, ex Execer, db DB, prefix, keepApp string) ([]string, error) {
+// with prefix (but keepApp's) and returns each it found.
+func terminateSessions(ctx context.Context, ex Execer, db DB, prefix, keepApp string) ([]Leftover, error) {
 	like := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(prefix) + "%"
 	sql := "SELECT pid, application_name, pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE " + sqlString(like) +
 		" AND application_name <> " + sqlString(keepApp) + " AND pid <> pg_backend_pid()"
@@ -225,14 +223,14 @@ func terminateSessions(ctx context.Context, ex Execer, db DB, prefix, keepApp st
 	if err := ex.Exec(ctx, PsqlArgv(db, sql), nil, &out, stderr); err != nil {
 		return nil, inPod(report.PodCommand{Of: report.CommandEndSessions, Database: db.Name}, err, stderr)
 	}
-	var found []string
+	var found []Leftover
 	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
 		f := strings.Split(line, "|")
 		if len(f) != 3 {
 			continue
 		}
 		if _, err := strconv.Atoi(f[0]); err == nil {
-			found = append(found, f[0]+" ("+f[1]+")")
+			found = append(found, Leftover{Session: true, PID: f[0], App: f[1]})
 		}
 	}
 	return found, nil

@@ -11,9 +11,35 @@ type Checking struct {
 func (Checking) ReportKind() string { return "checking" }
 
 // StoppedLeftovers is progress: what earlier attempts had left running was stopped
-// before the step ran (cluster and command).
+// before the step ran. What is the account in words of runs stored by earlier versions.
 type StoppedLeftovers struct {
-	What []string `json:"what"`
+	Commands []Stopped `json:"commands,omitempty"`
+	What     []string  `json:"what,omitempty"`
+}
+
+// Stopped is a command, or a database session, that the bot stopped in a cluster: one
+// an earlier attempt left running, or one of an attempt whose context ended.
+type Stopped struct {
+	Cluster string `json:"cluster"`
+	Session bool   `json:"session,omitempty"` // a database session, else a process in the pod
+	PID     string `json:"pid"`
+	PidFile string `json:"pid_file,omitempty"`
+	App     string `json:"app,omitempty"`    // the session's application_name
+	Killed  bool   `json:"killed,omitempty"` // the process outlived SIGTERM and took SIGKILL
+}
+
+// StoppedOwn is what the bot stopped of an attempt whose context ended (shutdown, a
+// lost lease, Abort), and the clusters it could not reach to do so.
+type StoppedOwn struct {
+	Stopped   []Stopped    `json:"stopped,omitempty"`
+	Unreached []ClusterErr `json:"unreached,omitempty"`
+}
+
+// ClusterErr is an error in one cluster.
+type ClusterErr struct {
+	Cluster string `json:"cluster"`
+	Err     string `json:"err"`
+	Reach   bool   `json:"reach,omitempty"` // the cluster could not be reached at all
 }
 
 func (StoppedLeftovers) ReportKind() string { return "stopped_leftovers" }

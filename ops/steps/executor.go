@@ -7,7 +7,6 @@ package steps
 import (
 	"context"
 	"path/filepath"
-	"strings"
 
 	"github.com/nycmeshnet/cutoverbot/ops/config"
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
@@ -26,8 +25,8 @@ type Executor struct {
 	// With the cluster steps registered: sweep stops what earlier attempts left running
 	// before the steps that need it; stopOwn stops what an attempt started when its
 	// context ended before it returned.
-	sweep   func(ctx context.Context, x engine.StepContext) ([]string, error)
-	stopOwn func(ctx context.Context, x engine.StepContext) []string
+	sweep   func(ctx context.Context, x engine.StepContext) ([]report.Stopped, error)
+	stopOwn func(ctx context.Context, x engine.StepContext) *report.StoppedOwn
 	// prWords word the pull requests the steps open (UsePRWords).
 	prWords PRWords
 }
@@ -50,28 +49,26 @@ func (e *Executor) Execute(ctx context.Context, x engine.StepContext) (engine.Ou
 	if !ok {
 		return engine.Output{}, report.Fail(report.NoExecutor{Kind: string(x.Step.Kind)}, nil)
 	}
-	var stopped []string
+	var stopped []report.Stopped
 	if e.sweep != nil && sweeps(x) {
 		var err error
 		if stopped, err = e.sweep(ctx, x); err != nil {
 			return engine.Output{}, err
 		}
 		if len(stopped) > 0 {
-			x.ProgressReport(report.StoppedLeftovers{What: stopped})
+			x.ProgressReport(report.StoppedLeftovers{Commands: stopped})
 		}
 	}
 	out, err := fn(ctx, x)
 	if ctx.Err() != nil && e.stopOwn != nil {
-		if notes := e.stopOwn(ctx, x); len(notes) > 0 {
-			out.Details = strings.TrimSpace(out.Details + "\n" + strings.Join(notes, "\n"))
-		}
+		out.Own = e.stopOwn(ctx, x)
 	}
 	switch {
 	case len(stopped) == 0:
 	case out.Report != nil:
-		out.Report.Stopped = stopped
+		out.Report.Left = stopped
 	default: // a step without a report (one that still reports in words, or returned none)
-		out.Stopped = stopped
+		out.Left = stopped
 	}
 	return out, err
 }

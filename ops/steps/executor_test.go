@@ -30,9 +30,9 @@ func TestAStepWithoutExecutorFailsAsData(t *testing.T) {
 // What the sweep stopped before a step ran is data: in the step's report when it has
 // one, else beside the words of a step without a report (which stay as the step wrote them).
 func TestWhatTheSweepStoppedIsData(t *testing.T) {
-	left := []string{"prod1 pg_restore (pid 12)"}
+	left := []report.Stopped{{Cluster: "prod1", PID: "12", PidFile: "/tmp/cutoverbot-r1.prod1.restore-destination.1.restore.pid"}}
 	x := steps.New(&config.Config{})
-	steps.SetSweep(x, func(context.Context, engine.StepContext) ([]string, error) { return left, nil })
+	steps.SetSweep(x, func(context.Context, engine.StepContext) ([]report.Stopped, error) { return left, nil })
 	cases := map[string]struct {
 		out  engine.Output
 		want engine.Output
@@ -40,11 +40,11 @@ func TestWhatTheSweepStoppedIsData(t *testing.T) {
 		"report": {engine.Output{}.WithReport(report.DNS{Name: "a", Want: "b", Resolvers: 1}),
 			func() engine.Output {
 				o := engine.Output{}.WithReport(report.DNS{Name: "a", Want: "b", Resolvers: 1})
-				o.Report.Stopped = left
+				o.Report.Left = left
 				return o
 			}()},
-		"words": {engine.Output{Summary: "/api/v1/nodes/: 1 changed"}, engine.Output{Summary: "/api/v1/nodes/: 1 changed", Stopped: left}},
-		"none":  {engine.Output{}, engine.Output{Stopped: left}},
+		"words": {engine.Output{Summary: "/api/v1/nodes/: 1 changed"}, engine.Output{Summary: "/api/v1/nodes/: 1 changed", Left: left}},
+		"none":  {engine.Output{}, engine.Output{Left: left}},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -56,7 +56,7 @@ func TestWhatTheSweepStoppedIsData(t *testing.T) {
 				ProgressReport: func(r engine.Reported) { progress = append(progress, r) }})
 			require.NoError(t, err)
 			assert.Equal(t, tc.want, out)
-			assert.Equal(t, []engine.Reported{report.StoppedLeftovers{What: left}}, progress)
+			assert.Equal(t, []engine.Reported{report.StoppedLeftovers{Commands: left}}, progress)
 		})
 	}
 }

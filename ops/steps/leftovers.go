@@ -69,8 +69,8 @@ func clustersOf(run *engine.Run) []string {
 // attempt left running and every database session of the bot's but x's. It returns
 // what it stopped (cluster and command), none when nothing was left; an error when a
 // pod cannot be checked (then nothing may run: a leftover could overlap).
-func (c *ClusterSteps) stopLeftovers(ctx context.Context, x engine.StepContext) ([]string, error) {
-	var found []string
+func (c *ClusterSteps) stopLeftovers(ctx context.Context, x engine.StepContext) ([]report.Stopped, error) {
+	var found []report.Stopped
 	for _, name := range clustersOf(x.Run) {
 		if _, ok := c.clusters[name]; !ok {
 			continue
@@ -81,9 +81,7 @@ func (c *ClusterSteps) stopLeftovers(ctx context.Context, x engine.StepContext) 
 		}
 		glob := pidBase(x.Run.ID) + "." + unsafePathChars.ReplaceAllString(name, "_") + ".*.pid"
 		left, err := pg.StopLeftovers(ctx, px, c.db, glob, pg.AppPrefix, tagOf(x))
-		for _, l := range left {
-			found = append(found, name+" "+l.What)
-		}
+		found = append(found, stoppedIn(name, left)...)
 		if err != nil {
 			return nil, report.Fail(report.Leftovers{Cluster: name, Stop: true}, err)
 		}
@@ -93,29 +91,39 @@ func (c *ClusterSteps) stopLeftovers(ctx context.Context, x engine.StepContext) 
 
 // stopOwn stops what x's attempt started, after its context ended (shutdown, a lost
 // lease): the commands outlive the connection that started them.
-func (c *ClusterSteps) stopOwn(ctx context.Context, x engine.StepContext) []string {
+func (c *ClusterSteps) stopOwn(ctx context.Context, x engine.StepContext) *report.StoppedOwn {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), StopOwnTimeout)
 	defer cancel()
 	tag := tagOf(x)
-	var notes []string
+	var own report.StoppedOwn
 	for _, name := range clustersOf(x.Run) {
 		if _, ok := c.clusters[name]; !ok {
 			continue
 		}
 		px, err := c.postgres(ctx, name, x)
 		if err != nil {
-			notes = append(notes, fmt.Sprintf("could not reach %s to stop this attempt's commands: %v", name, err))
+			own.Unreached = append(own.Unreached, report.ClusterErr{Cluster: name, Err: err.Error(), Reach: true})
 			continue
 		}
 		glob := fmt.Sprintf("%s.%s.%s.%d.*.pid", pidBase(tag.Run), unsafePathChars.ReplaceAllString(name, "_"),
 			unsafePathChars.ReplaceAllString(tag.Step, "_"), tag.Attempt)
 		left, err := pg.StopLeftovers(ctx, px, c.db, glob, tag.AppName(), pg.Tag{})
-		for _, l := range left {
-			notes = append(notes, name+": stopped "+l.What)
-		}
+		own.Stopped = append(own.Stopped, stoppedIn(name, left)...)
 		if err != nil {
-			notes = append(notes, fmt.Sprintf("%s: %v", name, err))
+			own.Unreached = append(own.Unreached, report.ClusterErr{Cluster: name, Err: err.Error()})
 		}
 	}
-	return notes
+	if len(own.Stopped) == 0 && len(own.Unreached) == 0 {
+		return nil
+	}
+	return &own
+}
+
+// stoppedIn is what pg.StopLeftovers stopped in cluster, as the run records it.
+func stoppedIn(cluster string, left []pg.Leftover) []report.Stopped {
+	out := make([]report.Stopped, len(left))
+	for i, l := range left {
+		out[i] = report.Stopped{Cluster: cluster, Session: l.Session, PID: l.PID, PidFile: l.PidFile, App: l.App, Killed: l.Killed}
+	}
+	return out
 }
