@@ -139,5 +139,6 @@ func explain(err error) error {
 	return err
 }
 
-// ErrNotFound is wrapped by errors about a workload that does not exist.
+// ErrNotFound is what errors about a workload that does not exist stand for, and those
+// of an exec into a pod that does not exist (any more).
 var ErrNotFound = errors.New("not found")

@@ -137,18 +137,24 @@ func TestExecHandlerErrorIsNotAnExitCode(t *testing.T) {
 func TestExecRefusals(t *testing.T) {
 	cases := []struct {
 		name, pod, container, want string
+		gone                       bool
 	}{
-		{"unknown pod", "pg-9", "postgres", "not found"},
-		{"unknown container", "pg-0", "nope", "container nope is not valid for pod pg-0"},
+		{"unknown pod", "pg-9", "postgres", "not found", true},
+		{"unknown container", "pg-0", "nope", "container nope is not valid for pod pg-0", false},
 	}
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			srv, c := execCluster(t, false, catHandler)
-			err := c.Exec(context.Background(), tc.pod, tc.container, []string{"true"}, nil, nil, nil)
-			require.Error(t, err)
-			assert.Contains(t, err.Error(), tc.want)
-			assert.Zero(t, srv.ExecCount())
-		})
+		for _, tr := range transports {
+			t.Run(tc.name+"/"+tr.name, func(t *testing.T) {
+				srv, c := execCluster(t, tr.disableWS, catHandler)
+				err := c.Exec(context.Background(), tc.pod, tc.container, []string{"true"}, nil, nil, nil)
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), tc.want)
+				// A pod that is gone is known by its 404, not by the error's words.
+				assert.Equal(t, tc.gone, errors.Is(err, kube.ErrNotFound), "%v", err)
+				assert.Equal(t, report.ExecFailed{Cluster: "prod1", Namespace: ns, Pod: tc.pod, Container: tc.container, Command: "true"}, failure(t, err).Facts)
+				assert.Zero(t, srv.ExecCount())
+			})
+		}
 	}
 }
 

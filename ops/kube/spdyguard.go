@@ -49,6 +49,10 @@ func newGuardedSPDYExecutor(cfg *rest.Config, method string, u *url.URL) (remote
 func (g *statusGuard) NewConnection(resp *http.Response) (httpstream.Connection, error) {
 	conn, err := g.upgrader.NewConnection(resp)
 	if err != nil {
+		if resp.StatusCode == http.StatusNotFound {
+			// The upgrader gives the API's 404 (the pod is gone) as text only.
+			return nil, podGone{err}
+		}
 		return nil, err
 	}
 	g.mu.Lock()
@@ -99,3 +103,11 @@ func (s *countingStream) Read(p []byte) (int, error) {
 	s.n.Add(int64(n))
 	return n, err
 }
+
+// podGone is the API server's 404 to an exec: the pod (or its namespace) does not exist.
+// Its text is the upgrader's; errors.Is(err, ErrNotFound) holds.
+type podGone struct{ err error }
+
+func (e podGone) Error() string        { return e.err.Error() }
+func (e podGone) Unwrap() error        { return e.err }
+func (e podGone) Is(target error) bool { return target == ErrNotFound }

@@ -8,10 +8,10 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
+	"github.com/nycmeshnet/cutoverbot/ops/kube"
 	"github.com/nycmeshnet/cutoverbot/ops/pg"
 	"github.com/nycmeshnet/cutoverbot/ops/plan"
 	"github.com/nycmeshnet/cutoverbot/ops/report"
@@ -80,9 +80,8 @@ func (c *ClusterSteps) recordedPods(run *engine.Run, name string) []string {
 }
 
 // isGonePod says the pod no longer exists: it took its /tmp with it.
-func isGonePod(err error) bool {
-	return strings.Contains(err.Error(), "not found") || strings.Contains(err.Error(), "NotFound")
-}
+// (errors.Is ErrNotFound: the API answered 404; an error's words prove nothing).
+func isGonePod(err error) bool { return errors.Is(err, kube.ErrNotFound) }
 
 // keptBackups lists the run's backups.
 func (c *ClusterSteps) keptBackups(run *engine.Run) []report.KeptBackup {

@@ -110,3 +110,27 @@ func endReport(t *testing.T, r *engine.Report) report.End {
 	require.NoError(t, err)
 	return f.(report.End)
 }
+
+// A pod the copy was recorded in that is gone (the API's 404) took its /tmp with it:
+// nothing is left there. An error that merely says "not found" is no such proof.
+func TestRunEndKnowsAGonePodByItsStatus(t *testing.T) {
+	w := newWorld(t)
+	_, err := w.step(t, "dump-origin")
+	require.NoError(t, err)
+	w.setCopyPod(t, "meshdb-postgres-gone")
+	w.run.State, w.run.Ended = engine.Aborted, time.Now()
+	assert.Nil(t, w.cluster.EndRun(context.Background(), w.run), "the gone pod left nothing, and no backup was taken")
+
+	recordPod(w.dest, func(argv []string) error {
+		if argv[0] == "sh" {
+			return fmt.Errorf("sh: rm: not found")
+		}
+		return nil
+	})
+	t.Cleanup(func() { w.dest.SetExecHook(nil) })
+	end := endReport(t, w.cluster.EndRun(context.Background(), w.run))
+	require.Len(t, end.Leftovers, 1, "today's pod answered, and its error is not a 404: %+v", end.Leftovers)
+	assert.Equal(t, "prod1", end.Leftovers[0].Cluster)
+	assert.NotEqual(t, "meshdb-postgres-gone", end.Leftovers[0].Pod)
+	assert.Contains(t, end.Leftovers[0].Err, "not found")
+}
