@@ -333,9 +333,10 @@ func preflightRuns(r *engine.Run, now time.Time) (failed, passed *engine.Run) {
 			{Cluster: "prod2", Name: "meshdb-celery-worker"}, {Cluster: "prod1", Name: "meshdb-celery-worker"}}})},
 		{ID: "meshweb-image-digests-equal", Name: "meshweb image digests equal", Outcome: engine.CheckWarned, Report: engine.ReportOf(report.CheckDigestsDiffer{
 			Origin: "prod2", OriginDigest: "docker.io/willnilges/meshdb@sha256:1111", Destination: "prod1", DestinationDigest: "docker.io/willnilges/meshdb@sha256:2222"})},
-		{ID: "destination-runs-the-newest-meshdb", Name: "destination runs the newest MeshDB", Outcome: engine.CheckPassed, Message: "prod1 runs nycmeshnet/meshdb@main (5d2e8f1)"},
+		{ID: "destination-runs-the-newest-meshdb", Name: "destination runs the newest MeshDB", Outcome: engine.CheckPassed, Report: engine.ReportOf(report.CheckDeployed{
+			Environment: "prod1", Repo: "nycmeshnet/meshdb", Branch: "main", SHA: "5d2e8f1"})},
 		{ID: "no-meshdb-deploy-in-progress", Name: "no MeshDB deploy in progress", Outcome: engine.CheckFailed,
-			Message: "a publish-and-deploy.yaml run is in progress (https://github.com/nycmeshnet/meshdb/actions/runs/8812345); wait for it to finish: a deploy resets the celery and meshweb replica counts"},
+			Message: report.Fail(report.DeployRunning{Workflow: "publish-and-deploy.yaml", URLs: []string{"https://github.com/nycmeshnet/meshdb/actions/runs/8812345"}}, nil).Error()},
 		{ID: "dns-points-at-the-origin", Name: "DNS points at the origin", Outcome: engine.CheckFailed,
 			Message: "9.9.9.9:53 answers db.nycmesh.net CNAME kubernetes-lb-prod-sn10.nycmesh.net <sn10>, not the origin kubernetes-lb-prod-sn3.nycmesh.net"},
 		{ID: "the-merges-workflows", Name: "the merges' workflows", Outcome: engine.CheckFailed,
@@ -357,7 +358,9 @@ func preflightRuns(r *engine.Run, now time.Time) (failed, passed *engine.Run) {
 	after := append([]engine.CheckLine(nil), lines...)
 	after[5].Outcome, after[5].Override = engine.CheckOverridden, &deploy
 	after[6].Outcome, after[6].Override = engine.CheckOverridden, &dns
-	after[7].Outcome, after[7].Message = engine.CheckPassed, "sld_terraform.yaml runs on a push to main of nycmeshnet/nycmesh-dns; deploy_environments.yaml deploys to prod1 (deploy_prod1)"
+	after[7].Outcome, after[7].Message, after[7].Report = engine.CheckPassed, "", engine.ReportOf(report.CheckWorkflows{Workflows: []report.WorkflowFound{
+		{Repo: "nycmeshnet/nycmesh-dns", Workflow: "sld_terraform.yaml", Branch: "main"},
+		{Repo: "nycmeshnet/k8s-infra", Workflow: "deploy_environments.yaml", Branch: "main", Environment: "prod1", Jobs: []string{"deploy_prod1"}}}})
 	s.State, s.Attempt, s.Error = engine.Succeeded, 3, ""
 	s.Output = engine.Output{}.WithReport(report.Checks{Total: 8, Passed: 5, Warned: 1, Overridden: 2}).WithResult(engine.Checks{Attempt: 3, Checks: after})
 	return failed, passed

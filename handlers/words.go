@@ -53,6 +53,14 @@ var wordFuncs = template.FuncMap{
 	"bytes": report.HumanBytes,
 	// short is the start of a checksum.
 	"short": func(sum string) string { return sum[:min(12, len(sum))] },
+	// commit is a git commit as GitHub shows it: a full sha's first 7 hex digits, any
+	// other ref as it is.
+	"commit": func(ref string) string {
+		if len(ref) == 40 && strings.Trim(ref, "0123456789abcdef") == "" {
+			return ref[:7]
+		}
+		return ref
+	},
 	// shell is a command as a shell would run it.
 	"shell": plan.ShellQuote,
 	// date is a day; utc a time of day with its date, in UTC.

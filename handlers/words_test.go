@@ -286,6 +286,7 @@ func TestEveryReportIsWorded(t *testing.T) {
 		},
 	}
 	maps.Copy(cases, checkReportCases())
+	maps.Copy(cases, trafficCheckReportCases())
 	for _, kind := range report.Kinds() {
 		tcs, ok := cases[kind]
 		if !assert.True(t, ok, "report %s has a case here", kind) {

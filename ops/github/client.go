@@ -14,6 +14,8 @@ import (
 	"time"
 
 	gh "github.com/google/go-github/v62/github"
+
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 )
 
 // DefaultCallTimeout bounds each GitHub API call.
@@ -78,12 +80,11 @@ type Status struct {
 	Behind int
 	// RunningDeploys are the web URLs of deploy workflow runs not finished yet.
 	RunningDeploys []string
-	OK             bool
-	// Problem says, for people, every reason OK is false.
-	Problem string
-	// DeployProblem is the part of Problem about what the environment runs ("" when it
-	// runs the branch head).
-	DeployProblem string
+	// OK: the environment runs the branch head and no deploy is running.
+	OK bool
+	// NotDeployed says how the environment does not run the branch head (nil when it
+	// does).
+	NotDeployed *report.NotDeployed
 }
 
 // DeploysInProgress lists the web URLs of the runs of a workflow that are queued,
@@ -106,12 +107,6 @@ func (c *Client) DeploysInProgress(ctx context.Context, repo, workflowFile strin
 		}
 	}
 	return urls, nil
-}
-
-// RunningProblem says, for people, why deploy runs in progress block a cutover.
-func RunningProblem(workflowFile string, urls []string) string {
-	return fmt.Sprintf("a %s run is in progress (%s); wait for it to finish: a deploy resets the celery and meshweb replica counts",
-		workflowFile, strings.Join(urls, ", "))
 }
 
 // DeployedLatest checks that the environment's newest deployment whose latest status
@@ -149,32 +144,26 @@ func (c *Client) DeployedLatest(ctx context.Context, repo, branch, environment, 
 	if st.RunningDeploys, err = c.DeploysInProgress(cctx, repo, workflowFile); err != nil {
 		return st, err
 	}
-	var problems []string
+	nd := report.NotDeployed{Repo: repo, Branch: branch, Environment: environment, Head: st.HeadSHA, Deployed: st.DeployedSHA}
 	switch {
 	case st.DeployedSHA == "":
-		problems = append(problems, fmt.Sprintf("no successful deployment of %s to environment %s: deploy %s first", repo, environment, branch))
+		nd.How = report.NotDeployedNone
+		st.NotDeployed = &nd
 	case st.DeployedSHA != st.HeadSHA:
 		cmp, _, err := c.gh.Repositories.CompareCommits(cctx, owner, name, st.DeployedSHA, st.HeadSHA, nil)
 		switch {
 		case err != nil:
-			problems = append(problems, fmt.Sprintf("%s runs %s, not the head of %s@%s (%s), and comparing them failed (%v): deploy %s first",
-				environment, short(st.DeployedSHA), repo, branch, short(st.HeadSHA), err, branch))
+			nd.How, nd.CompareErr = report.NotDeployedUnknown, err.Error()
 		case cmp.GetBehindBy() > 0:
 			st.Behind = cmp.GetAheadBy()
-			problems = append(problems, fmt.Sprintf("%s runs %s, which is not on %s@%s (%d commit(s) behind, %d not on %s): deploy %s first",
-				environment, short(st.DeployedSHA), repo, branch, cmp.GetAheadBy(), cmp.GetBehindBy(), branch, branch))
+			nd.How, nd.Ahead, nd.Behind = report.NotDeployedDiverged, cmp.GetAheadBy(), cmp.GetBehindBy()
 		default:
 			st.Behind = cmp.GetAheadBy()
-			problems = append(problems, fmt.Sprintf("%s runs %s, %d commit(s) behind %s@%s (%s): deploy %s first",
-				environment, short(st.DeployedSHA), st.Behind, repo, branch, short(st.HeadSHA), branch))
+			nd.How, nd.Ahead = report.NotDeployedBehind, st.Behind
 		}
+		st.NotDeployed = &nd
 	}
-	st.DeployProblem = strings.Join(problems, "; ")
-	if len(st.RunningDeploys) > 0 {
-		problems = append(problems, RunningProblem(workflowFile, st.RunningDeploys))
-	}
-	st.OK = len(problems) == 0
-	st.Problem = strings.Join(problems, "; ")
+	st.OK = st.NotDeployed == nil && len(st.RunningDeploys) == 0
 	return st, nil
 }
 

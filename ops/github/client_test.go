@@ -2,7 +2,6 @@ package github_test
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/nycmeshnet/cutoverbot/ops/github"
 	"github.com/nycmeshnet/cutoverbot/ops/github/githubfake"
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 )
 
 const (
@@ -70,29 +70,29 @@ func TestDeployedLatest(t *testing.T) {
 		ok      bool
 		behind  int
 		running int
-		problem string
+		how     report.NotDeployedHow // "": the environment runs the head
 	}{
 		{name: "head deployed", ok: true, prepare: func(s *githubfake.Server, first string) {
 			s.AddDeployment(app, "prod1", first, "success")
 			s.AddWorkflowRun(app, workflow, "completed")
 			s.AddWorkflowRun(app, "tests.yaml", "in_progress") // another workflow does not count
 		}},
-		{name: "behind by two, a newer failed deploy does not count", behind: 2, problem: "prod1 runs", prepare: func(s *githubfake.Server, first string) {
+		{name: "behind by two, a newer failed deploy does not count", behind: 2, how: report.NotDeployedBehind, prepare: func(s *githubfake.Server, first string) {
 			s.AddDeployment(app, "prod1", first, "success")
 			s.Commit(app, "main", map[string]string{"a": "1"}, "one")
 			head := s.Commit(app, "main", map[string]string{"a": "2"}, "two")
 			s.AddDeployment(app, "prod1", head, "failure")
 			s.AddDeployment(app, "prod2", head, "success") // another environment does not count
 		}},
-		{name: "deploy running", running: 2, problem: "a " + workflow + " run is in progress", prepare: func(s *githubfake.Server, first string) {
+		{name: "deploy running", running: 2, prepare: func(s *githubfake.Server, first string) {
 			s.AddDeployment(app, "prod1", first, "success")
 			s.AddWorkflowRun(app, workflow, "in_progress")
 			s.AddWorkflowRun(app, workflow, "queued")
 		}},
-		{name: "never deployed", problem: "no successful deployment of " + app + " to environment prod1", prepare: func(s *githubfake.Server, first string) {
+		{name: "never deployed", how: report.NotDeployedNone, prepare: func(s *githubfake.Server, first string) {
 			s.AddDeployment(app, "prod1", first, "error")
 		}},
-		{name: "deployed a sha not on main", behind: 1, problem: "not on " + app + "@main", prepare: func(s *githubfake.Server, first string) {
+		{name: "deployed a sha not on main", behind: 1, how: report.NotDeployedDiverged, prepare: func(s *githubfake.Server, first string) {
 			side := s.Commit(app, "hotfix", map[string]string{"b": "1"}, "hotfix")
 			s.Commit(app, "main", map[string]string{"a": "1"}, "one")
 			s.AddDeployment(app, "prod1", side, "success")
@@ -104,20 +104,22 @@ func TestDeployedLatest(t *testing.T) {
 			tc.prepare(s, first)
 			st, err := c.DeployedLatest(ctx, app, "main", "prod1", workflow)
 			require.NoError(t, err)
-			assert.Equal(t, tc.ok, st.OK, st.Problem)
+			assert.Equal(t, tc.ok, st.OK, "%+v", st)
 			assert.Equal(t, s.Head(app, "main"), st.HeadSHA)
 			assert.Equal(t, tc.behind, st.Behind)
 			assert.Len(t, st.RunningDeploys, tc.running)
 			if tc.ok {
-				assert.Empty(t, st.Problem)
 				assert.Equal(t, st.HeadSHA, st.DeployedSHA)
-			} else {
-				assert.Contains(t, st.Problem, tc.problem)
 			}
-			assert.Equal(t, st.DeployedSHA == st.HeadSHA, st.DeployProblem == "",
-				"what the environment runs is a problem of its own, running deploys aside: %q", st.DeployProblem)
-			if tc.behind > 0 {
-				assert.Contains(t, st.Problem, fmt.Sprintf("%d commit(s) behind", tc.behind))
+			// What the environment runs is a problem of its own, running deploys aside.
+			if tc.how == "" {
+				assert.Nil(t, st.NotDeployed)
+			} else if assert.NotNil(t, st.NotDeployed) {
+				want := report.NotDeployed{How: tc.how, Repo: app, Branch: "main", Environment: "prod1", Head: st.HeadSHA, Deployed: st.DeployedSHA, Ahead: tc.behind}
+				if tc.how == report.NotDeployedDiverged {
+					want.Behind = 1 // the hotfix commit, not on main
+				}
+				assert.Equal(t, want, *st.NotDeployed)
 			}
 			for _, u := range st.RunningDeploys {
 				assert.Contains(t, u, "https://github.com/"+app+"/actions/runs/")

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 )
 
 // WorkflowFile is what the bot reads of a GitHub Actions workflow file: whether a push
@@ -285,22 +287,22 @@ type DeployCheck struct {
 	OK bool
 	// Jobs are the jobs that deploy there on such a push.
 	Jobs []string
-	// Problem says, for people, what to change when OK is false.
-	Problem string
+	// Problem says what to change when OK is false (its Repo and Change are the
+	// caller's to fill in).
+	Problem *report.WorkflowProblem
 }
 
 // DeploysTo checks that a push to branch starts the workflow and runs a job that
 // deploys to env. file names the workflow in the problem.
 func (w WorkflowFile) DeploysTo(file, env, branch string) DeployCheck {
-	name := file
-	if w.Name != "" {
-		name = fmt.Sprintf("%q (%s)", w.Name, file)
-	}
+	problem := &report.WorkflowProblem{Workflow: file, Name: w.Name, Branch: branch, Environment: env}
 	if !w.RunsOnPush(branch) {
-		return DeployCheck{Problem: fmt.Sprintf("workflow %s does not run on a push to %s: add %s to its `on: push: branches:`", name, branch, branch)}
+		problem.How = report.WorkflowCertNoPush
+		return DeployCheck{Problem: problem}
 	}
 	var c DeployCheck
-	var elsewhere, blocked []string
+	var elsewhere []string
+	var blocked []report.BlockedJob
 	for _, j := range w.Jobs {
 		deploys := false
 		for _, e := range j.Environments {
@@ -314,7 +316,7 @@ func (w WorkflowFile) DeploysTo(file, env, branch string) DeployCheck {
 			continue
 		}
 		if why := w.never(j.ID, branch, map[string]bool{}); why != "" {
-			blocked = append(blocked, fmt.Sprintf("job %s deploys to %s but never runs: %s", j.ID, env, why))
+			blocked = append(blocked, report.BlockedJob{Job: j.ID, Why: why})
 			continue
 		}
 		c.Jobs = append(c.Jobs, j.ID)
@@ -324,16 +326,13 @@ func (w WorkflowFile) DeploysTo(file, env, branch string) DeployCheck {
 		return c
 	}
 	if len(blocked) > 0 {
-		c.Problem = fmt.Sprintf("workflow %s: %s; change that before the certificate pull request, or no certificate comes", name, strings.Join(blocked, "; "))
+		problem.How, problem.Blocked = report.WorkflowBlocked, blocked
+		c.Problem = problem
 		return c
 	}
 	sort.Strings(elsewhere)
-	where := "no environment"
-	if len(elsewhere) > 0 {
-		where = "only " + strings.Join(dedupe(elsewhere), ", ")
-	}
-	c.Problem = fmt.Sprintf("no job of workflow %s deploys to environment %s (its jobs deploy to %s): add one (or uncomment it) with `environment: %s` that runs on a push to %s, and merge that before the certificate pull request, or no certificate comes",
-		name, env, where, env, branch)
+	problem.How, problem.Elsewhere = report.WorkflowNoJob, dedupe(elsewhere)
+	c.Problem = problem
 	return c
 }
 

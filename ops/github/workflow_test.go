@@ -10,6 +10,7 @@ import (
 
 	"github.com/nycmeshnet/cutoverbot/ops/github"
 	"github.com/nycmeshnet/cutoverbot/ops/github/githubfake"
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 )
 
 // The shape of k8s-infra's "Deploy Environments": one call of a reusable workflow per
@@ -49,44 +50,50 @@ jobs:
 `
 
 func TestWorkflowDeploysTo(t *testing.T) {
+	const file = "deploy_environments.yaml"
 	uncommented := strings.ReplaceAll(deployEnvironments, "  # ", "  ")
 	uncommented = strings.ReplaceAll(uncommented, "  #   ", "    ")
 	cases := []struct {
 		name, yaml, env, branch string
 		ok                      bool
 		jobs                    []string
-		problem                 string
+		problem                 *report.WorkflowProblem
 	}{
 		{name: "prod1 after dev3", yaml: deployEnvironments, env: "prod1", branch: "main", ok: true, jobs: []string{"deploy_prod1"}},
 		{name: "environment names ignore case", yaml: deployEnvironments, env: "PROD1", branch: "main", ok: true, jobs: []string{"deploy_prod1"}},
 		{name: "prod2's job commented out", yaml: deployEnvironments, env: "prod2", branch: "main",
-			problem: `no job of workflow "Deploy Environments" (deploy_environments.yaml) deploys to environment prod2 (its jobs deploy to only dev3, prod1): add one (or uncomment it) with ` + "`environment: prod2`"},
+			problem: &report.WorkflowProblem{How: report.WorkflowNoJob, Workflow: file, Name: "Deploy Environments", Branch: "main", Environment: "prod2", Elsewhere: []string{"dev3", "prod1"}}},
 		{name: "prod2's job back", yaml: uncommented, env: "prod2", branch: "main", ok: true, jobs: []string{"deploy_prod2"}},
 		{name: "a push to another branch", yaml: deployEnvironments, env: "prod1", branch: "master",
-			problem: "does not run on a push to master: add master to its `on: push: branches:`"},
+			problem: &report.WorkflowProblem{How: report.WorkflowCertNoPush, Workflow: file, Name: "Deploy Environments", Branch: "master", Environment: "prod1"}},
 		{name: "a job kept to another branch", yaml: strings.Replace(uncommented, "      environment: prod2\n", "      environment: prod2\n    if: github.ref == 'refs/heads/james/sn10'\n", 1), env: "prod2", branch: "main",
-			problem: "job deploy_prod2 deploys to prod2 but never runs: its condition `if: github.ref == 'refs/heads/james/sn10'` is false on a push to main"},
+			problem: &report.WorkflowProblem{How: report.WorkflowBlocked, Workflow: file, Name: "Deploy Environments", Branch: "main", Environment: "prod2",
+				Blocked: []report.BlockedJob{{Job: "deploy_prod2", Why: "its condition `if: github.ref == 'refs/heads/james/sn10'` is false on a push to main"}}}},
 		{name: "needing a job that never runs", yaml: strings.Replace(deployEnvironments, "    if: github.ref == 'refs/heads/main'\n\n  deploy_prod1", "    if: github.ref == 'refs/heads/dev'\n\n  deploy_prod1", 1), env: "prod1", branch: "main",
-			problem: "job deploy_prod1 deploys to prod1 but never runs: it needs deploy_dev3, which never runs (its condition"},
+			problem: &report.WorkflowProblem{How: report.WorkflowBlocked, Workflow: file, Name: "Deploy Environments", Branch: "main", Environment: "prod1",
+				Blocked: []report.BlockedJob{{Job: "deploy_prod1", Why: "it needs deploy_dev3, which never runs (its condition"}}}},
 		{name: "a plain job with its environment", yaml: "name: Apply\non: push\njobs:\n  apply:\n    runs-on: ubuntu-latest\n    environment: prod\n    steps: [{run: make}]\n", env: "prod", branch: "main", ok: true, jobs: []string{"apply"}},
 		{name: "an environment with a URL", yaml: "on: [push]\njobs:\n  apply:\n    environment:\n      name: prod2\n      url: https://db.nycmesh.net\n", env: "prod2", branch: "main", ok: true, jobs: []string{"apply"}},
 		{name: "a matrix of environments", yaml: "on:\n  push:\n    branches: ['**']\njobs:\n  deploy:\n    strategy:\n      matrix:\n        env: [prod1, prod2]\n    environment: ${{ matrix.env }}\n", env: "prod2", branch: "main", ok: true, jobs: []string{"deploy"}},
 		{name: "a condition the bot cannot judge may be true", yaml: "on: push\njobs:\n  deploy:\n    if: contains(github.event.head_commit.message, 'deploy')\n    environment: prod2\n", env: "prod2", branch: "main", ok: true, jobs: []string{"deploy"}},
-		{name: "branches-ignore", yaml: "on:\n  push:\n    branches-ignore: [main]\njobs:\n  deploy:\n    environment: prod2\n", env: "prod2", branch: "main", problem: "does not run on a push to main"},
-		{name: "not on push", yaml: "on:\n  workflow_dispatch:\njobs:\n  deploy:\n    environment: prod2\n", env: "prod2", branch: "main", problem: "does not run on a push to main"},
+		{name: "branches-ignore", yaml: "on:\n  push:\n    branches-ignore: [main]\njobs:\n  deploy:\n    environment: prod2\n", env: "prod2", branch: "main", problem: &report.WorkflowProblem{How: report.WorkflowCertNoPush, Workflow: file, Branch: "main", Environment: "prod2"}},
+		{name: "not on push", yaml: "on:\n  workflow_dispatch:\njobs:\n  deploy:\n    environment: prod2\n", env: "prod2", branch: "main", problem: &report.WorkflowProblem{How: report.WorkflowCertNoPush, Workflow: file, Branch: "main", Environment: "prod2"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			w, err := github.ParseWorkflow([]byte(tc.yaml))
 			require.NoError(t, err)
-			c := w.DeploysTo("deploy_environments.yaml", tc.env, tc.branch)
-			assert.Equal(t, tc.ok, c.OK, c.Problem)
+			c := w.DeploysTo(file, tc.env, tc.branch)
+			assert.Equal(t, tc.ok, c.OK, "%+v", c.Problem)
 			assert.Equal(t, tc.jobs, c.Jobs)
-			if tc.problem != "" {
-				assert.Contains(t, c.Problem, tc.problem)
-			} else {
-				assert.Empty(t, c.Problem)
+			if tc.problem != nil && c.Problem != nil && tc.problem.How == report.WorkflowBlocked && len(c.Problem.Blocked) == 1 {
+				// Why a job never runs is ops/github's own sentence; its start is enough here.
+				want, got := tc.problem.Blocked[0].Why, c.Problem.Blocked[0].Why
+				if strings.HasPrefix(got, want) {
+					c.Problem.Blocked[0].Why = want
+				}
 			}
+			assert.Equal(t, tc.problem, c.Problem)
 		})
 	}
 	_, err := github.ParseWorkflow([]byte("jobs: [not, a, map]\n"))

@@ -58,7 +58,8 @@ var failures = []Facts{SpoolDir{}, DumpFailed{}, RedumpNoOrigin{}, RedumpFailed{
 	StageStalled{}, StageExited{}, StageShort{}, SessionsLeft{},
 	NoPod{}, ExitCode{}, ExecFailed{}, NoExitStatus{}, APIRefused{}, ListPods{}, NoImageID{}, UnknownWorkload{}, WorkloadNotFound{},
 	WorkloadCall{}, ScaleFailed{}, AccessReview{}, Ping{}, DNSAnswer{}, DNSWait{}, DNSCheck{},
-	NoExecutor{}, Crashed{}, StoredResult{}, PreflightFailed{}}
+	NoExecutor{}, Crashed{}, StoredResult{}, PreflightFailed{},
+	NotDeployed{}, DeployRunning{}, Workflows{}}
 
 // Failure kinds are decoded as report kinds are (Decode); their names are distinct.
 func init() {

@@ -41,10 +41,10 @@ func RegisterTrafficSteps(e *Executor, cfg *config.Config, gh *github.Client) (*
 	e.Register(plan.KindPullRequest, t.pullRequest)
 	e.Register(plan.KindWaitDNS, t.waitDNS)
 	e.Register(plan.KindWaitTLS, t.waitTLS)
-	e.AddCheck("destination runs the newest MeshDB", t.checkDeployed)
-	e.AddCheck("no MeshDB deploy in progress", t.checkNoDeploy)
-	e.AddCheck("DNS points at the origin", t.checkDNS)
-	e.AddCheck("the merges' workflows", t.checkWorkflows)
+	e.AddReportingCheck("destination runs the newest MeshDB", t.checkDeployed)
+	e.AddReportingCheck("no MeshDB deploy in progress", t.checkNoDeploy)
+	e.AddReportingCheck("DNS points at the origin", t.checkDNS)
+	e.AddReportingCheck("the merges' workflows", t.checkWorkflows)
 	return t, nil
 }
 
@@ -317,36 +317,36 @@ func planHas(run *engine.Run, kinds ...plan.Kind) bool {
 	return false
 }
 
-func (t *TrafficSteps) checkDeployed(ctx context.Context, run *engine.Run) (string, error) {
+func (t *TrafficSteps) checkDeployed(ctx context.Context, run *engine.Run) (report.Facts, error) {
 	g := t.cfg.GitHub.App
 	env := t.cfg.Clusters[run.Destination].GitHubEnvironment
 	st, err := t.gh.DeployedLatest(ctx, g.Repo, g.Branch, env, g.DeployWorkflow)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	if st.DeployProblem != "" {
-		return "", fmt.Errorf("%s", st.DeployProblem)
+	if st.NotDeployed != nil {
+		return nil, report.Fail(*st.NotDeployed, nil)
 	}
-	return fmt.Sprintf("%s runs %s@%s (%s)", env, g.Repo, g.Branch, short(st.HeadSHA)), nil
+	return report.CheckDeployed{Environment: env, Repo: g.Repo, Branch: g.Branch, SHA: st.HeadSHA}, nil
 }
 
 // checkNoDeploy is a check of its own: a deploy resets the replica counts the cutover
 // sets, whatever the destination runs.
-func (t *TrafficSteps) checkNoDeploy(ctx context.Context, run *engine.Run) (string, error) {
+func (t *TrafficSteps) checkNoDeploy(ctx context.Context, run *engine.Run) (report.Facts, error) {
 	g := t.cfg.GitHub.App
 	urls, err := t.gh.DeploysInProgress(ctx, g.Repo, g.DeployWorkflow)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	if len(urls) > 0 {
-		return "", fmt.Errorf("%s", github.RunningProblem(g.DeployWorkflow, urls))
+		return nil, report.Fail(report.DeployRunning{Workflow: g.DeployWorkflow, URLs: urls}, nil)
 	}
-	return fmt.Sprintf("no %s run of %s is queued or in progress", g.DeployWorkflow, g.Repo), nil
+	return report.CheckNoDeploy{Workflow: g.DeployWorkflow, Repo: g.Repo}, nil
 }
 
-func (t *TrafficSteps) checkDNS(ctx context.Context, run *engine.Run) (string, error) {
+func (t *TrafficSteps) checkDNS(ctx context.Context, run *engine.Run) (report.Facts, error) {
 	if !planHas(run, plan.KindPullRequest, plan.KindWaitDNS) {
-		return "not needed: this plan changes no DNS", nil
+		return report.CheckDNS{NoChange: true}, nil
 	}
 	want := strings.ToLower(strings.TrimSuffix(t.cfg.Clusters[run.Origin].LBHostname, "."))
 	dest := strings.ToLower(strings.TrimSuffix(t.cfg.Clusters[run.Destination].LBHostname, "."))
@@ -357,16 +357,17 @@ func (t *TrafficSteps) checkDNS(ctx context.Context, run *engine.Run) (string, e
 		}
 	}
 	if len(bad.Answers) > 0 {
-		return "", report.Fail(bad, nil)
+		return nil, report.Fail(bad, nil)
 	}
-	return fmt.Sprintf("%s → %s on all %d resolvers", t.cfg.DNS.Name, want, len(t.cfg.DNS.Resolvers)), nil
+	return report.CheckDNS{Name: t.cfg.DNS.Name, Target: want, Resolvers: len(t.cfg.DNS.Resolvers)}, nil
 }
 
 // checkWorkflows reads the workflows the plan's merges start: each must run on a push
 // to its branch, and the certificate workflow must deploy to the destination's
 // environment (a job that never runs there is a certificate that never comes).
-func (t *TrafficSteps) checkWorkflows(ctx context.Context, run *engine.Run) (string, error) {
-	var ok, bad []string
+func (t *TrafficSteps) checkWorkflows(ctx context.Context, run *engine.Run) (report.Facts, error) {
+	var found report.CheckWorkflows
+	var bad report.Workflows
 	seen := map[string]bool{}
 	for _, s := range run.Plan.Steps {
 		p := s.PullRequest
@@ -376,30 +377,28 @@ func (t *TrafficSteps) checkWorkflows(ctx context.Context, run *engine.Run) (str
 		seen[p.Repo+p.Workflow] = true
 		w, err := t.gh.Workflow(ctx, p.Repo, p.Base, p.Workflow)
 		if err != nil {
-			bad = append(bad, fmt.Sprintf("%s: %v (check github.%s.workflow)", p.Repo, err, p.Change))
+			bad.Problems = append(bad.Problems, report.WorkflowProblem{How: report.WorkflowUnread, Repo: p.Repo, Change: p.Change, Workflow: p.Workflow, Err: err.Error()})
 			continue
 		}
 		if p.Change != "certs" {
 			if !w.RunsOnPush(p.Base) {
-				bad = append(bad, fmt.Sprintf("%s: workflow %s does not run on a push to %s, so the merge would apply nothing: fix its `on: push` or github.%s.workflow", p.Repo, p.Workflow, p.Base, p.Change))
+				bad.Problems = append(bad.Problems, report.WorkflowProblem{How: report.WorkflowNoPush, Repo: p.Repo, Change: p.Change, Workflow: p.Workflow, Branch: p.Base})
 				continue
 			}
-			ok = append(ok, fmt.Sprintf("%s runs on a push to %s of %s", p.Workflow, p.Base, p.Repo))
+			found.Workflows = append(found.Workflows, report.WorkflowFound{Repo: p.Repo, Workflow: p.Workflow, Branch: p.Base})
 			continue
 		}
 		env := t.cfg.Clusters[run.Destination].CertsEnvironment
 		c := w.DeploysTo(p.Workflow, env, p.Base)
 		if !c.OK {
-			bad = append(bad, p.Repo+": "+c.Problem)
+			c.Problem.Repo, c.Problem.Change = p.Repo, p.Change
+			bad.Problems = append(bad.Problems, *c.Problem)
 			continue
 		}
-		ok = append(ok, fmt.Sprintf("%s deploys to %s (%s)", p.Workflow, env, strings.Join(c.Jobs, ", ")))
+		found.Workflows = append(found.Workflows, report.WorkflowFound{Repo: p.Repo, Workflow: p.Workflow, Branch: p.Base, Environment: env, Jobs: c.Jobs})
 	}
-	if len(bad) > 0 {
-		return "", fmt.Errorf("%s", strings.Join(bad, "; "))
+	if len(bad.Problems) > 0 {
+		return nil, report.Fail(bad, nil)
 	}
-	if len(ok) == 0 {
-		return "not needed: no merge in this plan waits for a workflow", nil
-	}
-	return strings.Join(ok, "; "), nil
+	return found, nil
 }

@@ -2,6 +2,7 @@ package steps_test
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"sync"
 	"testing"
@@ -159,28 +160,66 @@ func TestPullRequestWaitsForTheRunItsMergeStarts(t *testing.T) {
 // Preflight reads the certificate workflow: a destination it never deploys to means a
 // certificate that never comes.
 func TestPreflightChecksTheCertificateWorkflowDeploysToTheDestination(t *testing.T) {
+	const certs, dnsRepo = "nycmeshnet/k8s-infra", "nycmeshnet/nycmesh-dns"
 	w := newGitHubWorld(t, terraformWorkflow(), deployWorkflow("dev3", "prod2"))
 	out, err := w.step(t, "preflight", 1)
 	require.Error(t, err)
-	assert.Contains(t, handlers.DetailsText(out), `nycmeshnet/k8s-infra: no job of workflow "Deploy Environments" (deploy_environments.yaml) deploys to environment prod1 (its jobs deploy to only dev3, prod2)`)
-	assert.Contains(t, handlers.DetailsText(out), "✓ DNS points at the origin", "the other checks still ran")
+	assert.Equal(t, report.Workflows{Problems: []report.WorkflowProblem{{How: report.WorkflowNoJob, Repo: certs, Change: "certs",
+		Workflow: "deploy_environments.yaml", Name: "Deploy Environments", Branch: "main", Environment: "prod1", Elsewhere: []string{"dev3", "prod2"}}}},
+		checkFailed[report.Workflows](t, checkLineOf(t, out, "the-merges-workflows")))
+	assert.Equal(t, engine.CheckPassed, checkLineOf(t, out, "dns-points-at-the-origin").Outcome, "the other checks still ran")
 
 	w = newGitHubWorld(t, terraformWorkflow(), deployWorkflow("dev3", "prod1", "prod2"))
 	out, err = w.step(t, "preflight", 1)
 	require.NoError(t, err, handlers.DetailsText(out))
-	assert.Contains(t, handlers.DetailsText(out), "✓ the merges' workflows: sld_terraform.yaml runs on a push to main of nycmeshnet/nycmesh-dns; deploy_environments.yaml deploys to prod1 (deploy_prod1)")
+	assert.Equal(t, report.CheckWorkflows{Workflows: []report.WorkflowFound{{Repo: dnsRepo, Workflow: "sld_terraform.yaml", Branch: "main"},
+		{Repo: certs, Workflow: "deploy_environments.yaml", Branch: "main", Environment: "prod1", Jobs: []string{"deploy_prod1"}}}},
+		checkFound[report.CheckWorkflows](t, checkLineOf(t, out, "the-merges-workflows")))
 
 	// A DNS workflow that does not run on main would apply nothing; one that is not
 	// there at all is a configuration to check.
 	w.gh.Commit(w.cfg.GitHub.DNS.Repo, "main", map[string]string{".github/workflows/sld_terraform.yaml": "on:\n  push:\n    branches: [master]\njobs:\n  terraform:\n    environment: prod\n"}, "master only")
 	out, err = w.step(t, "preflight", 1)
 	require.Error(t, err)
-	assert.Contains(t, handlers.DetailsText(out), "workflow sld_terraform.yaml does not run on a push to main, so the merge would apply nothing")
+	assert.Equal(t, report.Workflows{Problems: []report.WorkflowProblem{{How: report.WorkflowNoPush, Repo: dnsRepo, Change: "dns", Workflow: "sld_terraform.yaml", Branch: "main"}}},
+		checkFailed[report.Workflows](t, checkLineOf(t, out, "the-merges-workflows")))
 	w.gh.Commit(w.cfg.GitHub.DNS.Repo, "main", map[string]string{".github/workflows/sld_terraform.yaml": ""}, "removed")
 	out, err = w.step(t, "preflight", 1)
 	require.Error(t, err)
-	assert.Contains(t, handlers.DetailsText(out), ".github/workflows/sld_terraform.yaml is not in nycmeshnet/nycmesh-dns at main")
-	assert.Contains(t, handlers.DetailsText(out), "(check github.dns.workflow)")
+	bad := checkFailed[report.Workflows](t, checkLineOf(t, out, "the-merges-workflows"))
+	require.Len(t, bad.Problems, 1)
+	assert.Equal(t, report.WorkflowUnread, bad.Problems[0].How)
+	assert.Equal(t, "dns", bad.Problems[0].Change, "the configuration to check")
+	assert.Contains(t, bad.Problems[0].Err, ".github/workflows/sld_terraform.yaml is not in nycmeshnet/nycmesh-dns at main")
+}
+
+// checkLineOf is the line of the check id in preflight's result.
+func checkLineOf(t *testing.T, out engine.Output, id string) engine.CheckLine {
+	t.Helper()
+	res, err := engine.Decode[engine.Checks](out)
+	require.NoError(t, err)
+	l, ok := res.Line(id)
+	require.True(t, ok, "check %s ran", id)
+	return l
+}
+
+// checkFound is what a check that passed found, of the type T its kind must have.
+func checkFound[T report.Facts](t *testing.T, l engine.CheckLine) T {
+	t.Helper()
+	require.Equal(t, engine.CheckPassed, l.Outcome, l.Message)
+	return reported[T](t, engine.Output{Report: l.Report})
+}
+
+// checkFailed reads a failed check's failure back from its line, where preflight keeps
+// the error's text (report.Failed's form: the kind, then its facts as JSON).
+func checkFailed[T report.Facts](t *testing.T, l engine.CheckLine) T {
+	t.Helper()
+	var f T
+	require.Equal(t, engine.CheckFailed, l.Outcome)
+	kind, facts, _ := strings.Cut(l.Message, " ")
+	require.Equal(t, f.ReportKind(), kind, l.Message)
+	require.NoError(t, json.NewDecoder(strings.NewReader(facts)).Decode(&f), l.Message)
+	return f
 }
 
 // A MeshDB deploy in progress is a check of its own, apart from what the destination
@@ -195,9 +234,11 @@ func TestPreflightChecksDeployedAndDeployingApart(t *testing.T) {
 	require.NoError(t, derr)
 	deployed, _ := res.Line("destination-runs-the-newest-meshdb")
 	deploying, _ := res.Line("no-meshdb-deploy-in-progress")
-	assert.Equal(t, engine.CheckPassed, deployed.Outcome, deployed.Message)
-	assert.Equal(t, engine.CheckFailed, deploying.Outcome)
-	assert.Contains(t, deploying.Message, "a "+g.DeployWorkflow+" run is in progress (https://github.com/"+g.Repo+"/actions/runs/")
+	assert.Equal(t, report.CheckDeployed{Environment: w.cfg.Clusters[w.run.Destination].GitHubEnvironment, Repo: g.Repo, Branch: g.Branch, SHA: w.gh.Head(g.Repo, g.Branch)}, checkFound[report.CheckDeployed](t, deployed))
+	running := checkFailed[report.DeployRunning](t, deploying)
+	assert.Equal(t, g.DeployWorkflow, running.Workflow)
+	require.Len(t, running.URLs, 1)
+	assert.Contains(t, running.URLs[0], "https://github.com/"+g.Repo+"/actions/runs/")
 
 	// A newer commit on main that is not deployed fails the other check only.
 	w.gh.Commit(g.Repo, g.Branch, map[string]string{"docs/x.md": "x"}, "docs")
@@ -206,7 +247,10 @@ func TestPreflightChecksDeployedAndDeployingApart(t *testing.T) {
 	res, derr = engine.Decode[engine.Checks](out)
 	require.NoError(t, derr)
 	deployed, _ = res.Line("destination-runs-the-newest-meshdb")
-	assert.Equal(t, engine.CheckFailed, deployed.Outcome)
-	assert.Contains(t, deployed.Message, "1 commit(s) behind")
-	assert.NotContains(t, deployed.Message, "in progress", "the running deploy is the other check's")
+	behind := checkFailed[report.NotDeployed](t, deployed)
+	assert.Equal(t, report.NotDeployedBehind, behind.How)
+	assert.Equal(t, 1, behind.Ahead, "one commit behind")
+	assert.Equal(t, w.gh.Head(g.Repo, g.Branch), behind.Head)
+	deploying, _ = res.Line("no-meshdb-deploy-in-progress")
+	assert.Equal(t, report.DeployRunning{}.ReportKind(), strings.Fields(deploying.Message)[0], "the running deploy is the other check's")
 }
