@@ -1,6 +1,7 @@
 package handlers_test
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -26,6 +27,8 @@ func trafficCheckReportCases() map[string][]reportCase {
 			{report.CheckDNS{Name: "db.nycmesh.net", Target: "kubernetes-lb-prod-sn3.nycmesh.net", Resolvers: 3},
 				fmt.Sprintf("%s → %s on all %d resolvers", "db.nycmesh.net", "kubernetes-lb-prod-sn3.nycmesh.net", 3)},
 		},
+		"check_permissions": {{report.CheckPermissions{Count: 12, Clusters: []string{"prod2", "prod1"}},
+			fmt.Sprintf("all %d the plan needs in %s", 12, "prod2 and prod1")}},
 		"check_workflows": {
 			{report.CheckWorkflows{}, "not needed: no merge in this plan waits for a workflow"},
 			{report.CheckWorkflows{Workflows: []report.WorkflowFound{
@@ -63,6 +66,13 @@ func trafficFailureCases() map[string][]failureCase {
 		"failed_deploy_running": {{report.DeployRunning{Workflow: "publish-and-deploy.yaml", URLs: []string{"https://github.com/nycmeshnet/meshdb/actions/runs/1", "https://github.com/nycmeshnet/meshdb/actions/runs/2"}}, "",
 			fmt.Sprintf("a %s run is in progress (%s); wait for it to finish: a deploy resets the celery and meshweb replica counts",
 				"publish-and-deploy.yaml", "https://github.com/nycmeshnet/meshdb/actions/runs/1, https://github.com/nycmeshnet/meshdb/actions/runs/2")}},
+		"failed_permissions": {{report.Permissions{Clusters: []report.ClusterPermissions{
+			{Cluster: "prod3", Err: report.Fail(report.NoCluster{Cluster: "prod3"}, nil).Error()},
+			{Cluster: "prod2", Err: report.Fail(report.AccessReview{Cluster: "prod2", Namespace: "meshdb", Access: "get pods"}, errors.New("connection refused")).Error()},
+			{Cluster: "prod1", Namespace: "meshdb", Missing: []string{"create pods/exec", "patch apps/statefulsets/scale"}}}}, "",
+			strings.Join([]string{fmt.Sprintf("no connection to cluster %q is configured", "prod3"),
+				"prod2/meshdb: ask whether it may get pods: connection refused",
+				fmt.Sprintf("%s: the bot may not %s in namespace %s (apply deploy/target-cluster/rbac.yaml)", "prod1", "create pods/exec, patch apps/statefulsets/scale", "meshdb")}, "; ")}},
 		"failed_workflows": {
 			{report.Workflows{Problems: []report.WorkflowProblem{
 				{How: report.WorkflowUnread, Repo: "nycmeshnet/nycmesh-dns", Change: "dns", Workflow: "sld_terraform.yaml", Err: "read .github/workflows/sld_terraform.yaml: 404 Not Found"},

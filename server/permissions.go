@@ -2,12 +2,11 @@ package server
 
 import (
 	"context"
-	"fmt"
-	"strings"
 
 	"github.com/nycmeshnet/cutoverbot/ops/config"
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
 	"github.com/nycmeshnet/cutoverbot/ops/kube"
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 	"github.com/nycmeshnet/cutoverbot/ops/steps"
 )
 
@@ -15,30 +14,34 @@ import (
 // (SelfSubjectAccessReview) whether the bot's identity holds every permission the plan
 // needs, so a Role missing one stops the run before it changes anything rather than at the
 // step that needs it.
-func permissionsCheck(cfg *config.Config, clusters map[string]*kube.Cluster) steps.Check {
-	return func(ctx context.Context, run *engine.Run) (string, error) {
-		var ok, bad []string
+func permissionsCheck(cfg *config.Config, clusters map[string]*kube.Cluster) steps.ReportingCheck {
+	return func(ctx context.Context, run *engine.Run) (report.Facts, error) {
+		found := report.CheckPermissions{Count: len(kube.PlanAccess) + 1}
+		var bad report.Permissions
 		for _, name := range []string{run.Origin, run.Destination} {
-			c, found := clusters[name]
-			if !found {
-				bad = append(bad, fmt.Sprintf("no connection to cluster %q is configured", name))
+			c, ok := clusters[name]
+			if !ok {
+				bad.Clusters = append(bad.Clusters, report.ClusterPermissions{Cluster: name, Err: report.Fail(report.NoCluster{Cluster: name}, nil).Error()})
 				continue
 			}
 			want := append(append([]kube.Access(nil), kube.PlanAccess...), kube.AnnotateAccess(kube.StatefulSet, cfg.Clusters[name].CeleryStatefulSet))
 			missing, err := c.Missing(ctx, want)
 			switch {
 			case err != nil:
-				bad = append(bad, err.Error())
+				bad.Clusters = append(bad.Clusters, report.ClusterPermissions{Cluster: name, Err: err.Error()})
 			case len(missing) > 0:
-				bad = append(bad, fmt.Sprintf("%s: the bot may not %s in namespace %s (apply deploy/target-cluster/rbac.yaml)",
-					name, kube.DescribeMissing(missing), c.Namespace()))
+				p := report.ClusterPermissions{Cluster: name, Namespace: c.Namespace()}
+				for _, a := range missing {
+					p.Missing = append(p.Missing, a.String())
+				}
+				bad.Clusters = append(bad.Clusters, p)
 			default:
-				ok = append(ok, name)
+				found.Clusters = append(found.Clusters, name)
 			}
 		}
-		if len(bad) > 0 {
-			return "", fmt.Errorf("%s", strings.Join(bad, "; "))
+		if len(bad.Clusters) > 0 {
+			return nil, report.Fail(bad, nil)
 		}
-		return fmt.Sprintf("all %d the plan needs in %s", len(kube.PlanAccess)+1, strings.Join(ok, " and ")), nil
+		return found, nil
 	}
 }

@@ -124,7 +124,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 	exec := steps.New(cfg)
 	exec.UsePRWords(steps.PRWords{Title: handlers.PRTitle, Body: handlers.PRBody, CommitMessage: handlers.PRCommitMessage})
 	s.clusterSteps = steps.RegisterClusterSteps(exec, cfg, clusters)
-	exec.AddCheck("permissions", permissionsCheck(cfg, conns))
+	exec.AddReportingCheck("permissions", permissionsCheck(cfg, conns))
 	gh, err := github.New(cfg.GitHub.APIURL, cfg.Tokens.GitHub.Reveal(), nil)
 	if err != nil {
 		st.Close()

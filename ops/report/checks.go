@@ -7,7 +7,7 @@ import "reflect"
 // (handlers/templates/checks.tmpl), where ops/steps once wrote a sentence.
 
 // checkKinds are the checks' findings, registered with every other kind.
-var checkKinds = []Facts{CheckReachable{}, CheckPods{}, CheckCelery{}, CheckDigests{}, CheckDigestsDiffer{}}
+var checkKinds = []Facts{CheckReachable{}, CheckPods{}, CheckCelery{}, CheckDigests{}, CheckDigestsDiffer{}, CheckPermissions{}}
 
 func init() {
 	all = append(all, checkKinds...)
@@ -67,3 +67,29 @@ type CheckDigestsDiffer struct {
 }
 
 func (CheckDigestsDiffer) ReportKind() string { return "check_digests_differ" }
+
+// CheckPermissions: the bot's identity holds all Count permissions the plan needs in
+// each of Clusters.
+type CheckPermissions struct {
+	Count    int      `json:"count"`
+	Clusters []string `json:"clusters"`
+}
+
+func (CheckPermissions) ReportKind() string { return "check_permissions" }
+
+// ClusterPermissions is why the permissions in Cluster are not known to be enough:
+// the bot may not do Missing in Namespace, or they could not be asked about (Err, a
+// failure's text).
+type ClusterPermissions struct {
+	Cluster   string   `json:"cluster"`
+	Namespace string   `json:"namespace,omitempty"`
+	Missing   []string `json:"missing,omitempty"`
+	Err       string   `json:"err,omitempty"`
+}
+
+// Permissions: the bot's identity lacks permissions the plan needs, or could not ask.
+type Permissions struct {
+	Clusters []ClusterPermissions `json:"clusters"`
+}
+
+func (Permissions) ReportKind() string { return "failed_permissions" }
