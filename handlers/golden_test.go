@@ -88,8 +88,9 @@ func TestGoldenMessages(t *testing.T) {
 	diff := r.Clone()
 	diff.Current = 11
 	diff.Steps[11].State, diff.Steps[11].Attempt, diff.Steps[11].Started, diff.Steps[11].Ended = engine.Failed, 1, now, now.Add(3*time.Second)
-	diff.Steps[11].Error = "the post snapshot differs from the prior one:\n" + rep.Summary(5)
-	diff.Steps[11].Output = engine.Output{Summary: rep.Summary(5), Details: rep.Full()}
+	differs := report.Fail(rep.Facts(5), nil)
+	diff.Steps[11].Error, diff.Steps[11].Failure = differs.Error(), engine.FailureOf(differs)
+	diff.Steps[11].Output = engine.Output{Details: rep.Full()}
 	require.True(t, handlers.IsDiff(diff.Steps[11]), "the golden diff is a diff step's")
 
 	reminded := r.Clone()

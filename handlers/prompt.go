@@ -7,6 +7,7 @@ import (
 
 	"github.com/nycmeshnet/cutoverbot/bot/message"
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 	"github.com/nycmeshnet/cutoverbot/ops/plan"
 )
 
@@ -174,11 +175,39 @@ func IsDiff(s engine.StepRun) bool {
 	return s.Step.Kind == plan.KindSnapshot && s.Step.Snapshot != nil && s.Step.Snapshot.DiffAgainst != "" && s.Output.Details != ""
 }
 
-// diffSummary lays out a diff step's summary (ops/snapshot's Report.Summary: a line of
-// counts per endpoint, then the first changes with field-level old and new values) for
-// the thread; "" when the step is no failed diff.
+// diffSummary lays out a failed diff step's differences (report.SnapshotDiffers: a line
+// of counts per endpoint, then the first changes with field-level old and new values)
+// for the thread; "" when the step is no failed diff.
 func diffSummary(s engine.StepRun) string {
-	if !IsDiff(s) || s.State != engine.Failed || strings.TrimSpace(s.Output.Summary) == "" {
+	if !IsDiff(s) || s.State != engine.Failed {
+		return ""
+	}
+	if s.Failure != nil && s.Failure.Kind == (report.SnapshotDiffers{}).ReportKind() {
+		facts, err := report.Decode(s.Failure.Kind, s.Failure.Facts)
+		if d, ok := facts.(report.SnapshotDiffers); err == nil && ok {
+			return diffLines(d)
+		}
+	}
+	return storedDiffSummary(s)
+}
+
+// diffLines lays out the differences: each endpoint's name in bold with its counts,
+// then its first differences indented.
+func diffLines(d report.SnapshotDiffers) string {
+	var lines []string
+	for _, e := range d.Endpoints {
+		lines = append(lines, "*"+message.Escape(e.Name)+"*: "+message.Escape(say("diff-counts", e)))
+		for _, it := range e.Items {
+			lines = append(lines, "    "+message.Escape("• "+e.Name+" "+say("diff-item", it)))
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+// storedDiffSummary lays out the summary a diff step of an earlier version stored in
+// words (ops/snapshot's Report.Summary).
+func storedDiffSummary(s engine.StepRun) string {
+	if strings.TrimSpace(s.Output.Summary) == "" {
 		return ""
 	}
 	var lines []string

@@ -119,7 +119,7 @@ func TestEveryFailureIsWorded(t *testing.T) {
 		"failed_manage_output": {{report.ManageOutput{Stdout: "Traceback …", Want: "Successfully enabled MAINTENANCE_MODE"}, "",
 			fmt.Sprintf("%s: %q, not %q", "unexpected output", "Traceback …", "Successfully enabled MAINTENANCE_MODE")}},
 	}
-	for _, more := range []map[string][]failureCase{pgFailureCases(), kubeFailureCases(), dnsFailureCases(), engineFailureCases(), trafficFailureCases()} {
+	for _, more := range []map[string][]failureCase{pgFailureCases(), kubeFailureCases(), dnsFailureCases(), engineFailureCases(), trafficFailureCases(), snapshotFailureCases()} {
 		for kind, tcs := range more {
 			require.NotContains(t, cases, kind)
 			cases[kind] = tcs

@@ -59,7 +59,7 @@ var failures = []Facts{SpoolDir{}, DumpFailed{}, RedumpNoOrigin{}, RedumpFailed{
 	NoPod{}, ExitCode{}, ExecFailed{}, NoExitStatus{}, APIRefused{}, ListPods{}, NoImageID{}, UnknownWorkload{}, WorkloadNotFound{},
 	WorkloadCall{}, ScaleFailed{}, AccessReview{}, Ping{}, DNSAnswer{}, DNSWait{}, DNSCheck{},
 	NoExecutor{}, Crashed{}, StoredResult{}, PreflightFailed{},
-	NotDeployed{}, DeployRunning{}, Workflows{}, Permissions{}}
+	NotDeployed{}, DeployRunning{}, Workflows{}, Permissions{}, SnapshotDiffers{}}
 
 // Failure kinds are decoded as report kinds are (Decode); their names are distinct.
 func init() {

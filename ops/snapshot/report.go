@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 )
 
 // Report is the diff of two snapshots.
@@ -83,40 +85,48 @@ func plural(n int, one, many string) string {
 	return many
 }
 
-// Summary is for the thread: counts per endpoint and the first few changes.
-func (rep Report) Summary(maxItems int) string {
-	var b strings.Builder
+// Facts is the diff for the thread, as data: counts per endpoint and the first
+// maxItems differences, with field-level old and new values (clipped).
+func (rep Report) Facts(maxItems int) report.SnapshotDiffers {
+	var out report.SnapshotDiffers
 	shown := 0
 	for _, r := range rep.Results {
-		b.WriteString(r.headline() + "\n")
-		repeats := r.repeats()
+		e := report.DiffEndpoint{Name: r.Name, Before: r.Before, After: r.After, Missing: r.Missing,
+			Added: len(r.Added), Removed: len(r.Removed), Changed: len(r.Changed), Repeated: len(r.Repeated)}
+		repeats := make(map[string]*report.KeyRepeat, len(r.Repeated))
+		for _, p := range r.Repeated {
+			repeats[p.Key] = &report.KeyRepeat{Before: p.Before, After: p.After}
+		}
 		for _, c := range r.Changed {
 			if shown >= maxItems {
 				break
 			}
-			var fs []string
+			it := report.DiffItem{How: report.DiffChanged, Key: c.Key, Repeat: repeats[c.Key]}
 			for _, f := range c.Fields {
-				fs = append(fs, fmt.Sprintf("%s %s → %s", f.Field, clipValue(f.Old), clipValue(f.New)))
+				it.Fields = append(it.Fields, report.DiffField{Field: f.Field, Old: clipValue(f.Old), New: clipValue(f.New)})
 			}
-			fmt.Fprintf(&b, "• %s %s: %s\n", r.Name, keyLabel(c.Key, "", repeats), strings.Join(fs, ", "))
+			e.Items = append(e.Items, it)
 			shown++
 		}
-		for _, e := range r.Added {
-			if shown >= maxItems {
-				break
+		for _, l := range []struct {
+			how     report.DiffHow
+			entries []Entry
+		}{{report.DiffAdded, r.Added}, {report.DiffRemoved, r.Removed}} {
+			for _, en := range l.entries {
+				if shown >= maxItems {
+					break
+				}
+				it := report.DiffItem{How: l.how, Key: en.Key, Repeat: repeats[en.Key]}
+				if it.Repeat != nil {
+					it.Entry = clipValue(en.JSON)
+				}
+				e.Items = append(e.Items, it)
+				shown++
 			}
-			fmt.Fprintf(&b, "• %s %s: added\n", r.Name, keyLabel(e.Key, clipValue(e.JSON), repeats))
-			shown++
 		}
-		for _, e := range r.Removed {
-			if shown >= maxItems {
-				break
-			}
-			fmt.Fprintf(&b, "• %s %s: removed\n", r.Name, keyLabel(e.Key, clipValue(e.JSON), repeats))
-			shown++
-		}
+		out.Endpoints = append(out.Endpoints, e)
 	}
-	return strings.TrimRight(b.String(), "\n")
+	return out
 }
 
 // Full is the whole diff, for a file.

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 	"github.com/nycmeshnet/cutoverbot/ops/snapshot"
 	"github.com/nycmeshnet/cutoverbot/ops/snapshot/meshwebfake"
 )
@@ -55,8 +56,9 @@ func TestDiff(t *testing.T) {
 	require.Len(t, r.Changed, 1)
 	assert.Equal(t, []snapshot.FieldChange{{Field: "name", Old: `"A"`, New: `"B"`}, {Field: "status", Old: `"Active"`, New: `"Inactive"`}}, r.Changed[0].Fields)
 	rep := snapshot.Report{Results: []snapshot.Result{r}}
-	assert.Contains(t, rep.Summary(5), `nodes: 3 before, 3 after, 0 added, 0 removed, 1 changed`)
-	assert.Contains(t, rep.Summary(5), `• nodes 1: name "A" → "B", status "Active" → "Inactive"`)
+	assert.Equal(t, report.SnapshotDiffers{Endpoints: []report.DiffEndpoint{{Name: "nodes", Before: 3, After: 3, Changed: 1, Items: []report.DiffItem{
+		{How: report.DiffChanged, Key: "1", Fields: []report.DiffField{{Field: "name", Old: `"A"`, New: `"B"`}, {Field: "status", Old: `"Active"`, New: `"Inactive"`}}}}}}},
+		rep.Facts(5))
 	assert.Contains(t, rep.Full(), "~ 1\n    name: \"A\" -> \"B\"")
 
 	links := diff(t, `[{"from":1,"to":2,"status":"Active"},{"from":2,"to":3,"status":"Active"}]`, `[{"from":2,"to":3,"status":"Active"},{"from":1,"to":2,"status":"Inactive"}]`, snapshot.DiffPath("/api/v1/mapdata/links/"))
@@ -149,8 +151,8 @@ func TestDiffRepeatedKeys(t *testing.T) {
 
 	// The thread and the file say which copy, and how many there are.
 	rep := snapshot.Report{Results: []snapshot.Result{diff(t, arr(active, planned, other), arr(other, active), links)}}
-	assert.Contains(t, rep.Summary(5), "0 added, 1 removed, 0 changed; 1 key held by more than one entry, compared as multisets")
-	assert.Contains(t, rep.Summary(5), `• nodes 1|2 (2 entries before, 1 after) {"from":1,"to":2,"status":"Planned"}: removed`)
+	assert.Equal(t, report.SnapshotDiffers{Endpoints: []report.DiffEndpoint{{Name: "nodes", Before: 3, After: 2, Removed: 1, Repeated: 1, Items: []report.DiffItem{
+		{How: report.DiffRemoved, Key: "1|2", Repeat: &report.KeyRepeat{Before: 2, After: 1}, Entry: planned}}}}}, rep.Facts(5))
 	assert.Contains(t, rep.Full(), "- 1|2 (2 entries before, 1 after) "+planned+"\n")
 	assert.Contains(t, rep.Full(), "  repeated key 1|2: 2 entries before, 1 after\n")
 	assert.False(t, rep.Empty())
@@ -280,7 +282,10 @@ func TestFetchPublicAndThroughTheLB(t *testing.T) {
 	rep, err = snapshot.DiffSnapshots(prior, post)
 	require.NoError(t, err)
 	assert.False(t, rep.Empty())
-	assert.Contains(t, rep.Summary(3), `status "Active" → "Inactive"`)
+	facts := rep.Facts(3)
+	require.NotEmpty(t, facts.Endpoints)
+	require.NotEmpty(t, facts.Endpoints[0].Items)
+	assert.Contains(t, facts.Endpoints[0].Items[0].Fields, report.DiffField{Field: "status", Old: `"Active"`, New: `"Inactive"`})
 
 	// Maintenance mode is reported as such, not as data.
 	dest.maintenance.Store(true)
@@ -363,5 +368,13 @@ func TestMeshwebRepeatsKeysAndEqualCopiesDiffEmpty(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, rep.Empty())
 	assert.Contains(t, rep.Full(), `status: "Active" -> "Inactive"`)
-	assert.Contains(t, rep.Summary(5), "links: 22 before, 22 after, 0 added, 0 removed, 1 changed")
+	facts := rep.Facts(5)
+	require.Len(t, facts.Endpoints, 3)
+	assert.Equal(t, report.DiffEndpoint{Name: "links", Before: 22, After: 22, Changed: 1, Repeated: 2}, withoutItems(facts.Endpoints[1]))
+}
+
+// withoutItems is an endpoint's counts alone.
+func withoutItems(e report.DiffEndpoint) report.DiffEndpoint {
+	e.Items = nil
+	return e
 }

@@ -102,9 +102,9 @@ func (t *TrafficSteps) snapshot(ctx context.Context, x engine.StepContext) (engi
 	}
 	out.Details = rep.Full()
 	if !rep.Empty() {
-		// The transport lays the summary out per endpoint (handlers' diffSummary).
-		out.Report, out.Summary = nil, rep.Summary(5)
-		return out, fmt.Errorf("the post snapshot differs from the prior one:\n%s\nIf that is expected, Skip with the reason", rep.Summary(5))
+		// The transport lays the differences out per endpoint (handlers' diffSummary).
+		out.Report = nil
+		return out, report.Fail(rep.Facts(5), nil)
 	}
 	same := report.NoDiff{ReadyAttempt: ready}
 	for _, r := range rep.Results {
