@@ -59,7 +59,8 @@ var failures = []Facts{SpoolDir{}, DumpFailed{}, RedumpNoOrigin{}, RedumpFailed{
 	NoPod{}, ExitCode{}, ExecFailed{}, NoExitStatus{}, APIRefused{}, ListPods{}, NoImageID{}, UnknownWorkload{}, WorkloadNotFound{},
 	WorkloadCall{}, ScaleFailed{}, AccessReview{}, Ping{}, DNSAnswer{}, DNSWait{}, DNSCheck{},
 	NoExecutor{}, Crashed{}, StoredResult{}, PreflightFailed{},
-	NotDeployed{}, DeployRunning{}, Workflows{}, Permissions{}, SnapshotDiffers{}}
+	NotDeployed{}, DeployRunning{}, Workflows{}, Permissions{}, SnapshotDiffers{},
+	SnapshotGet{}, MeshwebNotReady{}, TLSHandshake{}, TLSWait{}}
 
 // Failure kinds are decoded as report kinds are (Decode); their names are distinct.
 func init() {

@@ -19,6 +19,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 )
 
 // Target says where to fetch from.
@@ -55,6 +57,19 @@ type Snapshot struct {
 
 // ErrMaintenance says the answer was the maintenance redirect, not data.
 var ErrMaintenance = errors.New("maintenance mode is on")
+
+// maintenance is the answer of the maintenance redirect to get.
+func maintenance(get report.SnapshotGet, resp *http.Response) error {
+	get.How, get.Location = report.SnapshotMaintenance, resp.Header.Get("Location")
+	return &report.Failed{Facts: get, Sentinel: ErrMaintenance}
+}
+
+// answered is an answer to get that is no snapshot, with the start of what it said.
+func answered(get report.SnapshotGet, resp *http.Response) error {
+	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 300))
+	get.How, get.Status, get.Body = report.SnapshotStatus, resp.Status, strings.TrimSpace(string(snippet))
+	return report.Fail(get, nil)
+}
 
 func (t Target) client() *http.Client {
 	tr := &http.Transport{Proxy: nil, TLSHandshakeTimeout: 15 * time.Second, ResponseHeaderTimeout: t.Timeout}
@@ -111,17 +126,17 @@ func fetchOne(ctx context.Context, c *http.Client, t Target, path, dir string) (
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "cutoverbot")
+	get := report.SnapshotGet{How: report.SnapshotCall, Path: path, Where: t.Where}
 	resp, err := c.Do(req)
 	if err != nil {
-		return File{}, fmt.Errorf("GET %s via %s: %w", path, t.Where, err)
+		return File{}, report.Fail(get, err)
 	}
 	defer resp.Body.Close()
 	switch {
 	case resp.StatusCode == http.StatusFound && strings.HasPrefix(resp.Header.Get("Location"), "/maintenance"):
-		return File{}, fmt.Errorf("%w at %s (GET %s answered 302 -> %s)", ErrMaintenance, t.Where, path, resp.Header.Get("Location"))
+		return File{}, maintenance(get, resp)
 	case resp.StatusCode != http.StatusOK:
-		snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 300))
-		return File{}, fmt.Errorf("GET %s via %s: %s: %s", path, t.Where, resp.Status, strings.TrimSpace(string(snippet)))
+		return File{}, answered(get, resp)
 	}
 	name := FileName(path)
 	out, err := os.Create(filepath.Join(dir, name))
@@ -132,14 +147,15 @@ func fetchOne(ctx context.Context, c *http.Client, t Target, path, dir string) (
 	h := sha256.New()
 	n, err := io.Copy(io.MultiWriter(out, h), resp.Body)
 	if err != nil {
-		return File{}, fmt.Errorf("GET %s via %s: reading the body: %w", path, t.Where, err)
+		get.How = report.SnapshotBody
+		return File{}, report.Fail(get, err)
 	}
 	if err := out.Sync(); err != nil {
 		return File{}, err
 	}
 	entries, err := countEntries(filepath.Join(dir, name))
 	if err != nil {
-		return File{}, fmt.Errorf("GET %s via %s: %w", path, t.Where, err)
+		return File{}, report.Fail(get, err)
 	}
 	return File{Path: path, Name: name, Size: n, SHA256: hex.EncodeToString(h.Sum(nil)), Entries: entries}, nil
 }

@@ -3,11 +3,11 @@ package snapshot
 import (
 	"context"
 	"errors"
-	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 )
 
 // errNotReady marks an answer worth waiting out: the load balancer's 502/503/504 while
@@ -23,23 +23,40 @@ func probe(ctx context.Context, c *http.Client, t Target, path string) error {
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "cutoverbot")
+	get := report.SnapshotGet{How: report.SnapshotCall, Path: path, Where: t.Where}
 	resp, err := c.Do(req)
 	if err != nil {
-		return fmt.Errorf("%w: GET %s via %s: %v", errNotReady, path, t.Where, err)
+		get.NotReady = true
+		return &report.Failed{Facts: get, Err: err, Sentinel: errNotReady}
 	}
 	defer resp.Body.Close()
 	switch resp.StatusCode {
 	case http.StatusOK:
 		return nil
 	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		return fmt.Errorf("%w: GET %s via %s: %s", errNotReady, path, t.Where, resp.Status)
+		get.How, get.Status, get.NotReady = report.SnapshotUnready, resp.Status, true
+		return &report.Failed{Facts: get, Sentinel: errNotReady}
 	case http.StatusFound:
 		if strings.HasPrefix(resp.Header.Get("Location"), "/maintenance") {
-			return fmt.Errorf("%w at %s (GET %s answered 302 -> %s)", ErrMaintenance, t.Where, path, resp.Header.Get("Location"))
+			return maintenance(get, resp)
 		}
 	}
-	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 300))
-	return fmt.Errorf("GET %s via %s: %s: %s", path, t.Where, resp.Status, strings.TrimSpace(string(snippet)))
+	return answered(get, resp)
+}
+
+// lastAnswer is an answer waited out, as the end of the wait names it: not as one
+// worth waiting for any more.
+func lastAnswer(err error) error {
+	f, ok := err.(*report.Failed)
+	if !ok {
+		return err
+	}
+	get, ok := f.Facts.(report.SnapshotGet)
+	if !ok || !get.NotReady {
+		return err
+	}
+	get.NotReady = false
+	return &report.Failed{Facts: get, Err: f.Err}
 }
 
 // WaitReady GETs path through t every `every` until meshweb answers 200, for at most
@@ -80,8 +97,7 @@ func WaitReady(ctx context.Context, t Target, path string, every, timeout time.D
 			if parent.Err() != nil {
 				return attempt, parent.Err()
 			}
-			return attempt, fmt.Errorf("meshweb did not answer 200 via %s within %s (%d requests); the last answer: %s. Check the meshweb pods on that cluster (kubectl get pods, their events), then Retry",
-				t.Where, timeout, attempt, strings.TrimPrefix(last.Error(), errNotReady.Error()+": "))
+			return attempt, report.Fail(report.MeshwebNotReady{Where: t.Where, Timeout: timeout, Requests: attempt}, lastAnswer(last))
 		case <-time.After(every):
 		}
 	}

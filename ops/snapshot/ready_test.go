@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 	"github.com/nycmeshnet/cutoverbot/ops/snapshot"
 	"github.com/nycmeshnet/cutoverbot/ops/snapshot/meshwebfake"
 )
@@ -30,6 +31,7 @@ func TestWaitReadyThroughRestartingPods(t *testing.T) {
 	var heard []string
 	n, err := snapshot.WaitReady(ctx, target, path, 5*time.Millisecond, time.Minute, func(attempt int, err error) {
 		heard = append(heard, err.Error())
+		assert.ErrorAs(t, err, new(*report.Failed), "an answer waited out is a failure with its facts")
 	})
 	require.NoError(t, err)
 	assert.Equal(t, 5, n, "four answers from the LB, then meshweb's 200")
@@ -44,8 +46,16 @@ func TestWaitReadyThroughRestartingPods(t *testing.T) {
 	n, err = snapshot.WaitReady(ctx, target, path, 5*time.Millisecond, 150*time.Millisecond, nil)
 	require.Error(t, err)
 	assert.Greater(t, n, 1)
-	assert.Contains(t, err.Error(), "meshweb did not answer 200 via prod1 LB")
-	assert.Regexp(t, `the last answer: GET /api/v1/mapdata/nodes/ via prod1 LB \S+: 50[23] `, err.Error())
+	var f *report.Failed
+	require.ErrorAs(t, err, &f)
+	assert.Equal(t, report.MeshwebNotReady{Where: "prod1 LB " + mw.Addr(), Timeout: 150 * time.Millisecond, Requests: n}, f.Facts)
+	var last *report.Failed
+	require.ErrorAs(t, f.Err, &last, "the last answer")
+	get, ok := last.Facts.(report.SnapshotGet)
+	require.True(t, ok, "%T", last.Facts)
+	assert.Regexp(t, `^50[23] `, get.Status)
+	assert.Equal(t, report.SnapshotGet{How: report.SnapshotUnready, Path: path, Where: "prod1 LB " + mw.Addr(), Status: get.Status}, get,
+		"named as the answer it was, no longer as one to wait out")
 	mw.Restarting(0)
 
 	// What waiting cannot change fails on the first answer.

@@ -291,7 +291,9 @@ func TestFetchPublicAndThroughTheLB(t *testing.T) {
 	dest.maintenance.Store(true)
 	_, err = snapshot.Fetch(ctx, dlb, paths, t.TempDir())
 	require.ErrorIs(t, err, snapshot.ErrMaintenance)
-	assert.Contains(t, err.Error(), "maintenance mode is on at prod1 LB")
+	var f *report.Failed
+	require.ErrorAs(t, err, &f)
+	assert.Equal(t, report.SnapshotGet{How: report.SnapshotMaintenance, Path: paths[0], Where: "prod1 LB " + d.Addr(), Location: "/maintenance/"}, f.Facts)
 
 	// A wrong Host is refused by meshweb, as Django's ALLOWED_HOSTS does.
 	_, err = snapshot.Fetch(ctx, snapshot.Target{ServiceURL: "https://127.0.0.1:" + port, LBAddress: o.Addr()}, paths, t.TempDir())

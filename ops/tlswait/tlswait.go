@@ -6,13 +6,14 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"net"
 	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 )
 
 // Cert describes the certificate that passed verification.
@@ -33,12 +34,12 @@ func Check(ctx context.Context, addr, serverName string, roots *x509.CertPool) (
 	defer cancel()
 	conn, err := d.DialContext(hctx, "tcp", addr)
 	if err != nil {
-		return Cert{}, fmt.Errorf("TLS to %s as %s: %w", addr, serverName, err)
+		return Cert{}, report.Fail(report.TLSHandshake{Address: addr, ServerName: serverName}, err)
 	}
 	defer conn.Close()
 	certs := conn.(*tls.Conn).ConnectionState().PeerCertificates
 	if len(certs) == 0 {
-		return Cert{}, errors.New("no certificate")
+		return Cert{}, report.Fail(report.TLSHandshake{NoCert: true}, nil)
 	}
 	leaf := certs[0]
 	return Cert{SANs: leaf.DNSNames, NotAfter: leaf.NotAfter, Issuer: leaf.Issuer.CommonName}, nil
@@ -69,7 +70,7 @@ func Wait(ctx context.Context, addr, serverName string, roots *x509.CertPool, ev
 		if last == nil {
 			last = err
 		}
-		return Cert{}, fmt.Errorf("no valid certificate for %s at %s after %s (%d attempts); last error: %w", serverName, addr, timeout, attempt, last)
+		return Cert{}, report.Fail(report.TLSWait{ServerName: serverName, Address: addr, Timeout: timeout, Attempts: attempt}, last)
 	}
 	return cert, nil
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 	"github.com/nycmeshnet/cutoverbot/ops/snapshot/meshwebfake"
 	"github.com/nycmeshnet/cutoverbot/ops/tlswait"
 )
@@ -46,6 +47,14 @@ func TestTimeoutSaysWhy(t *testing.T) {
 	t.Cleanup(lb.Close)
 	_, err = tlswait.Wait(context.Background(), lb.Addr(), "db.nycmesh.net", ca.Pool(), 20*time.Millisecond, 200*time.Millisecond, nil)
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "no valid certificate for db.nycmesh.net")
-	assert.Contains(t, err.Error(), "certificate")
+	var f *report.Failed
+	require.ErrorAs(t, err, &f)
+	wait, ok := f.Facts.(report.TLSWait)
+	require.True(t, ok, "%T", f.Facts)
+	assert.Equal(t, report.TLSWait{ServerName: "db.nycmesh.net", Address: lb.Addr(), Timeout: 200 * time.Millisecond, Attempts: wait.Attempts}, wait)
+	assert.Positive(t, wait.Attempts)
+	var last *report.Failed
+	require.ErrorAs(t, f.Err, &last, "the last attempt's error is the cause")
+	assert.Equal(t, report.TLSHandshake{Address: lb.Addr(), ServerName: "db.nycmesh.net"}, last.Facts)
+	assert.Error(t, last.Err, "the handshake's own error")
 }
