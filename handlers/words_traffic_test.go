@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/nycmeshnet/cutoverbot/ops/report"
 )
@@ -66,6 +67,7 @@ func trafficFailureCases() map[string][]failureCase {
 		"failed_deploy_running": {{report.DeployRunning{Workflow: "publish-and-deploy.yaml", URLs: []string{"https://github.com/nycmeshnet/meshdb/actions/runs/1", "https://github.com/nycmeshnet/meshdb/actions/runs/2"}}, "",
 			fmt.Sprintf("a %s run is in progress (%s); wait for it to finish: a deploy resets the celery and meshweb replica counts",
 				"publish-and-deploy.yaml", "https://github.com/nycmeshnet/meshdb/actions/runs/1, https://github.com/nycmeshnet/meshdb/actions/runs/2")}},
+		"failed_run_wait": runWaitCases(),
 		"failed_permissions": {{report.Permissions{Clusters: []report.ClusterPermissions{
 			{Cluster: "prod3", Err: report.Fail(report.NoCluster{Cluster: "prod3"}, nil).Error()},
 			{Cluster: "prod2", Err: report.Fail(report.AccessReview{Cluster: "prod2", Namespace: "meshdb", Access: "get pods"}, errors.New("connection refused")).Error()},
@@ -97,5 +99,44 @@ func trafficFailureCases() map[string][]failureCase {
 				certs + ": " + fmt.Sprintf("no job of workflow %s deploys to environment %s (its jobs deploy to %s): add one (or uncomment it) with `environment: %s` that runs on a push to %s, and merge that before the certificate pull request, or no certificate comes",
 					file, "prod1", "no environment", "prod1", "main")},
 		},
+	}
+}
+
+// runWaitCases are the ends of a wait for a workflow run, as ops/github's WaitRun
+// wrote them (with github.Run.StateText) before they were data.
+func runWaitCases() []failureCase {
+	const (
+		repo = "nycmeshnet/nycmesh-dns"
+		file = "sld_terraform.yaml"
+		url  = "https://github.com/nycmeshnet/nycmesh-dns/actions/runs/9"
+	)
+	sha := headSHA
+	w := func(how report.RunWaitHow, f func(*report.RunWait)) report.RunWait {
+		r := report.RunWait{How: how, Repo: repo, File: file, SHA: sha}
+		f(&r)
+		return r
+	}
+	return []failureCase{
+		{w(report.RunFailed, func(r *report.RunWait) {
+			r.Workflow, r.URL, r.Status, r.Conclusion = "SLD Terraform", url, "completed", "failure"
+		}), "",
+			fmt.Sprintf("the %s run %s for %s %s: read its log there, fix the cause and re-run it in GitHub, then Retry (the step waits for the same run again)",
+				`"SLD Terraform"`, url, sha[:7], "failed")},
+		{w(report.RunFailed, func(r *report.RunWait) { r.URL, r.Status, r.Conclusion = url, "completed", "timed_out" }), "",
+			fmt.Sprintf("the %s run %s for %s %s: read its log there, fix the cause and re-run it in GitHub, then Retry (the step waits for the same run again)",
+				file, url, sha[:7], "timed out")},
+		{w(report.RunNotAppeared, func(r *report.RunWait) { r.Branch, r.Within = "main", 2*time.Minute }), "",
+			fmt.Sprintf("no run of workflow %s in %s for %s appeared within %s: check that the workflow is enabled and runs on pushes to %s (https://github.com/%s/actions/workflows/%s), then Retry; or Skip with a reason once the change is applied by hand",
+				file, repo, sha[:7], 2*time.Minute, "main", repo, file)},
+		{w(report.RunNotAppeared, func(r *report.RunWait) { r.Within = 2 * time.Minute }), "",
+			fmt.Sprintf("no run of workflow %s in %s for %s appeared within %s: check that the workflow is enabled and runs on pushes to %s (https://github.com/%s/actions/workflows/%s), then Retry; or Skip with a reason once the change is applied by hand",
+				file, repo, sha[:7], 2*time.Minute, "the branch", repo, file)},
+		{w(report.RunNotFound, func(r *report.RunWait) { r.Within, r.LastErr = 30*time.Minute, "GET .../runs: 502 Bad Gateway []" }), "",
+			fmt.Sprintf("no run of workflow %s in %s for %s within %s%s: look at https://github.com/%s/actions/workflows/%s, then Retry",
+				file, repo, sha[:7], 30*time.Minute, fmt.Sprintf(" (the last read failed: %v)", "GET .../runs: 502 Bad Gateway []"), repo, file)},
+		{w(report.RunStill, func(r *report.RunWait) {
+			r.Workflow, r.URL, r.Status, r.Within = "Apply", url, "in_progress", 30*time.Minute
+		}), "",
+			fmt.Sprintf("the %s run %s is still %s after %s%s: Retry to wait for it again", `"Apply"`, url, "in progress", 30*time.Minute, "")},
 	}
 }

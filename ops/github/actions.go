@@ -3,10 +3,11 @@ package github
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	gh "github.com/google/go-github/v62/github"
+
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 )
 
 // Run is one GitHub Actions workflow run, as the thread shows it.
@@ -29,22 +30,6 @@ func (r Run) Completed() bool { return r.Status == "completed" }
 
 // Succeeded says the run finished with success.
 func (r Run) Succeeded() bool { return r.Completed() && r.Conclusion == "success" }
-
-// StateText is the run's state as a person says it.
-func (r Run) StateText() string {
-	if !r.Completed() {
-		return strings.ReplaceAll(r.Status, "_", " ")
-	}
-	switch r.Conclusion {
-	case "success":
-		return "succeeded"
-	case "failure":
-		return "failed"
-	case "":
-		return "completed"
-	}
-	return strings.ReplaceAll(r.Conclusion, "_", " ")
-}
 
 func toRun(file string, r *gh.WorkflowRun) Run {
 	return Run{ID: r.GetID(), Workflow: r.GetName(), File: file, URL: r.GetHTMLURL(), HeadSHA: r.GetHeadSHA(), Branch: r.GetHeadBranch(),
@@ -167,12 +152,12 @@ func (c *Client) WaitRun(ctx context.Context, repo, file, sha string, o WaitRunO
 				if run.Succeeded() {
 					return run, nil
 				}
-				return run, fmt.Errorf("the %s run %s for %s %s: read its log there, fix the cause and re-run it in GitHub, then Retry (the step waits for the same run again)",
-					runName(run), run.URL, short(sha), run.StateText())
+				return run, report.Fail(runWait(report.RunFailed, repo, file, sha, run), nil)
 			}
 		} else if err == nil && o.Appear > 0 && time.Since(started) > o.Appear {
-			return run, fmt.Errorf("no run of workflow %s in %s for %s appeared within %s: check that the workflow is enabled and runs on pushes to %s (https://github.com/%s/actions/workflows/%s), then Retry; or Skip with a reason once the change is applied by hand",
-				file, repo, short(sha), o.Appear, branchOr(o.Branch, "the branch"), repo, file)
+			w := runWait(report.RunNotAppeared, repo, file, sha, Run{})
+			w.Branch, w.Within = o.Branch, o.Appear
+			return run, report.Fail(w, nil)
 		}
 		t.Reset(o.Every)
 	}
@@ -182,26 +167,18 @@ func (c *Client) waitRunEnded(ctx context.Context, repo, file, sha string, run R
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	tail := ""
-	if lastErr != nil {
-		tail = fmt.Sprintf(" (the last read failed: %v)", lastErr)
-	}
+	w := runWait(report.RunStill, repo, file, sha, run)
 	if !found {
-		return fmt.Errorf("no run of workflow %s in %s for %s within %s%s: look at https://github.com/%s/actions/workflows/%s, then Retry", file, repo, short(sha), timeout, tail, repo, file)
+		w = runWait(report.RunNotFound, repo, file, sha, Run{})
 	}
-	return fmt.Errorf("the %s run %s is still %s after %s%s: Retry to wait for it again", runName(run), run.URL, run.StateText(), timeout, tail)
+	w.Within = timeout
+	if lastErr != nil {
+		w.LastErr = lastErr.Error()
+	}
+	return report.Fail(w, nil)
 }
 
-func runName(r Run) string {
-	if r.Workflow != "" {
-		return fmt.Sprintf("%q", r.Workflow)
-	}
-	return r.File
-}
-
-func branchOr(b, or string) string {
-	if b == "" {
-		return or
-	}
-	return b
+// runWait is how the wait for run (the zero Run when none was found) ended.
+func runWait(how report.RunWaitHow, repo, file, sha string, run Run) report.RunWait {
+	return report.RunWait{How: how, Repo: repo, File: file, SHA: sha, Workflow: run.Workflow, URL: run.URL, Status: run.Status, Conclusion: run.Conclusion}
 }

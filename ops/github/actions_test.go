@@ -3,6 +3,7 @@ package github_test
 import (
 	"context"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/nycmeshnet/cutoverbot/ops/github"
 	"github.com/nycmeshnet/cutoverbot/ops/github/githubfake"
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 )
 
 const terraform = "sld_terraform.yaml"
@@ -41,7 +43,7 @@ type runStates struct {
 func (r *runStates) hear(run github.Run) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.seen = append(r.seen, run.StateText())
+	r.seen = append(r.seen, strings.TrimSuffix(run.Status+"/"+run.Conclusion, "/"))
 	r.last = run
 }
 
@@ -81,10 +83,10 @@ func TestWaitRunFollowsTheMergesRun(t *testing.T) {
 	}()
 	require.Eventually(t, func() bool { return states.has("queued") }, 10*time.Second, 10*time.Millisecond)
 	s.SetWorkflowRun(dnsRepo, id, "in_progress")
-	require.Eventually(t, func() bool { return states.has("in progress") }, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return states.has("in_progress") }, 10*time.Second, 10*time.Millisecond)
 	s.FinishWorkflowRun(dnsRepo, id, "success")
 	require.NoError(t, <-done)
-	assert.Equal(t, []string{"queued", "in progress", "succeeded"}, states.seen)
+	assert.Equal(t, []string{"queued", "in_progress", "completed/success"}, states.seen)
 	assert.Equal(t, "SLD Terraform", got.Workflow)
 	assert.Equal(t, "https://github.com/"+dnsRepo+"/actions/runs/"+strconv.FormatInt(id, 10), got.URL)
 	assert.True(t, got.Succeeded())
@@ -105,8 +107,8 @@ func TestWaitRunFailsWithTheRunsLinkAndFollowsARerun(t *testing.T) {
 	opts := github.WaitRunOptions{Every: 10 * time.Millisecond, Appear: time.Minute, Timeout: time.Minute}
 	run, err := c.WaitRun(ctx, dnsRepo, terraform, pr.MergeSHA, opts)
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), `the "SLD Terraform" run `+run.URL+" for "+pr.MergeSHA[:7]+" failed")
-	assert.Contains(t, err.Error(), "re-run it in GitHub, then Retry")
+	assert.Equal(t, report.RunWait{How: report.RunFailed, Repo: dnsRepo, File: terraform, Workflow: "SLD Terraform", SHA: pr.MergeSHA,
+		URL: run.URL, Status: "completed", Conclusion: "failure"}, runWaitOf(t, err))
 	assert.Equal(t, "failure", run.Conclusion)
 
 	s.RerunWorkflowRun(dnsRepo, run.ID)
@@ -116,7 +118,7 @@ func TestWaitRunFailsWithTheRunsLinkAndFollowsARerun(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, run.ID, again.ID)
 	assert.Equal(t, 2, again.Attempt)
-	assert.Equal(t, "succeeded", states.seen[len(states.seen)-1])
+	assert.Equal(t, "completed/success", states.seen[len(states.seen)-1])
 }
 
 // No run for the merge commit (a workflow that does not run on that branch) fails
@@ -129,14 +131,15 @@ func TestWaitRunIsBounded(t *testing.T) {
 	pr := mergeDNS(t, c, "cutoverbot/run-1-dns")
 	_, err := c.WaitRun(ctx, dnsRepo, terraform, pr.MergeSHA, github.WaitRunOptions{Every: 10 * time.Millisecond, Appear: 50 * time.Millisecond, Timeout: time.Minute, Branch: "main"})
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "no run of workflow sld_terraform.yaml in nycmeshnet/nycmesh-dns for "+pr.MergeSHA[:7]+" appeared within 50ms")
-	assert.Contains(t, err.Error(), "runs on pushes to main")
+	assert.Equal(t, report.RunWait{How: report.RunNotAppeared, Repo: dnsRepo, File: terraform, SHA: pr.MergeSHA, Branch: "main", Within: 50 * time.Millisecond},
+		runWaitOf(t, err))
 
 	s.AddWorkflow(dnsRepo, githubfake.Workflow{File: "apply.yaml", Name: "Apply", Branch: "main", Manual: true})
 	head := s.Commit(dnsRepo, "main", map[string]string{"README.md": "x"}, "a push")
 	run, err := c.WaitRun(ctx, dnsRepo, "apply.yaml", head, github.WaitRunOptions{Every: 10 * time.Millisecond, Appear: time.Minute, Timeout: 500 * time.Millisecond})
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), `the "Apply" run `+run.URL+" is still queued after 500ms")
+	assert.Equal(t, report.RunWait{How: report.RunStill, Repo: dnsRepo, File: "apply.yaml", Workflow: "Apply", SHA: head, URL: run.URL, Status: "queued",
+		Within: 500 * time.Millisecond}, runWaitOf(t, err))
 
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
@@ -188,4 +191,14 @@ func TestFakeRunsProgressAfterAPush(t *testing.T) {
 	require.Len(t, runs, 1)
 	assert.Equal(t, sha, runs[0].HeadSHA)
 	assert.Contains(t, s.File(certRepo, "main", ".github/workflows/deploy_environments.yaml"), "environment: prod1", "the workflow's file is in the repository")
+}
+
+// runWaitOf is how a wait for a run ended, as its failure says.
+func runWaitOf(t *testing.T, err error) report.RunWait {
+	t.Helper()
+	var f *report.Failed
+	require.ErrorAs(t, err, &f)
+	w, ok := f.Facts.(report.RunWait)
+	require.True(t, ok, "%T", f.Facts)
+	return w
 }

@@ -155,7 +155,8 @@ func TestDNSPullRequest(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 1, pr.Number)
 	assert.Equal(t, "https://github.com/"+dnsRepo+"/pull/1", pr.URL)
-	assert.Equal(t, "open", pr.StateText())
+	assert.Equal(t, "open", pr.State)
+	assert.False(t, pr.Merged)
 	assert.Equal(t, "cutoverbot/run-1-dns", pr.Branch)
 	assert.Equal(t, s.Head(dnsRepo, "cutoverbot/run-1-dns"), pr.HeadSHA)
 	assert.Equal(t, switched, s.File(dnsRepo, "cutoverbot/run-1-dns", dnsFile), "the branch holds the one-line change")
@@ -179,7 +180,7 @@ func TestDNSPullRequest(t *testing.T) {
 	got, err := c.PRState(ctx, dnsRepo, 1)
 	require.NoError(t, err)
 	assert.True(t, got.Merged)
-	assert.Equal(t, "merged", got.StateText())
+	assert.True(t, got.Merged)
 	assert.Equal(t, s.Head(dnsRepo, "main"), got.MergeSHA)
 }
 

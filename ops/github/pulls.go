@@ -33,17 +33,6 @@ type PR struct {
 	MergeSHA string
 }
 
-// StateText is the state as a person says it: open, merged or closed (not merged).
-func (p PR) StateText() string {
-	switch {
-	case p.Merged:
-		return "merged"
-	case p.State == "closed":
-		return "closed without merging"
-	}
-	return p.State
-}
-
 // ChangeRequest is one change to open as a PR.
 type ChangeRequest struct {
 	Repo, Base, Title, Body, CommitMessage string

@@ -1,6 +1,9 @@
 package report
 
-import "reflect"
+import (
+	"reflect"
+	"time"
+)
 
 // What preflight's GitHub and DNS checks found (ops/steps/traffic.go), as data: what
 // they passed on (check kinds) and why they failed (failure kinds), where ops/github
@@ -135,3 +138,32 @@ type Workflows struct {
 }
 
 func (Workflows) ReportKind() string { return "failed_workflows" }
+
+// RunWaitHow says how a wait for a workflow run ended.
+type RunWaitHow string
+
+const (
+	RunFailed      RunWaitHow = "failed"       // the run completed, not with success (Conclusion)
+	RunNotAppeared RunWaitHow = "not_appeared" // no run for SHA appeared within Within
+	RunNotFound    RunWaitHow = "not_found"    // no run for SHA was found before the wait ended (Within)
+	RunStill       RunWaitHow = "still"        // the run was still Status when the wait ended (Within)
+)
+
+// RunWait: waiting for the run of workflow File (named Workflow, when it has a name) in
+// Repo for commit SHA (pushed to Branch) ended without its success (How); URL, Status
+// and Conclusion are the run's as GitHub last gave them, LastErr the last read's error.
+type RunWait struct {
+	How        RunWaitHow    `json:"how"`
+	Repo       string        `json:"repo"`
+	File       string        `json:"file"`
+	Workflow   string        `json:"workflow,omitempty"`
+	SHA        string        `json:"sha"`
+	Branch     string        `json:"branch,omitempty"`
+	URL        string        `json:"url,omitempty"`
+	Status     string        `json:"status,omitempty"`
+	Conclusion string        `json:"conclusion,omitempty"`
+	Within     time.Duration `json:"within,omitempty"`
+	LastErr    string        `json:"last_err,omitempty"`
+}
+
+func (RunWait) ReportKind() string { return "failed_run_wait" }
