@@ -20,6 +20,18 @@ func kubeFailureCases() map[string][]failureCase {
 		apiErr = `statefulsets.apps "celery" is forbidden: User "system:serviceaccount:meshdb:cutoverbot" cannot get resource "statefulsets"`
 	)
 	return map[string][]failureCase{
+		"failed_connect": {
+			{report.Connect{Cluster: "prod1", How: report.ConnectNotInPod}, "unable to load in-cluster configuration, KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT must be defined",
+				fmt.Sprintf("cluster %s: no kubeconfig given and not running in a pod: %v", "prod1", "unable to load in-cluster configuration, KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT must be defined")},
+			{report.Connect{Cluster: "prod1", How: report.ConnectNamespaceFile, Path: "/var/run/secrets/kubernetes.io/serviceaccount/namespace"}, "no such file or directory",
+				fmt.Sprintf("cluster %s: namespace not configured and %s unreadable: %v", "prod1", "/var/run/secrets/kubernetes.io/serviceaccount/namespace", "no such file or directory")},
+			{report.Connect{Cluster: "prod1", How: report.ConnectKubeconfig, Kubeconfig: "/etc/cutoverbot/kubeconfig", Context: "nycmesh-sn10"}, `context "nycmesh-sn10" does not exist`,
+				fmt.Sprintf("cluster %s: load kubeconfig %s context %q: %v", "prod1", "/etc/cutoverbot/kubeconfig", "nycmesh-sn10", `context "nycmesh-sn10" does not exist`)},
+			{report.Connect{Cluster: "prod1", How: report.ConnectNamespace, Kubeconfig: "/etc/cutoverbot/kubeconfig", Context: "nycmesh-sn10"}, "invalid configuration",
+				fmt.Sprintf("cluster %s: namespace of context %q: %v", "prod1", "nycmesh-sn10", "invalid configuration")},
+			{report.Connect{Cluster: "state", How: report.ConnectClient}, "host must be a URL or a host:port pair",
+				fmt.Sprintf("cluster %s: build client: %v", "state", "host must be a URL or a host:port pair")},
+		},
 		"failed_no_pod": {
 			{report.NoPod{Cluster: "prod1", Namespace: "meshdb", Selector: "app=meshdb-postgres-app", Container: "postgres"}, "",
 				fmt.Sprintf("no ready pod %s with container %s in %s/%s", "app=meshdb-postgres-app", "postgres", "prod1", "meshdb")},

@@ -116,7 +116,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 		c, err := kube.Connect(kube.Options{Name: name, Kubeconfig: cc.Kubeconfig, Context: cc.Context, Namespace: cc.Namespace})
 		if err != nil {
 			st.Close()
-			return nil, fmt.Errorf("cluster %s: %w", name, err)
+			return nil, err // it names the cluster
 		}
 		clusters[name] = c
 		conns[name] = c

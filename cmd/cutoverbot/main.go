@@ -14,6 +14,7 @@ import (
 
 	"github.com/nycmeshnet/cutoverbot/buildinfo"
 	"github.com/nycmeshnet/cutoverbot/console"
+	"github.com/nycmeshnet/cutoverbot/handlers"
 	"github.com/nycmeshnet/cutoverbot/ops/config"
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
 	"github.com/nycmeshnet/cutoverbot/ops/plan"
@@ -60,9 +61,13 @@ func main() {
 	if errors.As(err, &ee) {
 		code = ee.code
 	}
-	fmt.Fprintln(os.Stderr, "cutoverbot:", err)
+	fmt.Fprintln(os.Stderr, "cutoverbot:", errorText(err))
 	os.Exit(code)
 }
+
+// errorText is err in words: the failures of ours in its text (a cluster that cannot
+// be connected to at startup) worded as everywhere else.
+func errorText(err error) string { return handlers.ErrText(err.Error()) }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {

@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
 	"strings"
 	"time"
@@ -55,15 +54,25 @@ func Connect(opts Options) (*Cluster, error) {
 		c.poll = time.Second
 	}
 	var err error
+	failed := func(how report.ConnectHow, cause error) error {
+		f := report.Connect{Cluster: opts.Name, How: how}
+		switch how {
+		case report.ConnectNamespaceFile:
+			f.Path = inClusterNamespaceFile
+		case report.ConnectKubeconfig, report.ConnectNamespace:
+			f.Kubeconfig, f.Context = opts.Kubeconfig, opts.Context
+		}
+		return report.Fail(f, cause)
+	}
 	if opts.Kubeconfig == "" {
 		c.rest, err = rest.InClusterConfig()
 		if err != nil {
-			return nil, fmt.Errorf("cluster %s: no kubeconfig given and not running in a pod: %w", opts.Name, err)
+			return nil, failed(report.ConnectNotInPod, err)
 		}
 		if c.namespace == "" {
 			b, rerr := os.ReadFile(inClusterNamespaceFile)
 			if rerr != nil {
-				return nil, fmt.Errorf("cluster %s: namespace not configured and %s unreadable: %w", opts.Name, inClusterNamespaceFile, rerr)
+				return nil, failed(report.ConnectNamespaceFile, rerr)
 			}
 			c.namespace = strings.TrimSpace(string(b))
 		}
@@ -74,11 +83,11 @@ func Connect(opts Options) (*Cluster, error) {
 		)
 		c.rest, err = loader.ClientConfig()
 		if err != nil {
-			return nil, fmt.Errorf("cluster %s: load kubeconfig %s context %q: %w", opts.Name, opts.Kubeconfig, opts.Context, err)
+			return nil, failed(report.ConnectKubeconfig, err)
 		}
 		if c.namespace == "" {
 			if c.namespace, _, err = loader.Namespace(); err != nil {
-				return nil, fmt.Errorf("cluster %s: namespace of context %q: %w", opts.Name, opts.Context, err)
+				return nil, failed(report.ConnectNamespace, err)
 			}
 		}
 	}
@@ -87,7 +96,7 @@ func Connect(opts Options) (*Cluster, error) {
 	c.rest.UserAgent = "cutoverbot"
 	c.client, err = kubernetes.NewForConfig(c.rest)
 	if err != nil {
-		return nil, fmt.Errorf("cluster %s: build client: %w", opts.Name, err)
+		return nil, failed(report.ConnectClient, err)
 	}
 	return c, nil
 }

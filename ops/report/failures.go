@@ -60,7 +60,7 @@ var failures = []Facts{SpoolDir{}, DumpFailed{}, RedumpNoOrigin{}, RedumpFailed{
 	WorkloadCall{}, ScaleFailed{}, AccessReview{}, Ping{}, DNSAnswer{}, DNSWait{}, DNSCheck{},
 	NoExecutor{}, Crashed{}, StoredResult{}, PreflightFailed{},
 	NotDeployed{}, DeployRunning{}, Workflows{}, Permissions{}, SnapshotDiffers{},
-	SnapshotGet{}, MeshwebNotReady{}, TLSHandshake{}, TLSWait{}, RunWait{}}
+	SnapshotGet{}, MeshwebNotReady{}, TLSHandshake{}, TLSWait{}, RunWait{}, Connect{}}
 
 // Failure kinds are decoded as report kinds are (Decode); their names are distinct.
 func init() {

@@ -175,3 +175,26 @@ type Ping struct {
 }
 
 func (Ping) ReportKind() string { return "failed_ping" }
+
+// ConnectHow says why a client for a cluster could not be built.
+type ConnectHow string
+
+const (
+	ConnectNotInPod      ConnectHow = "not_in_pod"     // no kubeconfig, and no pod's service account either
+	ConnectNamespaceFile ConnectHow = "namespace_file" // no namespace configured, and the pod's (Path) unreadable
+	ConnectKubeconfig    ConnectHow = "kubeconfig"     // Kubeconfig's Context could not be loaded
+	ConnectNamespace     ConnectHow = "namespace"      // the namespace of Context could not be read
+	ConnectClient        ConnectHow = "client"         // the client could not be built from what was loaded
+)
+
+// Connect: no client for Cluster could be built (How); the cause says why. Nothing
+// was asked of the API server yet.
+type Connect struct {
+	Cluster    string     `json:"cluster"`
+	How        ConnectHow `json:"how"`
+	Kubeconfig string     `json:"kubeconfig,omitempty"`
+	Context    string     `json:"context,omitempty"`
+	Path       string     `json:"path,omitempty"`
+}
+
+func (Connect) ReportKind() string { return "failed_connect" }
