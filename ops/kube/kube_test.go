@@ -69,9 +69,10 @@ func TestConnectToMissingContextFails(t *testing.T) {
 	srv := startServer(t, kubefake.Options{})
 	_, path := connect(t, "prod1", map[string]*kubefake.Server{"prod1": srv})
 	_, err := kube.Connect(kube.Options{Name: "prod9", Kubeconfig: path, Context: "prod9"})
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "cluster prod9")
-	assert.Contains(t, err.Error(), "prod9")
+	var f *report.Failed
+	require.ErrorAs(t, err, &f)
+	assert.Equal(t, report.Connect{Cluster: "prod9", How: report.ConnectKubeconfig, Kubeconfig: path, Context: "prod9"}, f.Facts)
+	assert.ErrorContains(t, f.Err, "prod9", "the loader says which context is missing")
 }
 
 func TestBadTokenIsRefusedWithClearError(t *testing.T) {
