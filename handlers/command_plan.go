@@ -20,7 +20,7 @@ func (planCommand) run(ctx context.Context, h *Handler, c Command, args []string
 	}
 	p, err := plan.Build(h.cfg(), args[0], args[1])
 	if err != nil {
-		h.refuse(ctx, c.to(), "bad_input", err.Error())
+		h.refuse(ctx, c.to(), "bad_input", ErrText(err.Error()))
 		return
 	}
 	h.reply(ctx, c, PlanMessage(h.cfg(), p))

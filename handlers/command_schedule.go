@@ -63,5 +63,5 @@ func (h *Handler) refuseSchedule(ctx context.Context, c Command, code string, er
 		h.refuse(ctx, c.to(), code, ScheduleRefusalText(r))
 		return
 	}
-	h.refuse(ctx, c.to(), code, err.Error())
+	h.refuse(ctx, c.to(), code, ErrText(err.Error()))
 }

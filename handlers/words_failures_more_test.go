@@ -78,6 +78,10 @@ func engineFailureCases() map[string][]failureCase {
 	return map[string][]failureCase{
 		"failed_preflight": {{report.PreflightFailed{Checks: []string{"pods-ready", "dns-points-at-the-origin"}}, "",
 			fmt.Sprintf("preflight failed: %s. Fix and Retry, or override each failed check with a reason", strings.Join([]string{"pods-ready", "dns-points-at-the-origin"}, ", "))}},
+		"failed_unknown_cluster": {{report.UnknownCluster{Cluster: "prod0", Known: []string{"prod1", "prod2"}}, "",
+			fmt.Sprintf("unknown cluster %q: the configured clusters are %s", "prod0", strings.Join([]string{"prod1", "prod2"}, ", "))}},
+		"failed_same_cluster": {{report.SameCluster{Cluster: "prod1"}, "",
+			fmt.Sprintf("origin and destination are both %q: name two different clusters", "prod1")}},
 		"failed_no_executor": {{report.NoExecutor{Kind: "teleport"}, "",
 			fmt.Sprintf("this bot has no executor for %s steps; Skip it with a reason if it was done by hand", "teleport")}},
 		"failed_crashed": {{report.Crashed{Step: "dump-origin", Panic: "runtime error: index out of range [3] with length 3"}, "",

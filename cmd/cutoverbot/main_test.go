@@ -26,7 +26,7 @@ func runCLI(args ...string) (string, string, int) {
 		if errors.As(err, &ee) {
 			code = ee.code
 		}
-		errb.WriteString(err.Error())
+		errb.WriteString(errorText(err)) // as main prints it
 	}
 	return out.String(), errb.String(), code
 }

@@ -145,8 +145,8 @@ func TestStartRefusesBadInputAndChangesNothing(t *testing.T) {
 		kind               engine.RefusalKind
 		says               string
 	}{
-		{"prod2", "prod3", alice, engine.RefusedPlan, `unknown cluster "prod3"`},
-		{"prod1", "prod1", alice, engine.RefusedPlan, "both \"prod1\""},
+		{"prod2", "prod3", alice, engine.RefusedPlan, `failed_unknown_cluster {"cluster":"prod3"`},
+		{"prod1", "prod1", alice, engine.RefusedPlan, `failed_same_cluster {"cluster":"prod1"}`},
 		{"prod2", "prod1", eve, engine.RefusedNotMaintainer, ""},
 	} {
 		_, err := h.eng.Start(context.Background(), tc.origin, tc.dest, tc.user)

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/nycmeshnet/cutoverbot/ops/config"
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 	"github.com/nycmeshnet/cutoverbot/ops/pg"
 )
 
@@ -51,11 +52,11 @@ func CheckPair(cfg *config.Config, origin, dest string) error {
 	sort.Strings(known)
 	for _, c := range []string{origin, dest} {
 		if _, ok := cfg.Clusters[c]; !ok {
-			return fmt.Errorf("unknown cluster %q: the configured clusters are %s", c, strings.Join(known, ", "))
+			return report.Fail(report.UnknownCluster{Cluster: c, Known: known}, nil)
 		}
 	}
 	if origin == dest {
-		return fmt.Errorf("origin and destination are both %q: name two different clusters", origin)
+		return report.Fail(report.SameCluster{Cluster: origin}, nil)
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	cutoverbot "github.com/nycmeshnet/cutoverbot"
 	"github.com/nycmeshnet/cutoverbot/ops/config"
 	"github.com/nycmeshnet/cutoverbot/ops/plan"
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 )
 
 func load(t *testing.T, mutate func(string) string) *config.Config {
@@ -168,12 +169,19 @@ func TestRestoreJobsReachTheArgv(t *testing.T) {
 
 func TestPairsAreChecked(t *testing.T) {
 	cfg := load(t, nil)
-	_, err := plan.Build(cfg, "prod1", "prod1")
-	assert.ErrorContains(t, err, `origin and destination are both "prod1"`)
-	_, err = plan.Build(cfg, "prod0", "prod1")
-	assert.ErrorContains(t, err, `unknown cluster "prod0": the configured clusters are prod1, prod2`)
-	_, err = plan.Build(cfg, "prod1", "")
-	assert.ErrorContains(t, err, "unknown cluster")
+	for _, tc := range []struct {
+		origin, dest string
+		want         report.Facts
+	}{
+		{"prod1", "prod1", report.SameCluster{Cluster: "prod1"}},
+		{"prod0", "prod1", report.UnknownCluster{Cluster: "prod0", Known: []string{"prod1", "prod2"}}},
+		{"prod1", "", report.UnknownCluster{Cluster: "", Known: []string{"prod1", "prod2"}}},
+	} {
+		_, err := plan.Build(cfg, tc.origin, tc.dest)
+		var f *report.Failed
+		require.ErrorAs(t, err, &f, "%s → %s", tc.origin, tc.dest)
+		assert.Equal(t, tc.want, f.Facts)
+	}
 }
 
 func TestConfiguredPlanReplacesTheDefault(t *testing.T) {

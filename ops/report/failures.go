@@ -60,7 +60,7 @@ var failures = []Facts{SpoolDir{}, DumpFailed{}, RedumpNoOrigin{}, RedumpFailed{
 	WorkloadCall{}, ScaleFailed{}, AccessReview{}, Ping{}, DNSAnswer{}, DNSWait{}, DNSCheck{},
 	NoExecutor{}, Crashed{}, StoredResult{}, PreflightFailed{},
 	NotDeployed{}, DeployRunning{}, Workflows{}, Permissions{}, SnapshotDiffers{},
-	SnapshotGet{}, MeshwebNotReady{}, TLSHandshake{}, TLSWait{}, RunWait{}, Connect{}}
+	SnapshotGet{}, MeshwebNotReady{}, TLSHandshake{}, TLSWait{}, RunWait{}, Connect{}, UnknownCluster{}, SameCluster{}}
 
 // Failure kinds are decoded as report kinds are (Decode); their names are distinct.
 func init() {
@@ -410,3 +410,18 @@ type PreflightFailed struct {
 }
 
 func (PreflightFailed) ReportKind() string { return "failed_preflight" }
+
+// UnknownCluster: Cluster is not one of the configured clusters (Known).
+type UnknownCluster struct {
+	Cluster string   `json:"cluster"`
+	Known   []string `json:"known"`
+}
+
+func (UnknownCluster) ReportKind() string { return "failed_unknown_cluster" }
+
+// SameCluster: the origin and the destination are both Cluster.
+type SameCluster struct {
+	Cluster string `json:"cluster"`
+}
+
+func (SameCluster) ReportKind() string { return "failed_same_cluster" }
