@@ -6,8 +6,8 @@ import (
 	"strings"
 
 	"github.com/nycmeshnet/cutoverbot/ops/config"
-	"github.com/nycmeshnet/cutoverbot/ops/report"
 	"github.com/nycmeshnet/cutoverbot/ops/pg"
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 )
 
 // Build resolves the plan for moving from origin to dest: the configured `plan:` list
