@@ -17,5 +17,6 @@ func AuditWhy(a engine.AuditEntry) string {
 	if a.Note != "" {
 		return say("audit/note/"+string(a.Note), a)
 	}
-	return a.Reason
+	// A step's failure is kept as data in the log (its kind and facts): worded here.
+	return ErrText(a.Reason)
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/nycmeshnet/cutoverbot/handlers"
 	"github.com/nycmeshnet/cutoverbot/ops/engine"
+	"github.com/nycmeshnet/cutoverbot/ops/report"
 )
 
 // Every note the engine writes in its audit log is worded, as the engine wrote the
@@ -55,6 +56,10 @@ func TestAuditLinesAreWorded(t *testing.T) {
 			"2026-11-24T20:00:05Z r1 decision.override step 1 (preflight) attempt 2 check dns by U02BOB: moved by hand"},
 		{engine.AuditEntry{At: at, RunID: "r1", Event: "run.aborted", From: "active", To: "aborted", User: "U02BOB", Note: engine.NoteRollbackStopped, Reason: "enough"},
 			"2026-11-24T20:00:05Z r1 run.aborted active -> aborted by U02BOB: rollback stopped: enough"},
+		// A step's failure is logged as data (its log form) and read in words.
+		{engine.AuditEntry{At: at, RunID: "r1", Step: 3, StepID: "dump-origin", Attempt: 1, Event: "step.failed", From: "running", To: "failed",
+			Reason: report.Fail(report.SameCluster{Cluster: "prod1"}, nil).Error()},
+			"2026-11-24T20:00:05Z r1 step.failed step 3 (dump-origin) attempt 1 running -> failed: origin and destination are both \"prod1\": name two different clusters"},
 		{engine.AuditEntry{At: at, RunID: "r1", Event: "run.completed", From: "active", To: "completed"},
 			"2026-11-24T20:00:05Z r1 run.completed active -> completed"},
 	} {
