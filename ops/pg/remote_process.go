@@ -136,14 +136,8 @@ func shellWords(s string) ([]string, bool) {
 }
 
 // Leftover is a command, or a database session, that an earlier attempt left running
-// and that was stopped.
-type Leftover struct {
-	Session bool   // a database session (pg_terminate_backend), else a process in the pod
-	PID     string // the process's pid, or the session's backend pid
-	PidFile string // the process's pid file
-	App     string // the session's application_name
-	Killed  bool   // the process took SIGKILL: it outlived SIGTERM by 10 s
-}
+// and that was stopped, as the run records it (its Cluster is the caller's to set).
+type Leftover = report.Stopped
 
 // StopLeftovers stops what the bot's commands left running in a pod and its database:
 // the processes whose pid files match pidGlob (a shell glob) and that still run with

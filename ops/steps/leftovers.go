@@ -119,11 +119,10 @@ func (c *ClusterSteps) stopOwn(ctx context.Context, x engine.StepContext) *repor
 	return &own
 }
 
-// stoppedIn is what pg.StopLeftovers stopped in cluster, as the run records it.
+// stoppedIn sets the cluster of what pg.StopLeftovers stopped there.
 func stoppedIn(cluster string, left []pg.Leftover) []report.Stopped {
-	out := make([]report.Stopped, len(left))
-	for i, l := range left {
-		out[i] = report.Stopped{Cluster: cluster, Session: l.Session, PID: l.PID, PidFile: l.PidFile, App: l.App, Killed: l.Killed}
+	for i := range left {
+		left[i].Cluster = cluster
 	}
-	return out
+	return left
 }
