@@ -80,6 +80,9 @@ func engineFailureCases() map[string][]failureCase {
 			fmt.Sprintf("preflight failed: %s. Fix and Retry, or override each failed check with a reason", strings.Join([]string{"pods-ready", "dns-points-at-the-origin"}, ", "))}},
 		"failed_unknown_cluster": {{report.UnknownCluster{Cluster: "prod0", Known: []string{"prod1", "prod2"}}, "",
 			fmt.Sprintf("unknown cluster %q: the configured clusters are %s", "prod0", strings.Join([]string{"prod1", "prod2"}, ", "))}},
+		// The wiring's name is dropped: people who read it cannot act on it.
+		"failed_no_pr_words": {{report.NoPRWords{}, "",
+			"this bot was built without the words of its pull requests; Skip the step with a reason and open the pull request by hand"}},
 		"failed_same_cluster": {{report.SameCluster{Cluster: "prod1"}, "",
 			fmt.Sprintf("origin and destination are both %q: name two different clusters", "prod1")}},
 		"failed_no_executor": {{report.NoExecutor{Kind: "teleport"}, "",

@@ -122,7 +122,6 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 		conns[name] = c
 	}
 	exec := steps.New(cfg)
-	exec.UsePRWords(steps.PRWords{Title: handlers.PRTitle, Body: handlers.PRBody, CommitMessage: handlers.PRCommitMessage})
 	s.clusterSteps = steps.RegisterClusterSteps(exec, cfg, clusters)
 	exec.AddReportingCheck("permissions", permissionsCheck(cfg, conns))
 	gh, err := github.New(cfg.GitHub.APIURL, cfg.Tokens.GitHub.Reveal(), nil)
@@ -130,7 +129,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 		st.Close()
 		return nil, err
 	}
-	if _, err := steps.RegisterTrafficSteps(exec, cfg, gh); err != nil {
+	if _, err := steps.RegisterTrafficSteps(exec, cfg, gh, steps.PRWords{Title: handlers.PRTitle, Body: handlers.PRBody, CommitMessage: handlers.PRCommitMessage}); err != nil {
 		st.Close()
 		return nil, err
 	}

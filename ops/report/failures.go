@@ -60,7 +60,7 @@ var failures = []Facts{SpoolDir{}, DumpFailed{}, RedumpNoOrigin{}, RedumpFailed{
 	WorkloadCall{}, ScaleFailed{}, AccessReview{}, Ping{}, DNSAnswer{}, DNSWait{}, DNSCheck{},
 	NoExecutor{}, Crashed{}, StoredResult{}, PreflightFailed{},
 	NotDeployed{}, DeployRunning{}, Workflows{}, Permissions{}, SnapshotDiffers{},
-	SnapshotGet{}, MeshwebNotReady{}, TLSHandshake{}, TLSWait{}, RunWait{}, Connect{}, UnknownCluster{}, SameCluster{}}
+	SnapshotGet{}, MeshwebNotReady{}, TLSHandshake{}, TLSWait{}, RunWait{}, Connect{}, UnknownCluster{}, SameCluster{}, NoPRWords{}}
 
 // Failure kinds are decoded as report kinds are (Decode); their names are distinct.
 func init() {
@@ -425,3 +425,9 @@ type SameCluster struct {
 }
 
 func (SameCluster) ReportKind() string { return "failed_same_cluster" }
+
+// NoPRWords: the bot was built without the words of its pull requests
+// (steps.RegisterTrafficSteps), and a pull request without a title is not one to open.
+type NoPRWords struct{}
+
+func (NoPRWords) ReportKind() string { return "failed_no_pr_words" }

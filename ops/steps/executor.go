@@ -27,8 +27,6 @@ type Executor struct {
 	// context ended before it returned.
 	sweep   func(ctx context.Context, x engine.StepContext) ([]report.Stopped, error)
 	stopOwn func(ctx context.Context, x engine.StepContext) *report.StoppedOwn
-	// prWords word the pull requests the steps open (UsePRWords).
-	prWords PRWords
 }
 
 var _ engine.Executor = (*Executor)(nil)

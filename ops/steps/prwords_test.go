@@ -60,10 +60,10 @@ func TestPullRequestsAreWordedFromTheirFacts(t *testing.T) {
 
 // Without words the step opens nothing and says why.
 func TestAPullRequestWithoutWordsIsNotOpened(t *testing.T) {
-	w := newPRWorld(t)
-	w.exec.UsePRWords(steps.PRWords{})
+	w := newPRWorldWords(t, steps.PRWords{})
 	_, err := w.step(t, context.Background(), "pr-dns", 1)
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "without the words of its pull requests")
+	var f *report.Failed
+	require.ErrorAs(t, err, &f)
+	assert.Equal(t, report.NoPRWords{}, f.Facts)
 	assert.Empty(t, w.gh.Pulls(w.repo()))
 }

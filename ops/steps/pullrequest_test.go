@@ -57,7 +57,10 @@ type prWorld struct {
 	said []string
 }
 
-func newPRWorld(t *testing.T) *prWorld {
+func newPRWorld(t *testing.T) *prWorld { return newPRWorldWords(t, testPRWords) }
+
+// newPRWorldWords is newPRWorld with the pull requests worded by words.
+func newPRWorldWords(t *testing.T, words steps.PRWords) *prWorld {
 	t.Helper()
 	fake, err := githubfake.Start()
 	require.NoError(t, err)
@@ -74,8 +77,7 @@ func newPRWorld(t *testing.T) *prWorld {
 	require.NoError(t, err)
 	client.SetCallTimeout(5 * time.Second)
 	exec := steps.New(cfg)
-	exec.UsePRWords(testPRWords)
-	_, err = steps.RegisterTrafficSteps(exec, cfg, client)
+	_, err = steps.RegisterTrafficSteps(exec, cfg, client, words)
 	require.NoError(t, err)
 	p, err := plan.Build(cfg, "prod2", "prod1")
 	require.NoError(t, err)

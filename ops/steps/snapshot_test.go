@@ -54,7 +54,7 @@ func TestSnapshotDiffFailsWithTheDifferencesAsData(t *testing.T) {
 		cfg.Clusters[name] = cc
 	}
 	exec := steps.New(cfg)
-	_, err = steps.RegisterTrafficSteps(exec, cfg, nil) // snapshots need no GitHub
+	_, err = steps.RegisterTrafficSteps(exec, cfg, nil, steps.PRWords{}) // snapshots need no GitHub
 	require.NoError(t, err)
 	p, err := plan.Build(cfg, "prod2", "prod1")
 	require.NoError(t, err)

@@ -23,20 +23,20 @@ import (
 // and certificate pull requests, and the waits for DNS and TLS.
 type TrafficSteps struct {
 	cfg    *config.Config
-	exec   *Executor // its PRWords word the pull requests
+	words  PRWords // word the pull requests
 	gh     *github.Client
 	roots  *x509.CertPool
 	mergeE time.Duration // how often a waiting PR is checked
 }
 
 // RegisterTrafficSteps wires snapshot, pull-request, wait-dns and wait-tls, and
-// preflight's GitHub and DNS checks.
-func RegisterTrafficSteps(e *Executor, cfg *config.Config, gh *github.Client) (*TrafficSteps, error) {
+// preflight's GitHub and DNS checks; words word the pull requests.
+func RegisterTrafficSteps(e *Executor, cfg *config.Config, gh *github.Client, words PRWords) (*TrafficSteps, error) {
 	roots, err := snapshot.LoadRoots(cfg.Service.CAFile)
 	if err != nil {
 		return nil, err
 	}
-	t := &TrafficSteps{cfg: cfg, exec: e, gh: gh, roots: roots, mergeE: cfg.DNS.PollEvery.Duration}
+	t := &TrafficSteps{cfg: cfg, words: words, gh: gh, roots: roots, mergeE: cfg.DNS.PollEvery.Duration}
 	e.Register(plan.KindSnapshot, t.snapshot)
 	e.Register(plan.KindPullRequest, t.pullRequest)
 	e.Register(plan.KindWaitDNS, t.waitDNS)
@@ -152,7 +152,7 @@ func (t *TrafficSteps) pullRequest(ctx context.Context, x engine.StepContext) (e
 			return engine.Output{}.WithReport(report.RevertUnmerged{URL: orig.URL}), nil
 		}
 		facts.Reverts = &report.Reverted{Number: orig.Number, URL: orig.URL}
-		title, body, commit, err := t.exec.prText(facts)
+		title, body, commit, err := t.prText(facts)
 		if err != nil {
 			return engine.Output{}, err
 		}
@@ -160,7 +160,7 @@ func (t *TrafficSteps) pullRequest(ctx context.Context, x engine.StepContext) (e
 			return t.gh.Revert(ctx, orig, p.Base, branch+"-revert", p.Files, github.Text{Title: title, Body: body, CommitMessage: commit})
 		}
 	} else {
-		title, body, commit, err := t.exec.prText(facts)
+		title, body, commit, err := t.prText(facts)
 		if err != nil {
 			return engine.Output{}, err
 		}
