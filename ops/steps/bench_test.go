@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -71,6 +72,38 @@ func loadAvg() string {
 	return strings.Fields(string(b))[0]
 }
 
+// cpuTimes reads the machine's CPU time from /proc/stat: busy (user, nice, system,
+// irq, softirq) and all of it (idle and iowait too), in clock ticks.
+func cpuTimes() (busy, all int64) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 8 || f[0] != "cpu" {
+		return 0, 0
+	}
+	for i, v := range f[1:8] {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		all += n
+		if i != 3 && i != 4 { // idle, iowait
+			busy += n
+		}
+	}
+	return busy, all
+}
+
+// busyCPU is the CPU-seconds the whole machine spent busy over wall (both servers,
+// pg_dump, pg_restore, pgcopydb, the bot, whatever else ran): the busy share of the
+// ticks between the two reads, times the cores, times wall.
+func busyCPU(b0, a0, b1, a1 int64, wall time.Duration) float64 {
+	if a1 <= a0 {
+		return 0
+	}
+	return float64(b1-b0) / float64(a1-a0) * float64(runtime.NumCPU()) * wall.Seconds()
+}
+
 // benchVariants are bot configurations the benchmark can add beside the defaults
 // (CUTOVERBOT_BENCH_VARIANTS, comma-separated), to measure what a setting buys.
 var benchVariants = map[string]struct {
@@ -129,7 +162,8 @@ type benchPath struct {
 	name, note string
 	run        func() error
 	times      []time.Duration
-	loads      []string // the 1-minute load average as each round started
+	loads      []string  // the 1-minute load average as each round started
+	cpu        []float64 // CPU-seconds the machine was busy during each round (busyCPU)
 	rss        int64
 	size       int64 // the dump's size (the bot's paths)
 	floor      bool  // restores nothing: the destination is not checked after it
@@ -263,7 +297,23 @@ func benchDumpRestore(t *testing.T, installs, rounds int, variants []string) {
 	floorRestore := &benchPath{name: fmt.Sprintf("floor: pg_restore -j %d alone, of that file", jobs), note: "no dump: the restore step's floor", run: func() error {
 		return sh(ctx, fmt.Sprintf("%s %s %s/pg_restore -d meshdb -U meshdb -c --if-exists -j %d %s", env(dest.PG), restoreEnv, bin, jobs, floorFile))
 	}}
-	paths = append(paths, raw, manual, floorDump, floorRestore)
+	// The same floor with a directory-format dump: pg_dump -Fd -j N compresses on N
+	// cores, and pg_restore -j N reads each table from its own file. At -Z 0 nothing is
+	// compressed: the least work a dump kept as a file can cost, for about three times
+	// the bytes to keep, check and send.
+	dirFloor := func(z int) (*benchPath, *benchPath) {
+		d := filepath.Join(dir, fmt.Sprintf("floor-Z%d.dir", z))
+		dump := &benchPath{name: fmt.Sprintf("floor: pg_dump -Fd -j %d -Z %d alone, to a directory", jobs, z), note: "a parallel dump (not what the bot does)", floor: true, run: func() error {
+			return sh(ctx, fmt.Sprintf("rm -rf %[3]s && %[1]s %[2]s/pg_dump -d meshdb -U meshdb -Fd -j %[4]d -Z %[5]d -f %[3]s", env(origin.PG), bin, d, jobs, z))
+		}}
+		restore := &benchPath{name: fmt.Sprintf("floor: pg_restore -j %d alone, of that directory", jobs), note: "its restore", run: func() error {
+			return sh(ctx, fmt.Sprintf("%s %s %s/pg_restore -d meshdb -U meshdb -c --if-exists -j %d %s", env(dest.PG), restoreEnv, bin, jobs, d))
+		}}
+		return dump, restore
+	}
+	dirDump1, dirRestore1 := dirFloor(1)
+	dirDump0, dirRestore0 := dirFloor(0)
+	paths = append(paths, raw, manual, floorDump, floorRestore, dirDump1, dirRestore1, dirDump0, dirRestore0)
 	var copydb *benchPath
 	if p, err := exec.LookPath("pgcopydb"); err == nil {
 		copydb = &benchPath{name: "pgcopydb clone", note: "Debian's pgcopydb, its default jobs; no file, no backup, no undo"}
@@ -280,9 +330,13 @@ func benchDumpRestore(t *testing.T, installs, rounds int, variants []string) {
 		for _, p := range paths {
 			reset()
 			p.loads = append(p.loads, loadAvg())
+			b0, a0 := cpuTimes()
 			start := time.Now()
 			require.NoError(t, p.run(), p.name)
-			p.times = append(p.times, time.Since(start))
+			wall := time.Since(start)
+			b1, a1 := cpuTimes()
+			p.times = append(p.times, wall)
+			p.cpu = append(p.cpu, busyCPU(b0, a0, b1, a1, wall))
 			if !p.floor {
 				check(p.name)
 			}
@@ -291,11 +345,12 @@ func benchDumpRestore(t *testing.T, installs, rounds int, variants []string) {
 
 	fmt.Printf("\nDump and restore, %d installs (database %s, seeded in %s; the bot's dump %.1f MB), %d round(s), load average at each path's start in brackets:\n",
 		installs, strings.TrimSpace(size), seeded.Round(time.Second), float64(bot.size)/1e6, rounds)
-	fmt.Printf("%-56s %-40s %8s %7s %9s %9s  %s\n", "path", "time per round [load]", "best", "x raw", "x pgcopydb", "peak RSS", "note")
+	fmt.Printf("%-56s %-40s %-22s %8s %7s %9s %9s  %s\n", "path", "time per round [load]", "busy CPU-s per round", "best", "x raw", "x pgcopydb", "peak RSS", "note")
 	for _, p := range paths {
-		var each []string
+		var each, cpu []string
 		for i, d := range p.times {
 			each = append(each, fmt.Sprintf("%s [%s]", d.Round(10*time.Millisecond), p.loads[i]))
+			cpu = append(cpu, fmt.Sprintf("%.1f", p.cpu[i]))
 		}
 		rss, vsCopy := "-", "-"
 		if p.rss > 0 {
@@ -304,7 +359,7 @@ func benchDumpRestore(t *testing.T, installs, rounds int, variants []string) {
 		if copydb != nil {
 			vsCopy = fmt.Sprintf("%.2f", float64(p.best())/float64(copydb.best()))
 		}
-		fmt.Printf("%-56s %-40s %8s %7.2f %9s %9s  %s\n", p.name, strings.Join(each, " "), p.best().Round(10*time.Millisecond),
+		fmt.Printf("%-56s %-40s %-22s %8s %7.2f %9s %9s  %s\n", p.name, strings.Join(each, " "), strings.Join(cpu, " "), p.best().Round(10*time.Millisecond),
 			float64(p.best())/float64(raw.best()), vsCopy, rss, p.note)
 	}
 	others := []*benchPath{raw, manual}
@@ -324,15 +379,27 @@ func benchDumpRestore(t *testing.T, installs, rounds int, variants []string) {
 		}
 		fmt.Printf("%s, per round: %s\n", b.name, strings.Join(parts, "; "))
 	}
-	var floors []string
-	for i := range rounds {
-		sum := floorDump.times[i] + floorRestore.times[i]
-		line := fmt.Sprintf("%s (bot %.2fx it", sum.Round(10*time.Millisecond), float64(bot.times[i])/float64(sum))
-		if copydb != nil {
-			line += fmt.Sprintf("; it is %.2fx pgcopydb", float64(sum)/float64(copydb.times[i]))
+	// A dump, then a restore that waits for an approval: whatever the bot does around
+	// them, its data move takes at least the two alone, and at least the CPU-seconds
+	// they keep the machine busy divided by its cores.
+	floor := func(name string, dump, restore *benchPath) {
+		var each []string
+		for i := range rounds {
+			sum := dump.times[i] + restore.times[i]
+			work := dump.cpu[i] + restore.cpu[i]
+			line := fmt.Sprintf("%s, busy CPU %.1f s (at least %.1f s on %d cores)", sum.Round(10*time.Millisecond), work, work/float64(runtime.NumCPU()), runtime.NumCPU())
+			if dump == floorDump {
+				line += fmt.Sprintf("; the bot %.2fx it", float64(bot.times[i])/float64(sum))
+			}
+			if copydb != nil {
+				line += fmt.Sprintf("; it is %.2fx pgcopydb (%s, busy CPU %.1f s)", float64(sum)/float64(copydb.times[i]), copydb.times[i].Round(10*time.Millisecond), copydb.cpu[i])
+			}
+			each = append(each, line)
 		}
-		floors = append(floors, line+")")
+		fmt.Printf("%s, per round: %s\n", name, strings.Join(each, "; round: "))
 	}
-	fmt.Printf("floor of the bot's shape (pg_dump alone + pg_restore alone), per round: %s\n", strings.Join(floors, ", "))
+	floor("floor of the bot's shape (pg_dump -Fc -Z 1 alone + pg_restore alone)", floorDump, floorRestore)
+	floor("floor with a directory-format dump at -Z 1", dirDump1, dirRestore1)
+	floor("floor with a directory-format dump at -Z 0", dirDump0, dirRestore0)
 	fmt.Print(timeline.String())
 }
