@@ -46,7 +46,8 @@ e2e-kube: $(STAMP)
 	CUTOVERBOT_E2E_KUBE=1 CUTOVERBOT_KUBE_DIR=$$dir $(GO) test -p 1 -count=1 -timeout 40m -v -run '$(KUBE_TESTS)' \
 		./sandbox/realkube/ ./ops/kube/ ./ops/store/ ./deploy/ ./e2e/ 2>&1 | grep -vE '^(=== (RUN|PAUSE|CONT)|E[0-9]{4} )'; exit $${PIPESTATUS[0]}
 
-# Benchmarks print tables of ratios measured side by side; they assert no times.
+# Benchmarks print tables of ratios measured side by side; they assert no times. They run one
+# package at a time (-p 1): two benchmarks at once on two cores would measure each other.
 # BENCH_INSTALLS sets the database sizes of the dump/restore benchmark (installs; 80000 is
 # about 50 MB of dump, 800000 about 500 MB), BENCH_ROUNDS its interleaved rounds and
 # BENCH_VARIANTS other bot configurations to measure beside the defaults (jobs1 z6 z0 server serial).
@@ -56,7 +57,7 @@ BENCH_VARIANTS ?=
 bench: $(STAMP)
 	@command -v pgcopydb >/dev/null 2>&1 || { echo "bench: installing Debian's pgcopydb (the dump/restore benchmark compares with it)"; \
 		SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq pgcopydb >/dev/null; }
-	CUTOVERBOT_BENCH=1 CUTOVERBOT_BENCH_INSTALLS="$(BENCH_INSTALLS)" CUTOVERBOT_BENCH_ROUNDS=$(BENCH_ROUNDS) CUTOVERBOT_BENCH_VARIANTS="$(BENCH_VARIANTS)" $(GO) test -count=1 -timeout 120m -v -run 'TestBenchmark' \
+	CUTOVERBOT_BENCH=1 CUTOVERBOT_BENCH_INSTALLS="$(BENCH_INSTALLS)" CUTOVERBOT_BENCH_ROUNDS=$(BENCH_ROUNDS) CUTOVERBOT_BENCH_VARIANTS="$(BENCH_VARIANTS)" $(GO) test -p 1 -count=1 -timeout 120m -v -run 'TestBenchmark' \
 		./ops/steps/ ./ops/snapshot/ ./e2e/ 2>&1 | grep -vE '^(=== RUN|E[0-9]{4} )'
 	$(GO) test -count=1 -run '^$$' -bench ExecStream -benchtime 1x ./ops/kube/
 
