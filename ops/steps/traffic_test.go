@@ -118,7 +118,12 @@ func deployWorkflow(envs ...string) githubfake.Workflow {
 // progress message, and fails with the run's link when the run fails; re-run in
 // GitHub, a Retry waits for the same run and succeeds.
 func TestPullRequestWaitsForTheRunItsMergeStarts(t *testing.T) {
-	w := newGitHubWorld(t, terraformWorkflow(), deployWorkflow("dev3", "prod1", "prod2"))
+	// The run is timed from the merge, as GitHub's is, so the states it passes through
+	// must outlast what the step does between the merge and its first poll on a loaded
+	// machine: 20 ms each lost "queued" once in a helper's parallel run.
+	tf := terraformWorkflow()
+	tf.Queued, tf.Running = 400*time.Millisecond, 200*time.Millisecond
+	w := newGitHubWorld(t, tf, deployWorkflow("dev3", "prod1", "prod2"))
 	g := w.cfg.GitHub
 	w.gh.FailNextRuns(g.DNS.Repo, g.DNS.Workflow, 1)
 
