@@ -231,6 +231,7 @@ func TestContractForbiddenAndUnauthorized(t *testing.T) {
 		err = c.Exec(ctx, "pg-0", "postgres", []string{"true"}, nil, nil, nil)
 		require.Error(t, err)
 		assert.Contains(t, strings.ToLower(err.Error()), "forbidden")
+		assert.Equal(t, report.APIRefused{Code: 403}, failure(t, failure(t, err).Err).Facts, "what to check is said, over SPDY too")
 		assert.Zero(t, b.execCount(), "a forbidden exec never reaches the node")
 
 		bad := b.connectWithToken(t, "not-a-token")
@@ -240,6 +241,7 @@ func TestContractForbiddenAndUnauthorized(t *testing.T) {
 		err = bad.Exec(ctx, "pg-0", "postgres", []string{"true"}, nil, nil, nil)
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "Unauthorized")
+		assert.Equal(t, report.APIRefused{Code: 401}, failure(t, failure(t, err).Err).Facts, "what to check is said, over SPDY too")
 	})
 }
 

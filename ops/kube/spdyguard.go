@@ -49,9 +49,13 @@ func newGuardedSPDYExecutor(cfg *rest.Config, method string, u *url.URL) (remote
 func (g *statusGuard) NewConnection(resp *http.Response) (httpstream.Connection, error) {
 	conn, err := g.upgrader.NewConnection(resp)
 	if err != nil {
-		if resp.StatusCode == http.StatusNotFound {
-			// The upgrader gives the API's 404 (the pod is gone) as text only.
+		// The upgrader gives the API's refusals as text only ("unable to upgrade
+		// connection: ..."); the status code says which.
+		switch resp.StatusCode {
+		case http.StatusNotFound: // the pod is gone
 			return nil, podGone{err}
+		case http.StatusUnauthorized, http.StatusForbidden: // the token; a permission
+			return nil, report.Fail(report.APIRefused{Code: resp.StatusCode}, err)
 		}
 		return nil, err
 	}
