@@ -25,9 +25,12 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(GO) run ./cmd/cutoverbot-sandbox
 
+# The tests build as the image's binary does (CGO_ENABLED=0, -trimpath), so the static-build
+# test finds every package in the build cache: on a cold cache that saves about three minutes
+# of compiling on two cores.
 test: $(STAMP)
-	$(GO) vet $(PKGS)
-	$(GO) test -count=1 -timeout 20m $(PKGS)
+	CGO_ENABLED=0 $(GO) vet -trimpath $(PKGS)
+	CGO_ENABLED=0 $(GO) test -trimpath -count=1 -timeout 20m $(PKGS)
 
 # The end-to-end and reliability suites alone (they also run in `make test`), verbosely;
 # the reliability table is printed at the end.
