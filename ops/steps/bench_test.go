@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -72,36 +71,52 @@ func loadAvg() string {
 	return strings.Fields(string(b))[0]
 }
 
-// cpuTimes reads the machine's CPU time from /proc/stat: busy (user, nice, system,
-// irq, softirq) and all of it (idle and iowait too), in clock ticks.
-func cpuTimes() (busy, all int64) {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0, 0
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	f := strings.Fields(line)
-	if len(f) < 8 || f[0] != "cpu" {
-		return 0, 0
-	}
-	for i, v := range f[1:8] {
-		n, _ := strconv.ParseInt(v, 10, 64)
-		all += n
-		if i != 3 && i != 4 { // idle, iowait
-			busy += n
-		}
-	}
-	return busy, all
+// cpuStat is the machine's CPU time from /proc/stat, in clock ticks: busy (user, nice,
+// system, irq, softirq) and all of it (idle and iowait too), summed over its cores (the
+// cpuN lines: every online core, whatever this process may run on).
+type cpuStat struct {
+	busy, all int64
+	cores     int
 }
 
-// busyCPU is the CPU-seconds the whole machine spent busy over wall (both servers,
-// pg_dump, pg_restore, pgcopydb, the bot, whatever else ran): the busy share of the
-// ticks between the two reads, times the cores, times wall.
-func busyCPU(b0, a0, b1, a1 int64, wall time.Duration) float64 {
-	if a1 <= a0 {
+func readCPU() (cpuStat, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return cpuStat{}, err
+	}
+	var st cpuStat
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) > 0 && f[0] != "cpu" && strings.HasPrefix(f[0], "cpu"):
+			st.cores++
+		case len(f) >= 8 && f[0] == "cpu":
+			for i, v := range f[1:8] {
+				n, err := strconv.ParseInt(v, 10, 64)
+				if err != nil {
+					return cpuStat{}, fmt.Errorf("/proc/stat: %q: %w", line, err)
+				}
+				st.all += n
+				if i != 3 && i != 4 { // idle, iowait
+					st.busy += n
+				}
+			}
+		}
+	}
+	if st.all == 0 || st.cores == 0 {
+		return cpuStat{}, fmt.Errorf("/proc/stat has no cpu totals")
+	}
+	return st, nil
+}
+
+// busySince is the CPU-seconds the whole machine spent busy since prev, wall ago (both
+// servers, pg_dump, pg_restore, pgcopydb, the bot, whatever else ran): the busy share
+// of the ticks between the two reads, times the cores, times wall.
+func (st cpuStat) busySince(prev cpuStat, wall time.Duration) float64 {
+	if st.all <= prev.all {
 		return 0
 	}
-	return float64(b1-b0) / float64(a1-a0) * float64(runtime.NumCPU()) * wall.Seconds()
+	return float64(st.busy-prev.busy) / float64(st.all-prev.all) * float64(st.cores) * wall.Seconds()
 }
 
 // benchVariants are bot configurations the benchmark can add beside the defaults
@@ -163,7 +178,7 @@ type benchPath struct {
 	run        func() error
 	times      []time.Duration
 	loads      []string  // the 1-minute load average as each round started
-	cpu        []float64 // CPU-seconds the machine was busy during each round (busyCPU)
+	cpu        []float64 // CPU-seconds the machine was busy during each round (busySince)
 	rss        int64
 	size       int64 // the dump's size (the bot's paths)
 	floor      bool  // restores nothing: the destination is not checked after it
@@ -326,17 +341,21 @@ func benchDumpRestore(t *testing.T, installs, rounds int, variants []string) {
 	} else {
 		fmt.Println("pgcopydb is not installed (make bench installs Debian's pgcopydb): its row is left out")
 	}
+	cores := 0 // the machine's, as /proc/stat counts them
 	for range rounds {
 		for _, p := range paths {
 			reset()
 			p.loads = append(p.loads, loadAvg())
-			b0, a0 := cpuTimes()
+			before, err := readCPU()
+			require.NoError(t, err)
 			start := time.Now()
 			require.NoError(t, p.run(), p.name)
 			wall := time.Since(start)
-			b1, a1 := cpuTimes()
+			after, err := readCPU()
+			require.NoError(t, err)
+			cores = after.cores
 			p.times = append(p.times, wall)
-			p.cpu = append(p.cpu, busyCPU(b0, a0, b1, a1, wall))
+			p.cpu = append(p.cpu, after.busySince(before, wall))
 			if !p.floor {
 				check(p.name)
 			}
@@ -387,7 +406,7 @@ func benchDumpRestore(t *testing.T, installs, rounds int, variants []string) {
 		for i := range rounds {
 			sum := dump.times[i] + restore.times[i]
 			work := dump.cpu[i] + restore.cpu[i]
-			line := fmt.Sprintf("%s, busy CPU %.1f s (at least %.1f s on %d cores)", sum.Round(10*time.Millisecond), work, work/float64(runtime.NumCPU()), runtime.NumCPU())
+			line := fmt.Sprintf("%s, busy CPU %.1f s (at least %.1f s on %d cores)", sum.Round(10*time.Millisecond), work, work/float64(cores), cores)
 			if dump == floorDump {
 				line += fmt.Sprintf("; the bot %.2fx it", float64(bot.times[i])/float64(sum))
 			}
